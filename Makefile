@@ -1,0 +1,47 @@
+# The README's commands. Setup chatter goes to stderr so that `make preview FORMAT=json` prints
+# the JSON document alone on stdout.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STACK  ?= staging
+FORMAT ?= text
+CONFIG ?=
+PIP    := $(BIN)/pip install -q --disable-pip-version-check -c constraints.txt
+
+.PHONY: preview test lint unit system-deps bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) >&2
+
+# The program and the policy pack: enough for the offline preview.
+$(VENV)/.runtime: $(BIN)/python requirements.txt policies/requirements.txt constraints.txt
+	@echo "installing the program's pinned packages into $(VENV)" >&2
+	@$(PIP) -r requirements.txt -r policies/requirements.txt >&2
+	@touch $@
+
+# Everything the tests and linters need on top.
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt constraints.txt
+	@echo "installing the test and lint packages into $(VENV)" >&2
+	@$(PIP) -r requirements-dev.txt >&2
+	@touch $@
+
+preview: $(VENV)/.runtime
+	@$(BIN)/python -m preview $(STACK) --format $(FORMAT) $(if $(CONFIG),--config-file $(CONFIG))
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: $(VENV)/.dev
+	$(BIN)/pytest
+
+test: $(VENV)/.dev system-deps lint unit
+
+bench: $(VENV)/.dev system-deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,26 @@
+"""The secrets platform: one environment of the application's secrets, from the catalog."""
+
+from pathlib import Path
+
+import pulumi
+
+from components.catalog import load_catalog
+from components.environment import SecretsEnvironment, SecretsEnvironmentArgs
+from components.settings import load_settings
+
+settings = load_settings()
+catalog = load_catalog(Path(settings.catalog))
+environment = SecretsEnvironment(
+    f"{catalog.app}-{settings.environment}", SecretsEnvironmentArgs(catalog=catalog, settings=settings)
+)
+
+pulumi.export("secretArns", environment.secret_arns())
+pulumi.export("envVars", environment.env_vars())
+pulumi.export("ecsSecrets", environment.ecs_secrets())
+pulumi.export("envExample", environment.env_example())
+pulumi.export("kmsKeyArn", environment.key.arn)
+pulumi.export("actionRequired", [
+    {"secret": gap.secret, "key": gap.key, "configKey": gap.config_key, "required": gap.required,
+     "command": gap.command.replace("<stack>", settings.stack)}
+    for gap in environment.missing
+])

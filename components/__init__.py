@@ -1,0 +1,1 @@
+"""Pulumi components and the typed catalog/config model of the secrets platform."""

@@ -1,0 +1,449 @@
+"""The catalog: every secret an application needs, declared once for all stacks.
+
+The YAML file is parsed once into frozen, typed objects. Every mistake (syntax, unknown field,
+duplicate secret, weak generator, bad reference) becomes one `ConfigurationError` naming the file,
+the secret and the field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from components.errors import ConfigurationError
+
+SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+KEY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+ENV_VAR = re.compile(r"^[A-Z][A-Z0-9_]*$")
+CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+PLACEHOLDER_REF = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
+
+CRITICAL_MIN_BITS = 256
+"""Generated critical values carry at least this much entropy unless the catalog says why not."""
+
+SIGNING_KEY_STRATEGIES = frozenset({"jwt-hs256", "jwt-rs256"})
+ROTATION_STRATEGIES = Literal[
+    "token", "postgres-single-user", "postgres-alternating-users", "redis-acl", "jwt-hs256", "jwt-rs256"
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class BytesSpec(_Model):
+    """Random bytes rendered as text: `openssl rand -hex N` / `openssl rand -base64 N`."""
+
+    kind: Literal["bytes"]
+    bytes: int = Field(ge=8, le=1024)
+    """Number of random bytes."""
+    encoding: Literal["hex", "base64"]
+    """How the bytes are written out."""
+
+    @property
+    def bits(self) -> float:
+        return self.bytes * 8.0
+
+    @property
+    def length(self) -> int:
+        return self.bytes * 2 if self.encoding == "hex" else 4 * math.ceil(self.bytes / 3)
+
+
+class PasswordSpec(_Model):
+    """A random string of `length` characters drawn from an alphabet."""
+
+    kind: Literal["password"]
+    length: int = Field(ge=8, le=4096)
+    alphabet: Literal["alphanumeric", "hex", "custom"] = "alphanumeric"
+    chars: str | None = None
+    """The character set when `alphabet` is `custom`."""
+    exclude: str = ""
+    """Characters removed from the alphabet (e.g. ones that break a URL or a shell)."""
+
+    @model_validator(mode="after")
+    def _alphabet(self) -> PasswordSpec:
+        if self.alphabet == "custom" and not self.chars:
+            raise ValueError("alphabet 'custom' needs 'chars'")
+        if self.alphabet != "custom" and self.chars:
+            raise ValueError("'chars' is only allowed with alphabet 'custom'")
+        if len(self.characters) < 2:
+            raise ValueError("the alphabet has fewer than 2 characters left after 'exclude'")
+        return self
+
+    @property
+    def characters(self) -> str:
+        base = {
+            "alphanumeric": string.ascii_letters + string.digits,
+            "hex": "0123456789abcdef",
+            "custom": self.chars or "",
+        }[self.alphabet]
+        return "".join(sorted(set(base) - set(self.exclude)))
+
+    @property
+    def bits(self) -> float:
+        return self.length * math.log2(len(self.characters))
+
+
+class UuidSpec(_Model):
+    """A random (version 4) UUID: 122 bits of entropy."""
+
+    kind: Literal["uuid"]
+
+    @property
+    def bits(self) -> float:
+        return 122.0
+
+
+GenerateSpec = Annotated[BytesSpec | PasswordSpec | UuidSpec, Field(discriminator="kind")]
+
+
+class ExternalSource(_Model):
+    """A value supplied by a person per stack with `pulumi config set --secret`."""
+
+    config: str | None = None
+    """The stack config key; defaults to the camelCase of `<secret>-<key>`."""
+
+
+class ConfigSource(_Model):
+    """A plain, non-secret value from stack config (bucket names, endpoints, account ids)."""
+
+    config: str | None = None
+    """The stack config key; defaults to the camelCase of `<secret>-<key>`."""
+    default: str | None = None
+    """Used when the stack does not set the key (never for anything secret)."""
+
+
+class Value(_Model):
+    """One value: generated, external, plain config, or derived from sibling values."""
+
+    env: list[str] = Field(default_factory=list)
+    """Environment variables this value feeds."""
+    generate: GenerateSpec | None = None
+    external: ExternalSource | None = None
+    config: ConfigSource | None = None
+    template: str | None = None
+    """Built from sibling keys, e.g. `postgresql://{username}:{password}@{host}:{port}/{dbname}`;
+    substituted values are percent-encoded so that a password cannot break the URL."""
+    required: bool = True
+    """An optional external value may be missing in a stack; the key is then left out."""
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not ENV_VAR.match(name):
+                raise ValueError(f"'{name}' is not an environment variable name (UPPER_SNAKE_CASE)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Value:
+        sources = [s for s in ("generate", "external", "config", "template") if getattr(self, s) is not None]
+        if len(sources) != 1:
+            found = ", ".join(sources) or "none"
+            raise ValueError(f"exactly one of generate, external, config, template is required (found {found})")
+        if not self.required and self.external is None:
+            raise ValueError("'required: false' is only meaningful for an external value")
+        return self
+
+    @property
+    def source(self) -> str:
+        for name in ("generate", "external", "config", "template"):
+            if getattr(self, name) is not None:
+                return name
+        raise AssertionError("validated: one source")
+
+
+class Rotation(_Model):
+    """How often a secret's value is replaced, and by which rotation function."""
+
+    strategy: ROTATION_STRATEGIES
+    every_days: int | None = Field(default=None, ge=1, le=1000)
+    schedule: str | None = None
+    """A `rate(...)` or `cron(...)` expression, instead of `every_days`."""
+    window: str | None = None
+    """How long the rotation may take once started, e.g. `4h`."""
+
+    @model_validator(mode="after")
+    def _schedule(self) -> Rotation:
+        if (self.every_days is None) == (self.schedule is None):
+            raise ValueError("give exactly one of every_days or schedule")
+        if self.schedule is not None and not re.match(r"^(rate|cron)\(.+\)$", self.schedule):
+            raise ValueError(f"schedule '{self.schedule}' is not a rate(...) or cron(...) expression")
+        if self.window is not None and not re.match(r"^[1-9][0-9]*h$", self.window):
+            raise ValueError(f"window '{self.window}' must be hours, e.g. '4h'")
+        return self
+
+    @property
+    def tag(self) -> str:
+        return f"{self.every_days}d" if self.every_days is not None else "scheduled"
+
+
+class Secret(_Model):
+    """One Secrets Manager entry: a single value, or a JSON object of several keys."""
+
+    description: str = Field(min_length=1)
+    class_: Literal["critical", "configuration"] = Field(alias="class")
+    owner: str | None = None
+    """Team that owns the secret; defaults to the catalog's owner."""
+    environments: list[str] | None = None
+    """Stacks that have this secret; all when omitted."""
+    rotation: Rotation | Literal["on-compromise", "manual"] = "manual"
+    """A rotation schedule, or the intent for a secret no function rotates."""
+    weak_reason: str | None = None
+    """Why a critical generated value may carry fewer than 256 bits."""
+    consumers: list[str] = Field(default_factory=list)
+    """Services (by name) that read this secret at run time."""
+    value: Value | None = None
+    keys: dict[str, Value] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Secret:
+        if (self.value is None) == (self.keys is None):
+            raise ValueError("give exactly one of 'value' (a single value) or 'keys' (a JSON secret)")
+        if self.keys is not None:
+            if not self.keys:
+                raise ValueError("'keys' is empty")
+            for key in self.keys:
+                if not KEY_NAME.match(key):
+                    raise ValueError(f"key '{key}' must match {KEY_NAME.pattern}")
+        return self
+
+    @property
+    def grouped(self) -> bool:
+        return self.keys is not None
+
+    @property
+    def values(self) -> dict[str, Value]:
+        """Every value by key; a single-value secret has the one key `""`."""
+        if self.keys is not None:
+            return dict(self.keys)
+        assert self.value is not None
+        return {"": self.value}
+
+    @property
+    def rotation_tag(self) -> str:
+        return self.rotation if isinstance(self.rotation, str) else self.rotation.tag
+
+
+class CatalogFile(_Model):
+    """The top level of a catalog file."""
+
+    app: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    owner: str = Field(min_length=1)
+    description: str | None = None
+    secrets: dict[str, Secret]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A parsed, validated catalog."""
+
+    path: str
+    app: str
+    owner: str
+    secrets: Mapping[str, Secret]
+
+    def for_environment(self, environment: str) -> dict[str, Secret]:
+        """The secrets a stack of this environment has, in catalog order."""
+        return {
+            name: s
+            for name, s in self.secrets.items()
+            if s.environments is None or environment in s.environments
+        }
+
+    def owner_of(self, secret: Secret) -> str:
+        return secret.owner or self.owner
+
+
+def config_key(secret: str, key: str, explicit: str | None) -> str:
+    """The stack config key of an external or config value: explicit, or camelCase of secret-key."""
+    if explicit:
+        return explicit
+    words = re.split(r"[-_]", f"{secret}-{key}" if key else secret)
+    return words[0].lower() + "".join(w[:1].upper() + w[1:] for w in words[1:] if w)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first at line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return dict(loader.construct_mapping(node, deep=deep))
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse a YAML file, turning every read or syntax error into a ConfigurationError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(str(path), f"cannot read the file ({exc.strerror})") from exc
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        secret = _secret_at_line(text, mark.line) if mark else None
+        raise ConfigurationError(str(path), f"invalid YAML{where}: {problem}", secret=secret) from exc
+
+
+def _secret_at_line(text: str, line: int) -> str | None:
+    """The name of the catalog secret whose block contains a line (for error messages)."""
+    current = None
+    in_secrets = False
+    for number, raw in enumerate(text.splitlines()):
+        if number > line:
+            break
+        if re.match(r"^secrets\s*:", raw):
+            in_secrets = True
+            continue
+        if in_secrets:
+            match = re.match(r"^  ([A-Za-z0-9_-]+)\s*:", raw)
+            if match:
+                current = match.group(1)
+            elif raw and not raw.startswith(" ") and not raw.startswith("#"):
+                in_secrets = False
+                current = None
+    return current
+
+
+def _locate(loc: tuple[Any, ...]) -> tuple[str | None, str | None]:
+    """Split a pydantic error location into (secret, field)."""
+    parts = [str(p) for p in loc]
+    if len(parts) >= 2 and parts[0] == "secrets":
+        secret = parts[1]
+        # Drop pydantic's union-branch labels (e.g. 'bytes', 'Rotation') that are not YAML fields.
+        field = ".".join(p for p in parts[2:] if p not in _UNION_LABELS)
+        return secret, field or None
+    return None, ".".join(parts) or None
+
+
+_UNION_LABELS = frozenset({"bytes", "password", "uuid", "Rotation", "literal['on-compromise','manual']"})
+
+
+def parse_catalog(data: Any, path: str) -> Catalog:
+    """Validate parsed YAML into a Catalog; the first problem becomes a ConfigurationError."""
+    if not isinstance(data, dict):
+        raise ConfigurationError(path, "the catalog must be a mapping with 'app', 'owner' and 'secrets'")
+    secrets = data.get("secrets")
+    if isinstance(secrets, dict):
+        for name in secrets:
+            if not isinstance(name, str) or not SECRET_NAME.match(name):
+                raise ConfigurationError(
+                    path, f"secret name must match {SECRET_NAME.pattern} (lowercase, digits, '-')",
+                    secret=str(name), field="name",
+                )
+    try:
+        parsed = CatalogFile.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        secret, field = _locate(tuple(error["loc"]))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        elif "input" in error and error["type"] not in ("model_type", "dict_type"):
+            message = f"{message} (got {_short(error['input'])})"
+        raise ConfigurationError(path, message, secret=secret, field=field) from None
+    catalog = Catalog(path=path, app=parsed.app, owner=parsed.owner, secrets=dict(parsed.secrets))
+    for name, entry in catalog.secrets.items():
+        _check_secret(path, name, entry)
+    _check_env_unique(catalog)
+    return catalog
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_secret(path: str, name: str, secret: Secret) -> None:
+    values = secret.values
+    for key, value in values.items():
+        field = f"keys.{key}" if key else "value"
+        if value.generate is not None and secret.class_ == "critical" and not secret.weak_reason:
+            bits = value.generate.bits
+            if bits < CRITICAL_MIN_BITS:
+                raise ConfigurationError(
+                    path,
+                    f"a critical value needs at least {CRITICAL_MIN_BITS} bits of entropy; this generator "
+                    f"gives {bits:.0f}. Make it longer, or set 'weak_reason' to say why not",
+                    secret=name, field=f"{field}.generate",
+                )
+        if value.config is not None and secret.class_ == "critical" and not secret.grouped:
+            # A critical secret made of one plain value would be a secret kept in plain config.
+            raise ConfigurationError(
+                path, "a critical single-value secret cannot come from plain config; use 'external' "
+                "(pulumi config set --secret)", secret=name, field=f"{field}.config",
+            )
+        if value.template is not None:
+            if not secret.grouped:
+                raise ConfigurationError(path, "a template needs sibling keys; use 'keys'", secret=name,
+                                         field=f"{field}.template")
+            for ref in PLACEHOLDER_REF.findall(value.template):
+                if ref not in values or ref == key:
+                    raise ConfigurationError(
+                        path, f"template refers to '{ref}', which is not another key of this secret",
+                        secret=name, field=f"{field}.template",
+                    )
+                if values[ref].template is not None:
+                    raise ConfigurationError(
+                        path, f"template refers to '{ref}', which is itself a template", secret=name,
+                        field=f"{field}.template",
+                    )
+    if isinstance(secret.rotation, Rotation) and secret.rotation.strategy == "token":
+        generated = [k for k, v in values.items() if v.generate is not None]
+        if len(generated) != 1:
+            raise ConfigurationError(
+                path, "the 'token' rotation strategy needs exactly one generated value to replace "
+                f"(found {len(generated)})", secret=name, field="rotation.strategy",
+            )
+
+
+def _check_env_unique(catalog: Catalog) -> None:
+    seen: dict[str, str] = {}
+    for name, secret in catalog.secrets.items():
+        for key, value in secret.values.items():
+            where = f"{name}:{key}" if key else name
+            for var in value.env:
+                if var in seen and _share_environment(catalog, seen[var].split(":")[0], name):
+                    raise ConfigurationError(
+                        catalog.path, f"environment variable {var} is already fed by '{seen[var]}'",
+                        secret=name, field=f"keys.{key}.env" if key else "value.env",
+                    )
+                seen[var] = where
+
+
+def _share_environment(catalog: Catalog, first: str, second: str) -> bool:
+    a, b = catalog.secrets[first].environments, catalog.secrets[second].environments
+    return a is None or b is None or bool(set(a) & set(b))
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read and validate a catalog file."""
+    return parse_catalog(load_yaml(path), str(path))

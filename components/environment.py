@@ -1,0 +1,125 @@
+"""One environment of an application: its KMS key(s) and every catalog secret it has."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import pulumi
+
+from components.catalog import Catalog
+from components.kms import EnvironmentKey, EnvironmentKeyArgs
+from components.secret import CatalogSecret, CatalogSecretArgs
+from components.settings import StackSettings
+from components.values import MissingValue, read_supplied
+
+
+@dataclass(frozen=True)
+class SecretsEnvironmentArgs:
+    """Inputs of an environment."""
+
+    catalog: Catalog
+    """The parsed catalog shared by all stacks."""
+    settings: StackSettings
+    """This stack's settings."""
+
+
+@dataclass(frozen=True)
+class EnvBinding:
+    """One environment variable fed by a secret (or one JSON key of it)."""
+
+    variable: str
+    secret: str
+    key: str
+
+
+class SecretsEnvironment(pulumi.ComponentResource):
+    """The key, the secrets and the consumer-facing outputs of one environment."""
+
+    key: EnvironmentKey
+    replica_keys: dict[str, EnvironmentKey]
+    secrets: dict[str, CatalogSecret]
+    bindings: list[EnvBinding]
+    missing: list[MissingValue]
+
+    def __init__(self, name: str, args: SecretsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("secrets-platform:index:SecretsEnvironment", name, None, opts)
+        catalog, settings = args.catalog, args.settings
+        base_tags = {**settings.tags, "app": catalog.app, "environment": settings.environment,
+                     "managed-by": "pulumi"}
+
+        def key_args(region: str, replica: bool) -> EnvironmentKeyArgs:
+            return EnvironmentKeyArgs(
+                app=catalog.app, environment=settings.environment, account_id=settings.account_id,
+                region=region, deletion_window_days=settings.kms_deletion_window_days, tags=base_tags,
+                protect=settings.protect, replica=replica,
+            )
+
+        child = pulumi.ResourceOptions(parent=self)
+        self.key = EnvironmentKey(f"{name}-kms", key_args(settings.region, False), child)
+        self.replica_keys = {
+            region: EnvironmentKey(f"{name}-kms-{region}", key_args(region, True), child)
+            for region in settings.replica_regions
+        }
+
+        self.secrets = {}
+        self.bindings = []
+        self.missing = []
+        for secret_name, entry in catalog.for_environment(settings.environment).items():
+            supplied = read_supplied(catalog, secret_name, entry, settings)
+            self.missing.extend(supplied.missing)
+            secret = CatalogSecret(
+                f"{name}-{secret_name}",
+                CatalogSecretArgs(
+                    app=catalog.app, environment=settings.environment, name=secret_name, entry=entry,
+                    owner=catalog.owner_of(entry), kms_key_arn=self.key.arn, supplied=supplied,
+                    recovery_window_days=settings.recovery_window_days, protect=settings.protect,
+                    replica_keys={region: key.arn for region, key in self.replica_keys.items()},
+                    extra_tags=settings.tags,
+                ),
+                child,
+            )
+            self.secrets[secret_name] = secret
+            for key, value in entry.values.items():
+                if entry.grouped and key not in secret.keys:
+                    continue
+                self.bindings.extend(EnvBinding(var, secret_name, key) for var in value.env)
+
+        self.register_outputs({
+            "secretArns": self.secret_arns(),
+            "keyArn": self.key.arn,
+        })
+
+    def secret_arns(self) -> dict[str, pulumi.Output[str]]:
+        """Secret ARNs by catalog name."""
+        return {name: s.arn for name, s in self.secrets.items()}
+
+    def env_vars(self) -> dict[str, str]:
+        """Environment variable -> `<secret name>` or `<secret name>:<json key>`."""
+        return {
+            b.variable: self.secrets[b.secret].secret_name + (f":{b.key}" if b.key else "")
+            for b in sorted(self.bindings, key=lambda b: b.variable)
+        }
+
+    def ecs_secrets(self) -> pulumi.Output[list[dict[str, str]]]:
+        """The `secrets` list of an ECS container definition (seed 000, section 4)."""
+        def entry(variable: str, value_from: str) -> dict[str, str]:
+            return {"name": variable, "valueFrom": value_from}
+
+        entries = [
+            pulumi.Output.concat(self.secrets[b.secret].arn, f":{b.key}::" if b.key else "").apply(
+                functools.partial(entry, b.variable)
+            )
+            for b in sorted(self.bindings, key=lambda b: b.variable)
+        ]
+        return pulumi.Output.all(*entries).apply(list)
+
+    def env_example(self) -> str:
+        """A `.env.example` for local development: every variable with a placeholder, never a value."""
+        lines = [f"# {self.secrets and next(iter(self.secrets.values())).secret_name.split('/')[0]} "
+                 "- generated by the secrets platform; fill in for local development only"]
+        for b in sorted(self.bindings, key=lambda b: (b.secret, b.key, b.variable)):
+            source = self.secrets[b.secret].secret_name + (f" ({b.key})" if b.key else "")
+            lines.append(f"# from {source}")
+            lines.append(f"{b.variable}=")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,160 @@
+"""One catalog entry as AWS resources: the secret, its generated parts and its value."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.catalog import PLACEHOLDER_REF, BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
+from components.values import SuppliedValues
+
+
+@dataclass(frozen=True)
+class CatalogSecretArgs:
+    """Inputs of one catalog secret in one environment."""
+
+    app: str
+    """Application name: the first segment of the secret name."""
+    environment: str
+    """Environment name: the second segment of the secret name."""
+    name: str
+    """The catalog name: the last segment of the secret name."""
+    entry: Secret
+    """The catalog entry (shape, class, rotation, values)."""
+    owner: str
+    """Owning team (tag)."""
+    kms_key_arn: pulumi.Input[str]
+    """The environment's customer-managed key in the stack's region."""
+    supplied: SuppliedValues
+    """External (secret) and plain config values read from the stack's config."""
+    recovery_window_days: int
+    """Days a deleted secret stays recoverable."""
+    protect: bool = False
+    """Protect from `pulumi destroy` and keep in AWS if removed from the program."""
+    replica_keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Replica region -> key ARN in that region."""
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+    """Stack-wide tags."""
+
+
+def _generated(
+    name: str, spec: BytesSpec | PasswordSpec | UuidSpec, opts: pulumi.ResourceOptions
+) -> pulumi.Output[str]:
+    """A generated value as a secret Output, made by pulumi-random."""
+    if isinstance(spec, BytesSpec):
+        raw = random.RandomBytes(name, length=spec.bytes, opts=opts)
+        return raw.hex if spec.encoding == "hex" else raw.base64
+    if isinstance(spec, PasswordSpec):
+        chars = spec.characters
+        letters = set(chars)
+        # random_password draws from the union of its enabled sets; the project's alphabet is given
+        # entirely as override_special so that exactly these characters are used.
+        password = random.RandomPassword(
+            name, length=spec.length, lower=False, upper=False, numeric=False, special=True,
+            override_special="".join(sorted(letters)), opts=opts,
+        )
+        return password.result
+    uuid = random.RandomUuid(name, opts=opts)
+    # RandomUuid does not mark its result secret; this project treats every generated value as one.
+    return pulumi.Output.secret(uuid.result)
+
+
+def render_template(template: str, parts: Mapping[str, str]) -> str:
+    """Substitute sibling values into a template, percent-encoding each so that none breaks a URL."""
+    return PLACEHOLDER_REF.sub(lambda m: urllib.parse.quote(parts[m.group(1)], safe=""), template)
+
+
+class CatalogSecret(pulumi.ComponentResource):
+    """A Secrets Manager secret named `<app>/<env>/<name>`, encrypted with the environment's key."""
+
+    secret: aws.secretsmanager.Secret
+    version: aws.secretsmanager.SecretVersion | None
+    arn: pulumi.Output[str]
+    secret_name: str
+    keys: tuple[str, ...]
+    """The JSON keys this stack's value holds (empty for a single value)."""
+
+    def __init__(self, name: str, args: CatalogSecretArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("secrets-platform:index:CatalogSecret", name, None, opts)
+        entry = args.entry
+        self.secret_name = f"{args.app}/{args.environment}/{args.name}"
+        tags = {
+            **args.extra_tags,
+            "app": args.app,
+            "environment": args.environment,
+            "class": entry.class_,
+            "owner": args.owner,
+            "rotation": entry.rotation_tag,
+            "managed-by": "pulumi",
+        }
+        if isinstance(entry.rotation, Rotation):
+            tags["rotation-strategy"] = entry.rotation.strategy
+        self.secret = aws.secretsmanager.Secret(
+            f"{name}-secret",
+            name=self.secret_name,
+            description=entry.description,
+            kms_key_id=args.kms_key_arn,
+            recovery_window_in_days=args.recovery_window_days,
+            replicas=[
+                aws.secretsmanager.SecretReplicaArgs(region=region, kms_key_id=key)
+                for region, key in sorted(args.replica_keys.items())
+            ],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
+        )
+        self.arn = self.secret.arn
+
+        child = pulumi.ResourceOptions(parent=self)
+        parts: dict[str, pulumi.Output[str]] = {}
+        plain: dict[str, str] = dict(args.supplied.plain)
+        missing_keys = {gap.key for gap in args.supplied.missing}
+        missing_required = any(gap.required for gap in args.supplied.missing)
+        for key, value in entry.values.items():
+            if missing_required:
+                break  # no version yet: generate nothing that would only sit unused in state
+            if value.generate is not None:
+                parts[key] = _generated(f"{name}-{key or 'value'}", value.generate, child)
+            elif key in args.supplied.secret:
+                parts[key] = args.supplied.secret[key]
+        present = [k for k in entry.values if k not in missing_keys]
+        self.keys = tuple(present) if entry.grouped else ()
+
+        self.version = None
+        if not missing_required and present:
+            composed: pulumi.Output[str] = pulumi.Output.all(**parts).apply(
+                lambda resolved: self._compose(entry, present, resolved, plain)
+            )
+            # Everything stored in Secrets Manager is treated as secret, even a group of plain values.
+            secret_string: pulumi.Output[str] = pulumi.Output.secret(composed)
+            self.version = aws.secretsmanager.SecretVersion(
+                f"{name}-value",
+                secret_id=self.secret.id,
+                secret_string=secret_string,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    # Rotation owns the value after the first deploy: the next `pulumi up` must not put
+                    # the originally generated value back over a rotated one.
+                    ignore_changes=["secret_string"] if isinstance(entry.rotation, Rotation) else None,
+                ),
+            )
+        self.register_outputs({"arn": self.secret.arn, "name": self.secret_name})
+
+    @staticmethod
+    def _compose(entry: Secret, present: list[str], resolved: Mapping[str, str], plain: Mapping[str, str]) -> str:
+        values = {**plain, **resolved}
+        if not entry.grouped:
+            return values[""]
+        document: dict[str, str] = {}
+        for key in present:
+            value = entry.values[key]
+            if value.template is not None:
+                document[key] = render_template(value.template, values)
+            else:
+                document[key] = values[key]
+        return json.dumps(document, separators=(",", ":"))

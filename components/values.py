@@ -1,0 +1,118 @@
+"""Values a person supplies per stack: external secrets (`pulumi config set --secret`) and plain config.
+
+External values are read with `require_secret`/`get_secret` and stay Outputs marked secret; their
+checks run inside `apply`, so a bad value fails `pulumi up` with a message that names the key but
+never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pulumi
+
+from components.catalog import Catalog, Secret, config_key
+from components.errors import ConfigurationError
+from components.settings import PROJECT, StackSettings
+
+PLACEHOLDERS = (
+    (re.compile(r"YOUR_[A-Z0-9_]*(HERE)?", re.IGNORECASE), "a 'YOUR_..._HERE' placeholder"),
+    (re.compile(r"<[^<>]*>"), "a '<...>' placeholder"),
+    (re.compile(r"change[-_ ]?me", re.IGNORECASE), "'changeme'"),
+    (re.compile(r"^dev[-_]", re.IGNORECASE), "a development value ('dev-...')"),
+    (re.compile(r"^(test|example|placeholder|todo|xxx+|replace[-_ ]?me|secret|password)$", re.IGNORECASE),
+     "a placeholder word"),
+)
+
+MIN_SUPPLIED_LENGTH = {"critical": 16, "configuration": 1}
+"""Shortest value a person may supply for each class."""
+
+
+def placeholder_problem(value: str, secret_class: str) -> str | None:
+    """Why a supplied value looks like a placeholder or development value, or None if it does not.
+
+    The message describes the kind of problem only; it never quotes the value.
+    """
+    for pattern, what in PLACEHOLDERS:
+        if pattern.search(value):
+            return f"the value is {what}, not a real value"
+    shortest = MIN_SUPPLIED_LENGTH[secret_class]
+    if len(value.strip()) < shortest:
+        return f"the value has {len(value.strip())} characters; a {secret_class} value needs at least {shortest}"
+    return None
+
+
+@dataclass(frozen=True)
+class MissingValue:
+    """An external value the stack does not set yet: the 'action required' list."""
+
+    secret: str
+    key: str
+    config_key: str
+    required: bool
+
+    @property
+    def command(self) -> str:
+        return f"pulumi config set --secret {PROJECT}:{self.config_key} --stack <stack>"
+
+
+@dataclass(frozen=True)
+class SuppliedValues:
+    """The stack's supplied values for one secret, by key (`""` for a single-value secret)."""
+
+    secret: dict[str, pulumi.Output[str]]
+    plain: dict[str, str]
+    missing: list[MissingValue]
+
+
+def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSettings) -> SuppliedValues:
+    """Read the external and plain config values of one catalog secret from the stack's config."""
+    config = pulumi.Config(PROJECT)
+    secret_values: dict[str, pulumi.Output[str]] = {}
+    plain: dict[str, str] = {}
+    missing: list[MissingValue] = []
+    for key, value in entry.values.items():
+        if value.external is not None:
+            ckey = config_key(name, key, value.external.config)
+            supplied = config.get_secret(ckey)
+            if supplied is None:
+                gap = MissingValue(name, key, ckey, value.required)
+                if value.required and not settings.allow_missing_values:
+                    raise ConfigurationError(
+                        settings.file,
+                        "the external value is not set; set it with "
+                        f"`{gap.command.replace('<stack>', settings.stack)}`",
+                        secret=name, field=f"{PROJECT}:{ckey}",
+                    )
+                missing.append(gap)
+                continue
+            secret_values[key] = supplied.apply(
+                _checked(settings.file, name, f"{PROJECT}:{ckey}", entry.class_)
+            )
+        elif value.config is not None:
+            ckey = config_key(name, key, value.config.config)
+            raw = config.get(ckey)
+            if raw is None:
+                raw = value.config.default
+            if raw is None:
+                raise ConfigurationError(
+                    settings.file, f"not set; set it with `pulumi config set {PROJECT}:{ckey} <value> "
+                    f"--stack {settings.stack}`", secret=name, field=f"{PROJECT}:{ckey}",
+                )
+            problem = placeholder_problem(raw, "configuration")
+            if problem:
+                raise ConfigurationError(settings.file, problem, secret=name, field=f"{PROJECT}:{ckey}")
+            plain[key] = raw
+    return SuppliedValues(secret=secret_values, plain=plain, missing=missing)
+
+
+def _checked(file: str, secret: str, key: str, secret_class: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        problem = placeholder_problem(value, secret_class)
+        if problem:
+            raise ConfigurationError(file, problem, secret=secret, field=key)
+        return value
+
+    return check

@@ -1,0 +1,1 @@
+"""The offline preview: runs the real Pulumi program under Pulumi's mock runtime."""

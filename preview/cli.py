@@ -1,0 +1,206 @@
+"""`python -m preview <stack>`: what `pulumi up` would create, without the Pulumi CLI or AWS.
+
+Exit status: 0 when the program runs and no mandatory policy is violated, 1 on a mandatory policy
+violation, 2 on a user mistake (bad catalog, bad or missing stack config), reported in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from components.errors import ConfigurationError
+from preview.model import CollectedResource, redacted
+from preview.runtime import ProgramRun, run_program
+from preview.stackconfig import load_stack_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One policy finding, as the JSON report lists it."""
+
+    policy: str
+    enforcement: str
+    urn: str
+    message: str
+
+
+@dataclass
+class Report:
+    """The outcome of an offline preview."""
+
+    run: ProgramRun
+    violations: list[Any] = field(default_factory=list)
+    policy_error: str | None = None
+
+    @property
+    def mandatory(self) -> list[Any]:
+        return [v for v in self.violations if v.enforcement == "mandatory" and not getattr(v, "suppressed", False)]
+
+
+def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = None,
+            policies: bool = True) -> Report:
+    """Run the program for a stack and evaluate the policy pack against what it declares."""
+    config = load_stack_config(project_dir, stack, config_file)
+    # Missing external values are listed as action required instead of failing the preview.
+    config.values[f"{config.project}:allowMissingValues"] = "true"
+    run = run_program(config, project_dir)
+    report = Report(run=run)
+    if policies:
+        report.violations = _evaluate_policies(run, project_dir)
+    return report
+
+
+def _evaluate_policies(run: ProgramRun, project_dir: Path) -> list[Any]:
+    try:
+        from preview import policy_check  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # the pack is not part of this checkout yet
+        return []
+    pack = project_dir / "policies"
+    if not (pack / "PulumiPolicy.yaml").is_file():
+        pack = REPO / "policies"
+    return list(policy_check.evaluate(
+        run.resources, project=run.stack.project, stack=run.stack.stack, pack_dir=pack,
+        policy_config=None,
+    ))
+
+
+def _resource_json(resource: CollectedResource) -> dict[str, Any]:
+    return {
+        "urn": resource.urn,
+        "type": resource.type,
+        "name": resource.name,
+        "parent": resource.parent,
+        "protect": resource.protect,
+        "retainOnDelete": resource.retain_on_delete,
+        "ignoreChanges": list(resource.ignore_changes),
+        "inputs": redacted(resource.inputs),
+    }
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    run = report.run
+    outputs = redacted(run.outputs)
+    return {
+        "project": run.stack.project,
+        "stack": run.stack.stack,
+        "resources": [_resource_json(r) for r in run.resources],
+        "outputs": outputs,
+        "actionRequired": outputs.get("actionRequired", []),
+        "violations": [
+            {"policy": v.policy, "enforcement": v.enforcement, "urn": v.urn, "message": v.message,
+             **({"suppressed": True, "reason": v.reason} if getattr(v, "suppressed", False) else {})}
+            for v in report.violations
+        ],
+        "summary": {
+            "resources": len(run.resources),
+            "byType": dict(sorted(Counter(r.type for r in run.resources).items())),
+            "mandatoryViolations": len(report.mandatory),
+        },
+    }
+
+
+def _describe(resource: CollectedResource) -> str:
+    inputs = redacted(resource.inputs)
+    notes = []
+    if resource.type == "aws:secretsmanager/secret:Secret":
+        notes.append(f"name={inputs.get('name')}")
+        notes.append(f"class={inputs.get('tags', {}).get('class')}")
+        notes.append(f"rotation={inputs.get('tags', {}).get('rotation')}")
+    elif resource.type == "aws:secretsmanager/secretVersion:SecretVersion":
+        notes.append(f"value={inputs.get('secretString', '-')}")
+    elif resource.type == "aws:kms/alias:Alias":
+        notes.append(f"name={inputs.get('name')}")
+    elif resource.type == "aws:kms/key:Key":
+        notes.append(f"rotation={'on' if inputs.get('enableKeyRotation') else 'OFF'}")
+        if inputs.get("region"):
+            notes.append(f"region={inputs['region']}")
+    if resource.protect:
+        notes.append("protected")
+    if resource.ignore_changes:
+        notes.append(f"ignores changes to {','.join(resource.ignore_changes)}")
+    return "  ".join(notes)
+
+
+def render_text(report: Report, out: TextIO) -> None:
+    run = report.run
+    values = run.stack.values
+    out.write(
+        f"Offline preview of stack '{run.stack.stack}' (project {run.stack.project}, region "
+        f"{values.get('aws:region')}, account {values.get(run.stack.project + ':accountId')})\n"
+        "Run under Pulumi's mock runtime: no Pulumi CLI, no AWS; ARNs are mock values, "
+        "generated and secret values print as [secret].\n\n"
+    )
+    children: dict[str | None, list[CollectedResource]] = {}
+    for resource in run.resources:
+        children.setdefault(resource.parent, []).append(resource)
+
+    def walk(parent: str | None, depth: int) -> None:
+        for resource in sorted(children.get(parent, []), key=lambda r: (r.custom, r.type, r.name)):
+            details = _describe(resource)
+            out.write(f"{'  ' * depth}+ {resource.type}  {resource.name}{'  ' + details if details else ''}\n")
+            walk(resource.urn, depth + 1)
+
+    out.write(f"+ pulumi:pulumi:Stack  {run.stack.project}-{run.stack.stack}\n")
+    walk(run.stack_urn, 1)
+    counts = Counter(r.type for r in run.resources)
+    out.write(f"\nResources: {len(run.resources)} to create\n")
+    for token, count in sorted(counts.items()):
+        out.write(f"  {count:5d}  {token}\n")
+
+    outputs = redacted(run.outputs)
+    out.write("\nOutputs:\n")
+    for name in sorted(outputs):
+        if name in ("actionRequired", "envExample"):
+            continue
+        value = outputs[name]
+        size = f"{len(value)} entries" if isinstance(value, dict | list) else str(value)
+        out.write(f"  {name}: {size}\n")
+
+    gaps = outputs.get("actionRequired") or []
+    out.write(f"\nAction required ({len(gaps)} value{'s' if len(gaps) != 1 else ''} not set):\n")
+    for gap in gaps:
+        where = gap["secret"] + (f" key {gap['key']}" if gap["key"] else "")
+        kind = "required" if gap["required"] else "optional"
+        out.write(f"  - {where} ({kind}): {gap['command']}\n")
+    if not gaps:
+        out.write("  none\n")
+
+    out.write(f"\nPolicy violations ({len(report.violations)}):\n")
+    for v in report.violations:
+        flag = " (suppressed: " + v.reason + ")" if getattr(v, "suppressed", False) else ""
+        out.write(f"  [{v.enforcement}] {v.policy}: {v.message}{flag}\n    at {v.urn}\n")
+    if not report.violations:
+        out.write("  none\n")
+
+
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    parser = argparse.ArgumentParser(prog="python -m preview", description=__doc__.splitlines()[0])
+    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--project-dir", type=Path, default=REPO)
+    parser.add_argument("--config-file", type=Path, default=None,
+                        help="a stack config file other than Pulumi.<stack>.yaml (e.g. an example's)")
+    parser.add_argument("--no-policies", action="store_true", help="skip the policy pack")
+    args = parser.parse_args(argv)
+    try:
+        report = preview(args.stack, args.project_dir.resolve(), args.config_file, not args.no_policies)
+    except ConfigurationError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    if args.format == "json":
+        json.dump(to_json(report), out, indent=2, sort_keys=False)
+        out.write("\n")
+    else:
+        render_text(report, out)
+    if report.mandatory:
+        err.write(f"error: {len(report.mandatory)} mandatory policy violation(s)\n")
+        return 1
+    return 0

@@ -1,0 +1,104 @@
+"""Mocks for Pulumi's mock runtime that answer like AWS would: realistic ids and ARNs.
+
+Generated values (pulumi-random results) are made at run time from the OS's random source, so
+that the preview never holds a fixed or committed value; they are marked secret by the providers'
+own schemas and print as `[secret]`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import uuid
+from typing import Any
+
+import pulumi
+
+_SUFFIX_ALPHABET = string.ascii_letters + string.digits
+
+
+def _stable(seed: str, length: int) -> str:
+    """A deterministic suffix (so ARNs are the same in every run), like the 6 characters AWS appends."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return "".join(_SUFFIX_ALPHABET[b % len(_SUFFIX_ALPHABET)] for b in digest[:length])
+
+
+class AwsMocks(pulumi.runtime.Mocks):
+    """Answers resource registrations and invokes with what AWS and pulumi-random would return."""
+
+    def __init__(self, region: str, account_id: str):
+        self.region = region
+        self.account_id = account_id
+
+    def _arn(self, service: str, region: str, resource: str) -> str:
+        return f"arn:aws:{service}:{region}:{self.account_id}:{resource}"
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        region = inputs.get("region") or self.region
+        name = args.name
+        kind = args.typ
+        state: dict[str, Any] = dict(inputs)
+        if kind == "aws:kms/key:Key":
+            key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{region}/{name}"))
+            state.update(keyId=key_id, arn=self._arn("kms", region, f"key/{key_id}"))
+            return key_id, state
+        if kind == "aws:kms/alias:Alias":
+            alias = inputs.get("name", f"alias/{name}")
+            state.update(arn=self._arn("kms", region, alias), targetKeyArn=self._arn("kms", region, "key/-"))
+            return alias, state
+        if kind == "aws:secretsmanager/secret:Secret":
+            secret_name = inputs.get("name", name)
+            arn = self._arn("secretsmanager", region, f"secret:{secret_name}-{_stable(secret_name, 6)}")
+            state.update(arn=arn)
+            return arn, state
+        if kind == "aws:secretsmanager/secretVersion:SecretVersion":
+            version = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+            state.update(versionId=version, arn=inputs.get("secretId"))
+            return f"{inputs.get('secretId')}|{version}", state
+        if kind == "random:index/randomBytes:RandomBytes":
+            raw = secrets.token_bytes(int(inputs.get("length", 32)))
+            import base64
+
+            state.update(hex=raw.hex(), base64=base64.b64encode(raw).decode())
+            return name, state
+        if kind == "random:index/randomPassword:RandomPassword":
+            alphabet = inputs.get("overrideSpecial") or _SUFFIX_ALPHABET
+            value = "".join(secrets.choice(alphabet) for _ in range(int(inputs.get("length", 32))))
+            state.update(result=value, bcryptHash="-")
+            return name, state
+        if kind == "random:index/randomUuid:RandomUuid":
+            state.update(result=str(uuid.uuid4()))
+            return name, state
+        if kind.startswith("aws:iam/"):
+            kind = kind.split(":")[-1].lower()
+            resource_name = inputs.get("name", name)
+            state.update(arn=f"arn:aws:iam::{self.account_id}:{kind}/{resource_name}")
+            return resource_name, state
+        if kind == "aws:lambda/function:Function":
+            fn = inputs.get("name", name)
+            arn = self._arn("lambda", region, f"function:{fn}")
+            state.update(arn=arn, qualifiedArn=f"{arn}:$LATEST", invokeArn=arn, version="$LATEST")
+            return fn, state
+        if kind == "aws:cloudwatch/logGroup:LogGroup":
+            group = inputs.get("name", name)
+            state.update(arn=self._arn("logs", region, f"log-group:{group}"))
+            return group, state
+        if kind == "aws:sns/topic:Topic":
+            topic = inputs.get("name", name)
+            state.update(arn=self._arn("sns", region, topic))
+            return topic, state
+        service = kind.split(":")[1].split("/")[0]
+        state.setdefault("arn", self._arn(service, region, f"{kind.split(':')[-1].lower()}/{name}"))
+        return f"{name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": self.account_id, "arn": f"arn:aws:iam::{self.account_id}:root",
+                    "userId": self.account_id, "id": self.account_id}, None
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}, None
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+        raise NotImplementedError(f"the offline preview has no mock for the invoke {args.token}")

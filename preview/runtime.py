@@ -1,0 +1,133 @@
+"""Run the real `__main__.py` under Pulumi's mock runtime and collect what it registers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import runpy
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
+
+from preview.mocks import AwsMocks
+from preview.model import CollectedResource
+from preview.stackconfig import StackConfig
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, plus a record of every registration with its options (see OFFLINE.md)."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.records: list[CollectedResource] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == STACK_TYPE:
+            return response
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        record = CollectedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            protect=bool(request.protect),
+            custom=bool(request.custom),
+            inputs=inputs,
+            dependencies=tuple(request.dependencies),
+            property_dependencies={k: tuple(v.urns) for k, v in request.propertyDependencies.items()},
+            ignore_changes=tuple(request.ignoreChanges),
+            retain_on_delete=bool(request.retainOnDelete),
+            additional_secret_outputs=tuple(request.additionalSecretOutputs),
+            provider=request.provider,
+        )
+        with self._lock:
+            self.records.append(record)
+        return response
+
+
+@dataclass
+class ProgramRun:
+    """Everything one mocked run of the program produced."""
+
+    stack: StackConfig
+    resources: list[CollectedResource]
+    outputs: dict[str, Any]
+    """Stack outputs; secret ones stay wrapped (see preview.model.redacted)."""
+    stack_urn: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _in_directory(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    inserted = str(path) not in sys.path
+    if inserted:
+        sys.path.insert(0, str(path))
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+        if inserted:
+            sys.path.remove(str(path))
+
+
+async def _resolve(output: Any) -> Any:
+    """An Output's value, wrapped as an RPC secret if the Output is secret."""
+    if isinstance(output, pulumi.Output):
+        value = await output.future(with_unknowns=True)
+        value = await _resolve(value)
+        return rpc.wrap_rpc_secret(value) if await output.is_secret() else value
+    if isinstance(output, dict):
+        return {k: await _resolve(v) for k, v in output.items()}
+    if isinstance(output, list):
+        return [await _resolve(v) for v in output]
+    return output
+
+
+def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.py") -> ProgramRun:
+    """Run the program once with the stack's config; raises what the program raises."""
+    region = stack.values.get("aws:region", "us-east-1")
+    account = stack.values.get(f"{stack.project}:accountId", "000000000000")
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # A second run in one process must not parent its resources to the previous run's stack.
+    settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(dict(stack.values), list(stack.secret_keys))
+    monitor = RecordingMonitor(AwsMocks(region, account))
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=stack.project, stack=stack.stack, preview=False, monitor=monitor
+    )
+    root = settings.get_root_resource()
+    assert root is not None
+    try:
+        with _in_directory(project_dir):
+            runpy.run_path(program, run_name="__main__")
+            loop.run_until_complete(wait_for_rpcs())
+            outputs = loop.run_until_complete(_resolve(dict(getattr(root, "outputs", {}))))
+            stack_urn = _sync_await(root.urn.future()) or ""
+    finally:
+        # The SDK runs registrations on the loop's default executor, and each worker thread keeps
+        # an event loop of its own; ending the threads now lets those loops close cleanly here
+        # rather than noisily at interpreter exit.
+        loop.run_until_complete(loop.shutdown_default_executor())
+        gc.collect()
+        loop.close()
+        asyncio.set_event_loop(None)
+    resources = sorted(monitor.records, key=lambda r: r.urn)
+    return ProgramRun(stack=stack, resources=resources, outputs=outputs, stack_urn=stack_urn)

@@ -78,7 +78,8 @@ class CatalogSecret(pulumi.ComponentResource):
     arn: pulumi.Output[str]
     secret_name: str
     keys: tuple[str, ...]
-    """The JSON keys this stack's value holds (empty for a single value)."""
+    """The JSON keys of this stack's secret (empty for a single value); optional values the stack
+    does not set are left out."""
 
     def __init__(self, name: str, args: CatalogSecretArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("secrets-platform:index:CatalogSecret", name, None, opts)
@@ -123,7 +124,9 @@ class CatalogSecret(pulumi.ComponentResource):
             elif key in args.supplied.secret:
                 parts[key] = args.supplied.secret[key]
         present = [k for k in entry.values if k not in missing_keys]
-        self.keys = tuple(present) if entry.grouped else ()
+        optional_missing = {gap.key for gap in args.supplied.missing if not gap.required}
+        # Keys consumers can bind to: a required value not set yet still belongs to the secret.
+        self.keys = tuple(k for k in entry.values if k not in optional_missing) if entry.grouped else ()
 
         self.version = None
         if not missing_required and present:

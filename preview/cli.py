@@ -51,7 +51,9 @@ def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = Non
     config = load_stack_config(project_dir, stack, config_file)
     # Missing external values are listed as action required instead of failing the preview.
     config.values[f"{config.project}:allowMissingValues"] = "true"
-    run = run_program(config, project_dir)
+    # A project directory without its own program (a test's, an example's) runs this repository's.
+    program = project_dir / "__main__.py"
+    run = run_program(config, project_dir, str(program if program.is_file() else REPO / "__main__.py"))
     report = Report(run=run)
     if policies:
         report.violations = _evaluate_policies(run, project_dir)

@@ -7,6 +7,7 @@ own schemas and print as `[secret]`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import string
@@ -30,6 +31,8 @@ class AwsMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str, account_id: str):
         self.region = region
         self.account_id = account_id
+        self.generated: list[str] = []
+        """Every value the mocks generated, so that tests can prove none of them is ever printed."""
 
     def _arn(self, service: str, region: str, resource: str) -> str:
         return f"arn:aws:{service}:{region}:{self.account_id}:{resource}"
@@ -59,17 +62,18 @@ class AwsMocks(pulumi.runtime.Mocks):
             return f"{inputs.get('secretId')}|{version}", state
         if kind == "random:index/randomBytes:RandomBytes":
             raw = secrets.token_bytes(int(inputs.get("length", 32)))
-            import base64
-
             state.update(hex=raw.hex(), base64=base64.b64encode(raw).decode())
+            self.generated += [state["hex"], state["base64"]]
             return name, state
         if kind == "random:index/randomPassword:RandomPassword":
             alphabet = inputs.get("overrideSpecial") or _SUFFIX_ALPHABET
             value = "".join(secrets.choice(alphabet) for _ in range(int(inputs.get("length", 32))))
             state.update(result=value, bcryptHash="-")
+            self.generated.append(value)
             return name, state
         if kind == "random:index/randomUuid:RandomUuid":
             state.update(result=str(uuid.uuid4()))
+            self.generated.append(state["result"])
             return name, state
         if kind.startswith("aws:iam/"):
             kind = kind.split(":")[-1].lower()

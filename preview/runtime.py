@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import runpy
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,27 @@ class ProgramRun:
     outputs: dict[str, Any]
     """Stack outputs; secret ones stay wrapped (see preview.model.redacted)."""
     stack_urn: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    generated: list[str] = field(default_factory=list)
+    """Values the mocks generated (for leak checks; never printed)."""
+
+
+class _LoopOwningExecutor(ThreadPoolExecutor):
+    """The SDK registers resources on the default executor and each worker thread needs an event
+    loop (pulumi.runtime.sync_await._ensure_event_loop); this executor makes those loops itself so
+    that it can close them when the run ends instead of leaking one per thread."""
+
+    def __init__(self) -> None:
+        self.loops: list[asyncio.AbstractEventLoop] = []
+        super().__init__(thread_name_prefix="preview", initializer=self._make_loop)
+
+    def _make_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self.loops.append(loop)
+
+    def close_loops(self) -> None:
+        for loop in self.loops:
+            loop.close()
 
 
 @contextlib.contextmanager
@@ -105,11 +125,14 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
     region = stack.values.get("aws:region", "us-east-1")
     account = stack.values.get(f"{stack.project}:accountId", "000000000000")
     loop = asyncio.new_event_loop()
+    executor = _LoopOwningExecutor()
+    loop.set_default_executor(executor)
     asyncio.set_event_loop(loop)
     # A second run in one process must not parent its resources to the previous run's stack.
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(dict(stack.values), list(stack.secret_keys))
-    monitor = RecordingMonitor(AwsMocks(region, account))
+    mocks = AwsMocks(region, account)
+    monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(
         monitor.mocks, project=stack.project, stack=stack.stack, preview=False, monitor=monitor
     )
@@ -122,12 +145,10 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
             outputs = loop.run_until_complete(_resolve(dict(getattr(root, "outputs", {}))))
             stack_urn = _sync_await(root.urn.future()) or ""
     finally:
-        # The SDK runs registrations on the loop's default executor, and each worker thread keeps
-        # an event loop of its own; ending the threads now lets those loops close cleanly here
-        # rather than noisily at interpreter exit.
         loop.run_until_complete(loop.shutdown_default_executor())
-        gc.collect()
+        executor.close_loops()
         loop.close()
         asyncio.set_event_loop(None)
     resources = sorted(monitor.records, key=lambda r: r.urn)
-    return ProgramRun(stack=stack, resources=resources, outputs=outputs, stack_urn=stack_urn)
+    return ProgramRun(stack=stack, resources=resources, outputs=outputs, stack_urn=stack_urn,
+                      generated=list(mocks.generated))

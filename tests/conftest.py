@@ -1,0 +1,40 @@
+"""Shared fixtures: run the real program offline for a stack, or for a project made by the test."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from preview.cli import Report, preview
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_stack(stack: str, project_dir: Path = REPO, config_file: Path | None = None) -> Report:
+    """The offline preview of a stack without the policy pack (policy tests evaluate it themselves)."""
+    return preview(stack, project_dir, config_file, policies=False)
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., Path]:
+    """A project directory with this repository's Pulumi.yaml, a catalog and a stack config."""
+
+    def make(catalog: str, stack_config: str, stack: str = "staging") -> Path:
+        shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+        (tmp_path / "catalog.yaml").write_text(textwrap.dedent(catalog))
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(textwrap.dedent(stack_config))
+        return tmp_path
+
+    return make
+
+
+MINIMAL_STACK = """\
+config:
+  aws:region: eu-west-1
+  secrets-platform:accountId: "210987654321"
+  secrets-platform:recoveryWindowDays: 7
+"""

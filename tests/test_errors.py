@@ -1,0 +1,161 @@
+"""User mistakes end in one clear line naming file, secret and field, exit status 2, no traceback."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from preview.cli import main
+from tests.conftest import MINIMAL_STACK, REPO
+
+GOOD = """\
+app: shop
+owner: platform
+secrets:
+  session-secret:
+    description: Signs sessions
+    class: critical
+    value:
+      env: SESSION_SECRET
+      generate: {kind: bytes, bytes: 32, encoding: hex}
+  payments:
+    description: Payment provider
+    class: critical
+    rotation: on-compromise
+    keys:
+      apiKey:
+        env: PAYMENTS_API_KEY
+        external: {}
+      endpoint:
+        env: PAYMENTS_ENDPOINT
+        config: {default: "https://api.payments.example.net"}
+"""
+
+
+def run_cli(project: Path, stack: str = "staging") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main([stack, "--project-dir", str(project), "--no-policies"], out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def expect_error(project: Path, *fragments: str, stack: str = "staging") -> str:
+    code, out, err = run_cli(project, stack)
+    assert code == 2, err
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def test_the_good_catalog_runs(make_project: Callable[..., Path]) -> None:
+    code, out, err = run_cli(make_project(GOOD, MINIMAL_STACK))
+    assert code == 0, err
+    assert "shop/staging/session-secret" in out
+
+
+def test_yaml_syntax_error(make_project: Callable[..., Path]) -> None:
+    broken = GOOD.replace("    class: critical\n    rotation", "    class: [critical\n    rotation")
+    expect_error(make_project(broken, MINIMAL_STACK), "catalog.yaml", "invalid YAML at line", "secret 'payments'")
+
+
+def test_unknown_field(make_project: Callable[..., Path]) -> None:
+    typo = GOOD.replace("      generate: {kind: bytes", "      generat: {kind: bytes")
+    expect_error(make_project(typo, MINIMAL_STACK), "catalog.yaml", "secret 'session-secret'",
+                 "field 'value.generat'", "unknown field")
+
+
+def test_duplicate_secret(make_project: Callable[..., Path]) -> None:
+    twice = GOOD + """\
+  session-secret:
+    description: again
+    class: configuration
+    value: {config: {}}
+"""
+    expect_error(make_project(twice, MINIMAL_STACK), "catalog.yaml", "duplicate key 'session-secret'",
+                 "secret 'session-secret'")
+
+
+def test_unknown_stack(make_project: Callable[..., Path]) -> None:
+    line = expect_error(make_project(GOOD, MINIMAL_STACK), "Pulumi.qa.yaml", "stack 'qa'", stack="qa")
+    assert "stacks: staging" in line
+
+
+def test_missing_account_id(make_project: Callable[..., Path]) -> None:
+    config = MINIMAL_STACK.replace('  secrets-platform:accountId: "210987654321"\n', "")
+    expect_error(make_project(GOOD, config), "Pulumi.staging.yaml", "field 'secrets-platform:accountId'", "required")
+
+
+def test_malformed_account_id(make_project: Callable[..., Path]) -> None:
+    config = MINIMAL_STACK.replace('"210987654321"', '"2109-8765"')
+    expect_error(make_project(GOOD, config), "Pulumi.staging.yaml", "'2109-8765' is not a 12-digit")
+
+
+def test_recovery_window_out_of_range(make_project: Callable[..., Path]) -> None:
+    config = MINIMAL_STACK.replace("recoveryWindowDays: 7", "recoveryWindowDays: 3")
+    expect_error(make_project(GOOD, config), "field 'secrets-platform:recoveryWindowDays'", "outside the allowed range 7-30")
+
+
+def test_weak_critical_generator(make_project: Callable[..., Path]) -> None:
+    weak = GOOD.replace("bytes: 32, encoding: hex", "bytes: 16, encoding: hex")
+    expect_error(make_project(weak, MINIMAL_STACK), "secret 'session-secret'", "field 'value.generate'",
+                 "256 bits", "gives 128")
+
+
+def test_unknown_rotation_strategy(make_project: Callable[..., Path]) -> None:
+    bad = GOOD.replace("    class: critical\n    value:", "    class: critical\n    rotation: {strategy: ldap, every_days: 30}\n    value:")
+    expect_error(make_project(bad, MINIMAL_STACK), "secret 'session-secret'", "field 'rotation", "ldap")
+
+
+def test_template_naming_an_unknown_key(make_project: Callable[..., Path]) -> None:
+    bad = GOOD.replace('config: {default: "https://api.payments.example.net"}', 'template: "https://{host}/v1"')
+    expect_error(make_project(bad, MINIMAL_STACK), "secret 'payments'", "field 'keys.endpoint.template'", "'host'")
+
+
+def test_missing_required_external_value_fails_outside_the_preview(make_project: Callable[..., Path]) -> None:
+    config = MINIMAL_STACK + "  secrets-platform:allowMissingValues: false\n"
+    project = make_project(GOOD, config)
+    # The preview lists missing values instead of failing; the program itself (pulumi up) fails.
+    from preview.runtime import run_program
+    from preview.stackconfig import load_stack_config
+    from components.errors import ConfigurationError
+
+    stack = load_stack_config(project, "staging")
+    with pytest.raises(ConfigurationError) as caught:
+        run_program(stack, project, str(REPO / "__main__.py"))
+    message = str(caught.value)
+    assert "secret 'payments'" in message and "secrets-platform:paymentsApiKey" in message
+    assert "pulumi config set --secret secrets-platform:paymentsApiKey --stack staging" in message
+
+
+def test_placeholder_in_an_external_value(make_project: Callable[..., Path]) -> None:
+    config = MINIMAL_STACK + "  secrets-platform:paymentsApiKey: YOUR_PAYMENTS_API_KEY_HERE\n"
+    line = expect_error(make_project(GOOD, config), "Pulumi.staging.yaml", "secret 'payments'",
+                        "field 'secrets-platform:paymentsApiKey'", "placeholder")
+    assert "YOUR_PAYMENTS_API_KEY_HERE" not in line, "the message must not repeat the value"
+
+
+def test_placeholder_in_plain_config(make_project: Callable[..., Path]) -> None:
+    config = MINIMAL_STACK + "  secrets-platform:paymentsEndpoint: <endpoint>\n"
+    expect_error(make_project(GOOD, config), "field 'secrets-platform:paymentsEndpoint'", "'<...>' placeholder")
+
+
+def test_the_command_line_reports_without_a_traceback(make_project: Callable[..., Path]) -> None:
+    typo = GOOD.replace("    class: critical\n    value:", "    clas: critical\n    value:")
+    project = make_project(typo, MINIMAL_STACK)
+    done = subprocess.run(
+        [sys.executable, "-m", "preview", "staging", "--project-dir", str(project)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "Traceback" not in done.stderr
+    assert "secret 'session-secret'" in done.stderr

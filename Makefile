@@ -34,6 +34,8 @@ system-deps:
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	# The policy pack is a program of its own (the engine puts policies/ on sys.path).
+	cd policies && ../$(BIN)/mypy --config-file ../pyproject.toml guardrails __main__.py
 
 unit: $(VENV)/.dev
 	$(BIN)/pytest

@@ -30,6 +30,13 @@ CRITICAL_MIN_BITS = 256
 """Generated critical values carry at least this much entropy unless the catalog says why not."""
 
 SIGNING_KEY_STRATEGIES = frozenset({"jwt-hs256", "jwt-rs256"})
+NEEDS_MASTER = frozenset({"postgres-alternating-users", "redis-acl"})
+NEEDS_KEYS = {
+    "postgres-single-user": ("engine", "host", "port", "dbname", "username", "password"),
+    "postgres-alternating-users": ("engine", "host", "port", "dbname", "username", "password"),
+    "redis-acl": ("host", "port", "username", "password"),
+}
+"""The JSON keys each database strategy reads (rotation/README.md)."""
 ROTATION_STRATEGIES = Literal[
     "token", "postgres-single-user", "postgres-alternating-users", "redis-acl", "jwt-hs256", "jwt-rs256"
 ]
@@ -134,6 +141,8 @@ class Value(_Model):
     substituted values are percent-encoded so that a password cannot break the URL."""
     required: bool = True
     """An optional external value may be missing in a stack; the key is then left out."""
+    type: Literal["string", "integer", "boolean"] = "string"
+    """JSON type of a plain config value inside a JSON secret (a port is a number, `tls` a boolean)."""
 
     @field_validator("env", mode="before")
     @classmethod
@@ -156,6 +165,10 @@ class Value(_Model):
             raise ValueError(f"exactly one of generate, external, config, template is required (found {found})")
         if not self.required and self.external is None:
             raise ValueError("'required: false' is only meaningful for an external value")
+        if self.type != "string" and self.config is None:
+            raise ValueError("'type' applies to plain config values only")
+        if self.type != "string" and self.config is not None and self.config.default is not None:
+            _typed(self.config.default, self.type)
         return self
 
     @property
@@ -164,6 +177,25 @@ class Value(_Model):
             if getattr(self, name) is not None:
                 return name
         raise AssertionError("validated: one source")
+
+
+def _typed(raw: str, kind: str) -> str | int | bool:
+    """A plain config string as the JSON type the catalog declares."""
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"'{raw}' is not a whole number") from None
+    if kind == "boolean":
+        if raw.lower() not in ("true", "false"):
+            raise ValueError(f"'{raw}' is not true or false")
+        return raw.lower() == "true"
+    return raw
+
+
+def typed(raw: str, kind: str) -> str | int | bool:
+    """Public form of the conversion (raises ValueError with a message that quotes only plain config)."""
+    return _typed(raw, kind)
 
 
 class Rotation(_Model):
@@ -175,6 +207,12 @@ class Rotation(_Model):
     """A `rate(...)` or `cron(...)` expression, instead of `every_days`."""
     window: str | None = None
     """How long the rotation may take once started, e.g. `4h`."""
+    kind: Literal["credential", "signing-key"] | None = None
+    """What is rotated: a signing key may rotate more slowly (policy default 365 days, 90 for a
+    credential); JWT strategies are signing keys unless this says otherwise."""
+    master: str | None = None
+    """Catalog name of the secret holding the admin credential that changes this one's password
+    (`postgres-alternating-users`, `redis-acl`); its ARN is stored in the secret as `masterarn`."""
 
     @model_validator(mode="after")
     def _schedule(self) -> Rotation:
@@ -190,6 +228,10 @@ class Rotation(_Model):
     def tag(self) -> str:
         return f"{self.every_days}d" if self.every_days is not None else "scheduled"
 
+    @property
+    def signing_key(self) -> bool:
+        return self.kind == "signing-key" or (self.kind is None and self.strategy in SIGNING_KEY_STRATEGIES)
+
 
 class Secret(_Model):
     """One Secrets Manager entry: a single value, or a JSON object of several keys."""
@@ -204,6 +246,9 @@ class Secret(_Model):
     """A rotation schedule, or the intent for a secret no function rotates."""
     weak_reason: str | None = None
     """Why a critical generated value may carry fewer than 256 bits."""
+    rotation_reason: str | None = Field(default=None, pattern=r"^[A-Za-z0-9 _.:/=+@-]{10,256}$")
+    """Why a critical secret is not rotated by a function (`on-compromise`, `manual`); it becomes the
+    `rotation-reason` tag, so it uses the characters AWS allows in tag values."""
     consumers: list[str] = Field(default_factory=list)
     """Services (by name) that read this secret at run time."""
     value: Value | None = None
@@ -374,7 +419,23 @@ def parse_catalog(data: Any, path: str) -> Catalog:
     for name, entry in catalog.secrets.items():
         _check_secret(path, name, entry)
     _check_env_unique(catalog)
+    _check_masters(catalog)
     return catalog
+
+
+def _check_masters(catalog: Catalog) -> None:
+    for name, entry in catalog.secrets.items():
+        if not isinstance(entry.rotation, Rotation) or entry.rotation.master is None:
+            continue
+        master = catalog.secrets.get(entry.rotation.master)
+        if master is None or entry.rotation.master == name:
+            raise ConfigurationError(catalog.path, f"master '{entry.rotation.master}' is not another secret of the "
+                                     "catalog", secret=name, field="rotation.master")
+        mine = set(entry.environments) if entry.environments is not None else None
+        theirs = set(master.environments) if master.environments is not None else None
+        if theirs is not None and (mine is None or not mine <= theirs):
+            raise ConfigurationError(catalog.path, f"master '{entry.rotation.master}' is not in every environment "
+                                     "this secret is in", secret=name, field="rotation.master")
 
 
 def _short(value: Any) -> str:
@@ -416,6 +477,30 @@ def _check_secret(path: str, name: str, secret: Secret) -> None:
                         path, f"template refers to '{ref}', which is itself a template", secret=name,
                         field=f"{field}.template",
                     )
+    if isinstance(secret.rotation, str) and secret.class_ == "critical" and not secret.rotation_reason:
+        raise ConfigurationError(
+            path, f"a critical secret rotated '{secret.rotation}' needs 'rotation_reason': why no function "
+            "rotates it (letters, digits, spaces and _.:/=+-@ only)", secret=name, field="rotation_reason",
+        )
+    if isinstance(secret.rotation, Rotation) and secret.rotation.strategy in NEEDS_MASTER:
+        if not secret.rotation.master:
+            raise ConfigurationError(
+                path, f"the '{secret.rotation.strategy}' strategy needs 'master': the catalog secret holding the "
+                "admin credential that changes this password", secret=name, field="rotation.master",
+            )
+        if not secret.grouped:
+            raise ConfigurationError(path, f"the '{secret.rotation.strategy}' strategy rotates a JSON secret; use "
+                                     "'keys'", secret=name, field="rotation.strategy")
+        missing = [k for k in NEEDS_KEYS[secret.rotation.strategy] if k not in values]
+        if missing:
+            raise ConfigurationError(
+                path, f"the '{secret.rotation.strategy}' strategy needs the keys {', '.join(missing)}",
+                secret=name, field="keys",
+            )
+    if isinstance(secret.rotation, Rotation) and secret.rotation.strategy in SIGNING_KEY_STRATEGIES:
+        if not secret.grouped:
+            raise ConfigurationError(path, "a JWT signing key is a JSON secret (current and previous key); use "
+                                     "'keys' with a generated 'key'", secret=name, field="rotation.strategy")
     if isinstance(secret.rotation, Rotation) and secret.rotation.strategy == "token":
         generated = [k for k, v in values.items() if v.generate is not None]
         if len(generated) != 1:

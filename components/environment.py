@@ -6,9 +6,14 @@ import functools
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
-from components.catalog import Catalog
+from components import grants, iam
+from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
+from components.catalog import Catalog, Rotation, Secret
+from components.errors import ConfigurationError
 from components.kms import EnvironmentKey, EnvironmentKeyArgs
+from components.rotation import RotatedSecret, RotationFunction, RotationFunctionArgs, code_archive, execution_role
 from components.secret import CatalogSecret, CatalogSecretArgs
 from components.settings import StackSettings
 from components.values import MissingValue, read_supplied
@@ -41,54 +46,162 @@ class SecretsEnvironment(pulumi.ComponentResource):
     secrets: dict[str, CatalogSecret]
     bindings: list[EnvBinding]
     missing: list[MissingValue]
+    rotation_functions: dict[str, RotationFunction]
+    policies: dict[str, AccessPolicy]
+    failure_topic: aws.sns.Topic | None
 
     def __init__(self, name: str, args: SecretsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("secrets-platform:index:SecretsEnvironment", name, None, opts)
         catalog, settings = args.catalog, args.settings
-        base_tags = {**settings.tags, "app": catalog.app, "environment": settings.environment,
-                     "managed-by": "pulumi"}
+        env = settings.environment
+        base_tags = {**settings.tags, "app": catalog.app, "environment": env, "managed-by": "pulumi"}
+        child = pulumi.ResourceOptions(parent=self)
+        secrets = catalog.for_environment(env)
+        _check_services(catalog, settings, secrets)
+
+        # Rotation roles first: the key policy names them, and AWS refuses a key policy whose
+        # principals do not exist yet.
+        by_strategy: dict[str, list[str]] = {}
+        for secret_name, entry in secrets.items():
+            if isinstance(entry.rotation, Rotation):
+                by_strategy.setdefault(entry.rotation.strategy, []).append(secret_name)
+        roles = {
+            strategy: execution_role(f"{name}-rotate-{strategy}-role", catalog.app, env, settings.account_id,
+                                     strategy, base_tags, child)
+            for strategy in sorted(by_strategy)
+        }
+        p = settings.principals
+        users: list[pulumi.Input[str]] = [r.arn for r in (*p.runtime, *p.ci)]
+        users += [r.arn for roles_ in p.services.values() for r in roles_]
+        users += [role.arn for role in roles.values()]
+        if not p.ci:
+            # Whoever runs `pulumi up` must be able to write values: without a named CI role the
+            # account's IAM policies decide (the key is still usable only through Secrets Manager).
+            users.append(iam.account_root(settings.account_id))
 
         def key_args(region: str, replica: bool) -> EnvironmentKeyArgs:
             return EnvironmentKeyArgs(
-                app=catalog.app, environment=settings.environment, account_id=settings.account_id,
+                app=catalog.app, environment=env, account_id=settings.account_id,
                 region=region, deletion_window_days=settings.kms_deletion_window_days, tags=base_tags,
-                protect=settings.protect, replica=replica,
+                protect=settings.protect, replica=replica, users=users,
             )
 
-        child = pulumi.ResourceOptions(parent=self)
         self.key = EnvironmentKey(f"{name}-kms", key_args(settings.region, False), child)
         self.replica_keys = {
             region: EnvironmentKey(f"{name}-kms-{region}", key_args(region, True), child)
             for region in settings.replica_regions
         }
+        key_arns = [self.key.arn, *(k.arn for k in self.replica_keys.values())]
 
         self.secrets = {}
         self.bindings = []
         self.missing = []
-        for secret_name, entry in catalog.for_environment(settings.environment).items():
+        # Admin secrets first: a rotated secret stores its admin secret's ARN as `masterarn`.
+        order = sorted(secrets, key=lambda n: 0 if any(_master(e) == n for e in secrets.values()) else 1)
+        for secret_name in order:
+            entry = secrets[secret_name]
             supplied = read_supplied(catalog, secret_name, entry, settings)
             self.missing.extend(supplied.missing)
+            master = _master(entry)
             secret = CatalogSecret(
                 f"{name}-{secret_name}",
                 CatalogSecretArgs(
-                    app=catalog.app, environment=settings.environment, name=secret_name, entry=entry,
+                    app=catalog.app, environment=env, name=secret_name, entry=entry,
                     owner=catalog.owner_of(entry), kms_key_arn=self.key.arn, supplied=supplied,
+                    account_id=settings.account_id,
                     recovery_window_days=settings.recovery_window_days, protect=settings.protect,
                     replica_keys={region: key.arn for region, key in self.replica_keys.items()},
                     extra_tags=settings.tags,
+                    extra_values={"masterarn": self.secrets[master].arn} if master else {},
                 ),
                 child,
             )
             self.secrets[secret_name] = secret
+        self.secrets = {n: self.secrets[n] for n in secrets}  # back to catalog order
+        for secret_name, entry in secrets.items():
             for key, value in entry.values.items():
-                if entry.grouped and key not in secret.keys:
+                if entry.grouped and key not in self.secrets[secret_name].keys:
                     continue
                 self.bindings.extend(EnvBinding(var, secret_name, key) for var in value.env)
 
+        self.failure_topic = None
+        self.rotation_functions: dict[str, RotationFunction] = {}
+        if by_strategy:
+            self.failure_topic = aws.sns.Topic(
+                f"{name}-rotation-failures", name=f"{catalog.app}-{env}-rotation-failures",
+                kms_master_key_id="alias/aws/sns", tags=base_tags, opts=child,
+            )
+            aws.sns.TopicPolicy(
+                f"{name}-rotation-failures-policy", arn=self.failure_topic.arn,
+                policy=self.failure_topic.arn.apply(lambda arn: iam.document([iam.Statement(
+                    sid="EventBridgePublishes", effect="Allow", principals={"Service": ("events.amazonaws.com",)},
+                    actions=("sns:Publish",), resources=(arn,),
+                    conditions={"StringEquals": {"aws:SourceAccount": (settings.account_id,)}},
+                )], where="rotation failure topic policy")),
+                opts=child,
+            )
+            code = code_archive()
+            for strategy, names in sorted(by_strategy.items()):
+                rotated = tuple(
+                    RotatedSecret(name=n, entry=secrets[n], arn=self.secrets[n].arn, secret=self.secrets[n].secret)
+                    for n in names
+                )
+                masters = tuple(sorted({m for n in names if (m := _master(secrets[n]))}))
+                self.rotation_functions[strategy] = RotationFunction(
+                    f"{name}-rotate-{strategy}",
+                    RotationFunctionArgs(
+                        app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
+                        replica_regions=settings.replica_regions, strategy=strategy, secrets=rotated,
+                        masters=masters, key_arns=key_arns, role=roles[strategy], code=code,
+                        subnet_ids=settings.rotation_subnet_ids,
+                        security_group_ids=settings.rotation_security_group_ids,
+                        failure_topic_arn=self.failure_topic.arn, tags=base_tags,
+                    ),
+                    child,
+                )
+
+        self.policies = self._access_policies(name, catalog, settings, secrets, key_arns, base_tags)
         self.register_outputs({
             "secretArns": self.secret_arns(),
             "keyArn": self.key.arn,
         })
+
+    def _access_policies(self, name: str, catalog: Catalog, settings: StackSettings, secrets: dict[str, Secret],
+                         key_arns: list[pulumi.Output[str]], tags: dict[str, str]) -> dict[str, AccessPolicy]:
+        """The read-only (runtime), per-service and CI policies, attached to the configured roles."""
+        env = settings.environment
+        target = PolicyTarget(
+            app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
+            replica_regions=settings.replica_regions, key_arns=key_arns, tags=tags,
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        all_names = list(secrets)
+        policies = {
+            "read": AccessPolicy(f"{catalog.app}-{env}-secrets-read", AccessPolicyArgs(
+                access="read", principals=settings.principals.runtime,
+                statements=lambda scope: grants.read_statements(scope, all_names),
+                description=f"Read every {catalog.app} secret of {env}; nothing else", target=target,
+            ), child),
+            "ci": AccessPolicy(f"{catalog.app}-{env}-secrets-ci", AccessPolicyArgs(
+                access="ci", principals=settings.principals.ci,
+                statements=lambda scope: grants.ci_statements(
+                    scope, reads_values=settings.ci_reads_values, min_recovery_days=settings.recovery_window_days),
+                description=f"Deploy {catalog.app}'s {env} secrets; never delete production's", target=target,
+            ), child),
+        }
+        for consumer in sorted({c for e in secrets.values() for c in e.consumers}):
+            mine = [n for n, e in secrets.items() if consumer in e.consumers]
+            policies[f"service:{consumer}"] = AccessPolicy(
+                f"{catalog.app}-{env}-{consumer}-secrets-read", AccessPolicyArgs(
+                    access="read", principals=settings.principals.services.get(consumer, ()),
+                    statements=functools.partial(_read, mine),
+                    description=f"Read the {catalog.app} {env} secrets the {consumer} service uses", target=target,
+                ), child)
+        return policies
+
+    def policy_arns(self) -> dict[str, pulumi.Output[str]]:
+        """Access policy ARNs: `read`, `ci`, `service:<consumer>`."""
+        return {name: policy.arn for name, policy in self.policies.items()}
 
     def secret_arns(self) -> dict[str, pulumi.Output[str]]:
         """Secret ARNs by catalog name."""
@@ -123,3 +236,23 @@ class SecretsEnvironment(pulumi.ComponentResource):
             lines.append(f"# from {source}")
             lines.append(f"{b.variable}=")
         return "\n".join(lines) + "\n"
+
+
+def _read(secrets: list[str], scope: grants.Scope) -> list[iam.Statement]:
+    return grants.read_statements(scope, secrets)
+
+
+def _master(entry: Secret) -> str | None:
+    return entry.rotation.master if isinstance(entry.rotation, Rotation) else None
+
+
+def _check_services(catalog: Catalog, settings: StackSettings, secrets: dict[str, Secret]) -> None:
+    """Every service named in stack config is a consumer of some secret of this environment."""
+    consumers = {c for e in secrets.values() for c in e.consumers}
+    for service in settings.principals.services:
+        if service not in consumers:
+            raise ConfigurationError(
+                settings.file, f"service '{service}' reads no secret: no catalog secret lists it under "
+                f"'consumers' (consumers: {', '.join(sorted(consumers)) or 'none'})",
+                field=f"secrets-platform:principals.services.{service}",
+            )

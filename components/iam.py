@@ -35,6 +35,8 @@ class Statement:
     """`{operator: {key: values}}`."""
     not_principal: bool = False
     """Render `principals` as NotPrincipal (only for Deny statements)."""
+    not_resource: bool = False
+    """Render `resources` as NotResource (only for Deny statements: "everything but these")."""
 
 
 class PolicyError(ConfigurationError):
@@ -49,8 +51,8 @@ def _check(statement: Statement, where: str) -> None:
                     where, f"statement '{statement.sid}' would allow '{action}'; grant named actions only",
                     field="actions",
                 )
-        if statement.not_principal:
-            raise PolicyError(where, f"statement '{statement.sid}': NotPrincipal is only allowed in a Deny")
+        if statement.not_principal or statement.not_resource:
+            raise PolicyError(where, f"statement '{statement.sid}': NotPrincipal/NotResource only in a Deny")
         if statement.principals:
             for kind, values in statement.principals.items():
                 if "*" in values:
@@ -82,7 +84,7 @@ def render(statements: Iterable[Statement], where: str) -> dict[str, object]:
             key = "NotPrincipal" if statement.not_principal else "Principal"
             body[key] = {kind: _one_or_many(v) for kind, v in sorted(statement.principals.items())}
         body["Action"] = _one_or_many(statement.actions)
-        body["Resource"] = _one_or_many(statement.resources)
+        body["NotResource" if statement.not_resource else "Resource"] = _one_or_many(statement.resources)
         if statement.conditions:
             body["Condition"] = {
                 op: {key: _one_or_many(vals) for key, vals in sorted(keys.items())}
@@ -117,3 +119,17 @@ def environment_secrets_pattern(region: str, account_id: str, app: str, environm
 def secrets_manager_via(region: str) -> str:
     """The `kms:ViaService` value for Secrets Manager in a region."""
     return f"secretsmanager.{region}.amazonaws.com"
+
+
+def trust_policy(service: str, account_id: str) -> str:
+    """A role's trust policy: only `service`, and only on behalf of this account (confused deputy)."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AssumedByService",
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }],
+    }, separators=(",", ":"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -41,21 +41,25 @@ class EnvironmentKeyArgs:
     """Protect the key from `pulumi destroy` (production)."""
     replica: bool = False
     """True for a key that only encrypts replicas in another region (explicit `region` argument)."""
+    users: Sequence[pulumi.Input[str]] = ()
+    """Role ARNs that may use the key (through Secrets Manager only); the account root when empty,
+    which delegates the decision to IAM policies."""
 
 
-def key_policy_statements(args: EnvironmentKeyArgs) -> list[iam.Statement]:
-    """The key policy: the account administers the key; it is used only through Secrets Manager."""
+def key_policy_statements(args: EnvironmentKeyArgs, users: Sequence[str]) -> list[iam.Statement]:
+    """The key policy: the account administers the key; named roles use it only through Secrets Manager."""
     root = {"AWS": (iam.account_root(args.account_id),)}
+    principals = {"AWS": tuple(sorted(set(users)))} if users else root
     return [
         iam.Statement(
             sid="AccountAdministersKey", effect="Allow", principals=root, actions=KEY_ADMIN_ACTIONS,
             resources=("*",),  # in a key policy, "*" is this key
         ),
         iam.Statement(
-            sid="UseOnlyThroughSecretsManager", effect="Allow", principals=root, actions=KEY_USE_ACTIONS,
+            sid="UseOnlyThroughSecretsManager", effect="Allow", principals=principals, actions=KEY_USE_ACTIONS,
             resources=("*",),
-            # The account root delegates to IAM policies, but only for calls Secrets Manager makes in
-            # this region on behalf of this account: nobody can decrypt a secret's blob directly.
+            # Only for calls Secrets Manager makes in this region on behalf of this account: nobody
+            # can decrypt a secret's blob directly, whatever their IAM policies say.
             conditions={"StringEquals": {
                 "kms:ViaService": (iam.secrets_manager_via(args.region),),
                 "kms:CallerAccount": (args.account_id,),
@@ -81,7 +85,9 @@ class EnvironmentKey(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=args.deletion_window_days,
             bypass_policy_lockout_safety_check=False,
-            policy=iam.document(key_policy_statements(args), where=f"key policy of {name}"),
+            policy=pulumi.Output.all(*args.users).apply(
+                lambda users: iam.document(key_policy_statements(args, users), where=f"key policy of {name}")
+            ),
             region=region,
             tags=dict(args.tags),
             opts=child,

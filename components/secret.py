@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components import grants, iam
 from components.catalog import PLACEHOLDER_REF, BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
 from components.values import SuppliedValues
 
@@ -41,6 +42,10 @@ class CatalogSecretArgs:
     """Replica region -> key ARN in that region."""
     extra_tags: Mapping[str, str] = field(default_factory=dict)
     """Stack-wide tags."""
+    account_id: str = ""
+    """The account: the secret's resource policy denies every principal outside it."""
+    extra_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Keys the platform adds to a JSON secret (`masterarn` for a rotation's admin secret)."""
 
 
 def _generated(
@@ -65,9 +70,13 @@ def _generated(
     return pulumi.Output.secret(uuid.result)
 
 
-def render_template(template: str, parts: Mapping[str, str]) -> str:
+def render_template(template: str, parts: Mapping[str, str | int | bool]) -> str:
     """Substitute sibling values into a template, percent-encoding each so that none breaks a URL."""
-    return PLACEHOLDER_REF.sub(lambda m: urllib.parse.quote(parts[m.group(1)], safe=""), template)
+    return PLACEHOLDER_REF.sub(lambda m: urllib.parse.quote(_text(parts[m.group(1)]), safe=""), template)
+
+
+def _text(value: str | int | bool) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 class CatalogSecret(pulumi.ComponentResource):
@@ -96,6 +105,10 @@ class CatalogSecret(pulumi.ComponentResource):
         }
         if isinstance(entry.rotation, Rotation):
             tags["rotation-strategy"] = entry.rotation.strategy
+            if entry.rotation.signing_key:
+                tags["rotation-kind"] = "signing-key"  # the policy pack allows signing keys a slower schedule
+        if entry.rotation_reason:
+            tags["rotation-reason"] = entry.rotation_reason
         self.secret = aws.secretsmanager.Secret(
             f"{name}-secret",
             name=self.secret_name,
@@ -113,7 +126,7 @@ class CatalogSecret(pulumi.ComponentResource):
 
         child = pulumi.ResourceOptions(parent=self)
         parts: dict[str, pulumi.Output[str]] = {}
-        plain: dict[str, str] = dict(args.supplied.plain)
+        plain: dict[str, str | int | bool] = dict(args.supplied.plain)
         missing_keys = {gap.key for gap in args.supplied.missing}
         missing_required = any(gap.required for gap in args.supplied.missing)
         for key, value in entry.values.items():
@@ -123,6 +136,8 @@ class CatalogSecret(pulumi.ComponentResource):
                 parts[key] = _generated(f"{name}-{key or 'value'}", value.generate, child)
             elif key in args.supplied.secret:
                 parts[key] = args.supplied.secret[key]
+        if not missing_required:
+            parts.update({k: pulumi.Output.from_input(v) for k, v in args.extra_values.items()})
         present = [k for k in entry.values if k not in missing_keys]
         optional_missing = {gap.key for gap in args.supplied.missing if not gap.required}
         # Keys consumers can bind to: a required value not set yet still belongs to the secret.
@@ -146,18 +161,28 @@ class CatalogSecret(pulumi.ComponentResource):
                     ignore_changes=["secret_string"] if isinstance(entry.rotation, Rotation) else None,
                 ),
             )
+        self.policy = aws.secretsmanager.SecretPolicy(
+            f"{name}-policy",
+            secret_arn=self.secret.arn,
+            policy=iam.document(grants.secret_resource_policy(args.account_id), where=f"resource policy of {name}"),
+            block_public_policy=True,
+            opts=child,
+        )
         self.register_outputs({"arn": self.secret.arn, "name": self.secret_name})
 
     @staticmethod
-    def _compose(entry: Secret, present: list[str], resolved: Mapping[str, str], plain: Mapping[str, str]) -> str:
-        values = {**plain, **resolved}
+    def _compose(entry: Secret, present: list[str], resolved: Mapping[str, str],
+                 plain: Mapping[str, str | int | bool]) -> str:
+        values: dict[str, str | int | bool] = {**plain, **resolved}
         if not entry.grouped:
-            return values[""]
-        document: dict[str, str] = {}
+            return str(values[""])
+        document: dict[str, str | int | bool] = {}
         for key in present:
             value = entry.values[key]
             if value.template is not None:
                 document[key] = render_template(value.template, values)
             else:
                 document[key] = values[key]
+        # Keys the platform adds (the ARN of a rotation's admin secret) come last.
+        document.update({k: v for k, v in resolved.items() if k not in entry.values})
         return json.dumps(document, separators=(",", ":"))

@@ -21,6 +21,47 @@ PROJECT = "secrets-platform"
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,64})$")
+ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An existing IAM role that a policy of this stack is attached to."""
+
+    arn: str
+    name: str
+
+
+def parse_role(value: object, account_id: str, file: str, key: str) -> Principal:
+    """A role from stack config: a full role ARN in this account, or a bare role name."""
+    if not isinstance(value, str):
+        raise ConfigurationError(file, f"{value!r} is not a role ARN or name", field=key)
+    match = ROLE_ARN.match(value)
+    if match:
+        if match.group("account") != account_id:
+            raise ConfigurationError(
+                file, f"role '{value}' is in account {match.group('account')}, not this stack's {account_id}",
+                field=key,
+            )
+        return Principal(arn=value, name=match.group("name"))
+    if value.startswith("arn:") or not ROLE_NAME.match(value):
+        raise ConfigurationError(
+            file, f"'{value}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>) or role name", field=key
+        )
+    return Principal(arn=f"arn:aws:iam::{account_id}:role/{value}", name=value)
+
+
+@dataclass(frozen=True)
+class Principals:
+    """Who gets which access policy (`secrets-platform:principals`)."""
+
+    runtime: tuple[Principal, ...] = ()
+    """Application runtime roles: read every secret of the environment."""
+    ci: tuple[Principal, ...] = ()
+    """Deployment pipeline roles: manage the environment's secrets."""
+    services: dict[str, tuple[Principal, ...]] = field(default_factory=dict)
+    """Per consumer (the catalog's `consumers`): roles that read exactly that consumer's secrets."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +91,14 @@ class StackSettings:
     instead of failing. The offline preview turns this on; `pulumi up` leaves it off."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra tags put on every resource (cost centre and the like)."""
+    principals: Principals = field(default_factory=Principals)
+    """Roles the access policies attach to."""
+    ci_reads_values: bool = False
+    """Whether the CI policy may call GetSecretValue (Pulumi reads a SecretVersion after writing it)."""
+    rotation_subnet_ids: tuple[str, ...] = ()
+    """Subnets for rotation functions that must reach a database or Redis inside a VPC."""
+    rotation_security_group_ids: tuple[str, ...] = ()
+    """Security groups of those functions."""
 
     @property
     def file(self) -> str:
@@ -123,6 +172,17 @@ def load_settings() -> StackSettings:
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise fail(f"{PROJECT}:tags", "must be a mapping of tag names to string values")
 
+    principals = _principals(structured("principals", {}), account_id, file)
+    subnets = structured("rotationSubnetIds", [])
+    groups = structured("rotationSecurityGroupIds", [])
+    for key, ids, prefix in (("rotationSubnetIds", subnets, "subnet-"),
+                             ("rotationSecurityGroupIds", groups, "sg-")):
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i.startswith(prefix) for i in ids):
+            raise fail(f"{PROJECT}:{key}", f"must be a list of ids starting with '{prefix}'")
+    if bool(subnets) != bool(groups):
+        raise fail(f"{PROJECT}:rotationSubnetIds",
+                   "set both rotationSubnetIds and rotationSecurityGroupIds, or neither")
+
     return StackSettings(
         stack=stack,
         environment=environment,
@@ -135,4 +195,31 @@ def load_settings() -> StackSettings:
         replica_regions=tuple(replicas),
         allow_missing_values=boolean("allowMissingValues", False),
         tags=dict(tags),
+        principals=principals,
+        ci_reads_values=boolean("ciReadsValues", False),
+        rotation_subnet_ids=tuple(subnets),
+        rotation_security_group_ids=tuple(groups),
+    )
+
+
+def _principals(raw: Any, account_id: str, file: str) -> Principals:
+    key = f"{PROJECT}:principals"
+    if not isinstance(raw, dict):
+        raise ConfigurationError(file, "must be a mapping with runtime, ci and services", field=key)
+    unknown = set(raw) - {"runtime", "ci", "services"}
+    if unknown:
+        raise ConfigurationError(file, f"unknown entry '{sorted(unknown)[0]}' (allowed: runtime, ci, services)",
+                                 field=f"{key}.{sorted(unknown)[0]}")
+
+    def roles(value: Any, where: str) -> tuple[Principal, ...]:
+        items = value if isinstance(value, list) else [value]
+        return tuple(parse_role(v, account_id, file, where) for v in items)
+
+    services = raw.get("services") or {}
+    if not isinstance(services, dict):
+        raise ConfigurationError(file, "must map a consumer name to role ARNs or names", field=f"{key}.services")
+    return Principals(
+        runtime=roles(raw.get("runtime") or [], f"{key}.runtime"),
+        ci=roles(raw.get("ci") or [], f"{key}.ci"),
+        services={name: roles(v, f"{key}.services.{name}") for name, v in services.items()},
     )

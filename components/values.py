@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.catalog import Catalog, Secret, config_key
+from components.catalog import Catalog, Secret, config_key, typed
 from components.errors import ConfigurationError
 from components.settings import PROJECT, StackSettings
 
@@ -63,7 +63,7 @@ class SuppliedValues:
     """The stack's supplied values for one secret, by key (`""` for a single-value secret)."""
 
     secret: dict[str, pulumi.Output[str]]
-    plain: dict[str, str]
+    plain: dict[str, str | int | bool]
     missing: list[MissingValue]
 
 
@@ -71,7 +71,7 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
     """Read the external and plain config values of one catalog secret from the stack's config."""
     config = pulumi.Config(PROJECT)
     secret_values: dict[str, pulumi.Output[str]] = {}
-    plain: dict[str, str] = {}
+    plain: dict[str, str | int | bool] = {}
     missing: list[MissingValue] = []
     for key, value in entry.values.items():
         if value.external is not None:
@@ -104,7 +104,10 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             problem = placeholder_problem(raw, "configuration")
             if problem:
                 raise ConfigurationError(settings.file, problem, secret=name, field=f"{PROJECT}:{ckey}")
-            plain[key] = raw
+            try:
+                plain[key] = typed(raw, value.type)
+            except ValueError as exc:
+                raise ConfigurationError(settings.file, str(exc), secret=name, field=f"{PROJECT}:{ckey}") from None
     return SuppliedValues(secret=secret_values, plain=plain, missing=missing)
 
 

@@ -15,21 +15,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from components.errors import ConfigurationError
+from preview import policy_check
 from preview.model import CollectedResource, redacted
+from preview.policy_check import Violation
 from preview.runtime import ProgramRun, run_program
 from preview.stackconfig import load_stack_config
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One policy finding, as the JSON report lists it."""
-
-    policy: str
-    enforcement: str
-    urn: str
-    message: str
+PACK = REPO / "policies"
 
 
 @dataclass
@@ -37,16 +30,18 @@ class Report:
     """The outcome of an offline preview."""
 
     run: ProgramRun
-    violations: list[Any] = field(default_factory=list)
-    policy_error: str | None = None
+    violations: list[Violation] = field(default_factory=list)
+    policy_config: Path | None = None
+    """The policy config file the pack ran with (`policies/config/<stack>.json`), if any."""
 
     @property
-    def mandatory(self) -> list[Any]:
-        return [v for v in self.violations if v.enforcement == "mandatory" and not getattr(v, "suppressed", False)]
+    def mandatory(self) -> list[Violation]:
+        """Violations that fail the preview (and `pulumi up`)."""
+        return [v for v in self.violations if v.blocking]
 
 
 def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = None,
-            policies: bool = True) -> Report:
+            policies: bool = True, policy_config: Path | None = None) -> Report:
     """Run the program for a stack and evaluate the policy pack against what it declares."""
     config = load_stack_config(project_dir, stack, config_file)
     # Missing external values are listed as action required instead of failing the preview.
@@ -56,22 +51,15 @@ def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = Non
     run = run_program(config, project_dir, str(program if program.is_file() else REPO / "__main__.py"))
     report = Report(run=run)
     if policies:
-        report.violations = _evaluate_policies(run, project_dir)
+        # The same per-stack file `pulumi preview --policy-pack-config` takes.
+        chosen = policy_config or PACK / "config" / f"{stack}.json"
+        report.policy_config = chosen if chosen.is_file() else None
+        settings = json.loads(chosen.read_text()) if report.policy_config else None
+        report.violations = policy_check.evaluate(
+            run.resources, project=run.stack.project, stack=run.stack.stack, pack_dir=PACK,
+            policy_config=settings, stack_config=run.stack.values,
+        )
     return report
-
-
-def _evaluate_policies(run: ProgramRun, project_dir: Path) -> list[Any]:
-    try:
-        from preview import policy_check  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # the pack is not part of this checkout yet
-        return []
-    pack = project_dir / "policies"
-    if not (pack / "PulumiPolicy.yaml").is_file():
-        pack = REPO / "policies"
-    return list(policy_check.evaluate(
-        run.resources, project=run.stack.project, stack=run.stack.stack, pack_dir=pack,
-        policy_config=None,
-    ))
 
 
 def _resource_json(resource: CollectedResource) -> dict[str, Any]:
@@ -98,7 +86,8 @@ def to_json(report: Report) -> dict[str, Any]:
         "actionRequired": outputs.get("actionRequired", []),
         "violations": [
             {"policy": v.policy, "enforcement": v.enforcement, "urn": v.urn, "message": v.message,
-             **({"suppressed": True, "reason": v.reason} if getattr(v, "suppressed", False) else {})}
+             **({"suppressed": True, "reason": v.reason} if v.suppressed else {}),
+             **({"undecided": True} if v.undecided else {})}
             for v in report.violations
         ],
         "summary": {
@@ -177,7 +166,7 @@ def render_text(report: Report, out: TextIO) -> None:
 
     out.write(f"\nPolicy violations ({len(report.violations)}):\n")
     for v in report.violations:
-        flag = " (suppressed: " + v.reason + ")" if getattr(v, "suppressed", False) else ""
+        flag = f" (suppressed: {v.reason})" if v.suppressed else ""
         out.write(f"  [{v.enforcement}] {v.policy}: {v.message}{flag}\n    at {v.urn}\n")
     if not report.violations:
         out.write("  none\n")
@@ -191,9 +180,12 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
     parser.add_argument("--config-file", type=Path, default=None,
                         help="a stack config file other than Pulumi.<stack>.yaml (e.g. an example's)")
     parser.add_argument("--no-policies", action="store_true", help="skip the policy pack")
+    parser.add_argument("--policy-config", type=Path, default=None,
+                        help="policy pack config (default: policies/config/<stack>.json when it exists)")
     args = parser.parse_args(argv)
     try:
-        report = preview(args.stack, args.project_dir.resolve(), args.config_file, not args.no_policies)
+        report = preview(args.stack, args.project_dir.resolve(), args.config_file, not args.no_policies,
+                         args.policy_config)
     except ConfigurationError as exc:
         err.write(f"error: {exc}\n")
         return 2

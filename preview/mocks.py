@@ -93,6 +93,7 @@ class AwsMocks(pulumi.runtime.Mocks):
             topic = inputs.get("name", name)
             state.update(arn=self._arn("sns", region, topic))
             return topic, state
+        state.setdefault("name", name)
         service = kind.split(":")[1].split("/")[0]
         state.setdefault("arn", self._arn(service, region, f"{kind.split(':')[-1].lower()}/{name}"))
         return f"{name}-id", state

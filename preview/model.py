@@ -61,10 +61,21 @@ def plain(value: Any) -> Any:
     return value
 
 
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""The engine's marker of a value not known until the deployment (pulumi.runtime.rpc.UNKNOWN)."""
+_SIG = "4dabf18193072939515e22adb298388d"
+_ARCHIVE_OR_ASSET = {"0def7320c3a5731c473e5ecbe6d01bc7": "archive", "c44067f5952c0a294b673a41bacd8c17": "asset"}
+
+
 def redacted(value: Any) -> Any:
     """The value with every wrapped secret replaced by `[secret]`: what a person may see."""
     if _is_wrapped_secret(value):
         return SECRET_MARK
+    if value == UNKNOWN:
+        return "[unknown until deployed]"
+    if isinstance(value, dict) and value.get(_SIG) in _ARCHIVE_OR_ASSET:
+        kind = _ARCHIVE_OR_ASSET[value[_SIG]]
+        return f"[{kind} {value.get('path') or value.get('uri') or 'inline'}]"
     if isinstance(value, dict):
         return {k: redacted(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

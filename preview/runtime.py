@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import wait_for_rpcs
@@ -39,7 +40,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         if request.type == STACK_TYPE:
             return response
-        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        # The wire form, exactly what the engine hands a policy pack: secrets, assets and unknowns
+        # stay as their signature objects, numbers are floats.
+        inputs = json_format.MessageToDict(request.object)
         record = CollectedResource(
             urn=response.urn,
             type=request.type,
@@ -128,13 +131,17 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
     executor = _LoopOwningExecutor()
     loop.set_default_executor(executor)
     asyncio.set_event_loop(loop)
-    # A second run in one process must not parent its resources to the previous run's stack.
+    # A second run in one process must not parent its resources to the previous run's stack, nor
+    # wait on RPCs a failed previous run left behind on its (closed) loop: reset both, as
+    # pulumi.runtime.test does.
     settings.ROOT.set(None)
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(dict(stack.values), list(stack.secret_keys))
     mocks = AwsMocks(region, account)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=stack.project, stack=stack.stack, preview=False, monitor=monitor
+        monitor.mocks, project=stack.project, stack=stack.stack, preview=True, monitor=monitor
     )
     root = settings.get_root_resource()
     assert root is not None

@@ -45,9 +45,7 @@ def new_password(length: int = 32) -> str:
     return secrets.token_urlsafe(length)
 
 
-def _wait(
-    check: Callable[[], bool], what: str, log: Path | None = None, timeout: float = START_TIMEOUT
-) -> None:
+def _wait(check: Callable[[], bool], what: str, log: Path | None = None, timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -222,9 +220,7 @@ class PostgresServer:
         with self.connect() as conn:
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
             conn.execute(
-                sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(
-                    sql.Identifier(name), sql.Literal(password)
-                )
+                sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
             )
 
     def stop(self) -> None:

@@ -20,6 +20,7 @@ secrets:
   session-secret:
     description: Signs sessions
     class: critical
+    rotation: {strategy: token, every_days: 30}
     value:
       env: SESSION_SECRET
       generate: {kind: bytes, bytes: 32, encoding: hex}
@@ -27,6 +28,7 @@ secrets:
     description: Payment provider
     class: critical
     rotation: on-compromise
+    rotation_reason: issued by the payment provider
     keys:
       apiKey:
         env: PAYMENTS_API_KEY
@@ -63,7 +65,7 @@ def test_the_good_catalog_runs(make_project: Callable[..., Path]) -> None:
 
 def test_yaml_syntax_error(make_project: Callable[..., Path]) -> None:
     broken = GOOD.replace("    class: critical\n    rotation", "    class: [critical\n    rotation")
-    expect_error(make_project(broken, MINIMAL_STACK), "catalog.yaml", "invalid YAML at line", "secret 'payments'")
+    expect_error(make_project(broken, MINIMAL_STACK), "catalog.yaml", "invalid YAML at line", "secret 'session-secret'")
 
 
 def test_unknown_field(make_project: Callable[..., Path]) -> None:
@@ -100,7 +102,8 @@ def test_malformed_account_id(make_project: Callable[..., Path]) -> None:
 
 def test_recovery_window_out_of_range(make_project: Callable[..., Path]) -> None:
     config = MINIMAL_STACK.replace("recoveryWindowDays: 7", "recoveryWindowDays: 3")
-    expect_error(make_project(GOOD, config), "field 'secrets-platform:recoveryWindowDays'", "outside the allowed range 7-30")
+    expect_error(make_project(GOOD, config), "field 'secrets-platform:recoveryWindowDays'",
+                 "outside the allowed range 7-30")
 
 
 def test_weak_critical_generator(make_project: Callable[..., Path]) -> None:
@@ -110,7 +113,7 @@ def test_weak_critical_generator(make_project: Callable[..., Path]) -> None:
 
 
 def test_unknown_rotation_strategy(make_project: Callable[..., Path]) -> None:
-    bad = GOOD.replace("    class: critical\n    value:", "    class: critical\n    rotation: {strategy: ldap, every_days: 30}\n    value:")
+    bad = GOOD.replace("strategy: token, every_days: 30", "strategy: ldap, every_days: 30")
     expect_error(make_project(bad, MINIMAL_STACK), "secret 'session-secret'", "field 'rotation", "ldap")
 
 
@@ -123,9 +126,9 @@ def test_missing_required_external_value_fails_outside_the_preview(make_project:
     config = MINIMAL_STACK + "  secrets-platform:allowMissingValues: false\n"
     project = make_project(GOOD, config)
     # The preview lists missing values instead of failing; the program itself (pulumi up) fails.
+    from components.errors import ConfigurationError
     from preview.runtime import run_program
     from preview.stackconfig import load_stack_config
-    from components.errors import ConfigurationError
 
     stack = load_stack_config(project, "staging")
     with pytest.raises(ConfigurationError) as caught:
@@ -148,7 +151,7 @@ def test_placeholder_in_plain_config(make_project: Callable[..., Path]) -> None:
 
 
 def test_the_command_line_reports_without_a_traceback(make_project: Callable[..., Path]) -> None:
-    typo = GOOD.replace("    class: critical\n    value:", "    clas: critical\n    value:")
+    typo = GOOD.replace("    class: critical\n    rotation: {strategy", "    clas: critical\n    rotation: {strategy")
     project = make_project(typo, MINIMAL_STACK)
     done = subprocess.run(
         [sys.executable, "-m", "preview", "staging", "--project-dir", str(project)],

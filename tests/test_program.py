@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.catalog import load_catalog
+from components.catalog import Rotation, load_catalog
 from preview.cli import to_json
 from preview.model import CollectedResource, plain
 from tests.conftest import REPO, run_stack
@@ -72,7 +72,7 @@ def test_key_has_rotation_an_alias_and_a_policy_scoped_to_secrets_manager(report
         key_region = key.inputs.get("region", region)
         assert use[0]["Condition"]["StringEquals"]["kms:ViaService"] == f"secretsmanager.{key_region}.amazonaws.com"
         assert all(s["Principal"] != "*" and s["Principal"].get("AWS") != "*" for s in policy["Statement"])
-        admin = [s for s in policy["Statement"] if s["Sid"] == "AccountAdministersKey"][0]
+        admin = next(s for s in policy["Statement"] if s["Sid"] == "AccountAdministersKey")
         assert "kms:Decrypt" not in admin["Action"], "administrators must not be able to decrypt"
     aliases = [a.inputs["name"] for a in of_type(resources, ALIAS)]
     assert f"alias/filot/{report.run.stack.stack}/secrets" in aliases
@@ -96,7 +96,13 @@ def test_versions_hold_generated_values_and_rotated_ones_ignore_changes(report) 
         entry = CATALOG.secrets[name]
         sources = version.property_dependencies.get("secretString", ())
         assert sources, f"{version.urn}: the value must come from generated or config values"
-        assert all(by_urn[s].type.startswith("random:") for s in sources), version.urn
+        # Generated parts, and for a rotated database secret the ARN of its admin secret (masterarn).
+        kinds = {by_urn[s].type for s in sources}
+        assert any(k.startswith("random:") for k in kinds), version.urn
+        assert kinds <= {k for k in kinds if k.startswith("random:")} | {SECRET}, version.urn
+        if isinstance(entry.rotation, Rotation) and entry.rotation.master:
+            master = f"filot-{report.run.stack.stack}-{entry.rotation.master}-secret"
+            assert master in {by_urn[s].name for s in sources}, version.urn
         rotated = not isinstance(entry.rotation, str)
         assert ("secretString" in version.ignore_changes) is rotated, version.urn
 
@@ -126,8 +132,10 @@ def test_outputs_name_every_environment_variable(report) -> None:  # type: ignor
         rf"arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:filot/{env}/redis-\w{{6}}:url::",
         ecs["REDIS_URL"],
     )
-    assert re.fullmatch(rf"arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:filot/{env}/session-secret-\w{{6}}",
-                        ecs["SESSION_SECRET"])
+    assert re.fullmatch(
+        rf"arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:filot/{env}/session-secret-\w{{6}}",
+        ecs["SESSION_SECRET"],
+    )
     assert set(outputs["secretArns"]) == set(CATALOG.for_environment(env))
     example = outputs["envExample"]
     assert all(f"\n{var}=\n" in example for var in expected)

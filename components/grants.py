@@ -1,0 +1,187 @@
+"""Who may do what to an environment's secrets: the statements of every access policy.
+
+Each function returns typed `iam.Statement`s; `iam.document` renders them. The same scope object
+drives every policy, so the ARN patterns, the tag conditions and the KMS conditions are written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from components import iam
+
+PRODUCTION = "production"
+"""The environment whose secrets no pipeline may delete."""
+
+READ_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+
+WRITE_ACTIONS = (
+    "secretsmanager:CancelRotateSecret", "secretsmanager:CreateSecret", "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:DeleteSecret", "secretsmanager:PutResourcePolicy", "secretsmanager:PutSecretValue",
+    "secretsmanager:RemoveRegionsFromReplication", "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RestoreSecret", "secretsmanager:RotateSecret", "secretsmanager:StopReplicationToReplica",
+    "secretsmanager:TagResource", "secretsmanager:UntagResource", "secretsmanager:UpdateSecret",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+"""Every Secrets Manager action that changes a secret, its value, its policy or its tags."""
+
+SECRET_ACTIONS = (
+    *READ_ACTIONS, *WRITE_ACTIONS, "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds",
+    "secretsmanager:ValidateResourcePolicy",
+)
+"""Every action that names a secret: what environment isolation denies outside the environment."""
+
+CI_MANAGE_ACTIONS = tuple(sorted({
+    "secretsmanager:CancelRotateSecret", "secretsmanager:CreateSecret", "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds",
+    "secretsmanager:PutResourcePolicy", "secretsmanager:PutSecretValue", "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:ReplicateSecretToRegions", "secretsmanager:RotateSecret", "secretsmanager:TagResource",
+    "secretsmanager:UntagResource", "secretsmanager:UpdateSecret", "secretsmanager:ValidateResourcePolicy",
+}))
+"""What a deployment pipeline does to its environment's secrets (Pulumi's create, update, tag, rotate)."""
+
+ROTATION_ACTIONS = (
+    "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+)
+"""The four-step rotation protocol's calls on the secret being rotated."""
+
+KMS_DECRYPT = ("kms:Decrypt",)
+KMS_ENCRYPT = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One environment of one application in one account, and the keys of its secrets."""
+
+    app: str
+    environment: str
+    account_id: str
+    region: str
+    """The stack's region (the primary secrets and key)."""
+    key_arns: tuple[str, ...]
+    """The environment's key in the stack's region, then one per replica region."""
+    replica_regions: tuple[str, ...] = ()
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return (self.region, *self.replica_regions)
+
+    def secret(self, name: str) -> tuple[str, ...]:
+        """ARN patterns of one secret in every region it lives in."""
+        return tuple(iam.secret_arn_pattern(r, self.account_id, f"{self.app}/{self.environment}/{name}")
+                     for r in self.regions)
+
+    def environment_secrets(self) -> tuple[str, ...]:
+        return tuple(iam.environment_secrets_pattern(r, self.account_id, self.app, self.environment)
+                     for r in self.regions)
+
+    def kms_via_secrets_manager(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        return {"StringEquals": {"kms:ViaService": tuple(iam.secrets_manager_via(r) for r in self.regions)}}
+
+    def isolation_deny(self, allowed: Sequence[str]) -> iam.Statement:
+        """Deny every secret action on any secret outside `allowed` (other environments, other apps)."""
+        return iam.Statement(
+            sid="DenyOutsideScope", effect="Deny", actions=SECRET_ACTIONS, resources=tuple(allowed),
+            not_resource=True,
+        )
+
+
+def read_statements(scope: Scope, secrets: Sequence[str]) -> list[iam.Statement]:
+    """Read-only access for an application runtime or one service: exactly these secrets."""
+    resources = tuple(arn for name in secrets for arn in scope.secret(name))
+    return [
+        iam.Statement(
+            sid="ReadSecrets", effect="Allow", actions=READ_ACTIONS, resources=resources,
+            conditions={"StringEquals": {"aws:ResourceTag/environment": (scope.environment,)}},
+        ),
+        iam.Statement(
+            sid="DecryptThroughSecretsManager", effect="Allow", actions=KMS_DECRYPT, resources=scope.key_arns,
+            conditions=scope.kms_via_secrets_manager(),
+        ),
+        iam.Statement(sid="DenyWrites", effect="Deny", actions=WRITE_ACTIONS, resources=("*",)),
+        scope.isolation_deny(resources),
+    ]
+
+
+def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int) -> list[iam.Statement]:
+    """A deployment pipeline: manage this environment's secrets, never delete production's."""
+    own = scope.environment_secrets()
+    manage = CI_MANAGE_ACTIONS + (() if scope.environment == PRODUCTION else ("secretsmanager:DeleteSecret",))
+    statements = [
+        iam.Statement(sid="ManageEnvironmentSecrets", effect="Allow", actions=tuple(sorted(manage)), resources=own),
+        iam.Statement(
+            # Neither action supports resource-level permissions: "*" is the only valid resource.
+            sid="ListAndGeneratePasswords", effect="Allow",
+            actions=("secretsmanager:GetRandomPassword", "secretsmanager:ListSecrets"), resources=("*",),
+        ),
+        iam.Statement(
+            sid="EncryptThroughSecretsManager", effect="Allow", actions=KMS_ENCRYPT, resources=scope.key_arns,
+            conditions=scope.kms_via_secrets_manager(),
+        ),
+        iam.Statement(
+            sid="DenyDeletingProductionSecrets", effect="Deny", actions=("secretsmanager:DeleteSecret",),
+            resources=(f"arn:aws:secretsmanager:*:{scope.account_id}:secret:{scope.app}/{PRODUCTION}/*",),
+        ),
+        iam.Statement(
+            sid="DenyDeletingWithoutRecovery", effect="Deny", actions=("secretsmanager:DeleteSecret",),
+            resources=("*",), conditions={"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": ("true",)}},
+        ),
+        iam.Statement(
+            sid="DenyShortRecoveryWindow", effect="Deny", actions=("secretsmanager:DeleteSecret",),
+            resources=("*",),
+            conditions={"NumericLessThan": {"secretsmanager:RecoveryWindowInDays": (str(min_recovery_days),)}},
+        ),
+        scope.isolation_deny(own),
+    ]
+    if reads_values:
+        # Pulumi reads a SecretVersion back after writing it; the stack config says so explicitly.
+        statements.insert(1, iam.Statement(
+            sid="ReadValuesForPulumi", effect="Allow", actions=("secretsmanager:GetSecretValue",), resources=own,
+        ))
+    return statements
+
+
+def rotation_statements(
+    scope: Scope, rotated: Sequence[str], masters: Sequence[str], log_group_arn: str
+) -> list[iam.Statement]:
+    """A rotation function: the protocol's calls on exactly the secrets it rotates, nothing else."""
+    own = tuple(arn for name in rotated for arn in scope.secret(name))
+    master_arns = tuple(arn for name in masters for arn in scope.secret(name))
+    statements = [
+        iam.Statement(sid="RotateOwnSecrets", effect="Allow", actions=ROTATION_ACTIONS, resources=own),
+        iam.Statement(
+            sid="GeneratePasswords", effect="Allow", actions=("secretsmanager:GetRandomPassword",),
+            resources=("*",),  # no resource-level permissions for this action
+        ),
+        iam.Statement(
+            sid="EncryptThroughSecretsManager", effect="Allow", actions=KMS_ENCRYPT, resources=scope.key_arns,
+            conditions=scope.kms_via_secrets_manager(),
+        ),
+        iam.Statement(
+            sid="WriteOwnLogs", effect="Allow", actions=("logs:CreateLogStream", "logs:PutLogEvents"),
+            resources=(f"{log_group_arn}:*",),
+        ),
+        scope.isolation_deny(own + master_arns),
+    ]
+    if master_arns:
+        statements.insert(1, iam.Statement(
+            sid="ReadAdminCredentials", effect="Allow", actions=READ_ACTIONS, resources=master_arns,
+        ))
+    return statements
+
+
+def secret_resource_policy(account_id: str) -> list[iam.Statement]:
+    """Attached to every secret: nobody outside the account, whatever their own policies say."""
+    return [
+        iam.Statement(
+            sid="DenyOutsideAccount", effect="Deny", principals={"AWS": ("*",)}, actions=("secretsmanager:*",),
+            resources=("*",),
+            # AWS services acting for the account (replication, rotation) carry no principal account.
+            conditions={
+                "StringNotEquals": {"aws:PrincipalAccount": (account_id,)},
+                "BoolIfExists": {"aws:PrincipalIsAWSService": ("false",)},
+            },
+        ),
+    ]

@@ -1,0 +1,230 @@
+"""Rotation: one Lambda per strategy used in a stack, and a schedule per rotated secret."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components import grants, iam
+from components.catalog import Rotation, Secret
+
+LAMBDA_RUNTIME = "python3.12"
+HANDLER = "rotation.handler.lambda_handler"
+LOG_RETENTION_DAYS = 90
+BUILD_DIR = Path("build/rotation-lambda")
+"""Where `make lambda` puts the handler and its dependencies built for the Lambda runtime."""
+
+DATABASE_STRATEGIES = frozenset({"postgres-single-user", "postgres-alternating-users", "redis-acl"})
+"""Strategies whose function talks to a server, and so runs in the stack's VPC when one is configured."""
+
+
+def role_name(app: str, environment: str, strategy: str) -> str:
+    """The rotation role's name, fixed in advance so that the key policy can name it."""
+    return f"{app}-{environment}-rotate-{strategy}"[:64]
+
+
+def function_name(app: str, environment: str, strategy: str) -> str:
+    return f"{app}-{environment}-rotate-{strategy}"[:64]
+
+
+@dataclass(frozen=True)
+class RotatedSecret:
+    """One secret a rotation function rotates."""
+
+    name: str
+    """Catalog name."""
+    entry: Secret
+    """The catalog entry (its rotation is a `Rotation`)."""
+    arn: pulumi.Input[str]
+    """The secret's ARN."""
+    secret: pulumi.Resource
+    """The secret resource (the schedule depends on it)."""
+
+    @property
+    def rotation(self) -> Rotation:
+        assert isinstance(self.entry.rotation, Rotation)
+        return self.entry.rotation
+
+    def parameters(self) -> dict[str, object]:
+        """This secret's entry in the function's `ROTATION_TARGETS` (rotation/README.md)."""
+        if self.rotation.strategy != "token":
+            return {}
+        generated = [(k, v) for k, v in self.entry.values.items() if v.generate is not None]
+        key, value = generated[0]
+        assert value.generate is not None
+        return {"key": key or None, "generate": value.generate.model_dump(exclude_none=True)}
+
+
+@dataclass(frozen=True)
+class RotationFunctionArgs:
+    """Inputs of the rotation function of one strategy."""
+
+    app: str
+    environment: str
+    account_id: str
+    region: str
+    replica_regions: tuple[str, ...]
+    strategy: str
+    """Which rotation strategy the function runs."""
+    secrets: tuple[RotatedSecret, ...]
+    """The secrets it rotates; it refuses every other."""
+    masters: tuple[str, ...]
+    """Catalog names of the admin secrets it may read."""
+    key_arns: Sequence[pulumi.Input[str]]
+    """The environment's keys (primary first)."""
+    role: aws.iam.Role
+    """The execution role (created before the key, whose policy names it)."""
+    code: pulumi.Archive
+    """The packaged handler."""
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    failure_topic_arn: pulumi.Input[str] | None = None
+    """SNS topic that hears about failed rotations."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def execution_role(name: str, app: str, environment: str, account_id: str, strategy: str,
+                   tags: Mapping[str, str], opts: pulumi.ResourceOptions) -> aws.iam.Role:
+    """The role a rotation function runs as; its rights come from the RotationFunction's policy."""
+    return aws.iam.Role(
+        name,
+        name=role_name(app, environment, strategy),
+        description=f"Runs the {strategy} rotation of {app}/{environment}",
+        assume_role_policy=iam.trust_policy("lambda.amazonaws.com", account_id),
+        tags={**tags, "access": "rotation"},
+        opts=opts,
+    )
+
+
+class RotationFunction(pulumi.ComponentResource):
+    """The Lambda of one strategy, its rights, its logs, and the schedules of the secrets it rotates."""
+
+    function: aws.lambda_.Function
+    policy: aws.iam.Policy
+    log_group: aws.cloudwatch.LogGroup
+    rotations: dict[str, aws.secretsmanager.SecretRotation]
+
+    def __init__(self, name: str, args: RotationFunctionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("secrets-platform:index:RotationFunction", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        fn_name = function_name(args.app, args.environment, args.strategy)
+        tags = {**args.tags, "app": args.app, "environment": args.environment}
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/lambda/{fn_name}", retention_in_days=LOG_RETENTION_DAYS, tags=tags,
+            opts=child,
+        )
+        rotated = [s.name for s in args.secrets]
+
+        def render(values: list[str]) -> str:
+            *key_arns, log_group_arn = values
+            scope = grants.Scope(
+                app=args.app, environment=args.environment, account_id=args.account_id, region=args.region,
+                key_arns=tuple(key_arns), replica_regions=args.replica_regions,
+            )
+            return iam.document(grants.rotation_statements(scope, rotated, args.masters, log_group_arn),
+                                where=f"rotation policy {name}")
+
+        self.policy = aws.iam.Policy(
+            f"{name}-policy",
+            name=f"{fn_name}-policy",
+            description=f"The {args.strategy} rotation of {', '.join(rotated)}: these secrets only",
+            policy=pulumi.Output.all(*args.key_arns, self.log_group.arn).apply(render),
+            tags={**tags, "access": "rotation"},
+            opts=child,
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-policy-attachment", role=args.role.name, policy_arn=self.policy.arn, opts=child,
+        )
+        attachments: list[pulumi.Resource] = [attachment]
+        in_vpc = args.strategy in DATABASE_STRATEGIES and bool(args.subnet_ids)
+        if in_vpc:
+            # Network interfaces for a function in a VPC: AWS's managed policy is the narrow one here.
+            attachments.append(aws.iam.RolePolicyAttachment(
+                f"{name}-vpc-access", role=args.role.name,
+                policy_arn="arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole", opts=child,
+            ))
+
+        settings = {f"{args.app}/{args.environment}/{s.name}": s.parameters() for s in args.secrets}
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            name=fn_name,
+            description=f"Secrets Manager rotation ({args.strategy}) for {args.app}/{args.environment}",
+            runtime=LAMBDA_RUNTIME,
+            handler=HANDLER,
+            code=args.code,
+            role=args.role.arn,
+            timeout=60,
+            memory_size=256,
+            # Names and generation rules only: the function reads every value from Secrets Manager.
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables={
+                "ROTATION_STRATEGY": args.strategy,
+                "ROTATION_TARGETS": json.dumps(settings, sort_keys=True, separators=(",", ":")),
+            }),
+            vpc_config=aws.lambda_.FunctionVpcConfigArgs(
+                subnet_ids=list(args.subnet_ids), security_group_ids=list(args.security_group_ids),
+            ) if in_vpc else None,
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON", log_group=self.log_group.name,
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, *attachments]),
+        )
+
+        self.rotations = {}
+        for rotated_secret in args.secrets:
+            rule = rotated_secret.rotation
+            permission = aws.lambda_.Permission(
+                f"{name}-{rotated_secret.name}-invoke",
+                action="lambda:InvokeFunction",
+                function=self.function.name,
+                principal="secretsmanager.amazonaws.com",
+                source_account=args.account_id,
+                source_arn=rotated_secret.arn,
+                opts=child,
+            )
+            self.rotations[rotated_secret.name] = aws.secretsmanager.SecretRotation(
+                f"{name}-{rotated_secret.name}-schedule",
+                secret_id=rotated_secret.arn,
+                rotation_lambda_arn=self.function.arn,
+                rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
+                    automatically_after_days=rule.every_days,
+                    schedule_expression=rule.schedule,
+                    duration=rule.window,
+                ),
+                # The first value comes from the program; rotation takes over on the schedule.
+                rotate_immediately=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[permission, rotated_secret.secret]),
+            )
+
+        if args.failure_topic_arn is not None:
+            failures = aws.cloudwatch.EventRule(
+                f"{name}-failures",
+                description=f"Failed {args.strategy} rotations of {args.app}/{args.environment}",
+                event_pattern=json.dumps({
+                    "source": ["aws.secretsmanager"],
+                    "detail-type": ["AWS Service Event via CloudTrail"],
+                    "detail": {
+                        "eventName": ["RotationFailed", "RotationAbandoned"],
+                        "additionalEventData": {"SecretId": [{"prefix": f"arn:aws:secretsmanager:{args.region}:"
+                                                                         f"{args.account_id}:secret:{args.app}/"
+                                                                         f"{args.environment}/"}]},
+                    },
+                }, separators=(",", ":")),
+                tags=tags,
+                opts=child,
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-failures-target", rule=failures.name, arn=args.failure_topic_arn, opts=child,
+            )
+        self.register_outputs({"functionArn": self.function.arn})
+
+
+def code_archive() -> pulumi.Archive:
+    """The packaged handler; `make lambda` builds it (the offline preview does not need it)."""
+    return pulumi.FileArchive(str(BUILD_DIR))

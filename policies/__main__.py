@@ -1,0 +1,14 @@
+"""Entry point the engine runs (`python -m pulumi.policy <engine> policies`): build the pack only.
+
+Constructing PolicyPack starts the analyzer's gRPC server and never returns; the rules live in
+the `guardrails` package (importable from tests, imported here from the pack directory).
+"""
+
+from guardrails.registry import ALL_POLICIES, PACK_NAME
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+PolicyPack(
+    name=PACK_NAME,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=ALL_POLICIES,
+)

@@ -1,0 +1,382 @@
+"""Stack-wide rules: relations between resources (rotations, versions, keys, permissions, logs).
+
+Only stack validation sees `property_dependencies` (which resource an input came from), so every
+rule that needs to know where a value came from lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs
+from pulumi_policy.proxy import UnknownValueError
+
+from . import types as t
+from .core import KNOWN_ENVIRONMENTS, Settings, StackFinding, UndecidedError, stack_rule, tags_of
+from .documents import BadDocument, parse
+from .secrets import num
+
+DEFAULT_MAX_ROTATION_DAYS = 90
+DEFAULT_MAX_SIGNING_KEY_ROTATION_DAYS = 365
+SECRET_FIELD_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+
+
+def of_type(args: StackValidationArgs, type_: str) -> list[PolicyResource]:
+    return [r for r in args.resources if r.resource_type == type_]
+
+
+def deps(r: PolicyResource, prop: str) -> list[PolicyResource]:
+    return list(r.property_dependencies.get(prop, []))
+
+
+def refers_to(r: PolicyResource, prop: str, target: PolicyResource) -> bool:
+    """Whether input `prop` of `r` comes from `target` (property dependency) or names it literally."""
+    if any(d.urn == target.urn for d in deps(r, prop)):
+        return True
+    value = r.props.get(prop)
+    if not isinstance(value, str) or not value:
+        return False
+    name = target.props.get("name")
+    return bool(name) and (value == name or f":secret:{name}" in value or f":function:{name}" in value)
+
+
+def rotated_secrets(args: StackValidationArgs) -> set[str]:
+    """URNs of the secrets some SecretRotation's secretId comes from."""
+    return {
+        d.urn
+        for r in of_type(args, t.SECRET_ROTATION)
+        for d in deps(r, "secretId")
+        if d.resource_type == t.SECRET
+    }
+
+
+def _days(expression: str) -> float | None:
+    m = re.fullmatch(r"rate\((\d+) (day|days|hour|hours)\)", expression.strip())
+    if m:
+        n = float(m.group(1))
+        return n if m.group(2).startswith("day") else n / 24
+    m = re.fullmatch(r"cron\((.+)\)", expression.strip())
+    if m:
+        fields = m.group(1).split()
+        # minutes hours day-of-month month day-of-week year: a fixed month means yearly.
+        return 365.0 if len(fields) >= 4 and fields[3] not in ("*", "?") and "/" not in fields[3] else 31.0
+    return None
+
+
+def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
+    rotations = of_type(args, t.SECRET_ROTATION)
+    max_days = settings.number("maxRotationDays", DEFAULT_MAX_ROTATION_DAYS)
+    max_signing = settings.number("maxSigningKeyRotationDays", DEFAULT_MAX_SIGNING_KEY_ROTATION_DAYS)
+    for secret in of_type(args, t.SECRET):
+        tags = tags_of(secret.props)
+        if tags.get("class") != "critical":
+            continue
+        if tags.get("rotation") in ("on-compromise", "manual"):
+            if not str(tags.get("rotation-reason") or "").strip():
+                yield StackFinding(
+                    secret.urn,
+                    secret.name,
+                    f"critical secret {secret.name} is tagged rotation={tags.get('rotation')} without a "
+                    "rotation-reason tag; add a rotation-reason tag explaining why it cannot be rotated on "
+                    "a schedule, or add a SecretRotation.",
+                )
+            continue
+        limit = max_signing if tags.get("rotation-kind") == "signing-key" else max_days
+        mine = [r for r in rotations if refers_to(r, "secretId", secret)]
+        if not mine:
+            yield StackFinding(
+                secret.urn,
+                secret.name,
+                f"critical secret {secret.name} has no SecretRotation; add one with secret_id=secret.id "
+                f"rotating at least every {num(limit)} days (or tag rotation=on-compromise with a "
+                "rotation-reason).",
+            )
+            continue
+        for rot in mine:
+            rules = rot.props.get("rotationRules") or {}
+            after = rules.get("automaticallyAfterDays")
+            expr = rules.get("scheduleExpression")
+            days = float(after) if after else (_days(str(expr)) if expr else None)
+            if days is None:
+                yield StackFinding(
+                    rot.urn,
+                    rot.name,
+                    f"rotation {rot.name} of critical secret {secret.name} has a schedule the policy cannot "
+                    f"read ({expr!r}); use automatically_after_days or rate(N days) of at most "
+                    f"{num(limit)} days.",
+                )
+            elif days > limit:
+                yield StackFinding(
+                    rot.urn,
+                    rot.name,
+                    f"rotation {rot.name} of critical secret {secret.name} runs every {num(days)} days, "
+                    f"slower than the {num(limit)}-day maximum; rotate at least every {num(limit)} days.",
+                )
+
+
+def _config_values() -> set[str]:
+    """Values of the stack's config, which the engine passes to the analyzer in PULUMI_CONFIG."""
+    try:
+        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
+    except ValueError:
+        return set()
+    return {str(v) for v in config.values() if v}
+
+
+def _literal_secret_fields(value: str, config_values: set[str]) -> list[str]:
+    """Which parts of a secretString are literals rather than config values."""
+    if value in config_values:
+        return []
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return ["the whole value"]
+    if not isinstance(doc, dict):
+        return ["the whole value"]
+    return [
+        k
+        for k, v in doc.items()
+        if SECRET_FIELD_NAME.search(k) and isinstance(v, str) and v not in config_values
+    ]
+
+
+def check_value_source(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
+    config_values = _config_values()
+    rotated = rotated_secrets(args)
+    for version in of_type(args, t.SECRET_VERSION):
+        for prop in ("secretString", "secretBinary"):
+            sources = deps(version, prop)
+            if any(d.resource_type.startswith(t.RANDOM_PREFIX) for d in sources):
+                continue  # generated: the value itself may be unknown during preview and need not be read
+            if prop not in version.props:
+                continue
+            owner = deps(version, "secretId")
+            if prop in version.opts.ignore_changes and any(o.urn in rotated for o in owner):
+                continue  # a placeholder that rotation replaces
+            value = version.props.get(prop)
+            if value is None:
+                continue
+            literal = _literal_secret_fields(str(value), config_values)
+            if literal:
+                yield StackFinding(
+                    version.urn,
+                    version.name,
+                    f"secret version {version.name}: {prop} ({', '.join(literal)}) is neither generated (no "
+                    "dependency on a random:* resource) nor a stack config value; generate it with "
+                    "pulumi_random or read it with config.require_secret.",
+                )
+
+
+def check_version_ignores(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
+    rotated = rotated_secrets(args)
+    for version in of_type(args, t.SECRET_VERSION):
+        owner = [d for d in deps(version, "secretId") if d.urn in rotated]
+        if owner and "secretString" not in version.opts.ignore_changes:
+            yield StackFinding(
+                version.urn,
+                version.name,
+                f"secret version {version.name} belongs to rotated secret {owner[0].name} but does not "
+                "ignore changes to secretString, so the next deploy would overwrite the rotated value; add "
+                "ignore_changes=['secretString'].",
+            )
+
+
+def check_rotation_permission(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
+    permissions = of_type(args, t.LAMBDA_PERMISSION)
+    for rot in of_type(args, t.SECRET_ROTATION):
+        functions = [d for d in deps(rot, "rotationLambdaArn") if d.resource_type == t.LAMBDA_FUNCTION]
+        if not functions:
+            if not deps(rot, "rotationLambdaArn") and rot.props.get("rotationLambdaArn") is None:
+                continue  # managed rotation (no Lambda)
+            yield StackFinding(
+                rot.urn,
+                rot.name,
+                f"rotation {rot.name} uses a Lambda that is not in this stack; create the rotation function "
+                "here so its invoke permission can be checked.",
+            )
+            continue
+        for fn in functions:
+            ok = [
+                p
+                for p in permissions
+                if refers_to(p, "function", fn) and p.props.get("principal") == "secretsmanager.amazonaws.com"
+            ]
+            if not ok:
+                yield StackFinding(
+                    rot.urn,
+                    rot.name,
+                    f"rotation {rot.name} invokes Lambda {fn.name}, which has no aws.lambda_.Permission for "
+                    "principal secretsmanager.amazonaws.com; add one (action lambda:InvokeFunction).",
+                )
+
+
+def check_environment_key(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
+    aliases = of_type(args, t.KMS_ALIAS)
+    for secret in of_type(args, t.SECRET):
+        env = settings.env_for(tags_of(secret.props))
+        sources = deps(secret, "kmsKeyId")
+        stack_keys = [d for d in sources if d.resource_type == t.KMS_KEY]
+        stack_keys += [k for a in sources if a.resource_type == t.KMS_ALIAS for k in deps(a, "targetKeyId")]
+        if not stack_keys:
+            value = secret.props.get("kmsKeyId")
+            if value and any(value == a.props.get("name") for a in aliases):
+                continue
+            yield StackFinding(
+                secret.urn,
+                secret.name,
+                f"secret {secret.name} is not encrypted with a KMS key created in this stack (kmsKeyId "
+                f"{value!r}); set kms_key_id to this environment's key ARN.",
+            )
+            continue
+        for key in stack_keys:
+            key_env = tags_of(key.props).get("environment")
+            if env and key_env and key_env != env:
+                yield StackFinding(
+                    secret.urn,
+                    secret.name,
+                    f"{env} secret {secret.name} is encrypted with key {key.name} of environment "
+                    f"{key_env}; use the {env} key.",
+                )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for k in value:
+            yield from _strings(value[k])
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+def check_cross_environment(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
+    env = settings.environment
+    if env is None:
+        raise UndecidedError(detail="this stack's environment is not configured and not in the stack name")
+    others = [e for e in KNOWN_ENVIRONMENTS if e != env]
+    pattern = re.compile(
+        r"(?:^|[/:])[A-Za-z0-9_+=.@-]+/(" + "|".join(map(re.escape, others)) + r")/"
+        r"|alias/[A-Za-z0-9_-]*-(" + "|".join(map(re.escape, others)) + r")\b"
+    )
+    undecided: UndecidedError | None = None
+    for r in args.resources:
+        hits: list[str] = []
+        for prop in r.props:
+            if prop in ("secretString", "secretBinary"):
+                continue  # secret values are not references (and are not scanned)
+            try:
+                value = r.props[prop]
+                if prop == "policy" and r.resource_type in t.POLICY_DOCUMENT_TYPES:
+                    try:
+                        _, statements = parse(value)
+                    except BadDocument:
+                        statements = []
+                    # Deny statements may name other environments (a CI deny on production, say).
+                    for s in statements:
+                        if s.effect != "Deny":
+                            hits += [x for x in s.resources + s.not_resources if pattern.search(x)]
+                    continue
+                hits += [x for x in _strings(value) if pattern.search(x)]
+            except UnknownValueError as exc:
+                undecided = exc if isinstance(exc, UndecidedError) else UndecidedError(exc)
+        if hits:
+            yield StackFinding(
+                r.urn,
+                r.name,
+                f"{env} resource {r.name} references another environment: "
+                f"{', '.join(sorted(set(hits))[:3])}; reference only {env} resources.",
+            )
+    if undecided is not None:
+        # Nothing found among the known values, but some values are unknown: say so.
+        raise undecided
+
+
+def _log_group_names(fn: PolicyResource) -> set[str]:
+    name = fn.props.get("name")
+    return {f"/aws/lambda/{name}"} if name else set()
+
+
+def check_function_logs(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
+    groups = of_type(args, t.LOG_GROUP)
+    for fn in of_type(args, t.LAMBDA_FUNCTION):
+        logging = fn.props.get("loggingConfig") or {}
+        linked = [d for d in deps(fn, "loggingConfig") if d.resource_type == t.LOG_GROUP]
+        explicit = logging.get("logGroup") if isinstance(logging, Mapping) else None
+        names = _log_group_names(fn) | ({str(explicit)} if explicit else set())
+        linked += [g for g in groups if any(d.urn == fn.urn for d in deps(g, "name"))]
+        linked += [g for g in groups if g.props.get("name") in names]
+        if not linked:
+            yield StackFinding(
+                fn.urn,
+                fn.name,
+                f"Lambda function {fn.name} has no log group in this stack, so Lambda creates one that "
+                "keeps logs forever; create aws.cloudwatch.LogGroup '/aws/lambda/<function name>' with "
+                "retention_in_days.",
+            )
+        elif not any(g.props.get("retentionInDays") for g in linked):
+            yield StackFinding(
+                fn.urn,
+                fn.name,
+                f"Lambda function {fn.name} logs to a log group without retentionInDays; set "
+                "retention_in_days.",
+            )
+
+
+POLICIES = [
+    stack_rule(
+        "secret-rotation-required",
+        "Critical secrets have a rotation no slower than the configured maximum.",
+        EnforcementLevel.MANDATORY,
+        check_rotation,
+        {
+            "maxRotationDays": {"type": "number", "minimum": 1, "default": DEFAULT_MAX_ROTATION_DAYS},
+            "maxSigningKeyRotationDays": {
+                "type": "number",
+                "minimum": 1,
+                "default": DEFAULT_MAX_SIGNING_KEY_ROTATION_DAYS,
+            },
+        },
+    ),
+    stack_rule(
+        "secret-value-source",
+        "Secret values come from generation (random:*), secret config or rotation, never a literal in "
+        "the program.",
+        EnforcementLevel.MANDATORY,
+        check_value_source,
+    ),
+    stack_rule(
+        "secret-version-ignores-rotated-value",
+        "Versions of rotated secrets ignore changes to secretString.",
+        EnforcementLevel.MANDATORY,
+        check_version_ignores,
+    ),
+    stack_rule(
+        "rotation-lambda-invoke-permission",
+        "Every rotation's Lambda has an invoke permission for Secrets Manager.",
+        EnforcementLevel.MANDATORY,
+        check_rotation_permission,
+    ),
+    stack_rule(
+        "secret-uses-environment-key",
+        "Every secret is encrypted with its own environment's KMS key created in this stack.",
+        EnforcementLevel.MANDATORY,
+        check_environment_key,
+    ),
+    stack_rule(
+        "no-cross-environment-references",
+        "No resource references another environment's secrets, keys or names (Deny statements excepted).",
+        EnforcementLevel.MANDATORY,
+        check_cross_environment,
+    ),
+    stack_rule(
+        "lambda-log-retention",
+        "Every Lambda function logs to a log group in this stack with a retention period.",
+        EnforcementLevel.MANDATORY,
+        check_function_logs,
+    ),
+]

@@ -1,0 +1,1 @@
+"""Secrets Manager rotation Lambda: one dispatcher, pluggable strategies."""

@@ -1,0 +1,271 @@
+"""The one dispatcher of Secrets Manager's four-step rotation protocol.
+
+Secrets Manager calls the function four times per rotation with the same ClientRequestToken
+(the id of the new version): createSecret, setSecret, testSecret, finishSecret. Any step may be
+retried, run twice or run after the function died half-way, so every step is idempotent:
+
+- createSecret reuses an AWSPENDING value that already exists for the token;
+- setSecret is the strategy's job, which first checks whether the pending credential already works;
+- finishSecret is a no-op once the version is AWSCURRENT (it resumes the strategy's finish hook
+  only if the previous run died between moving AWSCURRENT and clearing AWSPENDING).
+
+Strategies (token, PostgreSQL, Redis, JWT keys) plug in through `Strategy`; none of them reads
+the event, checks stages or moves labels.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, get_args
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from rotation.errors import (
+    ExternalServiceError,
+    RotationError,
+    RotationNotEnabledError,
+    SecretFormatError,
+    SecretNotAllowedError,
+    VersionStageError,
+)
+
+Step = Literal["createSecret", "setSecret", "testSecret", "finishSecret"]
+STEPS: tuple[Step, ...] = get_args(Step)
+
+CURRENT = "AWSCURRENT"
+PENDING = "AWSPENDING"
+PREVIOUS = "AWSPREVIOUS"
+# How many unlabelled (deprecated) versions setSecret may try as a last resort.
+MAX_OLDER_VERSIONS = 5
+
+logger = logging.getLogger(__name__)
+
+
+class SecretStore:
+    """Secrets Manager calls for one secret, through an injected boto3 client."""
+
+    def __init__(self, client: Any, secret_id: str) -> None:
+        self._client = client
+        self.secret_id = secret_id
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = getattr(self._client, operation)(**kwargs)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            # AWS error messages name ids and labels, never the SecretString.
+            raise ExternalServiceError(
+                f"Secrets Manager {operation} failed for {kwargs.get('SecretId', self.secret_id)}: "
+                f"{error.get('Code', '?')}: {error.get('Message', '')}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise ExternalServiceError(
+                f"Secrets Manager {operation} failed for {self.secret_id}: {type(exc).__name__}"
+            ) from exc
+        return result
+
+    def describe(self) -> dict[str, Any]:
+        return self._call("describe_secret", SecretId=self.secret_id)
+
+    def value(self, stage: str, version_id: str | None = None, *, missing_ok: bool = False) -> str | None:
+        """SecretString of a stage (and version); None if absent and `missing_ok`."""
+        kwargs: dict[str, Any] = {"SecretId": self.secret_id, "VersionStage": stage}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            result = self._client.get_secret_value(**kwargs)
+        except ClientError as exc:
+            if missing_ok and exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            code = exc.response.get("Error", {}).get("Code", "?")
+            raise ExternalServiceError(
+                f"Secrets Manager get_secret_value failed for {self.secret_id} ({stage}): {code}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise ExternalServiceError(
+                f"Secrets Manager get_secret_value failed for {self.secret_id}: {type(exc).__name__}"
+            ) from exc
+        if "SecretString" not in result:
+            raise SecretFormatError(f"secret {self.secret_id} ({stage}) has no SecretString (binary secret?)")
+        return str(result["SecretString"])
+
+    def required(self, stage: str, version_id: str | None = None) -> str:
+        found = self.value(stage, version_id)
+        assert found is not None  # value() raises unless missing_ok
+        return found
+
+    def put_pending(self, token: str, value: str) -> None:
+        self._call(
+            "put_secret_value",
+            SecretId=self.secret_id,
+            ClientRequestToken=token,
+            SecretString=value,
+            VersionStages=[PENDING],
+        )
+
+    def move_stage(self, stage: str, to_version: str | None, from_version: str | None) -> None:
+        kwargs: dict[str, Any] = {"SecretId": self.secret_id, "VersionStage": stage}
+        if to_version:
+            kwargs["MoveToVersionId"] = to_version
+        if from_version:
+            kwargs["RemoveFromVersionId"] = from_version
+        self._call("update_secret_version_stage", **kwargs)
+
+    def older_values(self, skip: set[str]) -> Iterator[tuple[str, str]]:
+        """(version id, value) of unlabelled versions, newest first, at most MAX_OLDER_VERSIONS."""
+        listing = self._call("list_secret_version_ids", SecretId=self.secret_id, IncludeDeprecated=True)
+        versions = [
+            v
+            for v in listing.get("Versions", [])
+            if v["VersionId"] not in skip and not {CURRENT, PENDING, PREVIOUS} & set(v.get("VersionStages", []))
+        ]
+        versions.sort(key=lambda v: str(v.get("CreatedDate", "")), reverse=True)
+        for version in versions[:MAX_OLDER_VERSIONS]:
+            try:
+                result = self._client.get_secret_value(SecretId=self.secret_id, VersionId=version["VersionId"])
+            except ClientError:
+                continue  # expired or never given a value: nothing to try
+            if "SecretString" in result:
+                yield version["VersionId"], str(result["SecretString"])
+
+
+@dataclass(frozen=True)
+class RotationContext:
+    """What a strategy may know about the rotation in progress."""
+
+    secret_name: str
+    """Name of the secret being rotated (safe to log)."""
+    token: str
+    """ClientRequestToken: the id of the pending version (safe to log)."""
+    store: SecretStore
+    """Secrets Manager access for this secret (and, via `fetch_secret`, its master secret)."""
+    client: Any
+    """The injected boto3 Secrets Manager client."""
+
+    def fetch_secret(self, secret_id: str, what: str) -> str:
+        """AWSCURRENT value of another secret, e.g. the master credential named by `masterarn`."""
+        if not secret_id:
+            raise SecretFormatError(f"{what} is empty")
+        return SecretStore(self.client, secret_id).required(CURRENT)
+
+    def older_values(self) -> Iterator[tuple[str, str]]:
+        """Unlabelled versions: a last resort when a racing rotation left the server on one of them."""
+        return self.store.older_values(skip={self.token})
+
+
+class Strategy(ABC):
+    """How one kind of secret is generated, installed, tested and retired.
+
+    Values are SecretStrings. Implementations raise RotationError subclasses, `from exc`,
+    with messages that never contain a value.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        """`params` is this secret's entry in ROTATION_TARGETS; validate it here."""
+        self.params = params
+
+    @abstractmethod
+    def create_pending(self, current: str, ctx: RotationContext) -> str:
+        """createSecret: the new value, derived from AWSCURRENT (which it may carry forward)."""
+
+    @abstractmethod
+    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+        """setSecret: make the pending credential valid; return early if it already works."""
+
+    @abstractmethod
+    def test(self, pending: str, ctx: RotationContext) -> None:
+        """testSecret: prove the pending credential works; raise CredentialError if not."""
+
+    def finish(self, current: str, previous: str | None, ctx: RotationContext) -> None:  # noqa: B027
+        """After AWSCURRENT moved to the new version: retire the previous credential (default: nothing)."""
+
+
+def _event_field(event: Mapping[str, Any], key: str) -> str:
+    value = event.get(key)
+    if not isinstance(value, str) or not value:
+        raise RotationError(f"rotation event lacks {key!r}")
+    return value
+
+
+def rotate(
+    event: Mapping[str, Any],
+    client: Any,
+    strategies: Mapping[str, Strategy],
+) -> None:
+    """Run one step of the protocol. `strategies` maps each allowed secret NAME to its strategy."""
+    step = _event_field(event, "Step")
+    secret_id = _event_field(event, "SecretId")
+    token = _event_field(event, "ClientRequestToken")
+    if step not in STEPS:
+        raise RotationError(f"unknown rotation step {step!r}; expected one of {list(STEPS)}")
+
+    # Refuse early when the event names the secret (not its ARN) and it is not ours.
+    if not secret_id.startswith("arn:") and secret_id not in strategies:
+        raise SecretNotAllowedError(
+            f"this function does not rotate secret {secret_id!r}; it rotates {sorted(strategies)}"
+        )
+    store = SecretStore(client, secret_id)
+    description = store.describe()
+    name = str(description.get("Name", ""))
+    strategy = strategies.get(name)
+    if strategy is None:
+        raise SecretNotAllowedError(
+            f"this function does not rotate secret {name or secret_id!r}; it rotates {sorted(strategies)}"
+        )
+    if not description.get("RotationEnabled"):
+        raise RotationNotEnabledError(f"rotation is not enabled for secret {name}")
+    versions: Mapping[str, list[str]] = description.get("VersionIdsToStages", {})
+    if token not in versions:
+        raise VersionStageError(f"version {token} of secret {name} does not exist")
+    stages = versions[token]
+    ctx = RotationContext(secret_name=name, token=token, store=store, client=client)
+
+    if CURRENT in stages:
+        if step == "finishSecret" and PENDING in stages:
+            # A previous finishSecret moved AWSCURRENT and died before its hook finished.
+            logger.info("finishSecret: resuming the finish of version %s of %s", token, name)
+            _finish_hook(strategy, ctx)
+            return
+        logger.info("%s: version %s of %s is already AWSCURRENT; nothing to do", step, token, name)
+        return
+    if PENDING not in stages:
+        raise VersionStageError(f"version {token} of secret {name} is not AWSPENDING (stages {stages})")
+
+    logger.info("%s: secret %s, version %s, strategy %s", step, name, token, strategy.name)
+    if step == "createSecret":
+        _create(strategy, ctx)
+    elif step == "setSecret":
+        strategy.set(
+            store.required(PENDING, token),
+            store.required(CURRENT),
+            store.value(PREVIOUS, missing_ok=True),
+            ctx,
+        )
+    elif step == "testSecret":
+        strategy.test(store.required(PENDING, token), ctx)
+    else:
+        current_version = next((v for v, s in versions.items() if CURRENT in s), None)
+        store.move_stage(CURRENT, to_version=token, from_version=current_version)
+        logger.info("finishSecret: AWSCURRENT moved to version %s of %s", token, name)
+        _finish_hook(strategy, ctx)
+
+
+def _create(strategy: Strategy, ctx: RotationContext) -> None:
+    current = ctx.store.required(CURRENT)
+    if ctx.store.value(PENDING, ctx.token, missing_ok=True) is not None:
+        logger.info("createSecret: reusing the existing AWSPENDING value of version %s", ctx.token)
+        return
+    ctx.store.put_pending(ctx.token, strategy.create_pending(current, ctx))
+    logger.info("createSecret: stored a new AWSPENDING value as version %s", ctx.token)
+
+
+def _finish_hook(strategy: Strategy, ctx: RotationContext) -> None:
+    strategy.finish(ctx.store.required(CURRENT), ctx.store.value(PREVIOUS, missing_ok=True), ctx)
+    # Clearing AWSPENDING marks the rotation complete (and lets the next RotateSecret start).
+    ctx.store.move_stage(PENDING, to_version=None, from_version=ctx.token)
+    logger.info("finishSecret: rotation of %s to version %s complete", ctx.secret_name, ctx.token)

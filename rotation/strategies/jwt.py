@@ -1,0 +1,230 @@
+"""JWT signing keys: HS256 shared secrets and RS256 key pairs, with the previous key kept.
+
+jwt-hs256 JSON: {"alg": "HS256", "kid", "key", "previous_kid", "previous_key"}
+  key = base64url (no padding) of `bytes` random bytes (param, default 32, at least 32).
+jwt-rs256 JSON: {"alg": "RS256", "kid", "private_key_pem", "public_key_pem",
+  "previous_kid", "previous_public_key_pem", "jwks"}
+  jwks = {"keys": [JWK of the key, JWK of the previous key]}: verifiers load the JWKS and accept
+  tokens signed before the switch until they expire. RSA size: param `bits`, default 4096.
+
+The previous_* fields come from AWSCURRENT at createSecret time. No external system: setSecret
+has nothing to install; testSecret signs and verifies a token with the pending key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from rotation.errors import ConfigurationError, CredentialError, SecretFormatError
+from rotation.protocol import RotationContext, Strategy
+from rotation.values import load_object
+
+MIN_HS256_BYTES = 32
+MIN_RSA_BITS = 2048
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _new_kid() -> str:
+    # Sortable by creation time, unique across concurrent rotations.
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+
+
+def _signing_input(alg: str, kid: str, claims: Mapping[str, Any]) -> bytes:
+    header = {"alg": alg, "typ": "JWT", "kid": kid}
+    return (
+        b64url(json.dumps(header, separators=(",", ":")).encode())
+        + "."
+        + b64url(json.dumps(dict(claims), separators=(",", ":")).encode())
+    ).encode("ascii")
+
+
+def _split(token: str) -> tuple[dict[str, Any], bytes, bytes]:
+    try:
+        head, body, sig = token.split(".")
+        header = json.loads(b64url_decode(head))
+        return header, f"{head}.{body}".encode("ascii"), b64url_decode(sig)
+    except ValueError as exc:
+        raise CredentialError("malformed JWT") from exc
+
+
+def sign_hs256(key_b64url: str, kid: str, claims: Mapping[str, Any]) -> str:
+    signing_input = _signing_input("HS256", kid, claims)
+    mac = hmac.new(b64url_decode(key_b64url), signing_input, hashlib.sha256).digest()
+    return f"{signing_input.decode()}.{b64url(mac)}"
+
+
+def verify_hs256(secret: Mapping[str, Any], token: str) -> dict[str, Any]:
+    """Verify with the key or the previous key of an HS256 secret, chosen by `kid`; return claims."""
+    header, signing_input, sig = _split(token)
+    keys = {secret.get("kid"): secret.get("key"), secret.get("previous_kid"): secret.get("previous_key")}
+    key = keys.get(header.get("kid")) if header.get("alg") == "HS256" else None
+    if not key:
+        raise CredentialError(f"no HS256 key with kid {header.get('kid')!r}")
+    expected = hmac.new(b64url_decode(str(key)), signing_input, hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, sig):
+        raise CredentialError(f"HS256 signature does not verify (kid {header.get('kid')!r})")
+    claims: dict[str, Any] = json.loads(b64url_decode(signing_input.decode().split(".")[1]))
+    return claims
+
+
+def sign_rs256(private_key_pem: str, kid: str, claims: Mapping[str, Any]) -> str:
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SecretFormatError("private_key_pem is not an RSA key")
+    signing_input = _signing_input("RS256", kid, claims)
+    sig = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input.decode()}.{b64url(sig)}"
+
+
+def jwk(public_key_pem: str, kid: str) -> dict[str, str]:
+    key = serialization.load_pem_public_key(public_key_pem.encode())
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise SecretFormatError(f"public key {kid!r} is not an RSA key")
+    numbers = key.public_numbers()
+
+    def uint(n: int) -> str:
+        return b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+
+    return {
+        "kty": "RSA",
+        "use": "sig",
+        "alg": "RS256",
+        "kid": kid,
+        "n": uint(numbers.n),
+        "e": uint(numbers.e),
+    }
+
+
+def verify_rs256(jwks: Mapping[str, Any], token: str) -> dict[str, Any]:
+    """Verify an RS256 token against a JWKS (the key whose kid matches); return claims."""
+    header, signing_input, sig = _split(token)
+    match = [k for k in jwks.get("keys", []) if k.get("kid") == header.get("kid")]
+    if header.get("alg") != "RS256" or not match:
+        raise CredentialError(f"no RS256 key with kid {header.get('kid')!r} in the JWKS")
+    numbers = rsa.RSAPublicNumbers(
+        int.from_bytes(b64url_decode(match[0]["e"]), "big"),
+        int.from_bytes(b64url_decode(match[0]["n"]), "big"),
+    )
+    try:
+        numbers.public_key().verify(sig, signing_input, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature as exc:
+        raise CredentialError(f"RS256 signature does not verify (kid {header.get('kid')!r})") from exc
+    claims: dict[str, Any] = json.loads(b64url_decode(signing_input.decode().split(".")[1]))
+    return claims
+
+
+def _test_claims(ctx: RotationContext) -> dict[str, Any]:
+    return {"sub": "rotation-test", "aud": ctx.secret_name, "iat": int(time.time()), "jti": ctx.token}
+
+
+class Hs256Strategy(Strategy):
+    name = "jwt-hs256"
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        unknown = set(params) - {"bytes"}
+        if unknown:
+            raise ConfigurationError(f"{self.name}: unknown parameters {sorted(unknown)}")
+        size = params.get("bytes", MIN_HS256_BYTES)
+        if not isinstance(size, int) or isinstance(size, bool) or not MIN_HS256_BYTES <= size <= 512:
+            raise ConfigurationError(f"{self.name}: bytes={size!r} must be an integer in [32, 512]")
+        self.size = size
+
+    def create_pending(self, current: str, ctx: RotationContext) -> str:
+        cur = load_object(current, f"{ctx.secret_name} (AWSCURRENT)", {"kid": str, "key": str})
+        return json.dumps(
+            {
+                "alg": "HS256",
+                "kid": _new_kid(),
+                "key": b64url(secrets.token_bytes(self.size)),
+                "previous_kid": cur["kid"],
+                "previous_key": cur["key"],
+            }
+        )
+
+    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+        """Nothing to install: verifiers read the secret (key and previous_key)."""
+
+    def test(self, pending: str, ctx: RotationContext) -> None:
+        data = load_object(pending, f"{ctx.secret_name} (AWSPENDING)", {"alg": str, "kid": str, "key": str})
+        if data["alg"] != "HS256" or len(b64url_decode(data["key"])) < MIN_HS256_BYTES:
+            raise CredentialError(f"testSecret: AWSPENDING of {ctx.secret_name} is not an HS256 key of 32+ bytes")
+        claims = _test_claims(ctx)
+        if verify_hs256(data, sign_hs256(data["key"], data["kid"], claims)) != claims:
+            raise CredentialError(f"testSecret: HS256 round trip failed for {ctx.secret_name}")
+
+
+class Rs256Strategy(Strategy):
+    name = "jwt-rs256"
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        unknown = set(params) - {"bits"}
+        if unknown:
+            raise ConfigurationError(f"{self.name}: unknown parameters {sorted(unknown)}")
+        bits = params.get("bits", 4096)
+        if bits not in (2048, 3072, 4096):
+            raise ConfigurationError(f"{self.name}: bits={bits!r} must be 2048, 3072 or 4096")
+        self.bits = bits
+
+    def create_pending(self, current: str, ctx: RotationContext) -> str:
+        cur = load_object(current, f"{ctx.secret_name} (AWSCURRENT)", {"kid": str, "public_key_pem": str})
+        key = rsa.generate_private_key(public_exponent=65537, key_size=self.bits)
+        private_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        public_pem = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        kid = _new_kid()
+        return json.dumps(
+            {
+                "alg": "RS256",
+                "kid": kid,
+                "private_key_pem": private_pem,
+                "public_key_pem": public_pem,
+                "previous_kid": cur["kid"],
+                "previous_public_key_pem": cur["public_key_pem"],
+                "jwks": {"keys": [jwk(public_pem, kid), jwk(cur["public_key_pem"], cur["kid"])]},
+            }
+        )
+
+    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+        """Nothing to install: verifiers read the JWKS (current and previous public keys)."""
+
+    def test(self, pending: str, ctx: RotationContext) -> None:
+        data = load_object(
+            pending,
+            f"{ctx.secret_name} (AWSPENDING)",
+            {"alg": str, "kid": str, "private_key_pem": str, "public_key_pem": str, "jwks": dict},
+        )
+        if data["alg"] != "RS256":
+            raise CredentialError(f"testSecret: AWSPENDING of {ctx.secret_name} is not an RS256 key")
+        claims = _test_claims(ctx)
+        token = sign_rs256(data["private_key_pem"], data["kid"], claims)
+        if (
+            verify_rs256(data["jwks"], token) != claims
+            or verify_rs256({"keys": [jwk(data["public_key_pem"], data["kid"])]}, token) != claims
+        ):
+            raise CredentialError(f"testSecret: RS256 round trip failed for {ctx.secret_name}")

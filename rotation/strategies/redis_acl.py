@@ -1,0 +1,166 @@
+"""Redis ACL user rotation with two passwords during the switch (zero downtime).
+
+Secret JSON: {"host", "port", "username", "password", "tls": false, "masterarn"}
+(+ optional "url", rebuilt as redis://user:pass@host:port, rediss:// with tls). The master
+secret holds an admin user allowed to run ACL SETUSER: {"username", "password"}
+(+ optional "host", "port", "tls").
+
+setSecret adds the pending password next to the current one; finishSecret, once AWSCURRENT
+moved, leaves the user with exactly the new password. Passwords are sent as SHA-256 hashes
+(`#<hex>`), so the plaintext never travels and cannot show in MONITOR or the slow log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from rotation import generate
+from rotation.errors import ConfigurationError, CredentialError, ExternalServiceError, SecretFormatError
+from rotation.protocol import RotationContext, Strategy
+from rotation.values import describe_exc, load_object
+
+logger = logging.getLogger(__name__)
+
+REQUIRED: Mapping[str, type | tuple[type, ...]] = {
+    "host": str,
+    "port": (int, str),
+    "username": str,
+    "password": str,
+    "masterarn": str,
+}
+TIMEOUT = 5
+
+
+def parse(value: str, what: str) -> dict[str, Any]:
+    data = load_object(value, what, REQUIRED)
+    try:
+        data["port"] = int(data["port"])
+    except ValueError as exc:
+        raise SecretFormatError(f"secret {what}: port {data['port']!r} is not a number") from exc
+    if not isinstance(data.get("tls", False), bool):
+        raise SecretFormatError(f"secret {what}: field 'tls' must be true or false")
+    return data
+
+
+def build_url(data: Mapping[str, Any]) -> str:
+    scheme = "rediss" if data.get("tls") else "redis"
+    return (
+        f"{scheme}://{quote(data['username'], safe='')}:{quote(data['password'], safe='')}"
+        f"@{data['host']}:{data['port']}"
+    )
+
+
+def client(data: Mapping[str, Any], username: str | None = None, password: str | None = None) -> redis.Redis:
+    """A client that fails at once: redis-py would otherwise retry a refused login for seconds."""
+    return redis.Redis(
+        host=data["host"],
+        port=int(data["port"]),
+        username=username or data["username"],
+        password=password or data["password"],
+        ssl=bool(data.get("tls", False)),
+        socket_timeout=TIMEOUT,
+        socket_connect_timeout=TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def try_login(data: Mapping[str, Any]) -> str | None:
+    """None if `data` authenticates and PINGs, else the (redacted) reason."""
+    conn = client(data)
+    try:
+        conn.ping()
+    except redis.RedisError as exc:
+        return describe_exc(exc, [data["password"]])
+    finally:
+        conn.close()
+    return None
+
+
+def _hash(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def _where(data: Mapping[str, Any]) -> str:
+    return f"redis {data['host']}:{data['port']} user {data['username']}"
+
+
+class RedisAclStrategy(Strategy):
+    name = "redis-acl"
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        unknown = set(params) - {"generate"}
+        if unknown:
+            raise ConfigurationError(f"{self.name}: unknown parameters {sorted(unknown)}")
+        self.spec = generate.validate(params.get("generate", generate.DEFAULT_PASSWORD_SPEC))
+
+    def create_pending(self, current: str, ctx: RotationContext) -> str:
+        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
+        new = {**data, "password": generate.generate(self.spec)}
+        if "url" in data:
+            new["url"] = build_url(new)
+        return json.dumps(new)
+
+    @contextmanager
+    def _admin(self, data: Mapping[str, Any], ctx: RotationContext, step: str) -> Iterator[redis.Redis]:
+        what = f"master secret of {ctx.secret_name}"
+        master = load_object(ctx.fetch_secret(data["masterarn"], what), what, {"username": str, "password": str})
+        target: dict[str, Any] = {**data, **{k: master[k] for k in ("host", "port", "tls") if k in master}}
+        conn = client(target, master["username"], master["password"])
+        try:
+            conn.ping()
+        except redis.RedisError as exc:
+            conn.close()
+            raise CredentialError(
+                f"{step}: the master credential cannot log in to redis {target['host']}:{target['port']} "
+                f"as {master['username']}: {describe_exc(exc, [master['password']])}"
+            ) from exc
+        try:
+            yield conn
+        except redis.RedisError as exc:
+            raise ExternalServiceError(
+                f"{step}: ACL SETUSER {data['username']} failed on {_where(data)}: "
+                f"{describe_exc(exc, [master['password'], data['password']])}"
+            ) from exc
+        finally:
+            conn.close()
+
+    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+        data = parse(pending, f"{ctx.secret_name} (AWSPENDING)")
+        cur = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
+        if cur["username"] != data["username"]:
+            raise SecretFormatError(
+                f"setSecret: AWSPENDING of {ctx.secret_name} names user {data['username']!r}, "
+                f"AWSCURRENT {cur['username']!r}; this strategy rotates one user"
+            )
+        if try_login(data) is None:
+            logger.info("setSecret: AWSPENDING of %s already logs in; nothing to do", ctx.secret_name)
+            return
+        with self._admin(data, ctx, "setSecret") as admin:
+            # `#<sha256>` adds a password by its hash; the current one stays valid.
+            admin.execute_command("ACL", "SETUSER", data["username"], "#" + _hash(data["password"]))
+        logger.info("setSecret: added the pending password to %s", _where(data))
+
+    def test(self, pending: str, ctx: RotationContext) -> None:
+        data = parse(pending, f"{ctx.secret_name} (AWSPENDING)")
+        reason = try_login(data)
+        if reason is not None:
+            raise CredentialError(f"testSecret: AWSPENDING cannot log in to {_where(data)}: {reason}")
+
+    def finish(self, current: str, previous: str | None, ctx: RotationContext) -> None:
+        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
+        with self._admin(data, ctx, "finishSecret") as admin:
+            # One atomic command: drop every password, keep only the new AWSCURRENT. This also
+            # removes a password left behind by an interrupted or superseded rotation.
+            admin.execute_command("ACL", "SETUSER", data["username"], "resetpass", "#" + _hash(data["password"]))
+        logger.info("finishSecret: %s now accepts only the AWSCURRENT password", _where(data))

@@ -1,0 +1,51 @@
+"""token: a generated value with no external system (API tokens, signing salts, ...).
+
+Params: {"key": null | "<json key>", "generate": <generation spec>}. With `key` null the
+secret is the plain string; otherwise the secret is a JSON object and only `key` changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from rotation import generate
+from rotation.errors import ConfigurationError, CredentialError
+from rotation.protocol import RotationContext, Strategy
+from rotation.values import load_object
+
+
+class TokenStrategy(Strategy):
+    name = "token"
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        unknown = set(params) - {"key", "generate"}
+        if unknown:
+            raise ConfigurationError(f"token: unknown parameters {sorted(unknown)}")
+        key = params.get("key")
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ConfigurationError(f"token: 'key' must be null or a non-empty string, got {key!r}")
+        self.key: str | None = key
+        if "generate" not in params:
+            raise ConfigurationError("token: parameter 'generate' (a generation spec) is required")
+        self.spec = generate.validate(params["generate"])
+
+    def create_pending(self, current: str, ctx: RotationContext) -> str:
+        if self.key is None:
+            return generate.generate(self.spec)
+        data = load_object(current, f"{ctx.secret_name} (AWSCURRENT)", {})
+        data[self.key] = generate.generate(self.spec)
+        return json.dumps(data)
+
+    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+        """Nothing to install: consumers read the new value once it is AWSCURRENT."""
+
+    def test(self, pending: str, ctx: RotationContext) -> None:
+        value = pending
+        if self.key is not None:
+            data = load_object(pending, f"{ctx.secret_name} (AWSPENDING)", {self.key: str})
+            value = data[self.key]
+        if not value:
+            raise CredentialError(f"token: the AWSPENDING value of {ctx.secret_name} is empty")

@@ -1,0 +1,182 @@
+"""The policy pack, evaluated as the engine evaluates it (a `python -m pulumi.policy` subprocess over gRPC)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import policy_cases as c
+import policy_fixtures as f
+import pytest
+
+from preview import policy_check as pc
+from preview.model import CollectedResource
+
+EXPECTED = json.loads((Path(__file__).parent / "corpus" / "expected_messages.json").read_text())
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def run(
+    stack: list[CollectedResource], config: dict | None = None, stack_name: str = f.STACK
+) -> list[pc.Violation]:
+    return pc.evaluate(
+        stack, project=f.PROJECT, stack=stack_name, policy_config=config, stack_config=f.STACK_CONFIG
+    )
+
+
+def where(v: pc.Violation) -> tuple[str, str]:
+    return v.policy, v.urn.rsplit("::", 1)[-1]
+
+
+def test_compliant_stack_has_no_findings() -> None:
+    assert run(f.base_stack()) == []
+
+
+def test_pack_advertises_every_rule_with_description_and_level() -> None:
+    names = [p.name for p in c_registry()]
+    assert len(names) == len(set(names)) == 31
+    assert all(p.description and p.enforcement_level is not None for p in c_registry())
+    assert len(c.CASES) >= 40
+    # every rule has at least one planted violation in the corpus
+    assert set(names) <= {case.policy for case in c.CASES} | {p for case in c.CASES for p, _ in case.also}
+
+
+def c_registry() -> list:
+    from guardrails.registry import ALL_POLICIES
+
+    return ALL_POLICIES
+
+
+@pytest.mark.parametrize("case", c.CASES, ids=[case.id for case in c.CASES])
+def test_planted_violation_is_caught_by_its_rule(case: c.Case) -> None:
+    violations = run(case.mutate(f.base_stack()))
+
+    assert sorted(map(where, violations)) == sorted([(case.policy, case.resource), *case.also])
+    mine = [v for v in violations if v.policy == case.policy]
+    assert [v.message for v in mine] == EXPECTED[case.id]
+    expected_level = "advisory" if case.policy == "secret-description" else "mandatory"
+    assert {v.enforcement for v in mine} == {expected_level}
+    assert all(v.blocking == (expected_level == "mandatory") for v in mine)
+
+
+def test_enforcement_levels_from_policy_config() -> None:
+    stack = f.set_input("key", "enableKeyRotation", False)(f.set_input("api-token", "description", None)(
+        f.set_input("db-password", "kmsKeyId", None)(f.base_stack())))
+    config = {
+        "kms-key-rotation-enabled": "advisory",
+        "secret-description": {"enforcementLevel": "mandatory"},
+        "secret-customer-managed-kms-key": "disabled",
+    }
+    got = {v.policy: v.enforcement for v in run(stack, config)}
+    assert got == {"kms-key-rotation-enabled": "advisory", "secret-description": "mandatory"}
+
+
+def test_staging_config_file_makes_everything_advisory() -> None:
+    config = json.loads((f.PACK_DIR / "config" / "staging.json").read_text())
+    stack = f.set_input("key", "enableKeyRotation", False)(f.base_stack())
+    violations = run(stack, config)
+    # The production stack checked with staging settings: its names are now "another environment".
+    assert violations and {v.enforcement for v in violations} == {"advisory"}
+    assert pc.blocking(violations) == []
+
+
+def test_rule_parameters_from_policy_config() -> None:
+    config = {
+        "secret-recovery-window": {"minRecoveryWindowDays": 30},
+        "secret-rotation-required": {"maxRotationDays": 14},
+    }
+    stack = f.set_input("api-token", "recoveryWindowInDays", 20)(f.base_stack())
+    got = {(v.policy, v.message) for v in run(stack, config)}
+    assert got == {
+        ("secret-recovery-window", "secret api-token has recoveryWindowInDays 20 days, below the 30-day minimum; "
+         "set recovery_window_in_days to at least 30 (at most 30)."),
+        ("secret-rotation-required", "rotation db-password-rotation of critical secret db-password runs every 30 "
+         "days, slower than the 14-day maximum; rotate at least every 14 days."),
+    }
+
+
+def test_signing_keys_may_rotate_yearly() -> None:
+    stack = f.set_input("db-password-rotation", "rotationRules", {"automaticallyAfterDays": 300})(f.base_stack())
+    assert [v.policy for v in run(stack)] == ["secret-rotation-required"]
+    assert run(f.set_tag("db-password", "rotation-kind", "signing-key")(stack)) == []
+
+
+def test_on_compromise_with_a_reason_needs_no_rotation() -> None:
+    stack = f.set_tag("api-token", "class", "critical")(f.base_stack())
+    stack = f.set_tag("api-token", "rotation-reason", "issued by the card network; rotated on their notice")(stack)
+    assert run(stack) == []
+
+
+def test_suppression_with_reason_is_reported_not_enforced() -> None:
+    stack = f.set_input("api-token", "recoveryWindowInDays", 3)(f.base_stack())
+    reason = "legacy token, deleted in ticket SEC-123 next sprint"
+    config = {"secret-recovery-window": {"suppressions": [{"name": "api-token", "reason": reason}]}}
+
+    (v,) = run(stack, config)
+
+    assert v.suppressed and not v.blocking
+    assert (v.policy, v.reason, v.enforcement) == ("secret-recovery-window", reason, "mandatory")
+    assert v.urn == f.urn("aws:secretsmanager/secret:Secret", "api-token")
+    assert v.message.startswith("secret api-token has recoveryWindowInDays 3 days")
+
+
+def test_suppression_of_a_stack_rule() -> None:
+    stack = f.remove("db-password-rotation")(f.base_stack())
+    reason = "rotation Lambda lands in the next release (SEC-42)"
+    config = {"secret-rotation-required": {"suppressions": [{"name": "db-password", "reason": reason}]}}
+
+    (v,) = run(stack, config)
+
+    assert (v.policy, v.suppressed, v.reason) == ("secret-rotation-required", True, reason)
+    assert "db-password: critical secret db-password has no SecretRotation" in v.message
+
+
+def test_suppression_without_reason_is_rejected_by_the_schema_and_ignored() -> None:
+    stack = f.set_input("api-token", "recoveryWindowInDays", 3)(f.base_stack())
+    config = {"secret-recovery-window": {"suppressions": [{"name": "api-token", "reason": " "}]}}
+    (v,) = run(stack, config)
+    assert not v.suppressed and v.blocking
+
+
+def test_suppression_names_one_resource_only() -> None:
+    stack = f.set_input("db-password", "recoveryWindowInDays", 3)(
+        f.set_input("api-token", "recoveryWindowInDays", 3)(f.base_stack()))
+    config = {"secret-recovery-window": {"suppressions": [{"name": "api-token", "reason": "legacy, SEC-123"}]}}
+    got = sorted((where(v), v.suppressed) for v in run(stack, config))
+    assert got == [(("secret-recovery-window", "api-token"), True), (("secret-recovery-window", "db-password"), False)]
+
+
+def test_unknown_value_makes_the_rule_undecided_not_pass_or_fail() -> None:
+    stack = f.set_input("db-password", "kmsKeyId", UNKNOWN_STRING)(f.base_stack())
+    violations = [v for v in run(stack) if v.policy == "secret-customer-managed-kms-key"]
+    (v,) = violations
+    assert v.undecided and v.enforcement == "advisory" and not v.blocking
+    assert "cannot decide during preview" in v.message and ".kmsKeyId" in v.message
+
+
+def test_generated_value_unknown_during_preview_passes() -> None:
+    # secretString comes from random:* — the rule does not need the (unknown) value itself.
+    stack = f.set_input("db-password-version", "secretString", UNKNOWN_STRING)(f.base_stack())
+    assert run(stack) == []
+
+
+def test_environment_comes_from_the_stack_name() -> None:
+    # A stack named "acme-staging" holding production names: the name rule says so.
+    violations = run(f.base_stack(), stack_name="acme-staging")
+    names = {v.message for v in violations if v.policy == "secret-name-convention"}
+    assert "secret name 'payments/production/api-token' does not match 'payments/staging/<name>'; rename the " \
+        "secret to 'payments/staging/<name>'." in names
+
+
+def test_unknown_policy_in_config_is_an_error() -> None:
+    with pytest.raises(ValueError, match="secret-recovery-windw"):
+        run(f.base_stack(), {"secret-recovery-windw": "advisory"})
+
+
+def test_cost_per_resource_stays_low() -> None:
+    base = f.base_stack()
+    many = [replace(r, urn=f"{r.urn}-{i}", name=f"{r.name}-{i}") for i in range(60) for r in base[1:]]
+    run([base[0], *many])
+    assert pc.LAST_TIMING.resources == len(many) + 1
+    assert pc.LAST_TIMING.per_resource_ms < 20, pc.LAST_TIMING

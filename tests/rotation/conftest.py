@@ -1,0 +1,61 @@
+"""Fixtures for the rotation Lambda: moto with Lambda invokes routed to the handler, real servers."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# The repository root (package `rotation`) and tests/ (module `servers`) must be importable
+# however pytest is started; pyproject has no `pythonpath` setting for them.
+_ROOT = Path(__file__).resolve().parents[2]
+for _path in (str(_ROOT), str(_ROOT / "tests")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from rotation_harness import Harness  # noqa: E402
+from servers import (  # noqa: E402
+    MotoServer,
+    PostgresServer,
+    RedisServer,
+    lambda_invokes_routed,
+    moto_server,
+    postgres_server,
+    redis_server,
+)
+
+from rotation import handler  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def harness(moto: MotoServer) -> Iterator[Harness]:
+    client = moto.client("secretsmanager")
+    with lambda_invokes_routed(lambda event, environ: handler.handle(event, environ, client)) as router:
+        yield Harness(moto, router)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_srv() -> Iterator[RedisServer]:
+    with redis_server({}) as server:
+        yield server
+
+
+@pytest.fixture
+def name() -> str:
+    """A unique secret name in the project's naming scheme."""
+    return f"filot/test-{uuid.uuid4().hex[:8]}/secret"

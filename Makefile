@@ -8,7 +8,7 @@ FORMAT ?= text
 CONFIG ?=
 PIP    := $(BIN)/pip install -q --disable-pip-version-check -c constraints.txt
 
-.PHONY: preview test lint unit system-deps bench clean
+.PHONY: preview test lint unit system-deps bench clean lambda
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) >&2
@@ -27,6 +27,10 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt constraints.txt
 
 preview: $(VENV)/.runtime
 	@$(BIN)/python -m preview $(STACK) --format $(FORMAT) $(if $(CONFIG),--config-file $(CONFIG))
+
+# The rotation Lambda package for `pulumi up` (needs PyPI; the offline preview does not).
+lambda: $(VENV)/.runtime
+	@bash scripts/build-lambda.sh
 
 system-deps:
 	@bash scripts/install-system-deps.sh

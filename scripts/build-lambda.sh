@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the rotation Lambda package into build/rotation-lambda: the handler plus its pinned
+# dependencies as manylinux wheels for the Lambda runtime (python3.12, x86_64), whatever machine
+# runs it. Reproducible: pinned versions, binary wheels only, fixed file times. Needs PyPI; the
+# offline preview does not need this, `pulumi up` does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=build/rotation-lambda
+pip=${PIP:-.venv/bin/pip}
+rm -rf "$out"
+mkdir -p "$out"
+"$pip" install --quiet --disable-pip-version-check --no-compile \
+  --target "$out" --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 \
+  --only-binary=:all: -r rotation/requirements.txt >&2
+mkdir -p "$out/rotation"
+cp -r rotation/*.py rotation/strategies "$out/rotation/"
+find "$out" -name '__pycache__' -prune -exec rm -rf {} +
+find "$out" -exec touch -h -d '1980-01-01T00:00:00Z' {} +
+echo "built $out ($(du -sh "$out" | cut -f1))" >&2

@@ -153,7 +153,7 @@ class Value(_Model):
     @classmethod
     def _env_names(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not ENV_VAR.match(name):
+            if not ENV_VAR.fullmatch(name):
                 raise ValueError(f"'{name}' is not an environment variable name (UPPER_SNAKE_CASE)")
         return value
 
@@ -163,8 +163,8 @@ class Value(_Model):
         if len(sources) != 1:
             found = ", ".join(sources) or "none"
             raise ValueError(f"exactly one of generate, external, config, template is required (found {found})")
-        if not self.required and self.external is None:
-            raise ValueError("'required: false' is only meaningful for an external value")
+        if not self.required and self.external is None and self.config is None:
+            raise ValueError("'required: false' is only meaningful for an external or plain config value")
         if self.type != "string" and self.config is None:
             raise ValueError("'type' applies to plain config values only")
         if self.type != "string" and self.config is not None and self.config.default is not None:
@@ -218,9 +218,9 @@ class Rotation(_Model):
     def _schedule(self) -> Rotation:
         if (self.every_days is None) == (self.schedule is None):
             raise ValueError("give exactly one of every_days or schedule")
-        if self.schedule is not None and not re.match(r"^(rate|cron)\(.+\)$", self.schedule):
+        if self.schedule is not None and not re.fullmatch(r"(rate|cron)\(.+\)", self.schedule):
             raise ValueError(f"schedule '{self.schedule}' is not a rate(...) or cron(...) expression")
-        if self.window is not None and not re.match(r"^[1-9][0-9]*h$", self.window):
+        if self.window is not None and not re.fullmatch(r"[1-9][0-9]*h", self.window):
             raise ValueError(f"window '{self.window}' must be hours, e.g. '4h'")
         return self
 
@@ -254,18 +254,6 @@ class Secret(_Model):
     value: Value | None = None
     keys: dict[str, Value] | None = None
 
-    @model_validator(mode="after")
-    def _shape(self) -> Secret:
-        if (self.value is None) == (self.keys is None):
-            raise ValueError("give exactly one of 'value' (a single value) or 'keys' (a JSON secret)")
-        if self.keys is not None:
-            if not self.keys:
-                raise ValueError("'keys' is empty")
-            for key in self.keys:
-                if not KEY_NAME.match(key):
-                    raise ValueError(f"key '{key}' must match {KEY_NAME.pattern}")
-        return self
-
     @property
     def grouped(self) -> bool:
         return self.keys is not None
@@ -289,6 +277,8 @@ class CatalogFile(_Model):
     app: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
     owner: str = Field(min_length=1)
     description: str | None = None
+    environments: list[str] = Field(default_factory=lambda: ["production", "staging"], min_length=1)
+    """Every environment the catalog is deployed to; a secret's `environments` must name some of these."""
     secrets: dict[str, Secret]
 
 
@@ -300,6 +290,7 @@ class Catalog:
     app: str
     owner: str
     secrets: Mapping[str, Secret]
+    environments: tuple[str, ...] = ("production", "staging")
 
     def for_environment(self, environment: str) -> dict[str, Secret]:
         """The secrets a stack of this environment has, in catalog order."""
@@ -329,6 +320,10 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a mapping key must be a plain value, not a {type(key).__name__}", key_node.start_mark
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key '{key}' (first at line {seen[key] + 1})", key_node.start_mark
@@ -346,6 +341,8 @@ def load_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(str(path), f"cannot read the file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(str(path), f"is not UTF-8 text (byte {exc.start})") from None
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -377,17 +374,20 @@ def _secret_at_line(text: str, line: int) -> str | None:
 
 
 def _locate(loc: tuple[Any, ...]) -> tuple[str | None, str | None]:
-    """Split a pydantic error location into (secret, field)."""
-    parts = [str(p) for p in loc]
+    """Split a pydantic error location into (secret, field), without pydantic's own labels."""
+    parts: list[str] = []
+    previous = ""
+    for raw in (str(p) for p in loc):
+        label = any(c in raw for c in "[](),'") or raw in ("Rotation", "function-after")
+        # pydantic inserts the discriminator tag right after 'generate'; a later 'bytes' is the field.
+        tag = previous == "generate" and raw in ("bytes", "password", "uuid")
+        previous = raw
+        if not (label or tag):
+            parts.append(raw)
     if len(parts) >= 2 and parts[0] == "secrets":
-        secret = parts[1]
-        # Drop pydantic's union-branch labels (e.g. 'bytes', 'Rotation') that are not YAML fields.
-        field = ".".join(p for p in parts[2:] if p not in _UNION_LABELS)
-        return secret, field or None
+        return parts[1], ".".join(parts[2:]) or None
     return None, ".".join(parts) or None
 
-
-_UNION_LABELS = frozenset({"bytes", "password", "uuid", "Rotation", "literal['on-compromise','manual']"})
 
 
 def parse_catalog(data: Any, path: str) -> Catalog:
@@ -397,7 +397,7 @@ def parse_catalog(data: Any, path: str) -> Catalog:
     secrets = data.get("secrets")
     if isinstance(secrets, dict):
         for name in secrets:
-            if not isinstance(name, str) or not SECRET_NAME.match(name):
+            if not isinstance(name, str) or not SECRET_NAME.fullmatch(name):
                 raise ConfigurationError(
                     path, f"secret name must match {SECRET_NAME.pattern} (lowercase, digits, '-')",
                     secret=str(name), field="name",
@@ -412,12 +412,13 @@ def parse_catalog(data: Any, path: str) -> Catalog:
             message = "unknown field"
         elif error["type"] == "missing":
             message = "required field is missing"
-        elif "input" in error and error["type"] not in ("model_type", "dict_type"):
+        elif isinstance(error.get("input"), str | int | float | bool) and f"'{error['input']}'" not in message:
             message = f"{message} (got {_short(error['input'])})"
         raise ConfigurationError(path, message, secret=secret, field=field) from None
-    catalog = Catalog(path=path, app=parsed.app, owner=parsed.owner, secrets=dict(parsed.secrets))
+    catalog = Catalog(path=path, app=parsed.app, owner=parsed.owner, secrets=dict(parsed.secrets),
+                      environments=tuple(parsed.environments))
     for name, entry in catalog.secrets.items():
-        _check_secret(path, name, entry)
+        _check_secret(path, name, entry, catalog.environments)
     _check_env_unique(catalog)
     _check_masters(catalog)
     return catalog
@@ -443,7 +444,27 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _check_secret(path: str, name: str, secret: Secret) -> None:
+def _check_shape(path: str, name: str, secret: Secret) -> None:
+    if (secret.value is None) == (secret.keys is None):
+        raise ConfigurationError(path, "give exactly one of 'value' (a single value) or 'keys' (a JSON secret)",
+                                 secret=name, field="value" if secret.value is not None else "keys")
+    if secret.keys is not None:
+        if not secret.keys:
+            raise ConfigurationError(path, "'keys' is empty", secret=name, field="keys")
+        for key in secret.keys:
+            if not KEY_NAME.fullmatch(key):
+                raise ConfigurationError(path, f"key name must match {KEY_NAME.pattern}", secret=name,
+                                         field=f"keys.{key}")
+
+
+def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str, ...]) -> None:
+    _check_shape(path, name, secret)
+    for env in secret.environments or ():
+        if env not in environments:
+            raise ConfigurationError(
+                path, f"'{env}' is not one of the catalog's environments ({', '.join(environments)})",
+                secret=name, field="environments",
+            )
     values = secret.values
     for key, value in values.items():
         field = f"keys.{key}" if key else "value"
@@ -472,6 +493,11 @@ def _check_secret(path: str, name: str, secret: Secret) -> None:
                         path, f"template refers to '{ref}', which is not another key of this secret",
                         secret=name, field=f"{field}.template",
                     )
+                if not values[ref].required:
+                    raise ConfigurationError(
+                        path, f"template refers to '{ref}', which is optional; a template needs values every "
+                        "stack sets", secret=name, field=f"{field}.template",
+                    )
                 if values[ref].template is not None:
                     raise ConfigurationError(
                         path, f"template refers to '{ref}', which is itself a template", secret=name,
@@ -488,6 +514,7 @@ def _check_secret(path: str, name: str, secret: Secret) -> None:
                 path, f"the '{secret.rotation.strategy}' strategy needs 'master': the catalog secret holding the "
                 "admin credential that changes this password", secret=name, field="rotation.master",
             )
+    if isinstance(secret.rotation, Rotation) and secret.rotation.strategy in NEEDS_KEYS:
         if not secret.grouped:
             raise ConfigurationError(path, f"the '{secret.rotation.strategy}' strategy rotates a JSON secret; use "
                                      "'keys'", secret=name, field="rotation.strategy")

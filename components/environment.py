@@ -56,6 +56,12 @@ class SecretsEnvironment(pulumi.ComponentResource):
         env = settings.environment
         base_tags = {**settings.tags, "app": catalog.app, "environment": env, "managed-by": "pulumi"}
         child = pulumi.ResourceOptions(parent=self)
+        if env not in catalog.environments:
+            raise ConfigurationError(
+                settings.file, f"environment '{env}' is not one of the catalog's environments "
+                f"({', '.join(catalog.environments)}); add it to 'environments' in {catalog.path}",
+                field="secrets-platform:environment",
+            )
         secrets = catalog.for_environment(env)
         _check_services(catalog, settings, secrets)
 
@@ -119,9 +125,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
             self.secrets[secret_name] = secret
         self.secrets = {n: self.secrets[n] for n in secrets}  # back to catalog order
         for secret_name, entry in secrets.items():
+            secret = self.secrets[secret_name]
             for key, value in entry.values.items():
-                if entry.grouped and key not in self.secrets[secret_name].keys:
-                    continue
+                if (entry.grouped and key not in secret.keys) or (not entry.grouped and secret.unset_optional):
+                    continue  # an optional value this stack does not set feeds nothing
                 self.bindings.extend(EnvBinding(var, secret_name, key) for var in value.env)
 
         self.failure_topic = None

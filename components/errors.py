@@ -25,4 +25,6 @@ class ConfigurationError(pulumi.RunError):
             where.append(f"secret '{self.secret}'")
         if self.field:
             where.append(f"field '{self.field}'")
-        return f"{', '.join(where)}: {self.reason}"
+        # One line, whatever the input held: control characters are shown escaped.
+        text = f"{', '.join(where)}: {self.reason}"
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

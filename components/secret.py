@@ -86,6 +86,8 @@ class CatalogSecret(pulumi.ComponentResource):
     version: aws.secretsmanager.SecretVersion | None
     arn: pulumi.Output[str]
     secret_name: str
+    unset_optional: bool
+    """A single optional value this stack does not set: the secret exists but feeds nothing."""
     keys: tuple[str, ...]
     """The JSON keys of this stack's secret (empty for a single value); optional values the stack
     does not set are left out."""
@@ -140,12 +142,15 @@ class CatalogSecret(pulumi.ComponentResource):
             parts.update({k: pulumi.Output.from_input(v) for k, v in args.extra_values.items()})
         present = [k for k in entry.values if k not in missing_keys]
         optional_missing = {gap.key for gap in args.supplied.missing if not gap.required}
+        self.unset_optional = not entry.grouped and "" in optional_missing
         # Keys consumers can bind to: a required value not set yet still belongs to the secret.
         self.keys = tuple(k for k in entry.values if k not in optional_missing) if entry.grouped else ()
 
         self.version = None
         if not missing_required and present:
-            composed: pulumi.Output[str] = pulumi.Output.all(**parts).apply(
+            # Output.all() of nothing is a list, not a mapping: a secret of plain values has no parts.
+            combined = pulumi.Output.all(**parts) if parts else pulumi.Output.from_input({})
+            composed: pulumi.Output[str] = combined.apply(
                 lambda resolved: self._compose(entry, present, resolved, plain)
             )
             # Everything stored in Secrets Manager is treated as secret, even a group of plain values.

@@ -37,7 +37,7 @@ def parse_role(value: object, account_id: str, file: str, key: str) -> Principal
     """A role from stack config: a full role ARN in this account, or a bare role name."""
     if not isinstance(value, str):
         raise ConfigurationError(file, f"{value!r} is not a role ARN or name", field=key)
-    match = ROLE_ARN.match(value)
+    match = ROLE_ARN.fullmatch(value)
     if match:
         if match.group("account") != account_id:
             raise ConfigurationError(
@@ -45,7 +45,7 @@ def parse_role(value: object, account_id: str, file: str, key: str) -> Principal
                 field=key,
             )
         return Principal(arn=value, name=match.group("name"))
-    if value.startswith("arn:") or not ROLE_NAME.match(value):
+    if value.startswith("arn:") or not ROLE_NAME.fullmatch(value):
         raise ConfigurationError(
             file, f"'{value}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>) or role name", field=key
         )
@@ -121,17 +121,17 @@ def load_settings() -> StackSettings:
     region = get("region", aws_config)
     if region is None:
         raise fail("aws:region", f"required; set it with `pulumi config set aws:region <region> --stack {stack}`")
-    if not REGION.match(region):
+    if not REGION.fullmatch(region):
         raise fail("aws:region", f"'{region}' is not an AWS region name")
 
     account_id = get("accountId")
     if account_id is None:
         raise fail(f"{PROJECT}:accountId", "required: the 12-digit AWS account id this stack deploys to")
-    if not ACCOUNT_ID.match(account_id):
+    if not ACCOUNT_ID.fullmatch(account_id):
         raise fail(f"{PROJECT}:accountId", f"'{account_id}' is not a 12-digit AWS account id")
 
     environment = get("environment") or stack
-    if not ENVIRONMENT.match(environment):
+    if not ENVIRONMENT.fullmatch(environment):
         raise fail(f"{PROJECT}:environment", f"'{environment}' must be lowercase letters, digits and '-'")
 
     def integer(key: str, default: int, low: int, high: int) -> int:
@@ -164,7 +164,7 @@ def load_settings() -> StackSettings:
             raise fail(f"{PROJECT}:{key}", "is not a YAML list or mapping") from None
 
     replicas = structured("replicaRegions", [])
-    if not isinstance(replicas, list) or not all(isinstance(r, str) and REGION.match(r) for r in replicas):
+    if not isinstance(replicas, list) or not all(isinstance(r, str) and REGION.fullmatch(r) for r in replicas):
         raise fail(f"{PROJECT}:replicaRegions", "must be a list of AWS region names")
     if region in replicas:
         raise fail(f"{PROJECT}:replicaRegions", f"lists the stack's own region {region}")

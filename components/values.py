@@ -52,10 +52,14 @@ class MissingValue:
     key: str
     config_key: str
     required: bool
+    secret_value: bool = True
+    """False for an optional plain config value."""
 
     @property
     def command(self) -> str:
-        return f"pulumi config set --secret {PROJECT}:{self.config_key} --stack <stack>"
+        flag = " --secret" if self.secret_value else ""
+        value = "" if self.secret_value else " <value>"
+        return f"pulumi config set{flag} {PROJECT}:{self.config_key}{value} --stack <stack>"
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             raw = config.get(ckey)
             if raw is None:
                 raw = value.config.default
+            if raw is None and not value.required:
+                missing.append(MissingValue(name, key, ckey, required=False, secret_value=False))
+                continue
             if raw is None:
                 raise ConfigurationError(
                     settings.file, f"not set; set it with `pulumi config set {PROJECT}:{ckey} <value> "

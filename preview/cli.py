@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from components.errors import ConfigurationError
 from preview import policy_check
+from preview.cost import estimate, summary_lines
 from preview.model import CollectedResource, redacted
 from preview.policy_check import Violation
 from preview.runtime import ProgramRun, run_program
@@ -84,6 +85,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "resources": [_resource_json(r) for r in run.resources],
         "outputs": outputs,
         "actionRequired": outputs.get("actionRequired", []),
+        "cost": estimate(run.resources, region=run.stack.values.get("aws:region", "")),
         "violations": [
             {"policy": v.policy, "enforcement": v.enforcement, "urn": v.urn, "message": v.message,
              **({"suppressed": True, "reason": v.reason} if v.suppressed else {}),
@@ -155,6 +157,10 @@ def render_text(report: Report, out: TextIO) -> None:
         size = f"{len(value)} entries" if isinstance(value, dict | list) else str(value)
         out.write(f"  {name}: {size}\n")
 
+    out.write("\n")
+    for line in summary_lines(estimate(run.resources, region=values.get("aws:region", ""))):
+        out.write(f"{line}\n")
+
     gaps = outputs.get("actionRequired") or []
     out.write(f"\nAction required ({len(gaps)} value{'s' if len(gaps) != 1 else ''} not set):\n")
     for gap in gaps:
@@ -187,6 +193,9 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
         report = preview(args.stack, args.project_dir.resolve(), args.config_file, not args.no_policies,
                          args.policy_config)
     except ConfigurationError as exc:
+        if args.config_file is not None and exc.file == f"Pulumi.{args.stack}.yaml":
+            # The program knows only its stack's name; the file it read is the one given here.
+            exc = ConfigurationError(str(args.config_file), exc.reason, secret=exc.secret, field=exc.field)
         err.write(f"error: {exc}\n")
         return 2
     if args.format == "json":

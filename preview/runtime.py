@@ -152,6 +152,13 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
             outputs = loop.run_until_complete(_resolve(dict(getattr(root, "outputs", {}))))
             stack_urn = _sync_await(root.urn.future()) or ""
     finally:
+        # A program that failed leaves the SDK's tasks pending; cancel them on this loop rather
+        # than let them be destroyed with it.
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_default_executor())
         executor.close_loops()
         loop.close()

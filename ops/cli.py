@@ -1,0 +1,100 @@
+"""`python -m ops <command> --stack <stack>`: day-2 commands for a deployed stack.
+
+Exit status: 0 done, 1 check-env found a missing or placeholder variable, 2 a user mistake or a
+refused operation (unknown stack or secret, nothing to roll back, an AWS error), in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from ops import envcheck, secrets
+from ops.aws import secretsmanager
+from ops.stack import REPO, OpsError, load_stack
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    common.add_argument("--project-dir", type=Path, default=REPO, help=argparse.SUPPRESS)
+    aws = argparse.ArgumentParser(add_help=False)
+    aws.add_argument("--endpoint-url", default=None,
+                     help="Secrets Manager endpoint (tests, an emulator); default AWS_ENDPOINT_URL or AWS")
+    fmt = argparse.ArgumentParser(add_help=False)
+    fmt.add_argument("--format", choices=("text", "json"), default="text")
+
+    parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("list", parents=[common, aws, fmt],
+                        help="every catalog secret: version stages, rotation dates, missing in AWS (never values)")
+    rotate = commands.add_parser("rotate", parents=[common, aws], help="RotateSecret now (rotation configured only)")
+    rotate.add_argument("secret", help="catalog name (redis) or full name (filot/staging/redis)")
+    rollback = commands.add_parser("rollback", parents=[common, aws],
+                                   help="move AWSCURRENT back to the AWSPREVIOUS version")
+    rollback.add_argument("secret", help="catalog name (redis) or full name (filot/staging/redis)")
+    rollback.add_argument("--yes", action="store_true", help="confirm a production rollback without asking")
+    check_env = commands.add_parser("check-env", parents=[common, fmt],
+                                    help="is every catalog variable set (and not a placeholder) in an environment")
+    check_env.add_argument("--env-file", type=Path, default=None, help="a dotenv file instead of this process's env")
+    return parser
+
+
+def _prompt(stdin: TextIO, err: TextIO) -> Callable[[str], str | None]:
+    """A typed confirmation on an interactive terminal; None when there is none (CI)."""
+
+    def ask(question: str) -> str | None:
+        try:
+            interactive = stdin.isatty()
+        except (AttributeError, ValueError):
+            interactive = False
+        if not interactive:
+            return None
+        err.write(question)
+        err.flush()
+        return stdin.readline()
+
+    return ask
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None,
+         stdin: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    stdin = stdin or sys.stdin
+    args = _parser().parse_args(argv)
+    try:
+        stack = load_stack(args.stack, args.project_dir.resolve())
+        if args.command == "check-env":
+            if args.env_file is not None:
+                environ, source = envcheck.read_env_file(args.env_file), str(args.env_file)
+            else:
+                environ, source = dict(os.environ), "the process environment"
+            results = envcheck.check(stack, environ)
+            if args.format == "json":
+                json.dump(envcheck.to_json(stack, results, source), out, indent=2)
+                out.write("\n")
+            else:
+                envcheck.render(stack, results, source, out)
+            return 1 if envcheck.failed(results) else 0
+        client = secretsmanager(stack, args.endpoint_url)
+        if args.command == "list":
+            states = secrets.list_states(stack, client)
+            if args.format == "json":
+                json.dump(secrets.list_json(stack, states), out, indent=2)
+                out.write("\n")
+            else:
+                secrets.render_list(stack, states, out)
+        elif args.command == "rotate":
+            secrets.rotate(stack, client, args.secret, out)
+        elif args.command == "rollback":
+            secrets.rollback(stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err))
+    except OpsError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    return 0

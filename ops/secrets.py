@@ -1,0 +1,253 @@
+"""`list`, `rotate` and `rollback`: the state of a stack's secrets in Secrets Manager.
+
+Only metadata is read (DescribeSecret, ListSecrets); no command calls GetSecretValue, so no value
+can reach the output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TextIO
+
+from components.catalog import Rotation
+from ops.aws import NOT_FOUND, call, error_code
+from ops.stack import OpsError, Stack, rotation_days
+
+CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
+CREDENTIAL_STRATEGIES = frozenset({"postgres-single-user", "postgres-alternating-users", "redis-acl"})
+"""Strategies whose value is also a credential inside a server: a rollback must be accepted there too."""
+
+
+@dataclass
+class SecretState:
+    """One secret of the stack as Secrets Manager describes it (never its value)."""
+
+    name: str
+    """The full name, `<app>/<env>/<name>`."""
+    catalog: str | None
+    """The catalog name, or None for a secret under the stack's prefix that the catalog does not declare."""
+    exists: bool
+    catalog_rotation: str = "-"
+    """The catalog's intent: `90d`, `on-compromise`, `manual`."""
+    stages: dict[str, str | None] = field(default_factory=dict)
+    """AWSCURRENT / AWSPENDING / AWSPREVIOUS -> version id."""
+    versions: int = 0
+    last_rotated: str | None = None
+    last_changed: str | None = None
+    rotation_enabled: bool = False
+    rotation_lambda: str | None = None
+    next_rotation: str | None = None
+    next_rotation_source: str | None = None
+    """`aws` (DescribeSecret NextRotationDate) or `computed` (last rotation + AutomaticallyAfterDays)."""
+    deleted: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="seconds")
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC).isoformat(timespec="seconds")
+    return None
+
+
+def stages_of(description: dict[str, Any]) -> dict[str, str | None]:
+    """The version id holding each AWS staging label."""
+    found: dict[str, str | None] = {CURRENT: None, PENDING: None, PREVIOUS: None}
+    for version, labels in (description.get("VersionIdsToStages") or {}).items():
+        for label in labels:
+            if label in found:
+                found[label] = version
+    return found
+
+
+def _next_rotation(description: dict[str, Any]) -> tuple[str | None, str | None]:
+    if description.get("NextRotationDate"):
+        return _iso(description["NextRotationDate"]), "aws"
+    if not description.get("RotationEnabled"):
+        return None, None
+    rules = description.get("RotationRules") or {}
+    days = rules.get("AutomaticallyAfterDays")
+    base = description.get("LastRotatedDate") or description.get("CreatedDate")
+    if days and isinstance(base, dt.datetime):
+        return _iso(base + dt.timedelta(days=int(days))), "computed"
+    if rules.get("ScheduleExpression"):
+        return f"per {rules['ScheduleExpression']}", "computed"
+    return None, None
+
+
+def describe(client: Any, name: str) -> dict[str, Any] | None:
+    """DescribeSecret, or None when the secret does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return dict(client.describe_secret(SecretId=name))
+    except ClientError as exc:
+        if error_code(exc) == NOT_FOUND:
+            return None
+        raise
+
+
+def state_of(stack: Stack, client: Any, catalog_name: str | None, full: str) -> SecretState:
+    description = call(f"secret {full}", describe, client=client, name=full)
+    entry = stack.secrets.get(catalog_name) if catalog_name else None
+    state = SecretState(name=full, catalog=catalog_name, exists=description is not None,
+                        catalog_rotation=entry.rotation_tag if entry else "-")
+    if description is None:
+        state.problems.append("missing in AWS (run `pulumi up`)")
+        return state
+    state.stages = stages_of(description)
+    state.versions = len(description.get("VersionIdsToStages") or {})
+    state.last_rotated = _iso(description.get("LastRotatedDate"))
+    state.last_changed = _iso(description.get("LastChangedDate"))
+    state.rotation_enabled = bool(description.get("RotationEnabled"))
+    state.rotation_lambda = description.get("RotationLambdaARN") or None
+    state.next_rotation, state.next_rotation_source = _next_rotation(description)
+    state.deleted = _iso(description.get("DeletedDate"))
+    if state.deleted:
+        state.problems.append(f"scheduled for deletion on {state.deleted}")
+    if entry is None:
+        state.problems.append("not in the catalog")
+    else:
+        days = rotation_days(entry)
+        if isinstance(entry.rotation, Rotation) and not state.rotation_enabled:
+            state.problems.append(f"catalog rotates it ({entry.rotation_tag}) but rotation is off in AWS")
+        aws_days = (description.get("RotationRules") or {}).get("AutomaticallyAfterDays")
+        if days and state.rotation_enabled and aws_days and int(aws_days) != days:
+            state.problems.append(f"AWS rotates every {aws_days}d, the catalog says {days}d")
+    if state.stages.get(PENDING) and state.stages[PENDING] != state.stages.get(CURRENT):
+        state.problems.append("a rotation is in progress or failed (AWSPENDING on its own version)")
+    if state.stages.get(CURRENT) is None:
+        state.problems.append("no AWSCURRENT version (no value yet)")
+    return state
+
+
+def list_states(stack: Stack, client: Any) -> list[SecretState]:
+    """Every catalog secret of the stack, then any other secret under the stack's prefix."""
+    states = [state_of(stack, client, name, stack.full_name(name)) for name in stack.secrets]
+    declared = {s.name for s in states}
+    paginator = client.get_paginator("list_secrets")
+    pages = call(f"secrets under {stack.prefix}", lambda: list(paginator.paginate(
+        Filters=[{"Key": "name", "Values": [stack.prefix]}], IncludePlannedDeletion=True,
+    )))
+    extra = sorted({s["Name"] for page in pages for s in page.get("SecretList", [])
+                    if s["Name"].startswith(stack.prefix) and s["Name"] not in declared})
+    states.extend(state_of(stack, client, None, name) for name in extra)
+    return states
+
+
+def _short(version: str | None) -> str:
+    return version[:8] if version else "-"
+
+
+def _date(value: str | None) -> str:
+    return value[:10] if value else "-"
+
+
+def render_list(stack: Stack, states: list[SecretState], out: TextIO) -> None:
+    missing = sum(1 for s in states if not s.exists)
+    out.write(f"Secrets of stack '{stack.name}' ({stack.prefix}*, region {stack.region}): "
+              f"{sum(1 for s in states if s.catalog)} in the catalog, {missing} missing in AWS\n")
+    header = ("SECRET", "CURRENT", "PREVIOUS", "PENDING", "LAST ROTATED", "LAST CHANGED", "ROTATION", "NEXT ROTATION")
+    rows = [header]
+    for s in states:
+        if not s.exists:
+            rows.append((s.name, "MISSING", "-", "-", "-", "-", s.catalog_rotation, "-"))
+            continue
+        if s.rotation_enabled:
+            rotation = f"on ({s.catalog_rotation})"
+        elif s.catalog_rotation.endswith("d") or s.catalog_rotation == "scheduled":
+            rotation = f"OFF ({s.catalog_rotation})"  # the catalog rotates it; listed under Attention
+        else:
+            rotation = s.catalog_rotation
+        nxt = s.next_rotation if s.next_rotation and s.next_rotation.startswith("per ") else _date(s.next_rotation)
+        rows.append((s.name, _short(s.stages.get(CURRENT)), _short(s.stages.get(PREVIOUS)),
+                     _short(s.stages.get(PENDING)), _date(s.last_rotated), _date(s.last_changed), rotation, nxt))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
+    problems = [(s.name, p) for s in states for p in s.problems]
+    if problems:
+        out.write("\nAttention:\n")
+        for name, problem in problems:
+            out.write(f"  - {name}: {problem}\n")
+
+
+def list_json(stack: Stack, states: list[SecretState]) -> dict[str, Any]:
+    return {
+        "stack": stack.name,
+        "environment": stack.environment,
+        "region": stack.region,
+        "secrets": [asdict(s) for s in states],
+        "summary": {"catalog": sum(1 for s in states if s.catalog),
+                    "missing": sum(1 for s in states if not s.exists),
+                    "notInCatalog": sum(1 for s in states if s.exists and not s.catalog)},
+    }
+
+
+def _existing(client: Any, full: str) -> dict[str, Any]:
+    description = call(f"secret {full}", describe, client=client, name=full)
+    if description is None:
+        raise OpsError(f"secret {full} does not exist in AWS (deploy the stack with `pulumi up` first)")
+    if description.get("DeletedDate"):
+        raise OpsError(f"secret {full} is scheduled for deletion; restore it first")
+    return description
+
+
+def rotate(stack: Stack, client: Any, given: str, out: TextIO) -> None:
+    """RotateSecret now, for a secret whose rotation function is configured in AWS."""
+    name, entry = stack.resolve(given)
+    full = stack.full_name(name)
+    description = _existing(client, full)
+    if not description.get("RotationEnabled") or not description.get("RotationLambdaARN"):
+        if isinstance(entry.rotation, Rotation):
+            hint = f"the catalog rotates it, so the rotation is not deployed yet: run `pulumi up --stack {stack.name}`"
+        else:
+            hint = (f"the catalog says '{entry.rotation_tag}': replace the value with `pulumi config set --secret` "
+                    "and `pulumi up`")
+        raise OpsError(f"secret {full} has no rotation configured in AWS; refusing to rotate ({hint})")
+    stages = stages_of(description)
+    if stages[PENDING] and stages[PENDING] != stages[CURRENT]:
+        raise OpsError(f"secret {full}: a previous rotation is still in progress or failed (AWSPENDING on "
+                       f"version {stages[PENDING]}); check the rotation function's logs, or cancel it with "
+                       f"`aws secretsmanager cancel-rotate-secret --secret-id {full}`")
+    response = call(f"secret {full}", client.rotate_secret, SecretId=full)
+    version = response.get("VersionId")
+    after = stages_of(call(f"secret {full}", client.describe_secret, SecretId=full))
+    out.write(f"rotation of {full} started: new version {version}\n")
+    if version and after[CURRENT] == version:
+        out.write(f"  AWSCURRENT is now {version}; AWSPREVIOUS is {after[PREVIOUS]}\n")
+    else:
+        out.write(f"  AWSCURRENT is still {after[CURRENT]} while the rotation function runs; "
+                  f"follow it with `python -m ops list --stack {stack.name}`\n")
+
+
+def rollback(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *, yes: bool,
+             confirm: Callable[[str], str | None]) -> None:
+    """Move AWSCURRENT back to the AWSPREVIOUS version (the old value becomes current again)."""
+    name, entry = stack.resolve(given)
+    full = stack.full_name(name)
+    stages = stages_of(_existing(client, full))
+    current, previous = stages[CURRENT], stages[PREVIOUS]
+    if current is None:
+        raise OpsError(f"secret {full} has no AWSCURRENT version; nothing to roll back")
+    if previous is None or previous == current:
+        raise OpsError(f"secret {full} has no AWSPREVIOUS version to roll back to; refusing")
+    if stack.is_production and not yes:
+        err.write(f"Stack '{stack.name}' is production: roll {full} back from version {current} to {previous}.\n")
+        typed = confirm(f"Type the secret name ({full}) to confirm: ")
+        if typed is None:
+            raise OpsError(f"rolling back {full} in production needs --yes, or a typed confirmation on an "
+                           "interactive terminal (none here); refusing")
+        if typed.strip() != full:
+            raise OpsError(f"confirmation did not match {full}; nothing changed")
+    call(f"secret {full}", client.update_secret_version_stage, SecretId=full, VersionStage=CURRENT,
+         MoveToVersionId=previous, RemoveFromVersionId=current)
+    out.write(f"rolled back {full}: AWSCURRENT {current} -> {previous}; {current} is now AWSPREVIOUS\n")
+    if isinstance(entry.rotation, Rotation) and entry.rotation.strategy in CREDENTIAL_STRATEGIES:
+        out.write("  note: this value is also a credential in its server; check that the server still accepts it\n")
+    if stages[PENDING] and stages[PENDING] != current:
+        out.write(f"  note: AWSPENDING is still on version {stages[PENDING]} from an unfinished rotation\n")
+    out.write("  consumers that cache the value pick the old one up at their next refresh\n")

@@ -1,0 +1,90 @@
+"""A deployed stack as the day-2 commands see it: region, environment and catalog secrets.
+
+Everything comes from this repository's own files (`Pulumi.yaml`, `Pulumi.<stack>.yaml`, the
+catalog), read with the same functions the program and the offline preview use, so that a secret
+name here is exactly the name `pulumi up` gave it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.catalog import Catalog, Rotation, Secret, load_catalog
+from components.errors import ConfigurationError
+from preview.stackconfig import load_stack_config
+
+REPO = Path(__file__).resolve().parent.parent
+PRODUCTION = "production"
+
+
+class OpsError(Exception):
+    """A user mistake or a refused operation: one line on stderr, exit status 2, no traceback."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One stack of the project, resolved from its config files."""
+
+    name: str
+    """The Pulumi stack name."""
+    project: str
+    """The Pulumi project name (config namespace)."""
+    environment: str
+    """The environment segment of secret names; `secrets-platform:environment` or the stack name."""
+    region: str
+    """`aws:region` of the stack."""
+    catalog: Catalog
+    """The parsed catalog."""
+    protected: bool
+    """Whether the stack's secrets are protected (`protectSecrets: true`)."""
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.catalog.app}/{self.environment}/"
+
+    @property
+    def is_production(self) -> bool:
+        """Production (by stack or environment name) or a protected stack: destructive steps need confirming."""
+        return PRODUCTION in (self.name, self.environment) or self.protected
+
+    @property
+    def secrets(self) -> dict[str, Secret]:
+        """The catalog secrets this stack has, in catalog order."""
+        return self.catalog.for_environment(self.environment)
+
+    def full_name(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def resolve(self, given: str) -> tuple[str, Secret]:
+        """A catalog secret by catalog name (`redis`) or full name (`filot/staging/redis`)."""
+        short = given.removeprefix(self.prefix)
+        entry = self.secrets.get(short)
+        if entry is None:
+            known = ", ".join(self.secrets) or "none"
+            raise OpsError(f"unknown secret '{given}': stack '{self.name}' has no such catalog secret "
+                           f"(known: {known})")
+        return short, entry
+
+
+def rotation_days(entry: Secret) -> int | None:
+    """The catalog's rotation interval in days, if the secret rotates on an `every_days` schedule."""
+    return entry.rotation.every_days if isinstance(entry.rotation, Rotation) else None
+
+
+def load_stack(stack: str, project_dir: Path = REPO) -> Stack:
+    """Resolve a stack from `Pulumi.yaml`, `Pulumi.<stack>.yaml` and the catalog they name."""
+    try:
+        config = load_stack_config(project_dir, stack)
+        values = config.values
+        region = values.get("aws:region")
+        if not region:
+            raise OpsError(f"{config.config_file.name}: stack '{stack}' has no aws:region")
+        environment = values.get(f"{config.project}:environment") or stack
+        catalog_path = project_dir / (values.get(f"{config.project}:catalog") or "catalog.yaml")
+        catalog = load_catalog(catalog_path)
+    except ConfigurationError as exc:
+        raise OpsError(str(exc)) from None
+    protected = values.get(f"{config.project}:protectSecrets", "false").lower() == "true"
+    return Stack(name=stack, project=config.project, environment=environment, region=region,
+                 catalog=catalog, protected=protected)

@@ -1,0 +1,342 @@
+"""`python -m ops`: list, rotate, rollback and check-env against moto's server, never printing a value."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from ops_harness import Moto, Result, Rotation, Terminal, enable_rotation
+
+from ops.secrets import _next_rotation
+from ops.stack import load_stack
+
+REPO = Path(__file__).resolve().parents[2]
+Run = Callable[..., Result]
+
+
+def one_line(result: Result) -> str:
+    assert result.code == 2, result.text
+    assert result.out == ""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
+    assert "Traceback" not in result.err
+    return lines[0]
+
+
+# ---------------------------------------------------------------- list
+
+
+def test_list_reports_every_catalog_secret_with_its_stages_and_flags_missing_ones(moto: Moto, ops: Run) -> None:
+    created = moto.seed("staging", versions=2, skip=("database-url",))
+    result = ops("list", "--stack", "staging", "--format", "json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    by_name = {s["name"]: s for s in report["secrets"]}
+    catalog = load_stack("staging").secrets
+    assert [s["catalog"] for s in report["secrets"]] == list(catalog)
+    missing = by_name["filot/staging/database-url"]
+    assert missing["exists"] is False
+    assert any("missing in AWS" in p for p in missing["problems"])
+    assert report["summary"]["missing"] == 1
+    for full, versions in created.items():
+        entry = by_name[full]
+        assert entry["exists"] is True
+        assert entry["stages"] == {"AWSCURRENT": versions[1], "AWSPENDING": None, "AWSPREVIOUS": versions[0]}
+        assert entry["last_changed"] is not None
+    # A catalog secret that rotates but has no rotation in AWS yet is called out.
+    assert any("rotation is off in AWS" in p for p in by_name["filot/staging/redis"]["problems"])
+
+    text = ops("list", "--stack", "staging")
+    assert text.code == 0
+    row = next(line for line in text.out.splitlines() if line.startswith("filot/staging/database-url"))
+    assert "MISSING" in row
+    row = next(line for line in text.out.splitlines() if line.startswith("filot/staging/jwt-secret "))
+    assert created["filot/staging/jwt-secret"][1][:8] in row and created["filot/staging/jwt-secret"][0][:8] in row
+
+
+def test_list_shows_rotation_state_and_the_next_rotation_date(
+    moto: Moto, ops: Run, rotation_function: Rotation
+) -> None:
+    moto.seed("staging")
+    enable_rotation(moto, rotation_function, "filot/staging/service-internal-key", 90)
+    report = json.loads(ops("list", "--stack", "staging", "--format", "json").out)
+    entry = next(s for s in report["secrets"] if s["catalog"] == "service-internal-key")
+    assert entry["rotation_enabled"] is True
+    assert entry["last_rotated"] is not None
+    assert entry["next_rotation_source"] == "aws"
+    next_date = dt.datetime.fromisoformat(entry["next_rotation"])
+    expected = dt.datetime.now(dt.UTC) + dt.timedelta(days=90)
+    assert abs((next_date - expected).total_seconds()) < 3600
+    assert entry["stages"]["AWSPREVIOUS"] is not None  # enabling rotation rotated it once
+    assert not any("rotation" in p for p in entry["problems"])
+
+
+def test_next_rotation_is_computed_from_the_rules_when_aws_gives_no_date() -> None:
+    last = dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.UTC)
+    described = {"RotationEnabled": True, "RotationRules": {"AutomaticallyAfterDays": 30}, "LastRotatedDate": last}
+    assert _next_rotation(described) == ("2026-02-09T12:00:00+00:00", "computed")
+    assert _next_rotation({"RotationEnabled": False}) == (None, None)
+    scheduled = {"RotationEnabled": True, "RotationRules": {"ScheduleExpression": "rate(10 days)"}}
+    assert _next_rotation(scheduled) == ("per rate(10 days)", "computed")
+
+
+def test_list_reports_a_secret_under_the_prefix_that_the_catalog_does_not_declare(moto: Moto, ops: Run) -> None:
+    moto.seed("staging")
+    moto.client("secretsmanager").create_secret(Name="filot/staging/legacy-token", SecretString=moto.value())
+    report = json.loads(ops("list", "--stack", "staging", "--format", "json").out)
+    legacy = next(s for s in report["secrets"] if s["name"] == "filot/staging/legacy-token")
+    assert legacy["catalog"] is None and "not in the catalog" in legacy["problems"]
+    assert report["summary"]["notInCatalog"] == 1
+
+
+# ---------------------------------------------------------------- rotate
+
+
+def test_rotate_runs_the_rotation_function_and_moves_the_stages(
+    moto: Moto, ops: Run, rotation_function: Rotation
+) -> None:
+    moto.seed("staging")
+    full = "filot/staging/service-internal-key"
+    enable_rotation(moto, rotation_function, full, 90)
+    before = moto.stages(full)
+    value_before = moto.current_value(full)
+    rotation_function.invocations.clear()
+
+    result = ops("rotate", "service-internal-key", "--stack", "staging")
+
+    assert result.code == 0, result.err
+    steps = [step for step, secret in rotation_function.invocations if secret == full]
+    assert steps == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    after = moto.stages(full)
+    assert after["AWSCURRENT"] != before["AWSCURRENT"]
+    assert after["AWSPREVIOUS"] == before["AWSCURRENT"]
+    assert "AWSPENDING" not in after
+    assert moto.current_value(full) != value_before
+    assert after["AWSCURRENT"] in result.out
+
+
+def test_rotate_refuses_a_secret_without_rotation(moto: Moto, ops: Run) -> None:
+    moto.seed("staging")
+    before = moto.stages("filot/staging/database-url")
+    line = one_line(ops("rotate", "filot/staging/database-url", "--stack", "staging"))
+    assert "filot/staging/database-url" in line and "no rotation configured" in line
+    assert "on-compromise" in line
+    assert moto.stages("filot/staging/database-url") == before
+
+
+def test_rotate_refuses_a_catalog_rotation_that_is_not_deployed(moto: Moto, ops: Run) -> None:
+    moto.seed("staging")
+    line = one_line(ops("rotate", "redis", "--stack", "staging"))
+    assert "filot/staging/redis" in line and "pulumi up" in line
+
+
+def test_rotate_a_secret_missing_in_aws(moto: Moto, ops: Run) -> None:
+    moto.seed("staging", skip=("session-secret",))
+    line = one_line(ops("rotate", "session-secret", "--stack", "staging"))
+    assert "filot/staging/session-secret does not exist" in line
+
+
+# ---------------------------------------------------------------- rollback
+
+
+def test_rollback_moves_awscurrent_back_to_the_previous_version(moto: Moto, ops: Run) -> None:
+    created = moto.seed("staging", versions=2)
+    full = "filot/staging/session-secret"
+    first, second = created[full]
+    old_value = moto.client("secretsmanager").get_secret_value(
+        SecretId=full, VersionId=first, VersionStage="AWSPREVIOUS")["SecretString"]
+
+    result = ops("rollback", "session-secret", "--stack", "staging")
+
+    assert result.code == 0, result.err
+    assert moto.stages(full) == {"AWSCURRENT": first, "AWSPREVIOUS": second}
+    assert moto.current_value(full) == old_value
+    assert first in result.out and second in result.out
+
+
+def test_rollback_refuses_without_a_previous_version(moto: Moto, ops: Run) -> None:
+    moto.seed("staging", versions=1)
+    full = "filot/staging/jwt-secret"
+    before = moto.stages(full)
+    line = one_line(ops("rollback", "jwt-secret", "--stack", "staging"))
+    assert full in line and "no AWSPREVIOUS version" in line
+    assert moto.stages(full) == before
+
+
+def test_production_rollback_without_yes_and_without_a_terminal_is_refused(moto: Moto, ops: Run) -> None:
+    created = moto.seed("production", versions=2)
+    full = "filot/production/session-secret"
+    result = ops("rollback", "session-secret", "--stack", "production")
+    assert result.code == 2
+    assert "needs --yes" in result.err and full in result.err
+    assert moto.stages(full)["AWSCURRENT"] == created[full][1]
+
+
+def test_production_rollback_with_a_wrong_typed_name_is_refused(moto: Moto, ops: Run) -> None:
+    created = moto.seed("production", versions=2)
+    full = "filot/production/session-secret"
+    result = ops("rollback", "session-secret", "--stack", "production", stdin=Terminal("filot/production/redis\n"))
+    assert result.code == 2 and "did not match" in result.err
+    assert moto.stages(full)["AWSCURRENT"] == created[full][1]
+
+
+def test_production_rollback_with_the_typed_name_goes_ahead(moto: Moto, ops: Run) -> None:
+    created = moto.seed("production", versions=2)
+    full = "filot/production/session-secret"
+    result = ops("rollback", "session-secret", "--stack", "production", stdin=Terminal(f"{full}\n"))
+    assert result.code == 0, result.err
+    assert "Type the secret name" in result.err
+    assert moto.stages(full)["AWSCURRENT"] == created[full][0]
+
+
+def test_production_rollback_with_yes_goes_ahead(moto: Moto, ops: Run) -> None:
+    created = moto.seed("production", versions=2)
+    full = "filot/production/redis"
+    result = ops("rollback", full, "--stack", "production", "--yes")
+    assert result.code == 0, result.err
+    assert moto.stages(full)["AWSCURRENT"] == created[full][0]
+    assert "credential" in result.out  # redis-acl: the server must still accept the old password
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("command", ["rotate", "rollback"])
+def test_unknown_secret(moto: Moto, ops: Run, command: str) -> None:
+    moto.seed("staging")
+    line = one_line(ops(command, "no-such-secret", "--stack", "staging"))
+    assert "unknown secret 'no-such-secret'" in line and "stack 'staging'" in line
+
+
+@pytest.mark.parametrize("argv", [["list"], ["check-env"], ["rollback", "redis", "--yes"]])
+def test_unknown_stack(moto: Moto, ops: Run, argv: list[str]) -> None:
+    line = one_line(ops(*argv, "--stack", "qa"))
+    assert "stack 'qa' is not defined" in line and "production, staging" in line
+
+
+def test_an_aws_error_is_one_line(moto: Moto, ops: Run) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    line = one_line(ops("list", "--stack", "staging", "--endpoint-url", closed))
+    assert "filot/staging/jwt-secret" in line
+
+
+def test_the_module_entry_point_in_a_subprocess(moto: Moto) -> None:
+    moto.seed("staging", versions=2)
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto.url}
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "ops", *argv], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+        moto.outputs.extend([done.stdout, done.stderr])
+        return done
+
+    listed = run("list", "--stack", "staging", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)["secrets"]) == len(load_stack("staging").secrets)
+    refused = run("rollback", "redis", "--stack", "production")
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") <= 2 and "Traceback" not in refused.stderr
+    assert "secret filot/production/redis does not exist" in refused.stderr
+
+
+# ---------------------------------------------------------------- check-env
+
+
+def full_environment(moto: Moto, stack: str = "staging") -> dict[str, str]:
+    """A value for every variable of the stack's catalog, generated now."""
+    return {var: moto.value(24) for entry in load_stack(stack).secrets.values()
+            for value in entry.values.values() for var in value.env}
+
+
+def write_env(path: Path, environ: dict[str, str]) -> Path:
+    path.write_text("# local\n" + "".join(f'export {k}="{v}"\n' for k, v in environ.items()))
+    return path
+
+
+def test_check_env_ok(moto: Moto, ops: Run, tmp_path: Path) -> None:
+    environ = full_environment(moto)
+    result = ops("check-env", "--stack", "staging", "--env-file", str(write_env(tmp_path / ".env", environ)))
+    assert result.code == 0, result.out
+    assert result.out.count("\nOK ") + result.out.startswith("OK ") == len(environ)
+    assert f"{len(environ)} ok, 0 missing, 0 placeholder" in result.out
+
+
+def test_check_env_reports_missing_and_placeholder_values_without_printing_them(
+    moto: Moto, ops: Run, tmp_path: Path
+) -> None:
+    environ = full_environment(moto)
+    del environ["DATABASE_URL"]
+    environ["STACK_SECRET_SERVER_KEY"] = "YOUR_STACK_SECRET_KEY_HERE"
+    environ["CF_R2_SECRET_ACCESS_KEY"] = "<r2-secret-access-key>"
+    environ["SESSION_SECRET"] = "dev-" + moto.value(16)
+    moto.planted.update(("YOUR_STACK_SECRET_KEY_HERE", "<r2-secret-access-key>"))
+    path = write_env(tmp_path / ".env.production", environ)
+
+    result = ops("check-env", "--stack", "staging", "--env-file", str(path))
+
+    assert result.code == 1
+    lines = {line.split()[1]: line for line in result.out.splitlines() if line[:1].isupper() and "  from " in line}
+    assert lines["DATABASE_URL"].startswith("MISSING")
+    assert lines["STACK_SECRET_SERVER_KEY"].startswith("PLACEHOLDER") and "YOUR_..._HERE" in lines[
+        "STACK_SECRET_SERVER_KEY"]
+    assert lines["CF_R2_SECRET_ACCESS_KEY"].startswith("PLACEHOLDER")
+    assert lines["SESSION_SECRET"].startswith("PLACEHOLDER") and "development value" in lines["SESSION_SECRET"]
+    assert lines["REDIS_PORT"].startswith("OK")
+
+    report = json.loads(ops("check-env", "--stack", "staging", "--env-file", str(path), "--format", "json").out)
+    statuses = {v["variable"]: v["status"] for v in report["variables"]}
+    assert statuses["DATABASE_URL"] == "MISSING" and report["ok"] is False
+
+
+def test_check_env_reads_the_process_environment(moto: Moto, ops: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    environ = full_environment(moto)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert ops("check-env", "--stack", "staging").code == 0
+    monkeypatch.setenv("REDIS_URL", "")
+    result = ops("check-env", "--stack", "staging")
+    assert result.code == 1
+    assert any(line.startswith("MISSING") and "REDIS_URL" in line for line in result.out.splitlines())
+
+
+def test_check_env_an_optional_value_does_not_fail(moto: Moto, ops: Run, make_project: Callable[..., Path],
+                                                   tmp_path: Path) -> None:
+    project = make_project(
+        """\
+        app: shop
+        owner: platform
+        secrets:
+          partner:
+            description: Partner API
+            class: critical
+            rotation: on-compromise
+            rotation_reason: issued by the partner
+            keys:
+              apiKey: {env: PARTNER_KEY, external: {}}
+              backupKey: {env: PARTNER_BACKUP_KEY, external: {}, required: false}
+        """,
+        "config:\n  aws:region: eu-west-1\n  secrets-platform:accountId: \"210987654321\"\n",
+    )
+    path = write_env(tmp_path / "partner.env", {"PARTNER_KEY": moto.value(24)})
+    result = ops("check-env", "--stack", "staging", "--project-dir", str(project), "--env-file", str(path))
+    assert result.code == 0, result.out
+    assert any(line.startswith("OPTIONAL") and "PARTNER_BACKUP_KEY" in line for line in result.out.splitlines())
+
+
+def test_check_env_a_bad_env_file_names_the_line_not_its_content(moto: Moto, ops: Run, tmp_path: Path) -> None:
+    secret_line = moto.value(16)
+    path = tmp_path / ".env"
+    path.write_text(f"JWT_SECRET={moto.value()}\n{secret_line}\n")
+    line = one_line(ops("check-env", "--stack", "staging", "--env-file", str(path)))
+    assert f"{path}, line 2" in line
+    line = one_line(ops("check-env", "--stack", "staging", "--env-file", str(tmp_path / "absent.env")))
+    assert "absent.env" in line

@@ -1,0 +1,131 @@
+"""The monthly cost estimate of the root stacks, checked against a computation written out by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from preview.cost import estimate
+from preview.model import CollectedResource, plain
+from tests.conftest import run_stack
+
+DAYS = 730 / 24  # AWS's pricing month: 730 hours = 30.4167 days
+
+
+@pytest.fixture(scope="module")
+def stacks() -> dict[str, tuple[list[CollectedResource], str]]:
+    runs = {name: run_stack(name).run for name in ("production", "staging")}
+    return {name: (run.resources, run.stack.values["aws:region"]) for name, run in runs.items()}
+
+
+def counts(resources: list[CollectedResource]) -> dict[str, Any]:
+    """What the hand computation below assumes about the program; a change here explains a failure there."""
+    secrets = [r.inputs for r in resources if r.type == "aws:secretsmanager/secret:Secret"]
+    schedules = sorted(
+        (r.inputs["secretId"].split(":secret:")[1], r.inputs["rotationRules"]["automaticallyAfterDays"])
+        for r in resources if r.type == "aws:secretsmanager/secretRotation:SecretRotation"
+    )
+    memory = {r.inputs["memorySize"] for r in resources if r.type == "aws:lambda/function:Function"}
+    return {
+        "secrets": len(secrets),
+        "replicas": sum(len(s.get("replicas") or []) for s in secrets),
+        "keys": sum(1 for r in resources if r.type == "aws:kms/key:Key" and r.inputs.get("enableKeyRotation")),
+        "schedules": [days for _, days in schedules],
+        "memory": memory,
+    }
+
+
+def test_production_estimate_matches_the_hand_computation(stacks: dict[str, Any]) -> None:
+    resources, region = stacks["production"]
+    assert counts(resources) == {"secrets": 10, "replicas": 10, "keys": 2, "schedules": [365, 90, 90, 365],
+                                 "memory": {256}}
+    cost = estimate(resources, region=region)
+
+    # Secrets Manager storage: 10 secrets + 10 replicas (ap-southeast-1), USD 0.40 each.
+    storage = 20 * 0.40                                             # 8.00
+    # Reads: 10 secrets x 240 GetSecretValue a day x 30.4167 days = 73,000 calls.
+    reads = 10 * 240 * DAYS                                         # 73,000
+    # Rotations a month: jwt-secret and session-secret every 365 days, redis and
+    # service-internal-key every 90 days.
+    rotations = 2 * DAYS / 365 + 2 * DAYS / 90                      # 0.8426
+    # API calls: the reads plus 12 calls per rotation, USD 0.05 per 10,000.
+    api = (reads + 12 * rotations) / 10_000 * 0.05                  # 0.3651
+    # KMS: 2 keys (ap-southeast-2 and ap-southeast-1) at USD 1.00.
+    keys = 2 * 1.00
+    # KMS requests: a Decrypt per read, per rotation 5 Decrypts + a GenerateDataKey in each of the
+    # 2 regions; USD 0.03 per 10,000.
+    kms_requests = (reads + rotations * (5 + 2)) / 10_000 * 0.03     # 0.2190
+    # Lambda: 4 invocations per rotation, USD 0.20 per million; 2 s each at 256 MB = 0.5 GB-s each.
+    invocations = 4 * rotations                                     # 3.37
+    lambda_requests = invocations / 1_000_000 * 0.20
+    lambda_compute = invocations * 2 * 256 / 1024 * 0.0000166667
+    total = storage + api + keys + kms_requests + lambda_requests + lambda_compute
+
+    assert total == pytest.approx(10.5841, abs=1e-4)
+    assert cost["monthlyUsd"] == round(total, 2) == 10.58
+    # After each key's second yearly rotation: + USD 1.00 x 2 rotations x 2 keys.
+    assert cost["monthlyUsdSteadyState"] == round(total + 4.00, 2) == 14.58
+    lines = cost["lines"]
+    assert lines["secrets"]["monthlyUsd"] == 4.00 and lines["replicas"]["monthlyUsd"] == 4.00
+    assert lines["secretsManagerApiCalls"]["monthlyUsd"] == pytest.approx(api, abs=1e-4)
+    assert lines["kmsKeys"]["monthlyUsd"] == 2.00
+    assert lines["kmsRequests"]["monthlyUsd"] == pytest.approx(kms_requests, abs=1e-4)
+    assert lines["lambdaRequests"]["quantity"] == pytest.approx(invocations, abs=1e-3)
+    assert lines["lambdaCompute"]["quantity"] == pytest.approx(invocations * 0.5, abs=1e-3)
+    assert cost["counts"]["rotationsPerMonth"] == pytest.approx(rotations, abs=1e-4)
+    assert cost["region"] == "ap-southeast-2" and cost["warnings"] == []
+    assert cost["pricesAsOf"] and cost["currency"] == "USD"
+
+
+def test_staging_estimate_matches_the_hand_computation(stacks: dict[str, Any]) -> None:
+    resources, region = stacks["staging"]
+    assert counts(resources) == {"secrets": 10, "replicas": 0, "keys": 1, "schedules": [365, 90, 90, 365],
+                                 "memory": {256}}
+    cost = estimate(resources, region=region)
+
+    storage = 10 * 0.40                                             # 4.00, no replicas
+    reads = 10 * 240 * DAYS
+    rotations = 2 * DAYS / 365 + 2 * DAYS / 90
+    api = (reads + 12 * rotations) / 10_000 * 0.05
+    keys = 1 * 1.00
+    kms_requests = (reads + rotations * (5 + 1)) / 10_000 * 0.03     # one region: one GenerateDataKey
+    invocations = 4 * rotations
+    lambdas = invocations / 1_000_000 * 0.20 + invocations * 0.5 * 0.0000166667
+    total = storage + api + keys + kms_requests + lambdas
+
+    assert total == pytest.approx(5.5841, abs=1e-4)
+    assert cost["monthlyUsd"] == 5.58
+    assert cost["monthlyUsdSteadyState"] == round(total + 2.00, 2) == 7.58
+
+
+def test_overrides_and_volume_assumptions(stacks: dict[str, Any]) -> None:
+    resources, region = stacks["staging"]
+    quiet = estimate(resources, region=region, reads_per_secret_per_day=0)
+    # Without reads only the rotations call the API: 0.8426 x 12 calls.
+    assert quiet["counts"]["secretsManagerApiCalls"] == pytest.approx((2 * DAYS / 365 + 2 * DAYS / 90) * 12, abs=1e-3)
+
+    # redis rotated weekly instead of every 90 days; database-url replaced by hand once a month.
+    busy = estimate(resources, region=region, reads_per_secret_per_day=0,
+                    rotations_per_month={"redis": DAYS / 7, "filot/staging/database-url": 1})
+    by_secret = {r["secret"]: r for r in busy["rotations"]}
+    assert by_secret["filot/staging/redis"]["rotationsPerMonth"] == pytest.approx(DAYS / 7, abs=1e-4)
+    assert by_secret["filot/staging/database-url"]["by"] == "hand"
+    function_rotations = 2 * DAYS / 365 + DAYS / 90 + DAYS / 7
+    assert busy["counts"]["lambdaInvocations"] == pytest.approx(4 * function_rotations, abs=1e-3)
+    assert busy["counts"]["secretsManagerApiCalls"] == pytest.approx(12 * function_rotations + 1, abs=1e-3)
+
+
+def test_a_region_whose_prices_were_not_checked_is_called_out(stacks: dict[str, Any]) -> None:
+    resources, _ = stacks["staging"]
+    cost = estimate(resources, region="me-central-1")
+    assert cost["warnings"] == ["prices are us-east-1 list prices; not checked for me-central-1"]
+
+
+def test_no_value_reaches_the_estimate(stacks: dict[str, Any]) -> None:
+    resources, region = stacks["production"]
+    text = repr(estimate(resources, region=region))
+    values = [str(plain(r.inputs["secretString"])) for r in resources
+              if r.type == "aws:secretsmanager/secretVersion:SecretVersion"]
+    assert values
+    assert not any(value in text for value in values), "a secret value appears in the estimate"

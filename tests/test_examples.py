@@ -1,0 +1,450 @@
+"""The examples (`examples/<app>/`): each seed system previewed offline for both stacks.
+
+Each example is checked against what its seed document asks for, written out literally below: the
+exact secret names, the exact JSON keys of every grouped secret, the exact environment variables and
+where each comes from, and the values still to be set. Every example is run twice: as committed (no
+external value set, so they are listed as action required) and with every external value set as a
+`secure:` entry of a temporary copy of the stack file. Neither run may print a generated or secret
+value.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import re
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from preview.cli import Report, render_text, to_json
+from preview.model import CollectedResource, plain
+from tests.conftest import REPO, run_stack
+
+SECRET = "aws:secretsmanager/secret:Secret"
+VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+COMPONENT = "secrets-platform:index:CatalogSecret"
+STACKS = ("production", "staging")
+ACCOUNT = "123456789012"
+FAKE_CIPHERTEXT = "v1:" + "A" * 44  # the offline preview never decrypts; it only needs the `secure:` shape
+
+
+@dataclass(frozen=True)
+class Example:
+    """What one seed's example must declare."""
+
+    region: str
+    secrets: frozenset[str]
+    """Catalog names present in every stack."""
+    only_in: dict[str, str]
+    """Catalog name -> the one stack that has it."""
+    grouped: dict[str, frozenset[str]]
+    """JSON secret -> its exact keys once every value is set (platform-added keys included)."""
+    env: dict[str, str]
+    """Environment variable -> `<secret>` or `<secret>:<key>` (every variable, optional ones included)."""
+    optional: frozenset[str]
+    """Variables fed by optional (`required: false`) external values."""
+    required_gaps: frozenset[tuple[str, str]]
+    """(secret, key) of the required external values, unset in the committed stack files."""
+    optional_gaps: frozenset[tuple[str, str]]
+    """(secret, key) of the optional external values (subject to `only_in`)."""
+
+    def names(self, stack: str) -> set[str]:
+        return set(self.secrets) | {name for name, only in self.only_in.items() if only == stack}
+
+    def env_for(self, stack: str, *, optional: bool) -> dict[str, str]:
+        names = self.names(stack)
+        return {
+            var: target for var, target in self.env.items()
+            if target.split(":")[0] in names and (optional or var not in self.optional)
+        }
+
+
+EXAMPLES: dict[str, Example] = {
+    # Seed 000: filot (tranche T8-A), the repository's own catalog.
+    "filot": Example(
+        region="ap-southeast-2",
+        secrets=frozenset({
+            "jwt-secret", "session-secret", "service-internal-key", "database-url", "stack-auth",
+            "cloudflare-r2", "redis", "redis-admin", "buli2", "temporal",
+        }),
+        only_in={},
+        grouped={
+            "jwt-secret": frozenset({"key", "alg", "kid"}),
+            "stack-auth": frozenset({"projectId", "secretServerKey", "publishableClientKey"}),
+            "cloudflare-r2": frozenset({"accountId", "endpoint", "accessKeyId", "secretKey", "bucketName"}),
+            # `masterarn` is added by the platform: the ARN of the admin secret the rotation uses.
+            "redis": frozenset({"url", "password", "host", "port", "username", "tls", "masterarn"}),
+            "redis-admin": frozenset({"username", "password"}),
+            "buli2": frozenset({"apiKey", "signatureSecret"}),
+            "temporal": frozenset({"apiKey", "endpoint", "namespace"}),
+        },
+        env={
+            "JWT_SECRET": "jwt-secret:key",
+            "JWT_KEY_ID": "jwt-secret:kid",
+            "SESSION_SECRET": "session-secret",
+            "SERVICE_INTERNAL_KEY": "service-internal-key",
+            "DATABASE_URL": "database-url",
+            "STACK_PROJECT_ID": "stack-auth:projectId",
+            "STACK_SECRET_SERVER_KEY": "stack-auth:secretServerKey",
+            "STACK_PUBLISHABLE_CLIENT_KEY": "stack-auth:publishableClientKey",
+            "CF_ACCOUNT_ID": "cloudflare-r2:accountId",
+            "CF_R2_ENDPOINT": "cloudflare-r2:endpoint",
+            "CF_R2_ACCESS_KEY_ID": "cloudflare-r2:accessKeyId",
+            "CF_R2_SECRET_ACCESS_KEY": "cloudflare-r2:secretKey",
+            "CF_R2_BUCKET_NAME": "cloudflare-r2:bucketName",
+            "REDIS_URL": "redis:url",
+            "REDIS_PASSWORD": "redis:password",
+            "REDIS_HOST": "redis:host",
+            "REDIS_PORT": "redis:port",
+            "REDIS_USERNAME": "redis:username",
+            "REDIS_TLS": "redis:tls",
+            "BULI2_API_KEY": "buli2:apiKey",
+            "BULI2_SIGNATURE_SECRET": "buli2:signatureSecret",
+            "TEMPORAL_API_KEY": "temporal:apiKey",
+            "TEMPORAL_ENDPOINT": "temporal:endpoint",
+            "TEMPORAL_NAMESPACE": "temporal:namespace",
+        },
+        optional=frozenset(),
+        required_gaps=frozenset({
+            ("database-url", ""), ("stack-auth", "secretServerKey"), ("cloudflare-r2", "accessKeyId"),
+            ("cloudflare-r2", "secretKey"), ("redis-admin", "password"), ("buli2", "apiKey"), ("temporal", "apiKey"),
+        }),
+        optional_gaps=frozenset(),
+    ),
+    # Seed 001: whatsapp-saas (11 seed "secrets" -> 7 entries; OpenAI and the default sender grouped).
+    "whatsapp-saas": Example(
+        region="us-east-1",
+        secrets=frozenset({
+            "admin-token", "meta-verify-token", "meta-app-secret", "database-url", "redis-url", "openai", "whatsapp",
+        }),
+        only_in={},
+        grouped={
+            "openai": frozenset({"apiKey", "model", "maxTokens", "temperature"}),
+            "whatsapp": frozenset({"phoneNumberId", "accessToken"}),
+        },
+        env={
+            "ADMIN_TOKEN": "admin-token",
+            "META_VERIFY_TOKEN": "meta-verify-token",
+            "META_APP_SECRET": "meta-app-secret",
+            "DATABASE_URL": "database-url",
+            "REDIS_URL": "redis-url",
+            "OPENAI_API_KEY": "openai:apiKey",
+            "OPENAI_MODEL": "openai:model",
+            "OPENAI_MAX_TOKENS": "openai:maxTokens",
+            "OPENAI_TEMPERATURE": "openai:temperature",
+            "WHATSAPP_PHONE_NUMBER_ID": "whatsapp:phoneNumberId",
+            "WHATSAPP_ACCESS_TOKEN": "whatsapp:accessToken",
+        },
+        optional=frozenset({"WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_ACCESS_TOKEN"}),
+        required_gaps=frozenset({
+            ("meta-app-secret", ""), ("database-url", ""), ("redis-url", ""), ("openai", "apiKey"),
+        }),
+        optional_gaps=frozenset({("whatsapp", "phoneNumberId"), ("whatsapp", "accessToken")}),
+    ),
+    # Seed 002: tria-aibpo (one `.env.production` -> one entry per concern; Twilio in production only).
+    "tria-aibpo": Example(
+        region="ap-southeast-1",
+        secrets=frozenset({
+            "database", "secret-key", "backup-encryption-key", "openai-api-key", "xero", "app-config",
+            "sentry-dsn", "sendgrid-api-key",
+        }),
+        only_in={"twilio": "production"},
+        grouped={
+            "database": frozenset({"engine", "host", "port", "dbname", "username", "password", "url", "sslmode"}),
+            "xero": frozenset({"clientId", "clientSecret", "refreshToken", "tenantId", "salesAccountCode", "taxType"}),
+            "app-config": frozenset({"corsOrigins", "taxRate"}),
+            "twilio": frozenset({"accountSid", "authToken"}),
+        },
+        env={
+            "POSTGRES_HOST": "database:host",
+            "POSTGRES_PORT": "database:port",
+            "POSTGRES_DB": "database:dbname",
+            "POSTGRES_USER": "database:username",
+            "POSTGRES_PASSWORD": "database:password",
+            "DATABASE_URL": "database:url",
+            "PGSSLMODE": "database:sslmode",
+            "SECRET_KEY": "secret-key",
+            "BACKUP_ENCRYPTION_KEY": "backup-encryption-key",
+            "OPENAI_API_KEY": "openai-api-key",
+            "XERO_CLIENT_ID": "xero:clientId",
+            "XERO_CLIENT_SECRET": "xero:clientSecret",
+            "XERO_REFRESH_TOKEN": "xero:refreshToken",
+            "XERO_TENANT_ID": "xero:tenantId",
+            "XERO_SALES_ACCOUNT_CODE": "xero:salesAccountCode",
+            "XERO_TAX_TYPE": "xero:taxType",
+            "CORS_ORIGINS": "app-config:corsOrigins",
+            "TAX_RATE": "app-config:taxRate",
+            "SENTRY_DSN": "sentry-dsn",
+            "SENDGRID_API_KEY": "sendgrid-api-key",
+            "TWILIO_ACCOUNT_SID": "twilio:accountSid",
+            "TWILIO_AUTH_TOKEN": "twilio:authToken",
+        },
+        optional=frozenset({"SENTRY_DSN", "SENDGRID_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"}),
+        required_gaps=frozenset({("openai-api-key", ""), ("xero", "clientSecret"), ("xero", "refreshToken")}),
+        optional_gaps=frozenset({
+            ("sentry-dsn", ""), ("sendgrid-api-key", ""), ("twilio", "accountSid"), ("twilio", "authToken"),
+        }),
+    ),
+}
+
+CASES = [(app, stack) for app in EXAMPLES for stack in STACKS]
+IDS = [f"{app}-{stack}" for app, stack in CASES]
+
+
+def config_file(app: str, stack: str) -> Path:
+    return REPO / "examples" / app / f"Pulumi.{stack}.yaml"
+
+
+_RUNS: dict[tuple[str, str, bool], Report] = {}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """`run(app, stack, complete)`: the offline preview, as committed or with every external value set."""
+
+    def get(app: str, stack: str, complete: bool = False) -> Report:
+        key = (app, stack, complete)
+        if key not in _RUNS:
+            path = config_file(app, stack)
+            if complete:
+                path = _with_every_external_value(app, stack, get(app, stack), tmp_path_factory)
+            try:
+                _RUNS[key] = run_stack(stack, REPO, path)
+            finally:
+                # A program that fails leaves asyncio tasks pending; collect them here, not while pytest
+                # parses source for the failure report (CPython 3.11 then fails with "AST constructor
+                # recursion depth mismatch" and aborts the whole session).
+                gc.collect()
+        return _RUNS[key]
+
+    yield get
+    _RUNS.clear()
+
+
+def _with_every_external_value(app: str, stack: str, committed: Report, factory: pytest.TempPathFactory) -> Path:
+    """A copy of the example's stack file with a `secure:` entry for every value listed as action required."""
+    document = yaml.safe_load(config_file(app, stack).read_text())
+    for gap in committed.run.outputs["actionRequired"]:
+        document["config"][f"secrets-platform:{gap['configKey']}"] = {"secure": FAKE_CIPHERTEXT}
+    path = factory.mktemp(f"{app}-{stack}") / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def of_type(report: Report, token: str) -> list[CollectedResource]:
+    return [r for r in report.run.resources if r.type == token]
+
+
+def versions(report: Report, app: str, stack: str) -> dict[str, str]:
+    """Catalog secret name -> the plaintext SecretString the program would store."""
+    by_urn = {r.urn: r for r in report.run.resources}
+    found = {}
+    for version in of_type(report, VERSION):
+        parent = by_urn[version.parent] if version.parent else None
+        assert parent is not None and parent.type == COMPONENT, version.urn
+        found[parent.name.removeprefix(f"{app}-{stack}-")] = plain(version.inputs["secretString"])
+    return found
+
+
+def text_of(report: Report) -> str:
+    out = io.StringIO()
+    render_text(report, out)
+    return out.getvalue()
+
+
+# --- the examples as committed (external values unset) ----------------------------------------------
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_secret_names_are_exactly_the_seeds(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    report = run(app, stack)
+    names = {r.inputs["name"] for r in of_type(report, SECRET)}
+    assert names == {f"{app}/{stack}/{name}" for name in EXAMPLES[app].names(stack)}
+    assert set(report.run.outputs["secretArns"]) == EXAMPLES[app].names(stack)
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_environment_variables_are_exact_and_skip_unset_optional_values(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    """An optional value the stack does not set feeds no variable: ECS would fail to start a task
+    whose `secrets` name a secret (or JSON key) that has no value."""
+    expected = EXAMPLES[app].env_for(stack, optional=False)
+    env_vars = run(app, stack).run.outputs["envVars"]
+    assert set(env_vars) == set(expected)
+    assert env_vars == {
+        var: f"{app}/{stack}/{target.split(':')[0]}" + (f":{target.split(':')[1]}" if ":" in target else "")
+        for var, target in expected.items()
+    }
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_ecs_secrets_point_at_this_stacks_secrets_and_keys(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    report = run(app, stack)
+    example = EXAMPLES[app]
+    ecs = {entry["name"]: entry["valueFrom"] for entry in report.run.outputs["ecsSecrets"]}
+    assert set(ecs) == set(report.run.outputs["envVars"])
+    for var, value_from in ecs.items():
+        secret, _, key = example.env[var].partition(":")
+        suffix = f":{re.escape(key)}::" if key else ""
+        assert re.fullmatch(
+            rf"arn:aws:secretsmanager:{example.region}:{ACCOUNT}:secret:{app}/{stack}/{re.escape(secret)}-\w{{6}}{suffix}",
+            value_from,
+        ), (var, value_from)
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_env_example_lists_every_variable_with_an_empty_value(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    example = run(app, stack).run.outputs["envExample"]
+    assignments = [line for line in example.splitlines() if line and not line.startswith("#")]
+    assert all(re.fullmatch(r"[A-Z][A-Z0-9_]*=", line) for line in assignments), assignments
+    assert sorted(line.removesuffix("=") for line in assignments) == sorted(run(app, stack).run.outputs["envVars"])
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_unset_external_values_are_listed_as_action_required(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    example = EXAMPLES[app]
+    gaps = run(app, stack).run.outputs["actionRequired"]
+    listed = {(g["secret"], g["key"], g["required"]) for g in gaps}
+    names = example.names(stack)
+    assert listed == {(s, k, True) for s, k in example.required_gaps if s in names} | {
+        (s, k, False) for s, k in example.optional_gaps if s in names
+    }
+    for gap in gaps:
+        assert gap["command"] == f"pulumi config set --secret secrets-platform:{gap['configKey']} --stack {stack}"
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_complete_secrets_get_a_version_with_their_exact_json_keys(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    """A secret whose required values are all there (generated or plain config) gets its value now;
+    one still missing a required external value gets none (no half-filled JSON)."""
+    example = EXAMPLES[app]
+    stored = versions(run(app, stack), app, stack)
+    waiting = {secret for secret, _ in example.required_gaps}
+    # A secret made only of optional values that are all unset has nothing to store.
+    empty = {s for s in example.names(stack)
+             if all((s, k) in example.optional_gaps for k in example.grouped.get(s, {""}))}
+    assert set(stored) == example.names(stack) - waiting - empty
+    for secret, value in stored.items():
+        if secret in example.grouped:
+            assert set(json.loads(value)) == example.grouped[secret], secret
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_nothing_generated_or_secret_is_printed(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    _assert_no_leak(run(app, stack), app, stack)
+
+
+# --- every external value set (secure: stand-ins) -------------------------------------------------
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_with_every_value_set_every_secret_has_its_exact_json_keys(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    report = run(app, stack, True)
+    example = EXAMPLES[app]
+    assert report.run.stack.secret_keys, "the stand-ins must be in play"
+    assert report.run.outputs["actionRequired"] == []
+    stored = versions(report, app, stack)
+    assert set(stored) == example.names(stack)
+    for secret, value in stored.items():
+        if secret in example.grouped:
+            assert set(json.loads(value)) == example.grouped[secret], secret
+    assert set(report.run.outputs["envVars"]) == set(example.env_for(stack, optional=True))
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_with_every_value_set_nothing_secret_is_printed(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    report = run(app, stack, True)
+    stand_ins = [report.run.stack.values[k] for k in report.run.stack.secret_keys]
+    assert stand_ins
+    stored = versions(report, app, stack)
+    for value in stand_ins:
+        assert any(value in v for v in stored.values()), "each stand-in reaches a secret value"
+    _assert_no_leak(report, app, stack)
+
+
+def _assert_no_leak(report: Report, app: str, stack: str) -> None:
+    document = json.dumps(to_json(report))
+    text = text_of(report)
+    example_file = report.run.outputs["envExample"]
+    secrets: list[str] = list(report.run.generated)
+    assert secrets, "the mocks generated values; the check would be vacuous otherwise"
+    secrets += [report.run.stack.values[k] for k in report.run.stack.secret_keys]
+    # Whole stored values too (JSON documents mix generated and plain parts).
+    secrets += [v for v in versions(report, app, stack).values() if v]
+    for value in secrets:
+        assert value not in document
+        assert value not in text
+        assert value not in example_file
+    assert '"secretString": "[secret]"' in document
+
+
+# --- what the examples say about the seeds' values ----------------------------------------------------
+
+
+def test_whatsapp_openai_settings_default_to_the_seeds_and_staging_overrides_them(run) -> None:  # type: ignore[no-untyped-def]
+    production = json.loads(versions(run("whatsapp-saas", "production", True), "whatsapp-saas", "production")["openai"])
+    staging = json.loads(versions(run("whatsapp-saas", "staging", True), "whatsapp-saas", "staging")["openai"])
+    assert {k: production[k] for k in ("model", "maxTokens", "temperature")} == {
+        "model": "gpt-4", "maxTokens": "1000", "temperature": "0.7"}
+    assert {k: staging[k] for k in ("model", "maxTokens", "temperature")} == {
+        "model": "gpt-4o-mini", "maxTokens": "500", "temperature": "0.7"}
+
+
+def test_whatsapp_tokens_are_64_characters_rotated_every_90_days(run) -> None:  # type: ignore[no-untyped-def]
+    report = run("whatsapp-saas", "production")
+    stored = versions(report, "whatsapp-saas", "production")
+    for name in ("admin-token", "meta-verify-token"):
+        assert re.fullmatch(r"[0-9a-f]{64}", stored[name]), name
+    tags = {r.inputs["name"]: r.inputs["tags"] for r in of_type(report, SECRET)}
+    for name in ("admin-token", "meta-verify-token"):
+        assert tags[f"whatsapp-saas/production/{name}"]["rotation"] == "90d"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_tria_database_url_is_built_from_its_parts(run, stack: str) -> None:  # type: ignore[no-untyped-def]
+    data = json.loads(versions(run("tria-aibpo", stack), "tria-aibpo", stack)["database"])
+    assert data["engine"] == "postgres" and data["username"] == f"tria_app_{stack}"
+    assert data["dbname"] == f"tria_aibpo_{stack}" and str(data["port"]) == "5432"
+    assert len(data["password"]) == 64, "openssl rand -base64 48"
+    assert data["url"] == (
+        f"postgresql://{data['username']}:{urllib.parse.quote(data['password'], safe='')}"
+        f"@{data['host']}:{data['port']}/{data['dbname']}"
+    )
+
+
+def test_tria_generated_keys_follow_the_seeds_openssl_commands(run) -> None:  # type: ignore[no-untyped-def]
+    report = run("tria-aibpo", "production")
+    stored = versions(report, "tria-aibpo", "production")
+    assert re.fullmatch(r"[0-9a-f]{128}", stored["secret-key"]), "openssl rand -hex 64"
+    assert re.fullmatch(r"[A-Za-z0-9+/]{43}=", stored["backup-encryption-key"]), "openssl rand -base64 32"
+    tags = {r.inputs["name"].split("/")[-1]: r.inputs["tags"] for r in of_type(report, SECRET)}
+    assert tags["backup-encryption-key"]["rotation"] == "manual", "never rotated without a migration"
+    assert tags["secret-key"]["rotation"] == "90d" and tags["database"]["rotation"] == "90d"
+    assert json.loads(stored["app-config"]) == {
+        "corsOrigins": "https://tria-aibpo.com,https://app.tria-aibpo.com,https://api.tria-aibpo.com",
+        "taxRate": "0.08",
+    }
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_stack_files_hold_no_secret_value_and_name_their_own_catalog(app: str, stack: str) -> None:
+    raw = config_file(app, stack).read_text()
+    config: dict[str, Any] = yaml.safe_load(raw)["config"]
+    assert config["secrets-platform:catalog"] == f"examples/{app}/catalog.yaml"
+    assert config["secrets-platform:accountId"] == ACCOUNT
+    assert config["aws:region"] == EXAMPLES[app].region
+    assert "secure:" not in raw
+    from components.catalog import config_key, load_catalog
+
+    catalog = load_catalog(REPO / "examples" / app / "catalog.yaml")
+    assert catalog.app == app
+    for name, entry in catalog.secrets.items():
+        for key, value in entry.values.items():
+            if value.external is not None:
+                ckey = config_key(name, key, value.external.config)
+                assert f"secrets-platform:{ckey}" not in config, f"{ckey} is a secret: set it with --secret"

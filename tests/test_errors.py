@@ -162,3 +162,15 @@ def test_the_command_line_reports_without_a_traceback(make_project: Callable[...
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "Traceback" not in done.stderr
     assert "secret 'session-secret'" in done.stderr
+
+
+def test_a_secret_limited_to_an_unknown_environment(make_project: Callable[..., Path]) -> None:
+    typo = GOOD.replace("    class: critical\n    rotation: on-compromise",
+                        "    class: critical\n    environments: [prodution]\n    rotation: on-compromise")
+    expect_error(make_project(typo, MINIMAL_STACK), "secret 'payments'", "field 'environments'", "'prodution'")
+
+
+def test_a_stack_whose_environment_the_catalog_does_not_list(make_project: Callable[..., Path]) -> None:
+    config = MINIMAL_STACK + "  secrets-platform:environment: qa\n"
+    expect_error(make_project(GOOD, config), "Pulumi.staging.yaml", "field 'secrets-platform:environment'",
+                 "'qa' is not one of the catalog's environments")

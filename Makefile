@@ -41,10 +41,16 @@ lint: $(VENV)/.dev
 	# The policy pack is a program of its own (the engine puts policies/ on sys.path).
 	cd policies && ../$(BIN)/mypy --config-file ../pyproject.toml guardrails __main__.py
 
-unit: $(VENV)/.dev
+# The independent IAM simulator the access tests run (test-only, pinned by its lock file).
+tests/access/node_modules/.package-lock.json: tests/access/package.json tests/access/package-lock.json | system-deps
+	npm ci --prefix tests/access --no-audit --no-fund >&2
+
+unit: $(VENV)/.dev tests/access/node_modules/.package-lock.json
 	$(BIN)/pytest
 
 test: $(VENV)/.dev system-deps lint unit
+
+unit lint: | system-deps
 
 bench: $(VENV)/.dev system-deps
 	$(BIN)/python -m bench

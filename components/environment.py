@@ -77,19 +77,20 @@ class SecretsEnvironment(pulumi.ComponentResource):
             for strategy in sorted(by_strategy)
         }
         p = settings.principals
-        users: list[pulumi.Input[str]] = [r.arn for r in (*p.runtime, *p.ci)]
-        users += [r.arn for roles_ in p.services.values() for r in roles_]
-        users += [role.arn for role in roles.values()]
+        readers: list[pulumi.Input[str]] = [r.arn for r in p.runtime]
+        readers += [r.arn for roles_ in p.services.values() for r in roles_]
+        writers: list[pulumi.Input[str]] = [r.arn for r in p.ci]
+        writers += [role.arn for role in roles.values()]
         if not p.ci:
             # Whoever runs `pulumi up` must be able to write values: without a named CI role the
             # account's IAM policies decide (the key is still usable only through Secrets Manager).
-            users.append(iam.account_root(settings.account_id))
+            writers.append(iam.account_root(settings.account_id))
 
         def key_args(region: str, replica: bool) -> EnvironmentKeyArgs:
             return EnvironmentKeyArgs(
                 app=catalog.app, environment=env, account_id=settings.account_id,
                 region=region, deletion_window_days=settings.kms_deletion_window_days, tags=base_tags,
-                protect=settings.protect, replica=replica, users=users,
+                protect=settings.protect, replica=replica, readers=readers, writers=writers,
             )
 
         self.key = EnvironmentKey(f"{name}-kms", key_args(settings.region, False), child)
@@ -182,7 +183,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
             replica_regions=settings.replica_regions, key_arns=key_arns, tags=tags,
         )
         child = pulumi.ResourceOptions(parent=self)
-        all_names = list(secrets)
+        # The runtime reads every secret but the admin credentials only rotation functions use.
+        masters = {m for e in secrets.values() if (m := _master(e))}
+        all_names = [n for n, e in secrets.items() if n not in masters or e.consumers]
         policies = {
             "read": AccessPolicy(f"{catalog.app}-{env}-secrets-read", AccessPolicyArgs(
                 access="read", principals=settings.principals.runtime,

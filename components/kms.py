@@ -11,14 +11,18 @@ import pulumi_aws as aws
 from components import iam
 
 KEY_ADMIN_ACTIONS = (
-    "kms:CancelKeyDeletion", "kms:Create*", "kms:Delete*", "kms:Describe*", "kms:Disable*", "kms:Enable*",
+    # kms:CreateAlias, not kms:Create*: CreateGrant would let an administrator hand out Decrypt
+    # without the Secrets Manager condition.
+    "kms:CancelKeyDeletion", "kms:CreateAlias", "kms:Delete*", "kms:Describe*", "kms:Disable*", "kms:Enable*",
     "kms:Get*", "kms:List*", "kms:Put*", "kms:Revoke*", "kms:RotateKeyOnDemand", "kms:ScheduleKeyDeletion",
     "kms:TagResource", "kms:UntagResource", "kms:Update*",
 )
 """What the account's administrators may do to the key: manage it, never use it for data."""
 
-KEY_USE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
-"""What Secrets Manager does with the key on a principal's behalf."""
+KEY_DECRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
+"""What Secrets Manager needs to read a secret for a principal."""
+KEY_WRITE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*")
+"""What it needs to store a new value for a principal (pipelines, rotation functions)."""
 
 
 @dataclass(frozen=True)
@@ -41,31 +45,41 @@ class EnvironmentKeyArgs:
     """Protect the key from `pulumi destroy` (production)."""
     replica: bool = False
     """True for a key that only encrypts replicas in another region (explicit `region` argument)."""
-    users: Sequence[pulumi.Input[str]] = ()
-    """Role ARNs that may use the key (through Secrets Manager only); the account root when empty,
-    which delegates the decision to IAM policies."""
+    readers: Sequence[pulumi.Input[str]] = ()
+    """Role ARNs that may decrypt with the key (through Secrets Manager only)."""
+    writers: Sequence[pulumi.Input[str]] = ()
+    """Role ARNs that may also encrypt with it (store values); the account root when empty, which
+    delegates the decision to IAM policies."""
 
 
-def key_policy_statements(args: EnvironmentKeyArgs, users: Sequence[str]) -> list[iam.Statement]:
+def key_policy_statements(args: EnvironmentKeyArgs, readers: Sequence[str],
+                          writers: Sequence[str]) -> list[iam.Statement]:
     """The key policy: the account administers the key; named roles use it only through Secrets Manager."""
     root = {"AWS": (iam.account_root(args.account_id),)}
-    principals = {"AWS": tuple(sorted(set(users)))} if users else root
-    return [
+    # Only for calls Secrets Manager makes in this region on behalf of this account: nobody can
+    # decrypt a secret's blob directly, whatever their IAM policies say.
+    via = {"StringEquals": {
+        "kms:ViaService": (iam.secrets_manager_via(args.region),),
+        "kms:CallerAccount": (args.account_id,),
+    }}
+    statements = [
         iam.Statement(
             sid="AccountAdministersKey", effect="Allow", principals=root, actions=KEY_ADMIN_ACTIONS,
             resources=("*",),  # in a key policy, "*" is this key
         ),
         iam.Statement(
-            sid="UseOnlyThroughSecretsManager", effect="Allow", principals=principals, actions=KEY_USE_ACTIONS,
-            resources=("*",),
-            # Only for calls Secrets Manager makes in this region on behalf of this account: nobody
-            # can decrypt a secret's blob directly, whatever their IAM policies say.
-            conditions={"StringEquals": {
-                "kms:ViaService": (iam.secrets_manager_via(args.region),),
-                "kms:CallerAccount": (args.account_id,),
-            }},
+            sid="StoreOnlyThroughSecretsManager", effect="Allow",
+            principals={"AWS": tuple(sorted(set(writers)))} if writers else root, actions=KEY_WRITE_ACTIONS,
+            resources=("*",), conditions=via,
         ),
     ]
+    only_readers = sorted(set(readers) - set(writers))
+    if only_readers:
+        statements.append(iam.Statement(
+            sid="ReadOnlyThroughSecretsManager", effect="Allow", principals={"AWS": tuple(only_readers)},
+            actions=KEY_DECRYPT_ACTIONS, resources=("*",), conditions=via,
+        ))
+    return statements
 
 
 class EnvironmentKey(pulumi.ComponentResource):
@@ -85,8 +99,9 @@ class EnvironmentKey(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=args.deletion_window_days,
             bypass_policy_lockout_safety_check=False,
-            policy=pulumi.Output.all(*args.users).apply(
-                lambda users: iam.document(key_policy_statements(args, users), where=f"key policy of {name}")
+            policy=pulumi.Output.all(list(args.readers), list(args.writers)).apply(
+                lambda both: iam.document(key_policy_statements(args, both[0], both[1]),
+                                          where=f"key policy of {name}")
             ),
             region=region,
             tags=dict(args.tags),

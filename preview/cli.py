@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 from components.errors import ConfigurationError
 from preview import policy_check
+from preview.access_matrix import Decision, matrix
+from preview.access_matrix import render as render_access
 from preview.cost import estimate, summary_lines
 from preview.model import CollectedResource, redacted
 from preview.policy_check import Violation
@@ -63,6 +65,12 @@ def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = Non
     return report
 
 
+def _access(run: ProgramRun) -> list[Decision]:
+    values = run.stack.values
+    return matrix(run.resources, account_id=values.get(f"{run.stack.project}:accountId", ""),
+                  region=values.get("aws:region", ""))
+
+
 def _resource_json(resource: CollectedResource) -> dict[str, Any]:
     return {
         "urn": resource.urn,
@@ -86,6 +94,10 @@ def to_json(report: Report) -> dict[str, Any]:
         "outputs": outputs,
         "actionRequired": outputs.get("actionRequired", []),
         "cost": estimate(run.resources, region=run.stack.values.get("aws:region", "")),
+        "access": [
+            {"principal": d.principal, "secret": d.secret, "operation": d.operation, "decision": d.decision}
+            for d in _access(run)
+        ],
         "violations": [
             {"policy": v.policy, "enforcement": v.enforcement, "urn": v.urn, "message": v.message,
              **({"suppressed": True, "reason": v.reason} if v.suppressed else {}),
@@ -157,6 +169,8 @@ def render_text(report: Report, out: TextIO) -> None:
         size = f"{len(value)} entries" if isinstance(value, dict | list) else str(value)
         out.write(f"  {name}: {size}\n")
 
+    out.write("\n")
+    out.write(render_access(_access(run)))
     out.write("\n")
     for line in summary_lines(estimate(run.resources, region=values.get("aws:region", ""))):
         out.write(f"{line}\n")

@@ -67,13 +67,20 @@ def test_key_has_rotation_an_alias_and_a_policy_scoped_to_secrets_manager(report
         assert key.inputs["enableKeyRotation"] is True
         assert key.inputs.get("bypassPolicyLockoutSafetyCheck") is not True
         policy = json.loads(key.inputs["policy"])
-        use = [s for s in policy["Statement"] if "kms:Decrypt" in s["Action"]]
-        assert len(use) == 1
         key_region = key.inputs.get("region", region)
-        assert use[0]["Condition"]["StringEquals"]["kms:ViaService"] == f"secretsmanager.{key_region}.amazonaws.com"
+        use = [s for s in policy["Statement"] if "kms:Decrypt" in s["Action"]]
+        assert {s["Sid"] for s in use} == {"StoreOnlyThroughSecretsManager", "ReadOnlyThroughSecretsManager"}
+        for statement in use:
+            assert statement["Condition"]["StringEquals"]["kms:ViaService"] == (
+                f"secretsmanager.{key_region}.amazonaws.com"), key.urn
+        readers = next(s for s in use if s["Sid"] == "ReadOnlyThroughSecretsManager")
+        assert sorted(readers["Action"]) == ["kms:Decrypt", "kms:DescribeKey"], "readers only decrypt"
+        reader_roles = readers["Principal"]["AWS"]
+        assert "arn:aws:iam::123456789012:role/filot-" + report.run.stack.stack + "-app" in reader_roles
         assert all(s["Principal"] != "*" and s["Principal"].get("AWS") != "*" for s in policy["Statement"])
         admin = next(s for s in policy["Statement"] if s["Sid"] == "AccountAdministersKey")
         assert "kms:Decrypt" not in admin["Action"], "administrators must not be able to decrypt"
+        assert not any(a in ("kms:Create*", "kms:CreateGrant") for a in admin["Action"]), "no grants"
     aliases = [a.inputs["name"] for a in of_type(resources, ALIAS)]
     assert f"alias/filot/{report.run.stack.stack}/secrets" in aliases
 

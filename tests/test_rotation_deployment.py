@@ -116,7 +116,7 @@ def test_each_role_has_its_policy_and_the_key_policy_names_the_role(report: Repo
         assert any(arn.endswith(f"{name}-policy") for arn in attached[name]), name
     key = next(k for k in of_type(report, "aws:kms/key:Key") if "region" not in k.inputs)
     statements = json.loads(key.inputs["policy"])["Statement"]
-    use = next(s for s in statements if s["Sid"] == "UseOnlyThroughSecretsManager")
+    use = next(s for s in statements if s["Sid"] == "StoreOnlyThroughSecretsManager")
     principals = use["Principal"]["AWS"]
     principals = principals if isinstance(principals, list) else [principals]
     for name in roles:

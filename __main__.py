@@ -19,6 +19,8 @@ pulumi.export("envVars", environment.env_vars())
 pulumi.export("ecsSecrets", environment.ecs_secrets())
 pulumi.export("envExample", environment.env_example())
 pulumi.export("kmsKeyArn", environment.key.arn)
+pulumi.export("policyArns", environment.policy_arns())
+pulumi.export("rotationAlertsTopicArn", environment.alerts.topic.arn if environment.alerts else None)
 pulumi.export("actionRequired", [
     {"secret": gap.secret, "key": gap.key, "configKey": gap.config_key, "required": gap.required,
      "command": gap.command.replace("<stack>", settings.stack)}

@@ -23,6 +23,8 @@ class PolicyTarget:
     replica_regions: tuple[str, ...]
     key_arns: Sequence[pulumi.Input[str]]
     """The environment's keys: the primary one first, then one per replica region."""
+    other_environments: tuple[str, ...] = ()
+    """The application's other environments, denied explicitly."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -56,6 +58,7 @@ class AccessPolicy(pulumi.ComponentResource):
             scope = grants.Scope(
                 app=target.app, environment=target.environment, account_id=target.account_id,
                 region=target.region, key_arns=tuple(key_arns), replica_regions=target.replica_regions,
+                other_environments=target.other_environments,
             )
             return iam.document(args.statements(scope), where=f"policy {name}")
 

@@ -23,7 +23,6 @@ from components.errors import ConfigurationError
 SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 KEY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 ENV_VAR = re.compile(r"^[A-Z][A-Z0-9_]*$")
-CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 PLACEHOLDER_REF = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
 
 CRITICAL_MIN_BITS = 256
@@ -46,11 +45,15 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# The limits below are the rotation function's (rotation/generate.py), so that a generator the
+# catalog accepts is one the function can repeat.
+
+
 class BytesSpec(_Model):
     """Random bytes rendered as text: `openssl rand -hex N` / `openssl rand -base64 N`."""
 
     kind: Literal["bytes"]
-    bytes: int = Field(ge=8, le=1024)
+    bytes: int = Field(ge=16, le=1024)
     """Number of random bytes."""
     encoding: Literal["hex", "base64"]
     """How the bytes are written out."""
@@ -68,7 +71,7 @@ class PasswordSpec(_Model):
     """A random string of `length` characters drawn from an alphabet."""
 
     kind: Literal["password"]
-    length: int = Field(ge=8, le=4096)
+    length: int = Field(ge=16, le=4096)
     alphabet: Literal["alphanumeric", "hex", "custom"] = "alphanumeric"
     chars: str | None = None
     """The character set when `alphabet` is `custom`."""
@@ -81,8 +84,8 @@ class PasswordSpec(_Model):
             raise ValueError("alphabet 'custom' needs 'chars'")
         if self.alphabet != "custom" and self.chars:
             raise ValueError("'chars' is only allowed with alphabet 'custom'")
-        if len(self.characters) < 2:
-            raise ValueError("the alphabet has fewer than 2 characters left after 'exclude'")
+        if len(self.characters) < 10:
+            raise ValueError("the alphabet has fewer than 10 characters left after 'exclude'")
         return self
 
     @property
@@ -115,14 +118,14 @@ GenerateSpec = Annotated[BytesSpec | PasswordSpec | UuidSpec, Field(discriminato
 class ExternalSource(_Model):
     """A value supplied by a person per stack with `pulumi config set --secret`."""
 
-    config: str | None = None
+    config: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9]{0,63}$")
     """The stack config key; defaults to the camelCase of `<secret>-<key>`."""
 
 
 class ConfigSource(_Model):
     """A plain, non-secret value from stack config (bucket names, endpoints, account ids)."""
 
-    config: str | None = None
+    config: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9]{0,63}$")
     """The stack config key; defaults to the camelCase of `<secret>-<key>`."""
     default: str | None = None
     """Used when the stack does not set the key (never for anything secret)."""
@@ -168,7 +171,7 @@ class Value(_Model):
         if self.type != "string" and self.config is None:
             raise ValueError("'type' applies to plain config values only")
         if self.type != "string" and self.config is not None and self.config.default is not None:
-            _typed(self.config.default, self.type)
+            typed(self.config.default, self.type)
         return self
 
     @property
@@ -179,8 +182,8 @@ class Value(_Model):
         raise AssertionError("validated: one source")
 
 
-def _typed(raw: str, kind: str) -> str | int | bool:
-    """A plain config string as the JSON type the catalog declares."""
+def typed(raw: str, kind: str) -> str | int | bool:
+    """A plain config string as the JSON type the catalog declares (ValueError quotes only plain config)."""
     if kind == "integer":
         try:
             return int(raw)
@@ -191,11 +194,6 @@ def _typed(raw: str, kind: str) -> str | int | bool:
             raise ValueError(f"'{raw}' is not true or false")
         return raw.lower() == "true"
     return raw
-
-
-def typed(raw: str, kind: str) -> str | int | bool:
-    """Public form of the conversion (raises ValueError with a message that quotes only plain config)."""
-    return _typed(raw, kind)
 
 
 class Rotation(_Model):
@@ -220,8 +218,8 @@ class Rotation(_Model):
             raise ValueError("give exactly one of every_days or schedule")
         if self.schedule is not None and not re.fullmatch(r"(rate|cron)\(.+\)", self.schedule):
             raise ValueError(f"schedule '{self.schedule}' is not a rate(...) or cron(...) expression")
-        if self.window is not None and not re.fullmatch(r"[1-9][0-9]*h", self.window):
-            raise ValueError(f"window '{self.window}' must be hours, e.g. '4h'")
+        if self.window is not None and not re.fullmatch(r"([1-9]|1[0-9]|2[0-4])h", self.window):
+            raise ValueError(f"window '{self.window}' must be 1h to 24h")
         return self
 
     @property
@@ -249,8 +247,8 @@ class Secret(_Model):
     rotation_reason: str | None = Field(default=None, pattern=r"^[A-Za-z0-9 _.:/=+@-]{10,256}$")
     """Why a critical secret is not rotated by a function (`on-compromise`, `manual`); it becomes the
     `rotation-reason` tag, so it uses the characters AWS allows in tag values."""
-    consumers: list[str] = Field(default_factory=list)
-    """Services (by name) that read this secret at run time."""
+    consumers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
+    """Services (by name: lowercase, digits, '-') that read this secret at run time."""
     value: Value | None = None
     keys: dict[str, Value] | None = None
 
@@ -420,8 +418,29 @@ def parse_catalog(data: Any, path: str) -> Catalog:
     for name, entry in catalog.secrets.items():
         _check_secret(path, name, entry, catalog.environments)
     _check_env_unique(catalog)
+    _check_config_keys(catalog)
     _check_masters(catalog)
     return catalog
+
+
+def _check_config_keys(catalog: Catalog) -> None:
+    """Two values may not read the same stack config key: one `pulumi config set` would feed both."""
+    seen: dict[str, tuple[str, bool]] = {}
+    for name, secret in catalog.secrets.items():
+        for key, value in secret.values.items():
+            source = value.external or value.config
+            if source is None:
+                continue
+            ckey = config_key(name, key, source.config)
+            where = f"{name}:{key}" if key else name
+            # Plain values may share a key on purpose (a host two secrets use), named explicitly.
+            shareable = value.config is not None and source.config is not None
+            if ckey in seen and not (shareable and seen[ckey][1]):
+                raise ConfigurationError(
+                    catalog.path, f"config key '{ckey}' is already read by '{seen[ckey][0]}'; give one of them an "
+                    "explicit 'config' key", secret=name, field=f"keys.{key}" if key else "value",
+                )
+            seen.setdefault(ckey, (where, shareable))
 
 
 def _check_masters(catalog: Catalog) -> None:

@@ -6,14 +6,22 @@ import functools
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
 from components import grants, iam
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
+from components.alerts import RotationAlerts, RotationAlertsArgs
 from components.catalog import Catalog, Rotation, Secret
 from components.errors import ConfigurationError
 from components.kms import EnvironmentKey, EnvironmentKeyArgs
-from components.rotation import RotatedSecret, RotationFunction, RotationFunctionArgs, code_archive, execution_role
+from components.rotation import (
+    DATABASE_STRATEGIES,
+    RotatedSecret,
+    RotationFunction,
+    RotationFunctionArgs,
+    code_archive,
+    execution_role,
+    rotation_groups,
+)
 from components.secret import CatalogSecret, CatalogSecretArgs
 from components.settings import StackSettings
 from components.values import MissingValue, read_supplied
@@ -48,12 +56,14 @@ class SecretsEnvironment(pulumi.ComponentResource):
     missing: list[MissingValue]
     rotation_functions: dict[str, RotationFunction]
     policies: dict[str, AccessPolicy]
-    failure_topic: aws.sns.Topic | None
+    alerts: RotationAlerts | None
+    app: str
 
     def __init__(self, name: str, args: SecretsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("secrets-platform:index:SecretsEnvironment", name, None, opts)
         catalog, settings = args.catalog, args.settings
         env = settings.environment
+        self.app = catalog.app
         base_tags = {**settings.tags, "app": catalog.app, "environment": env, "managed-by": "pulumi"}
         child = pulumi.ResourceOptions(parent=self)
         if env not in catalog.environments:
@@ -71,10 +81,11 @@ class SecretsEnvironment(pulumi.ComponentResource):
         for secret_name, entry in secrets.items():
             if isinstance(entry.rotation, Rotation):
                 by_strategy.setdefault(entry.rotation.strategy, []).append(secret_name)
+        groups = rotation_groups(by_strategy)
         roles = {
-            strategy: execution_role(f"{name}-rotate-{strategy}-role", catalog.app, env, settings.account_id,
-                                     strategy, base_tags, child)
-            for strategy in sorted(by_strategy)
+            group: execution_role(f"{name}-rotate-{group}-role", catalog.app, env, settings.account_id,
+                                  group, base_tags, child)
+            for group in groups
         }
         p = settings.principals
         readers: list[pulumi.Input[str]] = [r.arn for r in p.runtime]
@@ -132,38 +143,37 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     continue  # an optional value this stack does not set feeds nothing
                 self.bindings.extend(EnvBinding(var, secret_name, key) for var in value.env)
 
-        self.failure_topic = None
+        self.alerts = None
         self.rotation_functions: dict[str, RotationFunction] = {}
+        others = tuple(e for e in catalog.environments if e != env)
         if by_strategy:
-            self.failure_topic = aws.sns.Topic(
-                f"{name}-rotation-failures", name=f"{catalog.app}-{env}-rotation-failures",
-                kms_master_key_id="alias/aws/sns", tags=base_tags, opts=child,
-            )
-            aws.sns.TopicPolicy(
-                f"{name}-rotation-failures-policy", arn=self.failure_topic.arn,
-                policy=self.failure_topic.arn.apply(lambda arn: iam.document([iam.Statement(
-                    sid="EventBridgePublishes", effect="Allow", principals={"Service": ("events.amazonaws.com",)},
-                    actions=("sns:Publish",), resources=(arn,),
-                    conditions={"StringEquals": {"aws:SourceAccount": (settings.account_id,)}},
-                )], where="rotation failure topic policy")),
-                opts=child,
-            )
+            self.alerts = RotationAlerts(f"{name}-rotation-alerts", RotationAlertsArgs(
+                app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
+                tags=base_tags,
+            ), child)
             code = code_archive()
-            for strategy, names in sorted(by_strategy.items()):
+            for group, (strategy, names) in groups.items():
+                if strategy in DATABASE_STRATEGIES and not settings.rotation_subnet_ids:
+                    raise ConfigurationError(
+                        settings.file, f"the {strategy} rotation of {', '.join(names)} must reach its server: set "
+                        "rotationSubnetIds and rotationSecurityGroupIds (subnets with a route to the server and "
+                        "to Secrets Manager)", field="secrets-platform:rotationSubnetIds",
+                    )
                 rotated = tuple(
-                    RotatedSecret(name=n, entry=secrets[n], arn=self.secrets[n].arn, secret=self.secrets[n].secret)
+                    RotatedSecret(name=n, entry=secrets[n], arn=self.secrets[n].arn, secret=self.secrets[n].secret,
+                                  version=self.secrets[n].version)
                     for n in names
                 )
                 masters = tuple(sorted({m for n in names if (m := _master(secrets[n]))}))
-                self.rotation_functions[strategy] = RotationFunction(
-                    f"{name}-rotate-{strategy}",
+                self.rotation_functions[group] = RotationFunction(
+                    f"{name}-rotate-{group}",
                     RotationFunctionArgs(
                         app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
-                        replica_regions=settings.replica_regions, strategy=strategy, secrets=rotated,
-                        masters=masters, key_arns=key_arns, role=roles[strategy], code=code,
+                        replica_regions=settings.replica_regions, strategy=strategy, group=group, secrets=rotated,
+                        masters=masters, other_environments=others, catalog_path=catalog.path,
+                        key_arns=key_arns, role=roles[group], code=code,
                         subnet_ids=settings.rotation_subnet_ids,
-                        security_group_ids=settings.rotation_security_group_ids,
-                        failure_topic_arn=self.failure_topic.arn, tags=base_tags,
+                        security_group_ids=settings.rotation_security_group_ids, tags=base_tags,
                     ),
                     child,
                 )
@@ -181,15 +191,16 @@ class SecretsEnvironment(pulumi.ComponentResource):
         target = PolicyTarget(
             app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
             replica_regions=settings.replica_regions, key_arns=key_arns, tags=tags,
+            other_environments=tuple(e for e in catalog.environments if e != env),
         )
         child = pulumi.ResourceOptions(parent=self)
         # The runtime reads every secret but the admin credentials only rotation functions use.
-        masters = {m for e in secrets.values() if (m := _master(e))}
-        all_names = [n for n, e in secrets.items() if n not in masters or e.consumers]
+        masters = sorted({m for e in secrets.values() if (m := _master(e))} - {
+            n for n, e in secrets.items() if e.consumers})
         policies = {
             "read": AccessPolicy(f"{catalog.app}-{env}-secrets-read", AccessPolicyArgs(
                 access="read", principals=settings.principals.runtime,
-                statements=lambda scope: grants.read_statements(scope, all_names),
+                statements=lambda scope: grants.read_statements(scope, None, denied=masters),
                 description=f"Read every {catalog.app} secret of {env}; nothing else", target=target,
             ), child),
             "ci": AccessPolicy(f"{catalog.app}-{env}-secrets-ci", AccessPolicyArgs(
@@ -204,7 +215,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
             policies[f"service:{consumer}"] = AccessPolicy(
                 f"{catalog.app}-{env}-{consumer}-secrets-read", AccessPolicyArgs(
                     access="read", principals=settings.principals.services.get(consumer, ()),
-                    statements=functools.partial(_read, mine),
+                    statements=functools.partial(_read, mine, masters),
                     description=f"Read the {catalog.app} {env} secrets the {consumer} service uses", target=target,
                 ), child)
         return policies
@@ -239,8 +250,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
 
     def env_example(self) -> str:
         """A `.env.example` for local development: every variable with a placeholder, never a value."""
-        lines = [f"# {self.secrets and next(iter(self.secrets.values())).secret_name.split('/')[0]} "
-                 "- generated by the secrets platform; fill in for local development only"]
+        lines = [f"# {self.app}: every variable the catalog defines, generated by the secrets platform; fill "
+                 "in for local development only"]
         for b in sorted(self.bindings, key=lambda b: (b.secret, b.key, b.variable)):
             source = self.secrets[b.secret].secret_name + (f" ({b.key})" if b.key else "")
             lines.append(f"# from {source}")
@@ -248,8 +259,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         return "\n".join(lines) + "\n"
 
 
-def _read(secrets: list[str], scope: grants.Scope) -> list[iam.Statement]:
-    return grants.read_statements(scope, secrets)
+def _read(secrets: list[str], denied: list[str], scope: grants.Scope) -> list[iam.Statement]:
+    return grants.read_statements(scope, secrets, denied)
 
 
 def _master(entry: Secret) -> str | None:

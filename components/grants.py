@@ -42,10 +42,11 @@ CI_MANAGE_ACTIONS = tuple(sorted({
 """What a deployment pipeline does to its environment's secrets (Pulumi's create, update, tag, rotate)."""
 
 ROTATION_ACTIONS = (
-    "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
-    "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:ListSecretVersionIds",
+    "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",
 )
-"""The four-step rotation protocol's calls on the secret being rotated."""
+"""The four-step rotation protocol's calls on the secret being rotated (ListSecretVersionIds: the
+single-user strategy's last resort, trying unlabelled older versions)."""
 
 KMS_DECRYPT = ("kms:Decrypt",)
 KMS_ENCRYPT = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
@@ -63,6 +64,8 @@ class Scope:
     key_arns: tuple[str, ...]
     """The environment's key in the stack's region, then one per replica region."""
     replica_regions: tuple[str, ...] = ()
+    other_environments: tuple[str, ...] = ()
+    """The application's other environments (the catalog's `environments`), denied explicitly."""
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -80,18 +83,27 @@ class Scope:
     def kms_via_secrets_manager(self) -> dict[str, dict[str, tuple[str, ...]]]:
         return {"StringEquals": {"kms:ViaService": tuple(iam.secrets_manager_via(r) for r in self.regions)}}
 
-    def isolation_deny(self, allowed: Sequence[str]) -> iam.Statement:
-        """Deny every secret action on any secret outside `allowed` (other environments, other apps)."""
-        return iam.Statement(
-            sid="DenyOutsideScope", effect="Deny", actions=SECRET_ACTIONS, resources=tuple(allowed),
-            not_resource=True,
-        )
+    def isolation_deny(self) -> list[iam.Statement]:
+        """Deny every secret action on the application's other environments, whatever other policies
+        attached to the same role grant. Within the environment, what is not allowed is not granted."""
+        if not self.other_environments:
+            return []
+        return [iam.Statement(
+            sid="DenyOtherEnvironments", effect="Deny", actions=SECRET_ACTIONS,
+            resources=tuple(f"arn:aws:secretsmanager:*:{self.account_id}:secret:{self.app}/{env}/*"
+                            for env in sorted(self.other_environments)),
+        )]
 
 
-def read_statements(scope: Scope, secrets: Sequence[str]) -> list[iam.Statement]:
-    """Read-only access for an application runtime or one service: exactly these secrets."""
-    resources = tuple(arn for name in secrets for arn in scope.secret(name))
-    return [
+def read_statements(scope: Scope, secrets: Sequence[str] | None, denied: Sequence[str] = ()) -> list[iam.Statement]:
+    """Read-only access: exactly these secrets (one service), or with `secrets=None` every secret of
+    the environment (the application runtime; one ARN pattern, so the policy's size does not grow
+    with the catalog), and an explicit deny of `denied` (admin credentials only rotation reads)."""
+    if secrets is None:
+        resources = scope.environment_secrets()
+    else:
+        resources = tuple(arn for name in secrets for arn in scope.secret(name))
+    statements = [
         iam.Statement(
             sid="ReadSecrets", effect="Allow", actions=READ_ACTIONS, resources=resources,
             conditions={"StringEquals": {"aws:ResourceTag/environment": (scope.environment,)}},
@@ -101,8 +113,14 @@ def read_statements(scope: Scope, secrets: Sequence[str]) -> list[iam.Statement]
             conditions=scope.kms_via_secrets_manager(),
         ),
         iam.Statement(sid="DenyWrites", effect="Deny", actions=WRITE_ACTIONS, resources=("*",)),
-        scope.isolation_deny(resources),
+        *scope.isolation_deny(),
     ]
+    if denied:
+        statements.append(iam.Statement(
+            sid="DenyAdminCredentials", effect="Deny", actions=READ_ACTIONS,
+            resources=tuple(arn for name in denied for arn in scope.secret(name)),
+        ))
+    return statements
 
 
 def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int) -> list[iam.Statement]:
@@ -111,11 +129,6 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int) -
     manage = CI_MANAGE_ACTIONS + (() if scope.environment == PRODUCTION else ("secretsmanager:DeleteSecret",))
     statements = [
         iam.Statement(sid="ManageEnvironmentSecrets", effect="Allow", actions=tuple(sorted(manage)), resources=own),
-        iam.Statement(
-            # Neither action supports resource-level permissions: "*" is the only valid resource.
-            sid="ListAndGeneratePasswords", effect="Allow",
-            actions=("secretsmanager:GetRandomPassword", "secretsmanager:ListSecrets"), resources=("*",),
-        ),
         iam.Statement(
             sid="EncryptThroughSecretsManager", effect="Allow", actions=KMS_ENCRYPT, resources=scope.key_arns,
             conditions=scope.kms_via_secrets_manager(),
@@ -133,7 +146,7 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int) -
             resources=("*",),
             conditions={"NumericLessThan": {"secretsmanager:RecoveryWindowInDays": (str(min_recovery_days),)}},
         ),
-        scope.isolation_deny(own),
+        *scope.isolation_deny(),
     ]
     if reads_values:
         # Pulumi reads a SecretVersion back after writing it; the stack config says so explicitly.
@@ -152,10 +165,6 @@ def rotation_statements(
     statements = [
         iam.Statement(sid="RotateOwnSecrets", effect="Allow", actions=ROTATION_ACTIONS, resources=own),
         iam.Statement(
-            sid="GeneratePasswords", effect="Allow", actions=("secretsmanager:GetRandomPassword",),
-            resources=("*",),  # no resource-level permissions for this action
-        ),
-        iam.Statement(
             sid="EncryptThroughSecretsManager", effect="Allow", actions=KMS_ENCRYPT, resources=scope.key_arns,
             conditions=scope.kms_via_secrets_manager(),
         ),
@@ -163,7 +172,7 @@ def rotation_statements(
             sid="WriteOwnLogs", effect="Allow", actions=("logs:CreateLogStream", "logs:PutLogEvents"),
             resources=(f"{log_group_arn}:*",),
         ),
-        scope.isolation_deny(own + master_arns),
+        *scope.isolation_deny(),
     ]
     if master_arns:
         statements.insert(1, iam.Statement(

@@ -94,9 +94,23 @@ def render(statements: Iterable[Statement], where: str) -> dict[str, object]:
     return {"Version": "2012-10-17", "Statement": rendered}
 
 
-def document(statements: Iterable[Statement], where: str) -> str:
+MANAGED_POLICY_LIMIT = 6144
+"""IAM's limit on a managed policy document, whitespace excluded."""
+SECRET_POLICY_LIMIT = 20480
+"""Secrets Manager's limit on a secret's resource policy."""
+KEY_POLICY_LIMIT = 32768
+"""KMS's limit on a key policy."""
+
+
+def document(statements: Iterable[Statement], where: str, limit: int = MANAGED_POLICY_LIMIT) -> str:
     """The policy document as stable JSON (sorted, so an unchanged policy never shows a diff)."""
-    return json.dumps(render(statements, where), indent=None, separators=(",", ":"))
+    text = json.dumps(render(statements, where), indent=None, separators=(",", ":"))
+    if len(text) > limit:
+        raise PolicyError(
+            where, f"the policy document has {len(text)} characters, over AWS's limit of {limit}; split the "
+            "secrets among more consumers or fewer regions", field="statements",
+        )
+    return text
 
 
 # ARNs -------------------------------------------------------------------------------------------

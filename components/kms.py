@@ -101,7 +101,7 @@ class EnvironmentKey(pulumi.ComponentResource):
             bypass_policy_lockout_safety_check=False,
             policy=pulumi.Output.all(list(args.readers), list(args.writers)).apply(
                 lambda both: iam.document(key_policy_statements(args, both[0], both[1]),
-                                          where=f"key policy of {name}")
+                                          where=f"key policy of {name}", limit=iam.KEY_POLICY_LIMIT)
             ),
             region=region,
             tags=dict(args.tags),

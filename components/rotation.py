@@ -11,7 +11,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import grants, iam
-from components.catalog import Rotation, Secret
+from components.catalog import BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
+from components.errors import ConfigurationError
 
 LAMBDA_RUNTIME = "python3.12"
 HANDLER = "rotation.handler.lambda_handler"
@@ -23,13 +24,31 @@ DATABASE_STRATEGIES = frozenset({"postgres-single-user", "postgres-alternating-u
 """Strategies whose function talks to a server, and so runs in the stack's VPC when one is configured."""
 
 
-def role_name(app: str, environment: str, strategy: str) -> str:
-    """The rotation role's name, fixed in advance so that the key policy can name it."""
-    return f"{app}-{environment}-rotate-{strategy}"[:64]
+def role_name(app: str, environment: str, group: str) -> str:
+    """The name of a rotation group's role and function, fixed in advance so that the key policy can
+    name the role before it exists."""
+    return f"{app}-{environment}-rotate-{group}"[:64]
 
 
-def function_name(app: str, environment: str, strategy: str) -> str:
-    return f"{app}-{environment}-rotate-{strategy}"[:64]
+function_name = role_name
+
+GROUP_SIZE = 25
+"""Secrets per rotation function: its policy lists each secret's ARN (IAM's 6,144-character limit)
+and its environment names each secret (Lambda's 4 KB limit); a strategy with more secrets gets
+several functions (`token`, `token-2`, ...)."""
+
+
+def rotation_groups(by_strategy: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, list[str]]]:
+    """Group name -> (strategy, secret names): at most GROUP_SIZE secrets per function."""
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for strategy, names in sorted(by_strategy.items()):
+        for index in range(0, len(names), GROUP_SIZE):
+            suffix = "" if index == 0 else f"-{index // GROUP_SIZE + 1}"
+            groups[f"{strategy}{suffix}"] = (strategy, list(names[index:index + GROUP_SIZE]))
+    return groups
+
+ENVIRONMENT_LIMIT = 4096
+"""Lambda's limit on a function's environment variables, all together."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,9 @@ class RotatedSecret:
     """The secret's ARN."""
     secret: pulumi.Resource
     """The secret resource (the schedule depends on it)."""
+    version: pulumi.Resource | None
+    """Its first value: Secrets Manager tests the rotation when the schedule is set, so the value
+    must exist first."""
 
     @property
     def rotation(self) -> Rotation:
@@ -51,13 +73,25 @@ class RotatedSecret:
         return self.entry.rotation
 
     def parameters(self) -> dict[str, object]:
-        """This secret's entry in the function's `ROTATION_TARGETS` (rotation/README.md)."""
-        if self.rotation.strategy != "token":
+        """This secret's entry in the function's `ROTATION_TARGETS` (rotation/README.md): the catalog's
+        generator, so that a rotated value is as strong as the first one."""
+        strategy = self.rotation.strategy
+        if strategy == "jwt-rs256":
             return {}
-        generated = [(k, v) for k, v in self.entry.values.items() if v.generate is not None]
-        key, value = generated[0]
-        assert value.generate is not None
-        return {"key": key or None, "generate": value.generate.model_dump(exclude_none=True)}
+        generated = [(k, v.generate) for k, v in self.entry.values.items() if v.generate is not None]
+        if strategy == "jwt-hs256":
+            spec = next((g for k, g in generated if k == "key"), None)
+            return {"bytes": spec.bytes} if isinstance(spec, BytesSpec) else {}
+        if strategy == "token":
+            key, spec = generated[0]
+            return {"key": key or None, "generate": _spec(spec)}
+        password = next((g for k, g in generated if k == "password"), None)
+        return {"generate": _spec(password)} if password is not None else {}
+
+
+def _spec(spec: BytesSpec | PasswordSpec | UuidSpec) -> dict[str, object]:
+    """A catalog generator in the shape rotation/generate.py reads (empty `exclude` left out)."""
+    return {k: v for k, v in spec.model_dump(exclude_none=True).items() if v != ""}
 
 
 @dataclass(frozen=True)
@@ -71,10 +105,16 @@ class RotationFunctionArgs:
     replica_regions: tuple[str, ...]
     strategy: str
     """Which rotation strategy the function runs."""
+    group: str
+    """The function's name within the environment: the strategy, with `-2`, `-3`... for more groups."""
     secrets: tuple[RotatedSecret, ...]
     """The secrets it rotates; it refuses every other."""
     masters: tuple[str, ...]
     """Catalog names of the admin secrets it may read."""
+    other_environments: tuple[str, ...]
+    """The application's other environments, denied explicitly."""
+    catalog_path: str
+    """The catalog file (for errors)."""
     key_arns: Sequence[pulumi.Input[str]]
     """The environment's keys (primary first)."""
     role: aws.iam.Role
@@ -83,18 +123,16 @@ class RotationFunctionArgs:
     """The packaged handler."""
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
-    failure_topic_arn: pulumi.Input[str] | None = None
-    """SNS topic that hears about failed rotations."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def execution_role(name: str, app: str, environment: str, account_id: str, strategy: str,
+def execution_role(name: str, app: str, environment: str, account_id: str, group: str,
                    tags: Mapping[str, str], opts: pulumi.ResourceOptions) -> aws.iam.Role:
     """The role a rotation function runs as; its rights come from the RotationFunction's policy."""
     return aws.iam.Role(
         name,
-        name=role_name(app, environment, strategy),
-        description=f"Runs the {strategy} rotation of {app}/{environment}",
+        name=role_name(app, environment, group),
+        description=f"Runs the {group} rotation of {app}/{environment}",
         assume_role_policy=iam.trust_policy("lambda.amazonaws.com", account_id),
         tags={**tags, "access": "rotation"},
         opts=opts,
@@ -112,7 +150,7 @@ class RotationFunction(pulumi.ComponentResource):
     def __init__(self, name: str, args: RotationFunctionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("secrets-platform:index:RotationFunction", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        fn_name = function_name(args.app, args.environment, args.strategy)
+        fn_name = function_name(args.app, args.environment, args.group)
         tags = {**args.tags, "app": args.app, "environment": args.environment}
 
         self.log_group = aws.cloudwatch.LogGroup(
@@ -126,6 +164,7 @@ class RotationFunction(pulumi.ComponentResource):
             scope = grants.Scope(
                 app=args.app, environment=args.environment, account_id=args.account_id, region=args.region,
                 key_arns=tuple(key_arns), replica_regions=args.replica_regions,
+                other_environments=args.other_environments,
             )
             return iam.document(grants.rotation_statements(scope, rotated, args.masters, log_group_arn),
                                 where=f"rotation policy {name}")
@@ -133,7 +172,9 @@ class RotationFunction(pulumi.ComponentResource):
         self.policy = aws.iam.Policy(
             f"{name}-policy",
             name=f"{fn_name}-policy",
-            description=f"The {args.strategy} rotation of {', '.join(rotated)}: these secrets only",
+            # Static: AWS cannot change a managed policy's description, so a changing one would
+            # replace the policy (and leave the function without rights meanwhile).
+            description=f"The {args.strategy} rotation function of {args.app}/{args.environment}",
             policy=pulumi.Output.all(*args.key_arns, self.log_group.arn).apply(render),
             tags={**tags, "access": "rotation"},
             opts=child,
@@ -151,6 +192,14 @@ class RotationFunction(pulumi.ComponentResource):
             ))
 
         settings = {f"{args.app}/{args.environment}/{s.name}": s.parameters() for s in args.secrets}
+        targets = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+        if len(targets) + 64 > ENVIRONMENT_LIMIT:
+            raise ConfigurationError(
+                args.catalog_path, f"the {args.strategy} rotation function would rotate {len(settings)} secrets, "
+                f"and their names and generators ({len(targets)} bytes) exceed Lambda's {ENVIRONMENT_LIMIT}-byte "
+                "environment; split them with a smaller GROUP_SIZE",
+                field="rotation.strategy",
+            )
         self.function = aws.lambda_.Function(
             f"{name}-function",
             name=fn_name,
@@ -164,7 +213,7 @@ class RotationFunction(pulumi.ComponentResource):
             # Names and generation rules only: the function reads every value from Secrets Manager.
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={
                 "ROTATION_STRATEGY": args.strategy,
-                "ROTATION_TARGETS": json.dumps(settings, sort_keys=True, separators=(",", ":")),
+                "ROTATION_TARGETS": targets,
             }),
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(
                 subnet_ids=list(args.subnet_ids), security_group_ids=list(args.security_group_ids),
@@ -199,29 +248,11 @@ class RotationFunction(pulumi.ComponentResource):
                 ),
                 # The first value comes from the program; rotation takes over on the schedule.
                 rotate_immediately=False,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[permission, rotated_secret.secret]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                    permission, rotated_secret.secret, *([rotated_secret.version] if rotated_secret.version else []),
+                ]),
             )
 
-        if args.failure_topic_arn is not None:
-            failures = aws.cloudwatch.EventRule(
-                f"{name}-failures",
-                description=f"Failed {args.strategy} rotations of {args.app}/{args.environment}",
-                event_pattern=json.dumps({
-                    "source": ["aws.secretsmanager"],
-                    "detail-type": ["AWS Service Event via CloudTrail"],
-                    "detail": {
-                        "eventName": ["RotationFailed", "RotationAbandoned"],
-                        "additionalEventData": {"SecretId": [{"prefix": f"arn:aws:secretsmanager:{args.region}:"
-                                                                         f"{args.account_id}:secret:{args.app}/"
-                                                                         f"{args.environment}/"}]},
-                    },
-                }, separators=(",", ":")),
-                tags=tags,
-                opts=child,
-            )
-            aws.cloudwatch.EventTarget(
-                f"{name}-failures-target", rule=failures.name, arn=args.failure_topic_arn, opts=child,
-            )
         self.register_outputs({"functionArn": self.function.arn})
 
 

@@ -32,6 +32,8 @@ class CatalogSecretArgs:
     """Owning team (tag)."""
     kms_key_arn: pulumi.Input[str]
     """The environment's customer-managed key in the stack's region."""
+    account_id: str
+    """The account: the secret's resource policy denies every principal outside it."""
     supplied: SuppliedValues
     """External (secret) and plain config values read from the stack's config."""
     recovery_window_days: int
@@ -42,8 +44,6 @@ class CatalogSecretArgs:
     """Replica region -> key ARN in that region."""
     extra_tags: Mapping[str, str] = field(default_factory=dict)
     """Stack-wide tags."""
-    account_id: str = ""
-    """The account: the secret's resource policy denies every principal outside it."""
     extra_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Keys the platform adds to a JSON secret (`masterarn` for a rotation's admin secret)."""
 
@@ -169,7 +169,8 @@ class CatalogSecret(pulumi.ComponentResource):
         self.policy = aws.secretsmanager.SecretPolicy(
             f"{name}-policy",
             secret_arn=self.secret.arn,
-            policy=iam.document(grants.secret_resource_policy(args.account_id), where=f"resource policy of {name}"),
+            policy=iam.document(grants.secret_resource_policy(args.account_id), where=f"resource policy of {name}",
+                                limit=iam.SECRET_POLICY_LIMIT),
             block_public_policy=True,
             opts=child,
         )

@@ -19,7 +19,8 @@ PROJECT = "secrets-platform"
 """The Pulumi project name; also the config namespace of every key below."""
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
+REGION = re.compile(r"^(?!cn-)[a-z]{2}-[a-z]+-[0-9]$")
+"""A region of the standard `aws` partition (every ARN the project builds starts `arn:aws:`)."""
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,64})$")
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")

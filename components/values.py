@@ -92,6 +92,13 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
                     )
                 missing.append(gap)
                 continue
+            if not pulumi.runtime.is_config_secret(f"{PROJECT}:{ckey}"):
+                # Committed in plain text in the stack file: refuse it rather than store it.
+                raise ConfigurationError(
+                    settings.file, "an external secret value is set in plain text; remove it from the file and "
+                    f"set it with `pulumi config set --secret {PROJECT}:{ckey} --stack {settings.stack}`",
+                    secret=name, field=f"{PROJECT}:{ckey}",
+                )
             secret_values[key] = supplied.apply(
                 _checked(settings.file, name, f"{PROJECT}:{ckey}", entry.class_)
             )

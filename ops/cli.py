@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                                    help="move AWSCURRENT back to the AWSPREVIOUS version")
     rollback.add_argument("secret", help="catalog name (redis) or full name (filot/staging/redis)")
     rollback.add_argument("--yes", action="store_true", help="confirm a production rollback without asking")
+    rollback.add_argument("--force", action="store_true",
+                          help="roll back a database or Redis credential whose old password you restored yourself")
     check_env = commands.add_parser("check-env", parents=[common, fmt],
                                     help="is every catalog variable set (and not a placeholder) in an environment")
     check_env.add_argument("--env-file", type=Path, default=None, help="a dotenv file instead of this process's env")
@@ -93,7 +95,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         elif args.command == "rotate":
             secrets.rotate(stack, client, args.secret, out)
         elif args.command == "rollback":
-            secrets.rollback(stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err))
+            secrets.rollback(stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err),
+                             force=args.force)
     except OpsError as exc:
         err.write(f"error: {exc}\n")
         return 2

@@ -225,10 +225,16 @@ def rotate(stack: Stack, client: Any, given: str, out: TextIO) -> None:
 
 
 def rollback(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *, yes: bool,
-             confirm: Callable[[str], str | None]) -> None:
+             confirm: Callable[[str], str | None], force: bool = False) -> None:
     """Move AWSCURRENT back to the AWSPREVIOUS version (the old value becomes current again)."""
     name, entry = stack.resolve(given)
     full = stack.full_name(name)
+    if isinstance(entry.rotation, Rotation) and entry.rotation.strategy in CREDENTIAL_STRATEGIES and not force:
+        # The rotation retired the previous password on the server (Redis resetpass, PostgreSQL
+        # ALTER ROLE): making it current again would hand consumers a credential that no longer works.
+        raise OpsError(f"secret {full} is a {entry.rotation.strategy} credential whose previous password the "
+                       "rotation has retired on its server; rotate it again instead, or pass --force if you "
+                       "have restored the old password on the server yourself")
     stages = stages_of(_existing(client, full))
     current, previous = stages[CURRENT], stages[PREVIOUS]
     if current is None:
@@ -247,7 +253,7 @@ def rollback(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *,
          MoveToVersionId=previous, RemoveFromVersionId=current)
     out.write(f"rolled back {full}: AWSCURRENT {current} -> {previous}; {current} is now AWSPREVIOUS\n")
     if isinstance(entry.rotation, Rotation) and entry.rotation.strategy in CREDENTIAL_STRATEGIES:
-        out.write("  note: this value is also a credential in its server; check that the server still accepts it\n")
+        out.write("  note: forced; the server must accept the restored password again\n")
     if stages[PENDING] and stages[PENDING] != current:
         out.write(f"  note: AWSPENDING is still on version {stages[PENDING]} from an unfinished rotation\n")
     out.write("  consumers that cache the value pick the old one up at their next refresh\n")

@@ -56,13 +56,26 @@ def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = Non
     if policies:
         # The same per-stack file `pulumi preview --policy-pack-config` takes.
         chosen = policy_config or PACK / "config" / f"{stack}.json"
+        if policy_config is not None and not policy_config.is_file():
+            raise ConfigurationError(str(policy_config), "no such policy config file")
         report.policy_config = chosen if chosen.is_file() else None
-        settings = json.loads(chosen.read_text()) if report.policy_config else None
+        settings = _policy_settings(chosen) if report.policy_config else None
         report.violations = policy_check.evaluate(
             run.resources, project=run.stack.project, stack=run.stack.stack, pack_dir=PACK,
             policy_config=settings, stack_config=run.stack.values,
         )
     return report
+
+
+def _policy_settings(path: Path) -> dict[str, Any]:
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(str(path), f"is not a readable JSON policy config ({exc.__class__.__name__})") \
+            from None
+    if not isinstance(settings, dict):
+        raise ConfigurationError(str(path), "must be a JSON object: rule id -> level or settings")
+    return settings
 
 
 def _access(run: ProgramRun) -> list[Decision]:

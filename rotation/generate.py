@@ -2,7 +2,7 @@
 
 Spec shapes (JSON):
   {"kind": "bytes", "bytes": 32, "encoding": "hex" | "base64"}   # = openssl rand -hex 32 / -base64 48
-  {"kind": "password", "length": 64, "alphabet": "alphanumeric" | "custom",
+  {"kind": "password", "length": 64, "alphabet": "alphanumeric" | "hex" | "custom",
    "chars": "<only for custom>", "exclude": "<chars to drop>"}
   {"kind": "uuid"}
 """
@@ -19,6 +19,7 @@ from typing import Any
 from rotation.errors import ConfigurationError
 
 ALPHANUMERIC = string.ascii_letters + string.digits
+HEX = "0123456789abcdef"
 MIN_BYTES = 16
 MAX_BYTES = 1024
 MIN_LENGTH = 16
@@ -44,17 +45,17 @@ def _int_field(spec: Mapping[str, Any], name: str, low: int, high: int) -> int:
 
 def _alphabet(spec: Mapping[str, Any]) -> str:
     alphabet = spec.get("alphabet", "alphanumeric")
-    if alphabet == "alphanumeric":
+    if alphabet in ("alphanumeric", "hex"):
         if "chars" in spec:
             raise ConfigurationError("generation spec: 'chars' is only allowed with alphabet 'custom'")
-        chars = ALPHANUMERIC
+        chars = ALPHANUMERIC if alphabet == "alphanumeric" else HEX
     elif alphabet == "custom":
         custom = spec.get("chars")
         if not isinstance(custom, str) or not custom:
             raise ConfigurationError("generation spec: alphabet 'custom' needs a non-empty 'chars' string")
         chars = custom
     else:
-        raise ConfigurationError(f"generation spec: alphabet {alphabet!r} is not 'alphanumeric' or 'custom'")
+        raise ConfigurationError(f"generation spec: alphabet {alphabet!r} is not 'alphanumeric', 'hex' or 'custom'")
     exclude = spec.get("exclude", "")
     if not isinstance(exclude, str):
         raise ConfigurationError("generation spec: 'exclude' must be a string")

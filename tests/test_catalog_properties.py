@@ -591,6 +591,8 @@ GOOD_STACK: dict[str, Any] = {
     "secrets-platform:replicaRegions": ["eu-central-1"],
     "secrets-platform:tags": {"cost-centre": "shop"},
     "secrets-platform:databaseHost": "shop-staging.db.internal",
+    "secrets-platform:rotationSubnetIds": ["subnet-0a1b2c3d4e5f60718"],
+    "secrets-platform:rotationSecurityGroupIds": ["sg-0a1b2c3d4e5f60718"],
 }
 
 

@@ -138,11 +138,31 @@ def test_missing_required_external_value_fails_outside_the_preview(make_project:
     assert "pulumi config set --secret secrets-platform:paymentsApiKey --stack staging" in message
 
 
-def test_placeholder_in_an_external_value(make_project: Callable[..., Path]) -> None:
-    config = MINIMAL_STACK + "  secrets-platform:paymentsApiKey: YOUR_PAYMENTS_API_KEY_HERE\n"
+def test_an_external_value_in_plain_text_is_refused(make_project: Callable[..., Path]) -> None:
+    config = MINIMAL_STACK + "  secrets-platform:paymentsApiKey: pk_live_made_up_for_this_test_only\n"
     line = expect_error(make_project(GOOD, config), "Pulumi.staging.yaml", "secret 'payments'",
-                        "field 'secrets-platform:paymentsApiKey'", "placeholder")
-    assert "YOUR_PAYMENTS_API_KEY_HERE" not in line, "the message must not repeat the value"
+                        "field 'secrets-platform:paymentsApiKey'", "plain text",
+                        "pulumi config set --secret secrets-platform:paymentsApiKey --stack staging")
+    assert "pk_live" not in line, "the message must not repeat the value"
+
+
+def test_placeholder_in_an_external_value(make_project: Callable[..., Path]) -> None:
+    # A `secure:` value whose plaintext is a placeholder: set as the engine would hand it over
+    # (decrypted, marked secret), which the offline preview cannot do from the file.
+    from components.errors import ConfigurationError
+    from preview.runtime import run_program
+    from preview.stackconfig import load_stack_config
+
+    project = make_project(GOOD, MINIMAL_STACK)
+    stack = load_stack_config(project, "staging")
+    stack.values["secrets-platform:paymentsApiKey"] = "YOUR_PAYMENTS_API_KEY_HERE"
+    stack.secret_keys.append("secrets-platform:paymentsApiKey")
+    with pytest.raises(ConfigurationError) as caught:
+        run_program(stack, project, str(REPO / "__main__.py"))
+    message = str(caught.value)
+    assert "secret 'payments'" in message and "field 'secrets-platform:paymentsApiKey'" in message
+    assert "placeholder" in message
+    assert "YOUR_PAYMENTS_API_KEY_HERE" not in message, "the message must not repeat the value"
 
 
 def test_placeholder_in_plain_config(make_project: Callable[..., Path]) -> None:

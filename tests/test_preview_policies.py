@@ -69,3 +69,17 @@ def test_an_advisory_finding_is_printed_and_does_not_fail(tmp_path: Path) -> Non
                         "--policy-config", str(REPO / "policies" / "config" / "staging.json")])
     assert code == 0
     assert "[advisory] secret-production-protected" in out
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (None, "no such policy config file"),
+    ("{not json", "is not a readable JSON policy config"),
+    ("[1, 2]", "must be a JSON object"),
+])
+def test_a_bad_policy_config_is_a_user_mistake(tmp_path: Path, content: str | None, fragment: str) -> None:
+    path = tmp_path / "policy.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run(["staging", "--policy-config", str(path)])
+    assert code == 2 and out == ""
+    assert err.strip() == f"error: {path}: {fragment}" or (fragment in err and err.count("\n") == 1)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from components.catalog import Rotation, load_catalog
-from preview.cli import Report
+from components.rotation import GROUP_SIZE
+from preview.cli import Report, main
 from preview.model import CollectedResource
-from tests.conftest import REPO, run_stack
+from tests.conftest import MINIMAL_STACK, REPO, run_stack
 
 CATALOG = load_catalog(REPO / "catalog.yaml")
 FUNCTION = "aws:lambda/function:Function"
@@ -94,7 +98,7 @@ def test_rotation_roles_may_touch_only_their_secrets(report: Report) -> None:
         named = {r.split(":secret:")[1].removesuffix("-??????").split("/")[-1] for r in resources}
         assert named == by_strategy[strategy], policy.urn
         assert sorted(own["Action"]) == sorted([
-            "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+            "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:ListSecretVersionIds",
             "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",
         ])
         if masters[strategy]:
@@ -103,8 +107,10 @@ def test_rotation_roles_may_touch_only_their_secrets(report: Report) -> None:
             assert {r.split("/")[-1].removesuffix("-??????") for r in admin} == masters[strategy]
         else:
             assert "ReadAdminCredentials" not in statements
-        deny = statements["DenyOutsideScope"]
-        assert deny["Effect"] == "Deny" and "NotResource" in deny
+        deny = statements["DenyOtherEnvironments"]
+        other = "staging" if env == "production" else "production"
+        assert deny["Effect"] == "Deny"
+        assert deny["Resource"] == f"arn:aws:secretsmanager:*:123456789012:secret:filot/{other}/*"
 
 
 def test_each_role_has_its_policy_and_the_key_policy_names_the_role(report: Report) -> None:
@@ -128,3 +134,43 @@ def test_functions_log_with_retention(report: Report) -> None:
     for fn in of_type(report, FUNCTION):
         group = groups[f"/aws/lambda/{fn.inputs['name']}"]
         assert group.inputs["retentionInDays"] >= 30
+
+
+def test_a_large_catalog_is_split_into_functions_and_policies_that_fit_aws_limits(
+    make_project: Callable[..., Path],
+) -> None:
+    rotated, plain = 60, 240
+    lines = ["app: big", "owner: platform", "secrets:"]
+    for i in range(rotated):
+        lines += [f"  token-{i}:", "    description: a rotated token", "    class: critical",
+                  "    rotation: {strategy: token, every_days: 30}", f"    consumers: [svc-{i % 4}]",
+                  f"    value: {{env: TOKEN_{i}, generate: {{kind: bytes, bytes: 32, encoding: hex}}}}"]
+    for i in range(plain):
+        lines += [f"  setting-{i}:", "    description: a plain setting", "    class: configuration",
+                  f"    value: {{env: SETTING_{i}, config: {{default: value-{i}}}}}"]
+    project = make_project("\n".join(lines) + "\n", MINIMAL_STACK)
+    report = run_stack("staging", project)
+    functions = of_type(report, FUNCTION)
+    expected_groups = -(-rotated // GROUP_SIZE)
+    assert len(functions) == expected_groups
+    targets = [json.loads(f.inputs["environment"]["variables"]["ROTATION_TARGETS"]) for f in functions]
+    assert sorted(n for t in targets for n in t) == sorted(f"big/staging/token-{i}" for i in range(rotated))
+    for fn in functions:
+        size = sum(len(k) + len(v) for k, v in fn.inputs["environment"]["variables"].items())
+        assert size <= 4096, fn.urn
+    for policy in of_type(report, POLICY):
+        assert len(policy.inputs["policy"]) <= 6144, policy.urn
+
+
+def test_a_service_reading_too_many_secrets_for_one_policy_is_a_clear_error(
+    make_project: Callable[..., Path],
+) -> None:
+    lines = ["app: big", "owner: platform", "secrets:"]
+    for i in range(80):
+        lines += [f"  setting-{i}:", "    description: a plain setting", "    class: configuration",
+                  "    consumers: [api]", f"    value: {{env: SETTING_{i}, config: {{default: value-{i}}}}}"]
+    project = make_project("\n".join(lines) + "\n", MINIMAL_STACK)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["staging", "--project-dir", str(project), "--no-policies"], out=out, err=err)
+    assert code == 2
+    assert "policy big-staging-api-secrets-read" in err.getvalue() and "limit of 6144" in err.getvalue()

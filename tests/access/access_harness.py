@@ -144,10 +144,14 @@ def expected(role: Role, secret: SecretInfo, operation: str, *, ci_reads_values:
             return "Allowed" if own and not admin_only else "ExplicitlyDenied"
         return "ExplicitlyDenied"
     if role.kind == "service":
-        # Reads exactly the secrets whose `consumers` list it; everything else is denied outright.
-        if operation == "read" and own and role.detail in catalog()[name].get("consumers", []):
+        # Reads exactly the secrets whose `consumers` list it; never writes; never sees another
+        # environment or an admin credential; other secrets of its environment are simply not granted.
+        if not own or operation != "read":
+            return "ExplicitlyDenied"
+        if role.detail in catalog()[name].get("consumers", []):
             return "Allowed"
-        return "ExplicitlyDenied"
+        admin_only = name in all_rotation_masters() and not catalog()[name].get("consumers")
+        return "ExplicitlyDenied" if admin_only else "ImplicitlyDenied"
     if role.kind == "ci":
         if not own:
             return "ExplicitlyDenied"  # a pipeline manages its own environment only
@@ -159,11 +163,13 @@ def expected(role: Role, secret: SecretInfo, operation: str, *, ci_reads_values:
     # A rotation function: the protocol's read and write on the secrets of its strategy, a read of
     # their admin secret, nothing else; Secrets Manager (not the function) calls RotateSecret.
     rotated = set(rotation_strategies()[role.detail])
-    if own and name in rotated:
+    if not own:
+        return "ExplicitlyDenied"
+    if name in rotated:
         return "Allowed" if operation in ("read", "write") else "ImplicitlyDenied"
-    if own and name in rotation_masters(role.detail):
+    if name in rotation_masters(role.detail):
         return "Allowed" if operation == "read" else "ImplicitlyDenied"
-    return "ExplicitlyDenied"
+    return "ImplicitlyDenied"
 
 
 # Both stacks ------------------------------------------------------------------------------------

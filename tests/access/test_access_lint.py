@@ -26,6 +26,11 @@ ACCEPTED: dict[tuple[str, str], frozenset[str] | None] = {
     # kms:RevokeGrant only removes access, kms:CreateKey means nothing on an existing key.
     # kms:CreateGrant is deliberately absent (test_access_kms.py::test_administrators_cannot_grant_use).
     ("key", "PERMISSIONS_MANAGEMENT_ACTIONS"): frozenset({"kms:putkeypolicy", "kms:revokegrant"}),
+    # The CI policy manages each secret's resource policy because Pulumi manages SecretPolicy. It is a
+    # known risk (README, Access): the pipeline could open a secret to another account; only an
+    # organisation-level control (SCP/RCP) closes it. Nothing else in an identity policy is accepted.
+    ("identity", "PERMISSIONS_MANAGEMENT_ACTIONS"): frozenset(
+        {"secretsmanager:putresourcepolicy", "secretsmanager:deleteresourcepolicy"}),
 }
 # Not accepted anywhere, and so proven absent: RESOURCE_STAR on an identity policy. The CI and rotation
 # policies grant secretsmanager:GetRandomPassword / ListSecrets on "*", but parliament knows those

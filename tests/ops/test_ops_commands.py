@@ -198,11 +198,24 @@ def test_production_rollback_with_the_typed_name_goes_ahead(moto: Moto, ops: Run
 
 def test_production_rollback_with_yes_goes_ahead(moto: Moto, ops: Run) -> None:
     created = moto.seed("production", versions=2)
-    full = "filot/production/redis"
+    full = "filot/production/session-secret"
     result = ops("rollback", full, "--stack", "production", "--yes")
     assert result.code == 0, result.err
     assert moto.stages(full)["AWSCURRENT"] == created[full][0]
-    assert "credential" in result.out  # redis-acl: the server must still accept the old password
+
+
+def test_a_rotated_server_credential_is_not_rolled_back_without_force(moto: Moto, ops: Run) -> None:
+    # redis-acl: the rotation removed the previous password from the server; restoring it in
+    # Secrets Manager alone would hand consumers a password Redis no longer accepts.
+    created = moto.seed("production", versions=2)
+    full = "filot/production/redis"
+    line = one_line(ops("rollback", full, "--stack", "production", "--yes"))
+    assert "retired on its server" in line and "--force" in line
+    assert moto.stages(full)["AWSCURRENT"] == created[full][1], "nothing changed"
+    forced = ops("rollback", full, "--stack", "production", "--yes", "--force")
+    assert forced.code == 0, forced.err
+    assert moto.stages(full)["AWSCURRENT"] == created[full][0]
+    assert "forced" in forced.out
 
 
 # ---------------------------------------------------------------- bad input
@@ -242,10 +255,10 @@ def test_the_module_entry_point_in_a_subprocess(moto: Moto) -> None:
     listed = run("list", "--stack", "staging", "--format", "json")
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)["secrets"]) == len(load_stack("staging").secrets)
-    refused = run("rollback", "redis", "--stack", "production")
+    refused = run("rollback", "session-secret", "--stack", "production")
     assert refused.returncode == 2
     assert refused.stderr.count("\n") <= 2 and "Traceback" not in refused.stderr
-    assert "secret filot/production/redis does not exist" in refused.stderr
+    assert "secret filot/production/session-secret does not exist" in refused.stderr
 
 
 # ---------------------------------------------------------------- check-env

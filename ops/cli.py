@@ -1,6 +1,7 @@
 """`python -m ops <command> --stack <stack>`: day-2 commands for a deployed stack.
 
-Exit status: 0 done, 1 check-env found a missing or placeholder variable, 2 a user mistake or a
+Exit status: 0 done, 1 check-env found a missing or placeholder variable or compare found a value
+shared by two environments, 2 a user mistake or a
 refused operation (unknown stack or secret, nothing to roll back, an AWS error), in one line.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from ops import envcheck, secrets
+from ops import compare, envcheck, secrets
 from ops.aws import secretsmanager
 from ops.stack import REPO, OpsError, load_stack
 
@@ -41,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--yes", action="store_true", help="confirm a production rollback without asking")
     rollback.add_argument("--force", action="store_true",
                           help="roll back a database or Redis credential whose old password you restored yourself")
+    compare_ = commands.add_parser("compare", parents=[common, aws],
+                                   help="does any secret value equal the same secret's value in another stack")
+    compare_.add_argument("--other", required=True, help="the other stack (e.g. staging)")
+    compare_.add_argument("--other-endpoint-url", default=None, help=argparse.SUPPRESS)
     check_env = commands.add_parser("check-env", parents=[common, fmt],
                                     help="is every catalog variable set (and not a placeholder) in an environment")
     check_env.add_argument("--env-file", type=Path, default=None, help="a dotenv file instead of this process's env")
@@ -94,6 +99,12 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
                 secrets.render_list(stack, states, out)
         elif args.command == "rotate":
             secrets.rotate(stack, client, args.secret, out)
+        elif args.command == "compare":
+            other = load_stack(args.other, args.project_dir.resolve())
+            other_client = secretsmanager(other, args.other_endpoint_url or args.endpoint_url)
+            findings = compare.compare(stack, other, client, other_client)
+            compare.render(stack, other, findings, out)
+            return 1 if any(f.result == "SAME" for f in findings) else 0
         elif args.command == "rollback":
             secrets.rollback(stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err),
                              force=args.force)

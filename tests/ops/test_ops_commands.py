@@ -353,3 +353,33 @@ def test_check_env_a_bad_env_file_names_the_line_not_its_content(moto: Moto, ops
     assert f"{path}, line 2" in line
     line = one_line(ops("check-env", "--stack", "staging", "--env-file", str(tmp_path / "absent.env")))
     assert "absent.env" in line
+
+
+# ---------------------------------------------------------------- compare
+
+
+def test_compare_reports_a_value_shared_by_production_and_staging(moto: Moto, ops: Run) -> None:
+    moto.seed("production")
+    moto.seed("staging")
+    sm = moto.client("secretsmanager")
+    shared = sm.get_secret_value(SecretId="filot/staging/session-secret", VersionStage="AWSCURRENT")["SecretString"]
+    sm.put_secret_value(SecretId="filot/production/session-secret", SecretString=shared,
+                        VersionStages=["AWSCURRENT"])
+    result = ops("compare", "--stack", "production", "--other", "staging")
+    assert result.code == 1, result.err
+    same = [line for line in result.out.splitlines() if line.strip().startswith("SAME")]
+    assert [line.split()[-1] for line in same] == ["session-secret"]
+    assert "different" in result.out
+
+
+def test_compare_passes_when_every_value_differs(moto: Moto, ops: Run) -> None:
+    moto.seed("production")
+    moto.seed("staging")
+    result = ops("compare", "--stack", "production", "--other", "staging")
+    assert result.code == 0, result.err
+    assert "SAME" not in result.out
+
+
+def test_compare_refuses_the_same_environment(moto: Moto, ops: Run) -> None:
+    line = one_line(ops("compare", "--stack", "staging", "--other", "staging"))
+    assert "same environment" in line

@@ -96,13 +96,18 @@ def _spec(spec: BytesSpec | PasswordSpec | UuidSpec) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class RotationFunctionArgs:
-    """Inputs of the rotation function of one strategy."""
+    """Inputs of the rotation function of one group of secrets of one strategy."""
 
     app: str
+    """Application name (first segment of the secret names)."""
     environment: str
+    """Environment name (second segment)."""
     account_id: str
+    """The account: invoke permissions accept calls from it only."""
     region: str
+    """The stack's region."""
     replica_regions: tuple[str, ...]
+    """Regions the secrets are replicated to (their ARNs are granted too)."""
     strategy: str
     """Which rotation strategy the function runs."""
     group: str
@@ -122,8 +127,11 @@ class RotationFunctionArgs:
     code: pulumi.Archive
     """The packaged handler."""
     subnet_ids: tuple[str, ...] = ()
+    """Subnets of a function that must reach its server (database strategies); none otherwise."""
     security_group_ids: tuple[str, ...] = ()
+    """Security groups of that function."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the function, its log group and its policy."""
 
 
 def execution_role(name: str, app: str, environment: str, account_id: str, group: str,

@@ -29,7 +29,7 @@ STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The mock monitor, plus a record of every registration with its options (see OFFLINE.md)."""
+    """The mock monitor, plus a record of every registration with its options (which MockResourceArgs lacks)."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)

@@ -164,6 +164,12 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str]
+    installs: ClassVar[bool] = True
+    """False when the new value needs installing nowhere (a token, a signing key): setSecret then
+    reads nothing."""
+    retires: ClassVar[bool] = False
+    """True when finish() retires the previous credential somewhere (Redis): finishSecret then reads
+    the current and previous values for it."""
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         """`params` is this secret's entry in ROTATION_TARGETS; validate it here."""
@@ -240,6 +246,9 @@ def rotate(
     if step == "createSecret":
         _create(strategy, ctx)
     elif step == "setSecret":
+        if not strategy.installs:
+            logger.info("setSecret: the %s strategy installs nothing", strategy.name)
+            return
         strategy.set(
             store.required(PENDING, token),
             store.required(CURRENT),
@@ -265,7 +274,8 @@ def _create(strategy: Strategy, ctx: RotationContext) -> None:
 
 
 def _finish_hook(strategy: Strategy, ctx: RotationContext) -> None:
-    strategy.finish(ctx.store.required(CURRENT), ctx.store.value(PREVIOUS, missing_ok=True), ctx)
+    if strategy.retires:
+        strategy.finish(ctx.store.required(CURRENT), ctx.store.value(PREVIOUS, missing_ok=True), ctx)
     # Clearing AWSPENDING marks the rotation complete (and lets the next RotateSecret start).
     ctx.store.move_stage(PENDING, to_version=None, from_version=ctx.token)
     logger.info("finishSecret: rotation of %s to version %s complete", ctx.secret_name, ctx.token)

@@ -138,6 +138,7 @@ def _test_claims(ctx: RotationContext) -> dict[str, Any]:
 
 class Hs256Strategy(Strategy):
     name = "jwt-hs256"
+    installs = False  # consumers read the new value once it is AWSCURRENT
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
@@ -175,6 +176,7 @@ class Hs256Strategy(Strategy):
 
 class Rs256Strategy(Strategy):
     name = "jwt-rs256"
+    installs = False  # consumers read the new value once it is AWSCURRENT
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)

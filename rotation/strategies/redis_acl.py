@@ -96,6 +96,7 @@ def _where(data: Mapping[str, Any]) -> str:
 
 class RedisAclStrategy(Strategy):
     name = "redis-acl"
+    retires = True  # finishSecret removes the previous password from the ACL user
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)

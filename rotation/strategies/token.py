@@ -18,6 +18,7 @@ from rotation.values import load_object
 
 class TokenStrategy(Strategy):
     name = "token"
+    installs = False  # consumers read the new value once it is AWSCURRENT
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)

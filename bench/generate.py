@@ -1,0 +1,142 @@
+"""Generated catalogs and stack configs of any size for the benchmark.
+
+Secret i is, by i % 3:
+  0  critical, rotated (strategy token, every_days 30): one generated value, alone or in a JSON
+     secret with plain config keys and a template;
+  1  critical, `rotation: on-compromise` with a `rotation_reason`: an external value (a `secure:`
+     stack config entry the preview replaces with a stand-in), or a JSON secret with a generated
+     password, a plain host and a URL template;
+  2  class configuration (rotation manual): a plain stack config value, or a JSON secret of plain
+     values (catalog defaults) and a generated UUID.
+Single-value and JSON (grouped) secrets alternate within each kind. The rotated third is split by
+the program into rotation functions of 25 secrets each (`token`, `token-2`, ...).
+
+Each secret has one consumer. Consumers are services `service-000`, `service-001`, ... each reading a
+contiguous block of at most SECRETS_PER_SERVICE secrets (every kind mixed in a block), and each has a
+role in the stack config's `principals.services`: a service's read policy lists its secrets by ARN and
+IAM refuses a policy over 6,144 characters (about 60 secrets), so a large catalog needs many services.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+STACK = "bench-staging"
+ENVIRONMENT = "staging"
+"""The stack is `bench-staging` (no policy config file: the pack's own enforcement levels apply); its
+environment segment is `staging`."""
+APP = "benchapp"
+PROJECT = "secrets-platform"
+ACCOUNT = "123456789012"
+SECRETS_PER_SERVICE = 40
+"""Secrets one service reads: well within a read policy's size limit (about 60)."""
+MIN_SERVICES = 2
+
+
+def secret_name(i: int) -> str:
+    return f"svc-{i:05d}"
+
+
+def _env(i: int, key: str) -> str:
+    return f"SVC_{i:05d}_{key.upper()}"
+
+
+def _camel(secret: str, key: str) -> str:
+    words = re.split(r"[-_]", f"{secret}-{key}" if key else secret)
+    return words[0].lower() + "".join(w[:1].upper() + w[1:] for w in words[1:] if w)
+
+
+def service_count(size: int) -> int:
+    """How many consumer services a catalog of `size` secrets spreads its secrets over."""
+    return max(MIN_SERVICES, -(-size // SECRETS_PER_SERVICE))
+
+
+def service_name(index: int) -> str:
+    return f"service-{index:03d}"
+
+
+def consumer(i: int, size: int) -> str:
+    """The service reading secret i: contiguous blocks of at most SECRETS_PER_SERVICE secrets."""
+    block = -(-size // service_count(size))
+    return service_name(i // block)
+
+
+def catalog(size: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The catalog document and the stack config entries it needs (`secure:` ones for external values)."""
+    secrets: dict[str, Any] = {}
+    plain: dict[str, Any] = {}
+    for i in range(size):
+        name = secret_name(i)
+        kind, grouped = i % 3, (i // 3) % 2 == 1
+        entry: dict[str, Any] = {"description": f"Benchmark secret {i}", "consumers": [consumer(i, size)]}
+        if kind == 0:
+            entry.update({"class": "critical", "rotation": {"strategy": "token", "every_days": 30}})
+            if grouped:
+                entry["keys"] = {
+                    "token": {"env": _env(i, "token"), "generate": {"kind": "password", "length": 48}},
+                    "host": {"env": _env(i, "host"), "config": {"default": f"svc{i}.internal.corp"}},
+                    "url": {"env": _env(i, "url"), "template": "https://{host}/?t={token}"},
+                }
+            else:
+                entry["value"] = {"env": _env(i, "value"),
+                                  "generate": {"kind": "bytes", "bytes": 32, "encoding": "hex"}}
+        elif kind == 1:
+            entry.update({"class": "critical", "rotation": "on-compromise",
+                          "rotation_reason": "issued by the upstream provider - rotate there then set it"})
+            if grouped:
+                entry["keys"] = {
+                    "password": {"env": _env(i, "password"),
+                                 "generate": {"kind": "password", "length": 48, "alphabet": "alphanumeric"}},
+                    "host": {"env": _env(i, "host"), "config": {"default": f"db{i}.internal.corp"}},
+                    "url": {"env": _env(i, "url"), "template": "postgresql://app:{password}@{host}/app"},
+                }
+            else:
+                entry["value"] = {"env": _env(i, "value"), "external": {}}
+                plain[f"{PROJECT}:{_camel(name, '')}"] = {"secure": "v1:benchmark-ciphertext"}
+        else:
+            entry["class"] = "configuration"
+            if grouped:
+                entry["keys"] = {
+                    "endpoint": {"env": _env(i, "endpoint"), "config": {"default": f"https://api{i}.corp"}},
+                    "port": {"env": _env(i, "port"), "config": {"default": "443"}, "type": "integer"},
+                    "clientId": {"env": _env(i, "client_id"), "generate": {"kind": "uuid"}},
+                }
+            else:
+                entry["value"] = {"env": _env(i, "value"), "config": {}}
+                plain[f"{PROJECT}:{_camel(name, '')}"] = f"bucket-{i}-uploads"
+        secrets[name] = entry
+    return {"app": APP, "owner": "platform", "environments": [ENVIRONMENT], "secrets": secrets}, plain
+
+
+def stack_config(values: dict[str, Any], size: int) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "aws:region": "eu-west-1",
+        f"{PROJECT}:accountId": ACCOUNT,
+        f"{PROJECT}:environment": ENVIRONMENT,
+        f"{PROJECT}:recoveryWindowDays": 7,
+        f"{PROJECT}:tags": {"cost-centre": "platform"},
+        f"{PROJECT}:principals": {
+            "runtime": [f"arn:aws:iam::{ACCOUNT}:role/{APP}-runtime"],
+            "ci": [f"arn:aws:iam::{ACCOUNT}:role/{APP}-deploy"],
+            "services": {service: [f"arn:aws:iam::{ACCOUNT}:role/{APP}-{service}"]
+                         for service in sorted({consumer(i, size) for i in range(size)})},
+        },
+    }
+    config.update(values)
+    return {"config": config}
+
+
+def make_project(directory: Path, size: int) -> Path:
+    """A project directory: this repository's Pulumi.yaml, a generated catalog and stack config."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "Pulumi.yaml", directory / "Pulumi.yaml")
+    document, values = catalog(size)
+    (directory / "catalog.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    (directory / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(stack_config(values, size), sort_keys=False))
+    return directory

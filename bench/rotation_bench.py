@@ -1,0 +1,293 @@
+"""Rotation, per strategy: wall time of a full four-step rotation and the AWS API calls it makes.
+
+Secrets Manager and Lambda are moto's server; RotateSecret invokes the four steps, which moto's
+Lambda (docker mode off) hands to `rotation.handler.handle` in-process (tests/servers.py). The
+function gets a boto3 client of its own, whose calls a botocore `before-call` hook counts by
+step and operation. PostgreSQL and Redis are real servers on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+STRATEGIES = ("token", "postgres-single-user", "postgres-alternating-users", "redis-acl", "jwt-hs256", "jwt-rs256")
+
+# The fewest Secrets Manager calls each step needs on the happy path, and why (README's table).
+#  - A step that acts or tests first confirms, with DescribeSecret, that rotation is enabled and the
+#    token is the AWSPENDING version (the only call that returns both). A step with nothing to do
+#    (token setSecret/testSecret, JWT setSecret) needs no call at all.
+#  - createSecret: DescribeSecret; GetSecretValue(AWSPENDING, token) so that a retried step reuses
+#    the value instead of making a second one; GetSecretValue(AWSCURRENT) only when the new value
+#    derives from the current one (connection fields, the JWT previous key; not a single-value
+#    token); PutSecretValue.
+#  - setSecret: DescribeSecret; GetSecretValue(AWSPENDING); the credential that may change the
+#    password: AWSCURRENT (single user) or the master secret (alternating users, Redis).
+#  - testSecret: DescribeSecret; GetSecretValue(AWSPENDING).
+#  - finishSecret: DescribeSecret (which version holds AWSCURRENT); UpdateSecretVersionStage to
+#    move AWSCURRENT; UpdateSecretVersionStage to remove AWSPENDING (this protocol does it and moto
+#    refuses the next rotation without it; AWS's own templates leave it out, so 2 there). Redis
+#    also retires the old password: the new value and the master secret (+2 GetSecretValue).
+MINIMUM: dict[str, dict[str, int]] = {
+    "token": {"createSecret": 3, "setSecret": 0, "testSecret": 0, "finishSecret": 3},
+    "jwt-hs256": {"createSecret": 4, "setSecret": 0, "testSecret": 2, "finishSecret": 3},
+    "jwt-rs256": {"createSecret": 4, "setSecret": 0, "testSecret": 2, "finishSecret": 3},
+    "postgres-single-user": {"createSecret": 4, "setSecret": 3, "testSecret": 2, "finishSecret": 3},
+    "postgres-alternating-users": {"createSecret": 4, "setSecret": 3, "testSecret": 2, "finishSecret": 3},
+    "redis-acl": {"createSecret": 4, "setSecret": 3, "testSecret": 2, "finishSecret": 5},
+}
+
+
+def _import_servers() -> Any:
+    tests = str(REPO / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import servers
+
+    return servers
+
+
+@dataclass
+class CallCounter:
+    """Secrets Manager calls of the rotation function's client, by step and operation."""
+
+    step: str = "-"
+    calls: dict[str, Counter[str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hook(self, event_name: str, **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        with self.lock:
+            self.calls.setdefault(self.step, Counter())[operation] += 1
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls = {}
+
+
+@dataclass
+class Rig:
+    """moto (Secrets Manager + Lambda), invokes routed to the handler with a counted client."""
+
+    sm: Any
+    lam: Any
+    role_arn: str
+    counter: CallCounter
+    errors: list[BaseException]
+    step_s: dict[str, float]
+
+    def function(self, strategy: str, targets: Mapping[str, Any]) -> str:
+        import io
+        import zipfile
+
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("rotation/__init__.py", "")
+        return str(self.lam.create_function(
+            FunctionName=f"rotate-{uuid.uuid4().hex[:12]}", Runtime="python3.12", Role=self.role_arn,
+            Handler="rotation.handler.lambda_handler", Code={"ZipFile": buffer.getvalue()},
+            Environment={"Variables": {"ROTATION_STRATEGY": strategy, "ROTATION_TARGETS": json.dumps(targets)}},
+        )["FunctionArn"])
+
+    def secret(self, name: str, value: Mapping[str, Any] | str) -> str:
+        text = value if isinstance(value, str) else json.dumps(value)
+        return str(self.sm.create_secret(Name=name, SecretString=text)["ARN"])
+
+
+@contextlib.contextmanager
+def rig() -> Iterator[Rig]:
+    import boto3  # noqa: F401 - fail early if missing
+
+    servers = _import_servers()
+    from rotation import handler
+
+    with servers.moto_server() as moto:
+        function_client = moto.client("secretsmanager")
+        counter = CallCounter()
+        function_client.meta.events.register("before-call.*.*", counter.hook)
+        errors: list[BaseException] = []
+        step_s: dict[str, float] = {}
+
+        def run(event: dict[str, Any], environ: Mapping[str, str]) -> None:
+            counter.step = str(event.get("Step"))
+            t0 = time.perf_counter()
+            try:
+                handler.handle(event, environ, function_client)
+            except BaseException as exc:
+                errors.append(exc)
+                raise
+            finally:
+                step_s[counter.step] = step_s.get(counter.step, 0.0) + time.perf_counter() - t0
+                counter.step = "-"
+
+        with servers.lambda_invokes_routed(run):
+            iam = moto.client("iam")
+            role = iam.create_role(RoleName="rotation-lambda", AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                        "Principal": {"Service": "lambda.amazonaws.com"}}]}))
+            yield Rig(moto.client("secretsmanager"), moto.client("lambda"), role["Role"]["Arn"], counter, errors,
+                      step_s)
+
+
+def _rsa_pems(bits: int = 2048) -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def _new_password() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+Setup = Callable[[Rig, str], str]
+"""Creates the secret `name` (and what it needs) and returns the rotation function's ARN."""
+
+
+def _setups(stack: contextlib.ExitStack) -> dict[str, Setup | str]:
+    """Per strategy: a setup, or why it cannot run here (a server binary missing)."""
+    servers = _import_servers()
+    from rotation.strategies.jwt import b64url, jwk
+    from rotation.strategies.postgres import build_url as pg_url
+    from rotation.strategies.redis_acl import build_url as redis_url
+
+    result: dict[str, Setup | str] = {}
+
+    def token(r: Rig, name: str) -> str:
+        r.secret(name, _new_password() * 2)
+        return r.function("token", {name: {"key": None, "generate": {"kind": "bytes", "bytes": 32,
+                                                                       "encoding": "hex"}}})
+
+    def hs256(r: Rig, name: str) -> str:
+        import secrets
+
+        r.secret(name, {"alg": "HS256", "kid": "k0", "key": b64url(secrets.token_bytes(32))})
+        return r.function("jwt-hs256", {name: {}})
+
+    def rs256(r: Rig, name: str) -> str:
+        private, public = _rsa_pems()
+        r.secret(name, {"alg": "RS256", "kid": "r0", "private_key_pem": private, "public_key_pem": public,
+                        "jwks": {"keys": [jwk(public, "r0")]}})
+        return r.function("jwt-rs256", {name: {}})  # default: a 4096-bit key per rotation
+
+    result.update({"token": token, "jwt-hs256": hs256, "jwt-rs256": rs256})
+
+    try:
+        pg = stack.enter_context(servers.postgres_server())
+    except BaseException as exc:  # pytest.skip raises an OutcomeException (a BaseException)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        result["postgres-single-user"] = result["postgres-alternating-users"] = f"PostgreSQL not available: {exc}"
+    else:
+        def pg_secret(user: str, password: str, **extra: Any) -> dict[str, Any]:
+            data = {"engine": "postgres", "host": pg.host, "port": pg.port, "dbname": "postgres",
+                    "username": user, "password": password, **extra}
+            return {**data, "url": pg_url(data)}
+
+        def single(r: Rig, name: str) -> str:
+            user, password = f"app_{uuid.uuid4().hex[:8]}", _new_password()
+            pg.create_role(user, password)
+            r.secret(name, pg_secret(user, password))
+            return r.function("postgres-single-user", {name: {}})
+
+        def alternating(r: Rig, name: str) -> str:
+            user, password = f"app_{uuid.uuid4().hex[:8]}", _new_password()
+            pg.create_role(user, password)
+            master = r.secret(name + "-master", {"username": pg.superuser, "password": pg.password})
+            r.secret(name, pg_secret(user, password, masterarn=master))
+            return r.function("postgres-alternating-users", {name: {}})
+
+        result.update({"postgres-single-user": single, "postgres-alternating-users": alternating})
+
+    try:
+        redis_srv = stack.enter_context(servers.redis_server({}))
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        result["redis-acl"] = f"Redis not available: {exc}"
+    else:
+        def redis_acl(r: Rig, name: str) -> str:
+            user, password = f"app-{uuid.uuid4().hex[:8]}", _new_password()
+            admin = redis_srv.admin()
+            try:
+                admin.execute_command("ACL", "SETUSER", user, "on", "#" + hashlib.sha256(password.encode()).hexdigest(),
+                                      "~app:*", "+@all")
+            finally:
+                admin.close()
+            master = r.secret(name + "-master", {"username": redis_srv.admin_user,
+                                                 "password": redis_srv.passwords[redis_srv.admin_user]})
+            data = {"host": redis_srv.host, "port": redis_srv.port, "username": user, "password": password,
+                    "tls": False, "masterarn": master}
+            r.secret(name, {**data, "url": redis_url(data)})
+            return r.function("redis-acl", {name: {}})
+
+        result["redis-acl"] = redis_acl
+    return result
+
+
+def run(rotations: int = 3, strategies: tuple[str, ...] = STRATEGIES) -> dict[str, Any]:
+    """`rotations` full rotations of one secret per strategy; calls and times of each."""
+    out: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        t0 = time.perf_counter()
+        setups = _setups(stack)
+        r = stack.enter_context(rig())
+        servers_s = time.perf_counter() - t0
+        for strategy in strategies:
+            setup = setups[strategy]
+            if isinstance(setup, str):
+                out[strategy] = {"skipped": setup}
+                continue
+            name = f"benchapp/staging/{strategy}-{uuid.uuid4().hex[:6]}"
+            function = setup(r, name)
+            runs: list[dict[str, Any]] = []
+            for _ in range(rotations):
+                r.counter.reset()
+                r.errors.clear()
+                r.step_s.clear()
+                t = time.perf_counter()
+                r.sm.rotate_secret(SecretId=name, ClientRequestToken=str(uuid.uuid4()),
+                                   RotationLambdaARN=function, RotationRules={"AutomaticallyAfterDays": 30})
+                wall = time.perf_counter() - t
+                by_step = {step: dict(sorted(r.counter.calls.get(step, Counter()).items())) for step in STEPS}
+                runs.append({
+                    "wall_s": round(wall, 4),
+                    "step_s": {s: round(v, 4) for s, v in r.step_s.items()},
+                    "calls": sum(sum(c.values()) for c in by_step.values()),
+                    "calls_by_step": by_step,
+                    "error": repr(r.errors[0]) if r.errors else None,
+                })
+            minimum = MINIMUM[strategy]
+            out[strategy] = {
+                "rotations": rotations,
+                "wall_s_median": round(statistics.median(x["wall_s"] for x in runs), 4),
+                "calls": runs[-1]["calls"],
+                "calls_first": runs[0]["calls"],
+                "minimum_calls": sum(minimum.values()),
+                "minimum_by_step": minimum,
+                "calls_by_step": {s: sum(runs[-1]["calls_by_step"][s].values()) for s in STEPS},
+                "failed": sum(1 for x in runs if x["error"]),
+                "runs": runs,
+            }
+        out["_servers_start_s"] = round(servers_s, 3)
+    return out

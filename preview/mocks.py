@@ -67,7 +67,10 @@ class AwsMocks(pulumi.runtime.Mocks):
             return name, state
         if kind == "random:index/randomPassword:RandomPassword":
             alphabet = inputs.get("overrideSpecial") or _SUFFIX_ALPHABET
-            value = "".join(secrets.choice(alphabet) for _ in range(int(inputs.get("length", 32))))
+            # One read of the OS's random source per value, not one per character (a stand-in that is
+            # never used needs no uniform draw, only to be unpredictable and never committed).
+            raw = secrets.token_bytes(int(inputs.get("length", 32)))
+            value = "".join(alphabet[b % len(alphabet)] for b in raw)
             state.update(result=value, bcryptHash="-")
             self.generated.append(value)
             return name, state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -20,10 +21,13 @@ from components.rotation import (
     RotationFunctionArgs,
     code_archive,
     execution_role,
+    function_name,
+    log_group_arn,
     rotation_groups,
+    rotation_targets,
 )
 from components.secret import CatalogSecret, CatalogSecretArgs
-from components.settings import StackSettings
+from components.settings import Principal, StackSettings
 from components.values import MissingValue, read_supplied
 
 
@@ -74,6 +78,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
             )
         secrets = catalog.for_environment(env)
         _check_services(catalog, settings, secrets)
+        # Every check that can fail runs before the first resource is registered: `pulumi up` applies
+        # registrations as they come, so a late error would leave a half-applied stack.
+        supplied = {n: read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
 
         # Rotation roles first: the key policy names them, and AWS refuses a key policy whose
         # principals do not exist yet.
@@ -82,6 +89,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
             if isinstance(entry.rotation, Rotation):
                 by_strategy.setdefault(entry.rotation.strategy, []).append(secret_name)
         groups = rotation_groups(by_strategy)
+        specs = _access_specs(catalog, settings, secrets)
+        _preflight(catalog, settings, secrets, groups, specs)
         roles = {
             group: execution_role(f"{name}-rotate-{group}-role", catalog.app, env, settings.account_id,
                                   group, base_tags, child)
@@ -118,14 +127,13 @@ class SecretsEnvironment(pulumi.ComponentResource):
         order = sorted(secrets, key=lambda n: 0 if any(_master(e) == n for e in secrets.values()) else 1)
         for secret_name in order:
             entry = secrets[secret_name]
-            supplied = read_supplied(catalog, secret_name, entry, settings)
-            self.missing.extend(supplied.missing)
+            self.missing.extend(supplied[secret_name].missing)
             master = _master(entry)
             secret = CatalogSecret(
                 f"{name}-{secret_name}",
                 CatalogSecretArgs(
                     app=catalog.app, environment=env, name=secret_name, entry=entry,
-                    owner=catalog.owner_of(entry), kms_key_arn=self.key.arn, supplied=supplied,
+                    owner=catalog.owner_of(entry), kms_key_arn=self.key.arn, supplied=supplied[secret_name],
                     account_id=settings.account_id,
                     recovery_window_days=settings.recovery_window_days, protect=settings.protect,
                     replica_keys={region: key.arn for region, key in self.replica_keys.items()},
@@ -153,12 +161,6 @@ class SecretsEnvironment(pulumi.ComponentResource):
             ), child)
             code = code_archive()
             for group, (strategy, names) in groups.items():
-                if strategy in DATABASE_STRATEGIES and not settings.rotation_subnet_ids:
-                    raise ConfigurationError(
-                        settings.file, f"the {strategy} rotation of {', '.join(names)} must reach its server: set "
-                        "rotationSubnetIds and rotationSecurityGroupIds (subnets with a route to the server and "
-                        "to Secrets Manager)", field="secrets-platform:rotationSubnetIds",
-                    )
                 rotated = tuple(
                     RotatedSecret(name=n, entry=secrets[n], arn=self.secrets[n].arn, secret=self.secrets[n].secret,
                                   version=self.secrets[n].version)
@@ -178,47 +180,22 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     child,
                 )
 
-        self.policies = self._access_policies(name, catalog, settings, secrets, key_arns, base_tags)
+        target = PolicyTarget(
+            app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
+            replica_regions=settings.replica_regions, key_arns=key_arns, tags=base_tags,
+            other_environments=others,
+        )
+        self.policies = {
+            key: AccessPolicy(spec.name, AccessPolicyArgs(
+                target=target, access=spec.access, principals=spec.principals, statements=spec.statements,
+                description=spec.description,
+            ), child)
+            for key, spec in specs.items()
+        }
         self.register_outputs({
             "secretArns": self.secret_arns(),
             "keyArn": self.key.arn,
         })
-
-    def _access_policies(self, name: str, catalog: Catalog, settings: StackSettings, secrets: dict[str, Secret],
-                         key_arns: list[pulumi.Output[str]], tags: dict[str, str]) -> dict[str, AccessPolicy]:
-        """The read-only (runtime), per-service and CI policies, attached to the configured roles."""
-        env = settings.environment
-        target = PolicyTarget(
-            app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
-            replica_regions=settings.replica_regions, key_arns=key_arns, tags=tags,
-            other_environments=tuple(e for e in catalog.environments if e != env),
-        )
-        child = pulumi.ResourceOptions(parent=self)
-        # The runtime reads every secret but the admin credentials only rotation functions use.
-        masters = sorted({m for e in secrets.values() if (m := _master(e))} - {
-            n for n, e in secrets.items() if e.consumers})
-        policies = {
-            "read": AccessPolicy(f"{catalog.app}-{env}-secrets-read", AccessPolicyArgs(
-                access="read", principals=settings.principals.runtime,
-                statements=lambda scope: grants.read_statements(scope, None, denied=masters),
-                description=f"Read every {catalog.app} secret of {env}; nothing else", target=target,
-            ), child),
-            "ci": AccessPolicy(f"{catalog.app}-{env}-secrets-ci", AccessPolicyArgs(
-                access="ci", principals=settings.principals.ci,
-                statements=lambda scope: grants.ci_statements(
-                    scope, reads_values=settings.ci_reads_values, min_recovery_days=settings.recovery_window_days),
-                description=f"Deploy {catalog.app}'s {env} secrets; never delete production's", target=target,
-            ), child),
-        }
-        for consumer in sorted({c for e in secrets.values() for c in e.consumers}):
-            mine = [n for n, e in secrets.items() if consumer in e.consumers]
-            policies[f"service:{consumer}"] = AccessPolicy(
-                f"{catalog.app}-{env}-{consumer}-secrets-read", AccessPolicyArgs(
-                    access="read", principals=settings.principals.services.get(consumer, ()),
-                    statements=functools.partial(_read, mine, masters),
-                    description=f"Read the {catalog.app} {env} secrets the {consumer} service uses", target=target,
-                ), child)
-        return policies
 
     def policy_arns(self) -> dict[str, pulumi.Output[str]]:
         """Access policy ARNs: `read`, `ci`, `service:<consumer>`."""
@@ -259,8 +236,72 @@ class SecretsEnvironment(pulumi.ComponentResource):
         return "\n".join(lines) + "\n"
 
 
-def _read(secrets: list[str], denied: list[str], scope: grants.Scope) -> list[iam.Statement]:
-    return grants.read_statements(scope, secrets, denied)
+@dataclass(frozen=True)
+class _AccessSpec:
+    """One access policy before its resources exist (so that it can be checked first)."""
+
+    name: str
+    access: str
+    principals: tuple[Principal, ...]
+    statements: Callable[[grants.Scope], list[iam.Statement]]
+    description: str
+
+
+def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, Secret]) -> dict[str, _AccessSpec]:
+    """The read-only (runtime), per-service and CI policies, attached to the configured roles."""
+    env, app = settings.environment, catalog.app
+    # The runtime reads every secret but the admin credentials only rotation functions use.
+    masters = sorted({m for e in secrets.values() if (m := _master(e))} - {
+        n for n, e in secrets.items() if e.consumers})
+    specs = {
+        "read": _AccessSpec(
+            f"{app}-{env}-secrets-read", "read", settings.principals.runtime,
+            functools.partial(grants.read_statements, secrets=None, denied=masters),
+            f"Read every {app} secret of {env}; nothing else",
+        ),
+        "ci": _AccessSpec(
+            f"{app}-{env}-secrets-ci", "ci", settings.principals.ci,
+            functools.partial(grants.ci_statements, reads_values=settings.ci_reads_values,
+                              min_recovery_days=settings.recovery_window_days),
+            f"Deploy {app}'s {env} secrets; never delete production's",
+        ),
+    }
+    for consumer in sorted({c for e in secrets.values() for c in e.consumers}):
+        mine = [n for n, e in secrets.items() if consumer in e.consumers]
+        specs[f"service:{consumer}"] = _AccessSpec(
+            f"{app}-{env}-{consumer}-secrets-read", "read", settings.principals.services.get(consumer, ()),
+            functools.partial(grants.read_statements, secrets=mine, denied=masters),
+            f"Read the {app} {env} secrets the {consumer} service uses",
+        )
+    return specs
+
+
+def _preflight(catalog: Catalog, settings: StackSettings, secrets: dict[str, Secret],
+               groups: dict[str, tuple[str, list[str]]], specs: dict[str, _AccessSpec]) -> None:
+    """Render every policy and rotation setting once with stand-in key ARNs of the real length, so
+    that a limit AWS would refuse is reported before anything is created."""
+    env, account = settings.environment, settings.account_id
+    regions = (settings.region, *settings.replica_regions)
+    scope = grants.Scope(
+        app=catalog.app, environment=env, account_id=account, region=settings.region,
+        key_arns=tuple(f"arn:aws:kms:{r}:{account}:key/{'0' * 36}" for r in regions),
+        replica_regions=settings.replica_regions,
+        other_environments=tuple(e for e in catalog.environments if e != env),
+    )
+    for spec in specs.values():
+        iam.document(spec.statements(scope), where=f"policy {spec.name}")
+    for group, (strategy, names) in groups.items():
+        if strategy in DATABASE_STRATEGIES and not settings.rotation_subnet_ids:
+            raise ConfigurationError(
+                settings.file, f"the {strategy} rotation of {', '.join(names)} must reach its server: set "
+                "rotationSubnetIds and rotationSecurityGroupIds (subnets with a route to the server and "
+                "to Secrets Manager)", field="secrets-platform:rotationSubnetIds",
+            )
+        rotation_targets(catalog.app, env, strategy, {n: secrets[n] for n in names}, catalog.path)
+        masters = sorted({m for n in names if (m := _master(secrets[n]))})
+        fn = function_name(catalog.app, env, group)
+        iam.document(grants.rotation_statements(scope, names, masters, log_group_arn(settings.region, account, fn)),
+                     where=f"rotation policy {fn}")
 
 
 def _master(entry: Secret) -> str | None:

@@ -17,6 +17,8 @@ class ConfigurationError(pulumi.RunError):
         self.secret = secret
         self.field = field
         self.reason = message
+        self.registered: int | None = None
+        """Set by the offline preview: resources the program had registered when it stopped."""
         super().__init__(self._render())
 
     def _render(self) -> str:

@@ -73,20 +73,44 @@ class RotatedSecret:
         return self.entry.rotation
 
     def parameters(self) -> dict[str, object]:
-        """This secret's entry in the function's `ROTATION_TARGETS` (rotation/README.md): the catalog's
-        generator, so that a rotated value is as strong as the first one."""
-        strategy = self.rotation.strategy
-        if strategy == "jwt-rs256":
-            return {}
-        generated = [(k, v.generate) for k, v in self.entry.values.items() if v.generate is not None]
-        if strategy == "jwt-hs256":
-            spec = next((g for k, g in generated if k == "key"), None)
-            return {"bytes": spec.bytes} if isinstance(spec, BytesSpec) else {}
-        if strategy == "token":
-            key, spec = generated[0]
-            return {"key": key or None, "generate": _spec(spec)}
-        password = next((g for k, g in generated if k == "password"), None)
-        return {"generate": _spec(password)} if password is not None else {}
+        """This secret's entry in the function's `ROTATION_TARGETS` (rotation/README.md)."""
+        return parameters(self.entry)
+
+
+def parameters(entry: Secret) -> dict[str, object]:
+    """A rotated secret's entry in its function's `ROTATION_TARGETS` (rotation/README.md): the
+    catalog's generator, so that a rotated value is as strong as the first one."""
+    assert isinstance(entry.rotation, Rotation)
+    strategy = entry.rotation.strategy
+    if strategy == "jwt-rs256":
+        return {}
+    generated = [(k, v.generate) for k, v in entry.values.items() if v.generate is not None]
+    if strategy == "jwt-hs256":
+        spec = next((g for k, g in generated if k == "key"), None)
+        return {"bytes": spec.bytes} if isinstance(spec, BytesSpec) else {}
+    if strategy == "token":
+        key, spec = generated[0]
+        return {"key": key or None, "generate": _spec(spec)}
+    password = next((g for k, g in generated if k == "password"), None)
+    return {"generate": _spec(password)} if password is not None else {}
+
+
+def rotation_targets(app: str, environment: str, strategy: str, entries: Mapping[str, Secret],
+                     catalog_path: str) -> str:
+    """The function's `ROTATION_TARGETS`: each secret's name and generator, within Lambda's limit."""
+    settings = {f"{app}/{environment}/{name}": parameters(entry) for name, entry in entries.items()}
+    targets = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    if len(targets) + 64 > ENVIRONMENT_LIMIT:
+        raise ConfigurationError(
+            catalog_path, f"the {strategy} rotation function would rotate {len(settings)} secrets, and their "
+            f"names and generators ({len(targets)} bytes) exceed Lambda's {ENVIRONMENT_LIMIT}-byte environment; "
+            "split them with a smaller GROUP_SIZE", field="rotation.strategy",
+        )
+    return targets
+
+
+def log_group_arn(region: str, account_id: str, fn_name: str) -> str:
+    return f"arn:aws:logs:{region}:{account_id}:log-group:/aws/lambda/{fn_name}"
 
 
 def _spec(spec: BytesSpec | PasswordSpec | UuidSpec) -> dict[str, object]:
@@ -199,15 +223,8 @@ class RotationFunction(pulumi.ComponentResource):
                 policy_arn="arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole", opts=child,
             ))
 
-        settings = {f"{args.app}/{args.environment}/{s.name}": s.parameters() for s in args.secrets}
-        targets = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-        if len(targets) + 64 > ENVIRONMENT_LIMIT:
-            raise ConfigurationError(
-                args.catalog_path, f"the {args.strategy} rotation function would rotate {len(settings)} secrets, "
-                f"and their names and generators ({len(targets)} bytes) exceed Lambda's {ENVIRONMENT_LIMIT}-byte "
-                "environment; split them with a smaller GROUP_SIZE",
-                field="rotation.strategy",
-            )
+        targets = rotation_targets(args.app, args.environment, args.strategy,
+                                   {s.name: s.entry for s in args.secrets}, args.catalog_path)
         self.function = aws.lambda_.Function(
             f"{name}-function",
             name=fn_name,

@@ -8,7 +8,6 @@ never the value.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -80,7 +79,10 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
     for key, value in entry.values.items():
         if value.external is not None:
             ckey = config_key(name, key, value.external.config)
-            supplied = config.get_secret(ckey)
+            full_key = f"{PROJECT}:{ckey}"
+            # The plaintext is what get_secret would wrap; reading it here lets every check run before
+            # the program registers anything (a bad value never leaves a half-applied stack).
+            supplied = pulumi.runtime.get_config(full_key)
             if supplied is None:
                 gap = MissingValue(name, key, ckey, value.required)
                 if value.required and not settings.allow_missing_values:
@@ -88,20 +90,21 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
                         settings.file,
                         "the external value is not set; set it with "
                         f"`{gap.command.replace('<stack>', settings.stack)}`",
-                        secret=name, field=f"{PROJECT}:{ckey}",
+                        secret=name, field=full_key,
                     )
                 missing.append(gap)
                 continue
-            if not pulumi.runtime.is_config_secret(f"{PROJECT}:{ckey}"):
+            if not pulumi.runtime.is_config_secret(full_key):
                 # Committed in plain text in the stack file: refuse it rather than store it.
                 raise ConfigurationError(
                     settings.file, "an external secret value is set in plain text; remove it from the file and "
-                    f"set it with `pulumi config set --secret {PROJECT}:{ckey} --stack {settings.stack}`",
-                    secret=name, field=f"{PROJECT}:{ckey}",
+                    f"set it with `pulumi config set --secret {full_key} --stack {settings.stack}`",
+                    secret=name, field=full_key,
                 )
-            secret_values[key] = supplied.apply(
-                _checked(settings.file, name, f"{PROJECT}:{ckey}", entry.class_)
-            )
+            problem = placeholder_problem(supplied, entry.class_)
+            if problem:
+                raise ConfigurationError(settings.file, problem, secret=name, field=full_key)
+            secret_values[key] = pulumi.Output.secret(supplied)
         elif value.config is not None:
             ckey = config_key(name, key, value.config.config)
             raw = config.get(ckey)
@@ -123,13 +126,3 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             except ValueError as exc:
                 raise ConfigurationError(settings.file, str(exc), secret=name, field=f"{PROJECT}:{ckey}") from None
     return SuppliedValues(secret=secret_values, plain=plain, missing=missing)
-
-
-def _checked(file: str, secret: str, key: str, secret_class: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        problem = placeholder_problem(value, secret_class)
-        if problem:
-            raise ConfigurationError(file, problem, secret=secret, field=key)
-        return value
-
-    return check

@@ -22,6 +22,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from components.errors import ConfigurationError
 from preview.mocks import AwsMocks
 from preview.model import CollectedResource
 from preview.stackconfig import StackConfig
@@ -153,7 +154,12 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
     gc.disable()
     try:
         with _in_directory(project_dir):
-            runpy.run_path(program, run_name="__main__")
+            try:
+                runpy.run_path(program, run_name="__main__")
+            except ConfigurationError as exc:
+                # How far the program got: a user mistake must stop it before any registration.
+                exc.registered = len(monitor.records)
+                raise
             loop.run_until_complete(wait_for_rpcs())
             outputs = loop.run_until_complete(_resolve(dict(getattr(root, "outputs", {}))))
             stack_urn = _sync_await(root.urn.future()) or ""

@@ -194,3 +194,41 @@ def test_a_stack_whose_environment_the_catalog_does_not_list(make_project: Calla
     config = MINIMAL_STACK + "  secrets-platform:environment: qa\n"
     expect_error(make_project(GOOD, config), "Pulumi.staging.yaml", "field 'secrets-platform:environment'",
                  "'qa' is not one of the catalog's environments")
+
+
+@pytest.mark.parametrize("mistake", ["placeholder", "plain text", "no subnets", "policy too large"])
+def test_a_mistake_stops_the_program_before_any_resource(make_project: Callable[..., Path], mistake: str) -> None:
+    """`pulumi up` applies registrations as they come: every check runs before the first one."""
+    from components.errors import ConfigurationError
+    from preview.runtime import run_program
+    from preview.stackconfig import load_stack_config
+
+    catalog, config = GOOD, MINIMAL_STACK
+    if mistake == "plain text":
+        config += "  secrets-platform:paymentsApiKey: pk_live_made_up_for_this_test_only\n"
+    if mistake == "no subnets":
+        catalog += """\
+  db:
+    description: The database
+    class: critical
+    rotation: {strategy: postgres-single-user, every_days: 30}
+    keys:
+      engine: {config: {default: postgres}}
+      host: {config: {default: db.internal}}
+      port: {config: {default: "5432"}, type: integer}
+      dbname: {config: {default: shop}}
+      username: {config: {default: shop}}
+      password: {generate: {kind: password, length: 48}}
+"""
+    if mistake == "policy too large":
+        catalog += "".join(
+            f"  setting-{i}:\n    description: a setting\n    class: configuration\n    consumers: [api]\n"
+            f"    value: {{env: SETTING_{i}, config: {{default: value-{i}}}}}\n" for i in range(80))
+    project = make_project(catalog, config)
+    stack = load_stack_config(project, "staging")
+    if mistake == "placeholder":
+        stack.values["secrets-platform:paymentsApiKey"] = "changeme-please-changeme"
+        stack.secret_keys.append("secrets-platform:paymentsApiKey")
+    with pytest.raises(ConfigurationError) as caught:
+        run_program(stack, project, str(REPO / "__main__.py"))
+    assert caught.value.registered == 0, str(caught.value)

@@ -55,7 +55,8 @@ class BytesSpec(_Model):
     kind: Literal["bytes"]
     bytes: int = Field(ge=16, le=1024)
     """Number of random bytes."""
-    encoding: Literal["hex", "base64"]
+    encoding: Literal["hex", "base64", "base64url"]
+    """`base64url` is unpadded URL-safe base64, the form JWT keys take (RFC 7515)."""
     """How the bytes are written out."""
 
     @property
@@ -64,7 +65,11 @@ class BytesSpec(_Model):
 
     @property
     def length(self) -> int:
-        return self.bytes * 2 if self.encoding == "hex" else 4 * math.ceil(self.bytes / 3)
+        if self.encoding == "hex":
+            return self.bytes * 2
+        if self.encoding == "base64url":
+            return math.ceil(self.bytes * 4 / 3)
+        return 4 * math.ceil(self.bytes / 3)
 
 
 class PasswordSpec(_Model):

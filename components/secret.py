@@ -54,7 +54,12 @@ def _generated(
     """A generated value as a secret Output, made by pulumi-random."""
     if isinstance(spec, BytesSpec):
         raw = random.RandomBytes(name, length=spec.bytes, opts=opts)
-        return raw.hex if spec.encoding == "hex" else raw.base64
+        if spec.encoding == "hex":
+            return raw.hex
+        if spec.encoding == "base64url":
+            # random_bytes has no URL-safe form; derive it (the result stays a secret Output).
+            return raw.base64.apply(lambda v: v.replace("+", "-").replace("/", "_").rstrip("="))
+        return raw.base64
     if isinstance(spec, PasswordSpec):
         chars = spec.characters
         letters = set(chars)

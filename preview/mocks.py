@@ -63,7 +63,8 @@ class AwsMocks(pulumi.runtime.Mocks):
         if kind == "random:index/randomBytes:RandomBytes":
             raw = secrets.token_bytes(int(inputs.get("length", 32)))
             state.update(hex=raw.hex(), base64=base64.b64encode(raw).decode())
-            self.generated += [state["hex"], state["base64"]]
+            urlsafe = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+            self.generated += [state["hex"], state["base64"], urlsafe]
             return name, state
         if kind == "random:index/randomPassword:RandomPassword":
             alphabet = inputs.get("overrideSpecial") or _SUFFIX_ALPHABET

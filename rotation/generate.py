@@ -1,7 +1,7 @@
 """Random values from a generation spec shared with the catalog.
 
 Spec shapes (JSON):
-  {"kind": "bytes", "bytes": 32, "encoding": "hex" | "base64"}   # = openssl rand -hex 32 / -base64 48
+  {"kind": "bytes", "bytes": 32, "encoding": "hex" | "base64" | "base64url"}   # = openssl rand -hex 32 / -base64 48
   {"kind": "password", "length": 64, "alphabet": "alphanumeric" | "hex" | "custom",
    "chars": "<only for custom>", "exclude": "<chars to drop>"}
   {"kind": "uuid"}
@@ -80,8 +80,9 @@ def validate(spec: object) -> Mapping[str, Any]:
         raise ConfigurationError(f"generation spec ({kind}): unknown fields {sorted(unknown)}")
     if kind == "bytes":
         _int_field(spec, "bytes", MIN_BYTES, MAX_BYTES)
-        if spec.get("encoding") not in ("hex", "base64"):
-            raise ConfigurationError(f"generation spec: encoding {spec.get('encoding')!r} is not 'hex' or 'base64'")
+        if spec.get("encoding") not in ("hex", "base64", "base64url"):
+            raise ConfigurationError(
+                f"generation spec: encoding {spec.get('encoding')!r} is not 'hex', 'base64' or 'base64url'")
     elif kind == "password":
         _int_field(spec, "length", MIN_LENGTH, MAX_LENGTH)
         _alphabet(spec)
@@ -94,7 +95,11 @@ def generate(spec: Mapping[str, Any]) -> str:
     kind = spec["kind"]
     if kind == "bytes":
         raw = secrets.token_bytes(spec["bytes"])
-        return raw.hex() if spec["encoding"] == "hex" else base64.b64encode(raw).decode("ascii")
+        if spec["encoding"] == "hex":
+            return raw.hex()
+        if spec["encoding"] == "base64url":
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        return base64.b64encode(raw).decode("ascii")
     if kind == "password":
         pool = _alphabet(spec)
         return "".join(secrets.choice(pool) for _ in range(spec["length"]))

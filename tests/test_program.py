@@ -157,3 +157,10 @@ def test_missing_external_values_are_listed_as_action_required(report) -> None: 
 
 def test_the_repository_root_is_the_default_project() -> None:
     assert (REPO / "Pulumi.yaml").is_file() and Path(REPO / "__main__.py").is_file()
+
+
+def test_the_jwt_key_is_unpadded_url_safe_base64_of_48_bytes(report) -> None:  # type: ignore[no-untyped-def]
+    version = next(r for r in of_type(report.run.resources, VERSION) if r.name.endswith("-jwt-secret-value"))
+    document = json.loads(plain(version.inputs["secretString"]))
+    assert re.fullmatch(r"[A-Za-z0-9_-]{64}", document["key"]), "48 random bytes as base64url (RFC 7515)"
+    assert document["alg"] == "HS256"

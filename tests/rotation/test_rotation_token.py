@@ -59,7 +59,7 @@ def test_values_differ() -> None:
     ("spec", "message"),
     [
         ({"kind": "bytes", "bytes": 4, "encoding": "hex"}, "bytes=4 must be an integer in [16, 1024]"),
-        ({"kind": "bytes", "bytes": 32, "encoding": "b32"}, "encoding 'b32' is not 'hex' or 'base64'"),
+        ({"kind": "bytes", "bytes": 32, "encoding": "b32"}, "encoding 'b32' is not 'hex', 'base64' or 'base64url'"),
         ({"kind": "password", "length": 8}, "length=8 must be an integer in [16, 4096]"),
         ({"kind": "password", "length": 32, "alphabet": "custom"}, "needs a non-empty 'chars'"),
         ({"kind": "password", "length": 32, "alphabet": "custom", "chars": "abc"}, "3 usable characters"),

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal, get_args
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rotation.errors import (
+    ConfigurationError,
     ExternalServiceError,
     RotationError,
     RotationNotEnabledError,
@@ -171,8 +172,14 @@ class Strategy(ABC):
     """True when finish() retires the previous credential somewhere (Redis): finishSecret then reads
     the current and previous values for it."""
 
+    parameters: ClassVar[frozenset[str]] = frozenset()
+    """The keys this strategy accepts in its ROTATION_TARGETS entry; any other is refused."""
+
     def __init__(self, params: Mapping[str, Any]) -> None:
-        """`params` is this secret's entry in ROTATION_TARGETS; validate it here."""
+        """`params` is this secret's entry in ROTATION_TARGETS; subclasses validate the values."""
+        unknown = set(params) - self.parameters
+        if unknown:
+            raise ConfigurationError(f"{self.name}: unknown parameters {sorted(unknown)}")
         self.params = params
 
     @abstractmethod

@@ -139,12 +139,10 @@ def _test_claims(ctx: RotationContext) -> dict[str, Any]:
 class Hs256Strategy(Strategy):
     name = "jwt-hs256"
     installs = False  # consumers read the new value once it is AWSCURRENT
+    parameters = frozenset({"bytes"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
-        unknown = set(params) - {"bytes"}
-        if unknown:
-            raise ConfigurationError(f"{self.name}: unknown parameters {sorted(unknown)}")
         size = params.get("bytes", MIN_HS256_BYTES)
         if not isinstance(size, int) or isinstance(size, bool) or not MIN_HS256_BYTES <= size <= 512:
             raise ConfigurationError(f"{self.name}: bytes={size!r} must be an integer in [32, 512]")
@@ -177,12 +175,10 @@ class Hs256Strategy(Strategy):
 class Rs256Strategy(Strategy):
     name = "jwt-rs256"
     installs = False  # consumers read the new value once it is AWSCURRENT
+    parameters = frozenset({"bits"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
-        unknown = set(params) - {"bits"}
-        if unknown:
-            raise ConfigurationError(f"{self.name}: unknown parameters {sorted(unknown)}")
         bits = params.get("bits", 4096)
         if bits not in (2048, 3072, 4096):
             raise ConfigurationError(f"{self.name}: bits={bits!r} must be 2048, 3072 or 4096")

@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 from rotation import generate
-from rotation.errors import ConfigurationError, CredentialError, ExternalServiceError, SecretFormatError
+from rotation.errors import CredentialError, ExternalServiceError, SecretFormatError
 from rotation.protocol import RotationContext, Strategy
 from rotation.values import describe_exc, load_object
 
@@ -107,10 +107,7 @@ def _where(data: Mapping[str, Any]) -> str:
     return f"postgres {data['host']}:{data['port']}/{data['dbname']} as {data['username']}"
 
 
-def _password_spec(params: Mapping[str, Any], strategy: str) -> Mapping[str, Any]:
-    unknown = set(params) - {"generate"}
-    if unknown:
-        raise ConfigurationError(f"{strategy}: unknown parameters {sorted(unknown)}")
+def _password_spec(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return generate.validate(params.get("generate", generate.DEFAULT_PASSWORD_SPEC))
 
 
@@ -118,10 +115,11 @@ class SingleUserStrategy(Strategy):
     """One role; its password changes in setSecret (clients on the old one fail until they re-read)."""
 
     name = "postgres-single-user"
+    parameters = frozenset({"generate"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
-        self.spec = _password_spec(params, self.name)
+        self.spec = _password_spec(params)
 
     def create_pending(self, current: str, ctx: RotationContext) -> str:
         data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
@@ -194,10 +192,11 @@ class AlternatingUsersStrategy(Strategy):
     """
 
     name = "postgres-alternating-users"
+    parameters = frozenset({"generate"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
-        self.spec = _password_spec(params, self.name)
+        self.spec = _password_spec(params)
 
     def create_pending(self, current: str, ctx: RotationContext) -> str:
         data = parse(current, f"{ctx.secret_name} (AWSCURRENT)", {"masterarn": str})

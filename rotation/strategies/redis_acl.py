@@ -25,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from rotation import generate
-from rotation.errors import ConfigurationError, CredentialError, ExternalServiceError, SecretFormatError
+from rotation.errors import CredentialError, ExternalServiceError, SecretFormatError
 from rotation.protocol import RotationContext, Strategy
 from rotation.values import describe_exc, load_object
 
@@ -97,12 +97,10 @@ def _where(data: Mapping[str, Any]) -> str:
 class RedisAclStrategy(Strategy):
     name = "redis-acl"
     retires = True  # finishSecret removes the previous password from the ACL user
+    parameters = frozenset({"generate"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
-        unknown = set(params) - {"generate"}
-        if unknown:
-            raise ConfigurationError(f"{self.name}: unknown parameters {sorted(unknown)}")
         self.spec = generate.validate(params.get("generate", generate.DEFAULT_PASSWORD_SPEC))
 
     def create_pending(self, current: str, ctx: RotationContext) -> str:

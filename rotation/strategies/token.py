@@ -19,12 +19,10 @@ from rotation.values import load_object
 class TokenStrategy(Strategy):
     name = "token"
     installs = False  # consumers read the new value once it is AWSCURRENT
+    parameters = frozenset({"key", "generate"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
-        unknown = set(params) - {"key", "generate"}
-        if unknown:
-            raise ConfigurationError(f"token: unknown parameters {sorted(unknown)}")
         key = params.get("key")
         if key is not None and (not isinstance(key, str) or not key):
             raise ConfigurationError(f"token: 'key' must be null or a non-empty string, got {key!r}")

@@ -4,7 +4,9 @@ Secrets Manager calls the function four times per rotation with the same ClientR
 (the id of the new version): createSecret, setSecret, testSecret, finishSecret. Any step may be
 retried, run twice or run after the function died half-way, so every step is idempotent:
 
-- createSecret reuses an AWSPENDING value that already exists for the token;
+- createSecret reuses an AWSPENDING value that already exists for the token; a secret created
+  without a value (no AWSCURRENT) gets its first value from strategies that need no credential
+  to make one (`makes_first_value`), so that value never passes through Pulumi state;
 - setSecret is the strategy's job, which first checks whether the pending credential already works;
 - finishSecret is a no-op once the version is AWSCURRENT (it resumes the strategy's finish hook
   only if the previous run died between moving AWSCURRENT and clearing AWSPENDING).
@@ -172,6 +174,10 @@ class Strategy(ABC):
     """True when finish() retires the previous credential somewhere (Redis): finishSecret then reads
     the current and previous values for it."""
 
+    makes_first_value: ClassVar[bool] = False
+    """True when the strategy can make a secret's first value with no AWSCURRENT to start from (a
+    token, a signing key); a strategy that logs in somewhere needs a first credential to exist."""
+
     parameters: ClassVar[frozenset[str]] = frozenset()
     """The keys this strategy accepts in its ROTATION_TARGETS entry; any other is refused."""
 
@@ -185,6 +191,10 @@ class Strategy(ABC):
     @abstractmethod
     def create_pending(self, current: str, ctx: RotationContext) -> str:
         """createSecret: the new value, derived from AWSCURRENT (which it may carry forward)."""
+
+    def create_first(self, ctx: RotationContext) -> str:
+        """createSecret on a secret with no AWSCURRENT: its first value (only if `makes_first_value`)."""
+        raise NotImplementedError(self.name)
 
     @abstractmethod
     def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
@@ -251,7 +261,7 @@ def rotate(
 
     logger.info("%s: secret %s, version %s, strategy %s", step, name, token, strategy.name)
     if step == "createSecret":
-        _create(strategy, ctx)
+        _create(strategy, ctx, has_current=any(CURRENT in s for s in versions.values()))
     elif step == "setSecret":
         if not strategy.installs:
             logger.info("setSecret: the %s strategy installs nothing", strategy.name)
@@ -271,12 +281,22 @@ def rotate(
         _finish_hook(strategy, ctx)
 
 
-def _create(strategy: Strategy, ctx: RotationContext) -> None:
-    current = ctx.store.required(CURRENT)
+def _create(strategy: Strategy, ctx: RotationContext, *, has_current: bool) -> None:
     if ctx.store.value(PENDING, ctx.token, missing_ok=True) is not None:
         logger.info("createSecret: reusing the existing AWSPENDING value of version %s", ctx.token)
         return
-    ctx.store.put_pending(ctx.token, strategy.create_pending(current, ctx))
+    if has_current:
+        value = strategy.create_pending(ctx.store.required(CURRENT), ctx)
+    elif strategy.makes_first_value:
+        # A secret created without a value: the function makes the first one.
+        logger.info("createSecret: secret %s has no AWSCURRENT value; making its first value", ctx.secret_name)
+        value = strategy.create_first(ctx)
+    else:
+        raise SecretFormatError(
+            f"secret {ctx.secret_name} has no AWSCURRENT value, and the {strategy.name} strategy needs the "
+            "current credential to log in with: store a first value, then rotate"
+        )
+    ctx.store.put_pending(ctx.token, value)
     logger.info("createSecret: stored a new AWSPENDING value as version %s", ctx.token)
 
 

@@ -74,6 +74,91 @@ class MotoServer:
         )
 
 
+@dataclass
+class EmptySecretRotation:
+    """How the emulator labels the first value of a secret created empty (see `moto_rotates_empty_secrets`)."""
+
+    first_put_is_current: bool = False
+    """False: createSecret's PutSecretValue(VersionStages=[AWSPENDING]) labels only AWSPENDING and
+    finishSecret moves AWSCURRENT to it (the behaviour getmoto/moto#9451 describes for AWS). True: the
+    PutSecretValue also attaches AWSCURRENT, the other reading of AWS's "if this operation creates the
+    first version for the secret, Secrets Manager automatically attaches AWSCURRENT". The handler must
+    finish the rotation either way."""
+
+
+@contextlib.contextmanager
+def moto_rotates_empty_secrets() -> Iterator[EmptySecretRotation]:
+    """Make moto rotate a secret created without a value, as Secrets Manager does.
+
+    moto 5.2.5 (the latest release) fails there twice: RotateSecret on a secret with no versions
+    raises UnboundLocalError (`new_version_id`) instead of creating the AWSPENDING version and
+    invoking the function, and UpdateSecretVersionStage refuses to attach AWSCURRENT without a
+    RemoveFromVersionId when no version holds it (getmoto/moto#9451, fix proposed in #9474). AWS
+    does both: it is how a secret gets a first value that never leaves AWS. These two patches add
+    exactly that behaviour and defer to moto for everything else.
+    """
+    import uuid
+
+    from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
+
+    behaviour = EmptySecretRotation()
+    rotate_original = SecretsManagerBackend.rotate_secret
+    stage_original = SecretsManagerBackend.update_secret_version_stage
+    put_original = SecretsManagerBackend.put_secret_value
+
+    def has_current(secret: Any) -> bool:
+        return any("AWSCURRENT" in v["version_stages"] for v in secret.versions.values())
+
+    def rotate_secret(self: SecretsManagerBackend, secret_id: str, client_request_token: str | None = None,
+                      *args: Any, **kwargs: Any) -> str:
+        secret = self.secrets.get(secret_id)
+        stub = None
+        if isinstance(secret, FakeSecret) and not secret.versions:
+            # Give moto the version it expects; it then replaces it with the empty AWSPENDING version.
+            stub = client_request_token = client_request_token or str(uuid.uuid4())
+            secret.versions[stub] = {"createdate": int(time.time()), "version_id": stub, "version_stages": []}
+        try:
+            return rotate_original(self, secret_id, client_request_token, *args, **kwargs)
+        except Exception:
+            if stub is not None and secret is not None and not secret.versions.get(stub, {}).get("version_stages"):
+                secret.versions.pop(stub, None)
+            raise
+
+    def update_secret_version_stage(self: SecretsManagerBackend, secret_id: str, version_stage: str,
+                                    remove_from_version_id: str | None,
+                                    move_to_version_id: str | None) -> tuple[str, str]:
+        secret = self.secrets.get(secret_id)
+        if (isinstance(secret, FakeSecret) and version_stage == "AWSCURRENT" and not remove_from_version_id
+                and move_to_version_id in secret.versions and not has_current(secret)):
+            secret.versions[move_to_version_id]["version_stages"].append("AWSCURRENT")
+            secret.set_default_version_id(move_to_version_id)
+            return secret.arn, secret.name
+        return stage_original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)  # type: ignore[arg-type]
+
+    def put_secret_value(self: SecretsManagerBackend, secret_id: str, secret_string: str, secret_binary: str,
+                         client_request_token: str, version_stages: list[str]) -> str:
+        secret = self.secrets.get(secret_id)
+        first = secret is not None and not has_current(secret)
+        result = put_original(self, secret_id, secret_string, secret_binary, client_request_token, version_stages)
+        if behaviour.first_put_is_current and first and isinstance(secret, FakeSecret) \
+                and client_request_token in secret.versions:
+            stages = secret.versions[client_request_token]["version_stages"]
+            if "AWSCURRENT" not in stages:
+                stages.append("AWSCURRENT")
+                secret.set_default_version_id(client_request_token)
+        return result
+
+    SecretsManagerBackend.rotate_secret = rotate_secret  # type: ignore[method-assign]
+    SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
+    SecretsManagerBackend.put_secret_value = put_secret_value  # type: ignore[method-assign]
+    try:
+        yield behaviour
+    finally:
+        SecretsManagerBackend.rotate_secret = rotate_original  # type: ignore[method-assign]
+        SecretsManagerBackend.update_secret_version_stage = stage_original  # type: ignore[method-assign]
+        SecretsManagerBackend.put_secret_value = put_original  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def moto_server() -> Iterator[MotoServer]:
     """ThreadedMotoServer on a free loopback port, with Lambda's docker mode off."""

@@ -7,7 +7,8 @@ jwt-rs256 JSON: {"alg": "RS256", "kid", "private_key_pem", "public_key_pem",
   jwks = {"keys": [JWK of the key, JWK of the previous key]}: verifiers load the JWKS and accept
   tokens signed before the switch until they expire. RSA size: param `bits`, default 4096.
 
-The previous_* fields come from AWSCURRENT at createSecret time. No external system: setSecret
+The previous_* fields come from AWSCURRENT at createSecret time; a secret created without a
+value gets a first key with no previous_* fields (nothing was signed before it). No external system: setSecret
 has nothing to install; testSecret signs and verifies a token with the pending key.
 """
 
@@ -139,6 +140,7 @@ def _test_claims(ctx: RotationContext) -> dict[str, Any]:
 class Hs256Strategy(Strategy):
     name = "jwt-hs256"
     installs = False  # consumers read the new value once it is AWSCURRENT
+    makes_first_value = True
     parameters = frozenset({"bytes"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
@@ -148,17 +150,15 @@ class Hs256Strategy(Strategy):
             raise ConfigurationError(f"{self.name}: bytes={size!r} must be an integer in [32, 512]")
         self.size = size
 
+    def _new(self) -> dict[str, Any]:
+        return {"alg": "HS256", "kid": _new_kid(), "key": b64url(secrets.token_bytes(self.size))}
+
     def create_pending(self, current: str, ctx: RotationContext) -> str:
         cur = load_object(current, f"{ctx.secret_name} (AWSCURRENT)", {"kid": str, "key": str})
-        return json.dumps(
-            {
-                "alg": "HS256",
-                "kid": _new_kid(),
-                "key": b64url(secrets.token_bytes(self.size)),
-                "previous_kid": cur["kid"],
-                "previous_key": cur["key"],
-            }
-        )
+        return json.dumps({**self._new(), "previous_kid": cur["kid"], "previous_key": cur["key"]})
+
+    def create_first(self, ctx: RotationContext) -> str:
+        return json.dumps(self._new())
 
     def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
         """Nothing to install: verifiers read the secret (key and previous_key)."""
@@ -175,6 +175,7 @@ class Hs256Strategy(Strategy):
 class Rs256Strategy(Strategy):
     name = "jwt-rs256"
     installs = False  # consumers read the new value once it is AWSCURRENT
+    makes_first_value = True
     parameters = frozenset({"bits"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
@@ -184,8 +185,8 @@ class Rs256Strategy(Strategy):
             raise ConfigurationError(f"{self.name}: bits={bits!r} must be 2048, 3072 or 4096")
         self.bits = bits
 
-    def create_pending(self, current: str, ctx: RotationContext) -> str:
-        cur = load_object(current, f"{ctx.secret_name} (AWSCURRENT)", {"kid": str, "public_key_pem": str})
+    def _new(self, previous: Mapping[str, Any] | None) -> str:
+        """A new key pair; its JWKS also holds the previous public key, if there is one."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=self.bits)
         private_pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -196,17 +197,25 @@ class Rs256Strategy(Strategy):
             .decode()
         )
         kid = _new_kid()
-        return json.dumps(
-            {
-                "alg": "RS256",
-                "kid": kid,
-                "private_key_pem": private_pem,
-                "public_key_pem": public_pem,
-                "previous_kid": cur["kid"],
-                "previous_public_key_pem": cur["public_key_pem"],
-                "jwks": {"keys": [jwk(public_pem, kid), jwk(cur["public_key_pem"], cur["kid"])]},
-            }
-        )
+        document: dict[str, Any] = {
+            "alg": "RS256",
+            "kid": kid,
+            "private_key_pem": private_pem,
+            "public_key_pem": public_pem,
+        }
+        keys = [jwk(public_pem, kid)]
+        if previous is not None:
+            document["previous_kid"] = previous["kid"]
+            document["previous_public_key_pem"] = previous["public_key_pem"]
+            keys.append(jwk(previous["public_key_pem"], previous["kid"]))
+        document["jwks"] = {"keys": keys}
+        return json.dumps(document)
+
+    def create_pending(self, current: str, ctx: RotationContext) -> str:
+        return self._new(load_object(current, f"{ctx.secret_name} (AWSCURRENT)", {"kid": str, "public_key_pem": str}))
+
+    def create_first(self, ctx: RotationContext) -> str:
+        return self._new(None)
 
     def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
         """Nothing to install: verifiers read the JWKS (current and previous public keys)."""

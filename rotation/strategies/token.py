@@ -2,6 +2,7 @@
 
 Params: {"key": null | "<json key>", "generate": <generation spec>}. With `key` null the
 secret is the plain string; otherwise the secret is a JSON object and only `key` changes.
+A secret created without a value gets `{key: <new>}` (or the plain value) as its first value.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rotation.values import load_object
 class TokenStrategy(Strategy):
     name = "token"
     installs = False  # consumers read the new value once it is AWSCURRENT
+    makes_first_value = True
     parameters = frozenset({"key", "generate"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
@@ -37,6 +39,10 @@ class TokenStrategy(Strategy):
         data = load_object(current, f"{ctx.secret_name} (AWSCURRENT)", {})
         data[self.key] = generate.generate(self.spec)
         return json.dumps(data)
+
+    def create_first(self, ctx: RotationContext) -> str:
+        value = generate.generate(self.spec)
+        return value if self.key is None else json.dumps({self.key: value})
 
     def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
         """Nothing to install: consumers read the new value once it is AWSCURRENT."""

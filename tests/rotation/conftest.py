@@ -18,10 +18,12 @@ for _path in (str(_ROOT), str(_ROOT / "tests")):
 
 from rotation_harness import Harness  # noqa: E402
 from servers import (  # noqa: E402
+    EmptySecretRotation,
     MotoServer,
     PostgresServer,
     RedisServer,
     lambda_invokes_routed,
+    moto_rotates_empty_secrets,
     moto_server,
     postgres_server,
     redis_server,
@@ -37,7 +39,14 @@ def moto() -> Iterator[MotoServer]:
 
 
 @pytest.fixture(scope="session")
-def harness(moto: MotoServer) -> Iterator[Harness]:
+def empty_secret_rotation(moto: MotoServer) -> Iterator[EmptySecretRotation]:
+    """moto rotating a secret created without a value as AWS does (tests/servers.py)."""
+    with moto_rotates_empty_secrets() as behaviour:
+        yield behaviour
+
+
+@pytest.fixture(scope="session")
+def harness(moto: MotoServer, empty_secret_rotation: EmptySecretRotation) -> Iterator[Harness]:
     client = moto.client("secretsmanager")
     with lambda_invokes_routed(lambda event, environ: handler.handle(event, environ, client)) as router:
         yield Harness(moto, router)

@@ -36,6 +36,13 @@ NEEDS_KEYS = {
     "redis-acl": ("host", "port", "username", "password"),
 }
 """The JSON keys each database strategy reads (rotation/README.md)."""
+FIRST_VALUE_KEYS: dict[str, tuple[str, ...] | None] = {
+    "token": None,
+    "jwt-hs256": ("alg", "kid", "key"),
+    "jwt-rs256": ("alg", "kid", "private_key_pem", "public_key_pem", "jwks"),
+}
+"""Strategies that can make a secret's first value, and the JSON keys that first value holds (token:
+only its one generated value). The others log in with the current credential, so one must exist."""
 ROTATION_STRATEGIES = Literal[
     "token", "postgres-single-user", "postgres-alternating-users", "redis-acl", "jwt-hs256", "jwt-rs256"
 ]
@@ -117,6 +124,9 @@ class UuidSpec(_Model):
         return 122.0
 
 
+SOURCES = ("generate", "external", "config", "rotation", "template")
+"""Where a value comes from; exactly one per value."""
+
 GenerateSpec = Annotated[BytesSpec | PasswordSpec | UuidSpec, Field(discriminator="kind")]
 
 
@@ -125,6 +135,11 @@ class ExternalSource(_Model):
 
     config: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9]{0,63}$")
     """The stack config key; defaults to the camelCase of `<secret>-<key>`."""
+
+
+class RotationSource(_Model):
+    """A value the rotation function writes (a JWT's kid or key pair) in a secret whose first value it
+    makes (`rotation.first_value: rotation`); the program declares the key, never its value."""
 
 
 class ConfigSource(_Model):
@@ -144,6 +159,7 @@ class Value(_Model):
     generate: GenerateSpec | None = None
     external: ExternalSource | None = None
     config: ConfigSource | None = None
+    rotation: RotationSource | None = None
     template: str | None = None
     """Built from sibling keys, e.g. `postgresql://{username}:{password}@{host}:{port}/{dbname}`;
     substituted values are percent-encoded so that a password cannot break the URL."""
@@ -167,10 +183,10 @@ class Value(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> Value:
-        sources = [s for s in ("generate", "external", "config", "template") if getattr(self, s) is not None]
+        sources = [s for s in SOURCES if getattr(self, s) is not None]
         if len(sources) != 1:
             found = ", ".join(sources) or "none"
-            raise ValueError(f"exactly one of generate, external, config, template is required (found {found})")
+            raise ValueError(f"exactly one of {', '.join(SOURCES)} is required (found {found})")
         if not self.required and self.external is None and self.config is None:
             raise ValueError("'required: false' is only meaningful for an external or plain config value")
         if self.type != "string" and self.config is None:
@@ -181,7 +197,7 @@ class Value(_Model):
 
     @property
     def source(self) -> str:
-        for name in ("generate", "external", "config", "template"):
+        for name in SOURCES:
             if getattr(self, name) is not None:
                 return name
         raise AssertionError("validated: one source")
@@ -216,6 +232,14 @@ class Rotation(_Model):
     master: str | None = None
     """Catalog name of the secret holding the admin credential that changes this one's password
     (`postgres-alternating-users`, `redis-acl`); its ARN is stored in the secret as `masterarn`."""
+    first_value: Literal["program", "rotation"] = "program"
+    """Who makes the first value: the program (pulumi-random; the value is kept, encrypted, in Pulumi
+    state) or the rotation function, run at once by the first deploy, so that the value never enters
+    Pulumi state or CI logs (token and JWT strategies)."""
+
+    @property
+    def first_value_by_rotation(self) -> bool:
+        return self.first_value == "rotation"
 
     @model_validator(mode="after")
     def _schedule(self) -> Rotation:
@@ -532,6 +556,7 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
             path, f"a critical secret rotated '{secret.rotation}' needs 'rotation_reason': why no function "
             "rotates it (letters, digits, spaces and _.:/=+-@ only)", secret=name, field="rotation_reason",
         )
+    _check_first_value(path, name, secret)
     if isinstance(secret.rotation, Rotation) and secret.rotation.strategy in NEEDS_MASTER:
         if not secret.rotation.master:
             raise ConfigurationError(
@@ -559,6 +584,52 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                 path, "the 'token' rotation strategy needs exactly one generated value to replace "
                 f"(found {len(generated)})", secret=name, field="rotation.strategy",
             )
+
+
+def _check_first_value(path: str, name: str, secret: Secret) -> None:
+    """A first value made by the rotation function: only what the function writes can be declared."""
+    if not isinstance(secret.rotation, Rotation) or not secret.rotation.first_value_by_rotation:
+        for key, value in secret.values.items():
+            if value.rotation is not None:
+                raise ConfigurationError(
+                    path, "a value comes from 'rotation' only in a secret whose rotation makes the first value "
+                    "('rotation: {strategy: ..., first_value: rotation}')", secret=name,
+                    field=f"keys.{key}.rotation" if key else "value.rotation",
+                )
+        return
+    strategy = secret.rotation.strategy
+    if strategy not in FIRST_VALUE_KEYS:
+        raise ConfigurationError(
+            path, f"the '{strategy}' strategy logs in with the current credential, so it cannot make the first "
+            f"value; 'first_value: rotation' works with {', '.join(sorted(FIRST_VALUE_KEYS))}",
+            secret=name, field="rotation.first_value",
+        )
+    values = secret.values
+    for key, value in values.items():
+        if value.source not in ("generate", "rotation"):
+            field = f"keys.{key}" if key else "value"
+            raise ConfigurationError(
+                path, f"with 'first_value: rotation' the function writes the whole value, so a value cannot come "
+                f"from {value.source}; declare the key with 'rotation: {{}}', or move it to another secret",
+                secret=name, field=f"{field}.{value.source}",
+            )
+    keys = FIRST_VALUE_KEYS[strategy]
+    if keys is None:
+        others = sorted(k for k, v in values.items() if v.generate is None)
+        if others:
+            raise ConfigurationError(
+                path, "with 'first_value: rotation' the token function writes only the generated value; "
+                f"{', '.join(others)} would be missing: move them to another secret", secret=name, field="keys",
+            )
+        return
+    if not secret.grouped:
+        return  # refused as a JWT secret that is not JSON
+    unknown = sorted(set(values) - set(keys))
+    if unknown:
+        raise ConfigurationError(
+            path, f"with 'first_value: rotation' the {strategy} function writes the keys {', '.join(keys)}; "
+            f"{', '.join(unknown)} would be missing", secret=name, field="keys",
+        )
 
 
 def _check_env_unique(catalog: Catalog) -> None:

@@ -163,7 +163,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
             for group, (strategy, names) in groups.items():
                 rotated = tuple(
                     RotatedSecret(name=n, entry=secrets[n], arn=self.secrets[n].arn, secret=self.secrets[n].secret,
-                                  version=self.secrets[n].version)
+                                  version=self.secrets[n].version,
+                                  first_value_by_rotation=self.secrets[n].first_value_by_rotation)
                     for n in names
                 )
                 masters = tuple(sorted({m for n in names if (m := _master(secrets[n]))}))

@@ -66,6 +66,8 @@ class RotatedSecret:
     version: pulumi.Resource | None
     """Its first value: Secrets Manager tests the rotation when the schedule is set, so the value
     must exist first."""
+    first_value_by_rotation: bool = False
+    """The function makes the first value: the schedule rotates at once (RotateImmediately)."""
 
     @property
     def rotation(self) -> Rotation:
@@ -271,8 +273,10 @@ class RotationFunction(pulumi.ComponentResource):
                     schedule_expression=rule.schedule,
                     duration=rule.window,
                 ),
-                # The first value comes from the program; rotation takes over on the schedule.
-                rotate_immediately=False,
+                # Either the program wrote the first value and rotation takes over on the schedule (AWS
+                # then only runs testSecret), or the secret is empty and the first rotation, run now,
+                # makes its first value.
+                rotate_immediately=rotated_secret.first_value_by_rotation,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[
                     permission, rotated_secret.secret, *([rotated_secret.version] if rotated_secret.version else []),
                 ]),

@@ -91,6 +91,8 @@ class CatalogSecret(pulumi.ComponentResource):
     version: aws.secretsmanager.SecretVersion | None
     arn: pulumi.Output[str]
     secret_name: str
+    first_value_by_rotation: bool
+    """The rotation function makes the first value; the program declares no version."""
     unset_optional: bool
     """A single optional value this stack does not set: the secret exists but feeds nothing."""
     keys: tuple[str, ...]
@@ -114,6 +116,8 @@ class CatalogSecret(pulumi.ComponentResource):
             tags["rotation-strategy"] = entry.rotation.strategy
             if entry.rotation.signing_key:
                 tags["rotation-kind"] = "signing-key"  # the policy pack allows signing keys a slower schedule
+            if entry.rotation.first_value_by_rotation:
+                tags["first-value"] = "rotation"  # empty until the first rotation: `ops list` says so
         if entry.rotation_reason:
             tags["rotation-reason"] = entry.rotation_reason
         self.secret = aws.secretsmanager.Secret(
@@ -136,9 +140,12 @@ class CatalogSecret(pulumi.ComponentResource):
         plain: dict[str, str | int | bool] = dict(args.supplied.plain)
         missing_keys = {gap.key for gap in args.supplied.missing}
         missing_required = any(gap.required for gap in args.supplied.missing)
+        # The rotation function makes the first value (RotateImmediately): the program writes none, so
+        # the value never enters Pulumi state.
+        self.first_value_by_rotation = isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation
         for key, value in entry.values.items():
-            if missing_required:
-                break  # no version yet: generate nothing that would only sit unused in state
+            if missing_required or self.first_value_by_rotation:
+                break  # no version from the program: generate nothing that would only sit unused in state
             if value.generate is not None:
                 parts[key] = _generated(f"{name}-{key or 'value'}", value.generate, child)
             elif key in args.supplied.secret:
@@ -152,7 +159,7 @@ class CatalogSecret(pulumi.ComponentResource):
         self.keys = tuple(k for k in entry.values if k not in optional_missing) if entry.grouped else ()
 
         self.version = None
-        if not missing_required and present:
+        if not missing_required and present and not self.first_value_by_rotation:
             # Output.all() of nothing is a list, not a mapping: a secret of plain values has no parts.
             combined = pulumi.Output.all(**parts) if parts else pulumi.Output.from_input({})
             composed: pulumi.Output[str] = combined.apply(

@@ -1,9 +1,9 @@
 """`compare`: a production secret must not share a value with the same secret of another environment.
 
 Reads both environments' AWSCURRENT values (the caller needs read access to both), compares the
-generated and externally supplied values key by key in constant time, and reports only which
-secrets and keys are equal, never a value. Plain configuration values may be equal (a port, an
-account id) and are not compared.
+generated (by the program or the rotation function) and externally supplied values key by key in
+constant time, and reports only which secrets and keys are equal, never a value. Plain
+configuration values may be equal (a port, an account id) and are not compared.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def compare(stack: Stack, other: Stack, client: Any, other_client: Any) -> list[
     for name, entry in stack.secrets.items():
         if name not in other.secrets:
             continue
-        compared = [k for k, v in entry.values.items() if v.generate is not None or v.external is not None]
+        compared = [k for k, v in entry.values.items() if v.source in ("generate", "external", "rotation")]
         if not compared:
             continue
         mine = _keys(_value(client, stack.full_name(name)), entry.grouped)

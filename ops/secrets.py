@@ -120,7 +120,12 @@ def state_of(stack: Stack, client: Any, catalog_name: str | None, full: str) -> 
     if state.stages.get(PENDING) and state.stages[PENDING] != state.stages.get(CURRENT):
         state.problems.append("a rotation is in progress or failed (AWSPENDING on its own version)")
     if state.stages.get(CURRENT) is None:
-        state.problems.append("no AWSCURRENT version (no value yet)")
+        if entry is not None and isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation:
+            # `first_value: rotation`: `pulumi up` created it empty and started the rotation that fills it.
+            state.problems.append("no value yet: the first rotation makes it; if that failed, see the rotation "
+                                  "function's logs and the rotation alerts")
+        else:
+            state.problems.append("no AWSCURRENT version (no value yet)")
     return state
 
 

@@ -132,8 +132,13 @@ def _describe(resource: CollectedResource) -> str:
         notes.append(f"name={inputs.get('name')}")
         notes.append(f"class={inputs.get('tags', {}).get('class')}")
         notes.append(f"rotation={inputs.get('tags', {}).get('rotation')}")
+        if inputs.get("tags", {}).get("first-value") == "rotation":
+            notes.append("value=made by the rotation function at deploy, never in state")
     elif resource.type == "aws:secretsmanager/secretVersion:SecretVersion":
         notes.append(f"value={inputs.get('secretString', '-')}")
+    elif resource.type == "aws:secretsmanager/secretRotation:SecretRotation":
+        waits = inputs.get("rotateImmediately") is False
+        notes.append("first rotation on schedule" if waits else "rotates at deploy")
     elif resource.type == "aws:kms/alias:Alias":
         notes.append(f"name={inputs.get('name')}")
     elif resource.type == "aws:kms/key:Key":

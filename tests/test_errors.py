@@ -232,3 +232,66 @@ def test_a_mistake_stops_the_program_before_any_resource(make_project: Callable[
     with pytest.raises(ConfigurationError) as caught:
         run_program(stack, project, str(REPO / "__main__.py"))
     assert caught.value.registered == 0, str(caught.value)
+
+
+# ------------------------------------------------------------------ first value made by the rotation function
+
+FIRST_VALUE = GOOD.replace("every_days: 30}", "every_days: 30, first_value: rotation}")
+JWT = """\
+  signing-key:
+    description: Signs access tokens
+    class: critical
+    rotation: {strategy: jwt-rs256, every_days: 180, first_value: rotation}
+    keys:
+      kid: {env: JWT_KEY_ID, rotation: {}}
+      public_key_pem: {env: JWT_PUBLIC_KEY, rotation: {}}
+"""
+
+
+def test_first_value_by_rotation_runs(make_project: Callable[..., Path]) -> None:
+    code, out, err = run_cli(make_project(FIRST_VALUE + JWT, MINIMAL_STACK))
+    assert code == 0, err
+    assert "shop/staging/signing-key" in out
+
+
+@pytest.mark.parametrize(("change", "fragments"), [
+    pytest.param(("strategy: token, every_days: 30, first_value: rotation",
+                  "strategy: postgres-single-user, every_days: 30, first_value: rotation"),
+                 ("field 'rotation.first_value'", "'postgres-single-user' strategy logs in with the current "
+                  "credential"), id="server-credential"),
+    pytest.param(("first_value: rotation}", "first_value: program}"),
+                 ("secret 'signing-key'", "field 'keys.kid.rotation'", "only in a secret whose rotation makes"),
+                 id="rotation-source-without-first-value"),
+    pytest.param(("      public_key_pem: {env: JWT_PUBLIC_KEY, rotation: {}}\n",
+                  "      public_key_pem: {env: JWT_PUBLIC_KEY, rotation: {}}\n      issuer: {config: {}}\n"),
+                 ("secret 'signing-key'", "field 'keys.issuer.config'", "cannot come from config"),
+                 id="config-value"),
+    pytest.param(("      public_key_pem: {env: JWT_PUBLIC_KEY, rotation: {}}\n",
+                  "      public_key_pem: {env: JWT_PUBLIC_KEY, rotation: {}}\n      issuer: {rotation: {}}\n"),
+                 ("secret 'signing-key'", "field 'keys'", "issuer would be missing"),
+                 id="key-the-function-never-writes"),
+    pytest.param(("      generate: {kind: bytes, bytes: 32, encoding: hex}\n",
+                  "      generate: {kind: bytes, bytes: 32, encoding: hex}\n      invalid: true\n"),
+                 ("secret 'session-secret'",), id="unknown-field-still-refused"),
+])
+def test_first_value_mistakes(make_project: Callable[..., Path], change: tuple[str, str],
+                              fragments: tuple[str, ...]) -> None:
+    catalog = (FIRST_VALUE + JWT).replace(*change)
+    assert catalog != FIRST_VALUE + JWT, "the change must apply"
+    expect_error(make_project(catalog, MINIMAL_STACK), "catalog.yaml", *fragments)
+
+
+def test_a_token_made_by_rotation_holds_only_its_generated_value(make_project: Callable[..., Path]) -> None:
+    grouped = FIRST_VALUE.replace("""    value:
+      env: SESSION_SECRET
+      generate: {kind: bytes, bytes: 32, encoding: hex}
+""", """    keys:
+      secret:
+        env: SESSION_SECRET
+        generate: {kind: bytes, bytes: 32, encoding: hex}
+      cookie:
+        env: SESSION_COOKIE
+        config: {default: sid}
+""")
+    assert grouped != FIRST_VALUE
+    expect_error(make_project(grouped, MINIMAL_STACK), "secret 'session-secret'", "field 'keys.cookie.config'")

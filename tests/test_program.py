@@ -155,6 +155,35 @@ def test_missing_external_values_are_listed_as_action_required(report) -> None: 
     assert f"filot-{report.run.stack.stack}-buli2-value" not in names, "no half-filled version"
 
 
+def test_a_first_value_made_by_rotation_never_enters_state(report) -> None:  # type: ignore[no-untyped-def]
+    """service-internal-key: `first_value: rotation`; the program declares the secret and its schedule only."""
+    env = report.run.stack.stack
+    resources = report.run.resources
+    by_urn = {r.urn: r for r in resources}
+    firsts = {n for n, e in CATALOG.for_environment(env).items()
+              if isinstance(e.rotation, Rotation) and e.rotation.first_value_by_rotation}
+    assert firsts == {"service-internal-key"}, "the catalog's example of the feature"
+    component = next(r for r in resources if r.name == f"filot-{env}-service-internal-key")
+    children = [r for r in resources if r.parent == component.urn]
+    assert sorted(r.type for r in children) == [
+        SECRET, "aws:secretsmanager/secretPolicy:SecretPolicy"], "no version, no random value"
+    secret = next(r for r in children if r.type == SECRET)
+    assert secret.inputs["tags"]["first-value"] == "rotation"
+    assert "secretString" not in json.dumps(secret.inputs)
+
+    rotations = of_type(resources, "aws:secretsmanager/secretRotation:SecretRotation")
+    assert len(rotations) == sum(isinstance(e.rotation, Rotation) for e in CATALOG.for_environment(env).values())
+    for rotation in rotations:
+        (secret_urn,) = rotation.property_dependencies["secretId"]
+        immediate = secret_urn == secret.urn
+        assert rotation.inputs["rotateImmediately"] is immediate, rotation.urn
+        kinds = {by_urn[d].type for d in rotation.dependencies}
+        assert "aws:lambda/permission:Permission" in kinds, f"{rotation.urn}: invoked before it may be"
+        # Secrets Manager runs testSecret when a waiting schedule is set: the value must exist first.
+        assert (VERSION in kinds) is not immediate, rotation.urn
+    assert report.run.outputs["envVars"]["SERVICE_INTERNAL_KEY"] == f"filot/{env}/service-internal-key"
+
+
 def test_the_repository_root_is_the_default_project() -> None:
     assert (REPO / "Pulumi.yaml").is_file() and Path(REPO / "__main__.py").is_file()
 

@@ -185,6 +185,24 @@ def check_version_ignores(args: StackValidationArgs, settings: Settings) -> Iter
             )
 
 
+def check_rotation_first_value(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
+    versions = of_type(args, t.SECRET_VERSION)
+    for rot in of_type(args, t.SECRET_ROTATION):
+        # rotate_immediately defaults to true: the first rotation then makes or replaces the value.
+        if rot.props.get("rotateImmediately") is not False:
+            continue
+        for secret in (d for d in deps(rot, "secretId") if d.resource_type == t.SECRET):
+            if not any(refers_to(v, "secretId", secret) for v in versions):
+                yield StackFinding(
+                    rot.urn,
+                    rot.name,
+                    f"rotation {rot.name} waits for its schedule, but secret {secret.name} has no SecretVersion: "
+                    "Secrets Manager runs testSecret when the schedule is set and it fails on a secret without "
+                    "a value. Give the secret a first value, or set rotate_immediately=True so that the "
+                    "rotation function makes it.",
+                )
+
+
 def check_rotation_permission(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
     permissions = of_type(args, t.LAMBDA_PERMISSION)
     for rot in of_type(args, t.SECRET_ROTATION):
@@ -354,6 +372,12 @@ POLICIES = [
         "Versions of rotated secrets ignore changes to secretString.",
         EnforcementLevel.MANDATORY,
         check_version_ignores,
+    ),
+    stack_rule(
+        "rotation-has-first-value",
+        "A rotation that waits for its schedule belongs to a secret with a value.",
+        EnforcementLevel.MANDATORY,
+        check_rotation_first_value,
     ),
     stack_rule(
         "rotation-lambda-invoke-permission",

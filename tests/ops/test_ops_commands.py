@@ -61,6 +61,16 @@ def test_list_reports_every_catalog_secret_with_its_stages_and_flags_missing_one
     assert created["filot/staging/jwt-secret"][1][:8] in row and created["filot/staging/jwt-secret"][0][:8] in row
 
 
+def test_list_explains_a_secret_waiting_for_its_first_rotation(moto: Moto, ops: Run) -> None:
+    moto.seed("staging", skip=("service-internal-key",))
+    moto.client("secretsmanager").create_secret(Name="filot/staging/service-internal-key")  # as `pulumi up` does
+    result = ops("list", "--stack", "staging", "--format", "json")
+    assert result.code == 0, result.err
+    entry = next(s for s in json.loads(result.out)["secrets"] if s["catalog"] == "service-internal-key")
+    assert entry["exists"] is True and entry["stages"]["AWSCURRENT"] is None
+    assert any(p.startswith("no value yet: the first rotation makes it") for p in entry["problems"])
+
+
 def test_list_shows_rotation_state_and_the_next_rotation_date(
     moto: Moto, ops: Run, rotation_function: Rotation
 ) -> None:

@@ -72,6 +72,9 @@ CASES: list[Case] = [
          "secret-value-source", "api-token-version"),
     Case("rotated-version-no-ignore", f.set_option("db-password-version", ignore_changes=()),
          "secret-version-ignores-rotated-value", "db-password-version"),
+    Case("scheduled-rotation-of-empty-secret",
+         lambda s: f.set_input("db-password-rotation", "rotateImmediately", False)(f.remove("db-password-version")(s)),
+         "rotation-has-first-value", "db-password-rotation"),
     # --- KMS
     Case("kms-no-rotation", f.set_input("key", "enableKeyRotation", False), "kms-key-rotation-enabled", "key"),
     Case("kms-wildcard-principal",

@@ -35,7 +35,7 @@ def test_compliant_stack_has_no_findings() -> None:
 
 def test_pack_advertises_every_rule_with_description_and_level() -> None:
     names = [p.name for p in c_registry()]
-    assert len(names) == len(set(names)) == 31
+    assert len(names) == len(set(names)) == 32
     assert all(p.description and p.enforcement_level is not None for p in c_registry())
     assert len(c.CASES) >= 40
     # every rule has at least one planted violation in the corpus
@@ -100,6 +100,15 @@ def test_signing_keys_may_rotate_yearly() -> None:
     stack = f.set_input("db-password-rotation", "rotationRules", {"automaticallyAfterDays": 300})(f.base_stack())
     assert [v.policy for v in run(stack)] == ["secret-rotation-required"]
     assert run(f.set_tag("db-password", "rotation-kind", "signing-key")(stack)) == []
+
+
+def test_a_secret_whose_rotation_makes_the_first_value_needs_no_version() -> None:
+    empty = f.remove("db-password-version")(f.base_stack())
+    assert run(f.set_input("db-password-rotation", "rotateImmediately", True)(empty)) == []
+    assert run(empty) == [], "rotate_immediately defaults to true"
+    waiting = f.set_input("db-password-rotation", "rotateImmediately", False)
+    assert [v.policy for v in run(waiting(empty))] == ["rotation-has-first-value"]
+    assert run(waiting(f.base_stack())) == [], "a waiting schedule with a first value is fine"
 
 
 def test_on_compromise_with_a_reason_needs_no_rotation() -> None:

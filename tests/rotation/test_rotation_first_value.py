@@ -8,8 +8,10 @@ empty secret as AWS does (tests/servers.py, `moto_rotates_empty_secrets`).
 
 from __future__ import annotations
 
+import json
 import logging
 import string
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -163,3 +165,38 @@ def test_a_server_credential_cannot_start_empty(harness: Harness, name: str, str
     steps = [c.event["Step"] for c in harness.router.calls if c.event["ClientRequestToken"] == token]
     assert steps == ["createSecret"]  # the rotation stopped at the first step
     assert harness.version_of(name, "AWSCURRENT") is None
+
+
+# ------------------------------------------------------------------ what the program deploys, run for real
+
+
+def test_the_programs_first_value_deployment_rotates_in_the_emulator(harness: Harness) -> None:
+    """The production stack as the preview declares it, replayed in moto: the empty secret, the token
+    function's environment and the schedule's RotateImmediately make the catalog's value."""
+    from tests.conftest import run_stack
+
+    resources = run_stack("production").run.resources
+    secret = next(r for r in resources if r.type == "aws:secretsmanager/secret:Secret"
+                  and r.inputs["name"].endswith("/service-internal-key"))
+    assert not [r for r in resources if r.type == "aws:secretsmanager/secretVersion:SecretVersion"
+                and r.property_dependencies.get("secretId") == (secret.urn,)]
+    schedule = next(r for r in resources if r.type == "aws:secretsmanager/secretRotation:SecretRotation"
+                    and r.property_dependencies.get("secretId") == (secret.urn,))
+    (function_urn,) = schedule.property_dependencies["rotationLambdaArn"]
+    function = next(r for r in resources if r.urn == function_urn)
+    environment = function.inputs["environment"]["variables"]
+
+    name = secret.inputs["name"]
+    harness.sm.create_secret(Name=name, Description=secret.inputs["description"])  # no value, as declared
+    fn = harness.function(environment["ROTATION_STRATEGY"], json.loads(environment["ROTATION_TARGETS"]))
+    token = str(uuid.uuid4())
+    harness.sm.rotate_secret(
+        SecretId=name, ClientRequestToken=token, RotationLambdaARN=fn,
+        RotationRules={"AutomaticallyAfterDays": int(schedule.inputs["rotationRules"]["automaticallyAfterDays"])},
+        RotateImmediately=schedule.inputs["rotateImmediately"],
+    )
+    assert not harness.router.errors(token)
+    _only_current(harness, name, token)
+    value = harness.value(name)
+    as_catalog_says = len(value) == 64 and set(value) <= set(string.hexdigits.lower())  # bytes: 32, hex
+    assert as_catalog_says

@@ -192,8 +192,15 @@ class Strategy(ABC):
     def create_pending(self, current: str, ctx: RotationContext) -> str:
         """createSecret: the new value, derived from AWSCURRENT (which it may carry forward)."""
 
+    @property
+    def derives_from_current(self) -> bool:
+        """Whether a new value is built from AWSCURRENT (connection fields, the previous JWT key); when
+        not, createSecret does not read AWSCURRENT and calls `create_first`."""
+        return True
+
     def create_first(self, ctx: RotationContext) -> str:
-        """createSecret on a secret with no AWSCURRENT: its first value (only if `makes_first_value`)."""
+        """A value made from nothing: the first value of a secret with no AWSCURRENT, or every value
+        of a strategy that does not derive from the current one (only if `makes_first_value`)."""
         raise NotImplementedError(self.name)
 
     @abstractmethod
@@ -285,11 +292,11 @@ def _create(strategy: Strategy, ctx: RotationContext, *, has_current: bool) -> N
     if ctx.store.value(PENDING, ctx.token, missing_ok=True) is not None:
         logger.info("createSecret: reusing the existing AWSPENDING value of version %s", ctx.token)
         return
-    if has_current:
+    if has_current and strategy.derives_from_current:
         value = strategy.create_pending(ctx.store.required(CURRENT), ctx)
     elif strategy.makes_first_value:
-        # A secret created without a value: the function makes the first one.
-        logger.info("createSecret: secret %s has no AWSCURRENT value; making its first value", ctx.secret_name)
+        if not has_current:  # a secret created without a value: the function makes the first one
+            logger.info("createSecret: secret %s has no AWSCURRENT value; making its first value", ctx.secret_name)
         value = strategy.create_first(ctx)
     else:
         raise SecretFormatError(

@@ -33,9 +33,13 @@ class TokenStrategy(Strategy):
             raise ConfigurationError("token: parameter 'generate' (a generation spec) is required")
         self.spec = generate.validate(params["generate"])
 
+    @property
+    def derives_from_current(self) -> bool:
+        return self.key is not None  # a JSON secret keeps its other keys; a plain value needs nothing
+
     def create_pending(self, current: str, ctx: RotationContext) -> str:
-        if self.key is None:
-            return generate.generate(self.spec)
+        if self.key is None:  # not called (derives_from_current is False), but complete
+            return self.create_first(ctx)
         data = load_object(current, f"{ctx.secret_name} (AWSCURRENT)", {})
         data[self.key] = generate.generate(self.spec)
         return json.dumps(data)

@@ -245,3 +245,22 @@ def test_lambda_handler_reads_its_environment(harness: Harness, name: str, monke
     for step in STEPS:
         handler.lambda_handler({"Step": step, "SecretId": name, "ClientRequestToken": token}, None)
     assert harness.version_of(name, "AWSCURRENT") == token
+
+
+def test_create_secret_of_a_plain_token_reads_only_the_pending_value(harness: Harness, name: str) -> None:
+    """A new plain token derives from nothing: createSecret does not read AWSCURRENT (one call fewer)."""
+    fn, token = _pending_rotation(harness, name)
+    reads: list[dict[str, object]] = []
+
+    def record(params: dict[str, object], **_: object) -> None:
+        reads.append({k: v for k, v in params.items() if k in ("VersionStage", "VersionId")})
+
+    event = "provide-client-params.secrets-manager.GetSecretValue"
+    harness.sm.meta.events.register(event, record)
+    try:
+        harness.step(name, "createSecret", token, fn)
+    finally:
+        harness.sm.meta.events.unregister(event, record)
+    assert reads == [{"VersionStage": "AWSPENDING", "VersionId": token}]
+    made = len(harness.value(name, "AWSPENDING")) == 64
+    assert made

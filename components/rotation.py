@@ -254,6 +254,11 @@ class RotationFunction(pulumi.ComponentResource):
 
         self.rotations = {}
         for rotated_secret in args.secrets:
+            if rotated_secret.version is None and not rotated_secret.first_value_by_rotation:
+                # No value yet (a required value is not set: "action required"). Secrets Manager would
+                # run testSecret on the empty secret when the schedule is set, fail, and leave the
+                # deploy half-applied; the schedule comes with the value, at the next `pulumi up`.
+                continue
             rule = rotated_secret.rotation
             permission = aws.lambda_.Permission(
                 f"{name}-{rotated_secret.name}-invoke",

@@ -174,3 +174,42 @@ def test_a_service_reading_too_many_secrets_for_one_policy_is_a_clear_error(
     code = main(["staging", "--project-dir", str(project), "--no-policies"], out=out, err=err)
     assert code == 2
     assert "policy big-staging-api-secrets-read" in err.getvalue() and "limit of 6144" in err.getvalue()
+
+
+WAITING = """\
+app: shop
+owner: platform
+secrets:
+  partner:
+    description: Partner API access with a rotated signing token
+    class: critical
+    rotation: {strategy: token, every_days: 30}
+    keys:
+      token: {env: PARTNER_TOKEN, generate: {kind: bytes, bytes: 32, encoding: hex}}
+      partnerKey: {env: PARTNER_KEY, external: {}}
+"""
+
+
+def test_a_rotated_secret_without_its_value_gets_its_schedule_with_the_value(
+    make_project: Callable[..., Path],
+) -> None:
+    """Secrets Manager runs testSecret when a waiting schedule is set; on an empty secret that fails
+    and leaves the deploy half-applied. So the schedule waits for the value."""
+    project = make_project(WAITING, MINIMAL_STACK)
+    out = io.StringIO()
+    assert main(["staging", "--project-dir", str(project), "--format", "json"], out=out, err=io.StringIO()) == 0
+    preview = json.loads(out.getvalue())
+    assert [(g["secret"], g["key"]) for g in preview["actionRequired"]] == [("partner", "partnerKey")]
+    types = [r["type"] for r in preview["resources"]]
+    assert ROTATION not in types and PERMISSION not in types
+    assert FUNCTION in types, "the function and its role are ready for the value"
+    assert not [v for v in preview["violations"] if v["policy"] in (
+        "rotation-has-first-value", "secret-rotation-required")], preview["violations"]
+
+    # The preview never decrypts: a `secure:` value of the right shape stands for `pulumi config set --secret`.
+    with_value = MINIMAL_STACK + "  secrets-platform:partnerPartnerKey:\n    secure: v1:" + "A" * 44 + "\n"
+    report = run_stack("staging", make_project(WAITING, with_value))
+    (schedule,) = of_type(report, ROTATION)
+    assert schedule.inputs["rotateImmediately"] is False
+    by_urn = {r.urn: r for r in report.run.resources}
+    assert "aws:secretsmanager/secretVersion:SecretVersion" in {by_urn[d].type for d in schedule.dependencies}

@@ -69,6 +69,7 @@ def _days(expression: str) -> float | None:
 
 def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
     rotations = of_type(args, t.SECRET_ROTATION)
+    versions = of_type(args, t.SECRET_VERSION)
     max_days = settings.number("maxRotationDays", DEFAULT_MAX_ROTATION_DAYS)
     max_signing = settings.number("maxSigningKeyRotationDays", DEFAULT_MAX_SIGNING_KEY_ROTATION_DAYS)
     for secret in of_type(args, t.SECRET):
@@ -87,6 +88,8 @@ def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[St
             continue
         limit = max_signing if tags.get("rotation-kind") == "signing-key" else max_days
         mine = [r for r in rotations if refers_to(r, "secretId", secret)]
+        if not mine and not any(refers_to(v, "secretId", secret) for v in versions):
+            continue  # no value yet: a schedule on an empty secret fails to deploy (rotation-has-first-value)
         if not mine:
             yield StackFinding(
                 secret.urn,

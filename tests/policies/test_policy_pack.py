@@ -111,6 +111,14 @@ def test_a_secret_whose_rotation_makes_the_first_value_needs_no_version() -> Non
     assert run(waiting(f.base_stack())) == [], "a waiting schedule with a first value is fine"
 
 
+def test_a_critical_secret_without_a_value_yet_waits_for_its_rotation() -> None:
+    """No version and no schedule: its value is still to be set (action required), and a schedule on
+    an empty secret would fail to deploy; once it has a version, the schedule is required again."""
+    stack = f.remove("db-password-rotation")(f.base_stack())
+    assert [v.policy for v in run(stack)] == ["secret-rotation-required"]
+    assert run(f.remove("db-password-version")(stack)) == []
+
+
 def test_on_compromise_with_a_reason_needs_no_rotation() -> None:
     stack = f.set_tag("api-token", "class", "critical")(f.base_stack())
     stack = f.set_tag("api-token", "rotation-reason", "issued by the card network; rotated on their notice")(stack)

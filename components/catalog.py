@@ -269,8 +269,11 @@ class Secret(_Model):
     """Team that owns the secret; defaults to the catalog's owner."""
     environments: list[str] | None = None
     """Stacks that have this secret; all when omitted."""
-    rotation: Rotation | Literal["on-compromise", "manual"] = "manual"
-    """A rotation schedule, or the intent for a secret no function rotates."""
+    rotation: Rotation | Literal["on-compromise", "manual", "application"] = "manual"
+    """A rotation schedule, or the intent for a secret no function rotates; `application`: the
+    application itself renews the value and writes it back (an OAuth refresh token)."""
+    writers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
+    """Services that write the value back (`rotation: application`): PutSecretValue on this secret only."""
     weak_reason: str | None = None
     """Why a critical generated value may carry fewer than 256 bits."""
     rotation_reason: str | None = Field(default=None, pattern=r"^[A-Za-z0-9 _.:/=+@-]{10,256}$")
@@ -292,6 +295,11 @@ class Secret(_Model):
             return dict(self.keys)
         assert self.value is not None
         return {"": self.value}
+
+    @property
+    def value_renewed(self) -> bool:
+        """A rotation function or the application replaces the value after the first deploy."""
+        return isinstance(self.rotation, Rotation) or self.rotation == "application"
 
     @property
     def rotation_tag(self) -> str:
@@ -551,7 +559,8 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                         path, f"template refers to '{ref}', which is itself a template", secret=name,
                         field=f"{field}.template",
                     )
-    if isinstance(secret.rotation, str) and secret.class_ == "critical" and not secret.rotation_reason:
+    _check_writers(path, name, secret)
+    if secret.rotation in ("on-compromise", "manual") and secret.class_ == "critical" and not secret.rotation_reason:
         raise ConfigurationError(
             path, f"a critical secret rotated '{secret.rotation}' needs 'rotation_reason': why no function "
             "rotates it (letters, digits, spaces and _.:/=+-@ only)", secret=name, field="rotation_reason",
@@ -584,6 +593,28 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                 path, "the 'token' rotation strategy needs exactly one generated value to replace "
                 f"(found {len(generated)})", secret=name, field="rotation.strategy",
             )
+
+
+def _check_writers(path: str, name: str, secret: Secret) -> None:
+    """An application-written value: the services that write it, each also a reader."""
+    if secret.rotation != "application":
+        if secret.writers:
+            raise ConfigurationError(
+                path, "only a value the application renews itself ('rotation: application') has writers",
+                secret=name, field="writers",
+            )
+        return
+    if not secret.writers:
+        raise ConfigurationError(
+            path, "'rotation: application' needs 'writers': the services that write the renewed value back",
+            secret=name, field="writers",
+        )
+    readers_missing = sorted(set(secret.writers) - set(secret.consumers))
+    if readers_missing:
+        raise ConfigurationError(
+            path, f"writer(s) {', '.join(readers_missing)} must also be consumers: a service writes back the "
+            "value it reads", secret=name, field="writers",
+        )
 
 
 def _check_first_value(path: str, name: str, secret: Secret) -> None:

@@ -101,6 +101,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
         readers += [r.arn for roles_ in p.services.values() for r in roles_]
         writers: list[pulumi.Input[str]] = [r.arn for r in p.ci]
         writers += [role.arn for role in roles.values()]
+        # Services that write renewed values back (`rotation: application`) store through the key too.
+        writers += [r.arn for w in sorted({w for e in secrets.values() for w in e.writers})
+                    for r in p.services.get(w, ())]
         if not p.ci:
             # Whoever runs `pulumi up` must be able to write values: without a named CI role the
             # account's IAM policies decide (the key is still usable only through Secrets Manager).
@@ -254,10 +257,11 @@ def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, 
     # The runtime reads every secret but the admin credentials only rotation functions use.
     masters = sorted({m for e in secrets.values() if (m := _master(e))} - {
         n for n, e in secrets.items() if e.consumers})
+    app_written = sorted(n for n, e in secrets.items() if e.writers)
     specs = {
         "read": _AccessSpec(
             f"{app}-{env}-secrets-read", "read", settings.principals.runtime,
-            functools.partial(grants.read_statements, secrets=None, denied=masters),
+            functools.partial(grants.read_statements, secrets=None, denied=masters, app_written=app_written),
             f"Read every {app} secret of {env}; nothing else",
         ),
         "ci": _AccessSpec(
@@ -271,8 +275,15 @@ def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, 
         mine = [n for n, e in secrets.items() if consumer in e.consumers]
         specs[f"service:{consumer}"] = _AccessSpec(
             f"{app}-{env}-{consumer}-secrets-read", "read", settings.principals.services.get(consumer, ()),
-            functools.partial(grants.read_statements, secrets=mine, denied=masters),
+            functools.partial(grants.read_statements, secrets=mine, denied=masters, app_written=app_written),
             f"Read the {app} {env} secrets the {consumer} service uses",
+        )
+    for writer in sorted({w for e in secrets.values() for w in e.writers}):
+        renewed = [n for n, e in secrets.items() if writer in e.writers]
+        specs[f"write:{writer}"] = _AccessSpec(
+            f"{app}-{env}-{writer}-secrets-write", "app-write", settings.principals.services.get(writer, ()),
+            functools.partial(grants.app_write_statements, secrets=renewed),
+            f"Write back the {app} {env} values the {writer} service renews itself",
         )
     return specs
 

@@ -48,7 +48,12 @@ ROTATION_ACTIONS = (
 """The four-step rotation protocol's calls on the secret being rotated (ListSecretVersionIds: the
 single-user strategy's last resort, trying unlabelled older versions)."""
 
+APP_WRITE_ACTION = "secretsmanager:PutSecretValue"
+"""What a service that renews its own value (`rotation: application`) may do to that secret."""
+
 KMS_DECRYPT = ("kms:Decrypt",)
+KMS_STORE = ("kms:GenerateDataKey",)
+"""PutSecretValue under a customer-managed key: Secrets Manager asks KMS for a data key."""
 KMS_ENCRYPT = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
 
 
@@ -95,14 +100,20 @@ class Scope:
         )]
 
 
-def read_statements(scope: Scope, secrets: Sequence[str] | None, denied: Sequence[str] = ()) -> list[iam.Statement]:
+def read_statements(scope: Scope, secrets: Sequence[str] | None, denied: Sequence[str] = (),
+                    app_written: Sequence[str] = ()) -> list[iam.Statement]:
     """Read-only access: exactly these secrets (one service), or with `secrets=None` every secret of
     the environment (the application runtime; one ARN pattern, so the policy's size does not grow
-    with the catalog), and an explicit deny of `denied` (admin credentials only rotation reads)."""
+    with the catalog), and an explicit deny of `denied` (admin credentials only rotation reads).
+
+    Every write is denied, except PutSecretValue on the environment's `app_written` secrets: an
+    explicit Deny would also cancel the grant of a writer service whose role holds this policy.
+    """
     if secrets is None:
         resources = scope.environment_secrets()
     else:
         resources = tuple(arn for name in secrets for arn in scope.secret(name))
+    written = tuple(arn for name in app_written for arn in scope.secret(name))
     statements = [
         iam.Statement(
             sid="ReadSecrets", effect="Allow", actions=READ_ACTIONS, resources=resources,
@@ -112,15 +123,39 @@ def read_statements(scope: Scope, secrets: Sequence[str] | None, denied: Sequenc
             sid="DecryptThroughSecretsManager", effect="Allow", actions=KMS_DECRYPT, resources=scope.key_arns,
             conditions=scope.kms_via_secrets_manager(),
         ),
-        iam.Statement(sid="DenyWrites", effect="Deny", actions=WRITE_ACTIONS, resources=("*",)),
+        iam.Statement(sid="DenyWrites", effect="Deny", actions=WRITE_ACTIONS, resources=written or ("*",),
+                      not_resource=bool(written)),
         *scope.isolation_deny(),
     ]
+    if written:
+        statements.insert(3, iam.Statement(
+            sid="DenyWritesButRenewal", effect="Deny", resources=written,
+            actions=tuple(a for a in WRITE_ACTIONS if a != APP_WRITE_ACTION),
+        ))
     if denied:
         statements.append(iam.Statement(
             sid="DenyAdminCredentials", effect="Deny", actions=READ_ACTIONS,
             resources=tuple(arn for name in denied for arn in scope.secret(name)),
         ))
     return statements
+
+
+def app_write_statements(scope: Scope, secrets: Sequence[str]) -> list[iam.Statement]:
+    """A service that renews values itself (an OAuth refresh token): a new version of exactly these
+    secrets, in the primary region (Secrets Manager replicates it; a replica refuses writes)."""
+    return [
+        iam.Statement(
+            sid="WriteRenewedValues", effect="Allow", actions=(APP_WRITE_ACTION,),
+            resources=tuple(iam.secret_arn_pattern(scope.region, scope.account_id,
+                                                   f"{scope.app}/{scope.environment}/{name}") for name in secrets),
+            conditions={"StringEquals": {"aws:ResourceTag/environment": (scope.environment,)}},
+        ),
+        iam.Statement(
+            sid="EncryptThroughSecretsManager", effect="Allow", actions=KMS_STORE, resources=scope.key_arns,
+            conditions=scope.kms_via_secrets_manager(),
+        ),
+        *scope.isolation_deny(),
+    ]
 
 
 def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int) -> list[iam.Statement]:

@@ -173,9 +173,9 @@ class CatalogSecret(pulumi.ComponentResource):
                 secret_string=secret_string,
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    # Rotation owns the value after the first deploy: the next `pulumi up` must not put
-                    # the originally generated value back over a rotated one.
-                    ignore_changes=["secret_string"] if isinstance(entry.rotation, Rotation) else None,
+                    # Rotation (or the application, which writes renewed values back) owns the value after
+                    # the first deploy: the next `pulumi up` must not put the first value back over it.
+                    ignore_changes=["secret_string"] if entry.value_renewed else None,
                 ),
             )
         self.policy = aws.secretsmanager.SecretPolicy(

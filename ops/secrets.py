@@ -240,6 +240,12 @@ def rollback(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *,
         raise OpsError(f"secret {full} is a {entry.rotation.strategy} credential whose previous password the "
                        "rotation has retired on its server; rotate it again instead, or pass --force if you "
                        "have restored the old password on the server yourself")
+    if entry.rotation == "application" and not force:
+        # The application renews it (an OAuth refresh token is single use): the previous value was
+        # already spent when the application wrote the current one.
+        raise OpsError(f"secret {full} is renewed by the application itself, which has already used the previous "
+                       "value; renew it through the application instead, or pass --force if the previous value "
+                       "is still valid")
     stages = stages_of(_existing(client, full))
     current, previous = stages[CURRENT], stages[PREVIOUS]
     if current is None:

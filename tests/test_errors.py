@@ -295,3 +295,38 @@ def test_a_token_made_by_rotation_holds_only_its_generated_value(make_project: C
 """)
     assert grouped != FIRST_VALUE
     expect_error(make_project(grouped, MINIMAL_STACK), "secret 'session-secret'", "field 'keys.cookie.config'")
+
+
+# ------------------------------------------------------------------ a value the application renews itself
+
+RENEWED = GOOD + """\
+  refresh-token:
+    description: OAuth refresh token the worker renews
+    class: critical
+    rotation: application
+    consumers: [worker]
+    writers: [worker]
+    value: {env: REFRESH_TOKEN, external: {}}
+"""
+
+
+def test_a_value_the_application_renews_runs(make_project: Callable[..., Path]) -> None:
+    code, out, err = run_cli(make_project(RENEWED, MINIMAL_STACK))
+    assert code == 0, err
+    assert "shop-staging-worker-secrets-write" in out
+
+
+@pytest.mark.parametrize(("change", "fragments"), [
+    pytest.param(("    writers: [worker]\n", ""), ("field 'writers'", "'rotation: application' needs 'writers'"),
+                 id="no-writers"),
+    pytest.param(("    writers: [worker]\n", "    writers: [api]\n"),
+                 ("field 'writers'", "writer(s) api must also be consumers"), id="writer-not-a-reader"),
+    pytest.param(("    rotation: application\n",
+                  "    rotation: on-compromise\n    rotation_reason: issued by the IdP\n"),
+                 ("field 'writers'", "only a value the application renews"), id="writers-without-application"),
+])
+def test_renewed_value_mistakes(make_project: Callable[..., Path], change: tuple[str, str],
+                                fragments: tuple[str, ...]) -> None:
+    catalog = RENEWED.replace(*change)
+    assert catalog != RENEWED, "the change must apply"
+    expect_error(make_project(catalog, MINIMAL_STACK), "catalog.yaml", "secret 'refresh-token'", *fragments)

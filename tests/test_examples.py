@@ -154,13 +154,14 @@ EXAMPLES: dict[str, Example] = {
     "tria-aibpo": Example(
         region="ap-southeast-1",
         secrets=frozenset({
-            "database", "secret-key", "backup-encryption-key", "openai-api-key", "xero", "app-config",
+            "database", "secret-key", "backup-encryption-key", "openai-api-key", "xero", "xero-refresh-token",
+            "app-config",
             "sentry-dsn", "sendgrid-api-key",
         }),
         only_in={"twilio": "production"},
         grouped={
             "database": frozenset({"engine", "host", "port", "dbname", "username", "password", "url", "sslmode"}),
-            "xero": frozenset({"clientId", "clientSecret", "refreshToken", "tenantId", "salesAccountCode", "taxType"}),
+            "xero": frozenset({"clientId", "clientSecret", "tenantId", "salesAccountCode", "taxType"}),
             "app-config": frozenset({"corsOrigins", "taxRate"}),
             "twilio": frozenset({"accountSid", "authToken"}),
         },
@@ -177,7 +178,7 @@ EXAMPLES: dict[str, Example] = {
             "OPENAI_API_KEY": "openai-api-key",
             "XERO_CLIENT_ID": "xero:clientId",
             "XERO_CLIENT_SECRET": "xero:clientSecret",
-            "XERO_REFRESH_TOKEN": "xero:refreshToken",
+            "XERO_REFRESH_TOKEN": "xero-refresh-token",
             "XERO_TENANT_ID": "xero:tenantId",
             "XERO_SALES_ACCOUNT_CODE": "xero:salesAccountCode",
             "XERO_TAX_TYPE": "xero:taxType",
@@ -189,7 +190,7 @@ EXAMPLES: dict[str, Example] = {
             "TWILIO_AUTH_TOKEN": "twilio:authToken",
         },
         optional=frozenset({"SENTRY_DSN", "SENDGRID_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"}),
-        required_gaps=frozenset({("openai-api-key", ""), ("xero", "clientSecret"), ("xero", "refreshToken")}),
+        required_gaps=frozenset({("openai-api-key", ""), ("xero", "clientSecret"), ("xero-refresh-token", "")}),
         optional_gaps=frozenset({
             ("sentry-dsn", ""), ("sendgrid-api-key", ""), ("twilio", "accountSid"), ("twilio", "authToken"),
         }),

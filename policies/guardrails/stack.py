@@ -20,6 +20,8 @@ from .core import KNOWN_ENVIRONMENTS, Settings, StackFinding, UndecidedError, st
 from .documents import BadDocument, parse
 from .secrets import num
 
+APPLICATION_RENEWED = "application"
+"""The `rotation` tag of a secret whose application writes each renewed value back (an OAuth refresh token)."""
 DEFAULT_MAX_ROTATION_DAYS = 90
 DEFAULT_MAX_SIGNING_KEY_ROTATION_DAYS = 365
 SECRET_FIELD_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
@@ -74,8 +76,8 @@ def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[St
     max_signing = settings.number("maxSigningKeyRotationDays", DEFAULT_MAX_SIGNING_KEY_ROTATION_DAYS)
     for secret in of_type(args, t.SECRET):
         tags = tags_of(secret.props)
-        if tags.get("class") != "critical":
-            continue
+        if tags.get("class") != "critical" or tags.get("rotation") == APPLICATION_RENEWED:
+            continue  # the application renews it itself (secret-version-ignores-rotated-value)
         if tags.get("rotation") in ("on-compromise", "manual"):
             if not str(tags.get("rotation-reason") or "").strip():
                 yield StackFinding(
@@ -177,14 +179,16 @@ def check_value_source(args: StackValidationArgs, settings: Settings) -> Iterato
 def check_version_ignores(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
     rotated = rotated_secrets(args)
     for version in of_type(args, t.SECRET_VERSION):
-        owner = [d for d in deps(version, "secretId") if d.urn in rotated]
+        owner = [d for d in deps(version, "secretId")
+                 if d.urn in rotated or tags_of(d.props).get("rotation") == APPLICATION_RENEWED]
         if owner and "secretString" not in version.opts.ignore_changes:
+            by = "the application" if owner[0].urn not in rotated else "rotation"
             yield StackFinding(
                 version.urn,
                 version.name,
-                f"secret version {version.name} belongs to rotated secret {owner[0].name} but does not "
-                "ignore changes to secretString, so the next deploy would overwrite the rotated value; add "
-                "ignore_changes=['secretString'].",
+                f"secret version {version.name} belongs to secret {owner[0].name}, whose value {by} replaces, but "
+                "does not ignore changes to secretString, so the next deploy would overwrite the renewed value; "
+                "add ignore_changes=['secretString'].",
             )
 
 
@@ -372,7 +376,7 @@ POLICIES = [
     ),
     stack_rule(
         "secret-version-ignores-rotated-value",
-        "Versions of rotated secrets ignore changes to secretString.",
+        "Versions of secrets that rotation or the application renews ignore changes to secretString.",
         EnforcementLevel.MANDATORY,
         check_version_ignores,
     ),

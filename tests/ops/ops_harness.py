@@ -79,7 +79,7 @@ class Moto:
             sm = self.client("secretsmanager", region)
             for page in sm.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True):
                 for entry in page["SecretList"]:
-                    if entry["Name"].startswith("filot/"):
+                    if entry["Name"].startswith(("filot/", "shop/")):
                         sm.delete_secret(SecretId=entry["ARN"], ForceDeleteWithoutRecovery=True)
 
 

@@ -228,6 +228,35 @@ def test_a_rotated_server_credential_is_not_rolled_back_without_force(moto: Moto
     assert "forced" in forced.out
 
 
+def test_a_value_the_application_renews_is_not_rolled_back_without_force(
+    moto: Moto, ops: Run, make_project: Callable[..., Path],
+) -> None:
+    project = make_project(
+        """\
+        app: shop
+        owner: platform
+        secrets:
+          refresh-token:
+            description: OAuth refresh token the worker renews
+            class: critical
+            rotation: application
+            consumers: [worker]
+            writers: [worker]
+            value: {env: REFRESH_TOKEN, external: {}}
+        """,
+        "config:\n  aws:region: ap-southeast-2\n  secrets-platform:accountId: \"210987654321\"\n",
+    )
+    sm = moto.client("secretsmanager")
+    sm.create_secret(Name="shop/staging/refresh-token", SecretString=moto.value())
+    sm.put_secret_value(SecretId="shop/staging/refresh-token", SecretString=moto.value())  # the app renewed it
+    before = sm.describe_secret(SecretId="shop/staging/refresh-token")["VersionIdsToStages"]
+    argv = ("rollback", "refresh-token", "--stack", "staging", "--project-dir", str(project))
+    line = one_line(ops(*argv))
+    assert "renewed by the application itself" in line and "--force" in line
+    assert sm.describe_secret(SecretId="shop/staging/refresh-token")["VersionIdsToStages"] == before
+    assert ops(*argv, "--force").code == 0
+
+
 # ---------------------------------------------------------------- bad input
 
 

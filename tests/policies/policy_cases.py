@@ -72,6 +72,8 @@ CASES: list[Case] = [
          "secret-value-source", "api-token-version"),
     Case("rotated-version-no-ignore", f.set_option("db-password-version", ignore_changes=()),
          "secret-version-ignores-rotated-value", "db-password-version"),
+    Case("app-renewed-version-no-ignore", f.set_tag("api-token", "rotation", "application"),
+         "secret-version-ignores-rotated-value", "api-token-version"),
     Case("scheduled-rotation-of-empty-secret",
          lambda s: f.set_input("db-password-rotation", "rotateImmediately", False)(f.remove("db-password-version")(s)),
          "rotation-has-first-value", "db-password-rotation"),

@@ -119,6 +119,13 @@ def test_a_critical_secret_without_a_value_yet_waits_for_its_rotation() -> None:
     assert run(f.remove("db-password-version")(stack)) == []
 
 
+def test_a_value_the_application_renews_needs_no_schedule() -> None:
+    stack = f.set_tag("api-token", "class", "critical")(f.base_stack())
+    stack = f.set_tag("api-token", "rotation", "application")(stack)
+    assert [v.policy for v in run(stack)] == ["secret-version-ignores-rotated-value"]
+    assert run(f.set_option("api-token-version", ignore_changes=("secretString",))(stack)) == []
+
+
 def test_on_compromise_with_a_reason_needs_no_rotation() -> None:
     stack = f.set_tag("api-token", "class", "critical")(f.base_stack())
     stack = f.set_tag("api-token", "rotation-reason", "issued by the card network; rotated on their notice")(stack)

@@ -6,6 +6,7 @@ rule that needs to know where a value came from lives here.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -17,9 +18,12 @@ from pulumi_policy.proxy import UnknownValueError
 
 from . import types as t
 from .core import KNOWN_ENVIRONMENTS, Settings, StackFinding, UndecidedError, stack_rule, tags_of
-from .documents import BadDocument, parse
+from .documents import BadDocument, covers, parse
 from .secrets import num
 
+APP_WRITE_ACCESS = "app-write"
+"""The `access` tag of the policy that lets a service write back a value it renews."""
+APP_WRITE_ACTION = "secretsmanager:PutSecretValue"
 APPLICATION_RENEWED = "application"
 """The `rotation` tag of a secret whose application writes each renewed value back (an OAuth refresh token)."""
 DEFAULT_MAX_ROTATION_DAYS = 90
@@ -210,6 +214,44 @@ def check_rotation_first_value(args: StackValidationArgs, settings: Settings) ->
                 )
 
 
+def _granted(pattern: str, secret_name: str) -> bool:
+    """Whether an IAM resource pattern names the secret (`...:secret:<name>-??????`, any region)."""
+    _, _, after = pattern.partition(":secret:")
+    if not after or not secret_name:
+        return False
+    # A secret's ARN ends in `-` and six random characters, written `-??????` or as they are.
+    suffixed = re.fullmatch(r"(.+)-[A-Za-z0-9?]{6}", after)
+    if suffixed and fnmatch.fnmatchcase(secret_name, suffixed.group(1)):
+        return True
+    return fnmatch.fnmatchcase(f"{secret_name}-AbCdEf", after)  # a wildcard pattern (`<app>/<env>/*`)
+
+
+def check_application_writer(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
+    renewed = [s for s in of_type(args, t.SECRET) if tags_of(s.props).get("rotation") == APPLICATION_RENEWED]
+    if not renewed:
+        return
+    grants: list[str] = []
+    for policy in of_type(args, t.IAM_POLICY):
+        if tags_of(policy.props).get("access") != APP_WRITE_ACCESS:
+            continue
+        try:
+            _, statements = parse(policy.props.get("policy"))
+        except BadDocument:
+            continue  # iam-policy-lint reports it
+        grants += [r for st in statements if st.effect == "Allow" and covers(st.actions, APP_WRITE_ACTION)
+                   for r in st.resources]
+    for secret in renewed:
+        name = str(secret.props.get("name") or "")
+        if not any(_granted(g, name) for g in grants):
+            yield StackFinding(
+                secret.urn,
+                secret.name,
+                f"secret {secret.name} is tagged rotation=application, but no policy tagged "
+                f"access={APP_WRITE_ACCESS} allows {APP_WRITE_ACTION} on it, so the application cannot store the "
+                "value it renews; give its writer service such a policy (catalog `writers`).",
+            )
+
+
 def check_rotation_permission(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
     permissions = of_type(args, t.LAMBDA_PERMISSION)
     for rot in of_type(args, t.SECRET_ROTATION):
@@ -385,6 +427,13 @@ POLICIES = [
         "A rotation that waits for its schedule belongs to a secret with a value.",
         EnforcementLevel.MANDATORY,
         check_rotation_first_value,
+    ),
+    stack_rule(
+        "application-renewed-writer",
+        "A secret the application renews (rotation=application) has an access=app-write policy allowing "
+        "PutSecretValue on it.",
+        EnforcementLevel.MANDATORY,
+        check_application_writer,
     ),
     stack_rule(
         "rotation-lambda-invoke-permission",

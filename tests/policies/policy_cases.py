@@ -73,7 +73,12 @@ CASES: list[Case] = [
     Case("rotated-version-no-ignore", f.set_option("db-password-version", ignore_changes=()),
          "secret-version-ignores-rotated-value", "db-password-version"),
     Case("app-renewed-version-no-ignore", f.set_tag("api-token", "rotation", "application"),
-         "secret-version-ignores-rotated-value", "api-token-version"),
+         "secret-version-ignores-rotated-value", "api-token-version",
+         also=(("application-renewed-writer", "api-token"),)),
+    Case("app-renewed-without-writer",
+         lambda s: f.set_option("api-token-version", ignore_changes=("secretString",))(
+             f.set_tag("api-token", "rotation", "application")(s)),
+         "application-renewed-writer", "api-token"),
     Case("scheduled-rotation-of-empty-secret",
          lambda s: f.set_input("db-password-rotation", "rotateImmediately", False)(f.remove("db-password-version")(s)),
          "rotation-has-first-value", "db-password-rotation"),

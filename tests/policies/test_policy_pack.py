@@ -35,7 +35,7 @@ def test_compliant_stack_has_no_findings() -> None:
 
 def test_pack_advertises_every_rule_with_description_and_level() -> None:
     names = [p.name for p in c_registry()]
-    assert len(names) == len(set(names)) == 32
+    assert len(names) == len(set(names)) == 33
     assert all(p.description and p.enforcement_level is not None for p in c_registry())
     assert len(c.CASES) >= 40
     # every rule has at least one planted violation in the corpus
@@ -122,8 +122,30 @@ def test_a_critical_secret_without_a_value_yet_waits_for_its_rotation() -> None:
 def test_a_value_the_application_renews_needs_no_schedule() -> None:
     stack = f.set_tag("api-token", "class", "critical")(f.base_stack())
     stack = f.set_tag("api-token", "rotation", "application")(stack)
-    assert [v.policy for v in run(stack)] == ["secret-version-ignores-rotated-value"]
-    assert run(f.set_option("api-token-version", ignore_changes=("secretString",))(stack)) == []
+    stack = f.set_option("api-token-version", ignore_changes=("secretString",))(stack)
+    assert [v.policy for v in run(stack)] == ["application-renewed-writer"]
+    writer = f.res("aws:iam/policy:Policy", "worker-write", {
+        "description": "the worker stores the token it renews",
+        "policy": f.doc({"Sid": "WriteRenewedValues", "Effect": "Allow", "Action": "secretsmanager:PutSecretValue",
+                         "Resource": f.secret_arn(f"{f.APP}/{f.ENV}/api-token")}),
+        "tags": {"app": f.APP, "environment": f.ENV, "access": "app-write"},
+    })
+    assert run(f.add(writer)(stack)) == []
+    prefix = f"arn:aws:secretsmanager:{f.REGION}:{f.ACCOUNT}:secret:{f.APP}/{f.ENV}"
+    for resource in (f"arn:aws:secretsmanager:*:*:secret:{f.APP}/{f.ENV}/api-token-??????",
+                     f"{prefix}/api-token-Zz9Yx8", f"{prefix}/api-*"):
+        named = f.set_input("worker-write", "policy", f.doc({
+            "Sid": "W", "Effect": "Allow", "Action": "secretsmanager:PutSecretValue", "Resource": resource}))
+        assert "application-renewed-writer" not in [v.policy for v in run(named(f.add(writer)(stack)))], resource
+    # Another kind of policy's PutSecretValue (a pipeline's, a rotation's) is not the application's grant.
+    other = f.res("aws:iam/policy:Policy", "worker-write", {**writer.inputs, "tags": {**writer.inputs["tags"],
+                                                                                     "access": "rotation"}})
+    assert [v.policy for v in run(f.add(other)(stack))] == ["application-renewed-writer"]
+    # A grant on another secret does not count either.
+    elsewhere = f.set_input("worker-write", "policy", f.doc({
+        "Sid": "WriteRenewedValues", "Effect": "Allow", "Action": "secretsmanager:PutSecretValue",
+        "Resource": f.secret_arn(f"{f.APP}/{f.ENV}/api-token-old")}))
+    assert [v.policy for v in run(elsewhere(f.add(writer)(stack)))] == ["application-renewed-writer"]
 
 
 def test_on_compromise_with_a_reason_needs_no_rotation() -> None:

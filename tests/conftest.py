@@ -38,3 +38,15 @@ config:
   secrets-platform:accountId: "210987654321"
   secrets-platform:recoveryWindowDays: 7
 """
+
+
+RENEWED_SECRET = """\
+  refresh-token:
+    description: OAuth refresh token the worker renews
+    class: critical
+    rotation: application
+    consumers: [worker]
+    writers: [worker]
+    value: {env: REFRESH_TOKEN, external: {}}
+"""
+"""A catalog entry (under `secrets:`) whose value the application renews and writes back."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from preview.cli import main
-from tests.conftest import MINIMAL_STACK, REPO
+from tests.conftest import MINIMAL_STACK, RENEWED_SECRET, REPO
 
 GOOD = """\
 app: shop
@@ -299,15 +299,7 @@ def test_a_token_made_by_rotation_holds_only_its_generated_value(make_project: C
 
 # ------------------------------------------------------------------ a value the application renews itself
 
-RENEWED = GOOD + """\
-  refresh-token:
-    description: OAuth refresh token the worker renews
-    class: critical
-    rotation: application
-    consumers: [worker]
-    writers: [worker]
-    value: {env: REFRESH_TOKEN, external: {}}
-"""
+RENEWED = GOOD + RENEWED_SECRET
 
 
 def test_a_value_the_application_renews_runs(make_project: Callable[..., Path]) -> None:

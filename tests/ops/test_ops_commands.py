@@ -231,19 +231,10 @@ def test_a_rotated_server_credential_is_not_rolled_back_without_force(moto: Moto
 def test_a_value_the_application_renews_is_not_rolled_back_without_force(
     moto: Moto, ops: Run, make_project: Callable[..., Path],
 ) -> None:
+    from tests.conftest import RENEWED_SECRET
+
     project = make_project(
-        """\
-        app: shop
-        owner: platform
-        secrets:
-          refresh-token:
-            description: OAuth refresh token the worker renews
-            class: critical
-            rotation: application
-            consumers: [worker]
-            writers: [worker]
-            value: {env: REFRESH_TOKEN, external: {}}
-        """,
+        "app: shop\nowner: platform\nsecrets:\n" + RENEWED_SECRET,
         "config:\n  aws:region: ap-southeast-2\n  secrets-platform:accountId: \"210987654321\"\n",
     )
     sm = moto.client("secretsmanager")

@@ -19,6 +19,7 @@ from pulumi_policy.proxy import UnknownValueError
 from . import types as t
 from .core import KNOWN_ENVIRONMENTS, Settings, StackFinding, UndecidedError, stack_rule, tags_of
 from .documents import BadDocument, covers, parse
+from .iam import SECRET_ARN
 from .secrets import num
 
 APP_WRITE_ACCESS = "app-write"
@@ -216,7 +217,8 @@ def check_rotation_first_value(args: StackValidationArgs, settings: Settings) ->
 
 def _granted(pattern: str, secret_name: str) -> bool:
     """Whether an IAM resource pattern names the secret (`...:secret:<name>-??????`, any region)."""
-    _, _, after = pattern.partition(":secret:")
+    arn = SECRET_ARN.match(pattern)
+    after = arn.group("name") if arn else ""
     if not after or not secret_name:
         return False
     # A secret's ARN ends in `-` and six random characters, written `-??????` or as they are.

@@ -137,10 +137,18 @@ def _test_claims(ctx: RotationContext) -> dict[str, Any]:
     return {"sub": "rotation-test", "aud": ctx.secret_name, "iat": int(time.time()), "jti": ctx.token}
 
 
-class Hs256Strategy(Strategy):
-    name = "jwt-hs256"
-    installs = False  # consumers read the new value once it is AWSCURRENT
+class _SigningKeyStrategy(Strategy):
+    """A signing key: nothing to install anywhere, and a first key needs no previous one."""
+
+    installs = False  # verifiers read the new key (and the previous one) once it is AWSCURRENT
     makes_first_value = True
+
+    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+        """Nothing to install: verifiers read the key (HS256) or the JWKS (RS256) from the secret."""
+
+
+class Hs256Strategy(_SigningKeyStrategy):
+    name = "jwt-hs256"
     parameters = frozenset({"bytes"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
@@ -160,9 +168,6 @@ class Hs256Strategy(Strategy):
     def create_first(self, ctx: RotationContext) -> str:
         return json.dumps(self._new())
 
-    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
-        """Nothing to install: verifiers read the secret (key and previous_key)."""
-
     def test(self, pending: str, ctx: RotationContext) -> None:
         data = load_object(pending, f"{ctx.secret_name} (AWSPENDING)", {"alg": str, "kid": str, "key": str})
         if data["alg"] != "HS256" or len(b64url_decode(data["key"])) < MIN_HS256_BYTES:
@@ -172,10 +177,8 @@ class Hs256Strategy(Strategy):
             raise CredentialError(f"testSecret: HS256 round trip failed for {ctx.secret_name}")
 
 
-class Rs256Strategy(Strategy):
+class Rs256Strategy(_SigningKeyStrategy):
     name = "jwt-rs256"
-    installs = False  # consumers read the new value once it is AWSCURRENT
-    makes_first_value = True
     parameters = frozenset({"bits"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
@@ -216,9 +219,6 @@ class Rs256Strategy(Strategy):
 
     def create_first(self, ctx: RotationContext) -> str:
         return self._new(None)
-
-    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
-        """Nothing to install: verifiers read the JWKS (current and previous public keys)."""
 
     def test(self, pending: str, ctx: RotationContext) -> None:
         data = load_object(

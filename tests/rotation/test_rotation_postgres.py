@@ -92,8 +92,9 @@ def test_single_user_step_twice_and_pending_already_set(harness: Harness, pg: Po
     assert _logs_in(pg, harness.json(name))
 
 
-def test_single_user_database_down_during_set(harness: Harness, pg: PostgresServer, name: str) -> None:
-    fn, initial = _single(harness, pg, name, paused=True)
+def _set_with_database_down(harness: Harness, pg: PostgresServer, name: str,
+                            fn: str) -> tuple[str, SecretDict, str]:
+    """Start a rotation, make its pending value, stop PostgreSQL during setSecret: (token, pending, message)."""
     token = harness.rotate(name, fn)
     harness.step(name, "createSecret", token, fn)
     pending = harness.json(name, "AWSPENDING")
@@ -103,7 +104,12 @@ def test_single_user_database_down_during_set(harness: Harness, pg: PostgresServ
             harness.step(name, "setSecret", token, fn)
     finally:
         pg.start()
-    message = str(info.value)
+    return token, pending, str(info.value)
+
+
+def test_single_user_database_down_during_set(harness: Harness, pg: PostgresServer, name: str) -> None:
+    fn, initial = _single(harness, pg, name, paused=True)
+    token, pending, message = _set_with_database_down(harness, pg, name, fn)
     assert "cannot log in to postgres" in message and "Connection refused" in message
     assert_no_secret(message, initial["password"], pending["password"])
     assert harness.version_of(name, "AWSCURRENT") != token
@@ -281,16 +287,7 @@ def test_alternating_users_database_down(
     harness: Harness, pg: PostgresServer, name: str, alternating: tuple[str, dict[str, Any], str]
 ) -> None:
     fn, initial, _ = alternating
-    token = harness.rotate(name, fn)
-    harness.step(name, "createSecret", token, fn)
-    pending = harness.json(name, "AWSPENDING")
-    pg.stop()
-    try:
-        with pytest.raises(CredentialError) as info:
-            harness.step(name, "setSecret", token, fn)
-    finally:
-        pg.start()
-    message = str(info.value)
+    _, pending, message = _set_with_database_down(harness, pg, name, fn)
     assert "master credential cannot log in" in message
     assert_no_secret(message, initial["password"], pending["password"], pg.password)
     assert _logs_in(pg, initial)

@@ -26,3 +26,4 @@ pulumi.export("actionRequired", [
      "command": gap.command.replace("<stack>", settings.stack)}
     for gap in environment.missing
 ])
+pulumi.export("pendingSteps", [{"what": step.what, "command": step.command} for step in environment.pending_steps])

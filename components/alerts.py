@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components import iam
+from components import iam, names
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,14 @@ class RotationAlerts(pulumi.ComponentResource):
         prefix = f"arn:aws:secretsmanager:{args.region}:{args.account_id}:secret:{args.app}/{args.environment}/"
         # Not encrypted with a KMS key: EventBridge cannot publish to a topic under the AWS-managed
         # alias/aws/sns key, and the events carry secret ARNs and error text, never values.
+        topic_name, rule_name = names.alerts(args.app, args.environment)
         self.topic = aws.sns.Topic(
-            f"{name}-topic", name=f"{args.app}-{args.environment}-rotation-failures", tags=dict(args.tags),
+            f"{name}-topic", name=topic_name, tags=dict(args.tags),
             opts=child,
         )
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-rule",
-            name=f"{args.app}-{args.environment}-rotation-failures",
+            name=rule_name,
             description=f"Failed or abandoned rotations of {args.app}/{args.environment} secrets",
             event_pattern=json.dumps({
                 "source": ["aws.secretsmanager"],

@@ -316,6 +316,14 @@ class CatalogFile(_Model):
     """Every environment the catalog is deployed to; a secret's `environments` must name some of these."""
     secrets: dict[str, Secret]
 
+    @field_validator("app")
+    @classmethod
+    def _not_aws(cls, value: str) -> str:
+        # The key alias is alias/<app>/<env>/secrets, and KMS reserves alias/aws/ (CreateAlias).
+        if value == "aws":
+            raise ValueError("'aws' is reserved: the key alias alias/aws/... belongs to AWS managed keys")
+        return value
+
 
 @dataclass(frozen=True)
 class Catalog:

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components import grants, iam
+from components import grants, iam, lambda_package
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
 from components.alerts import RotationAlerts, RotationAlertsArgs
 from components.catalog import Catalog, Rotation, Secret
 from components.errors import ConfigurationError
 from components.kms import EnvironmentKey, EnvironmentKeyArgs
+from components.lambda_package import PendingStep
+from components.lookup import role_arns
+from components.names import access_policy
 from components.rotation import (
     DATABASE_STRATEGIES,
     RotatedSecret,
@@ -27,7 +30,7 @@ from components.rotation import (
     rotation_targets,
 )
 from components.secret import CatalogSecret, CatalogSecretArgs
-from components.settings import Principal, StackSettings
+from components.settings import Principal, StackSettings, opt_in_regions
 from components.values import MissingValue, read_supplied
 
 
@@ -58,6 +61,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
     secrets: dict[str, CatalogSecret]
     bindings: list[EnvBinding]
     missing: list[MissingValue]
+    pending_steps: list[PendingStep]
     rotation_functions: dict[str, RotationFunction]
     policies: dict[str, AccessPolicy]
     alerts: RotationAlerts | None
@@ -76,6 +80,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 f"({', '.join(catalog.environments)}); add it to 'environments' in {catalog.path}",
                 field="secrets-platform:environment",
             )
+        self.pending_steps: list[PendingStep] = []
         secrets = catalog.for_environment(env)
         _check_services(catalog, settings, secrets)
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
@@ -91,22 +96,33 @@ class SecretsEnvironment(pulumi.ComponentResource):
         groups = rotation_groups(by_strategy)
         specs = _access_specs(catalog, settings, secrets)
         _preflight(catalog, settings, secrets, groups, specs)
+        # Last of the checks, and the only one that asks AWS: every role the config names exists.
+        arns = role_arns(settings)
+        for region in opt_in_regions(settings):
+            pulumi.log.warn(
+                f"{region} is an opt-in region: every resource there fails until account {settings.account_id} "
+                f"enables it (`aws account enable-region --region-name {region}`)"
+            )
+        if groups:
+            self.pending_steps.extend(lambda_package.pending(settings))
         roles = {
             group: execution_role(f"{name}-rotate-{group}-role", catalog.app, env, settings.account_id,
                                   group, base_tags, child)
             for group in groups
         }
         p = settings.principals
-        readers: list[pulumi.Input[str]] = [r.arn for r in p.runtime]
-        readers += [r.arn for roles_ in p.services.values() for r in roles_]
-        writers: list[pulumi.Input[str]] = [r.arn for r in p.ci]
+        readers: list[pulumi.Input[str]] = [arns[r.name] for r in p.runtime]
+        readers += [arns[r.name] for roles_ in p.services.values() for r in roles_]
+        # Whoever runs `pulumi up` stores the values it generates through the key: the CI roles and
+        # the deployers named in config.
+        writers: list[pulumi.Input[str]] = [arns[r.name] for r in (*p.ci, *p.deployers)]
         writers += [role.arn for role in roles.values()]
         # Services that write renewed values back (`rotation: application`) store through the key too.
-        writers += [r.arn for w in sorted({w for e in secrets.values() for w in e.writers})
+        writers += [arns[r.name] for w in sorted({w for e in secrets.values() for w in e.writers})
                     for r in p.services.get(w, ())]
-        if not p.ci:
-            # Whoever runs `pulumi up` must be able to write values: without a named CI role the
-            # account's IAM policies decide (the key is still usable only through Secrets Manager).
+        if not p.ci and not p.deployers:
+            # Nobody named: the account's IAM policies decide who may store values (the key is still
+            # usable only through Secrets Manager).
             writers.append(iam.account_root(settings.account_id))
 
         def key_args(region: str, replica: bool) -> EnvironmentKeyArgs:
@@ -260,12 +276,12 @@ def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, 
     app_written = sorted(n for n, e in secrets.items() if e.writers)
     specs = {
         "read": _AccessSpec(
-            f"{app}-{env}-secrets-read", "read", settings.principals.runtime,
+            access_policy(app, env, "secrets-read"), "read", settings.principals.runtime,
             functools.partial(grants.read_statements, secrets=None, denied=masters, app_written=app_written),
             f"Read every {app} secret of {env}; nothing else",
         ),
         "ci": _AccessSpec(
-            f"{app}-{env}-secrets-ci", "ci", settings.principals.ci,
+            access_policy(app, env, "secrets-ci"), "ci", settings.principals.ci,
             functools.partial(grants.ci_statements, reads_values=settings.ci_reads_values,
                               min_recovery_days=settings.recovery_window_days),
             f"Deploy {app}'s {env} secrets; never delete production's",
@@ -274,14 +290,16 @@ def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, 
     for consumer in sorted({c for e in secrets.values() for c in e.consumers}):
         mine = [n for n, e in secrets.items() if consumer in e.consumers]
         specs[f"service:{consumer}"] = _AccessSpec(
-            f"{app}-{env}-{consumer}-secrets-read", "read", settings.principals.services.get(consumer, ()),
+            access_policy(app, env, f"{consumer}-secrets-read"), "read",
+            settings.principals.services.get(consumer, ()),
             functools.partial(grants.read_statements, secrets=mine, denied=masters, app_written=app_written),
             f"Read the {app} {env} secrets the {consumer} service uses",
         )
     for writer in sorted({w for e in secrets.values() for w in e.writers}):
         renewed = [n for n, e in secrets.items() if writer in e.writers]
         specs[f"write:{writer}"] = _AccessSpec(
-            f"{app}-{env}-{writer}-secrets-write", "app-write", settings.principals.services.get(writer, ()),
+            access_policy(app, env, f"{writer}-secrets-write"), "app-write",
+            settings.principals.services.get(writer, ()),
             functools.partial(grants.app_write_statements, secrets=renewed),
             f"Write back the {app} {env} values the {writer} service renews itself",
         )

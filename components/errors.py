@@ -18,7 +18,7 @@ class ConfigurationError(pulumi.RunError):
         self.field = field
         self.reason = message
         self.registered: int | None = None
-        """Set by the offline preview: resources the program had registered when it stopped."""
+        """Set by the offline preview: cloud resources the program had registered when it stopped."""
         super().__init__(self._render())
 
     def _render(self) -> str:

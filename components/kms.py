@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components import iam
+from components import iam, names
 
 KEY_ADMIN_ACTIONS = (
     # kms:CreateAlias, not kms:Create*: CreateGrant would let an administrator hand out Decrypt
@@ -109,7 +109,7 @@ class EnvironmentKey(pulumi.ComponentResource):
         )
         self.alias = aws.kms.Alias(
             f"{name}-alias",
-            name=f"alias/{args.app}/{args.environment}/secrets",
+            name=names.key_alias(args.app, args.environment),
             target_key_id=self.key.key_id,
             region=region,
             opts=pulumi.ResourceOptions(parent=self),

@@ -5,32 +5,24 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
-from components import grants, iam
+from components import grants, iam, lambda_package, names
 from components.catalog import BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
 from components.errors import ConfigurationError
 
 LAMBDA_RUNTIME = "python3.12"
 HANDLER = "rotation.handler.lambda_handler"
 LOG_RETENTION_DAYS = 90
-BUILD_DIR = Path("build/rotation-lambda")
-"""Where `make lambda` puts the handler and its dependencies built for the Lambda runtime."""
 
 DATABASE_STRATEGIES = frozenset({"postgres-single-user", "postgres-alternating-users", "redis-acl"})
 """Strategies whose function talks to a server, and so runs in the stack's VPC when one is configured."""
 
 
-def role_name(app: str, environment: str, group: str) -> str:
-    """The name of a rotation group's role and function, fixed in advance so that the key policy can
-    name the role before it exists."""
-    return f"{app}-{environment}-rotate-{group}"[:64]
-
-
-function_name = role_name
+role_name = function_name = names.rotation_function
+"""The name of a rotation group's role and function (components/names.py)."""
 
 GROUP_SIZE = 25
 """Secrets per rotation function: its policy lists each secret's ARN (IAM's 6,144-character limit)
@@ -41,10 +33,10 @@ several functions (`token`, `token-2`, ...)."""
 def rotation_groups(by_strategy: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, list[str]]]:
     """Group name -> (strategy, secret names): at most GROUP_SIZE secrets per function."""
     groups: dict[str, tuple[str, list[str]]] = {}
-    for strategy, names in sorted(by_strategy.items()):
-        for index in range(0, len(names), GROUP_SIZE):
+    for strategy, secrets in sorted(by_strategy.items()):
+        for index in range(0, len(secrets), GROUP_SIZE):
             suffix = "" if index == 0 else f"-{index // GROUP_SIZE + 1}"
-            groups[f"{strategy}{suffix}"] = (strategy, list(names[index:index + GROUP_SIZE]))
+            groups[f"{strategy}{suffix}"] = (strategy, list(secrets[index:index + GROUP_SIZE]))
     return groups
 
 ENVIRONMENT_LIMIT = 4096
@@ -112,7 +104,7 @@ def rotation_targets(app: str, environment: str, strategy: str, entries: Mapping
 
 
 def log_group_arn(region: str, account_id: str, fn_name: str) -> str:
-    return f"arn:aws:logs:{region}:{account_id}:log-group:/aws/lambda/{fn_name}"
+    return f"arn:aws:logs:{region}:{account_id}:log-group:{names.rotation_log_group(fn_name)}"
 
 
 def _spec(spec: BytesSpec | PasswordSpec | UuidSpec) -> dict[str, object]:
@@ -188,7 +180,7 @@ class RotationFunction(pulumi.ComponentResource):
         tags = {**args.tags, "app": args.app, "environment": args.environment}
 
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/lambda/{fn_name}", retention_in_days=LOG_RETENTION_DAYS, tags=tags,
+            f"{name}-logs", name=names.rotation_log_group(fn_name), retention_in_days=LOG_RETENTION_DAYS, tags=tags,
             opts=child,
         )
         rotated = [s.name for s in args.secrets]
@@ -205,7 +197,7 @@ class RotationFunction(pulumi.ComponentResource):
 
         self.policy = aws.iam.Policy(
             f"{name}-policy",
-            name=f"{fn_name}-policy",
+            name=names.rotation_policy(fn_name),
             # Static: AWS cannot change a managed policy's description, so a changing one would
             # replace the policy (and leave the function without rights meanwhile).
             description=f"The {args.strategy} rotation function of {args.app}/{args.environment}",
@@ -291,5 +283,5 @@ class RotationFunction(pulumi.ComponentResource):
 
 
 def code_archive() -> pulumi.Archive:
-    """The packaged handler; `make lambda` builds it (the offline preview does not need it)."""
-    return pulumi.FileArchive(str(BUILD_DIR))
+    """The packaged handler; `make lambda` builds it (checked first: components/lambda_package.py)."""
+    return pulumi.FileArchive(str(lambda_package.BUILD_DIR))

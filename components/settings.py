@@ -6,11 +6,14 @@ Read once from Pulumi config into a frozen dataclass; a missing or malformed key
 
 from __future__ import annotations
 
+import difflib
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.session
 import pulumi
 
 from components.errors import ConfigurationError
@@ -19,8 +22,16 @@ PROJECT = "secrets-platform"
 """The Pulumi project name; also the config namespace of every key below."""
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-REGION = re.compile(r"^(?!cn-)[a-z]{2}-[a-z]+-[0-9]$")
-"""A region of the standard `aws` partition (every ARN the project builds starts `arn:aws:`)."""
+PARTITION = "aws"
+"""Every ARN the project builds starts `arn:aws:`: the standard partition only."""
+ENABLED_BY_DEFAULT = frozenset({
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
+    "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-west-1",
+    "eu-west-2", "eu-west-3", "eu-north-1", "sa-east-1",
+})
+"""The regions every account has: AWS enables those introduced before 20 March 2019 by default; every
+later region is opt-in, enabled per account first (AWS Account Management guide, "Enable or disable
+AWS Regions in your account")."""
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,64})$")
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
@@ -60,7 +71,10 @@ class Principals:
     runtime: tuple[Principal, ...] = ()
     """Application runtime roles: read every secret of the environment."""
     ci: tuple[Principal, ...] = ()
-    """Deployment pipeline roles: manage the environment's secrets."""
+    """Deployment pipeline roles: manage the environment's secrets (the CI policy is attached to them)."""
+    deployers: tuple[Principal, ...] = ()
+    """Other identities that run `pulumi up` themselves (an administrator's SSO role): the key policy
+    lets them store values; their IAM rights are their own (no policy is attached)."""
     services: dict[str, tuple[Principal, ...]] = field(default_factory=dict)
     """Per consumer (the catalog's `consumers`): roles that read exactly that consumer's secrets."""
 
@@ -122,8 +136,10 @@ def load_settings() -> StackSettings:
     region = get("region", aws_config)
     if region is None:
         raise fail("aws:region", f"required; set it with `pulumi config set aws:region <region> --stack {stack}`")
-    if not REGION.fullmatch(region):
-        raise fail("aws:region", f"'{region}' is not an AWS region name")
+    known = known_regions()
+    if region not in known:
+        raise fail("aws:region", f"'{region}' is not a region of the {PARTITION} partition where Secrets Manager "
+                   f"runs ({_nearest(region, known)})")
 
     account_id = get("accountId")
     if account_id is None:
@@ -165,10 +181,17 @@ def load_settings() -> StackSettings:
             raise fail(f"{PROJECT}:{key}", "is not a YAML list or mapping") from None
 
     replicas = structured("replicaRegions", [])
-    if not isinstance(replicas, list) or not all(isinstance(r, str) and REGION.fullmatch(r) for r in replicas):
+    if not isinstance(replicas, list) or not all(isinstance(r, str) for r in replicas):
         raise fail(f"{PROJECT}:replicaRegions", "must be a list of AWS region names")
+    for replica in replicas:
+        if replica not in known:
+            raise fail(f"{PROJECT}:replicaRegions", f"'{replica}' is not a region of the {PARTITION} partition "
+                       f"where Secrets Manager runs ({_nearest(replica, known)})")
     if region in replicas:
         raise fail(f"{PROJECT}:replicaRegions", f"lists the stack's own region {region}")
+    if len(set(replicas)) != len(replicas):
+        twice = next(r for r in replicas if replicas.count(r) > 1)
+        raise fail(f"{PROJECT}:replicaRegions", f"lists {twice} twice")
     tags = structured("tags", {})
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise fail(f"{PROJECT}:tags", "must be a mapping of tag names to string values")
@@ -203,24 +226,72 @@ def load_settings() -> StackSettings:
     )
 
 
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """The partition's regions that have Secrets Manager, from botocore's endpoint data (offline)."""
+    return frozenset(botocore.session.get_session().get_available_regions("secretsmanager", PARTITION))
+
+
+def opt_in_regions(settings: StackSettings) -> list[str]:
+    """The stack's regions that an account must enable before anything can be created there."""
+    return [r for r in (settings.region, *settings.replica_regions) if r not in ENABLED_BY_DEFAULT]
+
+
+def _nearest(name: str, known: frozenset[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(known))}"
+
+
 def _principals(raw: Any, account_id: str, file: str) -> Principals:
     key = f"{PROJECT}:principals"
     if not isinstance(raw, dict):
-        raise ConfigurationError(file, "must be a mapping with runtime, ci and services", field=key)
-    unknown = set(raw) - {"runtime", "ci", "services"}
+        raise ConfigurationError(file, "must be a mapping with runtime, ci, deployers and services", field=key)
+    unknown = set(raw) - {"runtime", "ci", "deployers", "services"}
     if unknown:
-        raise ConfigurationError(file, f"unknown entry '{sorted(unknown)[0]}' (allowed: runtime, ci, services)",
-                                 field=f"{key}.{sorted(unknown)[0]}")
+        raise ConfigurationError(
+            file, f"unknown entry '{sorted(unknown)[0]}' (allowed: runtime, ci, deployers, services)",
+            field=f"{key}.{sorted(unknown)[0]}",
+        )
+    # IAM role names are unique in an account whatever their path: one name is one role, so a role
+    # given twice (or under two paths) would attach one policy twice, and AWS refuses the second.
+    seen: dict[str, tuple[str, str]] = {}
 
     def roles(value: Any, where: str) -> tuple[Principal, ...]:
         items = value if isinstance(value, list) else [value]
-        return tuple(parse_role(v, account_id, file, where) for v in items)
+        parsed = tuple(parse_role(v, account_id, file, where) for v in items)
+        for principal in parsed:
+            first = seen.get(principal.name.lower())
+            if first is not None and first[0] == where:
+                raise ConfigurationError(file, f"role '{principal.name}' is listed twice", field=where)
+            if first is not None and first[1].lower() != principal.arn.lower():
+                raise ConfigurationError(
+                    file, f"role name '{principal.name}' is given as two ARNs ({first[1]} in {first[0]} and "
+                    f"{principal.arn}); IAM role names are unique in an account, whatever the path", field=where,
+                )
+            seen.setdefault(principal.name.lower(), (where, principal.arn))
+        return parsed
 
     services = raw.get("services") or {}
     if not isinstance(services, dict):
         raise ConfigurationError(file, "must map a consumer name to role ARNs or names", field=f"{key}.services")
-    return Principals(
+    principals = Principals(
         runtime=roles(raw.get("runtime") or [], f"{key}.runtime"),
         ci=roles(raw.get("ci") or [], f"{key}.ci"),
+        deployers=roles(raw.get("deployers") or [], f"{key}.deployers"),
         services={name: roles(v, f"{key}.services.{name}") for name, v in services.items()},
     )
+    # A reading role's policy denies every write to the environment's secrets, and an explicit Deny
+    # wins over any Allow: the same role could never deploy them.
+    readers = {p.name.lower(): where for where, group in (
+        (f"{key}.runtime", principals.runtime),
+        *((f"{key}.services.{n}", g) for n, g in principals.services.items()),
+    ) for p in group}
+    for where, group in ((f"{key}.ci", principals.ci), (f"{key}.deployers", principals.deployers)):
+        for principal in group:
+            if principal.name.lower() in readers:
+                raise ConfigurationError(
+                    file, f"role '{principal.name}' is also in {readers[principal.name.lower()]}, whose policy "
+                    "denies every write to this environment's secrets, so it could not deploy them; use "
+                    "separate roles for the application and for deployments", field=where,
+                )
+    return principals

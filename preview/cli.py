@@ -106,6 +106,8 @@ def to_json(report: Report) -> dict[str, Any]:
         "resources": [_resource_json(r) for r in run.resources],
         "outputs": outputs,
         "actionRequired": outputs.get("actionRequired", []),
+        "pendingSteps": outputs.get("pendingSteps", []),
+        "warnings": run.warnings,
         "cost": estimate(run.resources, region=run.stack.values.get("aws:region", "")),
         "access": [
             {"principal": d.principal, "secret": d.secret, "operation": d.operation, "decision": d.decision}
@@ -181,7 +183,7 @@ def render_text(report: Report, out: TextIO) -> None:
     outputs = redacted(run.outputs)
     out.write("\nOutputs:\n")
     for name in sorted(outputs):
-        if name in ("actionRequired", "envExample"):
+        if name in ("actionRequired", "envExample", "pendingSteps"):
             continue
         value = outputs[name]
         size = f"{len(value)} entries" if isinstance(value, dict | list) else str(value)
@@ -194,13 +196,22 @@ def render_text(report: Report, out: TextIO) -> None:
         out.write(f"{line}\n")
 
     gaps = outputs.get("actionRequired") or []
-    out.write(f"\nAction required ({len(gaps)} value{'s' if len(gaps) != 1 else ''} not set):\n")
+    steps = outputs.get("pendingSteps") or []
+    more = f", {len(steps)} step{'s' if len(steps) != 1 else ''}" if steps else ""
+    out.write(f"\nAction required ({len(gaps)} value{'s' if len(gaps) != 1 else ''} not set{more}):\n")
     for gap in gaps:
         where = gap["secret"] + (f" key {gap['key']}" if gap["key"] else "")
         kind = "required" if gap["required"] else "optional"
         out.write(f"  - {where} ({kind}): {gap['command']}\n")
-    if not gaps:
+    for step in steps:
+        out.write(f"  - {step['what']}: {step['command']}\n")
+    if not gaps and not steps:
         out.write("  none\n")
+
+    if run.warnings:
+        out.write(f"\nWarnings ({len(run.warnings)}):\n")
+        for warning in run.warnings:
+            out.write(f"  {warning}\n")
 
     out.write(f"\nPolicy violations ({len(report.violations)}):\n")
     for v in report.violations:

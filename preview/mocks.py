@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 import secrets
 import string
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -28,9 +31,11 @@ def _stable(seed: str, length: int) -> str:
 class AwsMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes with what AWS and pulumi-random would return."""
 
-    def __init__(self, region: str, account_id: str):
+    def __init__(self, region: str, account_id: str, roles: Mapping[str, str] | None = None):
         self.region = region
         self.account_id = account_id
+        self.roles = dict(roles or {})
+        """Role name -> ARN for the lookups of roles the stack config names (as if each existed as given)."""
         self.generated: list[str] = []
         """Every value the mocks generated, so that tests can prove none of them is ever printed."""
 
@@ -105,9 +110,38 @@ class AwsMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": self.account_id, "arn": f"arn:aws:iam::{self.account_id}:root",
-                    "userId": self.account_id, "id": self.account_id}, None
+                    "userId": self.account_id, "id": self.account_id}, []
         if args.token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region}, None
+            return {"name": self.region, "region": self.region, "id": self.region}, []
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        if args.token == "aws:iam/getRole:getRole":
+            name = str(args.args["name"])
+            arn = self.roles.get(name, f"arn:aws:iam::{self.account_id}:role/{name}")
+            return {"id": name, "name": name, "arn": arn, "path": "/" + "".join(
+                f"{part}/" for part in arn.split(":role/", 1)[1].split("/")[:-1])}, []
         raise NotImplementedError(f"the offline preview has no mock for the invoke {args.token}")
+
+
+ROLE_ARN = re.compile(r"^arn:aws:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,64})$")
+
+
+def configured_roles(principals: str | None) -> dict[str, str]:
+    """Role name -> ARN for every full role ARN in a `principals` config value (JSON)."""
+    found: dict[str, str] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and (match := ROLE_ARN.fullmatch(value)):
+            found[match.group("name")] = value
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    try:
+        walk(json.loads(principals) if principals else None)
+    except json.JSONDecodeError:
+        pass  # the program reports the malformed value itself
+    return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import runpy
 import sys
@@ -23,7 +24,7 @@ from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 from components.errors import ConfigurationError
-from preview.mocks import AwsMocks
+from preview.mocks import AwsMocks, configured_roles
 from preview.model import CollectedResource
 from preview.stackconfig import StackConfig
 
@@ -36,6 +37,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.records: list[CollectedResource] = []
+        self._urns: set[str] = set()
         self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:
@@ -61,6 +63,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider,
         )
         with self._lock:
+            # The engine refuses a second resource with the same URN; the mock monitor would take it.
+            if record.urn in self._urns:
+                raise RuntimeError(f"duplicate resource URN {record.urn}: the Pulumi engine refuses it")
+            self._urns.add(record.urn)
             self.records.append(record)
         return response
 
@@ -76,6 +82,8 @@ class ProgramRun:
     stack_urn: str
     generated: list[str] = field(default_factory=list)
     """Values the mocks generated (for leak checks; never printed)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the program logged as warnings (`pulumi.log.warn`), which the engine would show."""
 
 
 class _LoopOwningExecutor(ThreadPoolExecutor):
@@ -140,10 +148,11 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(dict(stack.values), list(stack.secret_keys))
-    mocks = AwsMocks(region, account)
+    mocks = AwsMocks(region, account, configured_roles(stack.values.get(f"{stack.project}:principals")))
     monitor = RecordingMonitor(mocks)
+    warnings = _WarningLog()
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=stack.project, stack=stack.stack, preview=True, monitor=monitor
+        monitor.mocks, project=stack.project, stack=stack.stack, preview=True, monitor=monitor, logger=warnings
     )
     root = settings.get_root_resource()
     assert root is not None
@@ -157,8 +166,9 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
             try:
                 runpy.run_path(program, run_name="__main__")
             except ConfigurationError as exc:
-                # How far the program got: a user mistake must stop it before any registration.
-                exc.registered = len(monitor.records)
+                # How far the program got: a user mistake must stop it before any cloud resource is
+                # registered (a component's own registration creates nothing in AWS).
+                exc.registered = sum(1 for r in monitor.records if r.custom)
                 raise
             loop.run_until_complete(wait_for_rpcs())
             outputs = loop.run_until_complete(_resolve(dict(getattr(root, "outputs", {}))))
@@ -180,4 +190,15 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
             gc.collect()
     resources = sorted(monitor.records, key=lambda r: r.urn)
     return ProgramRun(stack=stack, resources=resources, outputs=outputs, stack_urn=stack_urn,
-                      generated=list(mocks.generated))
+                      generated=list(mocks.generated), warnings=list(warnings.messages))
+
+
+class _WarningLog(logging.Logger):
+    """Where the mock engine sends `pulumi.log` messages: the warnings are kept for the report."""
+
+    def __init__(self) -> None:
+        super().__init__("preview.program", logging.WARNING)
+        self.messages: list[str] = []
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.messages.append(str(msg))

@@ -15,5 +15,7 @@ mkdir -p "$out"
 mkdir -p "$out/rotation"
 cp -r rotation/*.py rotation/strategies "$out/rotation/"
 find "$out" -name '__pycache__' -prune -exec rm -rf {} +
+# The digest of the sources packaged, which the program compares with rotation/ before `pulumi up`.
+"${PYTHON_BIN:-.venv/bin/python}" -m components.lambda_package "$out"
 find "$out" -exec touch -h -d '1980-01-01T00:00:00Z' {} +
 echo "built $out ($(du -sh "$out" | cut -f1))" >&2

@@ -1,0 +1,64 @@
+"""Every AWS name the program gives a resource, built in one place, within AWS's limit, never colliding.
+
+A name longer than its limit keeps its readable start and ends in `-` plus eight hex characters of
+a SHA-256 of the whole name, so two long names that share their first characters still differ and
+the same input always gives the same name (a changing name would replace the resource).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+# The `max` of each name's shape in botocore's service models (tests/test_names.py reads them back):
+# iam CreateRole.RoleName (roleNameType), CreatePolicy.PolicyName (policyNameType), lambda
+# CreateFunction.FunctionName, logs CreateLogGroup.logGroupName, events PutRule.Name (RuleName),
+# sns CreateTopic.Name (AWS documents 256; the model has no max), kms CreateAlias.AliasName.
+ROLE = 64
+POLICY = 128
+FUNCTION = 64
+LOG_GROUP = 512
+EVENT_RULE = 64
+TOPIC = 256
+ALIAS = 256
+
+_DIGEST = 8
+
+
+def fit(name: str, limit: int) -> str:
+    """`name` if it fits in `limit` characters; otherwise its start plus a stable hash of all of it."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_DIGEST]
+    return f"{name[:limit - _DIGEST - 1].rstrip('-')}-{digest}"
+
+
+def rotation_function(app: str, environment: str, group: str) -> str:
+    """A rotation group's Lambda function; its execution role has the same name (fixed in advance so
+    that the key policy can name the role before it exists)."""
+    return fit(f"{app}-{environment}-rotate-{group}", min(ROLE, FUNCTION))
+
+
+def rotation_log_group(function: str) -> str:
+    """Where Lambda writes a function's logs by default (the function's logging config names it)."""
+    return fit(f"/aws/lambda/{function}", LOG_GROUP)
+
+
+def rotation_policy(function: str) -> str:
+    return fit(f"{function}-policy", POLICY)
+
+
+def access_policy(app: str, environment: str, purpose: str) -> str:
+    """A managed access policy: `<app>-<env>-secrets-read`, `<app>-<env>-<consumer>-secrets-read`..."""
+    return fit(f"{app}-{environment}-{purpose}", POLICY)
+
+
+def alerts(app: str, environment: str) -> tuple[str, str]:
+    """(SNS topic, EventBridge rule) that report an environment's failed rotations."""
+    base = f"{app}-{environment}-rotation-failures"
+    return fit(base, TOPIC), fit(base, EVENT_RULE)
+
+
+def key_alias(app: str, environment: str) -> str:
+    """The alias of an environment's key (the catalog refuses the app name `aws`: KMS reserves
+    `alias/aws/` for AWS managed keys)."""
+    return fit(f"alias/{app}/{environment}/secrets", ALIAS)

@@ -23,6 +23,17 @@ from components.errors import ConfigurationError
 SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 KEY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 ENV_VAR = re.compile(r"^[A-Z][A-Z0-9_]*$")
+RESERVED_ENV = frozenset({
+    "PATH", "HOME", "SHELL", "USER", "TZ", "BASH_ENV", "ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP",
+    "NODE_OPTIONS", "NODE_PATH", "JAVA_TOOL_OPTIONS", "PERL5LIB", "RUBYOPT", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})
+RESERVED_ENV_PREFIXES = ("LD_", "DYLD_", "AWS_", "ECS_", "_")
+"""Variables that change how the runtime, the loader or the AWS SDK behaves (AWS_* holds credentials,
+region and endpoint overrides; Lambda reserves AWS_LAMBDA_* and _HANDLER): a secret must not set them."""
+TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
+"""What a tag key or value may hold (Secrets Manager and KMS TagResource: letters, numbers, spaces and
+_ . : / = + - @)."""
 PLACEHOLDER_REF = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
 
 CRITICAL_MIN_BITS = 256
@@ -179,6 +190,9 @@ class Value(_Model):
         for name in value:
             if not ENV_VAR.fullmatch(name):
                 raise ValueError(f"'{name}' is not an environment variable name (UPPER_SNAKE_CASE)")
+            if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
+                raise ValueError(f"'{name}' would override the runtime, the loader or the AWS SDK of the consumer; "
+                                 "name the variable after the application's own setting")
         return value
 
     @model_validator(mode="after")
@@ -201,6 +215,13 @@ class Value(_Model):
             if getattr(self, name) is not None:
                 return name
         raise AssertionError("validated: one source")
+
+
+def tag_value(value: str) -> str:
+    """A tag value as AWS accepts it (pydantic reports the ValueError with the field's location)."""
+    if not TAG_TEXT.fullmatch(value):
+        raise ValueError("may hold only letters, digits, spaces and _ . : / = + - @ (it becomes a tag value)")
+    return value
 
 
 def typed(raw: str, kind: str) -> str | int | bool:
@@ -263,9 +284,10 @@ class Rotation(_Model):
 class Secret(_Model):
     """One Secrets Manager entry: a single value, or a JSON object of several keys."""
 
-    description: str = Field(min_length=1)
+    description: str = Field(min_length=1, max_length=2048)
+    """At most 2,048 characters (CreateSecret's Description)."""
     class_: Literal["critical", "configuration"] = Field(alias="class")
-    owner: str | None = None
+    owner: str | None = Field(default=None, min_length=1, max_length=256)
     """Team that owns the secret; defaults to the catalog's owner."""
     environments: list[str] | None = None
     """Stacks that have this secret; all when omitted."""
@@ -283,6 +305,11 @@ class Secret(_Model):
     """Services (by name: lowercase, digits, '-') that read this secret at run time."""
     value: Value | None = None
     keys: dict[str, Value] | None = None
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_tag(cls, value: str | None) -> str | None:
+        return None if value is None else tag_value(value)
 
     @property
     def grouped(self) -> bool:
@@ -310,11 +337,17 @@ class CatalogFile(_Model):
     """The top level of a catalog file."""
 
     app: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
-    owner: str = Field(min_length=1)
+    owner: str = Field(min_length=1, max_length=256)
+    """Becomes the `owner` tag of every secret: at most 256 characters of what a tag value may hold."""
     description: str | None = None
     environments: list[str] = Field(default_factory=lambda: ["production", "staging"], min_length=1)
     """Every environment the catalog is deployed to; a secret's `environments` must name some of these."""
     secrets: dict[str, Secret]
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_tag(cls, value: str) -> str:
+        return tag_value(value)
 
     @field_validator("app")
     @classmethod

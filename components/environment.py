@@ -31,7 +31,7 @@ from components.rotation import (
 )
 from components.secret import CatalogSecret, CatalogSecretArgs
 from components.settings import Principal, StackSettings, opt_in_regions
-from components.values import MissingValue, read_supplied
+from components.values import MissingValue, check_config_keys, read_supplied
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
         self.pending_steps: list[PendingStep] = []
         secrets = catalog.for_environment(env)
         _check_services(catalog, settings, secrets)
+        check_config_keys(catalog, settings)
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
         supplied = {n: read_supplied(catalog, n, e, settings) for n, e in secrets.items()}

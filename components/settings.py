@@ -11,6 +11,7 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -20,6 +21,13 @@ from components.errors import ConfigurationError
 
 PROJECT = "secrets-platform"
 """The Pulumi project name; also the config namespace of every key below."""
+SETTINGS_KEYS = frozenset({
+    "accountId", "catalog", "environment", "recoveryWindowDays", "protectSecrets", "kmsDeletionWindowDays",
+    "replicaRegions", "allowMissingValues", "ciReadsValues", "rotationSubnetIds", "rotationSecurityGroupIds",
+    "principals", "tags",
+})
+"""The stack's own settings under `secrets-platform:` (Pulumi.yaml declares each); every other key in
+that namespace must be a value the catalog names."""
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 PARTITION = "aws"
@@ -130,6 +138,13 @@ def load_settings() -> StackSettings:
     def fail(key: str, message: str) -> ConfigurationError:
         return ConfigurationError(file, message, field=key)
 
+    # No setting is a secret: each ends up in ARNs, names or tags in plain text. One set with
+    # --secret is refused before its value could be quoted in any message.
+    for key in ("aws:region", *sorted(f"{PROJECT}:{k}" for k in SETTINGS_KEYS)):
+        if pulumi.runtime.is_config_secret(key):
+            raise fail(key, "is set with --secret, but it is not a secret (it appears in ARNs, names and tags in "
+                       f"plain text); set it again without --secret: `pulumi config set {key} <value> --stack {stack}`")
+
     def get(key: str, namespace: pulumi.Config = config) -> str | None:
         return namespace.get(key)
 
@@ -195,14 +210,20 @@ def load_settings() -> StackSettings:
     tags = structured("tags", {})
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
         raise fail(f"{PROJECT}:tags", "must be a mapping of tag names to string values")
+    _check_tags(tags, fail)
 
     principals = _principals(structured("principals", {}), account_id, file)
     subnets = structured("rotationSubnetIds", [])
     groups = structured("rotationSecurityGroupIds", [])
-    for key, ids, prefix in (("rotationSubnetIds", subnets, "subnet-"),
-                             ("rotationSecurityGroupIds", groups, "sg-")):
-        if not isinstance(ids, list) or not all(isinstance(i, str) and i.startswith(prefix) for i in ids):
-            raise fail(f"{PROJECT}:{key}", f"must be a list of ids starting with '{prefix}'")
+    for key, ids, prefix in (("rotationSubnetIds", subnets, "subnet"),
+                             ("rotationSecurityGroupIds", groups, "sg")):
+        # EC2 ids: the prefix and 8 (older) or 17 hexadecimal digits (EC2 API reference, resource IDs).
+        form = re.compile(rf"^{prefix}-(?:[0-9a-f]{{8}}|[0-9a-f]{{17}})$")
+        if not isinstance(ids, list) or not all(isinstance(i, str) and form.fullmatch(i) for i in ids):
+            raise fail(f"{PROJECT}:{key}", f"must be a list of ids like '{prefix}-0123456789abcdef0' ({prefix}- "
+                       "and 8 or 17 lowercase hexadecimal digits)")
+        if len(set(ids)) != len(ids):
+            raise fail(f"{PROJECT}:{key}", "lists an id twice")
     if bool(subnets) != bool(groups):
         raise fail(f"{PROJECT}:rotationSubnetIds",
                    "set both rotationSubnetIds and rotationSecurityGroupIds, or neither")
@@ -212,7 +233,7 @@ def load_settings() -> StackSettings:
         environment=environment,
         account_id=account_id,
         region=region,
-        catalog=get("catalog") or "catalog.yaml",
+        catalog=_catalog_path(get("catalog") or "catalog.yaml", fail),
         recovery_window_days=integer("recoveryWindowDays", 30, 7, 30),
         protect=boolean("protectSecrets", False),
         kms_deletion_window_days=integer("kmsDeletionWindowDays", 30, 7, 30),
@@ -224,6 +245,55 @@ def load_settings() -> StackSettings:
         rotation_subnet_ids=tuple(subnets),
         rotation_security_group_ids=tuple(groups),
     )
+
+
+CATALOG_LIMIT = 1024 * 1024
+"""Largest catalog file read (bytes): a catalog of thousands of secrets is a few hundred KB."""
+
+
+def _catalog_path(raw: str, fail: Any) -> str:
+    """The catalog: a regular file inside the project directory (the program's working directory)."""
+    key = f"{PROJECT}:catalog"
+    project = Path.cwd().resolve()
+    path = Path(raw)
+    if path.is_absolute() or ".." in path.parts:
+        raise fail(key, f"'{raw}' must be a path inside the project directory, relative to it")
+    resolved = (project / path).resolve()
+    if not resolved.is_relative_to(project):
+        raise fail(key, f"'{raw}' leads outside the project directory (a link)")
+    if not resolved.exists():
+        raise fail(key, f"'{raw}' does not exist in the project directory")
+    if not resolved.is_file():
+        raise fail(key, f"'{raw}' is not a regular file")
+    if resolved.stat().st_size > CATALOG_LIMIT:
+        raise fail(key, f"'{raw}' is {resolved.stat().st_size:,} bytes; a catalog may have at most {CATALOG_LIMIT:,}")
+    return raw
+
+
+TAG_LIMIT = 50
+"""Tags per resource (Secrets Manager, KMS, IAM, Lambda: 50)."""
+PLATFORM_TAGS = frozenset({
+    "app", "environment", "class", "owner", "rotation", "managed-by", "rotation-strategy", "rotation-kind",
+    "first-value", "rotation-reason", "access",
+})
+"""Tags the program sets itself; a stack tag of the same name would be overwritten in silence."""
+TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")
+
+
+def _check_tags(tags: dict[str, str], fail: Any) -> None:
+    where = f"{PROJECT}:tags"
+    if len(tags) > TAG_LIMIT - len(PLATFORM_TAGS):
+        raise fail(where, f"{len(tags)} tags; with the platform's own {len(PLATFORM_TAGS)}, a resource may carry "
+                   f"at most {TAG_LIMIT}, so at most {TAG_LIMIT - len(PLATFORM_TAGS)} here")
+    for key, value in tags.items():
+        if key in PLATFORM_TAGS:
+            raise fail(f"{where}.{key}", "is a tag the platform sets itself; choose another name")
+        if key.lower().startswith("aws:"):
+            raise fail(f"{where}.{key}", "tag names starting with 'aws:' are reserved for AWS")
+        if not 1 <= len(key) <= 128 or not TAG_TEXT.fullmatch(key):
+            raise fail(f"{where}.{key[:128]}", "a tag name has 1-128 letters, digits, spaces or _ . : / = + - @")
+        if len(value) > 256 or not TAG_TEXT.fullmatch(value):
+            raise fail(f"{where}.{key}", "a tag value has at most 256 letters, digits, spaces or _ . : / = + - @")
 
 
 @functools.cache

@@ -7,6 +7,7 @@ never the value.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ import pulumi
 
 from components.catalog import Catalog, Secret, config_key, typed
 from components.errors import ConfigurationError
-from components.settings import PROJECT, StackSettings
+from components.settings import PROJECT, SETTINGS_KEYS, StackSettings
 
 PLACEHOLDERS = (
     (re.compile(r"YOUR_[A-Z0-9_]*(HERE)?", re.IGNORECASE), "a 'YOUR_..._HERE' placeholder"),
@@ -24,6 +25,9 @@ PLACEHOLDERS = (
     (re.compile(r"^(test|example|placeholder|todo|xxx+|replace[-_ ]?me|secret|password)$", re.IGNORECASE),
      "a placeholder word"),
 )
+
+SECRET_STRING_LIMIT = 65536
+"""Bytes a SecretString may hold (CreateSecret / PutSecretValue: SecretStringType max 65536)."""
 
 MIN_SUPPLIED_LENGTH = {"critical": 16, "configuration": 1}
 """Shortest value a person may supply for each class."""
@@ -76,6 +80,8 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
     secret_values: dict[str, pulumi.Output[str]] = {}
     plain: dict[str, str | int | bool] = {}
     missing: list[MissingValue] = []
+    supplied_bytes = 0
+    contributing: list[str] = []
     for key, value in entry.values.items():
         if value.external is not None:
             ckey = config_key(name, key, value.external.config)
@@ -104,9 +110,19 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             problem = placeholder_problem(supplied, entry.class_)
             if problem:
                 raise ConfigurationError(settings.file, problem, secret=name, field=full_key)
+            supplied_bytes += len(supplied.encode())
+            contributing.append(full_key)
             secret_values[key] = pulumi.Output.secret(supplied)
         elif value.config is not None:
             ckey = config_key(name, key, value.config.config)
+            if pulumi.runtime.is_config_secret(f"{PROJECT}:{ckey}"):
+                # Plain config goes into the secret's JSON and the preview as it is; a secret belongs in
+                # an `external` value (and must never be quoted by a message below).
+                raise ConfigurationError(
+                    settings.file, "is set with --secret, but the catalog declares it as plain config; declare it "
+                    "`external` in the catalog if it is secret, or set it without --secret",
+                    secret=name, field=f"{PROJECT}:{ckey}",
+                )
             raw = config.get(ckey)
             if raw is None:
                 raw = value.config.default
@@ -125,4 +141,39 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
                 plain[key] = typed(raw, value.type)
             except ValueError as exc:
                 raise ConfigurationError(settings.file, str(exc), secret=name, field=f"{PROJECT}:{ckey}") from None
+            supplied_bytes += len(raw.encode())
+            contributing.append(f"{PROJECT}:{ckey}")
+    if supplied_bytes > SECRET_STRING_LIMIT:
+        # A lower bound of the stored value (JSON and generated values add to it): AWS refuses it anyway.
+        raise ConfigurationError(
+            settings.file, f"the supplied values add up to {supplied_bytes:,} bytes; a secret holds at most "
+            f"{SECRET_STRING_LIMIT:,} (SecretString)", secret=name, field=", ".join(contributing),
+        )
     return SuppliedValues(secret=secret_values, plain=plain, missing=missing)
+
+
+def catalog_config_keys(catalog: Catalog) -> dict[str, tuple[str, str]]:
+    """Every stack config key a catalog value reads -> (secret, key), over all environments."""
+    keys: dict[str, tuple[str, str]] = {}
+    for name, entry in catalog.secrets.items():
+        for key, value in entry.values.items():
+            source = value.external or value.config
+            if source is not None:
+                keys[config_key(name, key, source.config)] = (name, key)
+    return keys
+
+
+def check_config_keys(catalog: Catalog, settings: StackSettings) -> None:
+    """Refuse a key under `secrets-platform:` that neither the project nor the catalog knows: a typo
+    (`recoveryWindowDayz`, a misspelled external value) would otherwise be ignored in silence."""
+    known = SETTINGS_KEYS | set(catalog_config_keys(catalog))
+    given = {*pulumi.runtime.config.CONFIG.get(), *pulumi.runtime.config.get_config_env()}
+    prefix = f"{PROJECT}:"
+    for full in sorted(k for k in given if k.startswith(prefix)):
+        key = full.removeprefix(prefix)
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
+        hint = f"did you mean {prefix}{close[0]}?" if close else "remove it, or add the value it sets to the catalog"
+        raise ConfigurationError(settings.file, f"unknown key: neither a setting nor a value of {catalog.path} "
+                                 f"({hint})", field=full)

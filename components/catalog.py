@@ -388,7 +388,11 @@ def config_key(secret: str, key: str, explicit: str | None) -> str:
     return words[0].lower() + "".join(w[:1].upper() + w[1:] for w in words[1:] if w)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser where the PyYAML wheel has it (several times faster), the pure-Python one otherwise."""
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """A YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
 
 
@@ -410,23 +414,104 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
+YAML_MAX_BYTES = 1024 * 1024
+"""Largest YAML file read: a catalog of thousands of secrets is a few hundred KB."""
+YAML_MAX_DEPTH = 32
+"""Deepest nesting accepted: a catalog needs about 8 levels."""
+YAML_MAX_NODES = 200_000
+"""Most values a file may hold once its aliases are expanded (an alias bomb holds billions)."""
+
+
+def _shape_problem(root: yaml.Node, max_depth: int = YAML_MAX_DEPTH) -> str | None:
+    """Why a composed document is too deep, too large once aliases are expanded, or cyclic.
+
+    Walks the node graph once (aliases are shared nodes), without recursion, memoising each node's
+    expanded size and depth, so a bomb is measured, never expanded.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if done:
+            open_nodes.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[key] > YAML_MAX_NODES:
+                return f"the document holds more than {YAML_MAX_NODES:,} values once its aliases are expanded"
+            if depth[key] > max_depth:
+                return f"the document nests deeper than {YAML_MAX_DEPTH} levels"
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            return "an alias refers to a value that contains it"
+        if len(open_nodes) > max_depth:
+            return f"the document nests deeper than {YAML_MAX_DEPTH} levels"
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+    return None
+
+
+def _located_problem(node: yaml.Node, path: tuple[str, ...] = ()) -> tuple[str, str | None] | None:
+    """The first shape problem and the key (up to two levels: `config` -> `secrets-platform:x`) under
+    which it sits, so that the message can name the field."""
+    if isinstance(node, yaml.MappingNode) and len(path) < 2:
+        for key_node, value_node in node.value:
+            label = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            found = _located_problem(value_node, (*path, label))
+            if found:
+                return found
+    problem = _shape_problem(node, YAML_MAX_DEPTH - len(path))
+    return (problem, ".".join(path) or None) if problem else None
+
 
 def load_yaml(path: Path) -> Any:
-    """Parse a YAML file, turning every read or syntax error into a ConfigurationError."""
+    """Parse a YAML file, turning every read or syntax error into a ConfigurationError.
+
+    Bounded: a regular file of at most YAML_MAX_BYTES, nested at most YAML_MAX_DEPTH levels, at most
+    YAML_MAX_NODES values with aliases expanded; a larger or deeper input is refused, never expanded.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file():
+            what = "does not exist" if not path.exists() else "is not a regular file"
+            raise ConfigurationError(str(path), what)
+        with path.open("rb") as handle:
+            raw = handle.read(YAML_MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigurationError(str(path), f"cannot read the file ({exc.strerror})") from exc
+    if len(raw) > YAML_MAX_BYTES:
+        raise ConfigurationError(str(path), f"is larger than {YAML_MAX_BYTES:,} bytes")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigurationError(str(path), f"is not UTF-8 text (byte {exc.start})") from None
+    loader = _UniqueKeyLoader(text)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        node = loader.get_single_node()
+        found = _located_problem(node) if node is not None else None
+        if found:
+            raise ConfigurationError(str(path), f"invalid YAML: {found[0]}", field=found[1])
+        return loader.construct_document(node) if node is not None else None
+    except RecursionError:
+        raise ConfigurationError(str(path), f"invalid YAML: the document nests deeper than {YAML_MAX_DEPTH} "
+                                 "levels") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         secret = _secret_at_line(text, mark.line) if mark else None
         raise ConfigurationError(str(path), f"invalid YAML{where}: {problem}", secret=secret) from exc
+    finally:
+        loader.dispose()
 
 
 def _secret_at_line(text: str, line: int) -> str | None:

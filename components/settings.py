@@ -17,6 +17,7 @@ from typing import Any
 import botocore.session
 import pulumi
 
+from components.catalog import YAML_MAX_BYTES
 from components.errors import ConfigurationError
 
 PROJECT = "secrets-platform"
@@ -247,10 +248,6 @@ def load_settings() -> StackSettings:
     )
 
 
-CATALOG_LIMIT = 1024 * 1024
-"""Largest catalog file read (bytes): a catalog of thousands of secrets is a few hundred KB."""
-
-
 def _catalog_path(raw: str, fail: Any) -> str:
     """The catalog: a regular file inside the project directory (the program's working directory)."""
     key = f"{PROJECT}:catalog"
@@ -265,8 +262,8 @@ def _catalog_path(raw: str, fail: Any) -> str:
         raise fail(key, f"'{raw}' does not exist in the project directory")
     if not resolved.is_file():
         raise fail(key, f"'{raw}' is not a regular file")
-    if resolved.stat().st_size > CATALOG_LIMIT:
-        raise fail(key, f"'{raw}' is {resolved.stat().st_size:,} bytes; a catalog may have at most {CATALOG_LIMIT:,}")
+    if resolved.stat().st_size > YAML_MAX_BYTES:
+        raise fail(key, f"'{raw}' is {resolved.stat().st_size:,} bytes; a catalog may have at most {YAML_MAX_BYTES:,}")
     return raw
 
 

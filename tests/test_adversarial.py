@@ -225,6 +225,23 @@ def corpus() -> Iterator[Case]:
     ):
         yield stack_case(f"principals-{id_}", f"field 'secrets-platform:{field}'",
                          f"  secrets-platform:principals: {json.dumps(principals)}\n")
+    # Alias bombs, depth and size: refused, never expanded.
+    bomb = "".join(f"    - &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 10))
+    yield stack_case("yaml-alias-bomb", "field 'config.secrets-platform:tags'",
+                     "  secrets-platform:tags:\n    - &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + bomb)
+    yield Case("yaml-alias-bomb-catalog", "field 'secrets.bomb'", file="catalog.yaml",
+               catalog=BASE + "  bomb:\n    keys:\n      a: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+                   f"      l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 10)))
+    yield stack_case("yaml-deep-stack", "field 'config.secrets-platform:tags'",
+                     "  secrets-platform:tags: " + "[" * 10000 + "]" * 10000 + "\n")
+    yield Case("yaml-deep-catalog", "field 'secrets.deep'", catalog=BASE + "  deep: " + "[" * 10000 + "]" * 10000 + "\n",
+               file="catalog.yaml")
+    yield Case("yaml-deep-braces", "nests deeper", catalog="app: " + "{a: " * 5000 + "b" + "}" * 5000 + "\n",
+               file="catalog.yaml")
+    yield stack_case("yaml-cycle", "field 'config.secrets-platform:tags'", "  secrets-platform:tags: &c [*c]\n")
+    yield Case("yaml-huge-catalog", "field 'secrets-platform:catalog'", catalog=BASE + "# " + "x" * (1024 * 1024) + "\n",
+               file="Pulumi.staging.yaml")
+    yield Case("yaml-not-utf8", "not UTF-8", catalog=BASE + "# \udcff\n", file="catalog.yaml")
     # The stack file's own structure.
     yield Case("stack-list", "Pulumi.staging.yaml", stack="- a\n", file="Pulumi.staging.yaml")
     yield Case("stack-config-list", "field 'config'", stack="config: [a]\n", file="Pulumi.staging.yaml")
@@ -250,7 +267,7 @@ def canaries(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_a_malformed_input_ends_in_one_line(case: Case, tmp_path: Path, canaries: None) -> None:
     shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
-    (tmp_path / "catalog.yaml").write_text(case.catalog)
+    (tmp_path / "catalog.yaml").write_bytes(case.catalog.encode("utf-8", "surrogateescape"))
     (tmp_path / "Pulumi.staging.yaml").write_text(case.stack)
     (tmp_path / "tests").mkdir()
     out, err = io.StringIO(), io.StringIO()

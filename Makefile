@@ -25,8 +25,10 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt constraints.txt
 	@$(PIP) -r requirements-dev.txt >&2
 	@touch $@
 
+# make reports any failing recipe as 2; scripts/preview.sh keeps the preview's own status (1 = a
+# mandatory policy violation, 2 = a user mistake), which is what CI calls.
 preview: $(VENV)/.runtime
-	@$(BIN)/python -m preview $(STACK) --format $(FORMAT) $(if $(CONFIG),--config-file $(CONFIG))
+	@bash scripts/preview.sh $(STACK) --format $(FORMAT) $(if $(CONFIG),--config-file $(CONFIG))
 
 # The rotation Lambda package for `pulumi up` (needs PyPI; the offline preview does not).
 lambda: $(VENV)/.runtime

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,16 @@ def test_a_bad_policy_config_is_a_user_mistake(tmp_path: Path, content: str | No
     code, out, err = run(["staging", "--policy-config", str(path)])
     assert code == 2 and out == ""
     assert err.strip() == f"error: {path}: {fragment}" or (fragment in err and err.count("\n") == 1)
+
+
+def test_the_preview_script_keeps_the_preview_exit_status(tmp_path: Path) -> None:
+    """CI calls scripts/preview.sh: 1 (a mandatory violation) must stay 1, not become make's 2."""
+    config = _copy_stack(tmp_path, "production", "")
+    config.write_text(config.read_text().replace("protectSecrets: true", "protectSecrets: false"))
+    done = subprocess.run(["bash", str(REPO / "scripts" / "preview.sh"), "production", "--config-file", str(config),
+                           "--format", "json"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert {v["policy"] for v in json.loads(done.stdout)["violations"]} >= {"secret-production-protected"}
+    mistake = subprocess.run(["bash", str(REPO / "scripts" / "preview.sh"), "no-such-stack"],
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert mistake.returncode == 2 and mistake.stdout == ""

@@ -234,7 +234,7 @@ def load_settings() -> StackSettings:
         environment=environment,
         account_id=account_id,
         region=region,
-        catalog=_catalog_path(get("catalog") or "catalog.yaml", fail),
+        catalog=catalog_path(get("catalog") or "catalog.yaml", fail),
         recovery_window_days=integer("recoveryWindowDays", 30, 7, 30),
         protect=boolean("protectSecrets", False),
         kms_deletion_window_days=integer("kmsDeletionWindowDays", 30, 7, 30),
@@ -248,10 +248,10 @@ def load_settings() -> StackSettings:
     )
 
 
-def _catalog_path(raw: str, fail: Any) -> str:
+def catalog_path(raw: str, fail: Any, project_dir: Path | None = None) -> str:
     """The catalog: a regular file inside the project directory (the program's working directory)."""
     key = f"{PROJECT}:catalog"
-    project = Path.cwd().resolve()
+    project = (project_dir or Path.cwd()).resolve()
     path = Path(raw)
     if path.is_absolute() or ".." in path.parts:
         raise fail(key, f"'{raw}' must be a path inside the project directory, relative to it")

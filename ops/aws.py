@@ -14,9 +14,14 @@ NOT_FOUND = "ResourceNotFoundException"
 def secretsmanager(stack: Stack, endpoint_url: str | None = None) -> Any:
     """A boto3 Secrets Manager client in the stack's region (`--endpoint-url` / AWS_ENDPOINT_URL for tests)."""
     import boto3
+    from botocore.exceptions import BotoCoreError
 
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    return boto3.client("secretsmanager", region_name=stack.region, endpoint_url=endpoint)
+    try:
+        return boto3.client("secretsmanager", region_name=stack.region, endpoint_url=endpoint)
+    except (ValueError, BotoCoreError) as exc:
+        # A malformed endpoint URL ("Invalid endpoint: ...") or region; the message names no value.
+        raise OpsError(f"cannot make a Secrets Manager client for stack '{stack.name}': {exc}") from None
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -29,7 +29,7 @@ class Finding:
 
 
 def _value(client: Any, full: str) -> str | None:
-    if describe(client, full) is None:
+    if call(f"secret {full}", describe, client=client, name=full) is None:
         return None
     answer = call(f"secret {full}", client.get_secret_value, SecretId=full, VersionStage="AWSCURRENT")
     return answer.get("SecretString")

@@ -41,6 +41,8 @@ def read_env_file(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise OpsError(f"{path}: cannot read the env file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise OpsError(f"{path}: the env file is not UTF-8 text (byte {exc.start})") from None
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

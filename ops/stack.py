@@ -12,6 +12,7 @@ from pathlib import Path
 
 from components.catalog import Catalog, Rotation, Secret, load_catalog
 from components.errors import ConfigurationError
+from components.settings import catalog_path, known_regions
 from preview.stackconfig import load_stack_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,12 +78,21 @@ def load_stack(stack: str, project_dir: Path = REPO) -> Stack:
     try:
         config = load_stack_config(project_dir, stack)
         values = config.values
+        file = config.config_file.name
         region = values.get("aws:region")
         if not region:
-            raise OpsError(f"{config.config_file.name}: stack '{stack}' has no aws:region")
+            raise OpsError(f"{file}: stack '{stack}' has no aws:region")
+        if region not in known_regions():
+            # botocore would build a client for any string and fail on the first call.
+            raise OpsError(f"{file}, field 'aws:region': '{region}' is not a region of the aws partition where "
+                           "Secrets Manager runs")
         environment = values.get(f"{config.project}:environment") or stack
-        catalog_path = project_dir / (values.get(f"{config.project}:catalog") or "catalog.yaml")
-        catalog = load_catalog(catalog_path)
+
+        def fail(key: str, message: str) -> ConfigurationError:
+            return ConfigurationError(file, message, field=key)
+
+        catalog = load_catalog(project_dir / catalog_path(
+            values.get(f"{config.project}:catalog") or "catalog.yaml", fail, project_dir))
     except ConfigurationError as exc:
         raise OpsError(str(exc)) from None
     protected = values.get(f"{config.project}:protectSecrets", "false").lower() == "true"

@@ -70,8 +70,10 @@ def _generated(
             override_special="".join(sorted(letters)), opts=opts,
         )
         return password.result
-    uuid = random.RandomUuid(name, opts=opts)
-    # RandomUuid does not mark its result secret; this project treats every generated value as one.
+    # RandomUuid does not mark its result secret: without additional_secret_outputs the engine keeps it
+    # in plain text in the state, whatever the program does with its own copy.
+    uuid = random.RandomUuid(name, opts=pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(additional_secret_outputs=["result"])))
     return pulumi.Output.secret(uuid.result)
 
 

@@ -21,10 +21,12 @@ from typing import Any
 
 import pytest
 import yaml
+from pulumi.runtime.rpc import _special_secret_sig as _SECRET
+from pulumi.runtime.rpc import _special_sig_key as _SIG
 
 from preview.cli import Report, render_text, to_json
 from preview.model import CollectedResource, plain
-from tests.conftest import REPO, run_stack
+from tests.conftest import MINIMAL_STACK, REPO, run_stack
 
 SECRET = "aws:secretsmanager/secret:Secret"
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
@@ -452,3 +454,54 @@ def test_stack_files_hold_no_secret_value_and_name_their_own_catalog(app: str, s
             if value.external is not None:
                 ckey = config_key(name, key, value.external.config)
                 assert f"secrets-platform:{ckey}" not in config, f"{ckey} is a secret: set it with --secret"
+
+
+# --- what the state holds ----------------------------------------------------------------------------
+
+VALUE_OUTPUTS = {
+    "random:index/randomBytes:RandomBytes": {"hex", "base64"},
+    "random:index/randomPassword:RandomPassword": {"result"},
+    "random:index/randomString:RandomString": {"result"},
+    "random:index/randomUuid:RandomUuid": {"result"},
+    "random:index/randomId:RandomId": {"hex", "b64Std", "b64Url", "dec"},
+}
+"""Every output of a pulumi-random resource that holds the generated value."""
+
+
+@pytest.mark.parametrize("complete", [False, True], ids=["committed", "every-value-set"])
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_every_value_the_state_holds_is_marked_secret(run, app: str, stack: str, complete: bool) -> None:  # type: ignore[no-untyped-def]
+    """The engine writes an output in plain text unless the resource marks it secret."""
+    report = run(app, stack, complete)
+    generators = [r for r in report.run.resources if r.type.startswith("random:")]
+    versions_ = of_type(report, VERSION)
+    assert generators or versions_, "nothing to check"
+    for resource in generators:
+        assert resource.type in VALUE_OUTPUTS, f"{resource.urn}: a generator this test does not know"
+        plain_outputs = VALUE_OUTPUTS[resource.type] - set(resource.additional_secret_outputs)
+        assert not plain_outputs, f"{resource.urn} keeps {sorted(plain_outputs)} in plain text in the state"
+    for version in versions_:
+        value = version.inputs.get("secretString")
+        assert isinstance(value, dict) and value.get(_SIG) == _SECRET, f"{version.urn}: secretString is not secret"
+
+
+def test_every_generator_kind_keeps_its_value_secret_in_the_state(make_project) -> None:  # type: ignore[no-untyped-def]
+    """The examples use no uuid; a catalog with every generator kind does."""
+    catalog = """\
+app: shop
+owner: platform
+secrets:
+  ids:
+    description: Identifiers and keys of every generated kind
+    class: configuration
+    keys:
+      instance: {env: INSTANCE_ID, generate: {kind: uuid}}
+      token: {env: TOKEN, generate: {kind: bytes, bytes: 32, encoding: base64url}}
+      password: {env: PASSWORD, generate: {kind: password, length: 40}}
+"""
+    report = run_stack("staging", make_project(catalog, MINIMAL_STACK))
+    kinds = {r.type for r in report.run.resources if r.type.startswith("random:")}
+    assert kinds == {"random:index/randomUuid:RandomUuid", "random:index/randomBytes:RandomBytes",
+                     "random:index/randomPassword:RandomPassword"}
+    for resource in (r for r in report.run.resources if r.type in kinds):
+        assert VALUE_OUTPUTS[resource.type] <= set(resource.additional_secret_outputs), resource.urn

@@ -24,7 +24,9 @@ from components.rotation import (
     RotationFunctionArgs,
     code_archive,
     execution_role,
+    function_arn,
     function_name,
+    in_vpc_function,
     log_group_arn,
     rotation_groups,
     rotation_targets,
@@ -95,7 +97,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
             if isinstance(entry.rotation, Rotation):
                 by_strategy.setdefault(entry.rotation.strategy, []).append(secret_name)
         groups = rotation_groups(by_strategy)
-        specs = _access_specs(catalog, settings, secrets)
+        functions = tuple(function_arn(settings.region, settings.account_id, function_name(catalog.app, env, g))
+                          for g in groups)
+        specs = _access_specs(catalog, settings, secrets, functions)
         _preflight(catalog, settings, secrets, groups, specs)
         # Last of the checks, and the only one that asks AWS: every role the config names exists.
         arns = role_arns(settings)
@@ -268,7 +272,8 @@ class _AccessSpec:
     description: str
 
 
-def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, Secret]) -> dict[str, _AccessSpec]:
+def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, Secret],
+                  rotation_functions: tuple[str, ...]) -> dict[str, _AccessSpec]:
     """The read-only (runtime), per-service and CI policies, attached to the configured roles."""
     env, app = settings.environment, catalog.app
     # The runtime reads every secret but the admin credentials only rotation functions use.
@@ -284,7 +289,7 @@ def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, 
         "ci": _AccessSpec(
             access_policy(app, env, "secrets-ci"), "ci", settings.principals.ci,
             functools.partial(grants.ci_statements, reads_values=settings.ci_reads_values,
-                              min_recovery_days=settings.recovery_window_days),
+                              min_recovery_days=settings.recovery_window_days, rotation_functions=rotation_functions),
             f"Deploy {app}'s {env} secrets; never delete production's",
         ),
     }
@@ -331,8 +336,11 @@ def _preflight(catalog: Catalog, settings: StackSettings, secrets: dict[str, Sec
         rotation_targets(catalog.app, env, strategy, {n: secrets[n] for n in names}, catalog.path)
         masters = sorted({m for n in names if (m := _master(secrets[n]))})
         fn = function_name(catalog.app, env, group)
-        iam.document(grants.rotation_statements(scope, names, masters, log_group_arn(settings.region, account, fn)),
-                     where=f"rotation policy {fn}")
+        in_vpc = in_vpc_function(strategy, settings.rotation_subnet_ids)
+        iam.document(grants.rotation_statements(
+            scope, names, masters, log_group_arn(settings.region, account, fn),
+            subnet_ids=settings.rotation_subnet_ids if in_vpc else (),
+            security_group_ids=settings.rotation_security_group_ids if in_vpc else ()), where=f"rotation policy {fn}")
 
 
 def _master(entry: Secret) -> str | None:

@@ -158,20 +158,50 @@ def app_write_statements(scope: Scope, secrets: Sequence[str]) -> list[iam.State
     ]
 
 
-def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int) -> list[iam.Statement]:
-    """A deployment pipeline: manage this environment's secrets, never delete production's."""
+def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
+                  rotation_functions: Sequence[str] = ()) -> list[iam.Statement]:
+    """A deployment pipeline: manage this environment's secrets under its own keys, rotate them only
+    with its own functions, never delete production's (nor its replicas)."""
     own = scope.environment_secrets()
-    manage = CI_MANAGE_ACTIONS + (() if scope.environment == PRODUCTION else ("secretsmanager:DeleteSecret",))
+    production = scope.environment == PRODUCTION
+    manage = set(CI_MANAGE_ACTIONS) - {"secretsmanager:ReplicateSecretToRegions"}
+    if production:
+        # RemoveRegionsFromReplication deletes the replicas at once, with no recovery window.
+        manage.discard("secretsmanager:RemoveRegionsFromReplication")
+    else:
+        manage.add("secretsmanager:DeleteSecret")
+    production_secrets = (f"arn:aws:secretsmanager:*:{scope.account_id}:secret:{scope.app}/{PRODUCTION}/*",)
     statements = [
         iam.Statement(sid="ManageEnvironmentSecrets", effect="Allow", actions=tuple(sorted(manage)), resources=own),
         iam.Statement(
             sid="EncryptThroughSecretsManager", effect="Allow", actions=KMS_ENCRYPT, resources=scope.key_arns,
             conditions=scope.kms_via_secrets_manager(),
         ),
+        # secretsmanager:KmsKeyArn (service authorization reference; KmsKeyId is deprecated) is in the
+        # request context of CreateSecret and UpdateSecret when they name a key. Without these denies
+        # the pipeline could move a secret to aws/secretsmanager, which any reader in the account may
+        # decrypt; an UpdateSecret that names no key leaves the key as it is.
+        iam.Statement(
+            sid="DenyOtherKeys", effect="Deny", actions=("secretsmanager:CreateSecret", "secretsmanager:UpdateSecret"),
+            resources=own, conditions={
+                "Null": {"secretsmanager:KmsKeyArn": ("false",)},
+                "ArnNotEquals": {"secretsmanager:KmsKeyArn": scope.key_arns},
+            },
+        ),
+        iam.Statement(
+            # CreateSecret without a key encrypts under aws/secretsmanager.
+            sid="DenyCreatingWithoutTheKey", effect="Deny", actions=("secretsmanager:CreateSecret",),
+            resources=own, conditions={"Null": {"secretsmanager:KmsKeyArn": ("true",)}},
+        ),
+        _rotation_function_deny(rotation_functions, own),
         iam.Statement(
             sid="DenyDeletingProductionSecrets", effect="Deny", actions=("secretsmanager:DeleteSecret",),
-            resources=(f"arn:aws:secretsmanager:*:{scope.account_id}:secret:{scope.app}/{PRODUCTION}/*",),
+            resources=production_secrets,
         ),
+        *([iam.Statement(
+            sid="DenyRemovingProductionReplicas", effect="Deny",
+            actions=("secretsmanager:RemoveRegionsFromReplication",), resources=production_secrets,
+        )] if production else []),
         iam.Statement(
             sid="DenyDeletingWithoutRecovery", effect="Deny", actions=("secretsmanager:DeleteSecret",),
             resources=("*",), conditions={"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": ("true",)}},
@@ -183,6 +213,15 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int) -
         ),
         *scope.isolation_deny(),
     ]
+    if scope.replica_regions:
+        # Replication only to the stack's own regions. The replica's key is not in the request
+        # context of ReplicateSecretToRegions (no condition key), so the regions are what IAM can pin;
+        # the program and the pack check each replica's key.
+        statements.insert(1, iam.Statement(
+            sid="ReplicateToStackRegions", effect="Allow", actions=("secretsmanager:ReplicateSecretToRegions",),
+            resources=own,
+            conditions={"ForAllValues:StringEquals": {"secretsmanager:AddReplicaRegions": scope.replica_regions}},
+        ))
     if reads_values:
         # Pulumi reads a SecretVersion back after writing it; the stack config says so explicitly.
         statements.insert(1, iam.Statement(
@@ -191,8 +230,35 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int) -
     return statements
 
 
+def _rotation_function_deny(functions: Sequence[str], own: tuple[str, ...]) -> iam.Statement:
+    """RotateSecret may name only the stack's own rotation functions (secretsmanager:RotationLambdaARN
+    is in the request context when the call names a function; a bare "rotate now" names none)."""
+    if not functions:
+        return iam.Statement(
+            sid="DenyForeignRotationFunctions", effect="Deny", actions=("secretsmanager:RotateSecret",),
+            resources=own, conditions={"Null": {"secretsmanager:RotationLambdaARN": ("false",)}},
+        )
+    return iam.Statement(
+        sid="DenyForeignRotationFunctions", effect="Deny", actions=("secretsmanager:RotateSecret",), resources=own,
+        conditions={"Null": {"secretsmanager:RotationLambdaARN": ("false",)},
+                    "ArnNotEquals": {"secretsmanager:RotationLambdaARN": tuple(sorted(functions))}},
+    )
+
+
+VPC_NETWORK_ACTIONS = (
+    "ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+    "ec2:UnassignPrivateIpAddresses",
+)
+VPC_DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
+"""What Lambda needs to attach a function to a VPC (Lambda developer guide, "Giving Lambda functions
+access to resources in an Amazon VPC"): the EC2 half of AWSLambdaVPCAccessExecutionRole, whose logs
+half would grant logs actions on every log group. The describe actions work only on `*`; the guide
+warns that DeleteNetworkInterface must name one interface or all of them (`network-interface/*`)."""
+
+
 def rotation_statements(
-    scope: Scope, rotated: Sequence[str], masters: Sequence[str], log_group_arn: str
+    scope: Scope, rotated: Sequence[str], masters: Sequence[str], log_group_arn: str, *,
+    subnet_ids: Sequence[str] = (), security_group_ids: Sequence[str] = (),
 ) -> list[iam.Statement]:
     """A rotation function: the protocol's calls on exactly the secrets it rotates, nothing else."""
     own = tuple(arn for name in rotated for arn in scope.secret(name))
@@ -213,6 +279,23 @@ def rotation_statements(
         statements.insert(1, iam.Statement(
             sid="ReadAdminCredentials", effect="Allow", actions=READ_ACTIONS, resources=master_arns,
         ))
+    if subnet_ids:
+        # A function in the stack's VPC (a database strategy): its network interfaces, in its own
+        # subnets and security groups only.
+        ec2 = f"arn:aws:ec2:{scope.region}:{scope.account_id}"
+        interfaces = (f"{ec2}:network-interface/*",)
+        at = -1 if scope.other_environments else len(statements)
+        statements[at:at] = [
+            iam.Statement(
+                sid="CreateNetworkInterfaces", effect="Allow", actions=("ec2:CreateNetworkInterface",),
+                resources=(*interfaces, *(f"{ec2}:subnet/{s}" for s in subnet_ids),
+                           *(f"{ec2}:security-group/{g}" for g in security_group_ids)),
+            ),
+            iam.Statement(sid="ManageNetworkInterfaces", effect="Allow",
+                          actions=tuple(a for a in VPC_NETWORK_ACTIONS if a != "ec2:CreateNetworkInterface"),
+                          resources=interfaces),
+            iam.Statement(sid="DescribeNetwork", effect="Allow", actions=VPC_DESCRIBE_ACTIONS, resources=("*",)),
+        ]
     return statements
 
 

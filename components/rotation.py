@@ -103,6 +103,14 @@ def rotation_targets(app: str, environment: str, strategy: str, entries: Mapping
     return targets
 
 
+def in_vpc_function(strategy: str, subnet_ids: Sequence[str]) -> bool:
+    return strategy in DATABASE_STRATEGIES and bool(subnet_ids)
+
+
+def function_arn(region: str, account_id: str, fn_name: str) -> str:
+    return f"arn:aws:lambda:{region}:{account_id}:function:{fn_name}"
+
+
 def log_group_arn(region: str, account_id: str, fn_name: str) -> str:
     return f"arn:aws:logs:{region}:{account_id}:log-group:{names.rotation_log_group(fn_name)}"
 
@@ -184,6 +192,9 @@ class RotationFunction(pulumi.ComponentResource):
             opts=child,
         )
         rotated = [s.name for s in args.secrets]
+        # A function that talks to a server runs in the stack's VPC; its policy then lets Lambda manage
+        # its network interfaces (grants.VPC_NETWORK_ACTIONS).
+        in_vpc = in_vpc_function(args.strategy, args.subnet_ids)
 
         def render(values: list[str]) -> str:
             *key_arns, log_group_arn = values
@@ -192,8 +203,9 @@ class RotationFunction(pulumi.ComponentResource):
                 key_arns=tuple(key_arns), replica_regions=args.replica_regions,
                 other_environments=args.other_environments,
             )
-            return iam.document(grants.rotation_statements(scope, rotated, args.masters, log_group_arn),
-                                where=f"rotation policy {name}")
+            return iam.document(grants.rotation_statements(
+                scope, rotated, args.masters, log_group_arn, subnet_ids=args.subnet_ids if in_vpc else (),
+                security_group_ids=args.security_group_ids if in_vpc else ()), where=f"rotation policy {name}")
 
         self.policy = aws.iam.Policy(
             f"{name}-policy",
@@ -209,13 +221,6 @@ class RotationFunction(pulumi.ComponentResource):
             f"{name}-policy-attachment", role=args.role.name, policy_arn=self.policy.arn, opts=child,
         )
         attachments: list[pulumi.Resource] = [attachment]
-        in_vpc = args.strategy in DATABASE_STRATEGIES and bool(args.subnet_ids)
-        if in_vpc:
-            # Network interfaces for a function in a VPC: AWS's managed policy is the narrow one here.
-            attachments.append(aws.iam.RolePolicyAttachment(
-                f"{name}-vpc-access", role=args.role.name,
-                policy_arn="arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole", opts=child,
-            ))
 
         targets = rotation_targets(args.app, args.environment, args.strategy,
                                    {s.name: s.entry for s in args.secrets}, args.catalog_path)

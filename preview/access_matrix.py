@@ -405,7 +405,16 @@ def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Conte
     lowered = {k.lower(): v for k, v in context.items()}
     for operator, keys in conditions.items():
         if operator.startswith(("ForAnyValue:", "ForAllValues:")):
-            raise UnsupportedPolicy(f"condition operator {operator}")
+            qualifier, base = operator.split(":", 1)
+            for key, values in keys.items():
+                found = lowered.get(key.lower())
+                requested = [] if found is None else _as_list(found)
+                # IAM: ForAllValues holds when every request value matches (also when there are none);
+                # ForAnyValue when at least one does (never when there are none).
+                matched = [_operator(base, _values(values), [p]) for p in requested]
+                if not (all(matched) if qualifier == "ForAllValues" else any(matched)):
+                    return False
+            continue
         for key, values in keys.items():
             raw = lowered.get(key.lower())
             present = None if raw is None else _as_list(raw)

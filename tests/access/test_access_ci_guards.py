@@ -1,0 +1,139 @@
+"""What a pipeline could do with a secret beyond read/write/rotate/delete, cell by cell in the simulator.
+
+Re-encrypting under another key, replicating elsewhere, removing a replica, pointing rotation at a
+foreign function, cancelling rotation: each request carries the condition keys AWS puts in its
+request context (service authorization reference for Secrets Manager), and the independent
+simulator's decision must equal both the rule below and `preview.access_matrix`'s evaluator.
+"""
+
+from __future__ import annotations
+
+from access_harness import ACCOUNT, APP, STACKS, Role, Simulator, Stacks, stack_values
+
+from components.names import rotation_function
+from preview.access_matrix import Request, SecretInfo, evaluate, secret_request
+
+OTHER_KEY = f"arn:aws:kms:ap-southeast-2:{ACCOUNT}:key/00000000-1111-2222-3333-444444444444"
+"""A key that is not the environment's (as aws/secretsmanager's would be)."""
+
+
+def decide(simulator: Simulator, batch: list[Request]) -> list[str]:
+    decided = simulator.decide(batch)
+    ours = [evaluate(r) for r in batch]
+    assert ours == decided, [(r.principal, r.action, r.resource, o, d)
+                             for r, o, d in zip(batch, ours, decided, strict=True) if o != d]
+    return decided
+
+
+def own(stacks: Stacks, env: str) -> list[SecretInfo]:
+    return [s for s in stacks.model.secrets if s.environment == env]
+
+
+def requests(stacks: Stacks, role: Role, action: str, context: dict[str, str | tuple[str, ...]]) -> list[Request]:
+    principal = stacks.model.principal(role.arn)
+    return [secret_request(principal, s, action, context) for s in own(stacks, role.environment)]
+
+
+def key_of(stacks: Stacks, secret: SecretInfo) -> str:
+    key = stacks.model.key_of(secret)
+    assert key is not None
+    return key.arn
+
+
+def test_a_pipeline_cannot_move_a_secret_to_another_key(stacks: Stacks, simulator: Simulator) -> None:
+    for env in STACKS:
+        ci = Role(env, "ci")
+        principal = stacks.model.principal(ci.arn)
+        secrets = [s for s in own(stacks, env) if s.region == stacks.model.region]
+        for action in ("secretsmanager:UpdateSecret", "secretsmanager:CreateSecret"):
+            other = [secret_request(principal, s, action, {"secretsmanager:KmsKeyArn": OTHER_KEY}) for s in secrets]
+            assert set(decide(simulator, other)) == {"ExplicitlyDenied"}, (env, action)
+            mine = [secret_request(principal, s, action, {"secretsmanager:KmsKeyArn": key_of(stacks, s)})
+                    for s in secrets]
+            assert set(decide(simulator, mine)) == {"Allowed"}, (env, action)
+        # An update that names no key (a new description) leaves the key alone; a creation that names
+        # none would use aws/secretsmanager.
+        assert set(decide(simulator, requests(stacks, ci, "secretsmanager:UpdateSecret", {}))) == {"Allowed"}
+        assert set(decide(simulator, requests(stacks, ci, "secretsmanager:CreateSecret", {}))) == {"ExplicitlyDenied"}
+
+
+def test_a_pipeline_replicates_only_to_the_stacks_regions(stacks: Stacks, simulator: Simulator) -> None:
+    replicas = {env: list(stack_values(env).get("secrets-platform:replicaRegions") or []) for env in STACKS}
+    assert any(replicas.values()), "some stack must replicate, or this test proves nothing"
+    for env in STACKS:
+        ci = Role(env, "ci")
+        elsewhere = requests(stacks, ci, "secretsmanager:ReplicateSecretToRegions",
+                             {"secretsmanager:AddReplicaRegions": ("us-east-1",)})
+        assert set(decide(simulator, elsewhere)) == {"ImplicitlyDenied"}, env
+        if replicas[env]:
+            allowed = requests(stacks, ci, "secretsmanager:ReplicateSecretToRegions",
+                               {"secretsmanager:AddReplicaRegions": tuple(replicas[env])})
+            assert set(decide(simulator, allowed)) == {"Allowed"}, env
+            mixed = requests(stacks, ci, "secretsmanager:ReplicateSecretToRegions",
+                             {"secretsmanager:AddReplicaRegions": (*replicas[env], "us-east-1")})
+            assert set(decide(simulator, mixed)) == {"ImplicitlyDenied"}, env
+
+
+def test_production_replicas_are_never_removed_by_a_pipeline(stacks: Stacks, simulator: Simulator) -> None:
+    removal = "secretsmanager:RemoveRegionsFromReplication"
+    assert set(decide(simulator, requests(stacks, Role("production", "ci"), removal, {}))) == {"ExplicitlyDenied"}
+    assert set(decide(simulator, requests(stacks, Role("staging", "ci"), removal, {}))) == {"Allowed"}
+
+
+def test_rotation_goes_only_to_the_stacks_own_functions(stacks: Stacks, simulator: Simulator) -> None:
+    for env in STACKS:
+        ci = Role(env, "ci")
+        foreign = f"arn:aws:lambda:{stacks.model.region}:{ACCOUNT}:function:exfiltrate"
+        other_env = f"arn:aws:lambda:{stacks.model.region}:{ACCOUNT}:function:" + rotation_function(
+            APP, next(e for e in STACKS if e != env), "token")
+        for function in (foreign, other_env):
+            batch = requests(stacks, ci, "secretsmanager:RotateSecret", {"secretsmanager:RotationLambdaARN": function})
+            assert set(decide(simulator, batch)) == {"ExplicitlyDenied"}, (env, function)
+        mine = f"arn:aws:lambda:{stacks.model.region}:{ACCOUNT}:function:{rotation_function(APP, env, 'token')}"
+        batch = requests(stacks, ci, "secretsmanager:RotateSecret", {"secretsmanager:RotationLambdaARN": mine})
+        assert set(decide(simulator, batch)) == {"Allowed"}, env
+        # "Rotate now" names no function: the one configured runs.
+        assert set(decide(simulator, requests(stacks, ci, "secretsmanager:RotateSecret", {}))) == {"Allowed"}
+
+
+def test_cancelling_rotation(stacks: Stacks, simulator: Simulator) -> None:
+    """A pipeline may turn rotation off (Pulumi deletes a SecretRotation that the catalog dropped, after
+    the pack's rules on rotation passed); the application's roles never may."""
+    for env in STACKS:
+        cancel = "secretsmanager:CancelRotateSecret"
+        assert set(decide(simulator, requests(stacks, Role(env, "ci"), cancel, {}))) == {"Allowed"}
+        assert set(decide(simulator, requests(stacks, Role(env, "runtime"), cancel, {}))) == {"ExplicitlyDenied"}
+
+
+def test_a_rotation_function_in_the_vpc_gets_network_interfaces_and_no_other_logs(
+        stacks: Stacks, simulator: Simulator) -> None:
+    """The EC2 half of AWS's VPC access policy, in the stack's own subnets; none of its logs:* on `*`."""
+    values = stack_values("production")
+    subnet = values["secrets-platform:rotationSubnetIds"][0]
+    role = next(r for r in stacks.model.principals if r.name == rotation_function(APP, "production", "redis-acl"))
+    region = stacks.model.region
+    ec2 = f"arn:aws:ec2:{region}:{ACCOUNT}"
+
+    def request(action: str, resource: str) -> Request:
+        return Request(principal=role.arn, action=action, resource=resource, resource_account=ACCOUNT,
+                       context={"aws:PrincipalAccount": ACCOUNT, "aws:PrincipalArn": role.arn},
+                       identity_policies=role.policies, resource_policy=None, service=action.split(":")[0])
+
+    cases = {
+        ("ec2:CreateNetworkInterface", f"{ec2}:subnet/{subnet}"): "Allowed",
+        ("ec2:CreateNetworkInterface", f"{ec2}:subnet/subnet-0000000000000000f"): "ImplicitlyDenied",
+        ("ec2:DeleteNetworkInterface", f"{ec2}:network-interface/eni-0123456789abcdef0"): "Allowed",
+        ("ec2:DescribeNetworkInterfaces", "*"): "Allowed",
+        ("ec2:DeleteSubnet", f"{ec2}:subnet/{subnet}"): "ImplicitlyDenied",
+        ("logs:PutLogEvents", f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/lambda/someone-else:log-stream:x"):
+            "ImplicitlyDenied",
+        ("logs:CreateLogGroup", f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/lambda/anything"): "ImplicitlyDenied",
+    }
+    batch = [request(action, resource) for action, resource in cases]
+    assert simulator.decide(batch) == list(cases.values())
+    # A token function runs outside the VPC: no EC2 rights at all.
+    token = next(r for r in stacks.model.principals if r.name == rotation_function(APP, "production", "token"))
+    plain = [Request(principal=token.arn, action="ec2:DescribeNetworkInterfaces", resource="*",
+                     resource_account=ACCOUNT, context={"aws:PrincipalAccount": ACCOUNT},
+                     identity_policies=token.policies, resource_policy=None, service="ec2")]
+    assert simulator.decide(plain) == ["ImplicitlyDenied"]

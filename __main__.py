@@ -27,3 +27,4 @@ pulumi.export("actionRequired", [
     for gap in environment.missing
 ])
 pulumi.export("pendingSteps", [{"what": step.what, "command": step.command} for step in environment.pending_steps])
+pulumi.export("deployChecks", environment.deploy_checks)

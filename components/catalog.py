@@ -7,6 +7,7 @@ the secret and the field.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import string
@@ -174,8 +175,14 @@ class Value(_Model):
     template: str | None = None
     """Built from sibling keys, e.g. `postgresql://{username}:{password}@{host}:{port}/{dbname}`;
     substituted values are percent-encoded so that a password cannot break the URL."""
-    required: bool = True
-    """An optional external value may be missing in a stack; the key is then left out."""
+    required: bool | list[str] = True
+    """An optional external or config value may be missing in a stack; the key is then left out. A
+    list of environments makes it required there and optional elsewhere (`required: [production]`)."""
+    min_length: int | None = Field(default=None, ge=1, le=65536)
+    """Shortest value a person may supply (external or config), checked at `pulumi up`."""
+    differs_from: list[str] = Field(default_factory=list)
+    """Other external values (`<secret>` or `<secret>.<key>`) this one must not equal, checked at
+    `pulumi up` (a session secret must not be the token-signing key)."""
     type: Literal["string", "integer", "boolean"] = "string"
     """JSON type of a plain config value inside a JSON secret (a port is a number, `tls` a boolean)."""
 
@@ -201,13 +208,21 @@ class Value(_Model):
         if len(sources) != 1:
             found = ", ".join(sources) or "none"
             raise ValueError(f"exactly one of {', '.join(SOURCES)} is required (found {found})")
-        if not self.required and self.external is None and self.config is None:
-            raise ValueError("'required: false' is only meaningful for an external or plain config value")
+        if self.required is not True and self.external is None and self.config is None:
+            raise ValueError("'required' other than true is only meaningful for an external or plain config value")
+        if self.min_length is not None and self.external is None and self.config is None:
+            raise ValueError("'min_length' applies to a supplied value (external or plain config)")
+        if self.differs_from and self.external is None:
+            raise ValueError("'differs_from' applies to external values (generated ones always differ)")
         if self.type != "string" and self.config is None:
             raise ValueError("'type' applies to plain config values only")
         if self.type != "string" and self.config is not None and self.config.default is not None:
             typed(self.config.default, self.type)
         return self
+
+    def required_in(self, environment: str) -> bool:
+        """Whether a stack of `environment` must set this value."""
+        return self.required if isinstance(self.required, bool) else environment in self.required
 
     @property
     def source(self) -> str:
@@ -323,6 +338,14 @@ class Secret(_Model):
         assert self.value is not None
         return {"": self.value}
 
+    def required_in(self, key: str, environment: str) -> bool:
+        """Whether a stack of `environment` always has this key: its value is required there, or it is
+        a template whose every part is."""
+        value = self.values[key]
+        if value.template is not None:
+            return all(self.values[ref].required_in(environment) for ref in PLACEHOLDER_REF.findall(value.template))
+        return value.required_in(environment)
+
     @property
     def value_renewed(self) -> bool:
         """A rotation function or the application replaces the value after the first deploy."""
@@ -342,6 +365,8 @@ class CatalogFile(_Model):
     description: str | None = None
     environments: list[str] = Field(default_factory=lambda: ["production", "staging"], min_length=1)
     """Every environment the catalog is deployed to; a secret's `environments` must name some of these."""
+    services: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] | None = None
+    """The application's services; when given, every `consumers` and `writers` entry must be one."""
     secrets: dict[str, Secret]
 
     @field_validator("owner")
@@ -367,6 +392,8 @@ class Catalog:
     owner: str
     secrets: Mapping[str, Secret]
     environments: tuple[str, ...] = ("production", "staging")
+    services: tuple[str, ...] | None = None
+    """The catalog's `services:` list, when it declares one."""
 
     def for_environment(self, environment: str) -> dict[str, Secret]:
         """The secrets a stack of this environment has, in catalog order."""
@@ -577,13 +604,47 @@ def parse_catalog(data: Any, path: str) -> Catalog:
             message = f"{message} (got {_short(error['input'])})"
         raise ConfigurationError(path, message, secret=secret, field=field) from None
     catalog = Catalog(path=path, app=parsed.app, owner=parsed.owner, secrets=dict(parsed.secrets),
-                      environments=tuple(parsed.environments))
+                      environments=tuple(parsed.environments),
+                      services=tuple(parsed.services) if parsed.services is not None else None)
     for name, entry in catalog.secrets.items():
         _check_secret(path, name, entry, catalog.environments)
     _check_env_unique(catalog)
     _check_config_keys(catalog)
     _check_masters(catalog)
+    _check_differs_from(catalog)
+    _check_services(catalog, parsed.services)
     return catalog
+
+
+def _check_differs_from(catalog: Catalog) -> None:
+    """Each `differs_from` names another external value of the catalog."""
+    for name, secret in catalog.secrets.items():
+        for key, value in secret.values.items():
+            for ref in value.differs_from:
+                other_name, _, other_key = ref.partition(".")
+                other = catalog.secrets.get(other_name)
+                target = other.values.get(other_key) if other is not None else None
+                if target is None or target.external is None or (other_name, other_key) == (name, key):
+                    raise ConfigurationError(
+                        catalog.path, f"differs_from '{ref}' is not another external value of the catalog "
+                        "(`<secret>` or `<secret>.<key>`)", secret=name,
+                        field=f"{'keys.' + key if key else 'value'}.differs_from",
+                    )
+
+
+def _check_services(catalog: Catalog, services: list[str] | None) -> None:
+    """With a `services:` list, every consumer and writer must be one of them (a typo would create a
+    policy attached to nobody)."""
+    if services is None:
+        return
+    for name, secret in catalog.secrets.items():
+        for field, named in (("consumers", secret.consumers), ("writers", secret.writers)):
+            for service in named:
+                if service not in services:
+                    close = difflib.get_close_matches(service, services, n=1)
+                    hint = f"did you mean '{close[0]}'?" if close else f"services: {', '.join(services)}"
+                    raise ConfigurationError(catalog.path, f"'{service}' is not in the catalog's services ({hint})",
+                                             secret=name, field=field)
 
 
 def _check_config_keys(catalog: Catalog) -> None:
@@ -675,15 +736,19 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                         path, f"template refers to '{ref}', which is not another key of this secret",
                         secret=name, field=f"{field}.template",
                     )
-                if not values[ref].required:
-                    raise ConfigurationError(
-                        path, f"template refers to '{ref}', which is optional; a template needs values every "
-                        "stack sets", secret=name, field=f"{field}.template",
-                    )
                 if values[ref].template is not None:
                     raise ConfigurationError(
                         path, f"template refers to '{ref}', which is itself a template", secret=name,
                         field=f"{field}.template",
+                    )
+    for key, value in values.items():
+        field = f"keys.{key}" if key else "value"
+        if isinstance(value.required, list):
+            for env in value.required:
+                if env not in environments:
+                    raise ConfigurationError(
+                        path, f"'{env}' is not one of the catalog's environments ({', '.join(environments)})",
+                        secret=name, field=f"{field}.required",
                     )
     _check_writers(path, name, secret)
     if secret.rotation in ("on-compromise", "manual") and secret.class_ == "critical" and not secret.rotation_reason:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from components.rotation import (
 )
 from components.secret import CatalogSecret, CatalogSecretArgs
 from components.settings import Principal, StackSettings, opt_in_regions
-from components.values import MissingValue, check_config_keys, read_supplied
+from components.values import MissingValue, check_config_keys, check_differences, deploy_checks, read_supplied
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
     bindings: list[EnvBinding]
     missing: list[MissingValue]
     pending_steps: list[PendingStep]
+    deploy_checks: list[str]
     rotation_functions: dict[str, RotationFunction]
     policies: dict[str, AccessPolicy]
     alerts: RotationAlerts | None
@@ -89,6 +91,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
         supplied = {n: read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
+        check_differences(catalog, settings, supplied)
+        self.deploy_checks = deploy_checks(catalog, secrets)
 
         # Rotation roles first: the key policy names them, and AWS refuses a key policy whose
         # principals do not exist yet.
@@ -348,8 +352,11 @@ def _master(entry: Secret) -> str | None:
 
 
 def _check_services(catalog: Catalog, settings: StackSettings, secrets: dict[str, Secret]) -> None:
-    """Every service named in stack config is a consumer of some secret of this environment."""
+    """Every service named in stack config is a consumer of some secret of this environment, and every
+    consumer has a role when the stack names any: a policy attached to nobody is a typo's footprint."""
     consumers = {c for e in secrets.values() for c in e.consumers}
+    named = {c for e in secrets.values() for c in (*e.consumers, *e.writers)}
+    with_roles = sorted(settings.principals.services)
     for service in settings.principals.services:
         if service not in consumers:
             raise ConfigurationError(
@@ -357,3 +364,23 @@ def _check_services(catalog: Catalog, settings: StackSettings, secrets: dict[str
                 f"'consumers' (consumers: {', '.join(sorted(consumers)) or 'none'})",
                 field=f"secrets-platform:principals.services.{service}",
             )
+    for secret_name, entry in secrets.items():
+        for field, services in (("consumers", entry.consumers), ("writers", entry.writers)):
+            for service in services:
+                if with_roles and service not in settings.principals.services:
+                    close = difflib.get_close_matches(service, with_roles, n=1, cutoff=0.75)
+                    hint = f"did you mean '{close[0]}'? " if close else ""
+                    raise ConfigurationError(
+                        catalog.path, f"'{service}' has no role in {settings.file}'s principals.services, so its "
+                        f"policy would be attached to nobody ({hint}services with roles: {', '.join(with_roles)})",
+                        secret=secret_name, field=field,
+                    )
+                # Without roles in the stack (nor a `services:` list in the catalog), a name one letter
+                # off another is taken for a typo.
+                twins = [] if with_roles or catalog.services is not None else [
+                    o for o in named if o != service and difflib.SequenceMatcher(None, service, o).ratio() >= 0.85]
+                if twins:
+                    raise ConfigurationError(
+                        catalog.path, f"'{service}' looks like a typo of '{sorted(twins)[0]}'; if both are services, "
+                        "list them under `services:` at the top of the catalog", secret=secret_name, field=field,
+                    )

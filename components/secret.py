@@ -154,8 +154,11 @@ class CatalogSecret(pulumi.ComponentResource):
                 parts[key] = args.supplied.secret[key]
         if not missing_required:
             parts.update({k: pulumi.Output.from_input(v) for k, v in args.extra_values.items()})
-        present = [k for k in entry.values if k not in missing_keys]
         optional_missing = {gap.key for gap in args.supplied.missing if not gap.required}
+        # A template whose part this stack leaves unset is left out too (with its variables).
+        optional_missing |= {k for k, v in entry.values.items()
+                             if v.template is not None and set(PLACEHOLDER_REF.findall(v.template)) & optional_missing}
+        present = [k for k in entry.values if k not in missing_keys | optional_missing]
         self.unset_optional = not entry.grouped and "" in optional_missing
         # Keys consumers can bind to: a required value not set yet still belongs to the secret.
         self.keys = tuple(k for k in entry.values if k not in optional_missing) if entry.grouped else ()

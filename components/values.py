@@ -8,8 +8,11 @@ never the value.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import hmac
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -21,10 +24,14 @@ PLACEHOLDERS = (
     (re.compile(r"YOUR_[A-Z0-9_]*(HERE)?", re.IGNORECASE), "a 'YOUR_..._HERE' placeholder"),
     (re.compile(r"<[^<>]*>"), "a '<...>' placeholder"),
     (re.compile(r"change[-_ ]?me", re.IGNORECASE), "'changeme'"),
-    (re.compile(r"^dev[-_]", re.IGNORECASE), "a development value ('dev-...')"),
     (re.compile(r"^(test|example|placeholder|todo|xxx+|replace[-_ ]?me|secret|password)$", re.IGNORECASE),
      "a placeholder word"),
 )
+DEVELOPMENT_VALUE = (re.compile(r"^dev[-_]", re.IGNORECASE), "a development value ('dev-...')")
+"""Refused in secret values only: a plain identifier may well be `dev_user` in a dev stack."""
+
+_RUN_KEY = secrets.token_bytes(32)
+"""Keys the digests of supplied values; made per process, never stored."""
 
 SECRET_STRING_LIMIT = 65536
 """Bytes a SecretString may hold (CreateSecret / PutSecretValue: SecretStringType max 65536)."""
@@ -33,12 +40,13 @@ MIN_SUPPLIED_LENGTH = {"critical": 16, "configuration": 1}
 """Shortest value a person may supply for each class."""
 
 
-def placeholder_problem(value: str, secret_class: str) -> str | None:
-    """Why a supplied value looks like a placeholder or development value, or None if it does not.
+def placeholder_problem(value: str, secret_class: str, *, secret: bool = True) -> str | None:
+    """Why a supplied value looks like a placeholder (or, for a secret value, a development value),
+    or None if it does not.
 
     The message describes the kind of problem only; it never quotes the value.
     """
-    for pattern, what in PLACEHOLDERS:
+    for pattern, what in (*PLACEHOLDERS, *((DEVELOPMENT_VALUE,) if secret else ())):
         if pattern.search(value):
             return f"the value is {what}, not a real value"
     shortest = MIN_SUPPLIED_LENGTH[secret_class]
@@ -72,6 +80,9 @@ class SuppliedValues:
     secret: dict[str, pulumi.Output[str]]
     plain: dict[str, str | int | bool]
     missing: list[MissingValue]
+    digests: dict[str, bytes] = field(default_factory=dict, repr=False)
+    """HMAC-SHA256 of each external value under a key made for this run: equal values have equal
+    digests, and nothing of the value is kept."""
 
 
 def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSettings) -> SuppliedValues:
@@ -82,6 +93,7 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
     missing: list[MissingValue] = []
     supplied_bytes = 0
     contributing: list[str] = []
+    digests: dict[str, bytes] = {}
     for key, value in entry.values.items():
         if value.external is not None:
             ckey = config_key(name, key, value.external.config)
@@ -89,9 +101,10 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             # The plaintext is what get_secret would wrap; reading it here lets every check run before
             # the program registers anything (a bad value never leaves a half-applied stack).
             supplied = pulumi.runtime.get_config(full_key)
+            required = value.required_in(settings.environment)
             if supplied is None:
-                gap = MissingValue(name, key, ckey, value.required)
-                if value.required and not settings.allow_missing_values:
+                gap = MissingValue(name, key, ckey, required)
+                if required and not settings.allow_missing_values:
                     raise ConfigurationError(
                         settings.file,
                         "the external value is not set; set it with "
@@ -107,9 +120,11 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
                     f"set it with `pulumi config set --secret {full_key} --stack {settings.stack}`",
                     secret=name, field=full_key,
                 )
-            problem = placeholder_problem(supplied, entry.class_)
+            problem = placeholder_problem(supplied, entry.class_) or _too_short(supplied, value.min_length)
             if problem:
                 raise ConfigurationError(settings.file, problem, secret=name, field=full_key)
+            # A keyed digest, never the value, to compare with the values this one must differ from.
+            digests[key] = hmac.new(_RUN_KEY, supplied.encode(), hashlib.sha256).digest()
             supplied_bytes += len(supplied.encode())
             contributing.append(full_key)
             secret_values[key] = pulumi.Output.secret(supplied)
@@ -126,7 +141,7 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             raw = config.get(ckey)
             if raw is None:
                 raw = value.config.default
-            if raw is None and not value.required:
+            if raw is None and not value.required_in(settings.environment):
                 missing.append(MissingValue(name, key, ckey, required=False, secret_value=False))
                 continue
             if raw is None:
@@ -134,7 +149,7 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
                     settings.file, f"not set; set it with `pulumi config set {PROJECT}:{ckey} <value> "
                     f"--stack {settings.stack}`", secret=name, field=f"{PROJECT}:{ckey}",
                 )
-            problem = placeholder_problem(raw, "configuration")
+            problem = placeholder_problem(raw, "configuration", secret=False) or _too_short(raw, value.min_length)
             if problem:
                 raise ConfigurationError(settings.file, problem, secret=name, field=f"{PROJECT}:{ckey}")
             try:
@@ -149,7 +164,7 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             settings.file, f"the supplied values add up to {supplied_bytes:,} bytes; a secret holds at most "
             f"{SECRET_STRING_LIMIT:,} (SecretString)", secret=name, field=", ".join(contributing),
         )
-    return SuppliedValues(secret=secret_values, plain=plain, missing=missing)
+    return SuppliedValues(secret=secret_values, plain=plain, missing=missing, digests=digests)
 
 
 def catalog_config_keys(catalog: Catalog) -> dict[str, tuple[str, str]]:
@@ -177,3 +192,40 @@ def check_config_keys(catalog: Catalog, settings: StackSettings) -> None:
         hint = f"did you mean {prefix}{close[0]}?" if close else "remove it, or add the value it sets to the catalog"
         raise ConfigurationError(settings.file, f"unknown key: neither a setting nor a value of {catalog.path} "
                                  f"({hint})", field=full)
+
+
+def _too_short(value: str, min_length: int | None) -> str | None:
+    if min_length is not None and len(value) < min_length:
+        return f"the value has {len(value)} characters; the catalog asks for at least {min_length} (min_length)"
+    return None
+
+
+def check_differences(catalog: Catalog, settings: StackSettings, supplied: dict[str, SuppliedValues]) -> None:
+    """Values the catalog says must differ (`differs_from`) do, where both are set in this stack."""
+    for name, values in supplied.items():
+        entry = catalog.secrets[name]
+        for key, value in entry.values.items():
+            for ref in value.differs_from:
+                other_name, _, other_key = ref.partition(".")
+                mine = values.digests.get(key)
+                theirs = supplied[other_name].digests.get(other_key) if other_name in supplied else None
+                if mine is not None and theirs is not None and hmac.compare_digest(mine, theirs):
+                    source = value.external
+                    assert source is not None
+                    raise ConfigurationError(
+                        settings.file, f"the value equals {ref}'s, which the catalog says it must differ from "
+                        "(differs_from); set a different value", secret=name,
+                        field=f"{PROJECT}:{config_key(name, key, source.config)}",
+                    )
+
+
+def deploy_checks(catalog: Catalog, secrets_: dict[str, Secret]) -> list[str]:
+    """The constraints on supplied values that only `pulumi up` can check (against real values)."""
+    checks: list[str] = []
+    for name, entry in secrets_.items():
+        for key, value in entry.values.items():
+            where = f"{name}.{key}" if key else name
+            if value.min_length is not None:
+                checks.append(f"{where}: at least {value.min_length} characters")
+            checks += [f"{where}: differs from {ref}" for ref in value.differs_from]
+    return checks

@@ -69,15 +69,15 @@ def check(stack: Stack, environ: Mapping[str, str]) -> list[VariableCheck]:
         for key, value in entry.values.items():
             # Plain config values are configuration whatever the secret's class (a port, a bucket name).
             secret_class = "configuration" if value.config is not None else entry.class_
+            required = entry.required_in(key, stack.environment)
             for variable in value.env:
                 supplied = environ.get(variable)
                 if supplied is None or not supplied.strip():
-                    status = MISSING if value.required else OPTIONAL
-                    results.append(VariableCheck(variable, name, key, value.required, status))
+                    status = MISSING if required else OPTIONAL
+                    results.append(VariableCheck(variable, name, key, required, status))
                     continue
-                problem = placeholder_problem(supplied, secret_class)
-                results.append(VariableCheck(variable, name, key, value.required,
-                                             PLACEHOLDER if problem else OK, problem))
+                problem = placeholder_problem(supplied, secret_class, secret=value.config is None)
+                results.append(VariableCheck(variable, name, key, required, PLACEHOLDER if problem else OK, problem))
     return results
 
 

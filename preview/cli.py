@@ -107,6 +107,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "outputs": outputs,
         "actionRequired": outputs.get("actionRequired", []),
         "pendingSteps": outputs.get("pendingSteps", []),
+        "deployChecks": outputs.get("deployChecks", []),
         "warnings": run.warnings,
         "cost": estimate(run.resources, region=run.stack.values.get("aws:region", "")),
         "access": [
@@ -183,7 +184,7 @@ def render_text(report: Report, out: TextIO) -> None:
     outputs = redacted(run.outputs)
     out.write("\nOutputs:\n")
     for name in sorted(outputs):
-        if name in ("actionRequired", "envExample", "pendingSteps"):
+        if name in ("actionRequired", "envExample", "pendingSteps", "deployChecks"):
             continue
         value = outputs[name]
         size = f"{len(value)} entries" if isinstance(value, dict | list) else str(value)
@@ -207,6 +208,13 @@ def render_text(report: Report, out: TextIO) -> None:
         out.write(f"  - {step['what']}: {step['command']}\n")
     if not gaps and not steps:
         out.write("  none\n")
+
+    checks = outputs.get("deployChecks") or []
+    if checks:
+        out.write(f"\nChecked at `pulumi up` only ({len(checks)}; the preview's stand-ins for secure values "
+                  "cannot be):\n")
+        for check in checks:
+            out.write(f"  - {check}\n")
 
     if run.warnings:
         out.write(f"\nWarnings ({len(run.warnings)}):\n")

@@ -323,10 +323,27 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
+def _tagged_environment(args: StackValidationArgs) -> str | None:
+    """The one `environment` tag every tagged resource of the stack carries (the program tags each
+    with the environment from the stack's config), or None when there is none or several."""
+    found: set[str] = set()
+    for r in args.resources:
+        try:
+            tag = tags_of(r.props).get("environment")
+        except UnknownValueError:
+            continue
+        if tag:
+            found.add(str(tag))
+    return found.pop() if len(found) == 1 else None
+
+
 def check_cross_environment(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
-    env = settings.environment
+    # Configured, else the stack's name, else what the program tagged (a third environment such as
+    # `dev` needs no policy config to be known).
+    env = settings.environment or _tagged_environment(args)
     if env is None:
-        raise UndecidedError(detail="this stack's environment is not configured and not in the stack name")
+        raise UndecidedError(detail="this stack's environment is not configured, not in the stack name and not "
+                             "one `environment` tag shared by its resources")
     others = [e for e in KNOWN_ENVIRONMENTS if e != env]
     pattern = re.compile(
         r"(?:^|[/:])[A-Za-z0-9_+=.@-]+/(" + "|".join(map(re.escape, others)) + r")/"

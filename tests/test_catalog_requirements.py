@@ -1,0 +1,207 @@
+"""What applications ask the catalog for (issue 14, sections 1, 2 and 5): per-environment requirements,
+constraints on supplied values, typos in service names, a third environment."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from components.errors import ConfigurationError
+from preview.cli import main, preview
+from preview.runtime import ProgramRun, run_program
+from preview.stackconfig import load_stack_config
+from tests.conftest import MINIMAL_STACK, REPO
+from tests.test_errors import expect_error
+
+CATALOG = """\
+app: shop
+owner: platform
+secrets:
+  cache:
+    description: Redis connection; production has one, staging may not
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by the managed cache team
+    consumers: [api]
+    keys:
+      host: {env: CACHE_HOST, config: {}, required: [production]}
+      password: {env: CACHE_PASSWORD, external: {}, required: [production], min_length: 32}
+      url: {env: CACHE_URL, template: "rediss://:{password}@{host}:6379"}
+  session:
+    description: Signs sessions
+    class: critical
+    rotation: on-compromise
+    rotation_reason: supplied by the security team
+    consumers: [api]
+    value: {env: SESSION_SECRET, external: {}, min_length: 32, differs_from: [signing]}
+  signing:
+    description: Signs tokens
+    class: critical
+    rotation: on-compromise
+    rotation_reason: supplied by the security team
+    consumers: [api]
+    value: {env: SIGNING_KEY, external: {}}
+"""
+
+
+def program(project: Path, stack: str = "staging", values: dict[str, str] | None = None,
+            preview_mode: bool = False) -> ProgramRun:
+    """The program as `pulumi up` runs it: `values` are secure values as the engine hands them over."""
+    config = load_stack_config(project, stack)
+    for key, value in (values or {}).items():
+        config.values[f"secrets-platform:{key}"] = value
+        config.secret_keys.append(f"secrets-platform:{key}")
+    if preview_mode:
+        config.values["secrets-platform:allowMissingValues"] = "true"
+    return run_program(config, project, str(REPO / "__main__.py"))
+
+
+def stack(name: str, extra: str = "") -> str:
+    return MINIMAL_STACK + extra
+
+
+def value(n: int = 24) -> str:
+    return secrets.token_urlsafe(n)
+
+
+# ---------------------------------------------------------------- required in some environments
+
+
+def test_a_value_required_in_production_is_optional_in_staging(make_project: Callable[..., Path]) -> None:
+    project = make_project(CATALOG, MINIMAL_STACK)
+    run = program(project, values={"session": value(), "signing": value()})
+    gaps = {(g["secret"], g["key"]): g["required"] for g in run.outputs["actionRequired"]}
+    assert gaps == {("cache", "host"): False, ("cache", "password"): False}
+    # The template whose parts staging does not set is left out, with its variable.
+    assert not {"CACHE_URL", "CACHE_HOST", "CACHE_PASSWORD"} & set(run.outputs["envVars"])
+
+
+def test_the_same_value_is_required_in_production(make_project: Callable[..., Path]) -> None:
+    project = make_project(CATALOG, MINIMAL_STACK, stack="production")
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, "production", values={"session": value(), "signing": value()})
+    assert caught.value.secret == "cache" and caught.value.field == "secrets-platform:cacheHost"
+    assert caught.value.registered == 0
+
+
+def test_with_its_parts_set_the_template_is_stored(make_project: Callable[..., Path]) -> None:
+    project = make_project(CATALOG, MINIMAL_STACK + "  secrets-platform:cacheHost: cache.internal\n",
+                           stack="production")
+    run = program(project, "production", values={"session": value(), "signing": value(),
+                                                 "cachePassword": value(32)})
+    assert {"CACHE_URL", "CACHE_HOST", "CACHE_PASSWORD"} <= set(run.outputs["envVars"])
+    assert run.outputs["actionRequired"] == []
+
+
+def test_required_names_a_catalog_environment(make_project: Callable[..., Path]) -> None:
+    bad = CATALOG.replace("required: [production], min", "required: [prod], min")
+    expect_error(make_project(bad, MINIMAL_STACK), "secret 'cache'", "field 'keys.password.required'", "'prod'")
+
+
+# ---------------------------------------------------------------- constraints on supplied values
+
+
+def test_a_value_shorter_than_min_length_is_refused_without_quoting_it(make_project: Callable[..., Path]) -> None:
+    short = value(12)[:20]
+    project = make_project(CATALOG, MINIMAL_STACK)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"session": short, "signing": value()})
+    assert caught.value.field == "secrets-platform:session" and "at least 32" in str(caught.value)
+    assert short not in str(caught.value)
+    assert caught.value.registered == 0
+
+
+def test_two_values_that_must_differ(make_project: Callable[..., Path]) -> None:
+    same = value(32)
+    project = make_project(CATALOG, MINIMAL_STACK)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"session": same, "signing": same})
+    assert caught.value.secret == "session" and "signing" in str(caught.value)
+    assert same not in str(caught.value)
+    assert caught.value.registered == 0
+    program(project, values={"session": value(32), "signing": value(32)})  # different: fine
+
+
+@pytest.mark.parametrize(("old", "new", "field"), [
+    ("differs_from: [signing]", "differs_from: [signin]", "value.differs_from"),
+    ("differs_from: [signing]", "differs_from: [cache.host]", "value.differs_from"),
+    ("differs_from: [signing]", "differs_from: [session]", "value.differs_from"),
+    ('template: "rediss', 'min_length: 3, template: "rediss', "keys.url"),
+])
+def test_a_constraint_that_cannot_apply(make_project: Callable[..., Path], old: str, new: str, field: str) -> None:
+    expect_error(make_project(CATALOG.replace(old, new), MINIMAL_STACK), "catalog.yaml", f"field '{field}")
+
+
+def test_the_preview_says_which_checks_wait_for_pulumi_up(make_project: Callable[..., Path]) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["staging", "--project-dir", str(make_project(CATALOG, MINIMAL_STACK)), "--no-policies"],
+                out=out, err=err)
+    assert code == 0, err.getvalue()
+    section = out.getvalue().split("Checked at `pulumi up` only", 1)[1]
+    assert "session: at least 32 characters" in section and "session: differs from signing" in section
+    assert "cache.password: at least 32 characters" in section
+
+
+# ---------------------------------------------------------------- the development-value check
+
+
+def test_dev_prefixed_plain_values_are_identifiers_not_placeholders(make_project: Callable[..., Path]) -> None:
+    catalog = CATALOG.replace("host: {env: CACHE_HOST, config: {}, required: [production]}",
+                              "host: {env: CACHE_HOST, config: {}}\n      user: {env: CACHE_USER, config: {}}")
+    config = MINIMAL_STACK + "  secrets-platform:cacheHost: dev-cache.internal\n  secrets-platform:cacheUser: dev_user\n"
+    program(make_project(catalog, config), values={"session": value(), "signing": value()}, preview_mode=True)
+
+
+def test_a_dev_prefixed_secret_value_is_refused(make_project: Callable[..., Path]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        program(make_project(CATALOG, MINIMAL_STACK), values={"session": "dev-" + value(32), "signing": value()})
+    assert "development value" in str(caught.value)
+
+
+# ---------------------------------------------------------------- service names
+
+
+def test_a_consumer_without_a_role_when_the_stack_names_roles(make_project: Callable[..., Path]) -> None:
+    catalog = CATALOG.replace("consumers: [api]\n    keys", "consumers: [apii]\n    keys")
+    config = MINIMAL_STACK + '  secrets-platform:principals: {"services": {"api": ["shop-api"]}}\n'
+    expect_error(make_project(catalog, config), "catalog.yaml", "secret 'cache'", "field 'consumers'",
+                 "'apii' has no role", "did you mean 'api'?")
+
+
+def test_a_consumer_one_letter_off_another_without_roles(make_project: Callable[..., Path]) -> None:
+    catalog = CATALOG.replace("consumers: [api]\n    keys", "consumers: [apii]\n    keys")
+    expect_error(make_project(catalog, MINIMAL_STACK), "secret 'cache'", "field 'consumers'",
+                 "'apii' looks like a typo of 'api'")
+
+
+def test_a_services_list_names_every_consumer(make_project: Callable[..., Path]) -> None:
+    listed = CATALOG.replace("owner: platform\n", "owner: platform\nservices: [api, apii]\n")
+    catalog = listed.replace("consumers: [api]\n    keys", "consumers: [apii]\n    keys")
+    program(make_project(catalog, MINIMAL_STACK), values={"session": value(), "signing": value()})
+    unlisted = listed.replace("services: [api, apii]", "services: [api, worker]")
+    expect_error(make_project(unlisted.replace("consumers: [api]\n    keys", "consumers: [apii]\n    keys"),
+                              MINIMAL_STACK), "field 'consumers'", "did you mean 'api'?")
+
+
+# ---------------------------------------------------------------- a third environment
+
+
+def test_a_third_environment_made_from_the_staging_file(tmp_path: Path) -> None:
+    """The README's how-to: list the environment in the catalog, copy the staging stack file."""
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    catalog = (REPO / "catalog.yaml").read_text()
+    assert "\nenvironments:" not in catalog
+    (tmp_path / "catalog.yaml").write_text(catalog.replace("\nsecrets:\n", "\nenvironments: [production, staging, dev]"
+                                                           "\nsecrets:\n", 1))
+    (tmp_path / "Pulumi.dev.yaml").write_text((REPO / "Pulumi.staging.yaml").read_text().replace("staging", "dev"))
+    report = preview("dev", tmp_path, policy_config=None)
+    assert report.run.outputs["secretArns"], "the dev stack declares its secrets"
+    assert all("/dev/" in arn for arn in json.loads(json.dumps(report.run.outputs["secretArns"])).values())
+    assert not [v for v in report.violations if v.undecided], [v.message for v in report.violations]
+    assert report.mandatory == []

@@ -62,10 +62,6 @@ def program(project: Path, stack: str = "staging", values: dict[str, str] | None
     return run_program(config, project, str(REPO / "__main__.py"))
 
 
-def stack(name: str, extra: str = "") -> str:
-    return MINIMAL_STACK + extra
-
-
 def value(n: int = 24) -> str:
     return secrets.token_urlsafe(n)
 
@@ -154,7 +150,8 @@ def test_the_preview_says_which_checks_wait_for_pulumi_up(make_project: Callable
 def test_dev_prefixed_plain_values_are_identifiers_not_placeholders(make_project: Callable[..., Path]) -> None:
     catalog = CATALOG.replace("host: {env: CACHE_HOST, config: {}, required: [production]}",
                               "host: {env: CACHE_HOST, config: {}}\n      user: {env: CACHE_USER, config: {}}")
-    config = MINIMAL_STACK + "  secrets-platform:cacheHost: dev-cache.internal\n  secrets-platform:cacheUser: dev_user\n"
+    config = (MINIMAL_STACK + "  secrets-platform:cacheHost: dev-cache.internal\n"
+              "  secrets-platform:cacheUser: dev_user\n")
     program(make_project(catalog, config), values={"session": value(), "signing": value()}, preview_mode=True)
 
 

@@ -11,7 +11,6 @@ import pulumi_aws as aws
 
 from components import iam
 
-
 # Secrets Manager's rotation outcomes, as CloudTrail records them and EventBridge delivers them on the
 # default bus (detail-type "AWS Service Event via CloudTrail"; Secrets Manager User Guide, "AWS
 # CloudTrail entries for Secrets Manager", log entries for rotation). Its native EventBridge events

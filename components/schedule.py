@@ -20,9 +20,10 @@ AWS's six fields to Unix's five; every check below looks at the firings cronsim 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from cronsim import CronSim, CronSimError
@@ -44,7 +45,7 @@ _CRON = re.compile(r"cron\((?P<body>[^()]*)\)")
 _WINDOW = re.compile(r"(?P<hours>[0-9]+)h")
 _DOW_NUMBER = re.compile(r"(?<![#/0-9])[0-9]+")
 """A day-of-week number: not an nth (`#3`) or a step (`/2`)."""
-_EPOCH = datetime(2024, 12, 31, 23, 59, tzinfo=timezone.utc)
+_EPOCH = datetime(2024, 12, 31, 23, 59, tzinfo=UTC)
 """Where the firings of a cron schedule are sampled from (cronsim yields times after it): one minute
 before a year that starts on a Wednesday, so a year of firings covers every month and weekday."""
 _HORIZON = timedelta(days=400)
@@ -126,7 +127,7 @@ def _check_cron(schedule: str, body: str, window: int | None) -> None:
     firings = _firings(schedule, _unix(schedule, body))
     if not firings or firings[0] - _EPOCH > MAX_GAP:
         raise ScheduleError("schedule", f"schedule '{schedule}' never fires, or less than once a year")
-    for current, following in zip(firings, firings[1:], strict=False):
+    for current, following in itertools.pairwise(firings):
         gap = following - current
         if gap > MAX_GAP:
             raise ScheduleError("schedule", f"schedule '{schedule}' has rotations more than a year apart "
@@ -187,7 +188,7 @@ def _firings(schedule: str, unix: str) -> tuple[datetime, ...]:
     try:
         times = CronSim(unix, _EPOCH)
     except CronSimError as exc:
-        never = str(exc) == "Bad day-of-month" and _parses(unix.split(" ")[:3] + ["*", "*"])
+        never = str(exc) == "Bad day-of-month" and _parses([*unix.split(" ")[:3], "*", "*"])
         reason = "the day-of-month never occurs in those months" if never else str(exc)
         raise ScheduleError("schedule", f"schedule '{schedule}' {'never fires' if never else 'is malformed'}: "
                             f"{reason}") from None

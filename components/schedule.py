@@ -45,6 +45,9 @@ _CRON = re.compile(r"cron\((?P<body>[^()]*)\)")
 _WINDOW = re.compile(r"(?P<hours>[0-9]+)h")
 _DOW_NUMBER = re.compile(r"(?<![#/0-9])[0-9]+")
 """A day-of-week number: not an nth (`#3`) or a step (`/2`)."""
+_DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_LAST_NAMED_DAY = re.compile(r"(SUN|MON|TUE|WED|THU|FRI|SAT)L")
+"""`SUNL`: the last Sunday of the month."""
 _EPOCH = datetime(2024, 12, 31, 23, 59, tzinfo=UTC)
 """Where the firings of a cron schedule are sampled from (cronsim yields times after it): one minute
 before a year that starts on a Wednesday, so a year of firings covers every month and weekday."""
@@ -165,6 +168,8 @@ def _unix(schedule: str, body: str) -> str:
         raise ScheduleError("schedule", f"schedule '{schedule}': W (nearest weekday) is not a wildcard Secrets "
                             "Manager documents")
     hours = "0" + hours if hours.startswith("/") else hours  # AWS's `/8` is every 8 hours from midnight
+    if _LAST_NAMED_DAY.fullmatch(dom) and dow == "?":
+        dom, dow = "?", dom  # AWS documents `SUNL` (the last Sunday of the month) in the day-of-month field
     return " ".join(("0", hours, "*" if dom == "?" else dom, month, "*" if dow == "?" else _unix_dow(schedule, dow)))
 
 
@@ -172,6 +177,9 @@ def _unix_dow(schedule: str, dow: str) -> str:
     """Day-of-week from AWS's 1-7 (Sunday first; bare `L` is the last day, Saturday) to Unix's 0-6."""
     if dow == "L":
         return "6"
+    named = _LAST_NAMED_DAY.fullmatch(dow)
+    if named:
+        return f"{_DAY_NAMES.index(named.group(1))}L"
 
     def shift(match: re.Match[str]) -> str:
         day = int(match.group())

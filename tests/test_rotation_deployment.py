@@ -193,8 +193,9 @@ secrets:
 def test_a_rotated_secret_without_its_value_gets_its_schedule_with_the_value(
     make_project: Callable[..., Path],
 ) -> None:
-    """Secrets Manager runs testSecret when a waiting schedule is set; on an empty secret that fails
-    and leaves the deploy half-applied. So the schedule waits for the value."""
+    """Secrets Manager tests the function asynchronously when a waiting schedule is set (RotateSecret is
+    asynchronous: the deploy succeeds); on an empty secret the test fails (TestRotationFailed, an alert)
+    and so would every scheduled rotation. So the schedule waits for the value."""
     project = make_project(WAITING, MINIMAL_STACK)
     out = io.StringIO()
     assert main(["staging", "--project-dir", str(project), "--format", "json"], out=out, err=io.StringIO()) == 0

@@ -26,7 +26,8 @@ SERVICE_EVENT = "AWS Service Event via CloudTrail"
 SECRET_ARN_FIELDS = (("additionalEventData", "SecretId"), ("serviceEventDetails", "secretId"))
 """Where an event names its secret. AWS's documented example (RotationFailed) carries it in
 additionalEventData.SecretId; users report serviceEventDetails.secretId for some rotation events. AWS
-documents no other shape, so the rule matches either (`$or`) and no event is lost to the field name."""
+documents no other shape, so the rule matches either (`$or`, EventBridge User Guide "Or matching") and no
+event is lost to the field name."""
 
 
 def event_pattern(secret_arn_prefix: str) -> dict[str, object]:

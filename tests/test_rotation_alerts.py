@@ -38,6 +38,7 @@ def eventbridge(report: Report, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
         monkeypatch.setenv(key, "testing")
     region = report.run.stack.values["aws:region"]
     (rule,) = [r for r in report.run.resources if r.type == RULE]
+    assert rule.inputs.get("eventBusName", "default") == "default", "AWS service events arrive on the default bus"
     with mock_aws():
         events = boto3.client("events", region_name=region)
         sqs = boto3.client("sqs", region_name=region)

@@ -196,14 +196,21 @@ topic: aws.sns.Topic | None = None
 if groups:
     # Failed rotations of the environment: one topic, its policy, one rule, one target.
     alerts = f"{prefix}-rotation-alerts"
+    secret_prefix = f"arn:aws:secretsmanager:{region}:{account}:secret:{app}/{env}/"
     topic = aws.sns.Topic(f"{alerts}-topic", name=f"{app}-{env}-rotation-failures", tags=dict(base_tags))
     failures = aws.cloudwatch.EventRule(
         f"{alerts}-rule", name=f"{app}-{env}-rotation-failures",
-        description=f"Failed or abandoned rotations of {app}/{env} secrets",
+        description=f"Failed, abandoned or failed-test rotations of {app}/{env} secrets",
         event_pattern=json.dumps({
             "source": ["aws.secretsmanager"], "detail-type": ["AWS Service Event via CloudTrail"],
-            "detail": {"eventName": ["RotationFailed", "RotationAbandoned"], "additionalEventData": {
-                "SecretId": [{"prefix": f"arn:aws:secretsmanager:{region}:{account}:secret:{app}/{env}/"}]}},
+            "detail": {
+                "eventSource": ["secretsmanager.amazonaws.com"],
+                "eventName": ["RotationFailed", "RotationAbandoned", "TestRotationFailed"],
+                "$or": [
+                    {"additionalEventData": {"SecretId": [{"prefix": secret_prefix}]}},
+                    {"serviceEventDetails": {"secretId": [{"prefix": secret_prefix}]}},
+                ],
+            },
         }, separators=(",", ":")),
         tags=dict(base_tags),
     )
@@ -255,6 +262,9 @@ if groups:
         )
         for n in names:
             rule = secrets[n]["rotation"]
+            every, expression = rule.get("every_days"), rule.get("schedule")
+            if every is not None and rule.get("window") is not None:  # a window goes with a schedule expression
+                every, expression = None, f"rate({every} {'day' if every == 1 else 'days'})"
             permission = aws.lambda_.Permission(
                 f"{rname}-{n}-invoke", action="lambda:InvokeFunction", function=function.name,
                 principal="secretsmanager.amazonaws.com", source_account=account, source_arn=secret_resources[n].arn,
@@ -262,8 +272,7 @@ if groups:
             aws.secretsmanager.SecretRotation(
                 f"{rname}-{n}-schedule", secret_id=secret_resources[n].arn, rotation_lambda_arn=function.arn,
                 rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
-                    automatically_after_days=rule.get("every_days"), schedule_expression=rule.get("schedule"),
-                    duration=rule.get("window"),
+                    automatically_after_days=every, schedule_expression=expression, duration=rule.get("window"),
                 ),
                 rotate_immediately=False,
                 opts=pulumi.ResourceOptions(depends_on=[permission, secret_resources[n], versions[n]]),

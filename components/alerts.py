@@ -11,6 +11,37 @@ import pulumi_aws as aws
 
 from components import iam, names
 
+# Secrets Manager's rotation outcomes, as CloudTrail records them and EventBridge delivers them on the
+# default bus (detail-type "AWS Service Event via CloudTrail"; Secrets Manager User Guide, "AWS
+# CloudTrail entries for Secrets Manager", log entries for rotation). Its native EventBridge events
+# ("Secret Label Updated") report label moves only, no failure.
+ROTATION_FAILURE_EVENTS = (
+    "RotationFailed",       # a rotation failed
+    "RotationAbandoned",    # a rotation was abandoned (a new version was written during it; AWSPENDING removed)
+    "TestRotationFailed",   # the test Secrets Manager runs when a schedule is set without rotating at once failed
+)
+ROTATION_SUCCESS_EVENTS = ("RotationStarted", "RotationSucceeded", "TestRotationStarted", "TestRotationSucceeded")
+"""The other rotation outcomes the same page lists: not alerts."""
+SERVICE_EVENT = "AWS Service Event via CloudTrail"
+SECRET_ARN_FIELDS = (("additionalEventData", "SecretId"), ("serviceEventDetails", "secretId"))
+"""Where an event names its secret. AWS's documented example (RotationFailed) carries it in
+additionalEventData.SecretId; users report serviceEventDetails.secretId for some rotation events. AWS
+documents no other shape, so the rule matches either (`$or`, EventBridge User Guide "Or matching") and no
+event is lost to the field name."""
+
+
+def event_pattern(secret_arn_prefix: str) -> dict[str, object]:
+    """The rule's pattern: every rotation failure of a secret whose ARN starts with the prefix."""
+    return {
+        "source": ["aws.secretsmanager"],
+        "detail-type": [SERVICE_EVENT],
+        "detail": {
+            "eventSource": ["secretsmanager.amazonaws.com"],
+            "eventName": list(ROTATION_FAILURE_EVENTS),
+            "$or": [{outer: {inner: [{"prefix": secret_arn_prefix}]}} for outer, inner in SECRET_ARN_FIELDS],
+        },
+    }
+
 
 @dataclass(frozen=True)
 class RotationAlertsArgs:
@@ -25,8 +56,8 @@ class RotationAlertsArgs:
 
 
 class RotationAlerts(pulumi.ComponentResource):
-    """Secrets Manager's RotationFailed / RotationAbandoned events for this environment, sent to a topic
-    that on-call subscribes to (`rotationAlertsTopicArn` output)."""
+    """Secrets Manager's rotation failure events (ROTATION_FAILURE_EVENTS) for this environment, sent to a
+    topic that on-call subscribes to (`rotationAlertsTopicArn` output)."""
 
     topic: aws.sns.Topic
     rule: aws.cloudwatch.EventRule
@@ -45,15 +76,8 @@ class RotationAlerts(pulumi.ComponentResource):
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-rule",
             name=rule_name,
-            description=f"Failed or abandoned rotations of {args.app}/{args.environment} secrets",
-            event_pattern=json.dumps({
-                "source": ["aws.secretsmanager"],
-                "detail-type": ["AWS Service Event via CloudTrail"],
-                "detail": {
-                    "eventName": ["RotationFailed", "RotationAbandoned"],
-                    "additionalEventData": {"SecretId": [{"prefix": prefix}]},
-                },
-            }, separators=(",", ":")),
+            description=f"Failed, abandoned or failed-test rotations of {args.app}/{args.environment} secrets",
+            event_pattern=json.dumps(event_pattern(prefix), separators=(",", ":")),
             tags=dict(args.tags),
             opts=child,
         )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components import grants, iam, lambda_package, names
+from components import grants, iam, lambda_package, names, schedule
 from components.catalog import BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
 from components.errors import ConfigurationError
 
@@ -252,11 +252,15 @@ class RotationFunction(pulumi.ComponentResource):
         self.rotations = {}
         for rotated_secret in args.secrets:
             if rotated_secret.version is None and not rotated_secret.first_value_by_rotation:
-                # No value yet (a required value is not set: "action required"). Secrets Manager would
-                # run testSecret on the empty secret when the schedule is set, fail, and leave the
-                # deploy half-applied; the schedule comes with the value, at the next `pulumi up`.
+                # No value yet (a required value is not set: "action required"). RotateSecret is
+                # asynchronous: the deploy would succeed, then Secrets Manager's testSecret on the empty
+                # secret would fail (TestRotationFailed, an alert) and later scheduled rotations with it.
+                # The schedule comes with the value, at the next `pulumi up`.
                 continue
             rule = rotated_secret.rotation
+            # With a window, `every_days` goes as rate(N days): AWS documents Duration against a
+            # ScheduleExpression (components/schedule.py).
+            rules = schedule.rotation_rules(rule.every_days, rule.schedule, rule.window)
             permission = aws.lambda_.Permission(
                 f"{name}-{rotated_secret.name}-invoke",
                 action="lambda:InvokeFunction",
@@ -271,9 +275,9 @@ class RotationFunction(pulumi.ComponentResource):
                 secret_id=rotated_secret.arn,
                 rotation_lambda_arn=self.function.arn,
                 rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
-                    automatically_after_days=rule.every_days,
-                    schedule_expression=rule.schedule,
-                    duration=rule.window,
+                    automatically_after_days=rules.automatically_after_days,
+                    schedule_expression=rules.schedule_expression,
+                    duration=rules.duration,
                 ),
                 # Either the program wrote the first value and rotation takes over on the schedule (AWS
                 # then only runs testSecret), or the secret is empty and the first rotation, run now,

@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from components import schedule
 from preview.model import CollectedResource, plain
 
 PRICES_AS_OF = "2026-11-23"
@@ -98,15 +99,18 @@ def _secret_name(secret_id: Any) -> str | None:
 
 
 def _rotations_from_rules(rules: Mapping[str, Any]) -> float:
-    """Rotations per month from a SecretRotation's rules (a cron schedule counts as monthly)."""
+    """Rotations per month from a SecretRotation's rules: a rate by its interval, a cron by its firings
+    in a year (components/schedule.py); an expression that does not rotate counts as none."""
     days = rules.get("automaticallyAfterDays")
-    if days:
+    if days and float(days) > 0:
         return DAYS_PER_MONTH / float(days)
-    match = _RATE.match(str(rules.get("scheduleExpression") or ""))
+    expression = str(rules.get("scheduleExpression") or "")
+    match = _RATE.match(expression)
     if match:
         hours = float(match.group("n")) * (24.0 if match.group("unit").startswith("day") else 1.0)
-        return HOURS_PER_MONTH / hours
-    return 1.0 if rules.get("scheduleExpression") else 0.0
+        return HOURS_PER_MONTH / hours if hours > 0 else 0.0
+    per_year = schedule.rotations_per_year(expression) if expression else None
+    return per_year * DAYS_PER_MONTH / 365.0 if per_year else 0.0
 
 
 def _lookup(rotations: Mapping[str, float], name: str) -> float | None:

@@ -129,3 +129,25 @@ def test_no_value_reaches_the_estimate(stacks: dict[str, Any]) -> None:
               if r.type == "aws:secretsmanager/secretVersion:SecretVersion"]
     assert values
     assert not any(value in text for value in values), "a secret value appears in the estimate"
+
+
+@pytest.mark.parametrize(("rules", "per_month"), [
+    ({"scheduleExpression": "rate(0 days)"}, 0.0),                       # crashed with ZeroDivisionError
+    ({"scheduleExpression": "rate(0 hours)"}, 0.0),
+    ({"automaticallyAfterDays": 0}, 0.0),
+    ({"scheduleExpression": "rate(6 hours)", "duration": "2h"}, 730 / 6),
+    ({"scheduleExpression": "rate(30 days)", "duration": "2h"}, DAYS / 30),
+    ({"scheduleExpression": "cron(0 18 ? * SAT *)"}, 52 * DAYS / 365),   # Saturdays of a year
+    ({"scheduleExpression": "cron(0 8 1,15 * ? *)"}, 24 * DAYS / 365),  # twice a month
+    ({"scheduleExpression": "cron(0 0 31 2 ? *)"}, 0.0),                 # never fires
+])
+def test_rotations_a_schedule_makes(stacks: dict[str, Any], rules: dict[str, Any], per_month: float) -> None:
+    """A schedule's rotations per month from its own rules: a cron by its firings, never a crash."""
+    from dataclasses import replace
+
+    resources, region = stacks["staging"]
+    rotations = [r for r in resources if r.type == "aws:secretsmanager/secretRotation:SecretRotation"]
+    (redis,) = [r for r in rotations if r.inputs["secretId"].split(":secret:")[1].startswith("filot/staging/redis")]
+    changed = [replace(r, inputs={**r.inputs, "rotationRules": rules}) if r is redis else r for r in resources]
+    by_secret = {r["secret"]: r["rotationsPerMonth"] for r in estimate(changed, region=region)["rotations"]}
+    assert by_secret.get("filot/staging/redis", 0.0) == pytest.approx(per_month, abs=1e-3)

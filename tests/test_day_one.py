@@ -81,7 +81,8 @@ DB_KEYS = """\
 
 def long_catalog() -> str:
     """Every strategy, two token groups, long consumer names: every kind of name the program makes."""
-    lines = [f"app: {LONG_APP}", "owner: platform", f"environments: [{LONG_ENV}]", "secrets:"]
+    lines = [f"app: {LONG_APP}", "owner: platform", f"environments: [{LONG_ENV}]",
+             f"services: [{'c' * 30}-0, {'c' * 30}-1]", "secrets:"]
     for i in range(27):
         lines += [f"  token-{i}:", "    description: a token", "    class: critical",
                   "    rotation: {strategy: token, every_days: 30}",

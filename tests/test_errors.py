@@ -322,3 +322,69 @@ def test_renewed_value_mistakes(make_project: Callable[..., Path], change: tuple
     catalog = RENEWED.replace(*change)
     assert catalog != RENEWED, "the change must apply"
     expect_error(make_project(catalog, MINIMAL_STACK), "catalog.yaml", "secret 'refresh-token'", *fragments)
+
+
+# ------------------------------------------------------------------ schedules AWS accepts (components/schedule.py)
+
+@pytest.mark.parametrize(("rotation", "field", "fragment"), [
+    pytest.param("schedule: 'rate(2 hours)'", "rotation.schedule", "below Secrets Manager's minimum of every 4 hours",
+                 id="rate-below-4-hours"),
+    pytest.param("schedule: 'rate(0 days)'", "rotation.schedule", "never rotates", id="zero-rate"),
+    pytest.param("schedule: 'rate(0 hours)'", "rotation.schedule", "never rotates", id="zero-rate-hours"),
+    pytest.param("schedule: 'rate(ten days)'", "rotation.schedule", "is not rate(N hours|days)", id="malformed-rate"),
+    pytest.param("schedule: 'rate(3 weeks)'", "rotation.schedule", "is not rate(N hours|days)", id="rate-unit"),
+    pytest.param("schedule: 'cron(not a cron)'", "rotation.schedule", "needs six fields", id="malformed-cron"),
+    pytest.param("schedule: 'cron(0 0 1 * *)'", "rotation.schedule", "needs six fields", id="unix-cron"),
+    pytest.param("schedule: 'cron(0 0 31 2 ? *)'", "rotation.schedule", "never fires", id="cron-never-fires"),
+    pytest.param("schedule: 'cron(0 0 29 2 ? *)'", "rotation.schedule", "less than once a year",
+                 id="cron-every-four-years"),
+    pytest.param("schedule: 'cron(30 0 * * ? *)'", "rotation.schedule", "minutes field must be 0", id="cron-minutes"),
+    pytest.param("schedule: 'cron(0 0 * * ? 2027)'", "rotation.schedule", "year field must be *", id="cron-year"),
+    pytest.param("schedule: 'cron(0 0 1 * MON *)'", "rotation.schedule", "exactly one of day-of-month and day-of-week",
+                 id="cron-both-days"),
+    pytest.param("schedule: 'cron(0 0 15W * ? *)'", "rotation.schedule", "W (nearest weekday)", id="cron-W"),
+    pytest.param("schedule: 'cron(0 0 ? * 9 *)'", "rotation.schedule", "day-of-week 9 is not 1-7", id="cron-dow"),
+    pytest.param("schedule: 'cron(0 0 32 * ? *)'", "rotation.schedule", "is malformed", id="cron-bad-day"),
+    pytest.param("schedule: 'cron(0 */2 * * ? *)'", "rotation.schedule",
+                 "less than Secrets Manager's minimum of 4 hours", id="cron-too-often"),
+    pytest.param("schedule: 'cron(0 22 * * ? *)', window: 4h", "rotation.window", "runs past the end of the UTC day",
+                 id="window-past-midnight"),
+    pytest.param("schedule: 'cron(0 0/6 * * ? *)', window: 8h", "rotation.window", "runs into the next rotation",
+                 id="window-into-next-cron"),
+    pytest.param("schedule: 'rate(6 hours)', window: 8h", "rotation.window", "run into the next rotation",
+                 id="window-into-next-rate"),
+    pytest.param("every_days: 30, window: 25h", "rotation.window", "must be 1h to 24h", id="window-too-long"),
+    pytest.param("every_days: 30, window: 90m", "rotation.window", "must be 1h to 24h", id="window-not-hours"),
+])
+def test_a_schedule_aws_refuses(make_project: Callable[..., Path], rotation: str, field: str, fragment: str) -> None:
+    catalog = GOOD.replace("rotation: {strategy: token, every_days: 30}", f"rotation: {{strategy: token, {rotation}}}")
+    assert catalog != GOOD
+    expect_error(make_project(catalog, MINIMAL_STACK), "catalog.yaml", "secret 'session-secret'",
+                 f"field '{field}'", fragment)
+
+
+@pytest.mark.parametrize("rotation", [
+    "schedule: 'rate(4 hours)', window: 4h", "schedule: 'rate(1 day)'", "schedule: 'rate(10 days)', window: 24h",
+    "schedule: 'cron(0 /8 * * ? *)'", "schedule: 'cron(0 2/10 * * ? *)', window: 2h",
+    "schedule: 'cron(0 18 ? * SAT *)'", "schedule: 'cron(0 1 ? 1/3 SUN#1 *)'", "schedule: 'cron(0 17 L * ? *)'",
+    "schedule: 'cron(0 8 ? * MON-FRI *)', window: 3h", "schedule: 'cron(0 16 1,15 * ? *)'",
+    "every_days: 30, window: 4h",
+])
+def test_a_schedule_aws_accepts_previews(make_project: Callable[..., Path], rotation: str) -> None:
+    """AWS's own examples (Secrets Manager User Guide, "Schedule expressions") and windows that fit."""
+    catalog = GOOD.replace("rotation: {strategy: token, every_days: 30}", f"rotation: {{strategy: token, {rotation}}}")
+    code, _, err = run_cli(make_project(catalog, MINIMAL_STACK))
+    assert code == 0, err
+
+
+def test_a_schedule_mistake_stops_the_program_before_any_resource(make_project: Callable[..., Path]) -> None:
+    from components.errors import ConfigurationError
+    from preview.runtime import run_program
+    from preview.stackconfig import load_stack_config
+
+    catalog = GOOD.replace("every_days: 30}", "schedule: 'rate(0 days)'}")
+    project = make_project(catalog, MINIMAL_STACK)
+    with pytest.raises(ConfigurationError) as caught:
+        run_program(load_stack_config(project, "staging"), project, str(REPO / "__main__.py"))
+    assert caught.value.registered == 0, str(caught.value)
+    assert caught.value.field == "rotation.schedule"

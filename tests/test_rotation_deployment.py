@@ -193,8 +193,9 @@ secrets:
 def test_a_rotated_secret_without_its_value_gets_its_schedule_with_the_value(
     make_project: Callable[..., Path],
 ) -> None:
-    """Secrets Manager runs testSecret when a waiting schedule is set; on an empty secret that fails
-    and leaves the deploy half-applied. So the schedule waits for the value."""
+    """Secrets Manager tests the function asynchronously when a waiting schedule is set (RotateSecret is
+    asynchronous: the deploy succeeds); on an empty secret the test fails (TestRotationFailed, an alert)
+    and so would every scheduled rotation. So the schedule waits for the value."""
     project = make_project(WAITING, MINIMAL_STACK)
     out = io.StringIO()
     assert main(["staging", "--project-dir", str(project), "--format", "json"], out=out, err=io.StringIO()) == 0
@@ -213,3 +214,40 @@ def test_a_rotated_secret_without_its_value_gets_its_schedule_with_the_value(
     assert schedule.inputs["rotateImmediately"] is False
     by_urn = {r.urn: r for r in report.run.resources}
     assert "aws:secretsmanager/secretVersion:SecretVersion" in {by_urn[d].type for d in schedule.dependencies}
+
+
+SCHEDULES = """\
+app: shop
+owner: platform
+secrets:
+""" + "".join(f"""\
+  {name}:
+    description: a token on the {name} schedule
+    class: critical
+    rotation: {{strategy: token, {rotation}}}
+    value: {{env: {name.upper().replace('-', '_')}, generate: {{kind: bytes, bytes: 32, encoding: hex}}}}
+""" for name, rotation in [
+    ("days", "every_days: 30"),
+    ("days-in-a-window", "every_days: 30, window: 2h"),
+    ("one-day-in-a-window", "every_days: 1, window: 2h"),
+    ("hours", "schedule: 'rate(6 hours)', window: 6h"),
+    ("weekly", "schedule: 'cron(0 18 ? * SAT *)', window: 4h"),
+])
+
+
+def test_a_window_always_comes_with_a_schedule_expression(make_project: Callable[..., Path]) -> None:
+    """AWS documents Duration as starting from a ScheduleExpression, and takes AutomaticallyAfterDays or a
+    ScheduleExpression, never both (RotationRulesType): with a window, `every_days` goes as rate(N days)."""
+    report = run_stack("staging", make_project(SCHEDULES, MINIMAL_STACK))
+    by_urn = {r.urn: r for r in report.run.resources}
+    rules = {}
+    for rotation in of_type(report, ROTATION):
+        (secret_urn,) = rotation.property_dependencies["secretId"]
+        rules[by_urn[secret_urn].inputs["name"].rsplit("/", 1)[1]] = rotation.inputs["rotationRules"]
+    assert rules == {
+        "days": {"automaticallyAfterDays": 30},
+        "days-in-a-window": {"scheduleExpression": "rate(30 days)", "duration": "2h"},
+        "one-day-in-a-window": {"scheduleExpression": "rate(1 day)", "duration": "2h"},
+        "hours": {"scheduleExpression": "rate(6 hours)", "duration": "6h"},
+        "weekly": {"scheduleExpression": "cron(0 18 ? * SAT *)", "duration": "4h"},
+    }

@@ -93,6 +93,22 @@ def check_recovery_window(args: ResourceValidationArgs, settings: Settings) -> I
         )
 
 
+AMBIGUOUS_SUFFIX = re.compile(r"-.{6}")
+"""A name ending in a hyphen and six characters looks like a complete ARN's random suffix (botocore
+CreateSecret `Name`: "Do not end your secret name with a hyphen followed by six characters")."""
+
+
+def check_name_suffix(args: ResourceValidationArgs, settings: Settings) -> Iterator[str]:
+    name = str(args.props.get("name") or "")
+    if len(name) >= 7 and AMBIGUOUS_SUFFIX.fullmatch(name[-7:]):
+        yield (
+            f"secret name {name!r} ends in a hyphen and six characters ({name[-7:]!r}), like the random suffix "
+            "AWS adds to a secret's ARN, so a lookup by partial ARN can find the wrong secret or fail; rename it "
+            "so the last hyphen is not followed by exactly six characters (e.g. add a word), and use complete "
+            "ARNs."
+        )
+
+
 def check_protected(args: ResourceValidationArgs, settings: Settings) -> Iterator[str]:
     env = settings.env_for(tags_of(args.props))
     if env == "production" and not args.opts.protect:
@@ -131,6 +147,13 @@ POLICIES = [
                 "default": list(DEFAULT_REQUIRED_TAGS),
             }
         },
+    ),
+    resource_rule(
+        "secret-name-arn-suffix",
+        "Secret names do not end in a hyphen and six characters (AWS: partial-ARN lookups then go wrong).",
+        EnforcementLevel.ADVISORY,
+        [t.SECRET],
+        check_name_suffix,
     ),
     resource_rule(
         "secret-description",

@@ -96,7 +96,7 @@ def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[St
         limit = max_signing if tags.get("rotation-kind") == "signing-key" else max_days
         mine = [r for r in rotations if refers_to(r, "secretId", secret)]
         if not mine and not any(refers_to(v, "secretId", secret) for v in versions):
-            continue  # no value yet: a schedule on an empty secret fails to deploy (rotation-has-first-value)
+            continue  # no value yet: a schedule on an empty secret would only fail its test (rotation-has-first-value)
         if not mine:
             yield StackFinding(
                 secret.urn,
@@ -209,9 +209,10 @@ def check_rotation_first_value(args: StackValidationArgs, settings: Settings) ->
                     rot.urn,
                     rot.name,
                     f"rotation {rot.name} waits for its schedule, but secret {secret.name} has no SecretVersion: "
-                    "Secrets Manager runs testSecret when the schedule is set and it fails on a secret without "
-                    "a value. Give the secret a first value, or set rotate_immediately=True so that the "
-                    "rotation function makes it.",
+                    "when the schedule is set, Secrets Manager tests the rotation function asynchronously (the "
+                    "deploy succeeds), the test fails on a secret without a value (TestRotationFailed) and so do "
+                    "the scheduled rotations. Give the secret a first value, or set rotate_immediately=True so "
+                    "that the rotation function makes it.",
                 )
 
 

@@ -47,6 +47,8 @@ CASES: list[Case] = [
     Case("secret-bad-class", f.set_tag("api-token", "class", "internal"), "secret-required-tags", "api-token"),
     Case("secret-env-tag-mismatch", f.set_tag("api-token", "environment", "staging"), "secret-required-tags",
          "api-token"),
+    Case("secret-name-like-an-arn-suffix", f.set_input("api-token", "name", "payments/production/api-secret"),
+         "secret-name-arn-suffix", "api-token"),
     Case("secret-no-description", f.set_input("api-token", "description", None), "secret-description",
          "api-token"),
     Case("secret-force-delete", f.set_input("db-password", "recoveryWindowInDays", 0), "secret-recovery-window",

@@ -14,6 +14,7 @@ from preview import policy_check as pc
 from preview.model import CollectedResource
 
 EXPECTED = json.loads((Path(__file__).parent / "corpus" / "expected_messages.json").read_text())
+ADVISORY_BY_DEFAULT = {"secret-description", "secret-name-arn-suffix"}
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
@@ -35,7 +36,7 @@ def test_compliant_stack_has_no_findings() -> None:
 
 def test_pack_advertises_every_rule_with_description_and_level() -> None:
     names = [p.name for p in c_registry()]
-    assert len(names) == len(set(names)) == 33
+    assert len(names) == len(set(names)) == 34
     assert all(p.description and p.enforcement_level is not None for p in c_registry())
     assert len(c.CASES) >= 40
     # every rule has at least one planted violation in the corpus
@@ -55,7 +56,7 @@ def test_planted_violation_is_caught_by_its_rule(case: c.Case) -> None:
     assert sorted(map(where, violations)) == sorted([(case.policy, case.resource), *case.also])
     mine = [v for v in violations if v.policy == case.policy]
     assert [v.message for v in mine] == EXPECTED[case.id]
-    expected_level = "advisory" if case.policy == "secret-description" else "mandatory"
+    expected_level = "advisory" if case.policy in ADVISORY_BY_DEFAULT else "mandatory"
     assert {v.enforcement for v in mine} == {expected_level}
     assert all(v.blocking == (expected_level == "mandatory") for v in mine)
 
@@ -113,7 +114,7 @@ def test_a_secret_whose_rotation_makes_the_first_value_needs_no_version() -> Non
 
 def test_a_critical_secret_without_a_value_yet_waits_for_its_rotation() -> None:
     """No version and no schedule: its value is still to be set (action required), and a schedule on
-    an empty secret would fail to deploy; once it has a version, the schedule is required again."""
+    an empty secret would fail its asynchronous test; once it has a version, the schedule is required again."""
     stack = f.remove("db-password-rotation")(f.base_stack())
     assert [v.policy for v in run(stack)] == ["secret-rotation-required"]
     assert run(f.remove("db-password-version")(stack)) == []
@@ -226,3 +227,18 @@ def test_cost_per_resource_stays_low() -> None:
     run([base[0], *many])
     assert pc.LAST_TIMING.resources == len(many) + 1
     assert pc.LAST_TIMING.per_resource_ms < 20, pc.LAST_TIMING
+
+
+@pytest.mark.parametrize(("name", "flagged"), [
+    ("payments/production/jwt-secret", True),        # the seeds' own names: `-secret` is six characters
+    ("payments/production/session-secret", True),
+    ("payments/production/db-passwd", True),
+    ("payments/production/jwt-secret-key", False),
+    ("payments/production/jwt-signing-secret1", False),  # seven after the last hyphen
+    ("payments/production/api-token", False),            # five
+    ("payments/production/redis", False),
+])
+def test_a_name_that_looks_like_an_arn_suffix_is_an_advisory_finding(name: str, flagged: bool) -> None:
+    violations = run(f.set_input("api-token", "name", name)(f.base_stack()))
+    assert [(v.policy, v.enforcement, v.blocking) for v in violations] == (
+        [("secret-name-arn-suffix", "advisory", False)] if flagged else [])

@@ -14,6 +14,8 @@ mkdir -p "$out"
   --only-binary=:all: -r rotation/requirements.txt >&2
 mkdir -p "$out/rotation"
 cp -r rotation/*.py rotation/strategies "$out/rotation/"
+# The CA bundle that verifies database certificates (rotation/README.md, TLS), when one is configured.
+if [ -f rotation/ca-bundle.pem ]; then cp rotation/ca-bundle.pem "$out/rotation/"; fi
 find "$out" -name '__pycache__' -prune -exec rm -rf {} +
 find "$out" -exec touch -h -d '1980-01-01T00:00:00Z' {} +
 echo "built $out ($(du -sh "$out" | cut -f1))" >&2

@@ -26,3 +26,8 @@ pulumi.export("actionRequired", [
      "command": gap.command.replace("<stack>", settings.stack)}
     for gap in environment.missing
 ])
+# Generated server credentials and who installs each on its server (preview: "Action required").
+pulumi.export("firstInstalls", [
+    {"secret": i.secret, "strategy": i.strategy, "master": i.master, "status": i.status, "action": i.action}
+    for i in environment.first_installs
+])

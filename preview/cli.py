@@ -106,6 +106,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "resources": [_resource_json(r) for r in run.resources],
         "outputs": outputs,
         "actionRequired": outputs.get("actionRequired", []),
+        "firstInstalls": outputs.get("firstInstalls", []),
         "cost": estimate(run.resources, region=run.stack.values.get("aws:region", "")),
         "access": [
             {"principal": d.principal, "secret": d.secret, "operation": d.operation, "decision": d.decision}
@@ -181,7 +182,7 @@ def render_text(report: Report, out: TextIO) -> None:
     outputs = redacted(run.outputs)
     out.write("\nOutputs:\n")
     for name in sorted(outputs):
-        if name in ("actionRequired", "envExample"):
+        if name in ("actionRequired", "envExample", "firstInstalls"):
             continue
         value = outputs[name]
         size = f"{len(value)} entries" if isinstance(value, dict | list) else str(value)
@@ -201,6 +202,17 @@ def render_text(report: Report, out: TextIO) -> None:
         out.write(f"  - {where} ({kind}): {gap['command']}\n")
     if not gaps:
         out.write("  none\n")
+    installs = outputs.get("firstInstalls") or []
+    outstanding = [i for i in installs if i["status"] != "at-deploy"]
+    if outstanding:
+        out.write(f"\nAction required ({len(outstanding)} generated server credential"
+                  f"{'s' if len(outstanding) != 1 else ''} nothing installs yet):\n")
+        for item in outstanding:
+            out.write(f"  - {item['secret']} ({item['strategy']}): {item['action']}\n")
+    for item in installs:
+        if item["status"] == "at-deploy":
+            out.write(f"First install: {item['secret']} is installed on its server by the first rotation, with "
+                      f"{item['master']}'s admin credential\n")
 
     out.write(f"\nPolicy violations ({len(report.violations)}):\n")
     for v in report.violations:

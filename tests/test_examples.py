@@ -194,7 +194,8 @@ EXAMPLES: dict[str, Example] = {
         },
         optional=frozenset({"SENTRY_DSN", "SENDGRID_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"}),
         required_gaps=frozenset({
-            ("database-admin", "password"), ("openai-api-key", ""), ("xero", "clientSecret"), ("xero-refresh-token", ""),
+            ("database-admin", "password"), ("openai-api-key", ""), ("xero", "clientSecret"),
+            ("xero-refresh-token", ""),
         }),
         optional_gaps=frozenset({
             ("sentry-dsn", ""), ("sendgrid-api-key", ""), ("twilio", "accountSid"), ("twilio", "authToken"),

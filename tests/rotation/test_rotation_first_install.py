@@ -179,9 +179,10 @@ class Replay:
             (function_urn,) = schedule.property_dependencies["rotationLambdaArn"]
             name = self.names[secret_urn]
             tokens[name] = str(uuid.uuid4())
+            days = int(schedule.inputs["rotationRules"]["automaticallyAfterDays"])
             sm.rotate_secret(
                 SecretId=name, ClientRequestToken=tokens[name], RotationLambdaARN=self.functions[function_urn],
-                RotationRules={"AutomaticallyAfterDays": int(schedule.inputs["rotationRules"]["automaticallyAfterDays"])},
+                RotationRules={"AutomaticallyAfterDays": days},
                 RotateImmediately=schedule.inputs["rotateImmediately"],
             )
         return tokens

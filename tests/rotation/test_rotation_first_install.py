@@ -292,3 +292,65 @@ def test_generated_credentials_are_installed_by_the_deploy_then_rotate(
 def schedules_function(replay: Replay, schedule: CollectedResource) -> str:
     (function_urn,) = schedule.property_dependencies["rotationLambdaArn"]
     return replay.functions[function_urn]
+
+
+# ---------------------------------------------------------------- the master's part, step by step
+
+
+def _pg_secret(pg: PostgresServer, user: str, password: str, **extra: Any) -> str:
+    return json.dumps({"engine": "postgres", "host": pg.host, "port": pg.port, "dbname": "postgres",
+                       "username": user, "password": password, **extra})
+
+
+def test_single_user_master_takes_over_an_existing_role_with_an_unknown_password(
+    harness: Harness, pg: PostgresServer, name: str,
+) -> None:
+    from servers import new_password
+
+    user = f"app_{uuid.uuid4().hex[:8]}"
+    pg.create_role(user, new_password())  # a password no secret holds
+    master = harness.secret(name + "-admin", json.dumps({"username": pg.superuser, "password": pg.password}))
+    harness.secret(name, _pg_secret(pg, user, new_password(), masterarn=master))
+    fn = harness.function("postgres-single-user", {name: {}})
+    token = harness.rotate(name, fn)
+    assert not harness.router.errors(token)
+    assert _pg_logs_in(pg, harness.json(name))
+
+
+def test_single_user_master_that_cannot_log_in_is_named(harness: Harness, pg: PostgresServer, name: str) -> None:
+    from servers import new_password
+
+    from rotation.errors import CredentialError
+
+    wrong = new_password()
+    master = harness.secret(name + "-admin", json.dumps({"username": pg.superuser, "password": wrong}))
+    harness.secret(name, _pg_secret(pg, f"app_{uuid.uuid4().hex[:8]}", new_password(), masterarn=master))
+    token = harness.rotate(name, harness.function("postgres-single-user", {name: {}}))
+    (error,) = harness.router.errors(token)
+    assert isinstance(error, CredentialError)
+    assert str(error).startswith(
+        f"setSecret: the master credential cannot log in to postgres {pg.host}:{pg.port}/postgres as postgres: ")
+    assert_no_secret(str(error), wrong)
+    assert harness.version_of(name, "AWSPENDING") is not None, "AWSCURRENT untouched: the rotation stopped"
+
+
+def test_single_user_without_a_master_says_how_to_install(harness: Harness, pg: PostgresServer, name: str) -> None:
+    from servers import new_password
+
+    from rotation.errors import CredentialError
+
+    harness.secret(name, _pg_secret(pg, f"app_{uuid.uuid4().hex[:8]}", new_password()))  # on no server
+    token = harness.rotate(name, harness.function("postgres-single-user", {name: {}}))
+    (error,) = harness.router.errors(token)
+    assert isinstance(error, CredentialError)
+    assert str(error).endswith("name a master credential (catalog rotation.master) to install it")
+
+
+@pytest.mark.parametrize("acl", [">password1", "nopass", "on ~*", "", 7])
+def test_redis_acl_parameter_refuses_password_and_state_rules(acl: object) -> None:
+    from rotation.errors import ConfigurationError
+    from rotation.handler import load_deployment
+
+    environ = {"ROTATION_STRATEGY": "redis-acl", "ROTATION_TARGETS": json.dumps({"app/staging/cache": {"acl": acl}})}
+    with pytest.raises(ConfigurationError, match="'acl' must be a string of ACL rules without password or on/off"):
+        load_deployment(environ)

@@ -73,7 +73,8 @@ def _flag(value: object) -> bool | None:
 def tls_options(data: Mapping[str, Any]) -> dict[str, str]:
     """libpq TLS settings for a parsed secret.
 
-    `sslmode` in the secret is used as given. Otherwise `ssl: true`, or any host that is not loopback,
+    `sslmode` in the secret is used as given (`require` with a configured bundle verifies the chain, as
+    libpq does when it has a root certificate). Otherwise `ssl: true`, or any host that is not loopback,
     requires TLS: `verify-full` (certificate chain and host name) when a CA bundle is configured,
     `require` (encrypted, unverified) when not. `ssl: false` turns TLS off; a loopback host without
     either key keeps libpq's `prefer`. A required TLS connection never falls back to plaintext.
@@ -92,6 +93,10 @@ def tls_options(data: Mapping[str, Any]) -> dict[str, str]:
     if mode in ("verify-ca", "verify-full"):
         # Without a configured bundle, libpq 16+ verifies against the operating system's CAs.
         options["sslrootcert"] = bundle or "system"
+    elif mode == "require" and bundle:
+        # libpq: "if a root CA file exists, the behavior of sslmode=require will be the same as that of
+        # verify-ca" (libpq-ssl.html, 34.19.1): an explicit `require` is verified against the bundle too.
+        options["sslrootcert"] = bundle
     return options
 
 

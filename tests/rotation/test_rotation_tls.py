@@ -156,7 +156,9 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
     ({"host": "db.internal", "ssl": False}, True, {"sslmode": "disable"}),
     ({"host": "db.internal", "ssl": "false"}, False, {"sslmode": "disable"}),
     ({"host": "db.internal", "sslmode": "prefer"}, True, {"sslmode": "prefer"}),
-    ({"host": "db.internal", "sslmode": "require", "ssl": False}, True, {"sslmode": "require"}),
+    ({"host": "db.internal", "sslmode": "require", "ssl": False}, True,
+     {"sslmode": "require", "sslrootcert": "<bundle>"}),
+    ({"host": "db.internal", "sslmode": "require"}, False, {"sslmode": "require"}),
     ({"host": "db.internal", "sslmode": "verify-ca"}, True, {"sslmode": "verify-ca", "sslrootcert": "<bundle>"}),
     ({"host": "db.internal", "sslmode": "verify-full"}, False, {"sslmode": "verify-full", "sslrootcert": "system"}),
 ])
@@ -217,10 +219,13 @@ def test_a_configured_bundle_verifies_the_chain_and_the_host_name(
     reason = try_login(parse(json.dumps({**data, "host": "localhost"}), "test"))
     assert reason is not None and "does not match host name" in reason
     assert _encrypted({**data, "host": "localhost", "sslmode": "verify-ca"})
-    # Signed by a CA the bundle does not hold: refused.
+    # Signed by a CA the bundle does not hold: refused, also for an explicit `sslmode: require`.
     monkeypatch.setenv(CA_BUNDLE_ENV, str(pki.other_ca))
-    reason = try_login(parse(json.dumps(data), "test"))
-    assert reason is not None and "certificate verify failed" in reason
+    for variant in (data, {**data, "sslmode": "require"}):
+        reason = try_login(parse(json.dumps(variant), "test"))
+        assert reason is not None and "certificate verify failed" in reason
+    monkeypatch.delenv(CA_BUNDLE_ENV)
+    assert _encrypted({**data, "sslmode": "require"}), "without a bundle, require only encrypts"
 
 
 def test_a_host_that_is_not_loopback_requires_tls_by_default(

@@ -52,7 +52,8 @@ class FirstInstall:
     """The admin credential that installs it (catalog `rotation.master`)."""
     status: str
     """`at-deploy`: the first rotation, run by `pulumi up`, installs it; `waits-for-master`: the master
-    has no value in this stack yet (its schedule comes with that value); `no-master`: nothing installs it."""
+    has no value in this stack yet (the credential's value and schedule come with it); `no-master`:
+    nothing installs it."""
 
     @property
     def action(self) -> str:

@@ -208,6 +208,11 @@ def _pg_logs_in(pg: PostgresServer, data: dict[str, Any]) -> bool:
     return pg.can_login(data["username"], data["password"])
 
 
+def _redis_logs_in(server: RedisServer, data: dict[str, Any]) -> bool:
+    """Takes the secret's document (a SecretDict, whose repr hides values) so a failure prints none."""
+    return server.can_login(data["username"], data["password"])
+
+
 def test_generated_credentials_are_installed_by_the_deploy_then_rotate(
     harness: Harness, empty_pg: PostgresServer, empty_redis: RedisServer, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -251,7 +256,7 @@ def test_generated_credentials_are_installed_by_the_deploy_then_rotate(
         reports = harness.json("replay/staging/reports")
         assert reports["username"] == "replay_reports_clone" and _pg_logs_in(empty_pg, reports)
         cache = harness.json("replay/staging/cache")
-        assert empty_redis.can_login(cache["username"], cache["password"])
+        assert _redis_logs_in(empty_redis, cache)
         # The program's first value was never on the server; the deploy replaced it.
         first = SecretDict(json.loads(harness.value("replay/staging/database", "AWSPREVIOUS")))
         assert not _pg_logs_in(empty_pg, first)
@@ -266,8 +271,8 @@ def test_generated_credentials_are_installed_by_the_deploy_then_rotate(
                 changed = after["password"] != before["password"]
                 assert changed, (name, round_)
                 if name.endswith("cache"):
-                    assert empty_redis.can_login(after["username"], after["password"])
-                    assert not empty_redis.can_login(before["username"], before["password"])
+                    assert _redis_logs_in(empty_redis, after)
+                    assert not _redis_logs_in(empty_redis, before)
                 else:
                     assert _pg_logs_in(empty_pg, after), (name, round_)
         assert harness.json("replay/staging/reports")["username"] == "replay_reports_clone"

@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from rotation_harness import Harness, SecretDict
+from rotation_harness import Harness, SecretDict, assert_no_secret
 from servers import LOOPBACK, PostgresServer, new_password, postgres_server
 
 from rotation.errors import ConfigurationError, CredentialError, SecretFormatError
@@ -128,6 +128,15 @@ def _secret(server: PostgresServer, host: str | None = None, **extra: Any) -> Se
                        "username": user, "password": password, **extra})
 
 
+def _logs_in(server: PostgresServer, data: SecretDict) -> bool:
+    return server.can_login(data["username"], data["password"])
+
+
+def _require_tls(server: PostgresServer, data: SecretDict) -> None:
+    psycopg.connect(host=server.host, port=server.port, user=data["username"], password=data["password"],
+                    dbname="postgres", sslmode="require", connect_timeout=5).close()
+
+
 def _encrypted(data: dict[str, Any]) -> bool:
     with connect(parse(json.dumps(data), "test")) as conn:
         row = conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
@@ -200,14 +209,15 @@ def test_ssl_true_refuses_a_server_without_tls(pg: PostgresServer, no_bundle: No
     data = _secret(pg, ssl=True)
     reason = try_login(parse(json.dumps(data), "test"))
     assert reason is not None and "server does not support SSL" in reason
-    assert data["password"] not in reason
-    assert try_login(parse(json.dumps({**data, "ssl": False}), "test")) is None  # the same role, in plaintext
+    assert_no_secret(reason, data["password"])
+    plaintext = try_login(parse(json.dumps(SecretDict(data, ssl=False)), "test")) is None
+    assert plaintext, "the same role logs in without TLS"
 
 
 def test_ssl_true_is_encrypted_on_a_server_with_tls(pg_tls: PostgresServer, no_bundle: None) -> None:
     data = _secret(pg_tls, ssl=True)
     assert _encrypted(data)
-    assert not _encrypted({**data, "ssl": False})
+    assert not _encrypted(SecretDict(data, ssl=False))
 
 
 def test_a_configured_bundle_verifies_the_chain_and_the_host_name(
@@ -216,16 +226,16 @@ def test_a_configured_bundle_verifies_the_chain_and_the_host_name(
     monkeypatch.setenv(CA_BUNDLE_ENV, str(pki.ca))
     assert tls_options(data)["sslmode"] == "verify-full" and _encrypted(data)
     # The certificate names 127.0.0.1, not `localhost`: verify-full checks the host name, verify-ca does not.
-    reason = try_login(parse(json.dumps({**data, "host": "localhost"}), "test"))
+    reason = try_login(parse(json.dumps(SecretDict(data, host="localhost")), "test"))
     assert reason is not None and "does not match host name" in reason
-    assert _encrypted({**data, "host": "localhost", "sslmode": "verify-ca"})
+    assert _encrypted(SecretDict(data, host="localhost", sslmode="verify-ca"))
     # Signed by a CA the bundle does not hold: refused, also for an explicit `sslmode: require`.
     monkeypatch.setenv(CA_BUNDLE_ENV, str(pki.other_ca))
-    for variant in (data, {**data, "sslmode": "require"}):
+    for variant in (data, SecretDict(data, sslmode="require")):
         reason = try_login(parse(json.dumps(variant), "test"))
         assert reason is not None and "certificate verify failed" in reason
     monkeypatch.delenv(CA_BUNDLE_ENV)
-    assert _encrypted({**data, "sslmode": "require"}), "without a bundle, require only encrypts"
+    assert _encrypted(SecretDict(data, sslmode="require")), "without a bundle, require only encrypts"
 
 
 def test_a_host_that_is_not_loopback_requires_tls_by_default(
@@ -251,7 +261,8 @@ def test_rotation_over_verified_tls(
     token = harness.rotate(name, fn)
     assert not harness.router.errors(token)
     new = harness.json(name)
-    assert new["ssl"] is True and new["password"] != initial["password"]
+    changed = new["password"] != initial["password"]
+    assert new["ssl"] is True and changed
     assert _encrypted(new)
 
 
@@ -264,7 +275,6 @@ def test_rotation_against_a_server_without_tls_fails_instead_of_falling_back(
     errors = harness.router.errors(token)
     assert len(errors) == 1 and isinstance(errors[0], CredentialError)
     assert "server does not support SSL" in str(errors[0])
-    assert pg.can_login(initial["username"], initial["password"]), "nothing changed on the server"
+    assert _logs_in(pg, initial), "nothing changed on the server"
     with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(host=pg.host, port=pg.port, user=initial["username"], password=initial["password"],
-                        dbname="postgres", sslmode="require", connect_timeout=5).close()
+        _require_tls(pg, initial)

@@ -28,3 +28,8 @@ pulumi.export("actionRequired", [
 ])
 pulumi.export("pendingSteps", [{"what": step.what, "command": step.command} for step in environment.pending_steps])
 pulumi.export("deployChecks", environment.deploy_checks)
+# Generated server credentials and who installs each on its server (preview: "Action required").
+pulumi.export("firstInstalls", [
+    {"secret": i.secret, "strategy": i.strategy, "master": i.master, "status": i.status, "action": i.action}
+    for i in environment.first_installs
+])

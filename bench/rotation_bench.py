@@ -27,32 +27,35 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 STRATEGIES = ("token", "postgres-single-user", "postgres-alternating-users", "redis-acl", "jwt-hs256", "jwt-rs256")
 
 # The fewest Secrets Manager calls each step needs on the happy path, and why (README's table).
-#  - A step that acts or tests first confirms, with DescribeSecret, that rotation is enabled and the
-#    token is the AWSPENDING version (the only call that returns both). A step with nothing to do
-#    (token setSecret/testSecret, JWT setSecret) needs no call at all.
+#  - createSecret and finishSecret, which start and end a rotation, first confirm with DescribeSecret
+#    that rotation is enabled and which versions hold which label (the only call that returns both).
+#    setSecret and testSecret read the token's AWSPENDING value, whose response carries the secret's
+#    name and the version's stages: no DescribeSecret. A step with nothing to do (token
+#    setSecret/testSecret, JWT setSecret) needs no call at all.
 #  - createSecret: DescribeSecret; GetSecretValue(AWSPENDING, token) so that a retried step reuses
 #    the value instead of making a second one; GetSecretValue(AWSCURRENT) only when the new value
 #    derives from the current one (connection fields, the JWT previous key; not a single-value
 #    token); PutSecretValue.
-#  - setSecret: DescribeSecret; GetSecretValue(AWSPENDING); the credential that may change the
-#    password: AWSCURRENT (single user) or the master secret (alternating users, Redis).
-#  - testSecret: DescribeSecret; GetSecretValue(AWSPENDING).
+#  - setSecret: GetSecretValue(AWSPENDING); AWSCURRENT (the credential that changes the password, or
+#    the role in use); the master secret (alternating users, Redis). AWSPREVIOUS only when AWSCURRENT
+#    cannot log in (single user without a master).
+#  - testSecret: GetSecretValue(AWSPENDING).
 #  - finishSecret: DescribeSecret (which version holds AWSCURRENT); UpdateSecretVersionStage to
 #    move AWSCURRENT; UpdateSecretVersionStage to remove AWSPENDING (this protocol does it and moto
 #    refuses the next rotation without it; AWS's own templates leave it out, so 2 there). Redis
 #    also retires the old password: the new value and the master secret (+2 GetSecretValue).
 MINIMUM: dict[str, dict[str, int]] = {
     "token": {"createSecret": 3, "setSecret": 0, "testSecret": 0, "finishSecret": 3},
-    "jwt-hs256": {"createSecret": 4, "setSecret": 0, "testSecret": 2, "finishSecret": 3},
-    "jwt-rs256": {"createSecret": 4, "setSecret": 0, "testSecret": 2, "finishSecret": 3},
-    "postgres-single-user": {"createSecret": 4, "setSecret": 3, "testSecret": 2, "finishSecret": 3},
-    "postgres-alternating-users": {"createSecret": 4, "setSecret": 3, "testSecret": 2, "finishSecret": 3},
-    "redis-acl": {"createSecret": 4, "setSecret": 3, "testSecret": 2, "finishSecret": 5},
+    "jwt-hs256": {"createSecret": 4, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
+    "jwt-rs256": {"createSecret": 4, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
+    "postgres-single-user": {"createSecret": 4, "setSecret": 2, "testSecret": 1, "finishSecret": 3},
+    "postgres-alternating-users": {"createSecret": 4, "setSecret": 3, "testSecret": 1, "finishSecret": 3},
+    "redis-acl": {"createSecret": 4, "setSecret": 3, "testSecret": 1, "finishSecret": 5},
 }
 FIRST_VALUE_MINIMUM: dict[str, dict[str, int]] = {
     "token": {"createSecret": 3, "setSecret": 0, "testSecret": 0, "finishSecret": 3},
-    "jwt-hs256": {"createSecret": 3, "setSecret": 0, "testSecret": 2, "finishSecret": 3},
-    "jwt-rs256": {"createSecret": 3, "setSecret": 0, "testSecret": 2, "finishSecret": 3},
+    "jwt-hs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
+    "jwt-rs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
 }
 """The first rotation of a secret created empty (`first_value: rotation`): createSecret has no
 AWSCURRENT to read, so a JWT's is one call less; the rest as above."""

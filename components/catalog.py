@@ -48,7 +48,7 @@ NEEDS_KEYS = {
     "postgres-alternating-users": ("engine", "host", "port", "dbname", "username", "password"),
     "redis-acl": ("host", "port", "username", "password"),
 }
-"""The JSON keys each database strategy reads (rotation/README.md)."""
+"""The JSON keys each database strategy reads (rotation/README.md); these strategies log in to a server."""
 FIRST_VALUE_KEYS: dict[str, tuple[str, ...] | None] = {
     "token": None,
     "jwt-hs256": ("alg", "kid", "key"),
@@ -269,6 +269,9 @@ class Rotation(_Model):
     master: str | None = None
     """Catalog name of the secret holding the admin credential that changes this one's password
     (`postgres-alternating-users`, `redis-acl`); its ARN is stored in the secret as `masterarn`."""
+    acl: str | None = Field(default=None, min_length=1, max_length=512)
+    """`redis-acl` only: the ACL rules of the user, applied when the rotation function creates it on a
+    server that does not have it yet (default `~* &* +@all -@dangerous`)."""
     first_value: Literal["program", "rotation"] = "program"
     """Who makes the first value: the program (pulumi-random; the value is kept, encrypted, in Pulumi
     state) or the rotation function, run at once by the first deploy, so that the value never enters
@@ -347,6 +350,14 @@ class Secret(_Model):
     def value_renewed(self) -> bool:
         """A rotation function or the application replaces the value after the first deploy."""
         return isinstance(self.rotation, Rotation) or self.rotation == "application"
+
+    @property
+    def needs_first_install(self) -> bool:
+        """A server credential (PostgreSQL, Redis) whose password the program generates: it works only once
+        installed on the server, which the first rotation does with the `master` credential."""
+        password = self.values.get("password")
+        return (isinstance(self.rotation, Rotation) and self.rotation.strategy in NEEDS_KEYS
+                and password is not None and password.generate is not None)
 
     @property
     def rotation_tag(self) -> str:
@@ -765,6 +776,13 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                 path, f"the '{secret.rotation.strategy}' strategy needs 'master': the catalog secret holding the "
                 "admin credential that changes this password", secret=name, field="rotation.master",
             )
+    if isinstance(secret.rotation, Rotation) and secret.rotation.acl is not None:
+        if secret.rotation.strategy != "redis-acl":
+            raise ConfigurationError(path, "'acl' sets the rules of a Redis user; only the 'redis-acl' strategy "
+                                     "has one", secret=name, field="rotation.acl")
+        if re.search(r"(^|\s)([<>#!]\S*|nopass|resetpass|reset|on|off)(\s|$)", secret.rotation.acl, re.IGNORECASE):
+            raise ConfigurationError(path, "'acl' may not set passwords or switch the user on or off: the rotation "
+                                     "function manages those", secret=name, field="rotation.acl")
     if isinstance(secret.rotation, Rotation) and secret.rotation.strategy in NEEDS_KEYS:
         if not secret.grouped:
             raise ConfigurationError(path, f"the '{secret.rotation.strategy}' strategy rotates a JSON secret; use "

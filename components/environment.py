@@ -48,6 +48,32 @@ class SecretsEnvironmentArgs:
 
 
 @dataclass(frozen=True)
+class FirstInstall:
+    """A generated server credential: nothing logs in with it until it is installed on its server."""
+
+    secret: str
+    """Catalog name."""
+    strategy: str
+    master: str | None
+    """The admin credential that installs it (catalog `rotation.master`)."""
+    status: str
+    """`at-deploy`: the first rotation, run by `pulumi up`, installs it; `waits-for-master`: the master
+    has no value in this stack yet (the credential's value and schedule come with it); `no-master`:
+    nothing installs it."""
+
+    @property
+    def action(self) -> str:
+        if self.status == "at-deploy":
+            return (f"none: `pulumi up` rotates it at once and the {self.strategy} function installs it with "
+                    f"{self.master}'s admin credential (`python -m ops list` shows it until that rotation succeeds)")
+        if self.status == "waits-for-master":
+            return (f"set the value of {self.master} (listed above); until then this secret has no value, and the "
+                    "next `pulumi up` writes it and installs it with that admin credential")
+        return ("name an admin credential in the catalog (rotation.master: a secret holding a role allowed to "
+                "create roles and change passwords) so that `pulumi up` installs it, or set it on the server by hand")
+
+
+@dataclass(frozen=True)
 class EnvBinding:
     """One environment variable fed by a secret (or one JSON key of it)."""
 
@@ -67,6 +93,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
     pending_steps: list[PendingStep]
     deploy_checks: list[str]
     rotation_functions: dict[str, RotationFunction]
+    first_installs: list[FirstInstall]
     policies: dict[str, AccessPolicy]
     alerts: RotationAlerts | None
     app: str
@@ -167,6 +194,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     replica_keys={region: key.arn for region, key in self.replica_keys.items()},
                     extra_tags=settings.tags,
                     extra_values={"masterarn": self.secrets[master].arn} if master else {},
+                    # A generated server credential is useless until its master installs it.
+                    held=entry.needs_first_install and master is not None and self.secrets[master].version is None,
                 ),
                 child,
             )
@@ -178,6 +207,15 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 if (entry.grouped and key not in secret.keys) or (not entry.grouped and secret.unset_optional):
                     continue  # an optional value this stack does not set feeds nothing
                 self.bindings.extend(EnvBinding(var, secret_name, key) for var in value.env)
+
+        self.first_installs = []
+        for secret_name, entry in secrets.items():
+            if entry.needs_first_install and not any(g.required for g in supplied[secret_name].missing):
+                master = _master(entry)
+                status = "no-master" if master is None else (
+                    "at-deploy" if self.secrets[master].version is not None else "waits-for-master")
+                self.first_installs.append(FirstInstall(secret_name, _strategy(entry), master, status))
+        installs = {i.secret: i for i in self.first_installs}
 
         self.alerts = None
         self.rotation_functions: dict[str, RotationFunction] = {}
@@ -192,7 +230,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 rotated = tuple(
                     RotatedSecret(name=n, entry=secrets[n], arn=self.secrets[n].arn, secret=self.secrets[n].secret,
                                   version=self.secrets[n].version,
-                                  first_value_by_rotation=self.secrets[n].first_value_by_rotation)
+                                  first_value_by_rotation=self.secrets[n].first_value_by_rotation,
+                                  install_at_deploy=n in installs and installs[n].master is not None,
+                                  master_version=self.secrets[m].version if (m := _master(secrets[n])) else None)
                     for n in names
                 )
                 masters = tuple(sorted({m for n in names if (m := _master(secrets[n]))}))
@@ -349,6 +389,11 @@ def _preflight(catalog: Catalog, settings: StackSettings, secrets: dict[str, Sec
 
 def _master(entry: Secret) -> str | None:
     return entry.rotation.master if isinstance(entry.rotation, Rotation) else None
+
+
+def _strategy(entry: Secret) -> str:
+    assert isinstance(entry.rotation, Rotation)
+    return entry.rotation.strategy
 
 
 def _check_services(catalog: Catalog, settings: StackSettings, secrets: dict[str, Secret]) -> None:

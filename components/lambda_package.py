@@ -33,11 +33,13 @@ class PendingStep:
 
 
 def source_digest(sources: Path = SOURCES) -> str:
-    """SHA-256 over every packaged source file's path and bytes, in a fixed order."""
+    """SHA-256 over every packaged source file's path and bytes, in a fixed order (the code, its
+    requirements and a CA bundle `make lambda` copies in)."""
     digest = hashlib.sha256()
     files = sorted(
         p for p in sources.rglob("*")
-        if p.is_file() and (p.suffix == ".py" or p.name == "requirements.txt") and "__pycache__" not in p.parts
+        if p.is_file() and (p.suffix in (".py", ".pem") or p.name == "requirements.txt")
+        and "__pycache__" not in p.parts
     )
     for path in files:
         digest.update(path.relative_to(sources).as_posix().encode() + b"\0")

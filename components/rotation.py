@@ -60,6 +60,11 @@ class RotatedSecret:
     must exist first."""
     first_value_by_rotation: bool = False
     """The function makes the first value: the schedule rotates at once (RotateImmediately)."""
+    install_at_deploy: bool = False
+    """A generated server credential with a `master`: the schedule rotates at once, and that first
+    rotation installs a password on the server with the master credential."""
+    master_version: pulumi.Resource | None = None
+    """The master secret's value, which that first rotation logs in with; None while it is not set."""
 
     @property
     def rotation(self) -> Rotation:
@@ -86,7 +91,10 @@ def parameters(entry: Secret) -> dict[str, object]:
         key, spec = generated[0]
         return {"key": key or None, "generate": _spec(spec)}
     password = next((g for k, g in generated if k == "password"), None)
-    return {"generate": _spec(password)} if password is not None else {}
+    params: dict[str, object] = {"generate": _spec(password)} if password is not None else {}
+    if entry.rotation.acl is not None:
+        params["acl"] = entry.rotation.acl
+    return params
 
 
 def rotation_targets(app: str, environment: str, strategy: str, entries: Mapping[str, Secret],
@@ -257,6 +265,9 @@ class RotationFunction(pulumi.ComponentResource):
                 # secret would fail (TestRotationFailed, an alert) and later scheduled rotations with it.
                 # The schedule comes with the value, at the next `pulumi up`.
                 continue
+            if rotated_secret.install_at_deploy and rotated_secret.master_version is None:
+                continue  # the first rotation would log in with a master that has no value: it waits for it
+            install = rotated_secret.first_value_by_rotation or rotated_secret.install_at_deploy
             rule = rotated_secret.rotation
             # With a window, `every_days` goes as rate(N days): AWS documents Duration against a
             # ScheduleExpression (components/schedule.py).
@@ -280,11 +291,12 @@ class RotationFunction(pulumi.ComponentResource):
                     duration=rules.duration,
                 ),
                 # Either the program wrote the first value and rotation takes over on the schedule (AWS
-                # then only runs testSecret), or the secret is empty and the first rotation, run now,
-                # makes its first value.
-                rotate_immediately=rotated_secret.first_value_by_rotation,
+                # then only runs testSecret), or the first rotation, run now, makes the first value (an
+                # empty secret) or installs one on its server with the master credential.
+                rotate_immediately=install,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[
-                    permission, rotated_secret.secret, *([rotated_secret.version] if rotated_secret.version else []),
+                    permission, rotated_secret.secret,
+                    *(r for r in (rotated_secret.version, rotated_secret.master_version) if r is not None),
                 ]),
             )
 

@@ -46,6 +46,9 @@ class CatalogSecretArgs:
     """Stack-wide tags."""
     extra_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Keys the platform adds to a JSON secret (`masterarn` for a rotation's admin secret)."""
+    held: bool = False
+    """No value yet although this secret's own values are complete: a generated server credential whose
+    master (which installs it) has no value in this stack; the value comes with the master's."""
 
 
 def _generated(
@@ -141,7 +144,7 @@ class CatalogSecret(pulumi.ComponentResource):
         parts: dict[str, pulumi.Output[str]] = {}
         plain: dict[str, str | int | bool] = dict(args.supplied.plain)
         missing_keys = {gap.key for gap in args.supplied.missing}
-        missing_required = any(gap.required for gap in args.supplied.missing)
+        missing_required = args.held or any(gap.required for gap in args.supplied.missing)
         # The rotation function makes the first value (RotateImmediately): the program writes none, so
         # the value never enters Pulumi state.
         self.first_value_by_rotation = isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation

@@ -126,7 +126,26 @@ def state_of(stack: Stack, client: Any, catalog_name: str | None, full: str) -> 
                                   "function's logs and the rotation alerts")
         else:
             state.problems.append("no AWSCURRENT version (no value yet)")
+    if entry is not None and entry.needs_first_install:
+        state.problems.extend(_first_install(entry, state))
     return state
+
+
+def _first_install(entry: Any, state: SecretState) -> list[str]:
+    """A generated server credential not yet on its server: no rotation has completed (the program's first
+    value is AWSCURRENT, with no AWSPREVIOUS), or it has no value yet because its master has none."""
+    master = entry.rotation.master
+    if state.stages.get(CURRENT) is None:
+        return [f"first install outstanding: waits for the value of {master}, which installs it"] if master else []
+    if state.stages.get(PREVIOUS) is not None:
+        return []
+    if master is None:
+        return ["first install outstanding: nothing installs the generated password on its server (no "
+                "rotation.master); name an admin credential in the catalog and run `pulumi up`, or set it on the "
+                "server by hand"]
+    return [f"first install outstanding: the first rotation, started by `pulumi up`, has not completed, so the "
+            f"password is not on its server yet ({master} installs it); see the rotation function's logs and the "
+            "rotation alerts, then `python -m ops rotate`"]
 
 
 def list_states(stack: Stack, client: Any) -> list[SecretState]:

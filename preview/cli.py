@@ -109,6 +109,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "pendingSteps": outputs.get("pendingSteps", []),
         "deployChecks": outputs.get("deployChecks", []),
         "warnings": run.warnings,
+        "firstInstalls": outputs.get("firstInstalls", []),
         "cost": estimate(run.resources, region=run.stack.values.get("aws:region", "")),
         "access": [
             {"principal": d.principal, "secret": d.secret, "operation": d.operation, "decision": d.decision}
@@ -184,7 +185,7 @@ def render_text(report: Report, out: TextIO) -> None:
     outputs = redacted(run.outputs)
     out.write("\nOutputs:\n")
     for name in sorted(outputs):
-        if name in ("actionRequired", "envExample", "pendingSteps", "deployChecks"):
+        if name in ("actionRequired", "envExample", "pendingSteps", "deployChecks", "firstInstalls"):
             continue
         value = outputs[name]
         size = f"{len(value)} entries" if isinstance(value, dict | list) else str(value)
@@ -208,6 +209,17 @@ def render_text(report: Report, out: TextIO) -> None:
         out.write(f"  - {step['what']}: {step['command']}\n")
     if not gaps and not steps:
         out.write("  none\n")
+    installs = outputs.get("firstInstalls") or []
+    outstanding = [i for i in installs if i["status"] != "at-deploy"]
+    if outstanding:
+        out.write(f"\nAction required ({len(outstanding)} generated server credential"
+                  f"{'s' if len(outstanding) != 1 else ''} nothing installs yet):\n")
+        for item in outstanding:
+            out.write(f"  - {item['secret']} ({item['strategy']}): {item['action']}\n")
+    for item in installs:
+        if item["status"] == "at-deploy":
+            out.write(f"First install: {item['secret']} is installed on its server by the first rotation, with "
+                      f"{item['master']}'s admin credential\n")
 
     checks = outputs.get("deployChecks") or []
     if checks:

@@ -158,6 +158,10 @@ class RotationContext:
         """Unlabelled versions: a last resort when a racing rotation left the server on one of them."""
         return self.store.older_values(skip={self.token})
 
+    def previous(self) -> str | None:
+        """AWSPREVIOUS, read only when a strategy asks for it (single user, when AWSCURRENT cannot log in)."""
+        return self.store.value(PREVIOUS, missing_ok=True)
+
 
 class Strategy(ABC):
     """How one kind of secret is generated, installed, tested and retired.
@@ -172,7 +176,7 @@ class Strategy(ABC):
     reads nothing."""
     retires: ClassVar[bool] = False
     """True when finish() retires the previous credential somewhere (Redis): finishSecret then reads
-    the current and previous values for it."""
+    the current value for it (and AWSPREVIOUS through `ctx.previous()` if the strategy asks)."""
 
     makes_first_value: ClassVar[bool] = False
     """True when the strategy can make a secret's first value with no AWSCURRENT to start from (a
@@ -204,14 +208,15 @@ class Strategy(ABC):
         raise NotImplementedError(self.name)
 
     @abstractmethod
-    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
-        """setSecret: make the pending credential valid; return early if it already works."""
+    def set(self, pending: str, current: str, ctx: RotationContext) -> None:
+        """setSecret: make the pending credential valid; return early if it already works
+        (`ctx.previous()` reads AWSPREVIOUS if the strategy needs it)."""
 
     @abstractmethod
     def test(self, pending: str, ctx: RotationContext) -> None:
         """testSecret: prove the pending credential works; raise CredentialError if not."""
 
-    def finish(self, current: str, previous: str | None, ctx: RotationContext) -> None:  # noqa: B027
+    def finish(self, current: str, ctx: RotationContext) -> None:  # noqa: B027
         """After AWSCURRENT moved to the new version: retire the previous credential (default: nothing)."""
 
 
@@ -228,6 +233,8 @@ def rotate(
     strategies: Mapping[str, Strategy],
 ) -> None:
     """Run one step of the protocol. `strategies` maps each allowed secret NAME to its strategy."""
+    if not isinstance(event, Mapping):
+        raise RotationError(f"a rotation event is a JSON object, not {type(event).__name__}")
     step = _event_field(event, "Step")
     secret_id = _event_field(event, "SecretId")
     token = _event_field(event, "ClientRequestToken")
@@ -239,6 +246,8 @@ def rotate(
         raise SecretNotAllowedError(
             f"this function does not rotate secret {secret_id!r}; it rotates {sorted(strategies)}"
         )
+    if step in ("setSecret", "testSecret") and _pending_step(step, secret_id, token, client, strategies):
+        return
     store = SecretStore(client, secret_id)
     description = store.describe()
     name = str(description.get("Name", ""))
@@ -273,19 +282,58 @@ def rotate(
         if not strategy.installs:
             logger.info("setSecret: the %s strategy installs nothing", strategy.name)
             return
-        strategy.set(
-            store.required(PENDING, token),
-            store.required(CURRENT),
-            store.value(PREVIOUS, missing_ok=True),
-            ctx,
-        )
+        strategy.set(store.required(PENDING, token), store.required(CURRENT), ctx)
     elif step == "testSecret":
         strategy.test(store.required(PENDING, token), ctx)
     else:
+        # Secrets Manager labels the token's version AWSPENDING when the rotation starts, before
+        # createSecret stores a value: a finishSecret out of order (or replayed for a rotation whose
+        # createSecret never ran) would move AWSCURRENT onto nothing and empty the secret.
+        pending = store.value(PENDING, token, missing_ok=True)
+        if pending is None:
+            raise VersionStageError(
+                f"version {token} of secret {name} has no value yet (createSecret has not run); AWSCURRENT stays"
+            )
         current_version = next((v for v, s in versions.items() if CURRENT in s), None)
         store.move_stage(CURRENT, to_version=token, from_version=current_version)
         logger.info("finishSecret: AWSCURRENT moved to version %s of %s", token, name)
-        _finish_hook(strategy, ctx)
+        _finish_hook(strategy, ctx, current=pending)
+
+
+def _pending_step(step: str, secret_id: str, token: str, client: Any, strategies: Mapping[str, Strategy]) -> bool:
+    """setSecret or testSecret without DescribeSecret: GetSecretValue of the token's AWSPENDING version
+    returns the secret's name and the version's stages, which is all these steps check (createSecret and
+    finishSecret, which start and end a rotation, check RotationEnabled). False when that read fails (no
+    value, not AWSPENDING): the caller then describes the secret and reports exactly why."""
+    try:
+        read = client.get_secret_value(SecretId=secret_id, VersionId=token, VersionStage=PENDING)
+    except ClientError:
+        return False
+    except BotoCoreError as exc:
+        raise ExternalServiceError(
+            f"Secrets Manager get_secret_value failed for {secret_id}: {type(exc).__name__}"
+        ) from exc
+    name = str(read.get("Name", ""))
+    strategy = strategies.get(name)
+    if strategy is None:
+        raise SecretNotAllowedError(
+            f"this function does not rotate secret {name or secret_id!r}; it rotates {sorted(strategies)}"
+        )
+    if CURRENT in read.get("VersionStages", []):
+        logger.info("%s: version %s of %s is already AWSCURRENT; nothing to do", step, token, name)
+        return True
+    if "SecretString" not in read:
+        raise SecretFormatError(f"secret {name} ({PENDING}) has no SecretString (binary secret?)")
+    store = SecretStore(client, secret_id)
+    ctx = RotationContext(secret_name=name, token=token, store=store, client=client)
+    logger.info("%s: secret %s, version %s, strategy %s", step, name, token, strategy.name)
+    if step == "testSecret":
+        strategy.test(str(read["SecretString"]), ctx)
+    elif not strategy.installs:
+        logger.info("setSecret: the %s strategy installs nothing", strategy.name)
+    else:
+        strategy.set(str(read["SecretString"]), store.required(CURRENT), ctx)
+    return True
 
 
 def _create(strategy: Strategy, ctx: RotationContext, *, has_current: bool) -> None:
@@ -307,9 +355,10 @@ def _create(strategy: Strategy, ctx: RotationContext, *, has_current: bool) -> N
     logger.info("createSecret: stored a new AWSPENDING value as version %s", ctx.token)
 
 
-def _finish_hook(strategy: Strategy, ctx: RotationContext) -> None:
+def _finish_hook(strategy: Strategy, ctx: RotationContext, current: str | None = None) -> None:
+    """`current`: the value AWSCURRENT was just moved to, when the caller has read it already."""
     if strategy.retires:
-        strategy.finish(ctx.store.required(CURRENT), ctx.store.value(PREVIOUS, missing_ok=True), ctx)
+        strategy.finish(current if current is not None else ctx.store.required(CURRENT), ctx)
     # Clearing AWSPENDING marks the rotation complete (and lets the next RotateSecret start).
     ctx.store.move_stage(PENDING, to_version=None, from_version=ctx.token)
     logger.info("finishSecret: rotation of %s to version %s complete", ctx.secret_name, ctx.token)

@@ -14,6 +14,8 @@ mkdir -p "$out"
   --only-binary=:all: -r rotation/requirements.txt >&2
 mkdir -p "$out/rotation"
 cp -r rotation/*.py rotation/strategies "$out/rotation/"
+# The CA bundle that verifies database certificates (rotation/README.md, TLS), when one is configured.
+if [ -f rotation/ca-bundle.pem ]; then cp rotation/ca-bundle.pem "$out/rotation/"; fi
 find "$out" -name '__pycache__' -prune -exec rm -rf {} +
 # The digest of the sources packaged, which the program compares with rotation/ before `pulumi up`.
 "${PYTHON_BIN:-.venv/bin/python}" -m components.lambda_package "$out"

@@ -275,6 +275,8 @@ class PostgresServer:
     datadir: Path
     _run: Callable[..., subprocess.CompletedProcess[str]] = field(repr=False)
     _pg_ctl: list[str] = field(repr=False)
+    _extra: str = field(default="", repr=False)
+    """More server options (TLS)."""
 
     def connect(self, user: str | None = None, password: str | None = None, dbname: str = "postgres") -> Any:
         import psycopg
@@ -312,13 +314,16 @@ class PostgresServer:
         self._run([*self._pg_ctl, "-m", "fast", "stop"])
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.datadir.parent} -c listen_addresses={LOOPBACK} -c fsync=off"
+        options = f"-p {self.port} -k {self.datadir.parent} -c listen_addresses={LOOPBACK} -c fsync=off{self._extra}"
         self._run([*self._pg_ctl, "-l", str(self.datadir.parent / "postgres.log"), "-o", options, "start"])
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """A throwaway cluster (scram-sha-256 only) on a free loopback port; removed on exit."""
+def postgres_server(tls: tuple[bytes, bytes] | None = None) -> Iterator[PostgresServer]:
+    """A throwaway cluster (scram-sha-256 only) on a free loopback port; removed on exit.
+
+    `tls`: (certificate chain PEM, private key PEM) to serve TLS with (`ssl=on`); plaintext stays allowed.
+    """
     bindir = _pg_bin()
     root = Path(tempfile.mkdtemp(prefix="pgtest-"))
     as_root = os.geteuid() == 0
@@ -362,6 +367,15 @@ def postgres_server() -> Iterator[PostgresServer]:
             ]
         )
         pwfile.unlink()
+        extra = ""
+        if tls is not None:
+            for file_name, pem in zip(("server.crt", "server.key"), tls, strict=True):
+                path = root / file_name
+                path.write_bytes(pem)
+                path.chmod(0o600)  # PostgreSQL refuses a key others can read
+                if as_root:
+                    os.chown(path, owner.pw_uid, owner.pw_gid)
+            extra = f" -c ssl=on -c ssl_cert_file={root / 'server.crt'} -c ssl_key_file={root / 'server.key'}"
         server = PostgresServer(
             host=LOOPBACK,
             port=free_port(),
@@ -370,6 +384,7 @@ def postgres_server() -> Iterator[PostgresServer]:
             datadir=datadir,
             _run=run,
             _pg_ctl=[str(bindir / "pg_ctl"), "-D", str(datadir), "-w"],
+            _extra=extra,
         )
         server.start()
         yield server

@@ -62,7 +62,9 @@ def test_every_rotated_secret_has_the_catalogs_schedule(report: Report) -> None:
     for rotation in of_type(report, ROTATION):
         (secret_urn,) = rotation.property_dependencies["secretId"]
         schedules[by_urn[secret_urn].inputs["name"]] = rotation.inputs["rotationRules"]
-    expected = rotated(env)
+    # A credential the first rotation installs with its master waits for the master's value.
+    waiting = {i["secret"] for i in report.run.outputs["firstInstalls"] if i["status"] == "waits-for-master"}
+    expected = {n: r for n, r in rotated(env).items() if n not in waiting}
     assert set(schedules) == {f"filot/{env}/{n}" for n in expected}
     for name, rule in expected.items():
         assert schedules[f"filot/{env}/{name}"]["automaticallyAfterDays"] == rule.every_days

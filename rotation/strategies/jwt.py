@@ -143,7 +143,7 @@ class _SigningKeyStrategy(Strategy):
     installs = False  # verifiers read the new key (and the previous one) once it is AWSCURRENT
     makes_first_value = True
 
-    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+    def set(self, pending: str, current: str, ctx: RotationContext) -> None:
         """Nothing to install: verifiers read the key (HS256) or the JWKS (RS256) from the secret."""
 
 

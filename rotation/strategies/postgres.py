@@ -1,9 +1,11 @@
 """PostgreSQL login rotation: single user, and alternating users (zero downtime).
 
 Secret JSON: {"engine": "postgres", "host", "port", "dbname", "username", "password"}
-(+ optional "url", rebuilt whenever the password changes; + optional "sslmode", default
-"prefer"). Alternating users add "masterarn": the ARN of a secret holding a role with
+(+ optional "url", rebuilt whenever the password changes; + optional "ssl" / "sslmode", see
+`tls_options`). Alternating users add "masterarn": the ARN of a secret holding a role with
 CREATEROLE (or superuser): {"username", "password"} (+ optional "host", "port", "dbname").
+Single user may add it too: the master then installs a password the role's own credentials
+cannot (the first value the program generated, or a role that does not exist yet).
 
 Passwords never travel in clear to the server: the client computes the SCRAM-SHA-256 verifier
 with libpq (PQencryptPasswordConn) and ALTER ROLE receives only the verifier, so neither
@@ -25,6 +27,7 @@ from psycopg import sql
 from rotation import generate
 from rotation.errors import CredentialError, ExternalServiceError, SecretFormatError
 from rotation.protocol import RotationContext, Strategy
+from rotation.tls import ca_bundle, is_loopback
 from rotation.values import describe_exc, load_object
 
 logger = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ REQUIRED: Mapping[str, type | tuple[type, ...]] = {
 }
 CONNECT_TIMEOUT = 5
 CLONE_SUFFIX = "_clone"
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""libpq's sslmode values (https://www.postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-PROTECTION)."""
 
 
 def parse(value: str, what: str, extra: Mapping[str, type | tuple[type, ...]] | None = None) -> dict[str, Any]:
@@ -49,7 +54,50 @@ def parse(value: str, what: str, extra: Mapping[str, type | tuple[type, ...]] | 
         data["port"] = int(data["port"])
     except ValueError as exc:
         raise SecretFormatError(f"secret {what}: port {data['port']!r} is not a number") from exc
+    if data.get("sslmode") is not None and data["sslmode"] not in SSLMODES:
+        raise SecretFormatError(f"secret {what}: sslmode {data['sslmode']!r} is not one of {', '.join(SSLMODES)}")
+    if data.get("ssl") is not None and _flag(data["ssl"]) is None:
+        raise SecretFormatError(f"secret {what}: field 'ssl' must be true or false")
     return data
+
+
+def _flag(value: object) -> bool | None:
+    """`ssl` as AWS's reference functions read it: a boolean, or the string "true"/"false"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def tls_options(data: Mapping[str, Any]) -> dict[str, str]:
+    """libpq TLS settings for a parsed secret.
+
+    `sslmode` in the secret is used as given (`require` with a configured bundle verifies the chain, as
+    libpq does when it has a root certificate). Otherwise `ssl: true`, or any host that is not loopback,
+    requires TLS: `verify-full` (certificate chain and host name) when a CA bundle is configured,
+    `require` (encrypted, unverified) when not. `ssl: false` turns TLS off; a loopback host without
+    either key keeps libpq's `prefer`. A required TLS connection never falls back to plaintext.
+    """
+    bundle = ca_bundle()
+    mode = data.get("sslmode")
+    if mode is None:
+        ssl = _flag(data["ssl"]) if data.get("ssl") is not None else None
+        if ssl is False:
+            mode = "disable"
+        elif ssl is None and is_loopback(str(data["host"])):
+            mode = "prefer"
+        else:
+            mode = "verify-full" if bundle else "require"
+    options = {"sslmode": str(mode)}
+    if mode in ("verify-ca", "verify-full"):
+        # Without a configured bundle, libpq 16+ verifies against the operating system's CAs.
+        options["sslrootcert"] = bundle or "system"
+    elif mode == "require" and bundle:
+        # libpq: "if a root CA file exists, the behavior of sslmode=require will be the same as that of
+        # verify-ca" (libpq-ssl.html, 34.19.1): an explicit `require` is verified against the bundle too.
+        options["sslrootcert"] = bundle
+    return options
 
 
 def build_url(data: Mapping[str, Any]) -> str:
@@ -69,16 +117,16 @@ def with_password(data: Mapping[str, Any], username: str, password: str) -> dict
 
 def connect(data: Mapping[str, Any], username: str | None = None, password: str | None = None) -> psycopg.Connection:
     """Connect (autocommit) as the secret's user, or `username`/`password` on its host."""
-    return psycopg.connect(
+    conninfo = psycopg.conninfo.make_conninfo(
         host=data["host"],
         port=int(data["port"]),
         dbname=data["dbname"],
         user=username or data["username"],
         password=password or data["password"],
-        sslmode=data.get("sslmode", "prefer"),
         connect_timeout=CONNECT_TIMEOUT,
-        autocommit=True,
+        **tls_options(data),
     )
+    return psycopg.connect(conninfo, autocommit=True)
 
 
 def try_login(data: Mapping[str, Any]) -> str | None:
@@ -111,8 +159,54 @@ def _password_spec(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return generate.validate(params.get("generate", generate.DEFAULT_PASSWORD_SPEC))
 
 
+@contextmanager
+def master_connection(data: Mapping[str, Any], ctx: RotationContext) -> Iterator[psycopg.Connection]:
+    """A connection as the admin role of the secret named by `masterarn` (its AWSCURRENT value)."""
+    what = f"master secret of {ctx.secret_name}"
+    master = load_object(ctx.fetch_secret(data["masterarn"], what), what, {"username": str, "password": str})
+    target = {**data, **{k: master[k] for k in ("host", "port", "dbname") if master.get(k)}}
+    try:
+        conn = connect(target, master["username"], master["password"])
+    except psycopg.Error as exc:
+        raise CredentialError(
+            f"setSecret: the master credential cannot log in to postgres "
+            f"{target['host']}:{target['port']}/{target['dbname']} as {master['username']}: "
+            f"{describe_exc(exc, [master['password']])}"
+        ) from exc
+    with conn:
+        yield conn
+
+
+def install(conn: psycopg.Connection, data: Mapping[str, Any], member_of: str | None = None) -> None:
+    """As the admin role: create the secret's role if it does not exist (LOGIN, a member of `member_of`
+    when given, which is created first if missing), then set its password (the verifier only)."""
+    user = data["username"]
+    try:
+        for role, parent in ([(member_of, None)] if member_of else []) + [(user, member_of)]:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                continue
+            # Created without a password; set_password then sends only the verifier. Privileges on
+            # tables are the database owner's grants (or the base role's, by membership).
+            statement = sql.SQL("CREATE ROLE {} WITH LOGIN").format(sql.Identifier(role))
+            if parent:
+                statement = sql.SQL("{} INHERIT IN ROLE {}").format(statement, sql.Identifier(parent))
+            conn.execute(statement)
+            logger.info("setSecret: created role %s%s", role, f" as a member of {parent}" if parent else "")
+        set_password(conn, user, data["password"])
+    except psycopg.Error as exc:
+        raise ExternalServiceError(
+            f"setSecret: changing role {user} on {_where(data)} failed: {describe_exc(exc, [data['password']])}"
+        ) from exc
+
+
 class SingleUserStrategy(Strategy):
-    """One role; its password changes in setSecret (clients on the old one fail until they re-read)."""
+    """One role; its password changes in setSecret (clients on the old one fail until they re-read).
+
+    The role changes its own password, logged in with AWSCURRENT. With a `masterarn`, the admin role
+    installs the password when AWSCURRENT cannot log in: the first rotation after the deploy installs
+    the program's first value this way (creating the role if needed). Without one, AWSPREVIOUS and
+    unlabelled versions are tried as a last resort, as AWS's sample does.
+    """
 
     name = "postgres-single-user"
     parameters = frozenset({"generate"})
@@ -125,35 +219,38 @@ class SingleUserStrategy(Strategy):
         data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
         return json.dumps(with_password(data, data["username"], generate.generate(self.spec)))
 
-    def _candidates(
-        self, pending: dict[str, Any], current: str, previous: str | None, ctx: RotationContext
-    ) -> Iterator[tuple[str, str]]:
-        """(label, password) to log in with, in the AWS sample's order, then unlabelled versions."""
-        labelled = [("AWSCURRENT", current)] + ([("AWSPREVIOUS", previous)] if previous else [])
-        for label, value in labelled:
+    def _candidates(self, pending: dict[str, Any], current: str, ctx: RotationContext) -> Iterator[tuple[str, str]]:
+        """(label, password) to log in with: AWSCURRENT; then, with no master to fall back on, AWSPREVIOUS
+        and unlabelled versions (each read only when the one before failed)."""
+        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
+        if data["username"] == pending["username"]:
+            yield "AWSCURRENT", data["password"]
+        if pending.get("masterarn"):
+            return
+        previous = ctx.previous()
+        if previous:
             try:
-                data = parse(value, f"{ctx.secret_name} ({label})")
+                data = parse(previous, f"{ctx.secret_name} (AWSPREVIOUS)")
             except SecretFormatError:
-                if label == "AWSCURRENT":
-                    raise
-                continue  # a malformed AWSPREVIOUS is no reason to stop
-            if data["username"] == pending["username"]:
-                yield label, data["password"]
+                pass  # a malformed AWSPREVIOUS is no reason to stop
+            else:
+                if data["username"] == pending["username"]:
+                    yield "AWSPREVIOUS", data["password"]
         for version_id, value in ctx.older_values():
             try:
-                data = json.loads(value)
+                older = json.loads(value)
             except ValueError:
                 continue
-            if isinstance(data, dict) and data.get("username") == pending["username"]:
-                yield f"version {version_id}", str(data.get("password", ""))
+            if isinstance(older, dict) and older.get("username") == pending["username"]:
+                yield f"version {version_id}", str(older.get("password", ""))
 
-    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+    def set(self, pending: str, current: str, ctx: RotationContext) -> None:
         data = parse(pending, f"{ctx.secret_name} (AWSPENDING)")
         if try_login(data) is None:
             logger.info("setSecret: AWSPENDING of %s already logs in; nothing to do", ctx.secret_name)
             return
         reasons: list[str] = []
-        for label, password in self._candidates(data, current, previous, ctx):
+        for label, password in self._candidates(data, current, ctx):
             try:
                 conn = connect(data, password=password)
             except psycopg.Error as exc:
@@ -171,9 +268,15 @@ class SingleUserStrategy(Strategy):
                     ) from exc
             logger.info("setSecret: password of %s set (logged in with %s)", _where(data), label)
             return
+        if data.get("masterarn"):
+            with master_connection(data, ctx) as conn:
+                install(conn, data)
+            logger.info("setSecret: password of %s installed with the master credential", _where(data))
+            return
         raise CredentialError(
             f"setSecret: cannot log in to {_where(data)} with AWSPENDING, AWSCURRENT or AWSPREVIOUS "
-            f"({'; '.join(reasons) or 'no candidate with the same username'})"
+            f"({'; '.join(reasons) or 'no candidate with the same username'}); name a master credential "
+            "(catalog rotation.master) to install it"
         )
 
     def test(self, pending: str, ctx: RotationContext) -> None:
@@ -188,7 +291,8 @@ class AlternatingUsersStrategy(Strategy):
 
     Clients holding the AWSCURRENT credential keep working through the rotation and until the
     next one. The clone is created by the master credential as a member of the base role
-    (INHERIT), so it has the base role's privileges.
+    (INHERIT), so it has the base role's privileges; on an empty server the base role is created
+    too (LOGIN, no password until its turn comes).
     """
 
     name = "postgres-alternating-users"
@@ -204,23 +308,7 @@ class AlternatingUsersStrategy(Strategy):
         other = user[: -len(CLONE_SUFFIX)] if user.endswith(CLONE_SUFFIX) else user + CLONE_SUFFIX
         return json.dumps(with_password(data, other, generate.generate(self.spec)))
 
-    @contextmanager
-    def _master(self, data: Mapping[str, Any], ctx: RotationContext) -> Iterator[psycopg.Connection]:
-        what = f"master secret of {ctx.secret_name}"
-        master = load_object(ctx.fetch_secret(data["masterarn"], what), what, {"username": str, "password": str})
-        target = {**data, **{k: master[k] for k in ("host", "port", "dbname") if master.get(k)}}
-        try:
-            conn = connect(target, master["username"], master["password"])
-        except psycopg.Error as exc:
-            raise CredentialError(
-                f"setSecret: the master credential cannot log in to postgres "
-                f"{target['host']}:{target['port']}/{target['dbname']} as {master['username']}: "
-                f"{describe_exc(exc, [master['password']])}"
-            ) from exc
-        with conn:
-            yield conn
-
-    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+    def set(self, pending: str, current: str, ctx: RotationContext) -> None:
         data = parse(pending, f"{ctx.secret_name} (AWSPENDING)", {"masterarn": str})
         cur = parse(current, f"{ctx.secret_name} (AWSCURRENT)", {"masterarn": str})
         user = data["username"]
@@ -233,24 +321,8 @@ class AlternatingUsersStrategy(Strategy):
             logger.info("setSecret: AWSPENDING of %s already logs in; nothing to do", ctx.secret_name)
             return
         base = user[: -len(CLONE_SUFFIX)] if user.endswith(CLONE_SUFFIX) else user
-        with self._master(data, ctx) as conn:
-            try:
-                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
-                if exists:
-                    set_password(conn, user, data["password"])
-                else:
-                    # Created without a password first, then set_password sends only the verifier.
-                    conn.execute(
-                        sql.SQL("CREATE ROLE {} WITH LOGIN INHERIT IN ROLE {}").format(
-                            sql.Identifier(user), sql.Identifier(base)
-                        )
-                    )
-                    set_password(conn, user, data["password"])
-                    logger.info("setSecret: created role %s as a member of %s", user, base)
-            except psycopg.Error as exc:
-                raise ExternalServiceError(
-                    f"setSecret: changing role {user} on {_where(data)} failed: {describe_exc(exc, [data['password']])}"
-                ) from exc
+        with master_connection(data, ctx) as conn:
+            install(conn, data, member_of=base if base != user else None)
         logger.info("setSecret: password of %s set with the master credential", _where(data))
 
     def test(self, pending: str, ctx: RotationContext) -> None:

@@ -6,7 +6,9 @@ secret holds an admin user allowed to run ACL SETUSER: {"username", "password"}
 (+ optional "host", "port", "tls").
 
 setSecret adds the pending password next to the current one; finishSecret, once AWSCURRENT
-moved, leaves the user with exactly the new password. Passwords are sent as SHA-256 hashes
+moved, leaves the user with exactly the new password. A user that does not exist yet (the first
+rotation after the deploy, on a server with only the admin user) is created `on` with the ACL rules
+of the `acl` parameter (default DEFAULT_ACL). Passwords are sent as SHA-256 hashes
 (`#<hex>`), so the plaintext never travels and cannot show in MONITOR or the slow log.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -25,8 +28,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from rotation import generate
-from rotation.errors import CredentialError, ExternalServiceError, SecretFormatError
+from rotation.errors import ConfigurationError, CredentialError, ExternalServiceError, SecretFormatError
 from rotation.protocol import RotationContext, Strategy
+from rotation.tls import ca_bundle
 from rotation.values import describe_exc, load_object
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,11 @@ REQUIRED: Mapping[str, type | tuple[type, ...]] = {
     "masterarn": str,
 }
 TIMEOUT = 5
+DEFAULT_ACL = ("~*", "&*", "+@all", "-@dangerous")
+"""Rules of a user the function creates: every key and channel, every command but the dangerous ones
+(ACL, CONFIG, FLUSHALL, KEYS, ...: https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/)."""
+PASSWORD_RULES = re.compile(r"^([<>#!].*|nopass|resetpass|reset|on|off)$", re.IGNORECASE)
+"""Rules about passwords and the user's state, which the function alone manages."""
 
 
 def parse(value: str, what: str) -> dict[str, Any]:
@@ -68,6 +77,8 @@ def client(data: Mapping[str, Any], username: str | None = None, password: str |
         username=username or data["username"],
         password=password or data["password"],
         ssl=bool(data.get("tls", False)),
+        # With a configured bundle the certificate is verified against it; else against the system's CAs.
+        ssl_ca_certs=ca_bundle() if data.get("tls") else None,
         socket_timeout=TIMEOUT,
         socket_connect_timeout=TIMEOUT,
         retry=Retry(NoBackoff(), 0),
@@ -97,11 +108,16 @@ def _where(data: Mapping[str, Any]) -> str:
 class RedisAclStrategy(Strategy):
     name = "redis-acl"
     retires = True  # finishSecret removes the previous password from the ACL user
-    parameters = frozenset({"generate"})
+    parameters = frozenset({"generate", "acl"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         self.spec = generate.validate(params.get("generate", generate.DEFAULT_PASSWORD_SPEC))
+        acl = params.get("acl")
+        rules = tuple(acl.split()) if isinstance(acl, str) else DEFAULT_ACL if acl is None else None
+        if not rules or any(PASSWORD_RULES.match(rule) for rule in rules):
+            raise ConfigurationError("redis-acl: 'acl' must be a string of ACL rules without password or on/off rules")
+        self.acl = rules
 
     def create_pending(self, current: str, ctx: RotationContext) -> str:
         data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
@@ -134,7 +150,7 @@ class RedisAclStrategy(Strategy):
         finally:
             conn.close()
 
-    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+    def set(self, pending: str, current: str, ctx: RotationContext) -> None:
         data = parse(pending, f"{ctx.secret_name} (AWSPENDING)")
         cur = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
         if cur["username"] != data["username"]:
@@ -146,6 +162,12 @@ class RedisAclStrategy(Strategy):
             logger.info("setSecret: AWSPENDING of %s already logs in; nothing to do", ctx.secret_name)
             return
         with self._admin(data, ctx, "setSecret") as admin:
+            if admin.execute_command("ACL", "GETUSER", data["username"]) is None:
+                # The first install: the user does not exist, so AWSCURRENT never logged in.
+                admin.execute_command("ACL", "SETUSER", data["username"], "reset", "on", *self.acl,
+                                      "#" + _hash(data["password"]))
+                logger.info("setSecret: created %s with ACL %s", _where(data), " ".join(self.acl))
+                return
             # `#<sha256>` adds a password by its hash; the current one stays valid.
             admin.execute_command("ACL", "SETUSER", data["username"], "#" + _hash(data["password"]))
         logger.info("setSecret: added the pending password to %s", _where(data))
@@ -156,7 +178,7 @@ class RedisAclStrategy(Strategy):
         if reason is not None:
             raise CredentialError(f"testSecret: AWSPENDING cannot log in to {_where(data)}: {reason}")
 
-    def finish(self, current: str, previous: str | None, ctx: RotationContext) -> None:
+    def finish(self, current: str, ctx: RotationContext) -> None:
         data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
         with self._admin(data, ctx, "finishSecret") as admin:
             # One atomic command: drop every password, keep only the new AWSCURRENT. This also

@@ -48,7 +48,7 @@ class TokenStrategy(Strategy):
         value = generate.generate(self.spec)
         return value if self.key is None else json.dumps({self.key: value})
 
-    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+    def set(self, pending: str, current: str, ctx: RotationContext) -> None:
         """Nothing to install: consumers read the new value once it is AWSCURRENT."""
 
     def test(self, pending: str, ctx: RotationContext) -> None:

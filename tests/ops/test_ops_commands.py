@@ -71,6 +71,39 @@ def test_list_explains_a_secret_waiting_for_its_first_rotation(moto: Moto, ops: 
     assert any(p.startswith("no value yet: the first rotation makes it") for p in entry["problems"])
 
 
+def test_list_flags_a_generated_server_credential_not_yet_installed(
+    moto: Moto, ops: Run, rotation_function: Rotation,
+) -> None:
+    """redis (redis-acl, master redis-admin, generated password): until a rotation completes, AWSCURRENT is
+    the program's first value, which no server knows."""
+    moto.seed("staging", skip=("redis",))
+    sm = moto.client("secretsmanager")
+    sm.create_secret(Name="filot/staging/redis")  # waits for redis-admin's value: no value yet
+
+    def problems() -> list[str]:
+        result = ops("list", "--stack", "staging", "--format", "json")
+        assert result.code == 0, result.err
+        entry = next(s for s in json.loads(result.out)["secrets"] if s["catalog"] == "redis")
+        return [p for p in entry["problems"] if p.startswith("first install outstanding")]
+
+    assert problems() == ["first install outstanding: waits for the value of redis-admin, which installs it"]
+    sm.put_secret_value(SecretId="filot/staging/redis", SecretString=json.dumps({"password": moto.value()}))
+    (outstanding,) = problems()
+    assert "the first rotation, started by `pulumi up`, has not completed" in outstanding
+    assert "redis-admin installs it" in outstanding
+    assert "filot/staging/redis: first install outstanding" in ops("list", "--stack", "staging").out
+    sm.rotate_secret(SecretId="filot/staging/redis", RotationLambdaARN=rotation_function.arn,
+                     RotationRules={"AutomaticallyAfterDays": 90})
+    assert problems() == []
+    text = ops("list", "--stack", "staging")
+    assert "filot/staging/redis: first install" not in text.out
+    # Other catalog secrets (a token, a JWT key, external values) never need an install.
+    result = ops("list", "--stack", "staging", "--format", "json")
+    flagged = {s["catalog"] for s in json.loads(result.out)["secrets"]
+               if any(p.startswith("first install") for p in s["problems"])}
+    assert flagged == set()
+
+
 def test_list_shows_rotation_state_and_the_next_rotation_date(
     moto: Moto, ops: Run, rotation_function: Rotation
 ) -> None:

@@ -1,0 +1,280 @@
+"""TLS to PostgreSQL: `ssl` and `sslmode` in the secret, TLS required for hosts that are not loopback,
+certificates verified (chain and host name) when a CA bundle is configured.
+
+Two real servers: the session's plaintext one and one serving a certificate signed by a CA made
+here with `cryptography` (nothing is committed). A required TLS connection never falls back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from rotation_harness import Harness, SecretDict, assert_no_secret
+from servers import LOOPBACK, PostgresServer, new_password, postgres_server
+
+from rotation.errors import ConfigurationError, CredentialError, SecretFormatError
+from rotation.strategies.postgres import connect, parse, tls_options, try_login
+from rotation.tls import CA_BUNDLE_ENV, is_loopback
+
+pytestmark = pytest.mark.servers
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    """The CA that signed the server's certificate (PEM)."""
+    other_ca: Path
+    """A CA that signed nothing the server presents."""
+    chain: bytes
+    key: bytes
+
+
+def _name(common_name: str) -> Any:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _ca(common_name: str) -> tuple[Any, Any]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(_name(common_name))
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A CA, and a server certificate it signs for 127.0.0.1 and this machine's other loopback names."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca_key, ca_cert = _ca("secrets-platform test CA")
+    _, other_cert = _ca("some other CA")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(LOOPBACK))]
+    if (alias := _loopback_alias()) is not None:
+        names.append(x509.DNSName(alias))
+    cert = (
+        x509.CertificateBuilder().subject_name(_name("postgres test server")).issuer_name(ca_cert.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory = tmp_path_factory.mktemp("pki")
+    (directory / "ca.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "other-ca.pem").write_bytes(other_cert.public_bytes(serialization.Encoding.PEM))
+    return Pki(
+        ca=directory / "ca.pem", other_ca=directory / "other-ca.pem",
+        chain=cert.public_bytes(serialization.Encoding.PEM),
+        key=key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()),
+    )
+
+
+def _loopback_alias() -> str | None:
+    """A host name other than `localhost` that this machine resolves to 127.0.0.1 (e.g. its own name in
+    /etc/hosts): to the rotation it is a remote host, so the default is to require TLS."""
+    for candidate in (socket.gethostname(), "vm", "runsc"):
+        try:
+            if candidate and not is_loopback(candidate) and socket.gethostbyname(candidate) == LOOPBACK:
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+@pytest.fixture(scope="module")
+def pg_tls(pki: Pki) -> Iterator[PostgresServer]:
+    with postgres_server(tls=(pki.chain, pki.key)) as server:
+        yield server
+
+
+@pytest.fixture
+def no_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CA_BUNDLE_ENV, raising=False)
+
+
+def _secret(server: PostgresServer, host: str | None = None, **extra: Any) -> SecretDict:
+    user, password = f"tls_{uuid.uuid4().hex[:8]}", new_password()
+    server.create_role(user, password)
+    return SecretDict({"engine": "postgres", "host": host or server.host, "port": server.port, "dbname": "postgres",
+                       "username": user, "password": password, **extra})
+
+
+def _logs_in(server: PostgresServer, data: SecretDict) -> bool:
+    return server.can_login(data["username"], data["password"])
+
+
+def _require_tls(server: PostgresServer, data: SecretDict) -> None:
+    psycopg.connect(host=server.host, port=server.port, user=data["username"], password=data["password"],
+                    dbname="postgres", sslmode="require", connect_timeout=5).close()
+
+
+def _encrypted(data: dict[str, Any]) -> bool:
+    with connect(parse(json.dumps(data), "test")) as conn:
+        row = conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+    return bool(row and row[0])
+
+
+# ---------------------------------------------------------------- which mode, from the secret
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("db.localhost", True), ("/var/run/postgresql", True), ("10.0.0.5", False), ("::ffff:10.0.0.5", False),
+    ("mydb.cluster-c1a2b3.eu-west-1.rds.amazonaws.com", False), ("localhost.example.com", False),
+])
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(("fields", "bundle", "expected"), [
+    ({"host": "db.internal"}, False, {"sslmode": "require"}),
+    ({"host": "db.internal"}, True, {"sslmode": "verify-full", "sslrootcert": "<bundle>"}),
+    ({"host": "127.0.0.1"}, False, {"sslmode": "prefer"}),
+    ({"host": "127.0.0.1"}, True, {"sslmode": "prefer"}),
+    ({"host": "127.0.0.1", "ssl": True}, False, {"sslmode": "require"}),
+    ({"host": "127.0.0.1", "ssl": "TRUE"}, True, {"sslmode": "verify-full", "sslrootcert": "<bundle>"}),
+    ({"host": "db.internal", "ssl": False}, True, {"sslmode": "disable"}),
+    ({"host": "db.internal", "ssl": "false"}, False, {"sslmode": "disable"}),
+    ({"host": "db.internal", "sslmode": "prefer"}, True, {"sslmode": "prefer"}),
+    ({"host": "db.internal", "sslmode": "require", "ssl": False}, True,
+     {"sslmode": "require", "sslrootcert": "<bundle>"}),
+    ({"host": "db.internal", "sslmode": "require"}, False, {"sslmode": "require"}),
+    ({"host": "db.internal", "sslmode": "verify-ca"}, True, {"sslmode": "verify-ca", "sslrootcert": "<bundle>"}),
+    ({"host": "db.internal", "sslmode": "verify-full"}, False, {"sslmode": "verify-full", "sslrootcert": "system"}),
+])
+def test_tls_options(fields: dict[str, Any], bundle: bool, expected: dict[str, str], pki: Pki,
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if bundle:
+        monkeypatch.setenv(CA_BUNDLE_ENV, str(pki.ca))
+    else:
+        monkeypatch.delenv(CA_BUNDLE_ENV, raising=False)
+    data = parse(json.dumps({"engine": "postgres", "port": 5432, "dbname": "d", "username": "u", "password": "p",
+                             **fields}), "test")
+    assert tls_options(data) == {k: str(pki.ca) if v == "<bundle>" else v for k, v in expected.items()}
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"sslmode": "verify"}, "secret db (AWSCURRENT): sslmode 'verify' is not one of disable, allow, prefer, "
+                            "require, verify-ca, verify-full"),
+    ({"ssl": "yes"}, "secret db (AWSCURRENT): field 'ssl' must be true or false"),
+    ({"ssl": 1}, "secret db (AWSCURRENT): field 'ssl' must be true or false"),
+])
+def test_bad_tls_fields_are_refused(fields: dict[str, Any], message: str) -> None:
+    value = {"engine": "postgres", "host": "h", "port": 5432, "dbname": "d", "username": "u", "password": "p", **fields}
+    with pytest.raises(SecretFormatError) as caught:
+        parse(json.dumps(value), "db (AWSCURRENT)")
+    assert str(caught.value) == message
+
+
+def test_a_configured_bundle_that_is_not_a_file_is_a_deployment_error(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(CA_BUNDLE_ENV, str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigurationError, match=f"{CA_BUNDLE_ENV}=.*missing.pem is not a file"):
+        tls_options({"host": "db.internal"})
+
+
+# ---------------------------------------------------------------- real servers, with and without TLS
+
+
+def test_ssl_true_refuses_a_server_without_tls(pg: PostgresServer, no_bundle: None) -> None:
+    data = _secret(pg, ssl=True)
+    reason = try_login(parse(json.dumps(data), "test"))
+    assert reason is not None and "server does not support SSL" in reason
+    assert_no_secret(reason, data["password"])
+    plaintext = try_login(parse(json.dumps(SecretDict(data, ssl=False)), "test")) is None
+    assert plaintext, "the same role logs in without TLS"
+
+
+def test_ssl_true_is_encrypted_on_a_server_with_tls(pg_tls: PostgresServer, no_bundle: None) -> None:
+    data = _secret(pg_tls, ssl=True)
+    assert _encrypted(data)
+    assert not _encrypted(SecretDict(data, ssl=False))
+
+
+def test_a_configured_bundle_verifies_the_chain_and_the_host_name(
+        pg_tls: PostgresServer, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _secret(pg_tls, ssl=True)
+    monkeypatch.setenv(CA_BUNDLE_ENV, str(pki.ca))
+    assert tls_options(data)["sslmode"] == "verify-full" and _encrypted(data)
+    # The certificate names 127.0.0.1, not `localhost`: verify-full checks the host name, verify-ca does not.
+    reason = try_login(parse(json.dumps(SecretDict(data, host="localhost")), "test"))
+    assert reason is not None and "does not match host name" in reason
+    assert _encrypted(SecretDict(data, host="localhost", sslmode="verify-ca"))
+    # Signed by a CA the bundle does not hold: refused, also for an explicit `sslmode: require`.
+    monkeypatch.setenv(CA_BUNDLE_ENV, str(pki.other_ca))
+    for variant in (data, SecretDict(data, sslmode="require")):
+        reason = try_login(parse(json.dumps(variant), "test"))
+        assert reason is not None and "certificate verify failed" in reason
+    monkeypatch.delenv(CA_BUNDLE_ENV)
+    assert _encrypted(SecretDict(data, sslmode="require")), "without a bundle, require only encrypts"
+
+
+def test_a_host_that_is_not_loopback_requires_tls_by_default(
+        pg: PostgresServer, pg_tls: PostgresServer, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    alias = _loopback_alias()
+    if alias is None:
+        pytest.skip("no host name other than localhost resolves to 127.0.0.1 here")
+    monkeypatch.delenv(CA_BUNDLE_ENV, raising=False)
+    plain = _secret(pg, host=alias)  # no ssl, no sslmode
+    reason = try_login(parse(json.dumps(plain), "test"))
+    assert reason is not None and "server does not support SSL" in reason, "no silent plaintext"
+    assert _encrypted(_secret(pg_tls, host=alias))
+    monkeypatch.setenv(CA_BUNDLE_ENV, str(pki.ca))
+    assert _encrypted(_secret(pg_tls, host=alias))  # verify-full: the certificate names the alias
+
+
+def test_rotation_over_verified_tls(
+        harness: Harness, pg_tls: PostgresServer, pki: Pki, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CA_BUNDLE_ENV, str(pki.ca))
+    initial = _secret(pg_tls, ssl=True)
+    harness.secret(name, json.dumps(initial))
+    fn = harness.function("postgres-single-user", {name: {}})
+    token = harness.rotate(name, fn)
+    assert not harness.router.errors(token)
+    new = harness.json(name)
+    changed = new["password"] != initial["password"]
+    assert new["ssl"] is True and changed
+    assert _encrypted(new)
+
+
+def test_rotation_against_a_server_without_tls_fails_instead_of_falling_back(
+        harness: Harness, pg: PostgresServer, name: str, no_bundle: None) -> None:
+    initial = _secret(pg, ssl=True)
+    harness.secret(name, json.dumps(initial))
+    fn = harness.function("postgres-single-user", {name: {}})
+    token = harness.rotate(name, fn)
+    errors = harness.router.errors(token)
+    assert len(errors) == 1 and isinstance(errors[0], CredentialError)
+    assert "server does not support SSL" in str(errors[0])
+    assert _logs_in(pg, initial), "nothing changed on the server"
+    with pytest.raises(psycopg.OperationalError):
+        _require_tls(pg, initial)

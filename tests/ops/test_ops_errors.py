@@ -10,21 +10,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from ops_harness import Moto, Result
+from test_ops_commands import one_line
 
 from ops import compare
 from ops.stack import OpsError, load_stack
 
 REPO = Path(__file__).resolve().parents[2]
 Run = Callable[..., Result]
-
-
-def one_line(result: Result) -> str:
-    assert result.code == 2, result.text
-    assert result.out == ""
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.err
-    assert "Traceback" not in result.err
-    return lines[0]
 
 
 def project_with(tmp_path: Path, old: str, new: str) -> Path:

@@ -258,11 +258,13 @@ warns that DeleteNetworkInterface must name one interface or all of them (`netwo
 
 def rotation_statements(
     scope: Scope, rotated: Sequence[str], masters: Sequence[str], log_group_arn: str, *,
-    subnet_ids: Sequence[str] = (), security_group_ids: Sequence[str] = (),
+    subnet_ids: Sequence[str] = (), security_group_ids: Sequence[str] = (), publishes: Sequence[str] = (),
 ) -> list[iam.Statement]:
-    """A rotation function: the protocol's calls on exactly the secrets it rotates, nothing else."""
+    """A rotation function: the protocol's calls on exactly the secrets it rotates, and a new version of
+    the public-key secrets it `publishes` (jwt-rs256), nothing else."""
     own = tuple(arn for name in rotated for arn in scope.secret(name))
     master_arns = tuple(arn for name in masters for arn in scope.secret(name))
+    published = tuple(arn for name in publishes for arn in scope.secret(name))
     statements = [
         iam.Statement(sid="RotateOwnSecrets", effect="Allow", actions=ROTATION_ACTIONS, resources=own),
         iam.Statement(
@@ -278,6 +280,11 @@ def rotation_statements(
     if master_arns:
         statements.insert(1, iam.Statement(
             sid="ReadAdminCredentials", effect="Allow", actions=READ_ACTIONS, resources=master_arns,
+        ))
+    if published:
+        # PutSecretValue alone: the function never reads the public secret back.
+        statements.insert(1, iam.Statement(
+            sid="PublishPublicKeys", effect="Allow", actions=(APP_WRITE_ACTION,), resources=published,
         ))
     if subnet_ids:
         # A function in the stack's VPC (a database strategy): its network interfaces, in its own

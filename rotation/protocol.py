@@ -275,7 +275,8 @@ def rotate(
             return
         strategy.set(
             store.required(PENDING, token),
-            store.required(CURRENT),
+            # "" for a secret's first value (no AWSCURRENT yet): a jwt-rs256 key publishes its public half.
+            store.required(CURRENT) if any(CURRENT in s for s in versions.values()) else "",
             store.value(PREVIOUS, missing_ok=True),
             ctx,
         )

@@ -101,7 +101,7 @@ def test_every_step_twice_publishes_once(harness: Harness, name: str) -> None:
         harness.step(name, step, token, fn)  # a retry, or a re-run after a crash mid-step
     assert set(harness.stages(public)) == before | {token}
     assert harness.version_of(public, "AWSCURRENT") == token
-    assert [k["kid"] for k in _published(harness, public)["jwks"]["keys"]][0] == harness.json(name)["kid"]
+    assert next(k["kid"] for k in _published(harness, public)["jwks"]["keys"]) == harness.json(name)["kid"]
 
 
 def test_setsecret_rerun_after_a_later_publish_changes_nothing(harness: Harness, name: str) -> None:

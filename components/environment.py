@@ -312,8 +312,8 @@ def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, 
             access_policy(app, env, f"{consumer}-secrets-read"), "read",
             settings.principals.services.get(consumer, ()),
             # A verifier is denied the private key explicitly, whatever else its role holds.
-            functools.partial(grants.read_statements, secrets=mine,
-                              denied=[*masters, *private_denied(secrets, consumer)], app_written=app_written),
+            functools.partial(grants.read_statements, secrets=mine, denied=masters, app_written=app_written,
+                              private_keys=private_denied(secrets, consumer)),
             f"Read the {app} {env} secrets the {consumer} service uses",
         )
     for writer in sorted({w for e in secrets.values() for w in e.writers}):

@@ -101,13 +101,14 @@ class Scope:
 
 
 def read_statements(scope: Scope, secrets: Sequence[str] | None, denied: Sequence[str] = (),
-                    app_written: Sequence[str] = ()) -> list[iam.Statement]:
+                    app_written: Sequence[str] = (), private_keys: Sequence[str] = ()) -> list[iam.Statement]:
     """Read-only access: exactly these secrets (one service), or with `secrets=None` every secret of
     the environment (the application runtime; one ARN pattern, so the policy's size does not grow
     with the catalog), and an explicit deny of `denied` (admin credentials only rotation reads).
 
     Every write is denied, except PutSecretValue on the environment's `app_written` secrets: an
     explicit Deny would also cancel the grant of a writer service whose role holds this policy.
+    `private_keys`: signing secrets whose public half this reader verifies with, denied explicitly.
     """
     if secrets is None:
         resources = scope.environment_secrets()
@@ -136,6 +137,11 @@ def read_statements(scope: Scope, secrets: Sequence[str] | None, denied: Sequenc
         statements.append(iam.Statement(
             sid="DenyAdminCredentials", effect="Deny", actions=READ_ACTIONS,
             resources=tuple(arn for name in denied for arn in scope.secret(name)),
+        ))
+    if private_keys:
+        statements.append(iam.Statement(
+            sid="DenyPrivateSigningKeys", effect="Deny", actions=READ_ACTIONS,
+            resources=tuple(arn for name in private_keys for arn in scope.secret(name)),
         ))
     return statements
 

@@ -196,3 +196,27 @@ def test_assess_boundaries(age: float, status: str, left: int) -> None:
     now = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
     item = due.assess("x", 180, now - dt.timedelta(days=age), now)
     assert (item.status, item.days_left) == (status, left)
+
+
+def test_list_knows_the_published_public_key_secret(moto: Moto, ops: Run, make_project: Callable[..., Path]) -> None:
+    """`<name>-public-key` is derived from the catalog (components/public_key.py), not an unknown secret."""
+    project = make_project("""\
+        app: shop
+        owner: platform
+        secrets:
+          signing-key:
+            description: Signs access tokens (RS256)
+            class: critical
+            rotation: {strategy: jwt-rs256, every_days: 180, first_value: rotation}
+            public_key: {verifiers: [gateway]}
+            keys:
+              kid: {rotation: {}}
+              private_key_pem: {rotation: {}}
+        """, STACK)
+    sm = moto.client("secretsmanager", REGION)
+    sm.create_secret(Name="shop/staging/signing-key")
+    sm.create_secret(Name="shop/staging/signing-key-public-key")
+    result = ops("list", "--stack", "staging", "--project-dir", str(project), "--format", "json")
+    listed = {s["name"]: s for s in json.loads(result.out)["secrets"]}
+    assert listed["shop/staging/signing-key-public-key"]["catalog"] == "signing-key-public-key"
+    assert "not in the catalog" not in result.out

@@ -272,6 +272,8 @@ class Rotation(_Model):
     acl: str | None = Field(default=None, min_length=1, max_length=512)
     """`redis-acl` only: the ACL rules of the user, applied when the rotation function creates it on a
     server that does not have it yet (default `~* &* +@all -@dangerous`)."""
+    bits: Literal[2048, 3072, 4096] | None = None
+    """RSA key size of a `jwt-rs256` key pair (default 4096); the function makes every new pair this size."""
     first_value: Literal["program", "rotation"] = "program"
     """Who makes the first value: the program (pulumi-random; the value is kept, encrypted, in Pulumi
     state) or the rotation function, run at once by the first deploy, so that the value never enters
@@ -285,6 +287,8 @@ class Rotation(_Model):
     def _schedule(self) -> Rotation:
         if (self.every_days is None) == (self.schedule is None):
             raise ValueError("give exactly one of every_days or schedule")
+        if self.bits is not None and self.strategy != "jwt-rs256":
+            raise ValueError("'bits' is the RSA key size of a jwt-rs256 key pair only")
         return self  # what AWS accepts as a schedule and window: _check_schedule, naming the field
 
     @property
@@ -294,6 +298,26 @@ class Rotation(_Model):
     @property
     def signing_key(self) -> bool:
         return self.kind == "signing-key" or (self.kind is None and self.strategy in SIGNING_KEY_STRATEGIES)
+
+
+class PublicKey(_Model):
+    """The public half of a `jwt-rs256` key pair, published in a secret of its own
+    (`<name>-public-key`) that verifiers read without the private key (components/public_key.py)."""
+
+    verifiers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
+    """Services that only verify tokens: they read the public secret and are denied the private one."""
+    env: list[str] = Field(default_factory=list)
+    """Environment variables the JWKS (`<name>-public-key:jwks`) feeds."""
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: list[str]) -> list[str]:
+        return Value._env_names(value)
 
 
 class Secret(_Model):
@@ -318,6 +342,11 @@ class Secret(_Model):
     `rotation-reason` tag, so it uses the characters AWS allows in tag values."""
     consumers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
     """Services (by name: lowercase, digits, '-') that read this secret at run time."""
+    public_key: PublicKey | None = None
+    """`jwt-rs256` only: publish the public half (JWKS) where verifiers read it without the private key."""
+    rotate_every_days: int | None = Field(default=None, ge=1, le=1000)
+    """`rotation: manual` only: the period a person rotates it on; `python -m ops due` reports it due
+    from the current version's creation date in AWS."""
     value: Value | None = None
     keys: dict[str, Value] | None = None
 
@@ -616,6 +645,7 @@ def parse_catalog(data: Any, path: str) -> Catalog:
                       services=tuple(parsed.services) if parsed.services is not None else None)
     for name, entry in catalog.secrets.items():
         _check_secret(path, name, entry, catalog.environments)
+    _check_public_keys(catalog)
     _check_env_unique(catalog)
     _check_config_keys(catalog)
     _check_masters(catalog)
@@ -770,6 +800,16 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
             schedule.check(secret.rotation.every_days, secret.rotation.schedule, secret.rotation.window)
         except schedule.ScheduleError as exc:
             raise ConfigurationError(path, str(exc), secret=name, field=f"rotation.{exc.field}") from None
+    if secret.rotate_every_days is not None and secret.rotation != "manual":
+        raise ConfigurationError(
+            path, "'rotate_every_days' is the period of a secret rotated by hand ('rotation: manual'); a function's "
+            "schedule is 'rotation.every_days', and an on-compromise secret has no period", secret=name,
+            field="rotate_every_days",
+        )
+    if secret.public_key is not None and not (
+            isinstance(secret.rotation, Rotation) and secret.rotation.strategy == "jwt-rs256"):
+        raise ConfigurationError(path, "'public_key' publishes the public half of a jwt-rs256 key pair; this secret "
+                                 "is not rotated by jwt-rs256", secret=name, field="public_key")
     if isinstance(secret.rotation, Rotation) and secret.rotation.strategy in NEEDS_MASTER:
         if not secret.rotation.master:
             raise ConfigurationError(
@@ -874,16 +914,40 @@ def _check_first_value(path: str, name: str, secret: Secret) -> None:
         )
 
 
+def _check_public_keys(catalog: Catalog) -> None:
+    """A published public key's secret name is free, and its verifiers are not also its signers."""
+    from components.public_key import public_name  # the derived entries live there
+
+    for name, secret in catalog.secrets.items():
+        if secret.public_key is None:
+            continue
+        derived = public_name(name)
+        if derived in catalog.secrets or len(derived) > 63:
+            why = "is already a secret of the catalog" if derived in catalog.secrets else "is longer than 63 characters"
+            raise ConfigurationError(catalog.path, f"the public key would be published as '{derived}', which {why}",
+                                     secret=name, field="public_key")
+        both = sorted(set(secret.public_key.verifiers) & set(secret.consumers))
+        if both:
+            raise ConfigurationError(
+                catalog.path, f"{', '.join(both)} read(s) the private key as consumers; a verifier reads only the "
+                "public key: list it under one of 'consumers' or 'public_key.verifiers'", secret=name,
+                field="public_key.verifiers",
+            )
+
+
 def _check_env_unique(catalog: Catalog) -> None:
     seen: dict[str, str] = {}
     for name, secret in catalog.secrets.items():
-        for key, value in secret.values.items():
-            where = f"{name}:{key}" if key else name
-            for var in value.env:
+        fed = [(f"keys.{key}.env" if key else "value.env", f"{name}:{key}" if key else name, value.env)
+               for key, value in secret.values.items()]
+        if secret.public_key is not None:  # the published JWKS feeds variables of the same stacks
+            fed.append(("public_key.env", f"{name}:public_key", secret.public_key.env))
+        for field, where, variables in fed:
+            for var in variables:
                 if var in seen and _share_environment(catalog, seen[var].split(":")[0], name):
                     raise ConfigurationError(
                         catalog.path, f"environment variable {var} is already fed by '{seen[var]}'",
-                        secret=name, field=f"keys.{key}.env" if key else "value.env",
+                        secret=name, field=field,
                     )
                 seen[var] = where
 

@@ -18,6 +18,7 @@ from components.kms import EnvironmentKey, EnvironmentKeyArgs
 from components.lambda_package import PendingStep
 from components.lookup import role_arns
 from components.names import access_policy
+from components.public_key import private_denied, public_name, published_by, with_public_keys
 from components.rotation import (
     DATABASE_STRATEGIES,
     RotatedSecret,
@@ -97,6 +98,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
     policies: dict[str, AccessPolicy]
     alerts: RotationAlerts | None
     app: str
+    _publishers: dict[str, str]
 
     def __init__(self, name: str, args: SecretsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("secrets-platform:index:SecretsEnvironment", name, None, opts)
@@ -112,13 +114,15 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 field="secrets-platform:environment",
             )
         self.pending_steps: list[PendingStep] = []
-        secrets = catalog.for_environment(env)
+        # A jwt-rs256 key's public half is a secret of its own (components/public_key.py).
+        secrets = with_public_keys(catalog.for_environment(env))
+        publishers = self._publishers = published_by(secrets)
         _check_services(catalog, settings, secrets)
         check_config_keys(catalog, settings)
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
         supplied = {n: read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
-        check_differences(catalog, settings, supplied)
+        check_differences(secrets, settings, supplied)
         self.deploy_checks = deploy_checks(catalog, secrets)
 
         # Rotation roles first: the key policy names them, and AWS refuses a key policy whose
@@ -196,6 +200,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     extra_values={"masterarn": self.secrets[master].arn} if master else {},
                     # A generated server credential is useless until its master installs it.
                     held=entry.needs_first_install and master is not None and self.secrets[master].version is None,
+                    published_by=publishers.get(secret_name),
                 ),
                 child,
             )
@@ -274,6 +279,14 @@ class SecretsEnvironment(pulumi.ComponentResource):
         """Secret ARNs by catalog name."""
         return {name: s.arn for name, s in self.secrets.items()}
 
+    def public_keys(self) -> dict[str, dict[str, pulumi.Input[str]]]:
+        """Signing secret -> where verifiers read its public keys: the public secret's name, ARN and JSON key."""
+        return {
+            signing: {"secretName": self.secrets[public].secret_name, "arn": self.secrets[public].arn,
+                      "jsonKey": "jwks"}
+            for public, signing in self._publishers.items()
+        }
+
     def env_vars(self) -> dict[str, str]:
         """Environment variable -> `<secret name>` or `<secret name>:<json key>`."""
         return {
@@ -342,7 +355,9 @@ def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, 
         specs[f"service:{consumer}"] = _AccessSpec(
             access_policy(app, env, f"{consumer}-secrets-read"), "read",
             settings.principals.services.get(consumer, ()),
-            functools.partial(grants.read_statements, secrets=mine, denied=masters, app_written=app_written),
+            # A verifier is denied the private key explicitly, whatever else its role holds.
+            functools.partial(grants.read_statements, secrets=mine, denied=masters, app_written=app_written,
+                              private_keys=private_denied(secrets, consumer)),
             f"Read the {app} {env} secrets the {consumer} service uses",
         )
     for writer in sorted({w for e in secrets.values() for w in e.writers}):
@@ -384,7 +399,9 @@ def _preflight(catalog: Catalog, settings: StackSettings, secrets: dict[str, Sec
         iam.document(grants.rotation_statements(
             scope, names, masters, log_group_arn(settings.region, account, fn),
             subnet_ids=settings.rotation_subnet_ids if in_vpc else (),
-            security_group_ids=settings.rotation_security_group_ids if in_vpc else ()), where=f"rotation policy {fn}")
+            security_group_ids=settings.rotation_security_group_ids if in_vpc else (),
+            publishes=[public_name(n) for n in names if secrets[n].public_key is not None]),
+            where=f"rotation policy {fn}")
 
 
 def _master(entry: Secret) -> str | None:

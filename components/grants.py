@@ -101,13 +101,14 @@ class Scope:
 
 
 def read_statements(scope: Scope, secrets: Sequence[str] | None, denied: Sequence[str] = (),
-                    app_written: Sequence[str] = ()) -> list[iam.Statement]:
+                    app_written: Sequence[str] = (), private_keys: Sequence[str] = ()) -> list[iam.Statement]:
     """Read-only access: exactly these secrets (one service), or with `secrets=None` every secret of
     the environment (the application runtime; one ARN pattern, so the policy's size does not grow
     with the catalog), and an explicit deny of `denied` (admin credentials only rotation reads).
 
     Every write is denied, except PutSecretValue on the environment's `app_written` secrets: an
     explicit Deny would also cancel the grant of a writer service whose role holds this policy.
+    `private_keys`: signing secrets whose public half this reader verifies with, denied explicitly.
     """
     if secrets is None:
         resources = scope.environment_secrets()
@@ -136,6 +137,11 @@ def read_statements(scope: Scope, secrets: Sequence[str] | None, denied: Sequenc
         statements.append(iam.Statement(
             sid="DenyAdminCredentials", effect="Deny", actions=READ_ACTIONS,
             resources=tuple(arn for name in denied for arn in scope.secret(name)),
+        ))
+    if private_keys:
+        statements.append(iam.Statement(
+            sid="DenyPrivateSigningKeys", effect="Deny", actions=READ_ACTIONS,
+            resources=tuple(arn for name in private_keys for arn in scope.secret(name)),
         ))
     return statements
 
@@ -258,11 +264,13 @@ warns that DeleteNetworkInterface must name one interface or all of them (`netwo
 
 def rotation_statements(
     scope: Scope, rotated: Sequence[str], masters: Sequence[str], log_group_arn: str, *,
-    subnet_ids: Sequence[str] = (), security_group_ids: Sequence[str] = (),
+    subnet_ids: Sequence[str] = (), security_group_ids: Sequence[str] = (), publishes: Sequence[str] = (),
 ) -> list[iam.Statement]:
-    """A rotation function: the protocol's calls on exactly the secrets it rotates, nothing else."""
+    """A rotation function: the protocol's calls on exactly the secrets it rotates, and a new version of
+    the public-key secrets it `publishes` (jwt-rs256), nothing else."""
     own = tuple(arn for name in rotated for arn in scope.secret(name))
     master_arns = tuple(arn for name in masters for arn in scope.secret(name))
+    published = tuple(arn for name in publishes for arn in scope.secret(name))
     statements = [
         iam.Statement(sid="RotateOwnSecrets", effect="Allow", actions=ROTATION_ACTIONS, resources=own),
         iam.Statement(
@@ -278,6 +286,11 @@ def rotation_statements(
     if master_arns:
         statements.insert(1, iam.Statement(
             sid="ReadAdminCredentials", effect="Allow", actions=READ_ACTIONS, resources=master_arns,
+        ))
+    if published:
+        # PutSecretValue alone: the function never reads the public secret back.
+        statements.insert(1, iam.Statement(
+            sid="PublishPublicKeys", effect="Allow", actions=(APP_WRITE_ACTION,), resources=published,
         ))
     if subnet_ids:
         # A function in the stack's VPC (a database strategy): its network interfaces, in its own

@@ -12,10 +12,13 @@ import pulumi_aws as aws
 from components import grants, iam, lambda_package, names, schedule
 from components.catalog import BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
 from components.errors import ConfigurationError
+from components.public_key import public_name
 
 LAMBDA_RUNTIME = "python3.12"
 HANDLER = "rotation.handler.lambda_handler"
 LOG_RETENTION_DAYS = 90
+DEFAULT_RSA_BITS = 4096
+"""A jwt-rs256 key pair's size when the catalog gives no `bits`."""
 
 DATABASE_STRATEGIES = frozenset({"postgres-single-user", "postgres-alternating-users", "redis-acl"})
 """Strategies whose function talks to a server, and so runs in the stack's VPC when one is configured."""
@@ -73,16 +76,20 @@ class RotatedSecret:
 
     def parameters(self) -> dict[str, object]:
         """This secret's entry in the function's `ROTATION_TARGETS` (rotation/README.md)."""
-        return parameters(self.entry)
+        return parameters(self.entry, self.name)
 
 
-def parameters(entry: Secret) -> dict[str, object]:
+def parameters(entry: Secret, secret_name: str = "") -> dict[str, object]:
     """A rotated secret's entry in its function's `ROTATION_TARGETS` (rotation/README.md): the
-    catalog's generator, so that a rotated value is as strong as the first one."""
+    catalog's generator, so that a rotated value is as strong as the first one; for jwt-rs256 the
+    key size and the secret (`secret_name` + `-public-key`) it publishes the public keys in."""
     assert isinstance(entry.rotation, Rotation)
     strategy = entry.rotation.strategy
     if strategy == "jwt-rs256":
-        return {}
+        rs256: dict[str, object] = {"bits": entry.rotation.bits or DEFAULT_RSA_BITS}
+        if entry.public_key is not None:
+            rs256["public"] = public_name(secret_name)
+        return rs256
     generated = [(k, v.generate) for k, v in entry.values.items() if v.generate is not None]
     if strategy == "jwt-hs256":
         spec = next((g for k, g in generated if k == "key"), None)
@@ -100,7 +107,8 @@ def parameters(entry: Secret) -> dict[str, object]:
 def rotation_targets(app: str, environment: str, strategy: str, entries: Mapping[str, Secret],
                      catalog_path: str) -> str:
     """The function's `ROTATION_TARGETS`: each secret's name and generator, within Lambda's limit."""
-    settings = {f"{app}/{environment}/{name}": parameters(entry) for name, entry in entries.items()}
+    settings = {f"{app}/{environment}/{name}": parameters(entry, f"{app}/{environment}/{name}")
+                for name, entry in entries.items()}
     targets = json.dumps(settings, sort_keys=True, separators=(",", ":"))
     if len(targets) + 64 > ENVIRONMENT_LIMIT:
         raise ConfigurationError(
@@ -200,6 +208,7 @@ class RotationFunction(pulumi.ComponentResource):
             opts=child,
         )
         rotated = [s.name for s in args.secrets]
+        publishes = [public_name(s.name) for s in args.secrets if s.entry.public_key is not None]
         # A function that talks to a server runs in the stack's VPC; its policy then lets Lambda manage
         # its network interfaces (grants.VPC_NETWORK_ACTIONS).
         in_vpc = in_vpc_function(args.strategy, args.subnet_ids)
@@ -213,7 +222,8 @@ class RotationFunction(pulumi.ComponentResource):
             )
             return iam.document(grants.rotation_statements(
                 scope, rotated, args.masters, log_group_arn, subnet_ids=args.subnet_ids if in_vpc else (),
-                security_group_ids=args.security_group_ids if in_vpc else ()), where=f"rotation policy {name}")
+                security_group_ids=args.security_group_ids if in_vpc else (), publishes=publishes),
+                where=f"rotation policy {name}")
 
         self.policy = aws.iam.Policy(
             f"{name}-policy",

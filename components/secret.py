@@ -49,6 +49,8 @@ class CatalogSecretArgs:
     held: bool = False
     """No value yet although this secret's own values are complete: a generated server credential whose
     master (which installs it) has no value in this stack; the value comes with the master's."""
+    published_by: str | None = None
+    """The signing secret whose rotation writes this one (a published public key): no program value."""
 
 
 def _generated(
@@ -125,6 +127,11 @@ class CatalogSecret(pulumi.ComponentResource):
                 tags["first-value"] = "rotation"  # empty until the first rotation: `ops list` says so
         if entry.rotation_reason:
             tags["rotation-reason"] = entry.rotation_reason
+        if entry.rotate_every_days is not None:
+            tags["rotate-every-days"] = str(entry.rotate_every_days)  # the pack's maximum; `ops due`
+        if args.published_by is not None:
+            tags["public-key-of"] = args.published_by  # written by that secret's rotation (components/public_key.py)
+            tags["first-value"] = "rotation"
         self.secret = aws.secretsmanager.Secret(
             f"{name}-secret",
             name=self.secret_name,
@@ -147,7 +154,8 @@ class CatalogSecret(pulumi.ComponentResource):
         missing_required = args.held or any(gap.required for gap in args.supplied.missing)
         # The rotation function makes the first value (RotateImmediately): the program writes none, so
         # the value never enters Pulumi state.
-        self.first_value_by_rotation = isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation
+        self.first_value_by_rotation = (isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation
+                                        ) or args.published_by is not None
         for key, value in entry.values.items():
             if missing_required or self.first_value_by_rotation:
                 break  # no version from the program: generate nothing that would only sit unused in state

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -200,10 +201,11 @@ def _too_short(value: str, min_length: int | None) -> str | None:
     return None
 
 
-def check_differences(catalog: Catalog, settings: StackSettings, supplied: dict[str, SuppliedValues]) -> None:
+def check_differences(secrets_: Mapping[str, Secret], settings: StackSettings,
+                      supplied: dict[str, SuppliedValues]) -> None:
     """Values the catalog says must differ (`differs_from`) do, where both are set in this stack."""
     for name, values in supplied.items():
-        entry = catalog.secrets[name]
+        entry = secrets_[name]
         for key, value in entry.values.items():
             for ref in value.differs_from:
                 other_name, _, other_key = ref.partition(".")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from ops import compare, envcheck, secrets
+from ops import compare, due, envcheck, secrets
 from ops.aws import secretsmanager
 from ops.stack import REPO, OpsError, load_stack
 
@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                                    help="does any secret value equal the same secret's value in another stack")
     compare_.add_argument("--other", required=True, help="the other stack (e.g. staging)")
     compare_.add_argument("--other-endpoint-url", default=None, help=argparse.SUPPRESS)
+    due_ = commands.add_parser("due", parents=[common, aws, fmt],
+                               help="secrets rotated by hand on a period: due dates; exit 1 if any is overdue")
+    due_.add_argument("--warn-days", type=int, default=due.DEFAULT_WARN_DAYS,
+                      help=f"report as due this many days before the date (default {due.DEFAULT_WARN_DAYS})")
     check_env = commands.add_parser("check-env", parents=[common, fmt],
                                     help="is every catalog variable set (and not a placeholder) in an environment")
     check_env.add_argument("--env-file", type=Path, default=None, help="a dotenv file instead of this process's env")
@@ -97,6 +101,16 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
                 out.write("\n")
             else:
                 secrets.render_list(stack, states, out)
+        elif args.command == "due":
+            if args.warn_days < 0:
+                raise OpsError(f"--warn-days must be 0 or more (got {args.warn_days})")
+            items = due.report(stack, client, args.warn_days)
+            if args.format == "json":
+                json.dump(due.to_json(stack.name, items), out, indent=2)
+                out.write("\n")
+            else:
+                due.render(stack.name, items, out)
+            return 1 if any(i.status == "overdue" for i in items) else 0
         elif args.command == "rotate":
             secrets.rotate(stack, client, args.secret, out)
         elif args.command == "compare":

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from components.catalog import Rotation
 from ops.aws import NOT_FOUND, call, error_code
+from ops.due import Due, assess, current_version_created
 from ops.stack import OpsError, Stack, rotation_days
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
@@ -42,6 +43,8 @@ class SecretState:
     next_rotation_source: str | None = None
     """`aws` (DescribeSecret NextRotationDate) or `computed` (last rotation + AutomaticallyAfterDays)."""
     deleted: str | None = None
+    due: Due | None = None
+    """A secret rotated by hand on a period (`rotate_every_days`): its due date (ops/due.py)."""
     problems: list[str] = field(default_factory=list)
 
 
@@ -90,7 +93,8 @@ def describe(client: Any, name: str) -> dict[str, Any] | None:
         raise
 
 
-def state_of(stack: Stack, client: Any, catalog_name: str | None, full: str) -> SecretState:
+def state_of(stack: Stack, client: Any, catalog_name: str | None, full: str,
+             now: dt.datetime | None = None) -> SecretState:
     description = call(f"secret {full}", describe, client=client, name=full)
     entry = stack.secrets.get(catalog_name) if catalog_name else None
     state = SecretState(name=full, catalog=catalog_name, exists=description is not None,
@@ -128,6 +132,13 @@ def state_of(stack: Stack, client: Any, catalog_name: str | None, full: str) -> 
             state.problems.append("no AWSCURRENT version (no value yet)")
     if entry is not None and entry.needs_first_install:
         state.problems.extend(_first_install(entry, state))
+    if entry is not None and entry.rotate_every_days is not None:
+        current = state.stages.get(CURRENT)
+        changed = current_version_created(client, full, current) if current else None
+        state.due = assess(full, entry.rotate_every_days, changed, now or dt.datetime.now(dt.UTC))
+        if state.due.status in ("due", "overdue"):
+            state.problems.append(f"rotation by hand {state.due.status}: every {entry.rotate_every_days} days, the "
+                                  f"current version is from {_date(state.due.changed)}, due {_date(state.due.due)}")
     return state
 
 
@@ -148,9 +159,9 @@ def _first_install(entry: Any, state: SecretState) -> list[str]:
             "rotation alerts, then `python -m ops rotate`"]
 
 
-def list_states(stack: Stack, client: Any) -> list[SecretState]:
+def list_states(stack: Stack, client: Any, now: dt.datetime | None = None) -> list[SecretState]:
     """Every catalog secret of the stack, then any other secret under the stack's prefix."""
-    states = [state_of(stack, client, name, stack.full_name(name)) for name in stack.secrets]
+    states = [state_of(stack, client, name, stack.full_name(name), now) for name in stack.secrets]
     declared = {s.name for s in states}
     paginator = client.get_paginator("list_secrets")
     pages = call(f"secrets under {stack.prefix}", lambda: list(paginator.paginate(
@@ -186,6 +197,9 @@ def render_list(stack: Stack, states: list[SecretState], out: TextIO) -> None:
             rotation = f"OFF ({s.catalog_rotation})"  # the catalog rotates it; listed under Attention
         else:
             rotation = s.catalog_rotation
+        if s.due is not None:  # rotated by hand: its period, and the due date in NEXT ROTATION
+            rotation = f"{s.catalog_rotation}/{s.due.every_days}d {s.due.status.upper()}"
+            s.next_rotation = s.due.due
         nxt = s.next_rotation if s.next_rotation and s.next_rotation.startswith("per ") else _date(s.next_rotation)
         rows.append((s.name, _short(s.stages.get(CURRENT)), _short(s.stages.get(PREVIOUS)),
                      _short(s.stages.get(PENDING)), _date(s.last_rotated), _date(s.last_changed), rotation, nxt))

@@ -51,8 +51,11 @@ class Stack:
 
     @property
     def secrets(self) -> dict[str, Secret]:
-        """The catalog secrets this stack has, in catalog order."""
-        return self.catalog.for_environment(self.environment)
+        """The catalog secrets this stack has, in catalog order, with the published public keys
+        (components/public_key.py) that the program derives from them."""
+        from components.public_key import with_public_keys
+
+        return with_public_keys(self.catalog.for_environment(self.environment))
 
     def full_name(self, name: str) -> str:
         return f"{self.prefix}{name}"

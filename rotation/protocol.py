@@ -282,7 +282,12 @@ def rotate(
         if not strategy.installs:
             logger.info("setSecret: the %s strategy installs nothing", strategy.name)
             return
-        strategy.set(store.required(PENDING, token), store.required(CURRENT), ctx)
+        strategy.set(
+            store.required(PENDING, token),
+            # "" for a secret's first value (no AWSCURRENT yet): a jwt-rs256 key publishes its public half.
+            store.required(CURRENT) if any(CURRENT in s for s in versions.values()) else "",
+            ctx,
+        )
     elif step == "testSecret":
         strategy.test(store.required(PENDING, token), ctx)
     else:
@@ -332,7 +337,8 @@ def _pending_step(step: str, secret_id: str, token: str, client: Any, strategies
     elif not strategy.installs:
         logger.info("setSecret: the %s strategy installs nothing", strategy.name)
     else:
-        strategy.set(str(read["SecretString"]), store.required(CURRENT), ctx)
+        # "" for a secret's first value (no AWSCURRENT yet): a jwt-rs256 key publishes its public half.
+        strategy.set(str(read["SecretString"]), store.value(CURRENT, missing_ok=True) or "", ctx)
     return True
 
 

@@ -29,6 +29,9 @@ APPLICATION_RENEWED = "application"
 """The `rotation` tag of a secret whose application writes each renewed value back (an OAuth refresh token)."""
 DEFAULT_MAX_ROTATION_DAYS = 90
 DEFAULT_MAX_SIGNING_KEY_ROTATION_DAYS = 365
+DEFAULT_MAX_MANUAL_ROTATION_DAYS = 365
+"""A secret a person rotates (a third-party key, a cloud access key): at least once a year by default."""
+MANUAL_PERIOD_TAG = "rotate-every-days"
 SECRET_FIELD_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 
 
@@ -74,6 +77,34 @@ def _days(expression: str) -> float | None:
     return None
 
 
+def _manual_period(secret: PolicyResource, tags: Mapping[str, Any], settings: Settings) -> Iterator[StackFinding]:
+    """A critical secret rotated by hand: its period (tag `rotate-every-days`, catalog `rotate_every_days`)
+    is held to `maxManualRotationDays`; with `requireManualPeriod` it must have one."""
+    limit = settings.number("maxManualRotationDays", DEFAULT_MAX_MANUAL_ROTATION_DAYS)
+    raw = tags.get(MANUAL_PERIOD_TAG)
+    if raw is None:
+        if settings.get("requireManualPeriod", False) is True:
+            yield StackFinding(
+                secret.urn, secret.name,
+                f"critical secret {secret.name} is rotated by hand with no period; tag it {MANUAL_PERIOD_TAG}=<days> "
+                f"(catalog `rotate_every_days`) of at most {num(limit)} days.",
+            )
+        return
+    try:
+        days = float(str(raw))
+    except ValueError:
+        days = 0.0
+    if days < 1:
+        yield StackFinding(secret.urn, secret.name, f"critical secret {secret.name} has {MANUAL_PERIOD_TAG}="
+                           f"{str(raw)[:20]!r}, not a whole number of days; set it to at most {num(limit)}.")
+    elif days > limit:
+        yield StackFinding(
+            secret.urn, secret.name,
+            f"critical secret {secret.name} is rotated by hand every {num(days)} days, slower than the "
+            f"{num(limit)}-day maximum for hand rotation; rotate it at least every {num(limit)} days.",
+        )
+
+
 def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
     rotations = of_type(args, t.SECRET_ROTATION)
     versions = of_type(args, t.SECRET_VERSION)
@@ -92,6 +123,8 @@ def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[St
                     "rotation-reason tag; add a rotation-reason tag explaining why it cannot be rotated on "
                     "a schedule, or add a SecretRotation.",
                 )
+            if tags.get("rotation") == "manual":
+                yield from _manual_period(secret, tags, settings)
             continue
         limit = max_signing if tags.get("rotation-kind") == "signing-key" else max_days
         mine = [r for r in rotations if refers_to(r, "secretId", secret)]
@@ -427,6 +460,8 @@ POLICIES = [
                 "minimum": 1,
                 "default": DEFAULT_MAX_SIGNING_KEY_ROTATION_DAYS,
             },
+            "maxManualRotationDays": {"type": "number", "minimum": 1, "default": DEFAULT_MAX_MANUAL_ROTATION_DAYS},
+            "requireManualPeriod": {"type": "boolean", "default": False},
         },
     ),
     stack_rule(

@@ -6,6 +6,10 @@ jwt-rs256 JSON: {"alg": "RS256", "kid", "private_key_pem", "public_key_pem",
   "previous_kid", "previous_public_key_pem", "jwks"}
   jwks = {"keys": [JWK of the key, JWK of the previous key]}: verifiers load the JWKS and accept
   tokens signed before the switch until they expire. RSA size: param `bits`, default 4096.
+  Param `public` (a secret name): setSecret publishes {"alg", "jwks", "keys_pem": {kid: PEM}} there,
+  never the private key, as version ClientRequestToken (PutSecretValue's idempotency: a re-run puts the
+  same bytes and AWS ignores it). It runs before finishSecret, so verifiers hold the new key before
+  any signer uses it; meanwhile the JWKS lists both the new key (not signing yet) and the current one.
 
 The previous_* fields come from AWSCURRENT at createSecret time; a secret created without a
 value gets a first key with no previous_* fields (nothing was signed before it). No external system: setSecret
@@ -18,19 +22,23 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from botocore.exceptions import ClientError
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from rotation.errors import ConfigurationError, CredentialError, SecretFormatError
-from rotation.protocol import RotationContext, Strategy
+from rotation.errors import ConfigurationError, CredentialError, ExternalServiceError, SecretFormatError
+from rotation.protocol import CURRENT, RotationContext, Strategy
 from rotation.values import load_object
+
+logger = logging.getLogger(__name__)
 
 MIN_HS256_BYTES = 32
 MIN_RSA_BITS = 2048
@@ -177,16 +185,52 @@ class Hs256Strategy(_SigningKeyStrategy):
             raise CredentialError(f"testSecret: HS256 round trip failed for {ctx.secret_name}")
 
 
+def public_document(data: Mapping[str, Any]) -> str:
+    """What verifiers read: the JWKS and each key's PEM by kid; deterministic, so a re-run writes the same bytes."""
+    pems = {str(data["kid"]): data["public_key_pem"]}
+    if data.get("previous_kid") and data.get("previous_public_key_pem"):
+        pems[str(data["previous_kid"])] = data["previous_public_key_pem"]
+    if any("PRIVATE" in str(pem) for pem in pems.values()):
+        raise SecretFormatError("refusing to publish: a public_key_pem field holds a private key")
+    return json.dumps({"alg": "RS256", "jwks": data["jwks"], "keys_pem": pems}, sort_keys=True, separators=(",", ":"))
+
+
 class Rs256Strategy(_SigningKeyStrategy):
     name = "jwt-rs256"
-    parameters = frozenset({"bits"})
+    parameters = frozenset({"bits", "public"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         bits = params.get("bits", 4096)
-        if bits not in (2048, 3072, 4096):
+        if bits not in (2048, 3072, 4096) or isinstance(bits, bool):
             raise ConfigurationError(f"{self.name}: bits={bits!r} must be 2048, 3072 or 4096")
         self.bits = bits
+        public = params.get("public")
+        if public is not None and (not isinstance(public, str) or not public):
+            raise ConfigurationError(f"{self.name}: public={public!r} must be the name of the public-key secret")
+        self.public: str | None = public
+        # setSecret has something to install only when there is a public secret to publish to.
+        self.installs = public is not None  # type: ignore[misc]
+
+    def set(self, pending: str, current: str, ctx: RotationContext) -> None:
+        """Publish the pending key and the current one in the public secret, as version `ctx.token`."""
+        if self.public is None:
+            return
+        data = load_object(pending, f"{ctx.secret_name} (AWSPENDING)",
+                           {"alg": str, "kid": str, "public_key_pem": str, "jwks": dict})
+        # Same token, same bytes: AWS ignores a repeated PutSecretValue (setSecret run twice, or after a
+        # crash); different bytes under that token fail (ResourceExistsException) rather than overwrite.
+        document = public_document(data)
+        try:
+            ctx.client.put_secret_value(SecretId=self.public, ClientRequestToken=ctx.token, SecretString=document,
+                                        VersionStages=[CURRENT])
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise ExternalServiceError(
+                f"setSecret: publishing the public keys of {ctx.secret_name} in {self.public} failed: "
+                f"{error.get('Code', '?')}: {error.get('Message', '')}"
+            ) from exc
+        logger.info("setSecret: published the public keys of version %s in %s", ctx.token, self.public)
 
     def _new(self, previous: Mapping[str, Any] | None) -> str:
         """A new key pair; its JWKS also holds the previous public key, if there is one."""

@@ -29,6 +29,14 @@ def _r(type_: str, name: str, inputs: dict, **kw: object) -> CollectedResource:
     return f.res(type_, name, inputs, **kw)  # type: ignore[arg-type]
 
 
+def _manual(stack: list[CollectedResource], period: str) -> list[CollectedResource]:
+    """api-token made a critical secret rotated by hand (with its reason) every `period` days."""
+    for key, value in (("class", "critical"), ("rotation", "manual"), ("rotation-reason", "issued by hand at the "
+                       "card network console"), ("rotate-every-days", period)):
+        stack = f.set_tag("api-token", key, value)(stack)
+    return stack
+
+
 def _in_staging(r: CollectedResource) -> CollectedResource:
     return replace(r, inputs={**r.inputs, "name": "payments/staging/db-password"})
 
@@ -63,6 +71,8 @@ CASES: list[Case] = [
     Case("rotation-slow-schedule",
          f.set_input("db-password-rotation", "rotationRules", {"scheduleExpression": "rate(180 days)"}),
          "secret-rotation-required", "db-password-rotation"),
+    Case("manual-period-too-long", lambda s: _manual(s, "400"), "secret-rotation-required", "api-token"),
+    Case("manual-period-not-a-number", lambda s: _manual(s, "yearly"), "secret-rotation-required", "api-token"),
     Case("on-compromise-without-reason",
          lambda s: f.set_tag("api-token", "class", "critical")(s), "secret-rotation-required", "api-token"),
     Case("literal-secret-string",

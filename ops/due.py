@@ -1,0 +1,121 @@
+"""Due dates of secrets rotated by hand (`rotation: manual` + `rotate_every_days`).
+
+The last change is AWS's own record: the creation date of the version that holds AWSCURRENT
+(ListSecretVersionIds' `CreatedDate`), not a tag someone must remember to update. A new value put
+with `pulumi config set --secret` + `pulumi up` (or by hand with PutSecretValue) is a new version,
+so it restarts the period; a rollback moves AWSCURRENT to an older version and so brings its older
+date back, which is right: the value in use is that old.
+
+`python -m ops due --stack <stack>` exits 1 when anything is overdue (`.github/workflows/rotation-due.yml`
+runs it daily).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, TextIO
+
+from ops.aws import call
+from ops.stack import Stack
+
+DEFAULT_WARN_DAYS = 14
+"""`due` (rather than `ok`) this many days before the due date."""
+
+Status = Literal["ok", "due", "overdue", "unknown"]
+
+
+@dataclass(frozen=True)
+class Due:
+    """One hand-rotated secret's period and where it stands."""
+
+    name: str
+    every_days: int
+    changed: str | None
+    """When the AWSCURRENT version was created (ISO 8601, UTC); None if AWS has no current value."""
+    due: str | None
+    status: Status
+    days_left: int | None
+    """Whole days until the due date (negative: overdue)."""
+    why: str = ""
+
+
+def current_version_created(client: Any, full: str, current_version: str) -> dt.datetime | None:
+    """CreatedDate of `current_version` of secret `full` (ListSecretVersionIds, paginated)."""
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"SecretId": full, "IncludeDeprecated": True, "MaxResults": 100}
+        if token:
+            kwargs["NextToken"] = token
+        page = call(f"versions of secret {full}", client.list_secret_version_ids, **kwargs)
+        for version in page.get("Versions", []):
+            if version.get("VersionId") == current_version:
+                created = version.get("CreatedDate")
+                if isinstance(created, dt.datetime):
+                    return created.astimezone(dt.UTC)
+                return None
+        token = page.get("NextToken")
+        if not token:
+            return None
+
+
+def assess(name: str, every_days: int, changed: dt.datetime | None, now: dt.datetime,
+           warn_days: int = DEFAULT_WARN_DAYS, why: str = "") -> Due:
+    """Where a secret changed at `changed` stands on day `now` with a period of `every_days`."""
+    if changed is None:
+        return Due(name, every_days, None, None, "unknown", None, why or "no current value in AWS")
+    due = changed + dt.timedelta(days=every_days)
+    left = (due - now).total_seconds() / 86400
+    status: Status = "overdue" if left < 0 else "due" if left <= warn_days else "ok"
+    return Due(name, every_days, changed.isoformat(timespec="seconds"), due.isoformat(timespec="seconds"), status,
+               int(left), why)  # whole days, toward zero
+
+
+def report(stack: Stack, client: Any, warn_days: int = DEFAULT_WARN_DAYS,
+           now: dt.datetime | None = None) -> list[Due]:
+    """Every secret of the stack with a hand-rotation period, and where it stands (metadata only)."""
+    from ops.secrets import CURRENT, describe, stages_of
+
+    now = now or dt.datetime.now(dt.UTC)
+    items: list[Due] = []
+    for name, entry in stack.secrets.items():
+        if entry.rotate_every_days is None:
+            continue
+        full = stack.full_name(name)
+        description = call(f"secret {full}", describe, client=client, name=full)
+        if description is None:
+            items.append(assess(full, entry.rotate_every_days, None, now, warn_days, "missing in AWS"))
+            continue
+        current = stages_of(description).get(CURRENT)
+        changed = current_version_created(client, full, current) if current else None
+        items.append(assess(full, entry.rotate_every_days, changed, now, warn_days))
+    return items
+
+
+def render(stack_name: str, items: list[Due], out: TextIO) -> None:
+    out.write(f"Secrets of stack '{stack_name}' rotated by hand on a period: {len(items)}\n")
+    if not items:
+        return
+    rows = [("SECRET", "EVERY", "CURRENT SINCE", "DUE", "STATUS")]
+    for item in items:
+        status = item.status.upper()
+        if item.days_left is not None:
+            if item.days_left == 0:
+                status += " (today)"
+            else:
+                status += f" ({-item.days_left} days ago)" if item.days_left < 0 else f" (in {item.days_left} days)"
+        elif item.why:
+            status += f" ({item.why})"
+        rows.append((item.name, f"{item.every_days}d", (item.changed or "-")[:10], (item.due or "-")[:10], status))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() + "\n")
+    overdue = [i.name for i in items if i.status == "overdue"]
+    if overdue:
+        out.write(f"\n{len(overdue)} overdue: rotate at the issuer, then `pulumi config set --secret ...` and "
+                  "`pulumi up` (README, Day-2 operations)\n")
+
+
+def to_json(stack_name: str, items: list[Due]) -> dict[str, Any]:
+    return {"stack": stack_name, "secrets": [asdict(i) for i in items],
+            "overdue": sum(1 for i in items if i.status == "overdue")}

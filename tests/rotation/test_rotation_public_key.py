@@ -1,0 +1,169 @@
+"""jwt-rs256 publishes its public half in a second secret (`<name>-public-key`) that verifiers read.
+
+Against moto: the first key of an empty secret, a later rotation keeping the previous key, what a
+verifier sees between the two writes (setSecret publishes, finishSecret switches the signer), each
+step run twice, a conflicting version under the rotation's token, a missing public secret, and the
+key size from the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from rotation_harness import STEPS, Harness, SecretDict
+
+from rotation.errors import ConfigurationError, ExternalServiceError, SecretFormatError
+from rotation.strategies.jwt import Rs256Strategy, public_document, sign_rs256, verify_rs256
+
+CLAIMS = {"sub": "user-1", "aud": "api"}
+
+
+def _pair(harness: Harness, name: str, bits: int = 2048) -> tuple[str, str]:
+    """An empty signing secret and its empty public secret (as `pulumi up` creates them); the function."""
+    public = f"{name}-public-key"
+    harness.sm.create_secret(Name=name)
+    harness.sm.create_secret(Name=public)
+    return public, harness.function("jwt-rs256", {name: {"bits": bits, "public": public}}, paused=True)
+
+
+def _run(harness: Harness, name: str, fn: str, steps: tuple[str, ...] = STEPS, token: str | None = None) -> str:
+    token = token or harness.rotate(name, fn)
+    for step in steps:
+        harness.step(name, step, token, fn)
+    return token
+
+
+def _published(harness: Harness, public: str) -> SecretDict:
+    return harness.json(public)
+
+
+def _assert_public_only(harness: Harness, public: str) -> None:
+    """Nothing in any version of the public secret could sign: no PEM private key, no JWK private member."""
+    for version in harness.stages(public):
+        text = harness.sm.get_secret_value(SecretId=public, VersionId=version)["SecretString"]
+        assert "PRIVATE KEY" not in text
+        document = json.loads(text)
+        assert set(document) == {"alg", "jwks", "keys_pem"}
+        assert all(not {"d", "p", "q", "dp", "dq", "qi"} & set(k) for k in document["jwks"]["keys"])
+
+
+def test_first_key_and_next_rotation_publish_the_jwks_with_the_previous_key(harness: Harness, name: str) -> None:
+    public, fn = _pair(harness, name)
+    first = _run(harness, name, fn)
+    pair = harness.json(name)
+    published = _published(harness, public)
+    assert [k["kid"] for k in published["jwks"]["keys"]] == [pair["kid"]]
+    assert list(published["keys_pem"]) == [pair["kid"]]
+    issued = sign_rs256(pair["private_key_pem"], pair["kid"], CLAIMS)
+    assert verify_rs256(published["jwks"], issued) == CLAIMS
+    # The public secret's version is the rotation's token: one rotation, one version in each secret.
+    assert harness.version_of(public, "AWSCURRENT") == first == harness.version_of(name, "AWSCURRENT")
+
+    second = _run(harness, name, fn)
+    rotated = harness.json(name)
+    published = _published(harness, public)
+    assert [k["kid"] for k in published["jwks"]["keys"]] == [rotated["kid"], pair["kid"]]
+    assert verify_rs256(published["jwks"], issued) == CLAIMS  # signed before the switch: still verifies
+    assert verify_rs256(published["jwks"], sign_rs256(rotated["private_key_pem"], rotated["kid"], CLAIMS)) == CLAIMS
+    assert harness.version_of(public, "AWSCURRENT") == second
+    assert harness.version_of(public, "AWSPREVIOUS") == first
+    _assert_public_only(harness, public)
+
+
+def test_between_the_two_writes_every_token_a_signer_can_issue_verifies(harness: Harness, name: str) -> None:
+    public, fn = _pair(harness, name)
+    _run(harness, name, fn)
+    old = harness.json(name)
+    token = _run(harness, name, fn, steps=("createSecret", "setSecret"))
+    # setSecret has published; finishSecret has not run: signers still sign with the old key.
+    assert harness.json(name)["kid"] == old["kid"]
+    pending = harness.json(name, "AWSPENDING")
+    published = _published(harness, public)
+    assert [k["kid"] for k in published["jwks"]["keys"]] == [pending["kid"], old["kid"]]
+    assert verify_rs256(published["jwks"], sign_rs256(old["private_key_pem"], old["kid"], CLAIMS)) == CLAIMS
+    # The moment finishSecret moves AWSCURRENT, the new signer's tokens verify with what was published.
+    _run(harness, name, fn, steps=("testSecret", "finishSecret"), token=token)
+    new = harness.json(name)
+    assert new["kid"] == pending["kid"]
+    assert verify_rs256(published["jwks"], sign_rs256(new["private_key_pem"], new["kid"], CLAIMS)) == CLAIMS
+
+
+def test_every_step_twice_publishes_once(harness: Harness, name: str) -> None:
+    public, fn = _pair(harness, name)
+    _run(harness, name, fn)
+    before = set(harness.stages(public))
+    token = harness.rotate(name, fn)
+    for step in STEPS:
+        harness.step(name, step, token, fn)
+        harness.step(name, step, token, fn)  # a retry, or a re-run after a crash mid-step
+    assert set(harness.stages(public)) == before | {token}
+    assert harness.version_of(public, "AWSCURRENT") == token
+    assert next(k["kid"] for k in _published(harness, public)["jwks"]["keys"]) == harness.json(name)["kid"]
+
+
+def test_setsecret_rerun_after_a_later_publish_changes_nothing(harness: Harness, name: str) -> None:
+    """The crash case: setSecret published, the function died before returning, Secrets Manager retries."""
+    public, fn = _pair(harness, name)
+    _run(harness, name, fn)
+    token = _run(harness, name, fn, steps=("createSecret", "setSecret"))
+    published = harness.value(public)
+    harness.step(name, "setSecret", token, fn)
+    assert harness.value(public) == published
+    assert harness.stages(public)[token] == ["AWSCURRENT"]
+
+
+def test_a_different_value_under_the_token_fails_loudly_and_nothing_switches(harness: Harness, name: str) -> None:
+    public, fn = _pair(harness, name)
+    _run(harness, name, fn)
+    current = harness.version_of(name, "AWSCURRENT")
+    token = _run(harness, name, fn, steps=("createSecret",))
+    harness.sm.put_secret_value(SecretId=public, ClientRequestToken=token,
+                                SecretString=json.dumps({"alg": "RS256", "jwks": {"keys": []}, "keys_pem": {}}))
+    with pytest.raises(ExternalServiceError, match="ResourceExistsException") as info:
+        harness.step(name, "setSecret", token, fn)
+    assert public in str(info.value)
+    assert harness.version_of(name, "AWSCURRENT") == current  # the signer never moved
+
+
+def test_a_missing_public_secret_stops_the_rotation_before_the_switch(harness: Harness, name: str) -> None:
+    harness.sm.create_secret(Name=name)
+    fn = harness.function("jwt-rs256", {name: {"bits": 2048, "public": f"{name}-public-key"}}, paused=True)
+    token = harness.rotate(name, fn)
+    harness.step(name, "createSecret", token, fn)
+    with pytest.raises(ExternalServiceError, match="ResourceNotFoundException"):
+        harness.step(name, "setSecret", token, fn)
+    assert harness.version_of(name, "AWSCURRENT") is None
+
+
+@pytest.mark.parametrize("bits", [2048, 3072])
+def test_the_catalog_key_size_is_the_size_of_every_new_pair(harness: Harness, name: str, bits: int) -> None:
+    public, fn = _pair(harness, name, bits)
+    _run(harness, name, fn)
+    _run(harness, name, fn)
+    loaded = serialization.load_pem_private_key(harness.json(name)["private_key_pem"].encode(), password=None)
+    assert isinstance(loaded, rsa.RSAPrivateKey) and loaded.key_size == bits
+    pem = next(iter(_published(harness, public)["keys_pem"].values()))
+    public_key = serialization.load_pem_public_key(pem.encode())
+    assert isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size == bits
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"bits": 1024}, "bits=1024 must be 2048, 3072 or 4096"),
+    ({"bits": True}, "must be 2048, 3072 or 4096"),
+    ({"public": ""}, "must be the name of the public-key secret"),
+    ({"public": 7}, "must be the name of the public-key secret"),
+])
+def test_bad_parameters_are_refused(params: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Rs256Strategy(params)
+
+
+def test_a_private_key_in_a_public_field_is_never_published() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+    with pytest.raises(SecretFormatError, match="refusing to publish"):
+        public_document({"alg": "RS256", "kid": "k1", "public_key_pem": private_pem, "jwks": {"keys": []}})

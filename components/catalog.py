@@ -337,7 +337,7 @@ class Secret(_Model):
     """Services that write the value back (`rotation: application`): PutSecretValue on this secret only."""
     weak_reason: str | None = None
     """Why a critical generated value may carry fewer than 256 bits."""
-    rotation_reason: str | None = Field(default=None, pattern=r"^[A-Za-z0-9 _.:/=+@-]{10,256}$")
+    rotation_reason: str | None = Field(default=None, min_length=10, max_length=256)
     """Why a critical secret is not rotated by a function (`on-compromise`, `manual`); it becomes the
     `rotation-reason` tag, so it uses the characters AWS allows in tag values."""
     consumers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
@@ -354,6 +354,15 @@ class Secret(_Model):
     @classmethod
     def _owner_tag(cls, value: str | None) -> str | None:
         return None if value is None else tag_value(value)
+
+    @field_validator("rotation_reason")
+    @classmethod
+    def _reason_tag(cls, value: str | None) -> str | None:
+        # Becomes the rotation-reason tag: no commas, apostrophes or semicolons.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9 _.:/=+@-]*", value):
+            raise ValueError("may hold only letters, digits, spaces and _ . : / = + - @ (it becomes a tag value); "
+                             "no commas or apostrophes")
+        return value
 
     @property
     def grouped(self) -> bool:

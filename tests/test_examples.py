@@ -15,7 +15,7 @@ import io
 import json
 import re
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +57,31 @@ class Example:
     """(secret, key) of the optional external values (subject to `only_in`)."""
     made_by_rotation: frozenset[str] = frozenset()
     """Secrets whose first value the rotation function makes: the program declares no version."""
+    stack_gaps: dict[str, tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]] = field(
+        default_factory=dict)
+    """Stack -> (required, optional) gaps of that stack only (`required: [production]` values)."""
+    optional_in: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Stack -> variables optional there only (fed by values or templates the stack may leave unset)."""
+    plain_gaps: frozenset[tuple[str, str]] = frozenset()
+    """Gaps that are plain config values (set without --secret)."""
+    derived: frozenset[tuple[str, str]] = frozenset()
+    """Template keys: left out where one of their parts is unset."""
 
     def names(self, stack: str) -> set[str]:
         return set(self.secrets) | {name for name, only in self.only_in.items() if only == stack}
 
+    def required_in(self, stack: str) -> frozenset[tuple[str, str]]:
+        return self.required_gaps | self.stack_gaps.get(stack, (frozenset(), frozenset()))[0]
+
+    def optional_gaps_in(self, stack: str) -> frozenset[tuple[str, str]]:
+        return self.optional_gaps | self.stack_gaps.get(stack, (frozenset(), frozenset()))[1]
+
     def env_for(self, stack: str, *, optional: bool) -> dict[str, str]:
         names = self.names(stack)
+        unset = self.optional | self.optional_in.get(stack, frozenset())
         return {
             var: target for var, target in self.env.items()
-            if target.split(":")[0] in names and (optional or var not in self.optional)
+            if target.split(":")[0] in names and (optional or var not in unset)
         }
 
 
@@ -203,6 +219,86 @@ EXAMPLES: dict[str, Example] = {
             ("sentry-dsn", ""), ("sendgrid-api-key", ""), ("twilio", "accountSid"), ("twilio", "authToken"),
         }),
     ),
+    # Two applications written from the README alone (issue 14): every catalog field the seeds do not use.
+    "ledgerly": Example(
+        region="eu-west-1",
+        secrets=frozenset({
+            "database", "database-admin", "cache", "stripe", "cookie-signing-key", "access-token-key",
+            "access-token-key-public-key", "renderer-token", "export-access-key",
+        }),
+        only_in={},
+        grouped={
+            "database": frozenset({"engine", "host", "port", "dbname", "username", "password", "sslmode", "url",
+                                   "masterarn"}),
+            "database-admin": frozenset({"username", "password"}),
+            "cache": frozenset({"host", "token", "url"}),
+            "stripe": frozenset({"secretKey", "webhookSecret", "publishableKey"}),
+            "export-access-key": frozenset({"accessKeyId", "secretAccessKey", "bucket"}),
+        },
+        env={
+            "PGHOST": "database:host", "PGPORT": "database:port", "PGDATABASE": "database:dbname",
+            "PGUSER": "database:username", "PGPASSWORD": "database:password", "PGSSLMODE": "database:sslmode",
+            "DATABASE_URL": "database:url",
+            "REDIS_HOST": "cache:host", "REDIS_AUTH_TOKEN": "cache:token", "REDIS_URL": "cache:url",
+            "STRIPE_SECRET_KEY": "stripe:secretKey", "STRIPE_WEBHOOK_SECRET": "stripe:webhookSecret",
+            "STRIPE_PUBLISHABLE_KEY": "stripe:publishableKey",
+            "COOKIE_SIGNING_KEY": "cookie-signing-key",
+            "ACCESS_TOKEN_KID": "access-token-key:kid", "ACCESS_TOKEN_PRIVATE_KEY": "access-token-key:private_key_pem",
+            "ACCESS_TOKEN_JWKS": "access-token-key-public-key:jwks",
+            "RENDERER_TOKEN": "renderer-token",
+            "EXPORT_ACCESS_KEY_ID": "export-access-key:accessKeyId",
+            "EXPORT_SECRET_ACCESS_KEY": "export-access-key:secretAccessKey", "EXPORT_BUCKET": "export-access-key:bucket",
+        },
+        optional=frozenset(),
+        required_gaps=frozenset({
+            ("database-admin", "password"), ("stripe", "secretKey"), ("stripe", "webhookSecret"),
+            ("cookie-signing-key", ""), ("export-access-key", "accessKeyId"), ("export-access-key", "secretAccessKey"),
+        }),
+        optional_gaps=frozenset(),
+        made_by_rotation=frozenset({"access-token-key", "access-token-key-public-key"}),
+        # Redis: required in production (its host is in the stack file), optional in staging (unset there).
+        stack_gaps={"production": (frozenset({("cache", "token")}), frozenset()),
+                    "staging": (frozenset(), frozenset({("cache", "token"), ("cache", "host")}))},
+        optional_in={"staging": frozenset({"REDIS_HOST", "REDIS_AUTH_TOKEN", "REDIS_URL"})},
+        plain_gaps=frozenset({("cache", "host")}),
+        derived=frozenset({("database", "url"), ("cache", "url")}),
+    ),
+    "fieldkit": Example(
+        region="ca-central-1",
+        secrets=frozenset({
+            "database", "database-admin", "firebase", "apns", "maps-api-key", "id-token-key",
+            "id-token-key-public-key", "device-token-key", "admin-session-key", "webhook-signing-key",
+        }),
+        only_in={},
+        grouped={
+            "database": frozenset({"engine", "host", "port", "dbname", "username", "password", "ssl", "masterarn"}),
+            "database-admin": frozenset({"username", "password"}),
+            "apns": frozenset({"keyId", "teamId", "privateKey"}),
+            "device-token-key": frozenset({"key", "kid", "alg"}),
+        },
+        env={
+            "DB_HOST": "database:host", "DB_PORT": "database:port", "DB_NAME": "database:dbname",
+            "DB_USER": "database:username", "DB_PASSWORD": "database:password", "DB_SSL": "database:ssl",
+            "FIREBASE_SERVICE_ACCOUNT_JSON": "firebase",
+            "APNS_KEY_ID": "apns:keyId", "APNS_TEAM_ID": "apns:teamId", "APNS_PRIVATE_KEY": "apns:privateKey",
+            "MAPS_API_KEY": "maps-api-key",
+            "ID_TOKEN_KID": "id-token-key:kid", "ID_TOKEN_PRIVATE_KEY": "id-token-key:private_key_pem",
+            "ID_TOKEN_JWKS": "id-token-key-public-key:jwks",
+            "DEVICE_TOKEN_KEY": "device-token-key:key", "DEVICE_TOKEN_KID": "device-token-key:kid",
+            "ADMIN_SESSION_KEY": "admin-session-key", "WEBHOOK_SIGNING_KEY": "webhook-signing-key",
+        },
+        optional=frozenset(),
+        required_gaps=frozenset({
+            ("database-admin", "password"), ("firebase", ""), ("apns", "privateKey"), ("admin-session-key", ""),
+            ("webhook-signing-key", ""),
+        }),
+        optional_gaps=frozenset(),
+        made_by_rotation=frozenset({"id-token-key", "id-token-key-public-key"}),
+        # The maps key: required in production, optional (free tier) in staging.
+        stack_gaps={"production": (frozenset({("maps-api-key", "")}), frozenset()),
+                    "staging": (frozenset(), frozenset({("maps-api-key", "")}))},
+        optional_in={"staging": frozenset({"MAPS_API_KEY"})},
+    ),
 }
 
 CASES = [(app, stack) for app in EXAMPLES for stack in STACKS]
@@ -243,7 +339,10 @@ def _with_every_external_value(app: str, stack: str, committed: Report, factory:
     """A copy of the example's stack file with a `secure:` entry for every value listed as action required."""
     document = yaml.safe_load(config_file(app, stack).read_text())
     for gap in committed.run.outputs["actionRequired"]:
-        document["config"][f"secrets-platform:{gap['configKey']}"] = {"secure": FAKE_CIPHERTEXT}
+        plain = "--secret" not in gap["command"]
+        # A plain value (a host) is set as plain text; a secret one as a `secure:` stand-in.
+        document["config"][f"secrets-platform:{gap['configKey']}"] = (
+            "stand-in.example.internal" if plain else {"secure": FAKE_CIPHERTEXT})
     path = factory.mktemp(f"{app}-{stack}") / f"Pulumi.{stack}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
@@ -323,11 +422,14 @@ def test_unset_external_values_are_listed_as_action_required(run, app: str, stac
     gaps = run(app, stack).run.outputs["actionRequired"]
     listed = {(g["secret"], g["key"], g["required"]) for g in gaps}
     names = example.names(stack)
-    assert listed == {(s, k, True) for s, k in example.required_gaps if s in names} | {
-        (s, k, False) for s, k in example.optional_gaps if s in names
+    assert listed == {(s, k, True) for s, k in example.required_in(stack) if s in names} | {
+        (s, k, False) for s, k in example.optional_gaps_in(stack) if s in names
     }
     for gap in gaps:
-        assert gap["command"] == f"pulumi config set --secret secrets-platform:{gap['configKey']} --stack {stack}"
+        if (gap["secret"], gap["key"]) in example.plain_gaps:
+            assert gap["command"] == f"pulumi config set secrets-platform:{gap['configKey']} <value> --stack {stack}"
+        else:
+            assert gap["command"] == f"pulumi config set --secret secrets-platform:{gap['configKey']} --stack {stack}"
 
 
 @pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
@@ -336,12 +438,14 @@ def test_complete_secrets_get_a_version_with_their_exact_json_keys(run, app: str
     one still missing a required external value gets none (no half-filled JSON)."""
     example = EXAMPLES[app]
     stored = versions(run(app, stack), app, stack)
-    waiting = {secret for secret, _ in example.required_gaps}
+    waiting = {secret for secret, _ in example.required_in(stack)}
     # A generated server credential waits for the value of its master, which installs it.
     waiting |= {i["secret"] for i in run(app, stack).run.outputs["firstInstalls"] if i["status"] == "waits-for-master"}
     # A secret made only of optional values that are all unset has nothing to store.
+    unset = example.optional_gaps_in(stack)
     empty = {s for s in example.names(stack)
-             if all((s, k) in example.optional_gaps for k in example.grouped.get(s, {""}))}
+             if all((s, k) in unset or (s, k) in example.derived for k in example.grouped.get(s, {""}))
+             and any((s, k) in unset for k in example.grouped.get(s, {""}))}
     assert set(stored) == example.names(stack) - waiting - empty - example.made_by_rotation
     for secret, value in stored.items():
         if secret in example.grouped:

@@ -247,7 +247,8 @@ EXAMPLES: dict[str, Example] = {
             "ACCESS_TOKEN_JWKS": "access-token-key-public-key:jwks",
             "RENDERER_TOKEN": "renderer-token",
             "EXPORT_ACCESS_KEY_ID": "export-access-key:accessKeyId",
-            "EXPORT_SECRET_ACCESS_KEY": "export-access-key:secretAccessKey", "EXPORT_BUCKET": "export-access-key:bucket",
+            "EXPORT_SECRET_ACCESS_KEY": "export-access-key:secretAccessKey",
+            "EXPORT_BUCKET": "export-access-key:bucket",
         },
         optional=frozenset(),
         required_gaps=frozenset({

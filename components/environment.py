@@ -10,6 +10,7 @@ import pulumi
 
 from components import grants, iam, lambda_package
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
+from components.adopt import check_adoptions
 from components.alerts import RotationAlerts, RotationAlertsArgs
 from components.catalog import Catalog, Rotation, Secret
 from components.errors import ConfigurationError
@@ -33,7 +34,7 @@ from components.rotation import (
 )
 from components.secret import CatalogSecret, CatalogSecretArgs
 from components.settings import Principal, StackSettings, opt_in_regions
-from components.values import MissingValue, check_config_keys, read_supplied
+from components.values import MissingValue, SuppliedValues, check_config_keys, read_supplied
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,11 @@ class SecretsEnvironment(pulumi.ComponentResource):
         check_config_keys(catalog, settings)
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
-        supplied = {n: read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
+        check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},
+                        settings.file, env)
+        # An adopted secret keeps the value it has: the stack supplies none of it.
+        supplied = {n: SuppliedValues(secret={}, plain={}, missing=[]) if n in settings.adopt
+                    else read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
 
         # Rotation roles first: the key policy names them, and AWS refuses a key policy whose
         # principals do not exist yet.
@@ -163,6 +168,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     replica_keys={region: key.arn for region, key in self.replica_keys.items()},
                     extra_tags=settings.tags,
                     extra_values={"masterarn": self.secrets[master].arn} if master else {},
+                    adopted=settings.adopt.get(secret_name),
                 ),
                 child,
             )

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components import grants, iam
+from components.adopt import Adoption
 from components.catalog import PLACEHOLDER_REF, BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
 from components.values import SuppliedValues
 
@@ -46,6 +47,8 @@ class CatalogSecretArgs:
     """Stack-wide tags."""
     extra_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Keys the platform adds to a JSON secret (`masterarn` for a rotation's admin secret)."""
+    adopted: Adoption | None = None
+    """An existing secret to import as it is (no version, no resource policy), instead of creating one."""
 
 
 def _generated(
@@ -104,6 +107,9 @@ class CatalogSecret(pulumi.ComponentResource):
     def __init__(self, name: str, args: CatalogSecretArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("secrets-platform:index:CatalogSecret", name, None, opts)
         entry = args.entry
+        if args.adopted is not None:
+            self._adopt(name, args, args.adopted)
+            return
         self.secret_name = f"{args.app}/{args.environment}/{args.name}"
         tags = {
             **args.extra_tags,
@@ -189,6 +195,32 @@ class CatalogSecret(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({"arn": self.secret.arn, "name": self.secret_name})
+
+    def _adopt(self, name: str, args: CatalogSecretArgs, adopted: Adoption) -> None:
+        """Import the existing secret: declare exactly what DescribeSecret returns, write nothing.
+
+        Pulumi refuses an import whose inputs differ from what the provider reads back (terraform-provider-aws
+        secret.go reads description, kms_key_id, name, replica, tags; `policy` and `recovery_window_in_days`
+        are left unset, so neither differs). No SecretVersion: the secret keeps its value and ARN.
+        """
+        self.secret_name = adopted.name
+        self.first_value_by_rotation = False
+        self.unset_optional = False
+        self.keys = tuple(args.entry.values) if args.entry.grouped else ()
+        self.version = None
+        self.secret = aws.secretsmanager.Secret(
+            f"{name}-secret",
+            name=adopted.name,
+            description=adopted.description,
+            kms_key_id=adopted.kms_key_id,
+            replicas=[aws.secretsmanager.SecretReplicaArgs(region=r.region, kms_key_id=r.kms_key_id)
+                      for r in adopted.replicas] or None,
+            tags=dict(adopted.tags) or None,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect,
+                                        import_=adopted.arn),
+        )
+        self.arn = self.secret.arn
+        self.register_outputs({"arn": self.secret.arn, "name": self.secret_name, "adopted": adopted.arn})
 
     @staticmethod
     def _compose(entry: Secret, present: list[str], resolved: Mapping[str, str],

@@ -59,6 +59,8 @@ class AwsMocks(pulumi.runtime.Mocks):
         if kind == "aws:secretsmanager/secret:Secret":
             secret_name = inputs.get("name", name)
             arn = self._arn("secretsmanager", region, f"secret:{secret_name}-{_stable(secret_name, 6)}")
+            if args.resource_id:
+                arn = args.resource_id  # an import (`import_`, the request's importId): the existing ARN stays
             state.update(arn=arn)
             return arn, state
         if kind == "aws:secretsmanager/secretVersion:SecretVersion":

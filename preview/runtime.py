@@ -61,6 +61,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             additional_secret_outputs=tuple(request.additionalSecretOutputs),
             provider=request.provider,
+            import_id=request.importId,
         )
         with self._lock:
             # The engine refuses a second resource with the same URN; the mock monitor would take it.

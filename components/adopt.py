@@ -95,9 +95,9 @@ def parse_adoptions(raw: Any, file: str, account_id: str, region: str) -> dict[s
             fail("must be the existing secret's name (1-512 letters, digits and /_+=.@-)", "name")
         if match.group("name") != name:
             fail(f"'{name}' is not the name in the ARN ('{match.group('name')}')", "name")
-        if arn in seen:
-            fail(f"the same secret is already adopted by '{seen[arn]}'", "arn")
-        seen[arn] = str(secret)
+        if match.string in seen:
+            fail(f"the same secret is already adopted by '{seen[match.string]}'", "arn")
+        seen[match.string] = str(secret)
         description = entry.get("description")
         if description is not None and (not isinstance(description, str) or len(description) > DESCRIPTION_LIMIT):
             fail(f"must be the existing description (text, at most {DESCRIPTION_LIMIT} characters)", "description")

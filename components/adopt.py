@@ -62,6 +62,10 @@ class Adoption:
     """None: the AWS managed key aws/secretsmanager (DescribeSecret then has no KmsKeyId)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     replicas: tuple[Replica, ...] = ()
+    imported: bool = False
+    """The follow-up step: the secret is in the stack's state now; declare it the platform's way (the
+    environment's key, the platform's tags, a resource policy, the recovery window), still without a
+    version, so that its value and ARN stay."""
 
 
 def parse_adoptions(raw: Any, file: str, account_id: str, region: str) -> dict[str, Adoption]:
@@ -78,9 +82,12 @@ def parse_adoptions(raw: Any, file: str, account_id: str, region: str) -> dict[s
 
         if not isinstance(entry, dict):
             fail("must be a mapping with arn, name, description, kmsKeyId, tags and replicas")
-        unknown = sorted(set(entry) - {"arn", "name", "description", "kmsKeyId", "tags", "replicas"})
+        unknown = sorted(set(entry) - {"arn", "name", "description", "kmsKeyId", "tags", "replicas", "imported"})
         if unknown:
-            fail("unknown field (allowed: arn, name, description, kmsKeyId, tags, replicas)", unknown[0])
+            fail("unknown field (allowed: arn, name, description, kmsKeyId, tags, replicas, imported)", unknown[0])
+        imported = entry.get("imported", False)
+        if not isinstance(imported, bool):
+            fail("must be true (the first `pulumi up` imported it) or false", "imported")
         arn = entry.get("arn")
         match = SECRET_ARN.fullmatch(arn) if isinstance(arn, str) else None
         if match is None:
@@ -120,6 +127,7 @@ def parse_adoptions(raw: Any, file: str, account_id: str, region: str) -> dict[s
             secret=str(secret), arn=str(arn), name=str(name), description=description, kms_key_id=kms,
             tags=dict(tags),
             replicas=tuple(Replica(region=r["region"], kms_key_id=r.get("kmsKeyId")) for r in replicas),
+            imported=imported,
         )
     return adoptions
 

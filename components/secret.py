@@ -107,10 +107,12 @@ class CatalogSecret(pulumi.ComponentResource):
     def __init__(self, name: str, args: CatalogSecretArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("secrets-platform:index:CatalogSecret", name, None, opts)
         entry = args.entry
-        if args.adopted is not None:
+        if args.adopted is not None and not args.adopted.imported:
             self._adopt(name, args, args.adopted)
             return
-        self.secret_name = f"{args.app}/{args.environment}/{args.name}"
+        # An adopted secret after its import keeps its name (a rename replaces the secret) and its value.
+        keeps_value = args.adopted is not None
+        self.secret_name = args.adopted.name if args.adopted else f"{args.app}/{args.environment}/{args.name}"
         tags = {
             **args.extra_tags,
             "app": args.app,
@@ -152,7 +154,7 @@ class CatalogSecret(pulumi.ComponentResource):
         # the value never enters Pulumi state.
         self.first_value_by_rotation = isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation
         for key, value in entry.values.items():
-            if missing_required or self.first_value_by_rotation:
+            if missing_required or self.first_value_by_rotation or keeps_value:
                 break  # no version from the program: generate nothing that would only sit unused in state
             if value.generate is not None:
                 parts[key] = _generated(f"{name}-{key or 'value'}", value.generate, child)
@@ -167,7 +169,7 @@ class CatalogSecret(pulumi.ComponentResource):
         self.keys = tuple(k for k in entry.values if k not in optional_missing) if entry.grouped else ()
 
         self.version = None
-        if not missing_required and present and not self.first_value_by_rotation:
+        if not missing_required and present and not self.first_value_by_rotation and not keeps_value:
             # Output.all() of nothing is a list, not a mapping: a secret of plain values has no parts.
             combined = pulumi.Output.all(**parts) if parts else pulumi.Output.from_input({})
             composed: pulumi.Output[str] = combined.apply(

@@ -183,7 +183,9 @@ def adopted_secrets() -> dict[str, str]:
         return {}
     if not isinstance(entries, dict):
         return {}
-    return {str(e["name"]): str(e.get("arn", "")) for e in entries.values() if isinstance(e, dict) and e.get("name")}
+    # After the import (`imported: true`) the secret is the platform's: the rules apply in full again.
+    return {str(e["name"]): str(e.get("arn", "")) for e in entries.values()
+            if isinstance(e, dict) and e.get("name") and e.get("imported") is not True}
 
 
 def adoption_of(resource_type: str, props: Mapping[str, Any]) -> str | None:

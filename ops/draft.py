@@ -339,11 +339,11 @@ def build(request: Request, variables: list[Variable], mounted: dict[str, set[st
     words: dict[str, list[Variable]] = {}
     for var in unbound:
         words.setdefault(var.name.split("_")[0], []).append(var)
-    seen: set[str] = set()
+    placed: dict[str, tuple[str, str]] = {}
     for var in unbound:
-        if var.name in seen:
+        if var.name in placed:
+            _bind(drafts, placed[var.name], var)  # the same variable in another service or file
             continue
-        seen.add(var.name)
         first = var.name.split("_")[0]
         group = {v.name for v in words[first]}
         if len(group) > 1 and "_" in var.name:
@@ -352,6 +352,7 @@ def build(request: Request, variables: list[Variable], mounted: dict[str, set[st
         else:
             target = (_slug(var.name), "")
             note = ""
+        placed[var.name] = target
         draft = _bind(drafts, target, var)
         if note and note not in draft.notes:
             draft.notes.append(note)

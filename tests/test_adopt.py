@@ -11,7 +11,8 @@ import pytest
 
 from components.errors import ConfigurationError
 from preview.cli import main as preview_main
-from preview.cli import preview, to_json
+from preview.cli import Report, preview, to_json
+from preview.model import CollectedResource
 from tests.conftest import MINIMAL_STACK, run_stack
 
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -52,7 +53,7 @@ def adopt(entry: str = "", *, name: str = "api-token") -> str:
 """ + entry
 
 
-def _secret(report, name: str = "shop-staging-api-token-secret"):  # type: ignore[no-untyped-def]
+def _secret(report: Report, name: str = "shop-staging-api-token-secret") -> CollectedResource:
     return next(r for r in report.run.resources if r.type == SECRET and r.name == name)
 
 
@@ -82,7 +83,7 @@ def test_the_preview_marks_the_import(make_project: Callable[..., Path]) -> None
     out = io.StringIO()
     assert preview_main(["staging", "--project-dir", str(project)], out=out, err=io.StringIO()) == 0
     text = out.getvalue()
-    assert f"= aws:secretsmanager/secret:Secret  shop-staging-api-token-secret  name=legacy/api-token" in text
+    assert "= aws:secretsmanager/secret:Secret  shop-staging-api-token-secret  name=legacy/api-token" in text
     assert f"import {ARN}" in text
     assert "to create, 1 to import (existing, unchanged)" in text
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from components.errors import ConfigurationError
-from preview.cli import main as preview_main
 from preview.cli import Report, preview, to_json
+from preview.cli import main as preview_main
 from preview.model import CollectedResource
 from tests.conftest import MINIMAL_STACK, run_stack
 

@@ -133,7 +133,7 @@ def parse_adoptions(raw: Any, file: str, account_id: str, region: str) -> dict[s
 
 
 def check_adoptions(adoptions: Mapping[str, Adoption], secrets: Mapping[str, Any], rotated: set[str],
-                    file: str, environment: str) -> None:
+                    file: str, app: str, environment: str) -> None:
     """Every adopted secret is a catalog secret of this environment that the first `pulumi up` leaves as is."""
     for name in adoptions:
         if name not in secrets:
@@ -141,9 +141,17 @@ def check_adoptions(adoptions: Mapping[str, Adoption], secrets: Mapping[str, Any
                 file, f"'{name}' is not a catalog secret of environment {environment} "
                 f"(known: {', '.join(secrets) or 'none'})", secret=name, field=f"{KEY}.{name}",
             )
-        if name in rotated:
-            # A SecretRotation rotates at once when it is created: the import would change the value.
+        adopted = adoptions[name]
+        if name in rotated and not adopted.imported:
+            # A rotation configured with the import would run testSecret (or rotate) in the first `pulumi up`.
             raise ConfigurationError(
                 file, "an adopted secret keeps its value at the import; turn its rotation on in the follow-up "
                 "step (catalog 'rotation: manual' until the import is done)", secret=name, field=f"{KEY}.{name}",
+            )
+        if name in rotated and adopted.name != f"{app}/{environment}/{name}":
+            # The rotation role's policy names the environment's secrets by `<app>/<env>/<name>-??????`.
+            raise ConfigurationError(
+                file, f"a rotated secret must be named {app}/{environment}/{name} (the rotation policy names it so); "
+                f"'{adopted.name}' keeps its name, so it cannot rotate: recreate it under that name instead",
+                secret=name, field=f"{KEY}.{name}.name",
             )

@@ -90,7 +90,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
         check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},
-                        settings.file, env)
+                        settings.file, catalog.app, env)
         # An adopted secret keeps the value it has: the stack supplies none of it.
         supplied = {n: SuppliedValues(secret={}, plain={}, missing=[]) if n in settings.adopt
                     else read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
@@ -193,7 +193,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
             for group, (strategy, names) in groups.items():
                 rotated = tuple(
                     RotatedSecret(name=n, entry=secrets[n], arn=self.secrets[n].arn, secret=self.secrets[n].secret,
-                                  version=self.secrets[n].version,
+                                  # An adopted secret holds its value already: the schedule need not wait.
+                                  version=self.secrets[n].version or (
+                                      self.secrets[n].secret if n in settings.adopt else None),
                                   first_value_by_rotation=self.secrets[n].first_value_by_rotation)
                     for n in names
                 )

@@ -167,3 +167,40 @@ def test_the_adopt_key_is_plain_config(make_project: Callable[..., Path]) -> Non
         run_stack("staging", make_project(CATALOG, stack))
     assert caught.value.field == "secrets-platform:adopt"
     assert json.dumps(str(caught.value)).count("\\n") == 0
+
+
+SAME_NAME_ARN = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:shop/staging/session-Zy98Xw"
+
+
+def test_rotation_turned_on_in_the_follow_up_step(make_project: Callable[..., Path]) -> None:
+    stack = MINIMAL_STACK + f"""\
+  secrets-platform:adopt:
+    session:
+      arn: {SAME_NAME_ARN}
+      name: shop/staging/session
+      imported: true
+"""
+    report = preview("staging", make_project(CATALOG, stack))
+    rotations = [r for r in report.run.resources if r.type == "aws:secretsmanager/secretRotation:SecretRotation"]
+    assert len(rotations) == 1
+    # The value it has is rotated on the schedule; nothing writes a first value over it.
+    assert rotations[0].inputs["rotateImmediately"] is False
+    assert not [r for r in report.run.resources if r.type == VERSION and "session" in r.name]
+    assert not [v for v in report.violations if v.policy == "rotation-has-first-value"]
+    # Before the import, the same rotation is refused: the first `pulumi up` must change nothing.
+    with pytest.raises(ConfigurationError, match="turn its rotation on in the follow-up step"):
+        run_stack("staging", make_project(CATALOG, stack.replace("      imported: true\n", "")))
+
+
+def test_a_renamed_secret_cannot_rotate(make_project: Callable[..., Path]) -> None:
+    stack = MINIMAL_STACK + f"""\
+  secrets-platform:adopt:
+    session:
+      arn: {ARN}
+      name: legacy/api-token
+      imported: true
+"""
+    with pytest.raises(ConfigurationError) as caught:
+        run_stack("staging", make_project(CATALOG, stack))
+    assert caught.value.field == "secrets-platform:adopt.session.name"
+    assert "must be named shop/staging/session" in caught.value.reason

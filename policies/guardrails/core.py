@@ -171,10 +171,10 @@ ADOPTED = ("adopted existing secret {arn}: the import changes nothing in AWS; ma
            "step after it (README: Adopt an existing application)")
 
 
-def adopted_secrets() -> dict[str, str]:
+def adopted_secrets(imported: bool = False) -> dict[str, str]:
     """Existing secret name -> ARN for every secret the stack adopts (`secrets-platform:adopt`, which the
     engine passes to the analyzer in PULUMI_CONFIG): findings on them are the follow-up step's to-do list,
-    not a reason to stop an import that changes nothing."""
+    not a reason to stop an import that changes nothing. With `imported`, also those already imported."""
     try:
         config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
         raw = next((v for k, v in config.items() if k.endswith(":adopt")), None)
@@ -185,7 +185,7 @@ def adopted_secrets() -> dict[str, str]:
         return {}
     # After the import (`imported: true`) the secret is the platform's: the rules apply in full again.
     return {str(e["name"]): str(e.get("arn", "")) for e in entries.values()
-            if isinstance(e, dict) and e.get("name") and e.get("imported") is not True}
+            if isinstance(e, dict) and e.get("name") and (imported or e.get("imported") is not True)}
 
 
 def adoption_of(resource_type: str, props: Mapping[str, Any]) -> str | None:

@@ -115,6 +115,9 @@ def parse_adoptions(raw: Any, file: str, account_id: str, region: str) -> dict[s
         tags = entry.get("tags") or {}
         if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
             fail("must map tag names to string values, exactly as the secret has them", "tags")
+        if any(k.lower().startswith("aws:") for k in tags):
+            # Reserved for AWS; the provider ignores them in its state, so they are never declared.
+            fail("leave out tags starting with 'aws:' (AWS sets them; the provider ignores them)", "tags")
         if len(tags) > TAG_LIMIT:
             fail(f"{len(tags)} tags; a secret carries at most {TAG_LIMIT}", "tags")
         replicas = entry.get("replicas") or []

@@ -213,6 +213,9 @@ def read_aws(client: Any, prefix: str, read_keys: bool) -> list[Existing]:
         if not summary["Name"].startswith(prefix):
             continue
         described = call(f"secret '{summary['Name']}'", client.describe_secret, SecretId=summary["ARN"])
+        primary = described.get("PrimaryRegion")
+        if primary and primary != client.meta.region_name:
+            continue  # a replica: it is adopted with its primary secret, in the primary's region
         rotation = None
         if described.get("RotationEnabled"):
             rules = described.get("RotationRules") or {}
@@ -224,7 +227,9 @@ def read_aws(client: Any, prefix: str, read_keys: bool) -> list[Existing]:
         found.append(Existing(
             arn=described["ARN"], name=described["Name"], description=described.get("Description"),
             kms_key_id=described.get("KmsKeyId"),
-            tags={t["Key"]: t["Value"] for t in described.get("Tags") or []},
+            # AWS's own `aws:` tags cannot be set, and the provider leaves them out of its state (tftags
+            # IgnoreAWS): declaring them would make the import differ.
+            tags={t["Key"]: t["Value"] for t in described.get("Tags") or [] if not t["Key"].startswith("aws:")},
             replicas=[{"region": r["Region"], **({"kmsKeyId": r["KmsKeyId"]} if r.get("KmsKeyId") else {})}
                       for r in described.get("ReplicationStatus") or []],
             rotation=rotation, keys=keys,
@@ -296,7 +301,7 @@ def build(request: Request, variables: list[Variable], mounted: dict[str, set[st
     app = request.app
     prefix = request.prefix or ""
     for secret in existing:
-        rest = secret.name[len(prefix):] if secret.name.startswith(prefix) else secret.name
+        rest = (secret.name[len(prefix):] if secret.name.startswith(prefix) else secret.name).lstrip("/")
         name = rest if SECRET_NAME.fullmatch(rest) else _slug(rest)
         draft = drafts.setdefault(name, Draft(name))
         if name != rest:

@@ -126,6 +126,8 @@ def test_the_follow_up_step_declares_it_the_platform_way(make_project: Callable[
     (f"arn: {ARN}\n      name: legacy/api-token\n      kmsKey: x", "kmsKey", "unknown field"),
     (f"arn: {ARN}\n      name: legacy/api-token\n      imported: yes please", "imported", "must be true"),
     (f"arn: {ARN}\n      name: legacy/api-token\n      tags: [a]", "tags", "must map tag names"),
+    (f"arn: {ARN}\n      name: legacy/api-token\n      tags: {{'aws:cloudformation:stack-name': s}}", "tags",
+     "leave out tags starting with 'aws:'"),
 ])
 def test_bad_adoption_is_one_line_before_any_resource(entry: str, field: str, message: str,
                                                       make_project: Callable[..., Path]) -> None:
@@ -204,3 +206,10 @@ def test_a_renamed_secret_cannot_rotate(make_project: Callable[..., Path]) -> No
         run_stack("staging", make_project(CATALOG, stack))
     assert caught.value.field == "secrets-platform:adopt.session.name"
     assert "must be named shop/staging/session" in caught.value.reason
+
+
+def test_existing_replicas_are_declared_as_they_are(make_project: Callable[..., Path]) -> None:
+    replica_key = "arn:aws:kms:eu-central-1:210987654321:key/1b7c8f6e-3a1d-4e2b-9c5f-6d7e8f9a0b1c"
+    stack = adopt(f"      replicas: [{{region: eu-central-1, kmsKeyId: '{replica_key}'}}, {{region: us-east-1}}]\n")
+    secret = _secret(preview("staging", make_project(CATALOG, stack), policies=False))
+    assert secret.inputs["replicas"] == [{"region": "eu-central-1", "kmsKeyId": replica_key}, {"region": "us-east-1"}]

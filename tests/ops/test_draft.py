@@ -261,3 +261,36 @@ def test_an_earlier_draft_is_not_overwritten(moto: Moto, ops: Callable[..., Resu
     again = _draft(ops, moto, tmp_path / "d", *argv)
     assert again.code == 2 and "exists: move it away or pass --force" in again.err
     assert _draft(ops, moto, tmp_path / "d", *argv, "--force").code == 0
+
+
+def test_a_rotation_configured_in_aws_is_noted(moto: Moto, ops: Callable[..., Result], seeded: list[Seeded],
+                                              rotation_function: Any, tmp_path: Path) -> None:
+    from ops_harness import enable_rotation
+
+    one = seed_example(moto, "filot", "staging")
+    seeded.append(one)
+    enable_rotation(moto, rotation_function, one.arns["session-secret"], 30)
+    result = _draft(ops, moto, tmp_path / "d", "--stack", "staging", "--from-aws", one.prefix, "--region", one.region)
+    assert result.code == 0, result.err
+    text = (tmp_path / "d" / "catalog.yaml").read_text()
+    assert f"rotated in AWS by {rotation_function.arn} (every 30 days): adopted as 'manual'" in text
+    # The adopted secret is not rotated by the first `pulumi up`: the draft keeps it manual.
+    assert load_catalog(tmp_path / "d" / "catalog.yaml").secrets["session-secret"].rotation == "manual"
+
+
+def test_aws_tags_are_left_out(moto: Moto, ops: Callable[..., Result], tmp_path: Path) -> None:
+    """AWS's own `aws:` tags are left out of the adoption (the provider ignores them in its state); a prefix
+    without its trailing slash names the same secrets."""
+    sm = moto.client("secretsmanager", "eu-west-1")
+    made = sm.create_secret(Name="shop/staging/api-token", SecretString=moto.value(), Tags=[
+        {"Key": "aws:cloudformation:stack-name", "Value": "legacy"}, {"Key": "team", "Value": "web"}])
+    try:
+        result = _draft(ops, moto, tmp_path / "d", "--stack", "staging", "--from-aws", "shop/staging",
+                        "--region", "eu-west-1")
+        assert result.code == 0, result.err
+        config = yaml.safe_load((tmp_path / "d" / "Pulumi.staging.yaml").read_text())["config"]
+        assert config["secrets-platform:adopt"] == {"api-token": {
+            "arn": made["ARN"], "name": "shop/staging/api-token", "tags": {"team": "web"}}}
+        assert config["secrets-platform:accountId"] == made["ARN"].split(":")[4]
+    finally:
+        sm.delete_secret(SecretId=made["ARN"], ForceDeleteWithoutRecovery=True)

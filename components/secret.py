@@ -201,9 +201,11 @@ class CatalogSecret(pulumi.ComponentResource):
     def _adopt(self, name: str, args: CatalogSecretArgs, adopted: Adoption) -> None:
         """Import the existing secret: declare exactly what DescribeSecret returns, write nothing.
 
-        Pulumi refuses an import whose inputs differ from what the provider reads back (terraform-provider-aws
-        secret.go reads description, kms_key_id, name, replica, tags; `policy` and `recovery_window_in_days`
-        are left unset, so neither differs). No SecretVersion: the secret keeps its value and ARN.
+        An input that differs from what the provider reads back (terraform-provider-aws secret.go reads
+        description, kms_key_id, name, replica, policy, tags) either fails the import or, since
+        pulumi/pulumi#19339, is applied right after it: the first `pulumi up` would change the secret. So
+        exactly those are declared, and `policy` is left unset (Optional+Computed: an existing resource
+        policy stays). No SecretVersion: the secret keeps its value and ARN.
         """
         self.secret_name = adopted.name
         self.first_value_by_rotation = False
@@ -218,8 +220,11 @@ class CatalogSecret(pulumi.ComponentResource):
             replicas=[aws.secretsmanager.SecretReplicaArgs(region=r.region, kms_key_id=r.kms_key_id)
                       for r in adopted.replicas] or None,
             tags=dict(adopted.tags) or None,
+            # The provider reads neither property back after an import and would otherwise show its
+            # defaults (30 days, false) as a change (pulumi/pulumi-aws#5241); neither exists in AWS.
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect,
-                                        import_=adopted.arn),
+                                        import_=adopted.arn,
+                                        ignore_changes=["recoveryWindowInDays", "forceOverwriteReplicaSecret"]),
         )
         self.arn = self.secret.arn
         self.register_outputs({"arn": self.secret.arn, "name": self.secret_name, "adopted": adopted.arn})

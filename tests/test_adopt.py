@@ -64,6 +64,7 @@ def test_an_adopted_secret_is_imported_as_it_is(make_project: Callable[..., Path
     assert secret.import_id == ARN
     assert secret.inputs == {"name": "legacy/api-token", "description": "the partner token, set by hand",
                              "kmsKeyId": KEY, "tags": {"team": "web"}}
+    assert set(secret.ignore_changes) == {"recoveryWindowInDays", "forceOverwriteReplicaSecret"}
     children = [r for r in report.run.resources if r.parent == secret.parent and r.custom]
     assert [r.type for r in children] == [SECRET]  # no value written, no resource policy added
     # Its value stays in AWS: nothing to set for it.
@@ -110,7 +111,7 @@ def test_the_follow_up_step_declares_it_the_platform_way(make_project: Callable[
     assert secret.import_id == ""
     assert secret.inputs["name"] == "legacy/api-token"  # a rename would replace it: new ARN
     assert secret.inputs["kmsKeyId"] != KEY and "environment" in secret.inputs["tags"]
-    assert secret.inputs["recoveryWindowInDays"] == 7
+    assert secret.inputs["recoveryWindowInDays"] == 7 and secret.ignore_changes == ()
     children = {r.type for r in report.run.resources if r.parent == secret.parent and r.custom}
     assert children == {SECRET, POLICY}  # the resource policy comes now; still no version: the value stays
     on_it = [v for v in report.violations if v.urn.endswith("shop-staging-api-token-secret")]

@@ -33,7 +33,7 @@ from ops_harness import Moto, Result
 
 from components.catalog import load_catalog
 from preview.cli import main as preview_main
-from preview.cli import preview
+from preview.cli import preview, render_text
 
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
@@ -98,6 +98,9 @@ def test_round_trip_of_each_example(example: str, moto: Moto, ops: Callable[...,
     assert "# review:" in (both / "catalog.yaml").read_text()
 
     report = preview(stack, both, policies=True)
+    text = io.StringIO()
+    render_text(report, text)
+    moto.outputs.append(text.getvalue())
     secrets = [r for r in report.run.resources if r.type == SECRET]
     assert {r.import_id for r in secrets} == set(one.arns.values())
     for resource in secrets:

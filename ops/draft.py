@@ -545,13 +545,14 @@ def render_stack_config(request: Request, drafts: dict[str, Draft], account_id: 
     header = [
         f"# Stack config drafted by `python -m ops draft` for stack {request.stack}. No value is in it.",
         "# secrets-platform:adopt lists the existing secrets the first `pulumi up` imports, each exactly as",
-        "# DescribeSecret returned it (Pulumi refuses an import whose inputs differ).",
+        "# DescribeSecret returned it (an input that differs would fail the import or change the secret).",
     ]
     if not account_id:
         header.append("# review: set secrets-platform:accountId (the 12-digit account this stack deploys to)")
     if not region:
         header.append("# review: set aws:region")
-    return "\n".join(header) + "\n" + yaml.safe_dump({"config": config}, sort_keys=False, allow_unicode=False)
+    return "\n".join(header) + "\n" + yaml.safe_dump({"config": config}, sort_keys=False, allow_unicode=False,
+                                                    width=1_000_000)
 
 
 def run(request: Request, client: Any | None, out: TextIO) -> int:
@@ -620,14 +621,19 @@ def run(request: Request, client: Any | None, out: TextIO) -> int:
                 continue
             ckey = config_key(name, key, source.config)
             (plain if value.config is not None else external).append(ckey)
-    out.write("Next:\n  1. review every '# review:' mark in the catalog\n")
+    steps = ["review every '# review:' mark in the catalog"]
     if plain:
-        out.write("  2. set the plain values the preview needs:\n")
-        out.writelines(f"       pulumi config set {PROJECT}:{k} <value> --stack {request.stack}\n" for k in plain)
-    out.write(f"  3. preview: python -m preview {request.stack} --project-dir {request.out_dir}\n")
+        steps.append("set the plain values the preview needs:" + "".join(
+            f"\n       pulumi config set {PROJECT}:{k} <value> --stack {request.stack}" for k in plain))
+    steps.append(f"preview: python -m preview {request.stack} --project-dir {request.out_dir}")
     if external:
-        out.write("  4. set the secret values that are not adopted (the preview lists them as action required):\n")
-        out.writelines(f"       pulumi config set --secret {PROJECT}:{k} --stack {request.stack}\n" for k in external)
+        steps.append("set the secret values that are not adopted (the preview lists them as action required):"
+                     + "".join(f"\n       pulumi config set --secret {PROJECT}:{k} --stack {request.stack}"
+                               for k in external))
+    if adopted:
+        steps.append("pulumi up imports the adopted secrets; then the follow-up step (README: Adopt an existing "
+                     "application)")
+    out.write("Next:\n" + "".join(f"  {n}. {step}\n" for n, step in enumerate(steps, 1)))
     return 0
 
 

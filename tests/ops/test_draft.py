@@ -8,6 +8,7 @@ variables, previews, and imports each existing secret with exactly what Describe
 from __future__ import annotations
 
 import io
+import json
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -295,5 +296,34 @@ def test_aws_tags_are_left_out(moto: Moto, ops: Callable[..., Result], tmp_path:
         assert config["secrets-platform:adopt"] == {"api-token": {
             "arn": made["ARN"], "name": "shop/staging/api-token", "tags": {"team": "web"}}}
         assert config["secrets-platform:accountId"] == made["ARN"].split(":")[4]
+    finally:
+        sm.delete_secret(SecretId=made["ARN"], ForceDeleteWithoutRecovery=True)
+
+
+def test_day_2_commands_find_an_adopted_secret_by_its_own_name(
+        moto: Moto, ops: Callable[..., Result], make_project: Callable[..., Path]) -> None:
+    sm = moto.client("secretsmanager", "eu-west-1")
+    made = sm.create_secret(Name="legacy/partner-token", SecretString=moto.value())
+    try:
+        project = make_project("""\
+            app: shop
+            owner: web
+            secrets:
+              api-token:
+                description: Calls the partner API
+                class: configuration
+                value: {env: API_TOKEN, external: {}}
+            """, f"""\
+            config:
+              aws:region: eu-west-1
+              secrets-platform:accountId: "{made['ARN'].split(':')[4]}"
+              secrets-platform:adopt:
+                api-token: {{arn: "{made['ARN']}", name: legacy/partner-token}}
+            """)
+        result = ops("list", "--stack", "staging", "--project-dir", str(project), "--format", "json")
+        assert result.code == 0, result.err
+        listed = json.loads(result.out)
+        assert [(s["name"], s["exists"]) for s in listed["secrets"]] == [("legacy/partner-token", True)]
+        assert listed["summary"]["missing"] == 0
     finally:
         sm.delete_secret(SecretId=made["ARN"], ForceDeleteWithoutRecovery=True)

@@ -144,14 +144,14 @@ def test_adopt_an_existing_application(moto: Moto, ops: Callable[..., Result], t
 
         # 7. Consumers read the same ARNs: the import's ecsSecrets name the existing ARNs (step 5), and the
         #    follow-up keeps every name, the one input whose change replaces a secret (terraform-provider-aws
-        #    secret.go: name and name_prefix are ForceNew), so the ARNs stay. (The offline preview cannot show
-        #    the ARN from the state: its mocks make one up for a secret not imported in this run.)
+        #    secret.go: name and name_prefix are ForceNew), so the ARNs stay. (The offline preview stands in for
+        #    the state with the ARNs the adopt entries record.)
         for name, arn in existing.arns.items():
             resource = secrets[f"filot/{stack}/{name}"]
             assert resource.inputs["name"] == describe(moto, existing.region, arn)["name"]
             assert "namePrefix" not in resource.inputs
-        variables = {e["name"] for e in follow.run.outputs["ecsSecrets"]}
-        assert variables == {e["name"] for e in up.run.outputs["ecsSecrets"]}
+        assert _consumers_read_the_same_arns(follow, existing.arns) == 20
+        assert follow.run.outputs["ecsSecrets"] == up.run.outputs["ecsSecrets"]
         assert _state(moto, existing.region, existing.arns) == before
     finally:
         drop(moto, existing)

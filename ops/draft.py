@@ -263,11 +263,13 @@ def _slug(text: str, limit: int = 63) -> str:
 
 
 def _camel(text: str) -> str:
+    """A catalog key name (KEY_NAME: a letter first) from the rest of a variable's name."""
     words = [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
     if not words:
         return "value"
     head, *rest = words
-    return head.lower() + "".join(w[:1].upper() + w[1:].lower() for w in rest)
+    key = head.lower() + "".join(w[:1].upper() + w[1:].lower() for w in rest)
+    return key[:64] if key[0].isalpha() else f"k{key}"[:64]
 
 
 def _upper_snake(text: str) -> str:

@@ -11,6 +11,7 @@ import pulumi
 
 from components import grants, iam, lambda_package
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
+from components.adopt import check_adoptions
 from components.alerts import RotationAlerts, RotationAlertsArgs
 from components.catalog import Catalog, Rotation, Secret
 from components.errors import ConfigurationError
@@ -35,7 +36,14 @@ from components.rotation import (
 )
 from components.secret import CatalogSecret, CatalogSecretArgs
 from components.settings import Principal, StackSettings, opt_in_regions
-from components.values import MissingValue, check_config_keys, check_differences, deploy_checks, read_supplied
+from components.values import (
+    MissingValue,
+    SuppliedValues,
+    check_config_keys,
+    check_differences,
+    deploy_checks,
+    read_supplied,
+)
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,11 @@ class SecretsEnvironment(pulumi.ComponentResource):
         check_config_keys(catalog, settings)
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
-        supplied = {n: read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
+        check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},
+                        settings.file, catalog.app, env)
+        # An adopted secret keeps the value it has: the stack supplies none of it.
+        supplied = {n: SuppliedValues(secret={}, plain={}, missing=[]) if n in settings.adopt
+                    else read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
         check_differences(secrets, settings, supplied)
         self.deploy_checks = deploy_checks(catalog, secrets)
 
@@ -201,6 +213,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     # A generated server credential is useless until its master installs it.
                     held=entry.needs_first_install and master is not None and self.secrets[master].version is None,
                     published_by=publishers.get(secret_name),
+                    adopted=settings.adopt.get(secret_name),
                 ),
                 child,
             )
@@ -234,7 +247,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
             for group, (strategy, names) in groups.items():
                 rotated = tuple(
                     RotatedSecret(name=n, entry=secrets[n], arn=self.secrets[n].arn, secret=self.secrets[n].secret,
-                                  version=self.secrets[n].version,
+                                  # An adopted secret holds its value already: the schedule need not wait.
+                                  version=self.secrets[n].version or (
+                                      self.secrets[n].secret if n in settings.adopt else None),
                                   first_value_by_rotation=self.secrets[n].first_value_by_rotation,
                                   install_at_deploy=n in installs and installs[n].master is not None,
                                   master_version=self.secrets[m].version if (m := _master(secrets[n])) else None)

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components import grants, iam
+from components.adopt import Adoption
 from components.catalog import PLACEHOLDER_REF, BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
 from components.values import SuppliedValues
 
@@ -51,6 +52,8 @@ class CatalogSecretArgs:
     master (which installs it) has no value in this stack; the value comes with the master's."""
     published_by: str | None = None
     """The signing secret whose rotation writes this one (a published public key): no program value."""
+    adopted: Adoption | None = None
+    """An existing secret to import as it is (no version, no resource policy), instead of creating one."""
 
 
 def _generated(
@@ -109,7 +112,12 @@ class CatalogSecret(pulumi.ComponentResource):
     def __init__(self, name: str, args: CatalogSecretArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("secrets-platform:index:CatalogSecret", name, None, opts)
         entry = args.entry
-        self.secret_name = f"{args.app}/{args.environment}/{args.name}"
+        if args.adopted is not None and not args.adopted.imported:
+            self._adopt(name, args, args.adopted)
+            return
+        # An adopted secret after its import keeps its name (a rename replaces the secret) and its value.
+        keeps_value = args.adopted is not None
+        self.secret_name = args.adopted.name if args.adopted else f"{args.app}/{args.environment}/{args.name}"
         tags = {
             **args.extra_tags,
             "app": args.app,
@@ -157,7 +165,7 @@ class CatalogSecret(pulumi.ComponentResource):
         self.first_value_by_rotation = (isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation
                                         ) or args.published_by is not None
         for key, value in entry.values.items():
-            if missing_required or self.first_value_by_rotation:
+            if missing_required or self.first_value_by_rotation or keeps_value:
                 break  # no version from the program: generate nothing that would only sit unused in state
             if value.generate is not None:
                 parts[key] = _generated(f"{name}-{key or 'value'}", value.generate, child)
@@ -175,7 +183,7 @@ class CatalogSecret(pulumi.ComponentResource):
         self.keys = tuple(k for k in entry.values if k not in optional_missing) if entry.grouped else ()
 
         self.version = None
-        if not missing_required and present and not self.first_value_by_rotation:
+        if not missing_required and present and not self.first_value_by_rotation and not keeps_value:
             # Output.all() of nothing is a list, not a mapping: a secret of plain values has no parts.
             combined = pulumi.Output.all(**parts) if parts else pulumi.Output.from_input({})
             composed: pulumi.Output[str] = combined.apply(
@@ -203,6 +211,37 @@ class CatalogSecret(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({"arn": self.secret.arn, "name": self.secret_name})
+
+    def _adopt(self, name: str, args: CatalogSecretArgs, adopted: Adoption) -> None:
+        """Import the existing secret: declare exactly what DescribeSecret returns, write nothing.
+
+        An input that differs from what the provider reads back (terraform-provider-aws secret.go reads
+        description, kms_key_id, name, replica, policy, tags) either fails the import or, since
+        pulumi/pulumi#19339, is applied right after it: the first `pulumi up` would change the secret. So
+        exactly those are declared, and `policy` is left unset (Optional+Computed: an existing resource
+        policy stays). No SecretVersion: the secret keeps its value and ARN.
+        """
+        self.secret_name = adopted.name
+        self.first_value_by_rotation = False
+        self.unset_optional = False
+        self.keys = tuple(args.entry.values) if args.entry.grouped else ()
+        self.version = None
+        self.secret = aws.secretsmanager.Secret(
+            f"{name}-secret",
+            name=adopted.name,
+            description=adopted.description,
+            kms_key_id=adopted.kms_key_id,
+            replicas=[aws.secretsmanager.SecretReplicaArgs(region=r.region, kms_key_id=r.kms_key_id)
+                      for r in adopted.replicas] or None,
+            tags=dict(adopted.tags) or None,
+            # The provider reads neither property back after an import and would otherwise show its
+            # defaults (30 days, false) as a change (pulumi/pulumi-aws#5241); neither exists in AWS.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect,
+                                        import_=adopted.arn,
+                                        ignore_changes=["recoveryWindowInDays", "forceOverwriteReplicaSecret"]),
+        )
+        self.arn = self.secret.arn
+        self.register_outputs({"arn": self.secret.arn, "name": self.secret_name, "adopted": adopted.arn})
 
     @staticmethod
     def _compose(entry: Secret, present: list[str], resolved: Mapping[str, str],

@@ -17,6 +17,7 @@ from typing import Any
 import botocore.session
 import pulumi
 
+from components.adopt import Adoption, parse_adoptions
 from components.catalog import YAML_MAX_BYTES
 from components.errors import ConfigurationError
 
@@ -25,7 +26,7 @@ PROJECT = "secrets-platform"
 SETTINGS_KEYS = frozenset({
     "accountId", "catalog", "environment", "recoveryWindowDays", "protectSecrets", "kmsDeletionWindowDays",
     "replicaRegions", "allowMissingValues", "ciReadsValues", "rotationSubnetIds", "rotationSecurityGroupIds",
-    "principals", "tags",
+    "principals", "tags", "adopt",
 })
 """The stack's own settings under `secrets-platform:` (Pulumi.yaml declares each); every other key in
 that namespace must be a value the catalog names."""
@@ -123,6 +124,8 @@ class StackSettings:
     """Subnets for rotation functions that must reach a database or Redis inside a VPC."""
     rotation_security_group_ids: tuple[str, ...] = ()
     """Security groups of those functions."""
+    adopt: dict[str, Adoption] = field(default_factory=dict)
+    """Catalog secret -> the existing secret it imports (`secrets-platform:adopt`, components/adopt.py)."""
 
     @property
     def file(self) -> str:
@@ -245,6 +248,7 @@ def load_settings() -> StackSettings:
         ci_reads_values=boolean("ciReadsValues", False),
         rotation_subnet_ids=tuple(subnets),
         rotation_security_group_ids=tuple(groups),
+        adopt=parse_adoptions(structured("adopt", {}), file, account_id, region),
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from ops import compare, due, envcheck, secrets
+from ops import compare, draft, due, envcheck, secrets
 from ops.aws import secretsmanager
 from ops.stack import REPO, OpsError, load_stack
 
@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     check_env = commands.add_parser("check-env", parents=[common, fmt],
                                     help="is every catalog variable set (and not a placeholder) in an environment")
     check_env.add_argument("--env-file", type=Path, default=None, help="a dotenv file instead of this process's env")
+    draft.add_parser(commands)
     return parser
 
 
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     stdin = stdin or sys.stdin
     args = _parser().parse_args(argv)
     try:
+        if args.command == "draft":  # there is no stack yet: the draft makes its config
+            return draft.main(args, out)
         stack = load_stack(args.stack, args.project_dir.resolve())
         if args.command == "check-env":
             if args.env_file is not None:

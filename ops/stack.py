@@ -7,7 +7,8 @@ name here is exactly the name `pulumi up` gave it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.catalog import Catalog, Rotation, Secret, load_catalog
@@ -39,6 +40,8 @@ class Stack:
     """The parsed catalog."""
     protected: bool
     """Whether the stack's secrets are protected (`protectSecrets: true`)."""
+    adopted: dict[str, str] = field(default_factory=dict)
+    """Catalog name -> existing name of each adopted secret (`secrets-platform:adopt`): it keeps its name."""
 
     @property
     def prefix(self) -> str:
@@ -58,11 +61,11 @@ class Stack:
         return with_public_keys(self.catalog.for_environment(self.environment))
 
     def full_name(self, name: str) -> str:
-        return f"{self.prefix}{name}"
+        return self.adopted.get(name) or f"{self.prefix}{name}"
 
     def resolve(self, given: str) -> tuple[str, Secret]:
         """A catalog secret by catalog name (`redis`) or full name (`filot/staging/redis`)."""
-        short = given.removeprefix(self.prefix)
+        short = next((n for n, full in self.adopted.items() if full == given), given.removeprefix(self.prefix))
         entry = self.secrets.get(short)
         if entry is None:
             known = ", ".join(self.secrets) or "none"
@@ -99,5 +102,11 @@ def load_stack(stack: str, project_dir: Path = REPO) -> Stack:
     except ConfigurationError as exc:
         raise OpsError(str(exc)) from None
     protected = values.get(f"{config.project}:protectSecrets", "false").lower() == "true"
+    try:
+        adopt = json.loads(values.get(f"{config.project}:adopt") or "{}")
+    except ValueError:
+        adopt = {}  # the program reports a malformed mapping itself
+    adopted = {str(n): str(e["name"]) for n, e in adopt.items() if isinstance(e, dict) and e.get("name")} \
+        if isinstance(adopt, dict) else {}
     return Stack(name=stack, project=config.project, environment=environment, region=region,
-                 catalog=catalog, protected=protected)
+                 catalog=catalog, protected=protected, adopted=adopted)

@@ -94,6 +94,7 @@ def _resource_json(resource: CollectedResource) -> dict[str, Any]:
         "retainOnDelete": resource.retain_on_delete,
         "ignoreChanges": list(resource.ignore_changes),
         "inputs": redacted(resource.inputs),
+        **({"import": resource.import_id} if resource.import_id else {}),
     }
 
 
@@ -149,6 +150,8 @@ def _describe(resource: CollectedResource) -> str:
         notes.append(f"rotation={'on' if inputs.get('enableKeyRotation') else 'OFF'}")
         if inputs.get("region"):
             notes.append(f"region={inputs['region']}")
+    if resource.import_id:
+        notes.append(f"import {resource.import_id}")
     if resource.protect:
         notes.append("protected")
     if resource.ignore_changes:
@@ -172,13 +175,16 @@ def render_text(report: Report, out: TextIO) -> None:
     def walk(parent: str | None, depth: int) -> None:
         for resource in sorted(children.get(parent, []), key=lambda r: (r.custom, r.type, r.name)):
             details = _describe(resource)
-            out.write(f"{'  ' * depth}+ {resource.type}  {resource.name}{'  ' + details if details else ''}\n")
+            op = "=" if resource.import_id else "+"  # the engine's marker of an import
+            out.write(f"{'  ' * depth}{op} {resource.type}  {resource.name}{'  ' + details if details else ''}\n")
             walk(resource.urn, depth + 1)
 
     out.write(f"+ pulumi:pulumi:Stack  {run.stack.project}-{run.stack.stack}\n")
     walk(run.stack_urn, 1)
     counts = Counter(r.type for r in run.resources)
-    out.write(f"\nResources: {len(run.resources)} to create\n")
+    imports = sum(1 for r in run.resources if r.import_id)
+    also = f", {imports} to import (existing, unchanged)" if imports else ""
+    out.write(f"\nResources: {len(run.resources) - imports} to create{also}\n")
     for token, count in sorted(counts.items()):
         out.write(f"  {count:5d}  {token}\n")
 

@@ -31,11 +31,14 @@ def _stable(seed: str, length: int) -> str:
 class AwsMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes with what AWS and pulumi-random would return."""
 
-    def __init__(self, region: str, account_id: str, roles: Mapping[str, str] | None = None):
+    def __init__(self, region: str, account_id: str, roles: Mapping[str, str] | None = None,
+                 existing: Mapping[str, str] | None = None):
         self.region = region
         self.account_id = account_id
         self.roles = dict(roles or {})
         """Role name -> ARN for the lookups of roles the stack config names (as if each existed as given)."""
+        self.existing = dict(existing or {})
+        """Secret name -> ARN of the secrets the stack adopts: in the state after their import, they keep it."""
         self.generated: list[str] = []
         """Every value the mocks generated, so that tests can prove none of them is ever printed."""
 
@@ -59,6 +62,8 @@ class AwsMocks(pulumi.runtime.Mocks):
         if kind == "aws:secretsmanager/secret:Secret":
             secret_name = inputs.get("name", name)
             arn = self._arn("secretsmanager", region, f"secret:{secret_name}-{_stable(secret_name, 6)}")
+            # An import (`import_`, the request's importId) or a secret adopted earlier: the existing ARN stays.
+            arn = args.resource_id or self.existing.get(secret_name) or arn
             state.update(arn=arn)
             return arn, state
         if kind == "aws:secretsmanager/secretVersion:SecretVersion":
@@ -145,3 +150,15 @@ def configured_roles(principals: str | None) -> dict[str, str]:
     except json.JSONDecodeError:
         pass  # the program reports the malformed value itself
     return found
+
+
+def adopted_arns(adopt: str | None) -> dict[str, str]:
+    """Existing name -> ARN for every entry of a `secrets-platform:adopt` config value (JSON)."""
+    try:
+        entries = json.loads(adopt) if adopt else {}
+    except json.JSONDecodeError:
+        return {}  # the program reports the malformed value itself
+    if not isinstance(entries, dict):
+        return {}
+    return {str(e["name"]): str(e["arn"]) for e in entries.values()
+            if isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("arn"), str)}

@@ -39,6 +39,8 @@ class CollectedResource:
     """Output names the program asked to be marked secret."""
     provider: str = ""
     """The provider reference, if an explicit provider was passed."""
+    import_id: str = ""
+    """The id of an existing resource the program imports (`import_`); empty for one it creates."""
 
 
 SECRET_MARK = "[secret]"  # noqa: S105 - the redaction marker, not a secret

@@ -24,7 +24,7 @@ from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 from components.errors import ConfigurationError
-from preview.mocks import AwsMocks, configured_roles
+from preview.mocks import AwsMocks, adopted_arns, configured_roles
 from preview.model import CollectedResource
 from preview.stackconfig import StackConfig
 
@@ -61,6 +61,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             additional_secret_outputs=tuple(request.additionalSecretOutputs),
             provider=request.provider,
+            import_id=request.importId,
         )
         with self._lock:
             # The engine refuses a second resource with the same URN; the mock monitor would take it.
@@ -148,7 +149,8 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(dict(stack.values), list(stack.secret_keys))
-    mocks = AwsMocks(region, account, configured_roles(stack.values.get(f"{stack.project}:principals")))
+    mocks = AwsMocks(region, account, configured_roles(stack.values.get(f"{stack.project}:principals")),
+                     adopted_arns(stack.values.get(f"{stack.project}:adopt")))
     monitor = RecordingMonitor(mocks)
     warnings = _WarningLog()
     pulumi.runtime.set_mocks(

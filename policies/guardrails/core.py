@@ -19,6 +19,7 @@ The wrappers add three behaviours every rule shares:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -166,6 +167,35 @@ def to_plain(value: Any) -> Any:
     return value
 
 
+ADOPTED = ("adopted existing secret {arn}: the import changes nothing in AWS; make this change in the follow-up "
+           "step after it (README: Adopt an existing application)")
+
+
+def adopted_secrets(imported: bool = False) -> dict[str, str]:
+    """Existing secret name -> ARN for every secret the stack adopts (`secrets-platform:adopt`, which the
+    engine passes to the analyzer in PULUMI_CONFIG): findings on them are the follow-up step's to-do list,
+    not a reason to stop an import that changes nothing. With `imported`, also those already imported."""
+    try:
+        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
+        raw = next((v for k, v in config.items() if k.endswith(":adopt")), None)
+        entries = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return {}
+    if not isinstance(entries, dict):
+        return {}
+    # After the import (`imported: true`) the secret is the platform's: the rules apply in full again.
+    return {str(e["name"]): str(e.get("arn", "")) for e in entries.values()
+            if isinstance(e, dict) and e.get("name") and (imported or e.get("imported") is not True)}
+
+
+def adoption_of(resource_type: str, props: Mapping[str, Any]) -> str | None:
+    """The adoption reason when the resource is a secret the stack adopts, else None."""
+    if resource_type != "aws:secretsmanager/secret:Secret":
+        return None
+    arn = adopted_secrets().get(str(props.get("name") or ""))
+    return None if arn is None else ADOPTED.format(arn=arn)
+
+
 def suppressed_reason(reason: str, messages: Iterable[str]) -> str:
     return SUPPRESSED_PREFIX + reason + WOULD_REPORT + FINDING_SEPARATOR.join(messages)
 
@@ -217,6 +247,9 @@ def resource_rule(
         sup = settings.suppression_for(args.urn, args.name)
         if sup is not None:
             args.not_applicable(suppressed_reason(sup.reason, messages))
+        adopted = adoption_of(args.resource_type, args.props)
+        if adopted is not None:
+            args.not_applicable(suppressed_reason(adopted, messages))
         for message in messages:
             report(message, None)
 
@@ -252,8 +285,11 @@ def stack_rule(
             raise UndecidedError(exc) from exc
         kept: list[StackFinding] = []
         hidden: list[tuple[StackFinding, Suppression]] = []
+        adopted = {r.urn: reason for r in args.resources if (reason := adoption_of(r.resource_type, r.props))}
         for f in findings:
             sup = settings.suppression_for(f.urn, f.name)
+            if sup is None and f.urn in adopted:
+                sup = Suppression(reason=adopted[f.urn], urn=f.urn)
             if sup is None:
                 kept.append(f)
             else:

@@ -17,7 +17,7 @@ from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from . import types as t
-from .core import KNOWN_ENVIRONMENTS, Settings, StackFinding, UndecidedError, stack_rule, tags_of
+from .core import KNOWN_ENVIRONMENTS, Settings, StackFinding, UndecidedError, adopted_secrets, stack_rule, tags_of
 from .documents import BadDocument, covers, parse
 from .iam import SECRET_ARN
 from .secrets import num
@@ -237,6 +237,8 @@ def check_rotation_first_value(args: StackValidationArgs, settings: Settings) ->
         if rot.props.get("rotateImmediately") is not False:
             continue
         for secret in (d for d in deps(rot, "secretId") if d.resource_type == t.SECRET):
+            if str(secret.props.get("name")) in adopted_secrets(imported=True):
+                continue  # an adopted secret holds the value it had before the import
             if not any(refers_to(v, "secretId", secret) for v in versions):
                 yield StackFinding(
                     rot.urn,

@@ -1,0 +1,704 @@
+"""`python -m ops draft`: a first catalog, and the stack config it needs, from what a team already has.
+
+Inputs, any combination: dotenv files (`.env.example`, a `.env`; this platform's own `envExample`
+output names each variable's secret and key in a `# from` comment), docker-compose files (each
+service's `environment` and `secrets`), and a Secrets Manager prefix (names, descriptions, tags, KMS
+key, rotation and replicas from DescribeSecret; the JSON key names of each value only with
+`--read-keys`). Values are looked at only to classify them (a placeholder, a URL holding credentials);
+no value is ever written, printed or logged.
+
+Heuristics, each guess marked `# review:` in the draft:
+- a name containing password, secret, key or token (or a URL holding credentials) is critical and its
+  value `external` (pulumi config set --secret); anything else is plain `config`;
+- variables sharing a first word (REDIS_HOST, REDIS_PORT) form one JSON secret (`redis`: host, port);
+- a URL with a user and password in it is a template candidate (build it from its parts);
+- a placeholder value (changeme, <...>, YOUR_..._HERE) is reported, never used;
+- an existing secret is adopted (`secrets-platform:adopt`): imported as it is by the first `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import shutil
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from components.catalog import (
+    ENV_VAR,
+    KEY_NAME,
+    RESERVED_ENV,
+    RESERVED_ENV_PREFIXES,
+    SECRET_NAME,
+    config_key,
+    load_catalog,
+    load_yaml,
+)
+from components.errors import ConfigurationError
+from components.settings import PROJECT, known_regions
+from components.values import placeholder_problem
+from ops.stack import REPO, OpsError
+
+CONNECTION_URL = re.compile(
+    r"^(DATABASE|DB|REDIS|POSTGRES(QL)?|PG|MYSQL|MONGO(DB)?|AMQP|RABBITMQ|BROKER)_(URL|URI|DSN)$"
+)
+"""A connection string, which usually carries a password: critical even when the file holds no value."""
+CRITICAL_WORDS = re.compile(r"(?:^|[_-])(PASSWORD|PASSWD|PASS|SECRET|KEY|TOKEN|PRIVATE|CREDENTIALS?)(?:$|[_-])",
+                            re.IGNORECASE)
+"""The stated heuristic: a name with password, secret, key or token in it names a critical value."""
+FROM_COMMENT = re.compile(
+    r"^#\s*from\s+(?P<full>[A-Za-z0-9/_+=.@-]+)(?:\s+\((?P<key>[A-Za-z][A-Za-z0-9_]*)\))?\s*$"
+)
+"""`# from <app>/<env>/<secret> (<key>)`: the line the platform's `envExample` output puts above each variable."""
+INTERPOLATION = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*(?:[:?-][^}]*)?\}?$")
+"""A compose value that is only `${VAR}` / `$VAR` / `${VAR:-default}`: taken from the host, not a value."""
+PLATFORM_KEY = "masterarn"
+"""A key the platform writes into a rotated secret itself (components/environment.py), never declared."""
+REASON = "drafted - say who rotates this value and how"
+"""A rotation_reason the catalog accepts (letters, digits, spaces, _.:/=+@-) that a reviewer must replace."""
+
+
+@dataclass
+class Key:
+    """One value of a drafted secret (`""` for a single value)."""
+
+    env: list[str] = field(default_factory=list)
+    critical: bool = False
+    url_with_credentials: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Existing:
+    """What DescribeSecret says about an existing secret (never its value)."""
+
+    arn: str
+    name: str
+    description: str | None
+    kms_key_id: str | None
+    tags: dict[str, str]
+    replicas: list[dict[str, str]]
+    rotation: str | None
+    """A description of the rotation configured in AWS, or None."""
+    keys: list[str] | None
+    """The JSON key names (only with --read-keys); None when unknown, [] for a single value."""
+
+
+@dataclass
+class Draft:
+    """A secret of the draft."""
+
+    name: str
+    keys: dict[str, Key] = field(default_factory=dict)
+    grouped: bool = False
+    consumers: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    existing: Existing | None = None
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A variable from a dotenv or compose file: its name, where it is bound, what its value looks like."""
+
+    name: str
+    source: str
+    bound: tuple[str, str] | None = None
+    """(secret, key) from a `# from` comment."""
+    app: str | None = None
+    looks: str = "empty"
+    """empty, placeholder, url-with-credentials, set: a description of the value, never the value."""
+    services: tuple[str, ...] = ()
+
+
+def _looks(value: str | None) -> str:
+    if not value:
+        return "empty"
+    if placeholder_problem(value, "configuration"):
+        return "placeholder"
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme and parsed.netloc and parsed.password:
+        return "url-with-credentials"
+    return "set"
+
+
+def read_dotenv(path: Path) -> list[Variable]:
+    """Variables of a dotenv file (python-dotenv's parser), with the secret a `# from` comment names."""
+    from dotenv.parser import parse_stream
+
+    text = _read_text(path)
+    found: list[Variable] = []
+    pending: tuple[str, str, str | None] | None = None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            # The line may hold a value: name the line number only.
+            raise OpsError(f"{path}, line {binding.original.line}: not a dotenv line (NAME=value)")
+        original = binding.original.string
+        if binding.key is None:
+            comment = original.strip()
+            match = FROM_COMMENT.fullmatch(comment)
+            if match:
+                parts = match.group("full").split("/")
+                pending = (parts[-1], match.group("key") or "", parts[0] if len(parts) == 3 else None)
+            elif comment == "":
+                pending = None
+            continue
+        if original.startswith("\n"):
+            pending = None  # a blank line ends what a comment says
+        bound = (pending[0], pending[1]) if pending else None
+        found.append(Variable(binding.key, str(path), bound, pending[2] if pending else None, _looks(binding.value)))
+        pending = None
+    return found
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise OpsError(f"{path}: cannot read the file ({exc.strerror})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OpsError(f"{path}: is not UTF-8 text (byte {exc.start})") from None
+
+
+def read_compose(path: Path) -> tuple[list[Variable], dict[str, set[str]]]:
+    """Each service's `environment` variables, and the compose `secrets` each service mounts."""
+    try:
+        document = load_yaml(path)
+    except ConfigurationError as exc:
+        raise OpsError(str(exc)) from None
+    services = document.get("services") if isinstance(document, dict) else None
+    if not isinstance(services, dict):
+        raise OpsError(f"{path}, field 'services': a compose file maps service names to their settings")
+    found: list[Variable] = []
+    mounted: dict[str, set[str]] = {}
+    for service, spec in services.items():
+        if not isinstance(spec, dict):
+            raise OpsError(f"{path}, field 'services.{service}': must be a mapping")
+        consumer = _slug(str(service), 32)
+        environment = spec.get("environment") or {}
+        pairs: Iterable[tuple[str, Any]]
+        if isinstance(environment, list):
+            pairs = [(str(item).partition("=")[0], str(item).partition("=")[2] or None) for item in environment]
+        elif isinstance(environment, dict):
+            pairs = [(str(k), None if v is None else str(v)) for k, v in environment.items()]
+        else:
+            raise OpsError(f"{path}, field 'services.{service}.environment': must be a list or a mapping")
+        for name, value in pairs:
+            looks = "empty" if value is None or INTERPOLATION.fullmatch(value) else _looks(value)
+            found.append(Variable(name, str(path), looks=looks, services=(consumer,)))
+        for item in spec.get("secrets") or []:
+            secret = item.get("source") if isinstance(item, dict) else item
+            if isinstance(secret, str):
+                mounted.setdefault(secret, set()).add(consumer)
+    return found, mounted
+
+
+def read_aws(client: Any, prefix: str, read_keys: bool) -> list[Existing]:
+    """Every secret under a name prefix, as DescribeSecret has it; key names only when asked."""
+    from ops.aws import call
+
+    found: list[Existing] = []
+    # ListSecrets' `name` filter matches a prefix, case-insensitively (ListSecrets, Filter): check it exactly.
+    pages = client.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [prefix]}])
+    listed = call(f"prefix '{prefix}'", lambda: [s for page in pages for s in page["SecretList"]])
+    for summary in sorted(listed, key=lambda s: s["Name"]):
+        if not summary["Name"].startswith(prefix):
+            continue
+        described = call(f"secret '{summary['Name']}'", client.describe_secret, SecretId=summary["ARN"])
+        primary = described.get("PrimaryRegion")
+        if primary and primary != client.meta.region_name:
+            continue  # a replica: it is adopted with its primary secret, in the primary's region
+        rotation = None
+        if described.get("RotationEnabled"):
+            rules = described.get("RotationRules") or {}
+            every = rules.get("ScheduleExpression") or (f"every {rules.get('AutomaticallyAfterDays')} days")
+            rotation = f"rotated in AWS by {described.get('RotationLambdaARN', 'a function')} ({every})"
+        keys: list[str] | None = None
+        if read_keys:
+            keys = _key_names(client, described)
+        found.append(Existing(
+            arn=described["ARN"], name=described["Name"], description=described.get("Description"),
+            kms_key_id=described.get("KmsKeyId"),
+            # AWS's own `aws:` tags cannot be set, and the provider leaves them out of its state (tftags
+            # IgnoreAWS): declaring them would make the import differ.
+            tags={t["Key"]: t["Value"] for t in described.get("Tags") or [] if not t["Key"].startswith("aws:")},
+            replicas=[{"region": r["Region"], **({"kmsKeyId": r["KmsKeyId"]} if r.get("KmsKeyId") else {})}
+                      for r in described.get("ReplicationStatus") or []],
+            rotation=rotation, keys=keys,
+        ))
+    return found
+
+
+def _key_names(client: Any, described: dict[str, Any]) -> list[str] | None:
+    """The JSON key names of the current value; the value itself is dropped at once, never kept or shown."""
+    from ops.aws import call
+
+    if not any("AWSCURRENT" in stages for stages in (described.get("VersionIdsToStages") or {}).values()):
+        return None  # no value yet
+    response = call(f"secret '{described['Name']}'", client.get_secret_value, SecretId=described["ARN"],
+                    VersionStage="AWSCURRENT")
+    text = response.get("SecretString")
+    del response
+    try:
+        document = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        document = None
+    del text
+    return [str(k) for k in document] if isinstance(document, dict) else []
+
+
+def _slug(text: str, limit: int = 63) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if not slug or not slug[0].isalpha():
+        slug = f"s-{slug}".strip("-")
+    return slug[:limit].rstrip("-")
+
+
+def _camel(text: str) -> str:
+    """A catalog key name (KEY_NAME: a letter first) from the rest of a variable's name."""
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
+    if not words:
+        return "value"
+    head, *rest = words
+    key = head.lower() + "".join(w[:1].upper() + w[1:].lower() for w in rest)
+    return key[:64] if key[0].isalpha() else f"k{key}"[:64]
+
+
+def _upper_snake(text: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", text).replace("-", "_").upper()
+
+
+@dataclass
+class Request:
+    """What the user asked for."""
+
+    stack: str
+    environment: str
+    app: str | None
+    owner: str | None
+    """None: the draft writes `platform` and marks it for review."""
+    region: str | None
+    account_id: str | None
+    catalog_path: str
+    out_dir: Path
+    env_files: list[Path]
+    compose_files: list[Path]
+    prefix: str | None
+    read_keys: bool
+    force: bool
+
+
+def build(request: Request, variables: list[Variable], mounted: dict[str, set[str]],
+          existing: list[Existing]) -> tuple[str | None, dict[str, Draft]]:
+    """The drafted secrets by catalog name, in order of first appearance, and the app's name if known."""
+    drafts: dict[str, Draft] = {}
+    app = request.app
+    prefix = request.prefix or ""
+    for secret in existing:
+        rest = (secret.name[len(prefix):] if secret.name.startswith(prefix) else secret.name).lstrip("/")
+        name = rest if SECRET_NAME.fullmatch(rest) else _slug(rest)
+        draft = drafts.setdefault(name, Draft(name))
+        if name != rest:
+            draft.notes.append(f"named '{name}' after the existing '{secret.name}' (not a catalog name)")
+        draft.existing = secret
+        if secret.keys is None:
+            draft.notes.append("the JSON keys are unknown: run the draft with --read-keys (it reads key names "
+                               "only), or declare them; the value is not needed for the import")
+        elif secret.keys:
+            draft.grouped = True
+            for key in secret.keys:
+                if key == PLATFORM_KEY:
+                    draft.notes.append(f"'{PLATFORM_KEY}' (the rotation's admin secret) is added by the platform "
+                                       "itself: name that secret in rotation.master")
+                elif KEY_NAME.fullmatch(key):
+                    draft.keys.setdefault(key, Key())
+                else:
+                    draft.notes.append(f"JSON key '{key}' is not a catalog key name ({KEY_NAME.pattern}); the "
+                                       "consumers' valueFrom names it, so rename it in the application first")
+        if secret.rotation:
+            draft.notes.append(f"{secret.rotation}: adopted as 'manual'; turn rotation on in the follow-up step")
+    if app is None and prefix.count("/") >= 1:
+        app = prefix.split("/")[0] or None
+
+    unbound: list[Variable] = []
+    for var in variables:
+        app = app or var.app
+        target = var.bound or _match_existing(var.name, drafts)
+        if target is None:
+            unbound.append(var)
+            continue
+        _bind(drafts, target, var)
+    # A variable another input already placed (a compose file repeating a dotenv file) goes to the same place.
+    for var in list(unbound):
+        where = next(((n, k) for n, d in drafts.items() for k, v in d.keys.items() if var.name in v.env), None)
+        if where is not None:
+            _bind(drafts, where, var)
+            unbound.remove(var)
+    # Unbound variables: a first word shared by several forms one JSON secret.
+    words: dict[str, list[Variable]] = {}
+    for var in unbound:
+        words.setdefault(var.name.split("_")[0], []).append(var)
+    placed: dict[str, tuple[str, str]] = {}
+    for var in unbound:
+        if var.name in placed:
+            _bind(drafts, placed[var.name], var)  # the same variable in another service or file
+            continue
+        first = var.name.split("_")[0]
+        group = {v.name for v in words[first]}
+        if len(group) > 1 and "_" in var.name:
+            target = (_slug(first), _camel(var.name[len(first) + 1:]))
+            note = f"{', '.join(sorted(group))} share the first word {first}: grouped into one JSON secret"
+        else:
+            target = (_slug(var.name), "")
+            note = ""
+        placed[var.name] = target
+        draft = _bind(drafts, target, var)
+        if note and note not in draft.notes:
+            draft.notes.append(note)
+    for secret_name, services in mounted.items():
+        name = _slug(secret_name)
+        draft = drafts.setdefault(name, Draft(name))
+        draft.consumers |= services
+        draft.keys.setdefault("", Key())
+        draft.notes.append(f"compose mounts it as the file /run/secrets/{secret_name}; the catalog feeds "
+                           "environment variables: add 'env' with the variable the application reads")
+    for draft in drafts.values():
+        if not draft.keys:
+            draft.keys[""] = Key()
+        if draft.grouped and "" in draft.keys and len(draft.keys) > 1:
+            single = draft.keys.pop("")
+            draft.keys.setdefault("value", single)
+        if not draft.grouped and len([k for k in draft.keys if k]) > 0:
+            draft.grouped = True
+            if "" in draft.keys:
+                draft.keys["value"] = draft.keys.pop("")
+    return app, drafts
+
+
+def _match_existing(variable: str, drafts: dict[str, Draft]) -> tuple[str, str] | None:
+    """An existing secret's key this variable names: `<SECRET>_<KEY>`, the key itself, or `<SECRET>`."""
+    for name, draft in drafts.items():
+        if draft.existing is None:
+            continue
+        for key in draft.keys:
+            if key and (variable in (key, f"{_upper_snake(name)}_{_upper_snake(key)}")):
+                return name, key
+        if not draft.grouped and variable == _upper_snake(name):
+            return name, ""
+    return None
+
+
+def _bind(drafts: dict[str, Draft], target: tuple[str, str], var: Variable) -> Draft:
+    name, key = target
+    if not SECRET_NAME.fullmatch(name):
+        name = _slug(name)
+    draft = drafts.setdefault(name, Draft(name))
+    if key:
+        draft.grouped = True
+    value = draft.keys.setdefault(key, Key())
+    draft.consumers.update(var.services)
+    if not ENV_VAR.fullmatch(var.name) or var.name in RESERVED_ENV or var.name.startswith(RESERVED_ENV_PREFIXES):
+        value.notes.append(f"{var.source} sets {var.name}, which a catalog variable cannot be (UPPER_SNAKE_CASE, "
+                           "not one the runtime or the AWS SDK reads): rename it in the application")
+    elif not any(var.name in k.env for d in drafts.values() for k in d.keys.values()):
+        value.env.append(var.name)
+    value.critical = value.critical or bool(CRITICAL_WORDS.search(var.name))
+    if CONNECTION_URL.fullmatch(var.name) and not value.critical:
+        value.critical = True
+        value.notes.append(f"{var.name} names a connection string, which usually holds a password: critical")
+    if var.looks == "placeholder":
+        value.notes.append(f"{var.source} holds a placeholder for {var.name}, not a value: the real one is set "
+                           "per stack")
+    elif var.looks == "url-with-credentials":
+        value.critical = value.url_with_credentials = True
+    return draft
+
+
+def render_catalog(request: Request, app: str, drafts: dict[str, Draft], sources: list[str]) -> tuple[str, int]:
+    """The draft catalog as YAML text with `# review:` comments, and the number of review marks."""
+    reviews = 0
+    lines = [
+        "# Drafted by `python -m ops draft` from: " + "; ".join(sources),
+        "# Every guess is marked `# review:`. Heuristics: a name with password, secret, key or token (or a URL",
+        "# holding credentials) is critical and `external` (pulumi config set --secret); anything else is plain",
+        "# `config`; variables sharing a first word form one JSON secret. No value was read into this file.",
+        f"app: {app}",
+        f"owner: {_scalar(request.owner or 'platform')}" + ("" if request.owner else "   # review: the owning team"),
+    ]
+    reviews += 0 if request.owner else 1
+    environments = ["production", "staging"]
+    if request.environment not in environments:
+        environments.append(request.environment)
+    lines.append(f"environments: [{', '.join(environments)}]")
+    lines.append("secrets:")
+    for draft in drafts.values():
+        lines.append(f"  {draft.name}:")
+        existing = draft.existing
+        tags = existing.tags if existing else {}
+        critical = any(k.critical for k in draft.keys.values()) or bool(CRITICAL_WORDS.search(draft.name))
+        if tags.get("class") in ("critical", "configuration"):
+            critical = tags["class"] == "critical"
+            klass_note = "from its 'class' tag"
+        else:
+            klass_note = "critical: its name says password, secret, key or token" if critical else \
+                "configuration: no name says password, secret, key or token"
+        notes = [*draft.notes, f"class {klass_note}"]
+        if existing:
+            notes.append(f"adopts {existing.name}: the first `pulumi up` imports it as it is, value and ARN unchanged")
+        for note in notes:
+            lines.append(f"    # review: {note}")
+            reviews += 1
+        description = existing.description if existing and existing.description else None
+        if description is None:
+            lines.append("    # review: say what this secret is for and who uses it")
+            reviews += 1
+            description = f"{draft.name} (drafted)"
+        lines.append(f"    description: {_scalar(description[:2048])}")
+        lines.append(f"    class: {'critical' if critical else 'configuration'}")
+        owner = tags.get("owner")
+        if owner and owner != (request.owner or "platform") and re.fullmatch(r"[\w\s.:/=+\-@]{1,256}", owner):
+            lines.append(f"    owner: {_scalar(owner)}")
+        lines.append("    rotation: manual")
+        if critical:
+            lines.append(f"    rotation_reason: {REASON}   # review: who rotates it, how")
+            reviews += 1
+        if draft.consumers:
+            lines.append(f"    consumers: [{', '.join(sorted(draft.consumers))}]")
+        else:
+            lines.append("    # review: which services read it (consumers: [...]) to get a read policy each")
+            reviews += 1
+        if draft.grouped:
+            lines.append("    keys:")
+            for key, value in draft.keys.items():
+                lines.append(f"      {key}:")
+                reviews += _value_lines(lines, "        ", value, critical)
+        else:
+            lines.append("    value:")
+            reviews += _value_lines(lines, "      ", draft.keys[""], critical, single=True)
+    return "\n".join(lines) + "\n", reviews
+
+
+def _value_lines(lines: list[str], indent: str, value: Key, critical: bool, single: bool = False) -> int:
+    reviews = 0
+    for note in value.notes:
+        lines.append(f"{indent}# review: {note}")
+        reviews += 1
+    if value.url_with_credentials:
+        lines.append(f"{indent}# review: a URL holding credentials: a template candidate (keys username, "
+                     "password, host, port and template: \"scheme://{username}:{password}@{host}:{port}/...\")")
+        reviews += 1
+    if value.env:
+        lines.append(f"{indent}env: [{', '.join(value.env)}]")
+    # A critical single value cannot be plain config (the catalog refuses it).
+    external = value.critical or value.url_with_credentials or (single and critical)
+    if external:
+        lines.append(f"{indent}external: {{}}")
+    else:
+        lines.append(f"{indent}config: {{}}   # review: plain, non-secret stack config; `external` if it is secret")
+        reviews += 1
+    return reviews
+
+
+def _scalar(text: str) -> str:
+    """A YAML scalar for any text: a JSON string is a valid YAML double-quoted scalar."""
+    return json.dumps(text)
+
+
+def render_stack_config(request: Request, drafts: dict[str, Draft], account_id: str | None,
+                        region: str | None) -> str:
+    """The stack config entries the draft needs: region, account, catalog path and the adoptions."""
+    config: dict[str, Any] = {}
+    if region:
+        config["aws:region"] = region
+    config[f"{PROJECT}:catalog"] = request.catalog_path
+    if account_id:
+        config[f"{PROJECT}:accountId"] = account_id
+    if request.environment != request.stack:
+        config[f"{PROJECT}:environment"] = request.environment
+    if "production" in (request.stack, request.environment):
+        # What the production policy config requires of every secret the stack creates.
+        config[f"{PROJECT}:protectSecrets"] = True
+        config[f"{PROJECT}:recoveryWindowDays"] = 30
+    adopt = {}
+    for draft in drafts.values():
+        secret = draft.existing
+        if secret is None:
+            continue
+        entry: dict[str, Any] = {"arn": secret.arn, "name": secret.name}
+        if secret.description is not None:
+            entry["description"] = secret.description
+        if secret.kms_key_id is not None:
+            entry["kmsKeyId"] = secret.kms_key_id
+        if secret.tags:
+            entry["tags"] = dict(secret.tags)
+        if secret.replicas:
+            entry["replicas"] = secret.replicas
+        adopt[draft.name] = entry
+    if adopt:
+        config[f"{PROJECT}:adopt"] = adopt
+    header = [
+        f"# Stack config drafted by `python -m ops draft` for stack {request.stack}. No value is in it.",
+        "# secrets-platform:adopt lists the existing secrets the first `pulumi up` imports, each exactly as",
+        "# DescribeSecret returned it (an input that differs would fail the import or change the secret).",
+    ]
+    if not account_id:
+        header.append("# review: set secrets-platform:accountId (the 12-digit account this stack deploys to)")
+    if not region:
+        header.append("# review: set aws:region")
+    return "\n".join(header) + "\n" + yaml.safe_dump({"config": config}, sort_keys=False, allow_unicode=False,
+                                                    width=1_000_000)
+
+
+def run(request: Request, client: Any | None, out: TextIO) -> int:
+    """Read the inputs, write the draft, and say what to do next (never a value)."""
+    variables: list[Variable] = []
+    mounted: dict[str, set[str]] = {}
+    sources: list[str] = []
+    for path in request.env_files:
+        variables += read_dotenv(path)
+        sources.append(str(path))
+    for path in request.compose_files:
+        found, mounts = read_compose(path)
+        variables += found
+        for name, services in mounts.items():
+            mounted.setdefault(name, set()).update(services)
+        sources.append(str(path))
+    existing: list[Existing] = []
+    if request.prefix is not None:
+        existing = read_aws(client, request.prefix, request.read_keys)
+        sources.append(f"Secrets Manager {request.prefix}* in {request.region}"
+                       + (" (key names read)" if request.read_keys else ""))
+        if not existing:
+            raise OpsError(f"no secret in {request.region} has a name starting '{request.prefix}'")
+    if not sources:
+        raise OpsError("nothing to draft from: give --env-file, --compose or --from-aws")
+    app, drafts = build(request, variables, mounted, existing)
+    if not drafts:
+        raise OpsError(f"no variable or secret found in {', '.join(sources)}")
+    if app is None or not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", app):
+        raise OpsError("the application's name is unknown: give --app (lowercase letters, digits and '-')")
+    account = request.account_id or next((d.existing.arn.split(":")[4] for d in drafts.values() if d.existing), None)
+    region = request.region if request.region in known_regions() else None
+
+    catalog_text, reviews = render_catalog(request, app, drafts, sources)
+    stack_text = render_stack_config(request, drafts, account, region)
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    project_file = request.out_dir / "Pulumi.yaml"
+    if not project_file.exists():
+        # The directory previews as it is: `python -m preview <stack> --project-dir <out>`.
+        shutil.copyfile(REPO / "Pulumi.yaml", project_file)
+    catalog_file = request.out_dir / request.catalog_path
+    stack_file = request.out_dir / f"Pulumi.{request.stack}.yaml"
+    for path in (catalog_file, stack_file):
+        if path.exists() and not request.force:
+            raise OpsError(f"{path} exists: move it away or pass --force to overwrite it")
+    catalog_file.parent.mkdir(parents=True, exist_ok=True)
+    catalog_file.write_text(catalog_text, encoding="utf-8")
+    stack_file.write_text(stack_text, encoding="utf-8")
+
+    adopted = sum(1 for d in drafts.values() if d.existing)
+    out.write(f"Drafted {len(drafts)} secret(s) of {app} ({adopted} adopted) from {'; '.join(sources)}\n")
+    out.write(f"  {catalog_file}  ({reviews} '# review:' marks)\n  {stack_file}\n")
+    try:
+        catalog = load_catalog(catalog_file)
+    except ConfigurationError as exc:
+        out.write(f"The draft does not load yet; fix this, then preview:\n  {exc}\n")
+        return 0
+    plain: list[str] = []
+    external: list[str] = []
+    for name, entry in catalog.secrets.items():
+        if name in {d.name for d in drafts.values() if d.existing}:
+            continue  # adopted: the value stays in AWS
+        for key, value in entry.values.items():
+            source = value.config or value.external
+            if source is None:
+                continue
+            ckey = config_key(name, key, source.config)
+            (plain if value.config is not None else external).append(ckey)
+    steps = ["review every '# review:' mark in the catalog"]
+    if plain:
+        steps.append("set the plain values the preview needs:" + "".join(
+            f"\n       pulumi config set {PROJECT}:{k} <value> --stack {request.stack}" for k in plain))
+    steps.append(f"preview: python -m preview {request.stack} --project-dir {request.out_dir}")
+    if external:
+        steps.append("set the secret values that are not adopted (the preview lists them as action required):"
+                     + "".join(f"\n       pulumi config set --secret {PROJECT}:{k} --stack {request.stack}"
+                               for k in external))
+    if adopted:
+        steps.append("pulumi up imports the adopted secrets; then the follow-up step (README: Adopt an existing "
+                     "application)")
+    out.write("Next:\n" + "".join(f"  {n}. {step}\n" for n, step in enumerate(steps, 1)))
+    return 0
+
+
+def secretsmanager(region: str | None, endpoint_url: str | None) -> Any:
+    """A Secrets Manager client in the region the prefix lives in (`--endpoint-url` / AWS_ENDPOINT_URL for tests)."""
+    import os
+
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    if region is None or region not in known_regions():
+        raise OpsError(f"--region: '{region}' is not a region of the aws partition where Secrets Manager runs"
+                       if region else "--from-aws needs --region: the region the existing secrets are in")
+    try:
+        return boto3.client("secretsmanager", region_name=region,
+                            endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None)
+    except (ValueError, BotoCoreError) as exc:
+        raise OpsError(f"cannot make a Secrets Manager client: {exc}") from None
+
+
+def add_parser(commands: Any) -> None:
+    """The `draft` subcommand's arguments."""
+    draft = commands.add_parser("draft", help="draft a catalog and stack config from dotenv, compose files and "
+                                "existing secrets (never values)")
+    draft.add_argument("--stack", required=True, help="the stack the config is drafted for (Pulumi.<stack>.yaml)")
+    draft.add_argument("--environment", default=None,
+                       help="environment segment of names (default: the prefix's second segment, else the stack)")
+    draft.add_argument("--app", default=None, help="application name (default: from the prefix or `# from` comments)")
+    draft.add_argument("--owner", default=None, help="owning team (tag)")
+    draft.add_argument("--env-file", type=Path, action="append", default=[], help="a dotenv file (repeatable)")
+    draft.add_argument("--compose", type=Path, action="append", default=[], help="a docker-compose file (repeatable)")
+    draft.add_argument("--from-aws", dest="prefix", default=None, metavar="PREFIX",
+                       help="existing Secrets Manager secrets whose names start with PREFIX (e.g. filot/production/)")
+    draft.add_argument("--read-keys", action="store_true",
+                       help="read each existing value to learn its JSON key names (the value is never kept or shown)")
+    draft.add_argument("--region", default=None, help="region of the existing secrets (and the stack)")
+    draft.add_argument("--account-id", default=None, help="12-digit account (default: from the existing secrets' ARNs)")
+    draft.add_argument("--endpoint-url", default=None, help=argparse.SUPPRESS)
+    draft.add_argument("--out", type=Path, required=True, help="directory the draft is written to")
+    draft.add_argument("--catalog-path", default="catalog.yaml", help="catalog file name inside --out")
+    draft.add_argument("--force", action="store_true", help="overwrite an earlier draft")
+
+
+def main(args: Any, out: TextIO) -> int:
+    """`python -m ops draft ...`."""
+    if args.account_id is not None and not re.fullmatch(r"[0-9]{12}", args.account_id):
+        raise OpsError(f"--account-id: '{args.account_id}' is not a 12-digit AWS account id")
+    if args.app is not None and not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", args.app):
+        raise OpsError(f"--app: '{args.app}' must be lowercase letters, digits and '-' (at most 32)")
+    catalog_path = Path(args.catalog_path)
+    if catalog_path.is_absolute() or ".." in catalog_path.parts:
+        raise OpsError(f"--catalog-path: '{args.catalog_path}' must be a path inside --out")
+    prefix = args.prefix
+    environment = args.environment
+    if environment is None and prefix and prefix.count("/") >= 2:
+        environment = prefix.split("/")[1]
+    environment = environment or args.stack
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", environment):
+        raise OpsError(f"--environment: '{environment}' must be lowercase letters, digits and '-'")
+    client = secretsmanager(args.region, args.endpoint_url) if prefix is not None else None
+    request = Request(
+        stack=args.stack, environment=environment, app=args.app, owner=args.owner, region=args.region,
+        account_id=args.account_id, catalog_path=args.catalog_path, out_dir=args.out, env_files=args.env_file,
+        compose_files=args.compose, prefix=prefix, read_keys=args.read_keys, force=args.force,
+    )
+    return run(request, client, out)

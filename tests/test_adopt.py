@@ -1,0 +1,216 @@
+"""Adopting existing secrets (`secrets-platform:adopt`): the import, its checks, the pack, the follow-up step."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from components.errors import ConfigurationError
+from preview.cli import Report, preview, to_json
+from preview.cli import main as preview_main
+from preview.model import CollectedResource
+from tests.conftest import MINIMAL_STACK, run_stack
+
+SECRET = "aws:secretsmanager/secret:Secret"
+VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
+ARN = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:legacy/api-token-Ab12Cd"
+KEY = "arn:aws:kms:eu-west-1:210987654321:key/0b7c8f6e-3a1d-4e2b-9c5f-6d7e8f9a0b1c"
+
+CATALOG = """\
+app: shop
+owner: web
+secrets:
+  api-token:
+    description: Calls the partner API
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by the partner - reissue in their console
+    consumers: [api]
+    value: {env: API_TOKEN, external: {}}
+  session:
+    description: Signs sessions
+    class: critical
+    rotation: {strategy: token, every_days: 90}
+    consumers: [api]
+    value: {env: SESSION_SECRET, generate: {kind: bytes, bytes: 32, encoding: hex}}
+"""
+
+
+def adopt(entry: str = "", *, name: str = "api-token") -> str:
+    return MINIMAL_STACK + f"""\
+  secrets-platform:adopt:
+    {name}:
+      arn: {ARN}
+      name: legacy/api-token
+      description: the partner token, set by hand
+      kmsKeyId: {KEY}
+      tags: {{team: web}}
+""" + entry
+
+
+def _secret(report: Report, name: str = "shop-staging-api-token-secret") -> CollectedResource:
+    return next(r for r in report.run.resources if r.type == SECRET and r.name == name)
+
+
+def test_an_adopted_secret_is_imported_as_it_is(make_project: Callable[..., Path]) -> None:
+    project = make_project(CATALOG, adopt())
+    report = preview("staging", project)
+    secret = _secret(report)
+    assert secret.import_id == ARN
+    assert secret.inputs == {"name": "legacy/api-token", "description": "the partner token, set by hand",
+                             "kmsKeyId": KEY, "tags": {"team": "web"}}
+    assert set(secret.ignore_changes) == {"recoveryWindowInDays", "forceOverwriteReplicaSecret"}
+    children = [r for r in report.run.resources if r.parent == secret.parent and r.custom]
+    assert [r.type for r in children] == [SECRET]  # no value written, no resource policy added
+    # Its value stays in AWS: nothing to set for it.
+    assert [g["secret"] for g in report.run.outputs["actionRequired"]] == []
+    assert report.run.outputs["secretArns"]["api-token"] == ARN
+    assert report.run.outputs["envVars"]["API_TOKEN"] == "legacy/api-token"
+    # The secret the stack creates is unchanged by the adoption of another.
+    session = _secret(report, "shop-staging-session-secret")
+    assert session.import_id == "" and session.inputs["name"] == "shop/staging/session"
+    document = to_json(report)
+    imported = [r for r in document["resources"] if r.get("import")]
+    assert [r["import"] for r in imported] == [ARN]
+
+
+def test_the_preview_marks_the_import(make_project: Callable[..., Path]) -> None:
+    project = make_project(CATALOG, adopt())
+    out = io.StringIO()
+    assert preview_main(["staging", "--project-dir", str(project)], out=out, err=io.StringIO()) == 0
+    text = out.getvalue()
+    assert "= aws:secretsmanager/secret:Secret  shop-staging-api-token-secret  name=legacy/api-token" in text
+    assert f"import {ARN}" in text
+    assert "to create, 1 to import (existing, unchanged)" in text
+
+
+def test_pack_findings_on_an_adopted_secret_are_the_follow_up(make_project: Callable[..., Path]) -> None:
+    stack = adopt().replace('recoveryWindowDays: 7', 'recoveryWindowDays: 30\n  secrets-platform:protectSecrets: true')
+    project = make_project(CATALOG, stack, stack="production")
+    report = preview("production", project)
+    # Stack rules report per stack (no URN): their message starts with the resource's name.
+    on_adopted = [v for v in report.violations if v.urn.endswith("shop-production-api-token-secret")
+                  or v.message.startswith("shop-production-api-token-secret:")]
+    policies = {v.policy for v in on_adopted}
+    assert {"secret-name-convention", "secret-required-tags", "secret-uses-environment-key"} <= policies
+    assert all(v.suppressed and "adopted existing secret" in v.reason and "follow-up step" in v.reason
+               for v in on_adopted)
+    assert any("rename the secret to '<app>/production/<name>'" in v.message for v in on_adopted)
+    assert not report.mandatory  # the import itself may go ahead
+
+
+def test_the_follow_up_step_declares_it_the_platform_way(make_project: Callable[..., Path]) -> None:
+    project = make_project(CATALOG, adopt("      imported: true\n"))
+    report = preview("staging", project)
+    secret = _secret(report)
+    assert secret.import_id == ""
+    assert secret.inputs["name"] == "legacy/api-token"  # a rename would replace it: new ARN
+    assert secret.inputs["kmsKeyId"] != KEY and "environment" in secret.inputs["tags"]
+    assert secret.inputs["recoveryWindowInDays"] == 7 and secret.ignore_changes == ()
+    children = {r.type for r in report.run.resources if r.parent == secret.parent and r.custom}
+    assert children == {SECRET, POLICY}  # the resource policy comes now; still no version: the value stays
+    on_it = [v for v in report.violations if v.urn.endswith("shop-staging-api-token-secret")]
+    assert [v.policy for v in on_it if not v.suppressed] == ["secret-name-convention"]
+
+
+@pytest.mark.parametrize(("entry", "field", "message"), [
+    ("arn: legacy/api-token", "arn", "must be the existing secret's full ARN"),
+    (f"arn: {ARN.replace('210987654321', '111111111111')}", "arn",
+     "the secret is in account 111111111111, not this stack's 210987654321"),
+    (f"arn: {ARN.replace('eu-west-1', 'eu-west-2')}", "arn", "the secret is in eu-west-2, not this stack's region"),
+    (f"arn: {ARN}\n      name: legacy/other", "name", "'legacy/other' is not the name in the ARN"),
+    (f"arn: {ARN}\n      name: legacy/api-token\n      kmsKey: x", "kmsKey", "unknown field"),
+    (f"arn: {ARN}\n      name: legacy/api-token\n      imported: yes please", "imported", "must be true"),
+    (f"arn: {ARN}\n      name: legacy/api-token\n      tags: [a]", "tags", "must map tag names"),
+    (f"arn: {ARN}\n      name: legacy/api-token\n      tags: {{'aws:cloudformation:stack-name': s}}", "tags",
+     "leave out tags starting with 'aws:'"),
+])
+def test_bad_adoption_is_one_line_before_any_resource(entry: str, field: str, message: str,
+                                                      make_project: Callable[..., Path]) -> None:
+    stack = MINIMAL_STACK + f"  secrets-platform:adopt:\n    api-token:\n      {entry}\n"
+    project = make_project(CATALOG, stack)
+    with pytest.raises(ConfigurationError) as caught:
+        run_stack("staging", project)
+    assert caught.value.field == f"secrets-platform:adopt.api-token.{field}"
+    assert message in caught.value.reason and caught.value.secret == "api-token"
+    assert caught.value.registered == 0
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("unknown", "'unknown' is not a catalog secret of environment staging"),
+    ("session", "an adopted secret keeps its value at the import; turn its rotation on in the follow-up step"),
+])
+def test_adoption_the_program_refuses(name: str, message: str, make_project: Callable[..., Path]) -> None:
+    project = make_project(CATALOG, adopt(name=name))
+    err = io.StringIO()
+    assert preview_main(["staging", "--project-dir", str(project)], out=io.StringIO(), err=err) == 2
+    assert message in err.getvalue() and err.getvalue().count("\n") == 1
+
+
+def test_the_same_secret_adopted_twice(make_project: Callable[..., Path]) -> None:
+    stack = adopt() + f"""\
+    session:
+      arn: {ARN}
+      name: legacy/api-token
+"""
+    with pytest.raises(ConfigurationError, match="already adopted by 'api-token'"):
+        run_stack("staging", make_project(CATALOG, stack))
+
+
+def test_the_adopt_key_is_plain_config(make_project: Callable[..., Path]) -> None:
+    """`adopt` is a setting: it appears in names and ARNs, so it is refused when set with --secret."""
+    stack = MINIMAL_STACK + "  secrets-platform:adopt:\n    secure: v1:" + "A" * 44 + "\n"
+    with pytest.raises(ConfigurationError) as caught:
+        run_stack("staging", make_project(CATALOG, stack))
+    assert caught.value.field == "secrets-platform:adopt"
+    assert json.dumps(str(caught.value)).count("\\n") == 0
+
+
+SAME_NAME_ARN = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:shop/staging/session-Zy98Xw"
+
+
+def test_rotation_turned_on_in_the_follow_up_step(make_project: Callable[..., Path]) -> None:
+    stack = MINIMAL_STACK + f"""\
+  secrets-platform:adopt:
+    session:
+      arn: {SAME_NAME_ARN}
+      name: shop/staging/session
+      imported: true
+"""
+    report = preview("staging", make_project(CATALOG, stack))
+    rotations = [r for r in report.run.resources if r.type == "aws:secretsmanager/secretRotation:SecretRotation"]
+    assert len(rotations) == 1
+    # The value it has is rotated on the schedule; nothing writes a first value over it.
+    assert rotations[0].inputs["rotateImmediately"] is False
+    assert not [r for r in report.run.resources if r.type == VERSION and "session" in r.name]
+    assert not [v for v in report.violations if v.policy == "rotation-has-first-value"]
+    # Before the import, the same rotation is refused: the first `pulumi up` must change nothing.
+    with pytest.raises(ConfigurationError, match="turn its rotation on in the follow-up step"):
+        run_stack("staging", make_project(CATALOG, stack.replace("      imported: true\n", "")))
+
+
+def test_a_renamed_secret_cannot_rotate(make_project: Callable[..., Path]) -> None:
+    stack = MINIMAL_STACK + f"""\
+  secrets-platform:adopt:
+    session:
+      arn: {ARN}
+      name: legacy/api-token
+      imported: true
+"""
+    with pytest.raises(ConfigurationError) as caught:
+        run_stack("staging", make_project(CATALOG, stack))
+    assert caught.value.field == "secrets-platform:adopt.session.name"
+    assert "must be named shop/staging/session" in caught.value.reason
+
+
+def test_existing_replicas_are_declared_as_they_are(make_project: Callable[..., Path]) -> None:
+    replica_key = "arn:aws:kms:eu-central-1:210987654321:key/1b7c8f6e-3a1d-4e2b-9c5f-6d7e8f9a0b1c"
+    stack = adopt(f"      replicas: [{{region: eu-central-1, kmsKeyId: '{replica_key}'}}, {{region: us-east-1}}]\n")
+    secret = _secret(preview("staging", make_project(CATALOG, stack), policies=False))
+    assert secret.inputs["replicas"] == [{"region": "eu-central-1", "kmsKeyId": replica_key}, {"region": "us-east-1"}]

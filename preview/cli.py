@@ -31,19 +31,30 @@ REPO = Path(__file__).resolve().parent.parent
 PACK = REPO / "policies"
 
 
+def _peak_mb() -> float:
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0.0)
+
+
 class Phases:
     """Wall time per phase of one preview (`--timings`; bench/ reads it)."""
 
     def __init__(self, started: float | None = None) -> None:
         self.started = time.perf_counter() if started is None else started
         self.seconds: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = {}
+        """Peak resident memory of this process at the end of each phase (Linux; 0 elsewhere)."""
         self._mark = self.started
 
     def lap(self, name: str) -> None:
-        """Charge the time since the last mark to `name`."""
+        """Charge the time since the last mark to `name`; note the process's peak memory so far."""
         now = time.perf_counter()
         self.seconds[name] = self.seconds.get(name, 0.0) + now - self._mark
         self._mark = now
+        self.peak_mb[name] = _peak_mb()
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
@@ -301,6 +312,7 @@ def _write_timings(path: Path, phases: Phases, report: Report, policies: bool) -
     timing = policy_check.LAST_TIMING
     path.write_text(json.dumps({
         "phases": {name: round(s, 4) for name, s in phases.seconds.items()},
+        "peak_mb_after": {name: round(mb, 1) for name, mb in phases.peak_mb.items()},
         "total_s": round(time.perf_counter() - phases.started, 4),
         "resources": len(report.run.resources),
         "pack": {"start_s": round(timing.start, 4), "analyze_s": round(timing.analyze, 4),

@@ -420,7 +420,6 @@ class PackSession:
         self._pack_dir = pack_dir
         self._policy_config = policy_config
         self._queue: queue.SimpleQueue[CollectedResource | None] = queue.SimpleQueue()
-        self._sent: dict[int, analyzer_pb2.AnalyzeRequest] = {}
         self._responses: dict[int, analyzer_pb2.AnalyzeResponse] = {}
         self._levels: dict[str, str] = {}
         self._pack: _Pack | None = None
@@ -447,8 +446,7 @@ class PackSession:
             LAST_TIMING.start = time.perf_counter() - self._t0
             pending: deque[tuple[int, Any]] = deque()
             while (r := self._queue.get()) is not None:
-                request = self._sent[id(r)] = _analyze_request(r)
-                pending.append((id(r), stub.Analyze.future(request)))
+                pending.append((id(r), stub.Analyze.future(_analyze_request(r))))
                 while pending and (len(pending) >= IN_FLIGHT or pending[0][1].done()):
                     key, fut = pending.popleft()
                     self._responses[key] = fut.result()
@@ -473,12 +471,12 @@ class PackSession:
         LAST_TIMING.resources = len(resources)
         for r in resources:
             if id(r) not in self._responses:  # not submitted while the program ran
-                request = self._sent[id(r)] = _analyze_request(r)
-                self._responses[id(r)] = self._pack.stub.Analyze(request)
+                self._responses[id(r)] = self._pack.stub.Analyze(_analyze_request(r))
         self._resources = resources
         self._stack_started = time.perf_counter()
-        self._stack_future = self._pack.stub.AnalyzeStack.future(_stack_request(resources, self._sent))
-        self._sent.clear()
+        # The properties are built again rather than kept from Analyze: keeping every request until
+        # now would add its size to the preview's peak memory.
+        self._stack_future = self._pack.stub.AnalyzeStack.future(_stack_request(resources, {}))
 
     def violations(self) -> list[Violation]:
         """The findings, in `evaluate`'s order; stops the pack."""

@@ -277,3 +277,40 @@ def test_references_answer_as_refers_to_does() -> None:
         index.any(targets[1])
     with pytest.raises(UnknownValueError):
         index.referring(targets[0])
+
+
+def _findings_of_every_case(monkeypatch: pytest.MonkeyPatch, cache: str) -> list[list[pc.Violation]]:
+    """The findings on the compliant stack, every planted violation and a value unknown during preview,
+    from one pack process started with GUARDRAILS_SDK_CACHE=`cache`."""
+    monkeypatch.setenv("GUARDRAILS_SDK_CACHE", cache)
+    env = pc._pack_env(f.PROJECT, f.STACK, f.STACK_CONFIG, "organization")
+    pack = pc._Pack(pc.DEFAULT_PACK_DIR, env)
+    unknown = f.set_input("db-password", "name", UNKNOWN_STRING)(f.base_stack())
+    try:
+        return [pc.drive(pack.stub, stack) for stack in
+                [f.base_stack(), unknown, *(case.mutate(f.base_stack()) for case in c.CASES)]]
+    finally:
+        pack.close()
+
+
+def test_the_sdk_cache_changes_no_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """guardrails.sdk_cache (each resource's properties read once per request) gives exactly the
+    findings, in the same order, that the SDK gives alone."""
+    cached = _findings_of_every_case(monkeypatch, "on")
+    plain = _findings_of_every_case(monkeypatch, "off")
+    assert cached == plain
+    assert sum(map(len, cached)) > len(c.CASES)  # the comparison covers real findings
+
+
+@pytest.mark.parametrize(("setting", "installed"), [("", "True True"), ("off", "False False")])
+def test_the_sdk_cache_is_installed_in_the_pack(setting: str, installed: str) -> None:
+    """The pinned pulumi-policy has what the cache relies on (a newer one without it would run
+    uncached); installing twice is harmless; GUARDRAILS_SDK_CACHE=off leaves the SDK alone."""
+    import os
+    import subprocess
+    import sys
+
+    script = "from guardrails import sdk_cache; print(sdk_cache.install(), sdk_cache.install())"
+    done = subprocess.run([sys.executable, "-c", script], cwd=f.PACK_DIR, capture_output=True, text=True,
+                          check=True, timeout=120, env={**os.environ, "GUARDRAILS_SDK_CACHE": setting})
+    assert done.stdout.strip() == installed

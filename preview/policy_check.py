@@ -14,6 +14,7 @@ same order as `evaluate`'s (by resource in the order given, then the stack's).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -172,8 +173,11 @@ class _Pack:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().strip()
         if not line.isdigit():
+            with contextlib.suppress(subprocess.TimeoutExpired):  # let it finish writing why
+                self.proc.wait(timeout=5)
+            detail = self.stderr() or repr(line)
             self.close()
-            raise PolicyPackError(f"policy pack at {pack_dir} did not start: {self.stderr() or line!r}")
+            raise PolicyPackError(f"policy pack at {pack_dir} did not start: {detail}")
         self.channel = grpc.insecure_channel(
             f"127.0.0.1:{line}", options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)]
         )

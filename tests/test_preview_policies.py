@@ -83,3 +83,88 @@ def test_a_bad_policy_config_is_a_user_mistake(tmp_path: Path, content: str | No
     code, out, err = run(["staging", "--policy-config", str(path)])
     assert code == 2 and out == ""
     assert err.strip() == f"error: {path}: {fragment}" or (fragment in err and err.count("\n") == 1)
+
+
+# The pack beside the program (preview.policy_check.PackSession) ---------------------------------------
+
+
+def _strict_production(tmp_path: Path) -> tuple[Path, Path]:
+    """Production unprotected, with a policy config that adds findings of resource and stack rules
+    (one suppressed), so that their order can be compared."""
+    config = _copy_stack(tmp_path, "production", "")
+    config.write_text(config.read_text().replace("protectSecrets: true", "protectSecrets: false"))
+    settings = tmp_path / "strict.json"
+    settings.write_text(json.dumps({
+        "secret-rotation-required": {"maxRotationDays": 1, "maxSigningKeyRotationDays": 1},
+        "secret-recovery-window": {"minRecoveryWindowDays": 31, "suppressions": [
+            {"name": "filot-production-buli2-secret", "reason": "a planted suppression for the test"}]},
+    }))
+    return config, settings
+
+
+def test_the_pack_beside_the_program_finds_what_the_pack_after_it_finds(tmp_path: Path) -> None:
+    """Analyze while the program runs, AnalyzeStack afterwards: the same findings, in the same order,
+    as evaluate() over the finished run."""
+    from preview import policy_check
+
+    config, settings = _strict_production(tmp_path)
+    report = preview("production", REPO, config, policy_config=settings)
+    after = policy_check.evaluate(
+        report.run.resources, project=report.run.stack.project, stack="production",
+        policy_config=json.loads(settings.read_text()), stack_config=report.run.stack.values,
+    )
+    assert report.violations == after
+    policies = {v.policy for v in after}
+    assert {"secret-production-protected", "secret-rotation-required"} <= policies
+    assert any(v.suppressed for v in after)
+
+
+def test_wait_false_leaves_the_stack_check_running_until_wait(tmp_path: Path) -> None:
+    config, settings = _strict_production(tmp_path)
+    report = preview("production", REPO, config, policy_config=settings, wait=False)
+    assert report.pending is not None and report.violations == []
+    report.wait()
+    assert report.pending is None and report.mandatory
+
+
+def test_a_program_error_stops_the_pack_started_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user mistake (exit 2) leaves no policy pack process behind."""
+    from preview import policy_check
+
+    sessions: list[policy_check.PackSession] = []
+    original = policy_check.PackSession.__init__
+
+    def remember(self: policy_check.PackSession, **kwargs: object) -> None:
+        original(self, **kwargs)  # type: ignore[arg-type]
+        sessions.append(self)
+
+    monkeypatch.setattr(policy_check.PackSession, "__init__", remember)
+    config = _copy_stack(tmp_path, "staging", "  secrets-platform:environment: Not-An-Env\n")
+    code, _, err = run(["staging", "--config-file", str(config)])
+    assert code == 2 and "environment" in err, err
+    assert len(sessions) == 1
+    session = sessions[0]
+    assert session._closed
+    assert session._pack is None or session._pack.proc.poll() is not None
+
+
+def test_a_pack_that_does_not_start_is_reported(tmp_path: Path) -> None:
+    from preview import policy_check
+
+    broken = tmp_path / "pack"
+    broken.mkdir()
+    (broken / "__main__.py").write_text("raise SystemExit('no pack here')\n")
+    session = policy_check.PackSession(project="p", stack="staging", pack_dir=broken)
+    with pytest.raises(policy_check.PolicyPackError, match="did not start: .*no pack here"):
+        session.finish([])
+
+
+def test_timings_name_every_phase(tmp_path: Path) -> None:
+    timings = tmp_path / "timings.json"
+    code, out, _ = run(["staging", "--format", "json", "--timings", str(timings)])
+    assert code == 0 and json.loads(out)["resources"]
+    reported = json.loads(timings.read_text())
+    assert set(reported["phases"]) == {"load", "program", "pack", "matrix", "cost", "render"}
+    assert all(s >= 0 for s in reported["phases"].values())
+    assert reported["resources"] == len(json.loads(out)["resources"])
+    assert reported["pack"]["resources"] == reported["resources"]

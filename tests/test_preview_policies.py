@@ -155,7 +155,7 @@ def test_a_pack_that_does_not_start_is_reported(tmp_path: Path) -> None:
     broken.mkdir()
     (broken / "__main__.py").write_text("raise SystemExit('no pack here')\n")
     session = policy_check.PackSession(project="p", stack="staging", pack_dir=broken)
-    with pytest.raises(policy_check.PolicyPackError, match="did not start: .*no pack here"):
+    with pytest.raises(policy_check.PolicyPackError, match=r"did not start: .*no pack here"):
         session.finish([])
 
 

@@ -268,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
             "analyze_stack_s": round(timing.analyze_stack, 4),
             "per_resource_ms": round(1000 * total / timing.resources, 4) if timing.resources else None,
             "analyze_per_resource_ms": round(timing.per_resource_ms, 4),
+            "pack_cpu_s": round(timing.pack_cpu_s, 4),
+            "pack_cpu_per_resource_ms": round(1000 * timing.pack_cpu_s / timing.resources, 4)
+            if timing.resources else None,
             "violations": len(violations),
             "blocking": sum(v.blocking for v in violations),
         }

@@ -317,7 +317,8 @@ def _write_timings(path: Path, phases: Phases, report: Report, policies: bool) -
         "resources": len(report.run.resources),
         "pack": {"start_s": round(timing.start, 4), "analyze_s": round(timing.analyze, 4),
                  "analyze_stack_s": round(timing.analyze_stack, 4), "resources": timing.resources,
-                 "peak_mb": round(timing.pack_peak_mb, 1)} if policies else None,
+                 "peak_mb": round(timing.pack_peak_mb, 1), "cpu_s": round(timing.pack_cpu_s, 3)}
+        if policies else None,
     }, indent=2) + "\n")
 
 

@@ -100,6 +100,8 @@ class Timing:
     resources: int = 0
     pack_peak_mb: float = 0.0
     """The pack process's peak resident memory (VmHWM), read before it is stopped."""
+    pack_cpu_s: float = 0.0
+    """The pack process's CPU time (user + system), read before it is stopped."""
 
     @property
     def per_resource_ms(self) -> float:
@@ -194,6 +196,14 @@ class _Pack:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+    def cpu_s(self) -> float:
+        """The pack process's CPU time so far (Linux /proc; 0 where it does not say)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stderr(self) -> str:
         self._stderr.seek(0)
@@ -321,6 +331,7 @@ def evaluate(
     try:
         found = drive(pack.stub, resources, policy_config, started=t0)
         LAST_TIMING.pack_peak_mb = pack.peak_mb()
+        LAST_TIMING.pack_cpu_s = pack.cpu_s()
         return found
     except grpc.RpcError as exc:
         raise PolicyPackError(f"policy pack call failed: {exc}\n{pack.stderr()}") from exc
@@ -491,6 +502,7 @@ class PackSession:
             raise PolicyPackError(f"policy pack call failed: {exc}\n{self.close()}") from exc
         LAST_TIMING.analyze_stack = time.perf_counter() - self._stack_started
         LAST_TIMING.pack_peak_mb = self._pack.peak_mb() if self._pack is not None else 0.0
+        LAST_TIMING.pack_cpu_s = self._pack.cpu_s() if self._pack is not None else 0.0
         found: list[Violation] = []
         for r in self._resources:
             _collect(self._responses[id(r)], r.urn, self._levels, found)

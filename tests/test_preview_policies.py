@@ -168,3 +168,22 @@ def test_timings_name_every_phase(tmp_path: Path) -> None:
     assert all(s >= 0 for s in reported["phases"].values())
     assert reported["resources"] == len(json.loads(out)["resources"])
     assert reported["pack"]["resources"] == reported["resources"]
+
+
+@pytest.mark.parametrize("cells", [0, 1, 3])
+def test_the_json_document_is_written_as_json_dump_writes_it(cells: int) -> None:
+    """The access list is written by a template (most of a large document): byte for byte what
+    json.dump(indent=2) writes, escapes included."""
+    from preview.access_matrix import Decision
+    from preview.cli import _write_json
+
+    access = [Decision(principal=f'arn:aws:iam::1:role/r"{i}', secret=f"app/staging/s\\{i}-é\u2028",
+                       operation="read", decision="Allowed") for i in range(cells)]
+    document = {"project": "p", "resources": [{"a": [1, 2.5, None, True]}], "access": [],
+                "violations": [{"message": "x"}], "summary": {"resources": 1}}
+    written = io.StringIO()
+    _write_json(document, access, written)
+    expected = json.dumps({**document, "access": [
+        {"principal": d.principal, "secret": d.secret, "operation": d.operation, "decision": d.decision}
+        for d in access]}, indent=2)
+    assert written.getvalue() == expected

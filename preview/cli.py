@@ -211,22 +211,22 @@ _ACCESS_SLOT = "\x00access\x00"
 def _write_json(document: dict[str, Any], access: list[Decision], out: TextIO) -> None:
     """`json.dump(document, out, indent=2)` with `document["access"]` made of `access`, byte for byte,
     but with the access list (principals x secrets x 4 cells: most of the document) written by a
-    template instead of the pure-Python indenting encoder."""
-    head, slot, tail = json.dumps({**document, "access": _ACCESS_SLOT}, indent=2).partition(
-        json.dumps(_ACCESS_SLOT))
-    assert slot, "the access slot is in the document"
-    out.write(head)
-    if not access:
-        out.write("[]")
-    else:
-        enc = json.encoder.encode_basestring_ascii  # what json.dumps uses for str with ensure_ascii
-        out.write("[\n")
-        out.write(",\n".join(
-            f'    {{\n      "principal": {enc(d.principal)},\n      "secret": {enc(d.secret)},\n'
-            f'      "operation": {enc(d.operation)},\n      "decision": {enc(d.decision)}\n    }}'
-            for d in access))
+    template instead of the pure-Python indenting encoder, and everything streamed (peak memory)."""
+    slot = json.dumps(_ACCESS_SLOT)
+    enc = json.encoder.encode_basestring_ascii  # what json.dump uses for a str with ensure_ascii
+    for chunk in json.JSONEncoder(indent=2).iterencode({**document, "access": _ACCESS_SLOT}):
+        if chunk != slot:
+            out.write(chunk)
+            continue
+        if not access:
+            out.write("[]")
+            continue
+        separator = "[\n"
+        for d in access:
+            out.write(f'{separator}    {{\n      "principal": {enc(d.principal)},\n      "secret": {enc(d.secret)},\n'
+                      f'      "operation": {enc(d.operation)},\n      "decision": {enc(d.decision)}\n    }}')
+            separator = ",\n"
         out.write("\n  ]")
-    out.write(tail)
 
 
 def _add_violations(document: dict[str, Any], report: Report) -> dict[str, Any]:

@@ -43,6 +43,14 @@ def _cpu_s() -> float:
 
 
 def _maxrss_mb() -> float:
+    """This process's peak RSS: VmHWM (ru_maxrss would include the parent's peak at fork, which Linux
+    carries across exec); ru_maxrss where /proc does not say."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 

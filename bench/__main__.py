@@ -1,6 +1,10 @@
 """`python -m bench` (what `make bench` runs): how the offline preview, the policy pack and the
 rotation function scale. Nothing here passes or fails on time.
 
+0. The command users run, end to end (bench/e2e.py): `python -m preview <stack> --format json` as a
+   fresh process, for the CDK-shaped catalog of issue 15 (bench/generate.py `cdk_catalog`) and the
+   mixed one below: process wall time, CPU time, peak RSS, and the phases the command reports
+   (load, program, pack, matrix, cost, render); the lower of two runs.
 1. Offline preview of generated catalogs (bench/generate.py) of 10, 100, 1,000 and 3,000 secrets,
    one fresh process per measurement (bench/worker.py): wall time, peak RSS, resources declared,
    time per resource; beside it the same resources declared by a plain program without components
@@ -33,12 +37,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import e2e as bench_e2e
 from bench import generate
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 FULL_SIZES = (10, 100, 1000, 3000)
 QUICK_SIZES = (10, 100)
+E2E_FULL = {"cdk": (100, 1000, 3000), "mixed": (1000,)}
+E2E_QUICK = {"cdk": (10, 100), "mixed": (100,)}
 PROFILE_SIZE = 1000
 TARGET_RATIO = 1.2
 
@@ -207,6 +214,21 @@ def print_tables(doc: dict[str, Any]) -> None:
             print(f"    {e['own_s']:>6.2f} s {e['calls']:>8} calls  {e['function']}")
         if prof.get("conclusion"):
             print(f"  {prof['conclusion']}")
+    e2e = doc.get("end_to_end")
+    if e2e:
+        print("\nEnd to end: `python -m preview <stack> --format json`, whole process (lower of "
+              f"{bench_e2e.RUNS} runs); phases in seconds as the command reports them (--timings)")
+        print(f"{'shape':>5} {'size':>5} {'resources':>9} {'wall s':>7} {'cpu s':>6} {'peak MB':>7} {'pack MB':>7} "
+              f"{'load':>5} {'program':>7} {'pack':>5} {'matrix':>6} {'cost':>5} {'render':>6} {'pack cpu ms/res':>15}")
+        for r in e2e:
+            ph = r.get("phases", {})
+            pack = r.get("pack") or {}
+            busy = pack.get("cpu_s", 0)
+            print(f"{r['shape']:>5} {r['secrets']:>5} {r['resources']:>9} {r['wall_s']:>7.2f} {r['cpu_s']:>6.1f} "
+                  f"{r['peak_mb']:>7.0f} {pack.get('peak_mb', 0):>7.0f} "
+                  + " ".join(f"{ph.get(k, 0):>{w}.2f}" for k, w in (("load", 5), ("program", 7), ("pack", 5),
+                                                                     ("matrix", 6), ("cost", 5), ("render", 6)))
+                  + f" {1000 * busy / r['resources'] if r['resources'] else 0:>15.2f}")
     rot = doc.get("rotation")
     if rot:
         print("\nRotation: one full four-step rotation (RotateSecret -> 4 routed Lambda invokes), median of "
@@ -214,7 +236,7 @@ def print_tables(doc: dict[str, Any]) -> None:
         print(f"{'strategy':<28} {'wall s':>7} {'calls':>6} {'minimum':>8}  per step (create/set/test/finish) "
               "measured vs minimum")
         for strategy, v in rot.items():
-            if not isinstance(v, dict):
+            if not isinstance(v, dict) or strategy.startswith("_"):
                 continue
             if "skipped" in v:
                 print(f"{strategy:<28} skipped: {v['skipped']}")
@@ -226,6 +248,12 @@ def print_tables(doc: dict[str, Any]) -> None:
             flag = f"  FAILED {v['failed']}" if v["failed"] else ""
             print(f"{strategy:<28} {v['wall_s_median']:>7.3f} {v['calls']:>6} {v['minimum_calls']:>8}  "
                   f"{steps} vs {mins}{flag}")
+        cold = rot.get("_cold_start")
+        if cold:
+            print("Cold start (fresh interpreter, lowest of runs): import of the handler to its strategy loaded; "
+                  "then the boto3 client")
+            for strategy, v in cold.items():
+                print(f"  {strategy:<28} {v['ready_ms']:>6.1f} ms   + client {v['client_ms']:>6.1f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-policy", action="store_true")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-rotation", action="store_true")
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end command measurement")
+    parser.add_argument("--only-e2e", action="store_true", help="only the end-to-end command measurement")
     args = parser.parse_args(argv)
     sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     name = args.name or ("quick" if args.quick else "full")
@@ -256,8 +286,23 @@ def main(argv: list[str] | None = None) -> int:
                            f"{generate.SECRETS_PER_SERVICE} secrets, each with a role"},
         "preview": [],
     }
+    if args.only_e2e:
+        sizes = ()
+        args.no_profile = args.no_rotation = True
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
+        if not args.no_e2e:
+            doc["end_to_end"] = []
+            for shape, shape_sizes in (E2E_QUICK if args.quick else E2E_FULL).items():
+                for size in shape_sizes:
+                    _log(f"bench: end to end, {shape} catalog of {size} secrets ({bench_e2e.RUNS} runs)")
+                    # In a process of its own, so that this one stays small: a child inherits its
+                    # parent's peak RSS in ru_maxrss, which the workers below report.
+                    done = subprocess.run([sys.executable, "-m", "bench.e2e", "--shape", shape, "--sizes", str(size)],
+                                          cwd=REPO, capture_output=True, text=True, check=True, timeout=3600)
+                    doc["end_to_end"] += json.loads(done.stdout)
+            cdk = [r for r in doc["end_to_end"] if r["shape"] == "cdk"]
+            doc["end_to_end_fit"] = _fit([(r["resources"], r["wall_s"]) for r in cdk])
         for size in sizes:
             _log(f"bench: preview of {size} secrets ({_repeats(size)} run(s) each of ours and plain)")
             try:
@@ -301,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nresults: {out.relative_to(REPO)} ({doc['elapsed_s']} s)")
 
     problems = [f"{f['secrets']} secrets: {f['error']}" for f in doc.get("failed_sizes", [])]
+    problems += [f"end to end, {r['shape']} {r['secrets']}: the two runs printed different documents"
+                 for r in doc.get("end_to_end", []) if not r["same_output"]]
     problems += [f"{r['secrets']} secrets: the plain program declared other resources than ours "
                 "(bench/plain_program.py is out of step with the components)"
                 for r in doc["preview"] if not r["same_resources"]]

@@ -15,6 +15,15 @@ Each secret has one consumer. Consumers are services `service-000`, `service-001
 contiguous block of at most SECRETS_PER_SERVICE secrets (every kind mixed in a block), and each has a
 role in the stack config's `principals.services`: a service's read policy lists its secrets by ARN and
 IAM refuses a policy over 6,144 characters (about 60 secrets), so a large catalog needs many services.
+
+`cdk_catalog` is a second shape, the one issue 15 compared with AWS CDK + cdk-nag (a typical CDK
+secrets app), previewed as stack `staging` (so `policies/config/staging.json` applies): secret i is,
+by i % 3,
+  0  a JSON database credential: four plain keys (username, host, port, dbname) and a generated
+     password (CDK's `generateSecretString` with a `secretStringTemplate`), not rotated by a function;
+  1  rotated by `token` every 90 days (one generated value);
+  2  a single generated value, not rotated.
+No consumers: one runtime role reads them all (the `<app>/<env>/*` read policy).
 """
 
 from __future__ import annotations
@@ -114,6 +123,57 @@ def catalog(size: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"app": APP, "owner": "platform", "environments": [ENVIRONMENT], "secrets": secrets}, plain
 
 
+CDK_STACK = "staging"
+CDK_APP = "cdkapp"
+SHAPES = ("mixed", "cdk")
+"""`mixed`: catalog() above, stack STACK; `cdk`: cdk_catalog(), stack CDK_STACK."""
+
+
+def cdk_catalog(size: int) -> dict[str, Any]:
+    """The catalog of the CDK-shaped app (module docstring)."""
+    reason = "a database credential the DBA team rotates by hand"
+    secrets: dict[str, Any] = {}
+    for i in range(size):
+        entry: dict[str, Any] = {"description": f"Benchmark secret {i}", "class": "critical"}
+        kind = i % 3
+        if kind == 0:
+            entry.update({"rotation": "on-compromise", "rotation_reason": reason})
+            entry["keys"] = {
+                "username": {"env": _env(i, "username"), "config": {"default": f"app{i}"}},
+                "host": {"env": _env(i, "host"), "config": {"default": f"db{i}.internal.corp"}},
+                "port": {"env": _env(i, "port"), "config": {"default": "5432"}, "type": "integer"},
+                "dbname": {"env": _env(i, "dbname"), "config": {"default": f"app{i}"}},
+                "password": {"env": _env(i, "password"),
+                             "generate": {"kind": "password", "length": 48, "alphabet": "alphanumeric"}},
+            }
+        elif kind == 1:
+            entry["rotation"] = {"strategy": "token", "every_days": 90}
+            entry["value"] = {"env": _env(i, "value"), "generate": {"kind": "bytes", "bytes": 32, "encoding": "hex"}}
+        else:
+            entry.update({"rotation": "on-compromise", "rotation_reason": reason})
+            entry["value"] = {"env": _env(i, "value"), "generate": {"kind": "bytes", "bytes": 32, "encoding": "hex"}}
+        secrets[secret_name(i)] = entry
+    return {"app": CDK_APP, "owner": "platform", "environments": [ENVIRONMENT], "secrets": secrets}
+
+
+def cdk_stack_config() -> dict[str, Any]:
+    return {"config": {
+        "aws:region": "eu-west-1",
+        f"{PROJECT}:accountId": ACCOUNT,
+        f"{PROJECT}:environment": ENVIRONMENT,
+        f"{PROJECT}:recoveryWindowDays": 7,
+        f"{PROJECT}:tags": {"cost-centre": "platform"},
+        f"{PROJECT}:principals": {
+            "runtime": [f"arn:aws:iam::{ACCOUNT}:role/{CDK_APP}-runtime"],
+            "ci": [f"arn:aws:iam::{ACCOUNT}:role/{CDK_APP}-deploy"],
+        },
+    }}
+
+
+def stack_of(shape: str) -> str:
+    return CDK_STACK if shape == "cdk" else STACK
+
+
 def stack_config(values: dict[str, Any], size: int) -> dict[str, Any]:
     config: dict[str, Any] = {
         "aws:region": "eu-west-1",
@@ -132,10 +192,14 @@ def stack_config(values: dict[str, Any], size: int) -> dict[str, Any]:
     return {"config": config}
 
 
-def make_project(directory: Path, size: int) -> Path:
+def make_project(directory: Path, size: int, shape: str = "mixed") -> Path:
     """A project directory: this repository's Pulumi.yaml, a generated catalog and stack config."""
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Pulumi.yaml", directory / "Pulumi.yaml")
+    if shape == "cdk":
+        (directory / "catalog.yaml").write_text(yaml.safe_dump(cdk_catalog(size), sort_keys=False))
+        (directory / f"Pulumi.{CDK_STACK}.yaml").write_text(yaml.safe_dump(cdk_stack_config(), sort_keys=False))
+        return directory
     document, values = catalog(size)
     (directory / "catalog.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     (directory / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(stack_config(values, size), sort_keys=False))

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -288,6 +289,37 @@ def _summary(runs: list[dict[str, Any]], minimum: dict[str, int]) -> dict[str, A
     }
 
 
+COLD_START = """
+import time
+t0 = time.perf_counter()
+from rotation import handler, strategies
+cls = strategies.load({strategy!r})
+t1 = time.perf_counter()
+import boto3
+client = boto3.client("secretsmanager", region_name="eu-west-1")
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+
+
+def cold_start(strategies: tuple[str, ...] = STRATEGIES, runs: int = 5) -> dict[str, Any]:
+    """A Lambda cold start per strategy, in a fresh interpreter: from importing the handler to its
+    strategy class loaded (`ready_ms`), and then the boto3 Secrets Manager client the first invocation
+    builds (`client_ms`, the same for every strategy). The lowest of `runs` (the machine is shared)."""
+    out: dict[str, Any] = {}
+    for strategy in strategies:
+        ready, client = [], []
+        for _ in range(runs):
+            done = subprocess.run([sys.executable, "-c", COLD_START.format(strategy=strategy)], cwd=REPO,
+                                  capture_output=True, text=True, check=True, timeout=120)
+            a, b = (float(x) for x in done.stdout.split())
+            ready.append(1000 * a)
+            client.append(1000 * b)
+        out[strategy] = {"ready_ms": round(min(ready), 1), "client_ms": round(min(client), 1),
+                         "runs_ready_ms": [round(x, 1) for x in ready]}
+    return out
+
+
 def run(rotations: int = 3, strategies: tuple[str, ...] = STRATEGIES) -> dict[str, Any]:
     """`rotations` full rotations of one secret per strategy; calls and times of each."""
     out: dict[str, Any] = {}
@@ -315,4 +347,5 @@ def run(rotations: int = 3, strategies: tuple[str, ...] = STRATEGIES) -> dict[st
                     name: {"key": None, "generate": {"kind": "bytes", "bytes": 32, "encoding": "hex"}}})))
             out[f"{strategy} (first value)"] = _summary(runs, FIRST_VALUE_MINIMUM[strategy])
         out["_servers_start_s"] = round(servers_s, 3)
+    out["_cold_start"] = cold_start(strategies)
     return out

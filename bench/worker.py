@@ -43,6 +43,14 @@ def _cpu_s() -> float:
 
 
 def _maxrss_mb() -> float:
+    """This process's peak RSS: VmHWM (ru_maxrss would include the parent's peak at fork, which Linux
+    carries across exec); ru_maxrss where /proc does not say."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
@@ -268,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             "analyze_stack_s": round(timing.analyze_stack, 4),
             "per_resource_ms": round(1000 * total / timing.resources, 4) if timing.resources else None,
             "analyze_per_resource_ms": round(timing.per_resource_ms, 4),
+            "pack_cpu_s": round(timing.pack_cpu_s, 4),
+            "pack_cpu_per_resource_ms": round(1000 * timing.pack_cpu_s / timing.resources, 4)
+            if timing.resources else None,
             "violations": len(violations),
             "blocking": sum(v.blocking for v in violations),
         }

@@ -14,6 +14,10 @@ on the secret's ARN, with the context `aws:ResourceTag/environment` (the secret'
 the recovery window Pulumi sends (`secretsmanager:RecoveryWindowInDays`,
 `secretsmanager:ForceDeleteWithoutRecovery=false`).
 
+`matrix()` evaluates through `AccessIndex` (each principal's and each secret's statements by action,
+resource patterns matched once per ARN, conditions once per context), which gives what the scanning
+`evaluate()` gives on every cell (tests/access compares both).
+
 The evaluator here is deliberately small (Allow/Deny, Action/NotAction, Resource/NotResource with
 IAM wildcards, Principal, and the condition operators the project writes); it refuses anything it
 does not know rather than guess. The tests (`tests/access/`) cross-check every cell against an
@@ -332,10 +336,19 @@ def _statements(document: Document) -> list[dict[str, Any]]:
     return [statements] if isinstance(statements, dict) else list(statements)
 
 
+def _glob_body(glob: str) -> str:
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob)
+
+
 @lru_cache(maxsize=4096)
 def _pattern(glob: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob)
-    return re.compile(f"^{body}$", re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+    return re.compile(f"^{_glob_body(glob)}$", re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+@lru_cache(maxsize=4096)
+def _any_pattern(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """One expression matching what any of `globs` matches (case-sensitive, as resources are)."""
+    return re.compile("|".join(f"(?:^{_glob_body(g)}$)" for g in globs) or "(?!)", re.DOTALL)
 
 
 def wildcard_match(glob: str, value: str, *, ignore_case: bool = False) -> bool:
@@ -402,7 +415,11 @@ def _values(values: Any) -> list[str]:
 
 
 def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Context) -> bool:
-    lowered = {k.lower(): v for k, v in context.items()}
+    return _conditions_hold_lowered(conditions, {k.lower(): v for k, v in context.items()})
+
+
+def _conditions_hold_lowered(conditions: Mapping[str, Mapping[str, Any]], lowered: Context) -> bool:
+    """`_conditions_hold` with the context's keys already lower-cased."""
     for operator, keys in conditions.items():
         if operator.startswith(("ForAnyValue:", "ForAllValues:")):
             qualifier, base = operator.split(":", 1)
@@ -513,12 +530,134 @@ def requests(model: AccessModel) -> list[Request]:
     return [secret_request(p, s, op) for p in model.principals for s in model.secrets for op in OPERATIONS]
 
 
+class _Compiled:
+    """One statement, checked once for elements and operators this evaluator knows, with its resource
+    patterns compiled."""
+
+    __slots__ = ("conditions", "conditions_key", "deny", "not_resource", "resources", "statement")
+
+    def __init__(self, statement: dict[str, Any]) -> None:
+        unknown = set(statement) - _KNOWN_ELEMENTS
+        if unknown:
+            raise UnsupportedPolicy(f"statement element {sorted(unknown)[0]}")
+        conditions = statement.get("Condition") or {}
+        for operator in conditions:
+            base = operator.removesuffix("IfExists")
+            if operator.startswith(("ForAnyValue:", "ForAllValues:")) or (base not in _OPERATORS and base != "Null"):
+                raise UnsupportedPolicy(f"condition operator {operator}")
+        self.statement = statement
+        self.deny = statement.get("Effect") == "Deny"
+        self.not_resource = "NotResource" in statement
+        self.resources = tuple(_as_list(statement["NotResource"] if self.not_resource else statement.get("Resource")))
+        self.conditions = conditions
+        self.conditions_key = json.dumps(conditions, sort_keys=True, default=str)
+        """Statements with the same conditions (every secret's resource policy) share their results."""
+
+    def admits(self, action: str) -> bool:
+        """Whether Action / NotAction let `action` through (what the index is built from)."""
+        if "NotAction" in self.statement:
+            return not _any_match(_as_list(self.statement["NotAction"]), action, ignore_case=True)
+        return _any_match(_as_list(self.statement.get("Action")), action, ignore_case=True)
+
+    def applies(self, cell: _Cell, index: AccessIndex) -> bool:
+        """`_applies` for a request whose action this statement admits."""
+        key = (self.resources, cell.secret.arn)
+        hit = index.resource_hits.get(key)
+        if hit is None:
+            hit = index.resource_hits[key] = _any_pattern(self.resources).match(cell.secret.arn) is not None
+        if hit == self.not_resource:
+            return False
+        if not self.conditions:
+            return True
+        held_key = (self.conditions_key, cell.context_key)
+        held = index.conditions_held.get(held_key)
+        if held is None:
+            lowered = {k.lower(): v for k, v in cell.request().context.items()}
+            held = index.conditions_held[held_key] = _conditions_hold_lowered(self.conditions, lowered)
+        return held
+
+
+class _Cell:
+    """One cell of the matrix; its request (and context) is built only when a condition needs it."""
+
+    __slots__ = ("context_key", "operation", "principal", "secret")
+
+    def __init__(self, principal: Principal, secret: SecretInfo, operation: str) -> None:
+        self.principal, self.secret, self.operation = principal, secret, operation
+        # secret_request's context is made of exactly these.
+        window = str(secret.recovery_window_days) if operation == "delete" else ""
+        self.context_key = (principal.arn, secret.environment, window)
+
+    def request(self) -> Request:
+        return secret_request(self.principal, self.secret, self.operation)
+
+
+class AccessIndex:
+    """The statements of an access model by action (each principal's identity policies, each
+    secret's resource policy), and which resource patterns match which ARN (computed once per
+    pattern list and ARN): the matrix looks only at the statements that can apply to a cell instead
+    of scanning every statement. `decide` gives what `evaluate` gives for the same cell (the access
+    tests compare both, and both with the independent simulator)."""
+
+    def __init__(self, model: AccessModel, actions: Iterable[str] = OPERATIONS.values()) -> None:
+        self.actions = tuple(actions)
+        compiled: dict[int, _Compiled] = {}
+
+        def by_action(documents: Iterable[Document]) -> dict[str, tuple[_Compiled, ...]]:
+            statements = []
+            for document in documents:
+                for statement in _statements(document):
+                    statements.append(compiled.setdefault(id(statement), _Compiled(statement)))
+            return {a: tuple(st for st in statements if st.admits(a)) for a in self.actions}
+
+        self.identity = {p.arn: by_action(policy.document for policy in p.policies) for p in model.principals}
+        self.resource = {s.arn: by_action([s.resource_policy] if s.resource_policy is not None else [])
+                         for s in model.secrets}
+        self.resource_hits: dict[tuple[tuple[str, ...], str], bool] = {}
+        """(resource patterns, ARN) -> whether one of the patterns matches the ARN."""
+        self.conditions_held: dict[tuple[str, tuple[str, ...]], bool] = {}
+        """(statement, what the context is made of) -> whether its conditions hold."""
+        self._principal_hits: dict[tuple[int, str], tuple[bool, bool]] = {}
+
+    def decide(self, principal: Principal, secret: SecretInfo, operation: str) -> Outcome:
+        """`evaluate(secret_request(principal, secret, operation))`, through the index."""
+        cell = _Cell(principal, secret, operation)
+        action = OPERATIONS.get(operation, operation)
+        identity_allow = False
+        for st in self.identity[principal.arn][action]:
+            if st.applies(cell, self):
+                if st.deny:
+                    return "ExplicitlyDenied"
+                identity_allow = True
+        direct_allow = account_allow = False
+        for st in self.resource[secret.arn][action]:
+            key = (id(st), principal.arn)
+            found = self._principal_hits.get(key)
+            if found is None:
+                found = self._principal_hits[key] = _principal_matches(st.statement, principal.arn)
+            matches, through_account = found
+            if not matches or not st.applies(cell, self):
+                continue
+            if st.deny:
+                return "ExplicitlyDenied"
+            if through_account:
+                account_allow = True
+            else:
+                direct_allow = True
+        if principal.account_id == secret.arn.split(":")[4]:
+            allowed = identity_allow or direct_allow
+        else:
+            allowed = identity_allow and (direct_allow or account_allow)
+        return "Allowed" if allowed else "ImplicitlyDenied"
+
+
 def matrix(resources: Sequence[CollectedResource], *, account_id: str, region: str) -> list[Decision]:
     """For each principal, secret and operation (read, write, rotate, delete): Allowed, ImplicitlyDenied
     or ExplicitlyDenied. Pass the resources of several stacks together to check them against each other."""
     model = collect(resources, account_id=account_id, region=region)
+    index = AccessIndex(model)
     return [
-        Decision(principal=p.arn, secret=s.name, operation=op, decision=evaluate(secret_request(p, s, op)))
+        Decision(principal=p.arn, secret=s.name, operation=op, decision=index.decide(p, s, op))
         for p in model.principals for s in model.secrets for op in OPERATIONS
     ]
 

@@ -7,9 +7,12 @@ violation, 2 on a user mistake (bad catalog, bad or missing stack config), repor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,6 +31,40 @@ REPO = Path(__file__).resolve().parent.parent
 PACK = REPO / "policies"
 
 
+def _peak_mb() -> float:
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0.0)
+
+
+class Phases:
+    """Wall time per phase of one preview (`--timings`; bench/ reads it)."""
+
+    def __init__(self, started: float | None = None) -> None:
+        self.started = time.perf_counter() if started is None else started
+        self.seconds: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = {}
+        """Peak resident memory of this process at the end of each phase (Linux; 0 elsewhere)."""
+        self._mark = self.started
+
+    def lap(self, name: str) -> None:
+        """Charge the time since the last mark to `name`; note the process's peak memory so far."""
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._mark
+        self._mark = now
+        self.peak_mb[name] = _peak_mb()
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self._mark = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.lap(name)
+
+
 @dataclass
 class Report:
     """The outcome of an offline preview."""
@@ -36,6 +73,14 @@ class Report:
     violations: list[Violation] = field(default_factory=list)
     policy_config: Path | None = None
     """The policy config file the pack ran with (`policies/config/<stack>.json`), if any."""
+    pending: policy_check.PackSession | None = None
+    """The pack still checking the stack (`preview(wait=False)`); `wait()` collects its findings."""
+
+    def wait(self) -> None:
+        """Collect the policy pack's findings, if it is still running."""
+        if self.pending is not None:
+            session, self.pending = self.pending, None
+            self.violations = session.violations()
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -44,26 +89,59 @@ class Report:
 
 
 def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = None,
-            policies: bool = True, policy_config: Path | None = None) -> Report:
-    """Run the program for a stack and evaluate the policy pack against what it declares."""
+            policies: bool = True, policy_config: Path | None = None, *, wait: bool = True,
+            phases: Phases | None = None) -> Report:
+    """Run the program for a stack and evaluate the policy pack against what it declares.
+
+    The pack starts beside the program and analyzes each resource as it is registered, as the
+    engine does (preview.policy_check.PackSession). With `wait=False` the pack may still be checking
+    the stack when this returns: call `report.wait()` before reading `report.violations`.
+    """
+    phases = phases or Phases()
     config = load_stack_config(project_dir, stack, config_file)
     # Missing external values are listed as action required instead of failing the preview.
     config.values[f"{config.project}:allowMissingValues"] = "true"
     # A project directory without its own program (a test's, an example's) runs this repository's.
     program = project_dir / "__main__.py"
-    run = run_program(config, project_dir, str(program if program.is_file() else REPO / "__main__.py"))
-    report = Report(run=run)
+    session: policy_check.PackSession | None = None
+    chosen: Path | None = None
+    problem: ConfigurationError | None = None
     if policies:
-        # The same per-stack file `pulumi preview --policy-pack-config` takes.
+        # The same per-stack file `pulumi preview --policy-pack-config` takes. A problem with it is
+        # reported after the program's own checks, as it always was; the pack then does not start.
         chosen = policy_config or PACK / "config" / f"{stack}.json"
-        if policy_config is not None and not policy_config.is_file():
-            raise ConfigurationError(str(policy_config), "no such policy config file")
-        report.policy_config = chosen if chosen.is_file() else None
-        settings = _policy_settings(chosen) if report.policy_config else None
-        report.violations = policy_check.evaluate(
-            run.resources, project=run.stack.project, stack=run.stack.stack, pack_dir=PACK,
-            policy_config=settings, stack_config=run.stack.values,
-        )
+        try:
+            if policy_config is not None and not policy_config.is_file():
+                raise ConfigurationError(str(policy_config), "no such policy config file")
+            settings = _policy_settings(chosen) if chosen.is_file() else None
+        except ConfigurationError as exc:
+            problem = exc
+        else:
+            session = policy_check.PackSession(
+                project=config.project, stack=config.stack, pack_dir=PACK, policy_config=settings,
+                stack_config=config.values,
+            )
+    phases.lap("load")
+    try:
+        run = run_program(config, project_dir, str(program if program.is_file() else REPO / "__main__.py"),
+                          on_resource=session.submit if session else None, collect=wait)
+        phases.lap("program")
+        report = Report(run=run)
+        if problem is not None:
+            raise problem
+        if session is not None:
+            assert chosen is not None
+            report.policy_config = chosen if chosen.is_file() else None
+            session.finish(run.resources)
+            phases.lap("pack")
+            report.pending = session
+    except BaseException:
+        if session is not None:
+            session.close()
+        raise
+    if wait:
+        report.wait()
+        phases.lap("pack")
     return report
 
 
@@ -98,7 +176,13 @@ def _resource_json(resource: CollectedResource) -> dict[str, Any]:
     }
 
 
-def to_json(report: Report) -> dict[str, Any]:
+def _cost(run: ProgramRun) -> dict[str, Any]:
+    return estimate(run.resources, region=run.stack.values.get("aws:region", ""))
+
+
+def _document(report: Report, access: list[Decision] | None = None,
+              cost: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document without the policy findings (which may still be coming)."""
     run = report.run
     outputs = redacted(run.outputs)
     return {
@@ -111,23 +195,60 @@ def to_json(report: Report) -> dict[str, Any]:
         "deployChecks": outputs.get("deployChecks", []),
         "warnings": run.warnings,
         "firstInstalls": outputs.get("firstInstalls", []),
-        "cost": estimate(run.resources, region=run.stack.values.get("aws:region", "")),
+        "cost": _cost(run) if cost is None else cost,
         "access": [
             {"principal": d.principal, "secret": d.secret, "operation": d.operation, "decision": d.decision}
-            for d in _access(run)
+            for d in (_access(run) if access is None else access)
         ],
-        "violations": [
-            {"policy": v.policy, "enforcement": v.enforcement, "urn": v.urn, "message": v.message,
-             **({"suppressed": True, "reason": v.reason} if v.suppressed else {}),
-             **({"undecided": True} if v.undecided else {})}
-            for v in report.violations
-        ],
+        "violations": [],
         "summary": {
             "resources": len(run.resources),
             "byType": dict(sorted(Counter(r.type for r in run.resources).items())),
-            "mandatoryViolations": len(report.mandatory),
+            "mandatoryViolations": 0,
         },
     }
+
+
+_ACCESS_SLOT = "\x00access\x00"
+"""Stands in for the access list in the document json.dumps renders; no decision renders like it."""
+
+
+def _write_json(document: dict[str, Any], access: list[Decision], out: TextIO) -> None:
+    """`json.dump(document, out, indent=2)` with `document["access"]` made of `access`, byte for byte,
+    but with the access list (principals x secrets x 4 cells: most of the document) written by a
+    template instead of the pure-Python indenting encoder, and everything streamed (peak memory)."""
+    slot = json.dumps(_ACCESS_SLOT)
+    enc = json.encoder.encode_basestring_ascii  # what json.dump uses for a str with ensure_ascii
+    for chunk in json.JSONEncoder(indent=2).iterencode({**document, "access": _ACCESS_SLOT}):
+        if chunk != slot:
+            out.write(chunk)
+            continue
+        if not access:
+            out.write("[]")
+            continue
+        separator = "[\n"
+        for d in access:
+            out.write(f'{separator}    {{\n      "principal": {enc(d.principal)},\n      "secret": {enc(d.secret)},\n'
+                      f'      "operation": {enc(d.operation)},\n      "decision": {enc(d.decision)}\n    }}')
+            separator = ",\n"
+        out.write("\n  ]")
+
+
+def _add_violations(document: dict[str, Any], report: Report) -> dict[str, Any]:
+    document["violations"] = [
+        {"policy": v.policy, "enforcement": v.enforcement, "urn": v.urn, "message": v.message,
+         **({"suppressed": True, "reason": v.reason} if v.suppressed else {}),
+         **({"undecided": True} if v.undecided else {})}
+        for v in report.violations
+    ]
+    document["summary"]["mandatoryViolations"] = len(report.mandatory)
+    return document
+
+
+def to_json(report: Report, access: list[Decision] | None = None,
+            cost: dict[str, Any] | None = None) -> dict[str, Any]:
+    report.wait()
+    return _add_violations(_document(report, access, cost), report)
 
 
 def _describe(resource: CollectedResource) -> str:
@@ -159,7 +280,9 @@ def _describe(resource: CollectedResource) -> str:
     return "  ".join(notes)
 
 
-def render_text(report: Report, out: TextIO) -> None:
+def render_text(report: Report, out: TextIO, access: list[Decision] | None = None,
+                cost: dict[str, Any] | None = None) -> None:
+    report.wait()
     run = report.run
     values = run.stack.values
     out.write(
@@ -198,9 +321,9 @@ def render_text(report: Report, out: TextIO) -> None:
         out.write(f"  {name}: {size}\n")
 
     out.write("\n")
-    out.write(render_access(_access(run)))
+    out.write(render_access(_access(run) if access is None else access))
     out.write("\n")
-    for line in summary_lines(estimate(run.resources, region=values.get("aws:region", ""))):
+    for line in summary_lines(_cost(run) if cost is None else cost):
         out.write(f"{line}\n")
 
     gaps = outputs.get("actionRequired") or []
@@ -247,7 +370,22 @@ def render_text(report: Report, out: TextIO) -> None:
         out.write("  none\n")
 
 
-def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def _write_timings(path: Path, phases: Phases, report: Report, policies: bool) -> None:
+    timing = policy_check.LAST_TIMING
+    path.write_text(json.dumps({
+        "phases": {name: round(s, 4) for name, s in phases.seconds.items()},
+        "peak_mb_after": {name: round(mb, 1) for name, mb in phases.peak_mb.items()},
+        "total_s": round(time.perf_counter() - phases.started, 4),
+        "resources": len(report.run.resources),
+        "pack": {"start_s": round(timing.start, 4), "analyze_s": round(timing.analyze, 4),
+                 "analyze_stack_s": round(timing.analyze_stack, 4), "resources": timing.resources,
+                 "peak_mb": round(timing.pack_peak_mb, 1), "cpu_s": round(timing.pack_cpu_s, 3)}
+        if policies else None,
+    }, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+         started: float | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m preview", description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -257,21 +395,40 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
     parser.add_argument("--no-policies", action="store_true", help="skip the policy pack")
     parser.add_argument("--policy-config", type=Path, default=None,
                         help="policy pack config (default: policies/config/<stack>.json when it exists)")
+    parser.add_argument("--timings", type=Path, default=None, metavar="FILE",
+                        help="write the wall time of each phase (load, program, pack, matrix, cost, render) "
+                        "to FILE as JSON")
     args = parser.parse_args(argv)
+    phases = Phases(started)
     try:
         report = preview(args.stack, args.project_dir.resolve(), args.config_file, not args.no_policies,
-                         args.policy_config)
+                         args.policy_config, wait=False, phases=phases)
     except ConfigurationError as exc:
         if args.config_file is not None and exc.file == f"Pulumi.{args.stack}.yaml":
             # The program knows only its stack's name; the file it read is the one given here.
             exc = ConfigurationError(str(args.config_file), exc.reason, secret=exc.secret, field=exc.field)
         err.write(f"error: {exc}\n")
         return 2
+    # What does not depend on the policy pack is computed while the pack checks the stack.
+    with phases("matrix"):
+        access = _access(report.run)
+    with phases("cost"):
+        cost = _cost(report.run)
     if args.format == "json":
-        json.dump(to_json(report), out, indent=2, sort_keys=False)
-        out.write("\n")
+        with phases("render"):
+            document = _document(report, [], cost)
+        with phases("pack"):
+            report.wait()
+        with phases("render"):
+            _write_json(_add_violations(document, report), access, out)
+            out.write("\n")
     else:
-        render_text(report, out)
+        with phases("pack"):
+            report.wait()
+        with phases("render"):
+            render_text(report, out, access, cost)
+    if args.timings is not None:
+        _write_timings(args.timings, phases, report, not args.no_policies)
     if report.mandatory:
         err.write(f"error: {len(report.mandatory)} mandatory policy violation(s)\n")
         return 1

@@ -5,15 +5,23 @@ with PULUMI_PROJECT / PULUMI_STACK / PULUMI_DRY_RUN / PULUMI_CONFIG in its envir
 over gRPC: GetAnalyzerInfo, Configure (every policy with an explicit enforcement level: a level left
 out would mean ADVISORY), Analyze once per resource, AnalyzeStack once. Policy config is reconciled
 as the engine does (schema defaults, then "all", then per-policy entries).
+
+`PackSession` does the same while the program runs: the pack starts beside the program and each
+resource is analyzed as soon as it is registered (the engine, too, analyzes each resource as its
+step is generated); AnalyzeStack follows once the program is done. The findings come out in the
+same order as `evaluate`'s (by resource in the order given, then the stack's).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -90,6 +98,10 @@ class Timing:
     analyze: float = 0.0
     analyze_stack: float = 0.0
     resources: int = 0
+    pack_peak_mb: float = 0.0
+    """The pack process's peak resident memory (VmHWM), read before it is stopped."""
+    pack_cpu_s: float = 0.0
+    """The pack process's CPU time (user + system), read before it is stopped."""
 
     @property
     def per_resource_ms(self) -> float:
@@ -130,10 +142,12 @@ def _analyze_request(r: CollectedResource) -> analyzer_pb2.AnalyzeRequest:
     )
 
 
-def _stack_resource(r: CollectedResource) -> analyzer_pb2.AnalyzerResource:
+def _stack_resource(
+    r: CollectedResource, properties: struct_pb2.Struct | None = None
+) -> analyzer_pb2.AnalyzerResource:
     return analyzer_pb2.AnalyzerResource(
         type=r.type,
-        properties=_struct(r.inputs),
+        properties=_struct(r.inputs) if properties is None else properties,
         urn=r.urn,
         name=r.name,
         options=_options(r),
@@ -161,13 +175,35 @@ class _Pack:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().strip()
         if not line.isdigit():
+            with contextlib.suppress(subprocess.TimeoutExpired):  # let it finish writing why
+                self.proc.wait(timeout=5)
+            detail = self.stderr() or repr(line)
             self.close()
-            raise PolicyPackError(f"policy pack at {pack_dir} did not start: {self.stderr() or line!r}")
+            raise PolicyPackError(f"policy pack at {pack_dir} did not start: {detail}")
         self.channel = grpc.insecure_channel(
             f"127.0.0.1:{line}", options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)]
         )
         grpc.channel_ready_future(self.channel).result(timeout=START_TIMEOUT_S)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+
+    def peak_mb(self) -> float:
+        """The pack process's peak resident set (Linux VmHWM); 0 where /proc does not say."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return 0.0
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_s(self) -> float:
+        """The pack process's CPU time so far (Linux /proc; 0 where it does not say)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stderr(self) -> str:
         self._stderr.seek(0)
@@ -289,21 +325,43 @@ def evaluate(
     `{"<project>:<key>": "<string or JSON>"}`, secrets decrypted); the secret-value-source rule
     accepts secret values equal to a config value.
     """
-    env = {
-        "PULUMI_PROJECT": project,
-        "PULUMI_STACK": stack,
-        "PULUMI_ORGANIZATION": organization,
-        "PULUMI_DRY_RUN": "true",
-        "PULUMI_CONFIG": json.dumps(dict(stack_config or {})),
-    }
+    env = _pack_env(project, stack, stack_config, organization)
     t0 = time.perf_counter()
     pack = _Pack(pack_dir, env)
     try:
-        return drive(pack.stub, resources, policy_config, started=t0)
+        found = drive(pack.stub, resources, policy_config, started=t0)
+        LAST_TIMING.pack_peak_mb = pack.peak_mb()
+        LAST_TIMING.pack_cpu_s = pack.cpu_s()
+        return found
     except grpc.RpcError as exc:
         raise PolicyPackError(f"policy pack call failed: {exc}\n{pack.stderr()}") from exc
     finally:
         pack.close()
+
+
+def _configure(stub: Any, policy_config: Mapping[str, Any] | None) -> dict[str, str]:
+    """GetAnalyzerInfo and Configure, as the engine does; returns each policy's enforcement level."""
+    info = stub.GetAnalyzerInfo(empty_pb2.Empty())
+    policies = _policy_infos(info)
+    config = reconcile_config(policies, policy_config)
+    stub.Configure(
+        analyzer_pb2.ConfigureAnalyzerRequest(
+            policyConfig={
+                name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
+                for name, (level, props) in config.items()
+            }
+        )
+    )
+    return {name: level for name, (level, _) in config.items()}
+
+
+def _stack_request(
+    resources: list[CollectedResource], sent: Mapping[int, analyzer_pb2.AnalyzeRequest]
+) -> analyzer_pb2.AnalyzeStackRequest:
+    """AnalyzeStack's request; the properties already built for a resource's Analyze are reused."""
+    return analyzer_pb2.AnalyzeStackRequest(resources=[
+        _stack_resource(r, sent[id(r)].properties if id(r) in sent else None) for r in resources
+    ])
 
 
 def drive(
@@ -316,24 +374,15 @@ def drive(
     """The engine's conversation with an analyzer `stub` (an AnalyzerStub, or anything shaped like one)."""
     t0 = time.perf_counter() if started is None else started
     violations: list[Violation] = []
-    info = stub.GetAnalyzerInfo(empty_pb2.Empty())
-    policies = _policy_infos(info)
-    config = reconcile_config(policies, policy_config)
-    levels = {name: level for name, (level, _) in config.items()}
-    stub.Configure(
-        analyzer_pb2.ConfigureAnalyzerRequest(
-            policyConfig={
-                name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
-                for name, (level, props) in config.items()
-            }
-        )
-    )
+    levels = _configure(stub, policy_config)
     LAST_TIMING.start = time.perf_counter() - t0
 
     t1 = time.perf_counter()
+    sent: dict[int, analyzer_pb2.AnalyzeRequest] = {}
     pending: deque[tuple[str, Any]] = deque()
     for r in resources:
-        pending.append((r.urn, stub.Analyze.future(_analyze_request(r))))
+        request = sent[id(r)] = _analyze_request(r)
+        pending.append((r.urn, stub.Analyze.future(request)))
         if len(pending) >= IN_FLIGHT:
             urn, fut = pending.popleft()
             _collect(fut.result(), urn, levels, violations)
@@ -344,12 +393,135 @@ def drive(
     LAST_TIMING.resources = len(resources)
 
     t2 = time.perf_counter()
-    stack_response = stub.AnalyzeStack(
-        analyzer_pb2.AnalyzeStackRequest(resources=[_stack_resource(r) for r in resources])
-    )
+    stack_response = stub.AnalyzeStack(_stack_request(resources, sent))
     _collect(stack_response, "", levels, violations)
     LAST_TIMING.analyze_stack = time.perf_counter() - t2
     return violations
+
+
+def _pack_env(project: str, stack: str, stack_config: Mapping[str, str] | None, organization: str) -> dict[str, str]:
+    return {
+        "PULUMI_PROJECT": project,
+        "PULUMI_STACK": stack,
+        "PULUMI_ORGANIZATION": organization,
+        "PULUMI_DRY_RUN": "true",
+        "PULUMI_CONFIG": json.dumps(dict(stack_config or {})),
+    }
+
+
+class PackSession:
+    """The policy pack running beside the program: `submit` each resource as it is registered (from
+    any thread), then `finish` with the final resource list, then `violations()`; `close()` on any
+    failure.
+
+    A thread of its own starts the pack, configures it and sends the Analyze calls, so that the
+    program never waits for the pack, whose process works on the other core meanwhile. `finish`
+    sends AnalyzeStack and returns at once, so that the caller can compute what does not depend on
+    the pack (access matrix, cost) while the pack checks the stack.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        stack: str,
+        policy_config: Mapping[str, Any] | None = None,
+        pack_dir: Path = DEFAULT_PACK_DIR,
+        stack_config: Mapping[str, str] | None = None,
+        organization: str = "organization",
+    ) -> None:
+        self._t0 = time.perf_counter()
+        self._env = _pack_env(project, stack, stack_config, organization)
+        self._pack_dir = pack_dir
+        self._policy_config = policy_config
+        self._queue: queue.SimpleQueue[CollectedResource | None] = queue.SimpleQueue()
+        self._responses: dict[int, analyzer_pb2.AnalyzeResponse] = {}
+        self._levels: dict[str, str] = {}
+        self._pack: _Pack | None = None
+        self._error: BaseException | None = None
+        self._stack_future: Any = None
+        self._stack_started = 0.0
+        self._resources: list[CollectedResource] = []
+        self._first_submit: float | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="policy-pack", daemon=True)
+        self._thread.start()
+
+    def submit(self, resource: CollectedResource) -> None:
+        """Queue one resource for Analyze (thread-safe, never blocks)."""
+        if self._first_submit is None:
+            self._first_submit = time.perf_counter()
+        self._queue.put(resource)
+
+    def _work(self) -> None:
+        try:
+            self._pack = _Pack(self._pack_dir, self._env)
+            stub = self._pack.stub
+            self._levels = _configure(stub, self._policy_config)
+            LAST_TIMING.start = time.perf_counter() - self._t0
+            pending: deque[tuple[int, Any]] = deque()
+            while (r := self._queue.get()) is not None:
+                pending.append((id(r), stub.Analyze.future(_analyze_request(r))))
+                while pending and (len(pending) >= IN_FLIGHT or pending[0][1].done()):
+                    key, fut = pending.popleft()
+                    self._responses[key] = fut.result()
+            while pending:
+                key, fut = pending.popleft()
+                self._responses[key] = fut.result()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by finish() in the caller's thread
+            self._error = exc
+
+    def finish(self, resources: list[CollectedResource]) -> None:
+        """Every resource has been submitted: wait for the Analyze answers, send AnalyzeStack."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            detail = self.close()
+            if isinstance(error, grpc.RpcError):
+                raise PolicyPackError(f"policy pack call failed: {error}\n{detail}") from error
+            raise error
+        assert self._pack is not None
+        LAST_TIMING.analyze = time.perf_counter() - (self._first_submit or self._t0)
+        LAST_TIMING.resources = len(resources)
+        for r in resources:
+            if id(r) not in self._responses:  # not submitted while the program ran
+                self._responses[id(r)] = self._pack.stub.Analyze(_analyze_request(r))
+        self._resources = resources
+        self._stack_started = time.perf_counter()
+        # The properties are built again rather than kept from Analyze: keeping every request until
+        # now would add its size to the preview's peak memory.
+        self._stack_future = self._pack.stub.AnalyzeStack.future(_stack_request(resources, {}))
+
+    def violations(self) -> list[Violation]:
+        """The findings, in `evaluate`'s order; stops the pack."""
+        assert self._stack_future is not None, "finish() first"
+        try:
+            stack_response = self._stack_future.result()
+        except grpc.RpcError as exc:
+            raise PolicyPackError(f"policy pack call failed: {exc}\n{self.close()}") from exc
+        LAST_TIMING.analyze_stack = time.perf_counter() - self._stack_started
+        LAST_TIMING.pack_peak_mb = self._pack.peak_mb() if self._pack is not None else 0.0
+        LAST_TIMING.pack_cpu_s = self._pack.cpu_s() if self._pack is not None else 0.0
+        found: list[Violation] = []
+        for r in self._resources:
+            _collect(self._responses[id(r)], r.urn, self._levels, found)
+        _collect(stack_response, "", self._levels, found)
+        self.close()
+        return found
+
+    def close(self) -> str:
+        """Stop the pack (idempotent); returns what it wrote to stderr."""
+        if self._closed:
+            return ""
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout=START_TIMEOUT_S)
+        if self._pack is None:
+            return ""
+        detail = self._pack.stderr()
+        self._pack.close()
+        return detail
 
 
 def blocking(violations: Iterable[Violation]) -> list[Violation]:

@@ -15,9 +15,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from rotation import strategies as catalogue
 from rotation.errors import ConfigurationError
 from rotation.protocol import Strategy, rotate
-from rotation.strategies import STRATEGIES
 
 logger = logging.getLogger("rotation")
 logger.setLevel(logging.INFO)
@@ -26,9 +26,9 @@ logger.setLevel(logging.INFO)
 def load_deployment(environ: Mapping[str, str]) -> dict[str, Strategy]:
     """Secret name -> strategy instance, from ROTATION_STRATEGY and ROTATION_TARGETS."""
     strategy_name = environ.get("ROTATION_STRATEGY", "")
-    cls = STRATEGIES.get(strategy_name)
+    cls = catalogue.load(strategy_name)
     if cls is None:
-        raise ConfigurationError(f"ROTATION_STRATEGY={strategy_name!r} is not one of {sorted(STRATEGIES)}")
+        raise ConfigurationError(f"ROTATION_STRATEGY={strategy_name!r} is not one of {list(catalogue.NAMES)}")
     raw = environ.get("ROTATION_TARGETS", "")
     try:
         secrets_map = json.loads(raw)

@@ -54,6 +54,46 @@ def refers_to(r: PolicyResource, prop: str, target: PolicyResource) -> bool:
     return bool(name) and (value == name or f":secret:{name}" in value or f":function:{name}" in value)
 
 
+class References:
+    """`refers_to(r, prop, target)` for many targets over the same resources: the same answers, in the
+    same order, with the same error for a value unknown during preview, but each resource's
+    dependencies and value are read once rather than once per target (a stack of 1,000 secrets asked
+    this a third of a million times)."""
+
+    def __init__(self, resources: list[PolicyResource], prop: str) -> None:
+        self._entries: list[tuple[PolicyResource, set[str], Any, UnknownValueError | None]] = []
+        for r in resources:
+            try:
+                value, error = r.props.get(prop), None
+            except UnknownValueError as exc:  # raised when (and only when) refers_to would read it
+                value, error = None, exc
+            self._entries.append((r, {d.urn for d in deps(r, prop)}, value, error))
+
+    def _refers(self, entry: tuple[PolicyResource, set[str], Any, UnknownValueError | None],
+                target: PolicyResource, name: list[Any]) -> bool:
+        _, sources, value, error = entry
+        if target.urn in sources:
+            return True
+        if error is not None:
+            raise error
+        if not isinstance(value, str) or not value:
+            return False
+        if not name:
+            name.append(target.props.get("name"))
+        return bool(name[0]) and (value == name[0] or f":secret:{name[0]}" in value
+                                  or f":function:{name[0]}" in value)
+
+    def any(self, target: PolicyResource) -> bool:
+        """`any(refers_to(r, prop, target) for r in resources)`."""
+        name: list[Any] = []
+        return any(self._refers(e, target, name) for e in self._entries)
+
+    def referring(self, target: PolicyResource) -> list[PolicyResource]:
+        """`[r for r in resources if refers_to(r, prop, target)]`."""
+        name: list[Any] = []
+        return [e[0] for e in self._entries if self._refers(e, target, name)]
+
+
 def rotated_secrets(args: StackValidationArgs) -> set[str]:
     """URNs of the secrets some SecretRotation's secretId comes from."""
     return {
@@ -106,8 +146,8 @@ def _manual_period(secret: PolicyResource, tags: Mapping[str, Any], settings: Se
 
 
 def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
-    rotations = of_type(args, t.SECRET_ROTATION)
-    versions = of_type(args, t.SECRET_VERSION)
+    rotations = References(of_type(args, t.SECRET_ROTATION), "secretId")
+    versions = References(of_type(args, t.SECRET_VERSION), "secretId")
     max_days = settings.number("maxRotationDays", DEFAULT_MAX_ROTATION_DAYS)
     max_signing = settings.number("maxSigningKeyRotationDays", DEFAULT_MAX_SIGNING_KEY_ROTATION_DAYS)
     for secret in of_type(args, t.SECRET):
@@ -127,8 +167,8 @@ def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[St
                 yield from _manual_period(secret, tags, settings)
             continue
         limit = max_signing if tags.get("rotation-kind") == "signing-key" else max_days
-        mine = [r for r in rotations if refers_to(r, "secretId", secret)]
-        if not mine and not any(refers_to(v, "secretId", secret) for v in versions):
+        mine = rotations.referring(secret)
+        if not mine and not versions.any(secret):
             continue  # no value yet: a schedule on an empty secret would only fail its test (rotation-has-first-value)
         if not mine:
             yield StackFinding(
@@ -231,7 +271,7 @@ def check_version_ignores(args: StackValidationArgs, settings: Settings) -> Iter
 
 
 def check_rotation_first_value(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
-    versions = of_type(args, t.SECRET_VERSION)
+    versions = References(of_type(args, t.SECRET_VERSION), "secretId")
     for rot in of_type(args, t.SECRET_ROTATION):
         # rotate_immediately defaults to true: the first rotation then makes or replaces the value.
         if rot.props.get("rotateImmediately") is not False:
@@ -239,7 +279,7 @@ def check_rotation_first_value(args: StackValidationArgs, settings: Settings) ->
         for secret in (d for d in deps(rot, "secretId") if d.resource_type == t.SECRET):
             if str(secret.props.get("name")) in adopted_secrets(imported=True):
                 continue  # an adopted secret holds the value it had before the import
-            if not any(refers_to(v, "secretId", secret) for v in versions):
+            if not versions.any(secret):
                 yield StackFinding(
                     rot.urn,
                     rot.name,

@@ -17,10 +17,13 @@ from access_harness import ACCOUNT, APP, REGION, STACKS, Role, Simulator, Stacks
 from preview.access_matrix import (
     OPERATIONS,
     SYMBOLS,
+    AccessIndex,
     AccessModel,
     NamedPolicy,
     Principal,
     Request,
+    SecretInfo,
+    UnsupportedPolicy,
     evaluate,
     matrix,
     render,
@@ -185,3 +188,82 @@ def test_a_request_without_a_principal_account_is_fenced_out(stacks: Stacks, sim
                                  if k not in ("aws:PrincipalAccount", "aws:PrincipalIsAWSService")})
              for r in (secret_request(insider, s, "read") for s in stacks.model.secrets)]
     assert set(_both(simulator, batch)) == {"ExplicitlyDenied"}
+
+
+# The index the matrix evaluates through -----------------------------------------------------------
+
+
+def _scan_equals_index(model: AccessModel) -> None:
+    index = AccessIndex(model)
+    cells = [(p, s, op) for p in model.principals for s in model.secrets for op in OPERATIONS]
+    assert cells
+    differ = [(p.name, s.name, op) for p, s, op in cells
+              if index.decide(p, s, op) != evaluate(secret_request(p, s, op))]
+    assert not differ, differ[:10]
+
+
+def test_index_equals_the_scanning_evaluator_on_both_stacks(stacks: Stacks) -> None:
+    _scan_equals_index(stacks.model)
+
+
+def _policy(name: str, *statements: dict[str, object]) -> NamedPolicy:
+    return NamedPolicy(name, f"arn:aws:iam::{ACCOUNT}:policy/{name}", {"Version": "2012-10-17",
+                                                                      "Statement": list(statements)})
+
+
+def _secret(name: str, env: str, resource_policy: dict[str, object] | None, account: str = ACCOUNT) -> SecretInfo:
+    arn = f"arn:aws:secretsmanager:{REGION}:{account}:secret:{APP}/{env}/{name}-AbCdEf"
+    return SecretInfo(name=f"{APP}/{env}/{name}", arn=arn, region=REGION, tags={"environment": env},
+                      resource_policy=resource_policy, kms_key_id="", recovery_window_days=7)
+
+
+def test_index_equals_the_scanning_evaluator_on_every_element_it_indexes() -> None:
+    """NotAction, NotResource, several patterns in one statement, conditions shared by many secrets'
+    policies, a resource policy naming the principal, its account, or another account."""
+    other = "210987654321"
+    notaction = _policy("notaction", {"Effect": "Allow", "NotAction": ["secretsmanager:Delete*", "kms:*"],
+                                      "Resource": [f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:{APP}/staging/*",
+                                                   f"arn:aws:secretsmanager:*:{other}:secret:*"]})
+    notresource = _policy("notresource", {"Effect": "Deny", "Action": "secretsmanager:*Secret*",
+                                          "NotResource": f"arn:aws:secretsmanager:*:*:secret:{APP}/staging/a-*",
+                                          "Condition": {"StringEquals": {"aws:ResourceTag/environment": "staging"}}})
+    delete = _policy("delete", {"Effect": "Allow", "Action": "secretsmanager:DeleteSecret", "Resource": "*",
+                                "Condition": {"NumericGreaterThanEquals": {"secretsmanager:RecoveryWindowInDays": 7},
+                                              "Bool": {"secretsmanager:ForceDeleteWithoutRecovery": False}}})
+    principals = (
+        Principal(f"arn:aws:iam::{ACCOUNT}:role/a", "a", (notaction,)),
+        Principal(f"arn:aws:iam::{ACCOUNT}:role/b", "b", (notaction, notresource, delete)),
+        Principal(f"arn:aws:iam::{other}:role/c", "c", (notaction,)),
+        Principal(f"arn:aws:iam::{ACCOUNT}:role/d", "d", ()),
+    )
+
+    def fence(*allowed: str) -> dict[str, object]:
+        return {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "secretsmanager:*", "Resource": "*",
+             "Condition": {"StringNotEquals": {"aws:PrincipalAccount": [ACCOUNT, *allowed]}}},
+            {"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/d", other]},
+             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"], "Resource": "*"},
+        ]}
+
+    secrets = (_secret("a-1", "staging", fence()), _secret("b-1", "staging", fence(other)),
+               _secret("a-2", "production", None), _secret("c-1", "staging", fence(other), account=other))
+    model = AccessModel(account_id=ACCOUNT, region=REGION, principals=principals, secrets=secrets, keys=())
+    _scan_equals_index(model)
+    decisions = {AccessIndex(model).decide(p, s, op) for p in principals for s in secrets for op in OPERATIONS}
+    assert decisions == {"Allowed", "ImplicitlyDenied", "ExplicitlyDenied"}
+
+
+@pytest.mark.parametrize("statement", [
+    {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "NotPrincipal": {"AWS": "*"}},
+    {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+     "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": "x"}}},
+    {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "Condition": {"DateGreaterThan": {"x": "1"}}},
+])
+def test_the_index_refuses_what_the_evaluator_does_not_know(statement: dict[str, object]) -> None:
+    """Even in a statement no cell of the matrix would reach (a KMS action), the index refuses an
+    element or operator the evaluator does not implement, rather than skip it."""
+    principal = Principal(f"arn:aws:iam::{ACCOUNT}:role/a", "a", (_policy("odd", statement),))
+    model = AccessModel(account_id=ACCOUNT, region=REGION, principals=(principal,),
+                        secrets=(_secret("a-1", "staging", None),), keys=())
+    with pytest.raises(UnsupportedPolicy):
+        AccessIndex(model)

@@ -172,7 +172,7 @@ def test_token_not_pending_is_refused(harness: Harness, name: str) -> None:
     fn, first = _pending_rotation(harness, name)
     harness.rotate(name, fn)  # a newer rotation takes AWSPENDING away from `first`
     with pytest.raises(VersionStageError, match="is not AWSPENDING"):
-        harness.step(name, "setSecret", first, fn)
+        harness.step(name, "testSecret", first, fn)
 
 
 def test_rotation_not_enabled_is_refused(harness: Harness, name: str) -> None:
@@ -264,3 +264,80 @@ def test_create_secret_of_a_plain_token_reads_only_the_pending_value(harness: Ha
     assert reads == [{"VersionStage": "AWSPENDING", "VersionId": token}]
     made = len(harness.value(name, "AWSPENDING")) == 64
     assert made
+
+
+def test_a_token_rotation_makes_eight_secrets_manager_calls(harness: Harness, name: str) -> None:
+    """DescribeSecret in createSecret, testSecret and finishSecret (setSecret installs nothing and calls
+    nothing); GetSecretValue(AWSPENDING) in createSecret and testSecret; PutSecretValue; two
+    UpdateSecretVersionStage (AWSCURRENT moved, AWSPENDING cleared)."""
+    fn, token = _pending_rotation(harness, name)
+    calls: list[str] = []
+
+    def record(model: object, **_: object) -> None:
+        calls.append(str(getattr(model, "name", model)))
+
+    harness.sm.meta.events.register("before-call.secrets-manager.*", record)
+    try:
+        for step in STEPS:
+            harness.step(name, step, token, fn)
+    finally:
+        harness.sm.meta.events.unregister("before-call.secrets-manager.*", record)
+    assert harness.version_of(name, "AWSCURRENT") == token
+    assert sorted(calls) == sorted(["DescribeSecret"] * 3 + ["GetSecretValue"] * 2 + ["PutSecretValue"]
+                                   + ["UpdateSecretVersionStage"] * 2), calls
+
+
+def test_set_secret_of_a_function_that_installs_nothing_calls_nothing(harness: Harness, name: str) -> None:
+    fn, token = _pending_rotation(harness, name)
+    calls: list[str] = []
+
+    def record(**_: object) -> None:
+        calls.append("call")
+
+    harness.sm.meta.events.register("before-call.secrets-manager.*", record)
+    try:
+        harness.step(name, "setSecret", token, fn)
+    finally:
+        harness.sm.meta.events.unregister("before-call.secrets-manager.*", record)
+    assert calls == []
+
+
+def test_every_strategy_name_loads_its_class() -> None:
+    from rotation import strategies
+
+    assert set(strategies.NAMES) == {"token", "postgres-single-user", "postgres-alternating-users", "redis-acl",
+                                     "jwt-hs256", "jwt-rs256"}
+    for name in strategies.NAMES:
+        cls = strategies.load(name)
+        assert cls is not None and cls.name == name
+    assert strategies.load("ldap") is None
+
+
+@pytest.mark.parametrize(("strategy", "module", "library"), [
+    ("token", "token", None),
+    ("jwt-hs256", "jwt", "cryptography"),
+    ("postgres-single-user", "postgres", "psycopg"),
+    ("redis-acl", "redis_acl", "redis"),
+])
+def test_a_function_imports_only_its_own_strategy(strategy: str, module: str, library: str | None) -> None:
+    """Cold start: the handler and one strategy, in a fresh interpreter, import that strategy's module
+    and client library and no other strategy's (a token function imports none of them)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from rotation import handler, strategies\n"
+        f"cls = strategies.load({strategy!r})\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('rotation.strategies.')\n"
+        "                        or m in ('psycopg', 'redis', 'cryptography'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    imported = set(json.loads(done.stdout))
+    assert {m for m in imported if m.startswith("rotation.strategies.")} == {f"rotation.strategies.{module}"}
+    others = {"psycopg", "redis"} - {library}
+    assert not imported & others, imported
+    if library is not None:
+        assert library in imported
+    else:
+        assert not imported & {"psycopg", "redis", "cryptography"}, imported

@@ -542,8 +542,10 @@ class _Compiled:
             raise UnsupportedPolicy(f"statement element {sorted(unknown)[0]}")
         conditions = statement.get("Condition") or {}
         for operator in conditions:
-            base = operator.removesuffix("IfExists")
-            if operator.startswith(("ForAnyValue:", "ForAllValues:")) or (base not in _OPERATORS and base != "Null"):
+            # ForAllValues:/ForAnyValue: qualify an operator this evaluator knows (_conditions_hold_lowered).
+            base = operator.split(":", 1)[1] if operator.startswith(("ForAnyValue:", "ForAllValues:")) else operator
+            base = base.removesuffix("IfExists")
+            if base not in _OPERATORS and base != "Null":
                 raise UnsupportedPolicy(f"condition operator {operator}")
         self.statement = statement
         self.deny = statement.get("Effect") == "Deny"

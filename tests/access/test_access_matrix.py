@@ -256,7 +256,7 @@ def test_index_equals_the_scanning_evaluator_on_every_element_it_indexes() -> No
 @pytest.mark.parametrize("statement", [
     {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "NotPrincipal": {"AWS": "*"}},
     {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
-     "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": "x"}}},
+     "Condition": {"ForAnyValue:DateGreaterThan": {"aws:TagKeys": "x"}}},
     {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "Condition": {"DateGreaterThan": {"x": "1"}}},
 ])
 def test_the_index_refuses_what_the_evaluator_does_not_know(statement: dict[str, object]) -> None:

@@ -287,7 +287,9 @@ access: list[tuple[str, str, str, list[str], Any, str]] = [
      lambda s: grants.read_statements(s, None, denied=masters), f"Read every {app} secret of {env}; nothing else"),
     ("ci", f"{app}-{env}-secrets-ci", "ci", ci_roles,
      lambda s: grants.ci_statements(s, reads_values=config.get_bool("ciReadsValues") or False,
-                                    min_recovery_days=recovery),
+                                    min_recovery_days=recovery, rotation_functions=tuple(
+                                        f"arn:aws:lambda:{region}:{account}:function:"
+                                        + f"{app}-{env}-rotate-{g}"[:64] for g in groups)),
      f"Deploy {app}'s {env} secrets; never delete production's"),
 ]
 for consumer in sorted({c for e in secrets.values() for c in e.get("consumers", [])}):

@@ -267,9 +267,10 @@ def test_create_secret_of_a_plain_token_reads_only_the_pending_value(harness: Ha
 
 
 def test_a_token_rotation_makes_eight_secrets_manager_calls(harness: Harness, name: str) -> None:
-    """DescribeSecret in createSecret, testSecret and finishSecret (setSecret installs nothing and calls
-    nothing); GetSecretValue(AWSPENDING) in createSecret and testSecret; PutSecretValue; two
-    UpdateSecretVersionStage (AWSCURRENT moved, AWSPENDING cleared)."""
+    """DescribeSecret in createSecret and finishSecret (setSecret installs nothing and calls nothing;
+    testSecret's read of AWSPENDING carries the name and stages); GetSecretValue(AWSPENDING) in
+    createSecret, testSecret and finishSecret (which never moves AWSCURRENT onto a version with no
+    value); PutSecretValue; two UpdateSecretVersionStage (AWSCURRENT moved, AWSPENDING cleared)."""
     fn, token = _pending_rotation(harness, name)
     calls: list[str] = []
 
@@ -283,7 +284,7 @@ def test_a_token_rotation_makes_eight_secrets_manager_calls(harness: Harness, na
     finally:
         harness.sm.meta.events.unregister("before-call.secrets-manager.*", record)
     assert harness.version_of(name, "AWSCURRENT") == token
-    assert sorted(calls) == sorted(["DescribeSecret"] * 3 + ["GetSecretValue"] * 2 + ["PutSecretValue"]
+    assert sorted(calls) == sorted(["DescribeSecret"] * 2 + ["GetSecretValue"] * 3 + ["PutSecretValue"]
                                    + ["UpdateSecretVersionStage"] * 2), calls
 
 

@@ -6,4 +6,4 @@ import sys  # noqa: E402
 
 from preview.cli import main  # noqa: E402
 
-sys.exit(main(started=STARTED))
+sys.exit(main(started=STARTED, exiting=True))

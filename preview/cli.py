@@ -90,12 +90,13 @@ class Report:
 
 def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = None,
             policies: bool = True, policy_config: Path | None = None, *, wait: bool = True,
-            phases: Phases | None = None) -> Report:
+            phases: Phases | None = None, collect: bool = True) -> Report:
     """Run the program for a stack and evaluate the policy pack against what it declares.
 
     The pack starts beside the program and analyzes each resource as it is registered, as the
     engine does (preview.policy_check.PackSession). With `wait=False` the pack may still be checking
     the stack when this returns: call `report.wait()` before reading `report.violations`.
+    `collect=False` (a process that exits after the preview) skips the final garbage collection.
     """
     phases = phases or Phases()
     config = load_stack_config(project_dir, stack, config_file)
@@ -124,7 +125,7 @@ def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = Non
     phases.lap("load")
     try:
         run = run_program(config, project_dir, str(program if program.is_file() else REPO / "__main__.py"),
-                          on_resource=session.submit if session else None, collect=wait)
+                          on_resource=session.submit if session else None, collect=collect)
         phases.lap("program")
         report = Report(run=run)
         if problem is not None:
@@ -385,7 +386,9 @@ def _write_timings(path: Path, phases: Phases, report: Report, policies: bool) -
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
-         started: float | None = None) -> int:
+         started: float | None = None, exiting: bool = False) -> int:
+    """The command; `exiting=True` (`python -m preview`) when the process ends with it, so that the
+    program's garbage is left to the exit rather than collected (`run_program(collect=False)`)."""
     parser = argparse.ArgumentParser(prog="python -m preview", description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -402,7 +405,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
     phases = Phases(started)
     try:
         report = preview(args.stack, args.project_dir.resolve(), args.config_file, not args.no_policies,
-                         args.policy_config, wait=False, phases=phases)
+                         args.policy_config, wait=False, phases=phases, collect=not exiting)
     except ConfigurationError as exc:
         if args.config_file is not None and exc.file == f"Pulumi.{args.stack}.yaml":
             # The program knows only its stack's name; the file it read is the one given here.

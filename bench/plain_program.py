@@ -159,7 +159,8 @@ for secret_name, entry in secrets.items():
                 parts[k] = random.RandomPassword(rname, length=spec["length"], lower=False, upper=False, numeric=False,
                                                  special=True, override_special=chars).result
             else:
-                parts[k] = pulumi.Output.secret(random.RandomUuid(rname).result)
+                parts[k] = pulumi.Output.secret(random.RandomUuid(rname, opts=pulumi.ResourceOptions(
+                    additional_secret_outputs=["result"])).result)
         elif "external" in value:
             parts[k] = config.require_secret((value["external"] or {}).get("config") or camel(secret_name, k))
         elif "config" in value:

@@ -1,0 +1,230 @@
+"""`make mutate`: mutation testing (mutmut) of the security- and correctness-critical modules.
+
+Each module runs on its own, with only the tests that exercise it, in a scratch copy under
+`build/mutate/<module>/` (mutmut works in a `mutants/` folder of its working directory), one module
+after the other. Scores go to `bench/results/mutation.json` (merged: a run of some modules keeps the
+others' last figures). A surviving mutant is either killed by a test or listed, with the reason it
+cannot change behaviour, in `scripts/mutation-equivalents.toml`; the score counts listed ones apart.
+
+    python scripts/mutate.py                        # every module (slow: about an hour on 2 cores)
+    python scripts/mutate.py components/values.py   # one module
+    python scripts/mutate.py --list                 # the modules and their tests
+
+mutmut runs a module's tests once per mutant, each time only the tests that reached the mutated
+function; mutants of code outside functions (module constants) are not made by mutmut 3.
+The policy pack's modules are mutated as the package `guardrails` (the name the pack and its tests
+import them by), so that a mutant is live in the pack's own process too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "build" / "mutate"
+RESULTS = REPO / "bench" / "results" / "mutation.json"
+EQUIVALENTS = REPO / "scripts" / "mutation-equivalents.toml"
+GOAL = 90.0
+"""Per module: at least this share of the non-equivalent mutants killed."""
+
+SKIP = {".git", ".venv", "build", "mutants", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache",
+        ".hypothesis", "pyproject.toml"}
+"""Top-level entries not copied into the scratch project (pyproject.toml is written with mutmut's config)."""
+
+PACK = "policies"
+PACK_PACKAGE = "guardrails"
+
+
+@dataclass(frozen=True)
+class Module:
+    """One module to mutate and the tests that exercise it."""
+
+    path: str
+    """Path in the repository."""
+    tests: tuple[str, ...]
+    """Test files (or node ids) run against its mutants."""
+
+    @property
+    def in_pack(self) -> bool:
+        return self.path.startswith(f"{PACK}/{PACK_PACKAGE}/")
+
+    @property
+    def source(self) -> str:
+        """The path mutmut mutates, relative to the scratch project (sets the module name of the mutants)."""
+        return self.path.removeprefix(f"{PACK}/") if self.in_pack else self.path
+
+    @property
+    def slug(self) -> str:
+        return self.path.removesuffix(".py").replace("/", ".")
+
+
+MODULES: tuple[Module, ...] = (
+    Module("components/values.py", ("tests/test_supplied_values.py", "tests/test_errors.py")),
+    Module("components/iam.py", ("tests/test_iam_documents.py", "tests/test_program.py")),
+    Module("components/grants.py", ("tests/test_grants_mutation.py", "tests/access/test_access_matrix.py",
+                                    "tests/access/test_access_app_written.py", "tests/access/test_access_kms.py")),
+    Module("components/kms.py", ("tests/test_key_policy.py", "tests/test_program.py")),
+    Module("components/secret.py", ("tests/test_secret_component.py", "tests/test_program.py")),
+    Module("rotation/protocol.py", ("tests/rotation/test_rotation_token.py",
+                                    "tests/rotation/test_rotation_first_value.py")),
+    Module("rotation/strategies/token.py", ("tests/rotation/test_rotation_token.py",
+                                            "tests/rotation/test_rotation_first_value.py")),
+    Module("rotation/strategies/jwt.py", ("tests/rotation/test_rotation_jwt.py",
+                                          "tests/rotation/test_rotation_first_value.py")),
+    Module("rotation/strategies/postgres.py", ("tests/rotation/test_rotation_postgres.py",)),
+    Module("rotation/strategies/redis_acl.py", ("tests/rotation/test_rotation_redis.py",)),
+    Module("preview/access_matrix.py", ("tests/access/test_access_matrix.py", "tests/access/test_access_app_written.py",
+                                        "tests/access/test_access_kms.py")),
+    Module("policies/guardrails/iam.py", ("tests/policies/test_rules_in_process.py",)),
+    Module("policies/guardrails/secrets.py", ("tests/policies/test_rules_in_process.py",)),
+)
+
+
+def _equivalents() -> dict[str, str]:
+    """Mutant name -> why it cannot change behaviour."""
+    if not EQUIVALENTS.exists():
+        return {}
+    data = tomllib.loads(EQUIVALENTS.read_text())
+    return {name: str(entry["reason"]) for name, entry in data.get("mutant", {}).items()}
+
+
+def _prepare(module: Module) -> Path:
+    """A scratch project for one module: the repository's files, mutmut's config, the pack laid out."""
+    work = WORK / module.slug
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    entries = sorted(p.name for p in REPO.iterdir() if p.name not in SKIP)
+    for name in entries:
+        (work / name).symlink_to(REPO / name)
+    (work / ".venv").symlink_to(REPO / ".venv")
+    also_copy = [n for n in entries if not (module.in_pack and n == PACK)]
+    if module.in_pack:
+        # The mutants of `guardrails` must be what the tests and the pack process import: the pack
+        # directory in mutants/ gets its files, and `guardrails` points at the mutated package.
+        (work / PACK_PACKAGE).symlink_to(REPO / PACK / PACK_PACKAGE)
+        also_copy.append(PACK_PACKAGE)
+        pack = work / "mutants" / PACK
+        shutil.copytree(REPO / PACK, pack, ignore=shutil.ignore_patterns(PACK_PACKAGE, "__pycache__"))
+        (pack / PACK_PACKAGE).symlink_to(Path("..") / PACK_PACKAGE)
+    config = {
+        "source_paths": [module.source],
+        "also_copy": also_copy,
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-n0"] if _has_xdist() else ["-p", "no:cacheprovider"],
+        "pytest_add_cli_args_test_selection": list(module.tests),
+        # The tests use gRPC (the pack) and servers: fork workers from a process that has not run them.
+        "process_isolation": "forkserver",
+        "forkserver_warmup": "none",
+        "use_git_change_detection": False,
+    }
+    text = (REPO / "pyproject.toml").read_text() + "\n[tool.mutmut]\n" + "".join(
+        f"{k} = {json.dumps(v)}\n" for k, v in config.items()
+    )
+    (work / "pyproject.toml").write_text(text)
+    return work
+
+
+def _has_xdist() -> bool:
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
+          37: "killed", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
+
+
+def _run(module: Module, max_children: int) -> dict[str, object]:
+    work = _prepare(module)
+    started = time.monotonic()
+    mutmut = str(Path(sys.executable).parent / "mutmut")
+    log = work / "mutmut.log"
+    with log.open("w") as out:
+        done = subprocess.run([mutmut, "run", "--max-children", str(max_children)], cwd=work, stdout=out,
+                              stderr=subprocess.STDOUT, check=False)
+    seconds = round(time.monotonic() - started)
+    meta = work / "mutants" / (module.source + ".meta")
+    if done.returncode != 0 or not meta.exists():
+        raise SystemExit(f"mutmut failed for {module.path} (exit {done.returncode}); see {log}")
+    codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    equivalents = _equivalents()
+    statuses = {name: STATUS.get(code, "suspicious") if code is not None else "not checked"
+                for name, code in codes.items()}
+    killed = sum(s in ("killed", "timeout") for s in statuses.values())
+    left = sorted(n for n, s in statuses.items() if s not in ("killed", "timeout", "skipped"))
+    explained = {n: equivalents[n] for n in left if n in equivalents}
+    unexplained = [n for n in left if n not in equivalents]
+    counted = len(statuses) - len(explained) - sum(s == "skipped" for s in statuses.values())
+    score = round(100.0 * killed / counted, 1) if counted else 100.0
+    diffs = {}
+    for name in unexplained:
+        shown = subprocess.run([mutmut, "show", name], cwd=work, capture_output=True, text=True, check=False)
+        diffs[name] = {"status": statuses[name], "diff": shown.stdout.strip()}
+    return {
+        "module": module.path,
+        "tests": list(module.tests),
+        "mutants": len(statuses),
+        "killed": killed,
+        "equivalent": len(explained),
+        "survived": len(unexplained),
+        "score": score,
+        "raw_score": round(100.0 * killed / len(statuses), 1) if statuses else 100.0,
+        "goal_met": score >= GOAL,
+        "seconds": seconds,
+        "survivors": diffs,
+        "equivalents": explained,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mutate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="repository paths of modules (default: every listed module)")
+    parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--list", action="store_true", help="print the modules and their tests")
+    args = parser.parse_args(argv)
+    by_path = {m.path: m for m in MODULES}
+    if args.list:
+        for m in MODULES:
+            print(f"{m.path}: {' '.join(m.tests)}")
+        return 0
+    unknown = [p for p in args.modules if p not in by_path]
+    if unknown:
+        print(f"error: not a listed module: {', '.join(unknown)} (see --list)", file=sys.stderr)
+        return 2
+    chosen = [by_path[p] for p in args.modules] or list(MODULES)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    tool = subprocess.run([str(Path(sys.executable).parent / "mutmut"), "--version"], capture_output=True,
+                          text=True, check=False).stdout.strip()
+    results["tool"] = tool or "mutmut"
+    results["goal_percent"] = GOAL
+    modules = results.setdefault("modules", {})
+    below = []
+    for module in chosen:
+        print(f"mutating {module.path} against {' '.join(module.tests)}", file=sys.stderr, flush=True)
+        result = _run(module, args.max_children)
+        modules[module.path] = result
+        RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        print(f"  {result['killed']}/{result['mutants']} killed, {result['equivalent']} equivalent, "
+              f"{result['survived']} surviving: {result['score']}% in {result['seconds']} s", file=sys.stderr)
+        for name in result["survivors"]:  # type: ignore[attr-defined]
+            print(f"    surviving: {name}", file=sys.stderr)
+        if not result["goal_met"]:
+            below.append(module.path)
+    if below:
+        print(f"below {GOAL}%: {', '.join(below)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""One catalog secret as AWS resources (components/secret.py), with every external value set.
+
+- A value something else renews (a rotation function, or the application itself: `rotation: application`)
+  is ignored by later deploys (`ignore_changes=["secretString"]`); a value only the program writes is not.
+- Every secret's resource policy blocks public policies (Secrets Manager `PutResourcePolicy`
+  `BlockPublicPolicy`: "makes an optional check of the resource policy to prevent broad access")
+  and denies every principal outside the account.
+- The stored value is composed exactly: generated parts, supplied values, plain config, templates.
+
+External values are set as the engine hands them over (plaintext marked secret), generated at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from preview.model import CollectedResource, plain
+from preview.runtime import ProgramRun, run_program
+from preview.stackconfig import load_stack_config
+from tests.conftest import MINIMAL_STACK, REPO
+
+SECRET = "aws:secretsmanager/secret:Secret"
+VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
+ACCOUNT = "210987654321"
+
+CATALOG = """\
+app: shop
+owner: platform
+secrets:
+  session-secret:
+    description: Signs sessions
+    class: critical
+    rotation: {strategy: token, every_days: 30}
+    value: {env: SESSION_SECRET, generate: {kind: bytes, bytes: 32, encoding: base64url}}
+  refresh-token:
+    description: OAuth refresh token the worker renews
+    class: critical
+    rotation: application
+    consumers: [worker]
+    writers: [worker]
+    value: {env: REFRESH_TOKEN, external: {}}
+  payments:
+    description: Payment provider
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by the payment provider
+    keys:
+      apiKey: {env: PAYMENTS_API_KEY, external: {}}
+      endpoint: {env: PAYMENTS_ENDPOINT, config: {default: "https://api.payments.example.net"}}
+      retries: {env: PAYMENTS_RETRIES, config: {default: "3"}, type: integer}
+      live: {env: PAYMENTS_LIVE, config: {default: "true"}, type: boolean}
+      url: {env: PAYMENTS_URL, template: "https://{apiKey}@{endpoint}/v{retries}?live={live}"}
+  archive-key:
+    description: Encrypts backups
+    class: critical
+    rotation: manual
+    rotation_reason: re-encrypting old backups needs a migration
+    value: {env: ARCHIVE_KEY, generate: {kind: bytes, bytes: 32, encoding: hex}}
+  request-id-salt:
+    description: Salts request ids
+    class: configuration
+    value: {env: REQUEST_ID_SALT, generate: {kind: uuid}}
+"""
+
+RENEWED = {"session-secret", "refresh-token"}
+"""Values a rotation function or the application renews after the first deploy."""
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProgramRun, dict[str, str]]:
+    project: Path = tmp_path_factory.mktemp("secret-component")
+    (project / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    (project / "catalog.yaml").write_text(CATALOG)
+    (project / "Pulumi.staging.yaml").write_text(MINIMAL_STACK)
+    stack = load_stack_config(project, "staging")
+    supplied = {"refreshToken": secrets.token_urlsafe(32), "paymentsApiKey": secrets.token_hex(20)}
+    for key, value in supplied.items():
+        stack.values[f"secrets-platform:{key}"] = value
+        stack.secret_keys.append(f"secrets-platform:{key}")
+    return run_program(stack, project, str(REPO / "__main__.py")), supplied
+
+
+def _by_secret(run: ProgramRun, token: str) -> dict[str, CollectedResource]:
+    """Catalog name -> the resource of type `token` whose parent is that secret's component."""
+    parents = {r.urn: r for r in run.resources}
+    found: dict[str, CollectedResource] = {}
+    for r in run.resources:
+        if r.type == token and r.parent:
+            name = parents[r.parent].name.removeprefix("shop-staging-")
+            assert name not in found, r.urn
+            found[name] = r
+    return found
+
+
+def test_a_renewed_value_is_ignored_by_later_deploys_and_no_other_is(program) -> None:  # type: ignore[no-untyped-def]
+    run, _ = program
+    versions = _by_secret(run, VERSION)
+    assert set(versions) == {"session-secret", "refresh-token", "payments", "archive-key", "request-id-salt"}
+    for name, version in versions.items():
+        expected = ("secretString",) if name in RENEWED else ()
+        assert tuple(version.ignore_changes) == expected, version.urn
+
+
+def test_every_resource_policy_blocks_public_policies_and_other_accounts(program) -> None:  # type: ignore[no-untyped-def]
+    run, _ = program
+    policies = _by_secret(run, POLICY)
+    secrets_by_name = _by_secret(run, SECRET)
+    assert set(policies) == set(secrets_by_name)
+    for name, policy in policies.items():
+        assert policy.inputs["blockPublicPolicy"] is True, policy.urn
+        assert policy.property_dependencies["secretArn"] == (secrets_by_name[name].urn,), policy.urn
+        assert json.loads(policy.inputs["policy"]) == {"Version": "2012-10-17", "Statement": [{
+            "Sid": "DenyOutsideAccount", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:*",
+            "Resource": "*", "Condition": {
+                "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                "StringNotEquals": {"aws:PrincipalAccount": ACCOUNT},
+            }}]}, policy.urn
+
+
+def test_secrets_are_named_tagged_and_kept_as_configured(program) -> None:  # type: ignore[no-untyped-def]
+    run, _ = program
+    for name, secret in _by_secret(run, SECRET).items():
+        inputs = secret.inputs
+        assert inputs["name"] == f"shop/staging/{name}"
+        assert inputs["recoveryWindowInDays"] == 7
+        assert inputs["replicas"] == [] if "replicas" in inputs else True
+        assert secret.protect is False and secret.retain_on_delete is False
+        tags = inputs["tags"]
+        assert {k: tags[k] for k in ("app", "environment", "owner", "managed-by")} == {
+            "app": "shop", "environment": "staging", "owner": "platform", "managed-by": "pulumi"}
+    tags = {name: s.inputs["tags"] for name, s in _by_secret(run, SECRET).items()}
+    assert tags["session-secret"]["rotation-strategy"] == "token"
+    assert tags["session-secret"]["rotation"] == "30d" and tags["session-secret"]["class"] == "critical"
+    assert tags["refresh-token"]["rotation"] == "application" and "rotation-strategy" not in tags["refresh-token"]
+    assert tags["payments"]["rotation-reason"] == "issued by the payment provider"
+    assert tags["request-id-salt"]["class"] == "configuration" and "rotation-reason" not in tags["request-id-salt"]
+    assert not any("first-value" in t or "rotation-kind" in t for t in tags.values())
+
+
+def test_stored_values_are_composed_exactly(program) -> None:  # type: ignore[no-untyped-def]
+    run, supplied = program
+    stored = {name: plain(v.inputs["secretString"]) for name, v in _by_secret(run, VERSION).items()}
+    assert stored["refresh-token"] == supplied["refreshToken"]
+    payments = json.loads(stored["payments"])
+    assert payments == {
+        "apiKey": supplied["paymentsApiKey"],
+        "endpoint": "https://api.payments.example.net",
+        "retries": 3,
+        "live": True,
+        "url": "https://{}@{}/v3?live=true".format(
+            urllib.parse.quote(supplied["paymentsApiKey"], safe=""),
+            urllib.parse.quote("https://api.payments.example.net", safe="")),
+    }
+    session = stored["session-secret"]
+    assert len(session) == 43 and not set(session) & set("+/="), "base64url of 32 bytes, unpadded"
+    assert len(stored["archive-key"]) == 64 and set(stored["archive-key"]) <= set("0123456789abcdef")
+    assert len(stored["request-id-salt"]) == 36 and stored["request-id-salt"].count("-") == 4
+    # Each version is fed by exactly its own generated resource or the supplied value.
+    parents = {r.urn: r for r in run.resources}
+    for name, version in _by_secret(run, VERSION).items():
+        sources = {parents[u].type for u in version.property_dependencies.get("secretString", ())}
+        assert sources == ({"random:index/randomBytes:RandomBytes"} if name in ("session-secret", "archive-key")
+                           else {"random:index/randomUuid:RandomUuid"} if name == "request-id-salt" else set()), name
+        assert version.inputs["secretString"] != plain(version.inputs["secretString"]), "stored as a secret"
+
+

@@ -118,3 +118,115 @@ def test_the_program_refuses_such_an_external_value_before_any_resource(
     assert fragment in message
     assert value not in message
     assert caught.value.registered == 0
+
+
+# --- read_supplied through the program: what is read, what is listed as missing, what is refused -----
+
+READ = """\
+app: shop
+owner: platform
+secrets:
+  payments:
+    description: Payment provider
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by the payment provider
+    keys:
+      apiKey: {env: PAYMENTS_API_KEY, external: {config: paymentsKey}}
+      webhookKey: {env: PAYMENTS_WEBHOOK_KEY, external: {}, required: false}
+      endpoint: {env: PAYMENTS_ENDPOINT, config: {config: paymentsHost}}
+      region: {env: PAYMENTS_REGION, config: {}, required: false}
+      retries: {env: PAYMENTS_RETRIES, config: {default: "3"}, type: integer}
+      live: {env: PAYMENTS_LIVE, config: {}, type: boolean}
+"""
+
+READ_STACK = MINIMAL_STACK + """\
+  secrets-platform:paymentsHost: https://api.payments.example.net
+  secrets-platform:paymentsLive: "TRUE"
+"""
+
+
+def _run(make_project: Callable[..., Path], config: str, values: dict[str, str] | None = None,
+         allow_missing: bool = True):  # type: ignore[no-untyped-def]
+    from preview.runtime import run_program
+    from preview.stackconfig import load_stack_config
+
+    project = make_project(READ, config)
+    stack = load_stack_config(project, "staging")
+    if allow_missing:
+        stack.values["secrets-platform:allowMissingValues"] = "true"
+    for key, value in (values or {}).items():
+        stack.values[f"secrets-platform:{key}"] = value
+        stack.secret_keys.append(f"secrets-platform:{key}")
+    return run_program(stack, project, str(REPO / "__main__.py"))
+
+
+def test_unset_values_are_listed_with_their_own_config_keys(make_project: Callable[..., Path]) -> None:
+    run = _run(make_project, READ_STACK)
+    assert run.outputs["actionRequired"] == [
+        {"secret": "payments", "key": "apiKey", "configKey": "paymentsKey", "required": True,
+         "command": "pulumi config set --secret secrets-platform:paymentsKey --stack staging"},
+        {"secret": "payments", "key": "webhookKey", "configKey": "paymentsWebhookKey", "required": False,
+         "command": "pulumi config set --secret secrets-platform:paymentsWebhookKey --stack staging"},
+        {"secret": "payments", "key": "region", "configKey": "paymentsRegion", "required": False,
+         "command": "pulumi config set secrets-platform:paymentsRegion <value> --stack staging"},
+    ]
+
+
+def test_set_values_reach_the_secret_typed_and_secret(make_project: Callable[..., Path]) -> None:
+    import json
+
+    from preview.model import plain
+
+    key, webhook = FILLER + "a1", FILLER + "b2"
+    run = _run(make_project, READ_STACK + "  secrets-platform:paymentsRegion: eu-west-1\n",
+               {"paymentsKey": key, "paymentsWebhookKey": webhook})
+    assert run.outputs["actionRequired"] == []
+    (version,) = [r for r in run.resources if r.type == "aws:secretsmanager/secretVersion:SecretVersion"]
+    assert json.loads(plain(version.inputs["secretString"])) == {
+        "apiKey": key, "webhookKey": webhook, "endpoint": "https://api.payments.example.net",
+        "region": "eu-west-1", "retries": 3, "live": True,
+    }
+
+
+def test_an_optional_external_value_left_unset_still_stores_the_rest(make_project: Callable[..., Path]) -> None:
+    import json
+
+    from preview.model import plain
+
+    run = _run(make_project, READ_STACK, {"paymentsKey": FILLER})
+    assert [gap["key"] for gap in run.outputs["actionRequired"]] == ["webhookKey", "region"]
+    (version,) = [r for r in run.resources if r.type == "aws:secretsmanager/secretVersion:SecretVersion"]
+    assert json.loads(plain(version.inputs["secretString"])) == {
+        "apiKey": FILLER, "endpoint": "https://api.payments.example.net", "retries": 3, "live": True}
+
+
+@pytest.mark.parametrize(("config", "values", "allow_missing", "line"), [
+    (READ_STACK, {}, False,
+     "Pulumi.staging.yaml, secret 'payments', field 'secrets-platform:paymentsKey': the external value is not "
+     "set; set it with `pulumi config set --secret secrets-platform:paymentsKey --stack staging`"),
+    (READ_STACK + "  secrets-platform:paymentsKey: " + FILLER + "\n", {}, True,
+     "Pulumi.staging.yaml, secret 'payments', field 'secrets-platform:paymentsKey': an external secret value is "
+     "set in plain text; remove it from the file and set it with `pulumi config set --secret "
+     "secrets-platform:paymentsKey --stack staging`"),
+    (MINIMAL_STACK + '  secrets-platform:paymentsLive: "true"\n', {}, True,
+     "Pulumi.staging.yaml, secret 'payments', field 'secrets-platform:paymentsHost': not set; set it with "
+     "`pulumi config set secrets-platform:paymentsHost <value> --stack staging`"),
+    (READ_STACK + '  secrets-platform:paymentsRetries: "three"\n', {}, True,
+     "Pulumi.staging.yaml, secret 'payments', field 'secrets-platform:paymentsRetries': 'three' is not a whole "
+     "number"),
+    (READ_STACK.replace("https://api.payments.example.net", "https://<host>/api"), {}, True,
+     "Pulumi.staging.yaml, secret 'payments', field 'secrets-platform:paymentsHost': the value is a '<...>' "
+     "placeholder, not a real value"),
+    (READ_STACK, {"paymentsKey": "dev-" + FILLER}, True,
+     "Pulumi.staging.yaml, secret 'payments', field 'secrets-platform:paymentsKey': the value is a development "
+     "value ('dev-...'), not a real value"),
+], ids=["required-unset", "plain-text", "config-unset", "not-a-number", "config-placeholder", "external-dev"])
+def test_each_refusal_is_one_exact_line(make_project: Callable[..., Path], config: str, values: dict[str, str],
+                                        allow_missing: bool, line: str) -> None:
+    from components.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as caught:
+        _run(make_project, config, values, allow_missing)
+    assert str(caught.value) == line
+    assert caught.value.registered == 0

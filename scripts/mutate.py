@@ -69,9 +69,9 @@ class Module:
 
 MODULES: tuple[Module, ...] = (
     Module("components/values.py", ("tests/test_supplied_values.py", "tests/test_errors.py")),
-    Module("components/iam.py", ("tests/test_iam_documents.py", "tests/test_program.py")),
-    Module("components/grants.py", ("tests/test_grants_mutation.py", "tests/access/test_access_matrix.py",
-                                    "tests/access/test_access_app_written.py", "tests/access/test_access_kms.py")),
+    Module("components/iam.py", ("tests/test_iam_documents.py", "tests/test_grants_documents.py",
+                                 "tests/test_key_policy.py")),
+    Module("components/grants.py", ("tests/test_grants_documents.py", "tests/test_secret_component.py")),
     Module("components/kms.py", ("tests/test_key_policy.py", "tests/test_program.py")),
     Module("components/secret.py", ("tests/test_secret_component.py", "tests/test_program.py")),
     Module("rotation/protocol.py", ("tests/rotation/test_rotation_token.py",

@@ -177,6 +177,7 @@ def _run(module: Module, max_children: int) -> dict[str, object]:
         "mutants": len(statuses),
         "killed": killed,
         "equivalent": len(explained),
+        "skipped": sum(s == "skipped" for s in statuses.values()),
         "survived": len(unexplained),
         "score": score,
         "raw_score": round(100.0 * killed / len(statuses), 1) if statuses else 100.0,
@@ -207,16 +208,62 @@ def _diffs(work: Path, module: Module, names: list[str]) -> dict[str, str]:
     return found
 
 
+def _rescore(result: dict[str, object], equivalents: dict[str, str]) -> dict[str, object]:
+    """A stored result with the equivalents list applied again (after a reason was added or removed)."""
+    survivors: dict[str, dict[str, str]] = dict(result["survivors"])  # type: ignore[call-overload]
+    explained: dict[str, str] = dict(result["equivalents"])  # type: ignore[call-overload]
+    for name in list(survivors):
+        if name in equivalents:
+            explained[name] = equivalents[name]
+            del survivors[name]
+    for name in list(explained):
+        if name not in equivalents:
+            survivors[name] = {"status": "survived", "diff": ""}
+            del explained[name]
+    mutants, killed = int(result["mutants"]), int(result["killed"])  # type: ignore[call-overload]
+    counted = mutants - len(explained) - int(result.get("skipped", 0))  # type: ignore[call-overload]
+    score = round(100.0 * killed / counted, 1) if counted else 100.0
+    return {**result, "survivors": survivors, "equivalents": explained, "equivalent": len(explained),
+            "survived": len(survivors), "score": score, "goal_met": score >= GOAL}
+
+
+def _table(results: dict[str, object]) -> str:
+    """The README's table: one row per listed module, `not measured` for those without a run."""
+    measured: dict[str, dict[str, object]] = results.get("modules", {})  # type: ignore[assignment]
+    rows = ["| module | mutants | killed | equivalent | surviving | score | seconds |", "|---|---|---|---|---|---|---|"]
+    for m in MODULES:
+        r = measured.get(m.path)
+        if r is None:
+            rows.append(f"| `{m.path}` | not measured | | | | | |")
+            continue
+        rows.append(f"| `{m.path}` | {r['mutants']} | {r['killed']} | {r['equivalent']} | {r['survived']} | "
+                    f"{r['score']}% | {r['seconds']} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mutate", description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help="repository paths of modules (default: every listed module)")
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--list", action="store_true", help="print the modules and their tests")
+    parser.add_argument("--table", action="store_true", help="print the last scores as a Markdown table")
+    parser.add_argument("--rescore", action="store_true",
+                        help="apply scripts/mutation-equivalents.toml to the stored results without running")
     args = parser.parse_args(argv)
     by_path = {m.path: m for m in MODULES}
     if args.list:
         for m in MODULES:
             print(f"{m.path}: {' '.join(m.tests)}")
+        return 0
+    if args.table:
+        print(_table(json.loads(RESULTS.read_text()) if RESULTS.exists() else {}))
+        return 0
+    if args.rescore:
+        stored = json.loads(RESULTS.read_text())
+        equivalents = _equivalents()
+        stored["modules"] = {k: _rescore(v, equivalents) for k, v in stored["modules"].items()}
+        RESULTS.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
+        print(_table(stored))
         return 0
     unknown = [p for p in args.modules if p not in by_path]
     if unknown:

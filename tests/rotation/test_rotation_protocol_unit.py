@@ -129,7 +129,8 @@ def test_older_values_are_unlabelled_newest_first_and_bounded(sm: tuple[Any, Stu
     # Newest first: v08 (expired), v07 (binary), v06, v05, v04; five tried in all.
     stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "expired",
                              expected_params={"SecretId": NAME, "VersionId": vid("v08")})
-    stubber.add_response("get_secret_value", {"SecretBinary": b"x"}, expected_params={"SecretId": NAME, "VersionId": vid("v07")})
+    stubber.add_response("get_secret_value", {"SecretBinary": b"x"},
+                         expected_params={"SecretId": NAME, "VersionId": vid("v07")})
     for i in (6, 5, 4):
         stubber.add_response("get_secret_value", {"SecretString": f"value-{i}"},
                              expected_params={"SecretId": NAME, "VersionId": vid(f"v{i:02d}")})
@@ -234,7 +235,8 @@ def test_each_step_reads_what_it_needs_and_calls_the_strategy(sm: tuple[Any, Stu
     stubber.add_response("get_secret_value", {"SecretString": "current"},
                          expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
     stubber.add_response("put_secret_value", {}, expected_params={
-        "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": "pending-value", "VersionStages": ["AWSPENDING"]})
+        "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": "pending-value",
+        "VersionStages": ["AWSPENDING"]})
     rotate(_event(), client, {NAME: strategy})
     # setSecret: pending, current and previous (absent).
     _describe(stubber, secret_id=NAME)

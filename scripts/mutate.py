@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--list", action="store_true", help="print the modules and their tests")
     parser.add_argument("--table", action="store_true", help="print the last scores as a Markdown table")
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"scores file (default {RESULTS})")
     parser.add_argument("--rescore", action="store_true",
                         help="apply scripts/mutation-equivalents.toml to the stored results without running")
     args = parser.parse_args(argv)
@@ -271,18 +272,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: not a listed module: {', '.join(unknown)} (see --list)", file=sys.stderr)
         return 2
     chosen = [by_path[p] for p in args.modules] or list(MODULES)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     tool = subprocess.run([str(Path(sys.executable).parent / "mutmut"), "--version"], capture_output=True,
                           text=True, check=False).stdout.strip()
-    results["tool"] = tool or "mutmut"
-    results["goal_percent"] = GOAL
-    modules = results.setdefault("modules", {})
+    results_file: Path = args.results
     below = []
     for module in chosen:
         print(f"mutating {module.path} against {' '.join(module.tests)}", file=sys.stderr, flush=True)
         result = _run(module, args.max_children)
-        modules[module.path] = result
-        RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        # Read again before writing: keep what another run stored meanwhile.
+        results = json.loads(results_file.read_text()) if results_file.exists() else {}
+        results["tool"] = tool or "mutmut"
+        results["goal_percent"] = GOAL
+        results.setdefault("modules", {})[module.path] = result
+        results_file.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
         print(f"  {result['killed']}/{result['mutants']} killed, {result['equivalent']} equivalent, "
               f"{result['survived']} surviving: {result['score']}% in {result['seconds']} s", file=sys.stderr)
         for name in result["survivors"]:  # type: ignore[attr-defined]

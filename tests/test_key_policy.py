@@ -120,3 +120,42 @@ def test_every_key_of_the_program_limits_use_to_secrets_manager_in_its_own_accou
         admin = policy["Statement"][0]
         assert admin["Principal"] == {"AWS": f"arn:aws:iam::{account}:root"} and "Condition" not in admin
         assert inputs["enableKeyRotation"] is True and inputs["bypassPolicyLockoutSafetyCheck"] is False
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_each_key_is_its_own_component_protected_like_the_stack(stack: str) -> None:
+    """The component's type token is part of every child's URN: changing it would replace the keys."""
+    report = run_stack(stack)
+    values = report.run.stack.values
+    by_urn = {r.urn: r for r in report.run.resources}
+    components = [r for r in report.run.resources if r.type == "secrets-platform:index:EnvironmentKey"]
+    replicas = json.loads(values.get("secrets-platform:replicaRegions", "[]"))
+    assert len(components) == 1 + len(replicas)
+    protect = stack == "production"
+    window = int(values.get("secrets-platform:kmsDeletionWindowDays", 30))
+    tags = json.loads(values.get("secrets-platform:tags", "{}"))
+    for component in components:
+        assert by_urn[component.parent].type == "secrets-platform:index:SecretsEnvironment", component.urn
+        children = [r for r in report.run.resources if r.parent == component.urn]
+        assert sorted(r.type for r in children) == ["aws:kms/alias:Alias", "aws:kms/key:Key"], component.urn
+        key = next(r for r in children if r.type == "aws:kms/key:Key")
+        alias = next(r for r in children if r.type == "aws:kms/alias:Alias")
+        assert key.protect is protect and alias.protect is False
+        assert key.inputs["deletionWindowInDays"] == window
+        assert key.inputs["tags"] == {**tags, "app": "filot", "environment": stack, "managed-by": "pulumi"}
+        replica = component.name != f"filot-{stack}-kms"
+        assert ("region" in key.inputs) is replica and ("region" in alias.inputs) is replica
+        if replica:
+            assert key.inputs["region"] == alias.inputs["region"] == component.name.rsplit("kms-", 1)[1]
+        assert alias.property_dependencies.get("targetKeyId") == (key.urn,)
+        policy = json.loads(key.inputs["policy"])
+        sids = [s["Sid"] for s in policy["Statement"]]
+        assert sids == ["AccountAdministersKey", "StoreOnlyThroughSecretsManager", "ReadOnlyThroughSecretsManager"]
+        writers = set(_as_list(policy["Statement"][1]["Principal"]["AWS"]))
+        readers = set(_as_list(policy["Statement"][2]["Principal"]["AWS"]))
+        assert readers and not readers & writers, "readers who do not write, apart from the writers"
+        assert f"arn:aws:iam::123456789012:role/filot-{stack}-app" in readers
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)

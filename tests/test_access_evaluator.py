@@ -1,0 +1,303 @@
+"""The access matrix's evaluator (preview/access_matrix.py) on small hand-made requests: AWS's policy
+evaluation logic ("Policy evaluation logic", IAM user guide) one rule at a time, with the outcome each
+rule gives. tests/access cross-checks the same evaluator against an independent simulator on the
+program's real policies; these pin the rules themselves, including the ones the program's policies
+happen not to reach (an Allow never overrides a Deny, cross-account needs both sides, a key policy is
+the root of trust).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from preview.access_matrix import (
+    OPERATIONS,
+    Decision,
+    KeyInfo,
+    NamedPolicy,
+    Principal,
+    Request,
+    SecretInfo,
+    UnsupportedPolicy,
+    evaluate,
+    kms_request,
+    render,
+    secret_request,
+    wildcard_match,
+)
+
+ACCOUNT = "123456789012"
+OTHER = "210987654321"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/shop-app"
+SECRET = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:shop/staging/db-AbCdEf"
+READ = "secretsmanager:GetSecretValue"
+
+
+def doc(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def allow(**extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": READ, "Resource": SECRET, **extra}
+
+
+def deny(**extra: Any) -> dict[str, Any]:
+    return {"Effect": "Deny", "Action": READ, "Resource": SECRET, **extra}
+
+
+def request(identity: list[dict[str, Any]] | None = None, resource: dict[str, Any] | None = None, *,
+            principal: str = ROLE, action: str = READ, target: str = SECRET, account: str = ACCOUNT,
+            context: dict[str, Any] | None = None, service: str = "secretsmanager") -> Request:
+    return Request(
+        principal=principal, action=action, resource=target, resource_account=account,
+        context=context if context is not None else {"aws:PrincipalAccount": principal.split(":")[4]},
+        identity_policies=tuple(NamedPolicy(f"p{i}", f"arn:aws:iam::{ACCOUNT}:policy/p{i}", d)
+                                for i, d in enumerate(identity or [])),
+        resource_policy=resource, service=service,
+    )
+
+
+# --- identity policies -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("identity", "outcome"), [
+    ([], "ImplicitlyDenied"),
+    ([doc(allow())], "Allowed"),
+    ([doc(deny())], "ExplicitlyDenied"),
+    ([doc(allow(), deny())], "ExplicitlyDenied"),
+    ([doc(deny(), allow())], "ExplicitlyDenied"),
+    ([doc(allow()), doc(deny())], "ExplicitlyDenied"),
+    ([doc(allow(Action="secretsmanager:Get*"))], "Allowed"),
+    ([doc(allow(Action="SecretsManager:getsecretvalue"))], "Allowed"),
+    ([doc(allow(Action=["secretsmanager:DescribeSecret", READ]))], "Allowed"),
+    ([doc(allow(Action="secretsmanager:DescribeSecret"))], "ImplicitlyDenied"),
+    ([doc(allow(Action="secretsmanager:GetSecretValu?"))], "Allowed"),
+    ([doc(allow(Action="secretsmanager:GetSecretValue?"))], "ImplicitlyDenied"),
+    ([doc({"Effect": "Allow", "NotAction": "secretsmanager:DeleteSecret", "Resource": "*"})], "Allowed"),
+    ([doc({"Effect": "Allow", "NotAction": "secretsmanager:Get*", "Resource": "*"})], "ImplicitlyDenied"),
+    ([doc(allow(Resource="arn:aws:secretsmanager:*:*:secret:shop/staging/*"))], "Allowed"),
+    ([doc(allow(Resource="arn:aws:secretsmanager:*:*:secret:SHOP/staging/*"))], "ImplicitlyDenied"),
+    ([doc(allow(Resource="arn:aws:secretsmanager:*:*:secret:shop/production/*"))], "ImplicitlyDenied"),
+    ([doc(allow(Resource=SECRET.removesuffix("AbCdEf") + "??????"))], "Allowed"),
+    ([doc(allow(Resource=SECRET.removesuffix("AbCdEf") + "?????"))], "ImplicitlyDenied"),
+    ([doc(allow(), {"Effect": "Deny", "Action": READ, "NotResource": SECRET})], "Allowed"),
+    ([doc(allow(), {"Effect": "Deny", "Action": READ, "NotResource": "arn:aws:s3:::x"})], "ExplicitlyDenied"),
+    ([{"Statement": allow()}], "Allowed"),
+], ids=lambda v: str(v)[:60] if isinstance(v, str) else None)
+def test_identity_policies(identity: list[dict[str, Any]], outcome: str) -> None:
+    assert evaluate(request(identity)) == outcome
+
+
+# --- conditions ------------------------------------------------------------------------------------
+
+TAG = "aws:ResourceTag/environment"
+
+
+@pytest.mark.parametrize(("condition", "context", "applies"), [
+    ({"StringEquals": {TAG: "staging"}}, {TAG: "staging"}, True),
+    ({"StringEquals": {TAG: "staging"}}, {TAG: "production"}, False),
+    ({"StringEquals": {TAG: "staging"}}, {}, False),
+    ({"StringEquals": {"AWS:RESOURCETAG/Environment": "staging"}}, {TAG: "staging"}, True),
+    ({"StringEquals": {TAG: ["production", "staging"]}}, {TAG: "staging"}, True),
+    ({"StringEquals": {TAG: "staging"}}, {TAG: ("production", "staging")}, True),
+    ({"StringNotEquals": {TAG: "staging"}}, {TAG: "staging"}, False),
+    ({"StringNotEquals": {TAG: "staging"}}, {TAG: "production"}, True),
+    ({"StringNotEquals": {TAG: "staging"}}, {}, True),
+    ({"StringNotEquals": {TAG: ["a", "b"]}}, {TAG: "b"}, False),
+    ({"StringEqualsIgnoreCase": {TAG: "STAGING"}}, {TAG: "staging"}, True),
+    ({"StringEquals": {TAG: "STAGING"}}, {TAG: "staging"}, False),
+    ({"StringLike": {TAG: "stag*"}}, {TAG: "staging"}, True),
+    ({"StringLike": {TAG: "prod*"}}, {TAG: "staging"}, False),
+    ({"StringNotLike": {TAG: "prod*"}}, {TAG: "staging"}, True),
+    ({"StringNotLike": {TAG: "stag*"}}, {TAG: "staging"}, False),
+    ({"StringNotLike": {TAG: "stag*"}}, {}, True),
+    ({"StringEqualsIfExists": {TAG: "staging"}}, {}, True),
+    ({"StringEqualsIfExists": {TAG: "staging"}}, {TAG: "production"}, False),
+    ({"Bool": {"aws:SecureTransport": "true"}}, {"aws:SecureTransport": "TRUE"}, True),
+    ({"Bool": {"aws:SecureTransport": True}}, {"aws:SecureTransport": "true"}, True),
+    ({"Bool": {"aws:SecureTransport": "true"}}, {"aws:SecureTransport": "false"}, False),
+    ({"Bool": {"aws:SecureTransport": "true"}}, {}, False),
+    ({"BoolIfExists": {"aws:PrincipalIsAWSService": "false"}}, {}, True),
+    ({"NumericLessThan": {"n": "7"}}, {"n": "6"}, True),
+    ({"NumericLessThan": {"n": "7"}}, {"n": "7"}, False),
+    ({"NumericLessThanEquals": {"n": "7"}}, {"n": "7"}, True),
+    ({"NumericLessThanEquals": {"n": "7"}}, {"n": "8"}, False),
+    ({"NumericGreaterThan": {"n": "7"}}, {"n": "7"}, False),
+    ({"NumericGreaterThan": {"n": "7"}}, {"n": "8"}, True),
+    ({"NumericGreaterThanEquals": {"n": "7"}}, {"n": "7"}, True),
+    ({"NumericGreaterThanEquals": {"n": "7"}}, {"n": "6"}, False),
+    ({"NumericEquals": {"n": 30}}, {"n": "30.0"}, True),
+    ({"NumericEquals": {"n": "30"}}, {"n": "31"}, False),
+    ({"NumericNotEquals": {"n": "30"}}, {"n": "31"}, True),
+    ({"NumericNotEquals": {"n": "30"}}, {"n": "30"}, False),
+    ({"NumericNotEquals": {"n": "30"}}, {}, True),
+    ({"NumericLessThan": {"n": "7"}}, {}, False),
+    ({"ArnEquals": {"aws:PrincipalArn": ROLE}}, {"aws:PrincipalArn": ROLE}, True),
+    ({"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/shop-*"}}, {"aws:PrincipalArn": ROLE}, True),
+    ({"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{OTHER}:role/*"}}, {"aws:PrincipalArn": ROLE}, False),
+    ({"ArnNotEquals": {"aws:PrincipalArn": ROLE}}, {"aws:PrincipalArn": ROLE}, False),
+    ({"ArnNotLike": {"aws:PrincipalArn": f"arn:aws:iam::{OTHER}:*"}}, {"aws:PrincipalArn": ROLE}, True),
+    ({"ArnNotLike": {"aws:PrincipalArn": f"arn:aws:iam::{OTHER}:*"}}, {}, True),
+    ({"ArnNotEquals": {"aws:PrincipalArn": ROLE}}, {}, True),
+    ({"Null": {TAG: "true"}}, {}, True),
+    ({"Null": {TAG: "true"}}, {TAG: "x"}, False),
+    ({"Null": {TAG: "false"}}, {TAG: "x"}, True),
+    ({"Null": {TAG: "false"}}, {}, False),
+    ({"StringEquals": {TAG: "staging"}, "Bool": {"b": "true"}}, {TAG: "staging", "b": "false"}, False),
+    ({"StringEquals": {TAG: "staging", "other": "x"}}, {TAG: "staging", "other": "x"}, True),
+    ({"StringEquals": {TAG: "staging", "other": "x"}}, {TAG: "staging", "other": "y"}, False),
+])
+def test_conditions(condition: dict[str, Any], context: dict[str, Any], applies: bool) -> None:
+    outcome = evaluate(request([doc(allow(Condition=condition))], context=context))
+    assert outcome == ("Allowed" if applies else "ImplicitlyDenied")
+    # The same condition on a Deny: it applies exactly when the Allow did.
+    outcome = evaluate(request([doc(allow(), deny(Condition=condition))], context=context))
+    assert outcome == ("ExplicitlyDenied" if applies else "Allowed")
+
+
+@pytest.mark.parametrize(("statement", "what"), [
+    (allow(Condition={"DateLessThan": {"aws:CurrentTime": "2030-01-01"}}), "condition operator DateLessThan"),
+    (allow(Condition={"DateLessThanIfExists": {"aws:CurrentTime": "2030-01-01"}}),
+     "condition operator DateLessThanIfExists"),
+    (allow(Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}}), "condition operator ForAnyValue:StringEquals"),
+    (allow(Condition={"ForAllValues:StringEquals": {"aws:TagKeys": "a"}}),
+     "condition operator ForAllValues:StringEquals"),
+    (allow(NotPrincipal={"AWS": ROLE}), "statement element NotPrincipal"),
+])
+def test_what_it_does_not_know_it_refuses(statement: dict[str, Any], what: str) -> None:
+    context = {"aws:CurrentTime": "2026-01-01", "aws:TagKeys": "a"}
+    with pytest.raises(UnsupportedPolicy) as caught:
+        evaluate(request([doc(statement)], context=context))
+    assert str(caught.value) == what
+
+
+def test_an_unknown_operator_on_an_absent_key_is_refused_too() -> None:
+    with pytest.raises(UnsupportedPolicy) as caught:
+        evaluate(request([doc(allow(Condition={"DateGreaterThan": {"aws:CurrentTime": "2030-01-01"}}))], context={}))
+    assert str(caught.value) == "condition operator DateGreaterThan"
+
+
+# --- resource policies -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("identity", "resource", "principal", "outcome"), [
+    # Same account: either side's Allow suffices; any Deny wins.
+    ([], doc(allow(Principal={"AWS": ROLE})), ROLE, "Allowed"),
+    ([], doc(allow(Principal="*")), ROLE, "Allowed"),
+    ([], doc(allow(Principal={"AWS": "*"})), ROLE, "Allowed"),
+    ([], doc(allow(Principal={"AWS": [f"arn:aws:iam::{ACCOUNT}:role/other", ROLE]})), ROLE, "Allowed"),
+    ([], doc(allow(Principal={"AWS": f"arn:aws:iam::{ACCOUNT}:role/other"})), ROLE, "ImplicitlyDenied"),
+    ([], doc(allow(Principal={"Service": "lambda.amazonaws.com"})), ROLE, "ImplicitlyDenied"),
+    ([], doc(allow()), ROLE, "ImplicitlyDenied"),
+    ([], doc(allow(Principal={"AWS": ROLE}, Action="secretsmanager:DescribeSecret")), ROLE, "ImplicitlyDenied"),
+    ([doc(allow())], doc(deny(Principal={"AWS": "*"})), ROLE, "ExplicitlyDenied"),
+    ([doc(allow())], doc(deny(Principal={"AWS": f"arn:aws:iam::{ACCOUNT}:role/other"})), ROLE, "Allowed"),
+    ([doc(allow())], doc(deny(Principal={"AWS": ACCOUNT})), ROLE, "ExplicitlyDenied"),
+    ([doc(allow())], doc(allow(Principal={"AWS": ROLE}), deny(Principal="*")), ROLE, "ExplicitlyDenied"),
+    ([doc(allow())], {"Statement": deny(Principal="*", Condition={
+        "StringNotEquals": {"aws:PrincipalAccount": ACCOUNT}})}, ROLE, "Allowed"),
+    # Account principal: delegates to the identity policies of that account.
+    ([], doc(allow(Principal={"AWS": ACCOUNT})), ROLE, "ImplicitlyDenied"),
+    ([], doc(allow(Principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"})), ROLE, "ImplicitlyDenied"),
+    ([doc(allow())], doc(allow(Principal={"AWS": ACCOUNT})), ROLE, "Allowed"),
+    # Another account's principal needs both its identity policy and the resource policy.
+    ([doc(allow())], None, f"arn:aws:iam::{OTHER}:role/x", "ImplicitlyDenied"),
+    ([], doc(allow(Principal={"AWS": f"arn:aws:iam::{OTHER}:role/x"})), f"arn:aws:iam::{OTHER}:role/x",
+     "ImplicitlyDenied"),
+    ([doc(allow())], doc(allow(Principal={"AWS": f"arn:aws:iam::{OTHER}:role/x"})), f"arn:aws:iam::{OTHER}:role/x",
+     "Allowed"),
+    ([doc(allow())], doc(allow(Principal={"AWS": OTHER})), f"arn:aws:iam::{OTHER}:role/x", "Allowed"),
+    ([doc(allow())], doc(allow(Principal={"AWS": f"arn:aws:iam::{OTHER}:root"})), f"arn:aws:iam::{OTHER}:role/x",
+     "Allowed"),
+], ids=lambda v: None)
+def test_resource_policies(identity: list[dict[str, Any]], resource: dict[str, Any] | None, principal: str,
+                           outcome: str) -> None:
+    assert evaluate(request(identity, resource, principal=principal)) == outcome
+
+
+@pytest.mark.parametrize(("identity", "key_policy", "outcome"), [
+    # A key policy is the root of trust: an IAM Allow counts only where the key policy names the account.
+    ([doc(allow(Action="kms:Decrypt", Resource="*"))], doc(), "ImplicitlyDenied"),
+    ([doc(allow(Action="kms:Decrypt", Resource="*"))],
+     doc(allow(Action="kms:*", Resource="*", Principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"})), "Allowed"),
+    ([], doc(allow(Action="kms:*", Resource="*", Principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"})),
+     "ImplicitlyDenied"),
+    ([], doc(allow(Action="kms:Decrypt", Resource="*", Principal={"AWS": ROLE})), "Allowed"),
+    ([doc(deny(Action="kms:Decrypt", Resource="*"))],
+     doc(allow(Action="kms:Decrypt", Resource="*", Principal={"AWS": ROLE})), "ExplicitlyDenied"),
+])
+def test_key_policies(identity: list[dict[str, Any]], key_policy: dict[str, Any], outcome: str) -> None:
+    key = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/k"
+    assert evaluate(request(identity, key_policy, action="kms:Decrypt", target=key, service="kms")) == outcome
+
+
+def test_unknown_statement_elements_are_refused() -> None:
+    with pytest.raises(UnsupportedPolicy) as caught:
+        evaluate(request([doc(allow(Principl={"AWS": "*"}))]))
+    assert str(caught.value) == "statement element Principl"
+
+
+def test_wildcards() -> None:
+    assert wildcard_match("a*c", "abbbc") and wildcard_match("a*c", "ac") and not wildcard_match("a*c", "abd")
+    assert wildcard_match("a?c", "abc") and not wildcard_match("a?c", "ac") and not wildcard_match("a?c", "abbc")
+    assert wildcard_match("a.c", "a.c") and not wildcard_match("a.c", "abc"), "only * and ? are special"
+    assert not wildcard_match("abc", "ABC") and wildcard_match("abc", "ABC", ignore_case=True)
+    assert wildcard_match("a*", "a\nb"), "a run of any characters, line breaks included"
+    assert not wildcard_match("abc", "abcd") and not wildcard_match("bc", "abc"), "whole value"
+
+
+# --- requests and the rendered matrix ----------------------------------------------------------------
+
+PRINCIPAL = Principal(arn=ROLE, name="shop-app",
+                      policies=(NamedPolicy("read", f"arn:aws:iam::{ACCOUNT}:policy/read", doc(allow())),))
+
+
+def test_a_secret_request_carries_the_context_aws_sends() -> None:
+    secret = SecretInfo(name="shop/staging/db", arn=SECRET, region="eu-west-1", tags={"environment": "staging"},
+                        resource_policy=doc(), kms_key_id="k", recovery_window_days=7)
+    got = secret_request(PRINCIPAL, secret, "read")
+    assert (got.principal, got.action, got.resource, got.resource_account, got.service) == (
+        ROLE, READ, SECRET, ACCOUNT, "secretsmanager")
+    assert dict(got.context) == {"aws:PrincipalAccount": ACCOUNT, "aws:PrincipalArn": ROLE,
+                                 "aws:PrincipalIsAWSService": "false", TAG: "staging"}
+    assert got.identity_policies == PRINCIPAL.policies and got.resource_policy == doc()
+    delete = secret_request(PRINCIPAL, secret, "delete", {"extra": "1"})
+    assert delete.action == "secretsmanager:DeleteSecret"
+    assert delete.context["secretsmanager:RecoveryWindowInDays"] == "7"
+    assert delete.context["secretsmanager:ForceDeleteWithoutRecovery"] == "false"
+    assert delete.context["extra"] == "1"
+    assert OPERATIONS == {"read": READ, "write": "secretsmanager:PutSecretValue",
+                          "rotate": "secretsmanager:RotateSecret", "delete": "secretsmanager:DeleteSecret"}
+    simulation = delete.to_simulation()
+    assert simulation["request"] == {"principal": ROLE, "action": "secretsmanager:DeleteSecret",
+                                     "resource": {"resource": SECRET, "accountId": ACCOUNT},
+                                     "contextVariables": dict(delete.context)}
+    assert simulation["identityPolicies"] == [{"name": "read", "policy": doc(allow())}]
+    assert simulation["resourcePolicy"] == doc()
+    assert simulation["serviceControlPolicies"] == [] and simulation["resourceControlPolicies"] == []
+
+
+def test_a_kms_request_through_secrets_manager_or_direct() -> None:
+    key = KeyInfo(arn=f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/k", region="eu-west-1", environment="staging",
+                  policy=doc())
+    via = kms_request(PRINCIPAL, key, "kms:Decrypt", via_service="secretsmanager.eu-west-1.amazonaws.com")
+    assert via.context["kms:ViaService"] == "secretsmanager.eu-west-1.amazonaws.com"
+    assert via.context["kms:CallerAccount"] == ACCOUNT and via.service == "kms" and via.resource_account == ACCOUNT
+    direct = kms_request(PRINCIPAL, key, "kms:Decrypt", via_service=None, extra_context={"x": "y"})
+    assert "kms:ViaService" not in direct.context and direct.context["x"] == "y"
+    assert "resourcePolicy" in direct.to_simulation()
+
+
+def test_the_rendered_matrix() -> None:
+    decisions = [
+        Decision(ROLE, "shop/staging/db", op, outcome)
+        for op, outcome in zip(OPERATIONS, ("Allowed", "ImplicitlyDenied", "ExplicitlyDenied", "ExplicitlyDenied"),
+                               strict=True)
+    ] + [Decision(f"arn:aws:iam::{ACCOUNT}:role/ci", "shop/staging/a", "read", "Allowed")]
+    assert render(decisions) == (
+        "Access matrix (A allowed, - implicitly denied, D explicitly denied):\n"
+        "principal  secret           read   write  rotate delete\n"
+        "ci         shop/staging/a   A      ?      ?      ?\n"
+        "shop-app   shop/staging/db  A      -      D      D\n"
+    )
+    assert render([]) == "Access matrix: no principal is given any access\n"

@@ -85,8 +85,7 @@ MODULES: tuple[Module, ...] = (
                                           "tests/rotation/test_rotation_first_value.py")),
     Module("rotation/strategies/postgres.py", ("tests/rotation/test_rotation_postgres.py",)),
     Module("rotation/strategies/redis_acl.py", ("tests/rotation/test_rotation_redis.py",)),
-    Module("preview/access_matrix.py", ("tests/access/test_access_matrix.py", "tests/access/test_access_app_written.py",
-                                        "tests/access/test_access_kms.py")),
+    Module("preview/access_matrix.py", ("tests/test_access_evaluator.py",)),
     Module("policies/guardrails/iam.py", ("tests/policies/test_rules_in_process.py",)),
     Module("policies/guardrails/secrets.py", ("tests/policies/test_rules_in_process.py",)),
 )

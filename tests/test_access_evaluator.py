@@ -8,6 +8,7 @@ the root of trust).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,16 +18,20 @@ from preview.access_matrix import (
     Decision,
     KeyInfo,
     NamedPolicy,
+    Outcome,
     Principal,
     Request,
     SecretInfo,
     UnsupportedPolicy,
+    collect,
     evaluate,
     kms_request,
+    matrix,
     render,
     secret_request,
     wildcard_match,
 )
+from preview.model import UNKNOWN, CollectedResource
 
 ACCOUNT = "123456789012"
 OTHER = "210987654321"
@@ -160,7 +165,8 @@ def test_conditions(condition: dict[str, Any], context: dict[str, Any], applies:
     (allow(Condition={"DateLessThan": {"aws:CurrentTime": "2030-01-01"}}), "condition operator DateLessThan"),
     (allow(Condition={"DateLessThanIfExists": {"aws:CurrentTime": "2030-01-01"}}),
      "condition operator DateLessThanIfExists"),
-    (allow(Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}}), "condition operator ForAnyValue:StringEquals"),
+    (allow(Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}}),
+     "condition operator ForAnyValue:StringEquals"),
     (allow(Condition={"ForAllValues:StringEquals": {"aws:TagKeys": "a"}}),
      "condition operator ForAllValues:StringEquals"),
     (allow(NotPrincipal={"AWS": ROLE}), "statement element NotPrincipal"),
@@ -289,10 +295,9 @@ def test_a_kms_request_through_secrets_manager_or_direct() -> None:
 
 
 def test_the_rendered_matrix() -> None:
+    outcomes: tuple[Outcome, ...] = ("Allowed", "ImplicitlyDenied", "ExplicitlyDenied", "ExplicitlyDenied")
     decisions = [
-        Decision(ROLE, "shop/staging/db", op, outcome)
-        for op, outcome in zip(OPERATIONS, ("Allowed", "ImplicitlyDenied", "ExplicitlyDenied", "ExplicitlyDenied"),
-                               strict=True)
+        Decision(ROLE, "shop/staging/db", op, outcome) for op, outcome in zip(OPERATIONS, outcomes, strict=True)
     ] + [Decision(f"arn:aws:iam::{ACCOUNT}:role/ci", "shop/staging/a", "read", "Allowed")]
     assert render(decisions) == (
         "Access matrix (A allowed, - implicitly denied, D explicitly denied):\n"
@@ -301,3 +306,112 @@ def test_the_rendered_matrix() -> None:
         "shop-app   shop/staging/db  A      -      D      D\n"
     )
     assert render([]) == "Access matrix: no principal is given any access\n"
+
+
+# --- collect(): what the matrix is built from ------------------------------------------------------
+
+
+
+def _r(type_: str, name: str, parent: str | None, inputs: dict[str, Any]) -> CollectedResource:
+    return CollectedResource(urn=f"urn:{type_}::{name}", type=type_, name=name, parent=parent, protect=False,
+                             custom=True, inputs=inputs)
+
+
+KEY_DOC = doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/team/shop-app"},
+               "Action": "kms:Decrypt", "Resource": "*"},
+              {"Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:root"]},
+               "Action": "kms:*", "Resource": "*"},
+              {"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "kms:*",
+               "Resource": "*"},
+              {"Effect": "Allow", "Principal": "*", "Action": "kms:Describe*", "Resource": "*"})
+READ_DOC = doc(allow(Resource="arn:aws:secretsmanager:*:*:secret:shop/staging/*"))
+STACK = [
+    _r("aws:kms/key:Key", "kms-key", "kms", {"policy": KEY_DOC, "tags": {"environment": "staging"}}),
+    _r("aws:kms/alias:Alias", "kms-alias", "kms", {"targetKeyId": "1234abcd"}),
+    _r("aws:kms/key:Key", "replica-key", "replica",
+       {"policy": KEY_DOC, "region": "eu-central-1", "tags": {"environment": "staging"}}),
+    _r("aws:kms/alias:Alias", "replica-alias", "replica", {"targetKeyId": UNKNOWN}),
+    _r("aws:kms/key:Key", "unknown-key", "other", {"policy": UNKNOWN}),
+    _r("aws:secretsmanager/secret:Secret", "db-secret", "db",
+       {"name": "shop/staging/db", "tags": {"environment": "staging"}, "kmsKeyId": "k-1",
+        "recoveryWindowInDays": 7.0}),
+    _r("aws:secretsmanager/secretPolicy:SecretPolicy", "db-policy", "db",
+       {"secretArn": SECRET, "policy": json.dumps(doc(deny(Principal="*")))}),
+    _r("aws:secretsmanager/secret:Secret", "api-secret", "api", {"tags": {}}),
+    _r("aws:secretsmanager/secretPolicy:SecretPolicy", "api-policy", "api", {"secretArn": UNKNOWN, "policy": UNKNOWN}),
+    _r("aws:iam/policy:Policy", "read-policy", None, {"name": "shop-read", "path": "/team/", "policy": READ_DOC}),
+    _r("aws:iam/policy:Policy", "other-policy", None, {"policy": json.dumps(READ_DOC)}),
+    _r("aws:iam/policy:Policy", "pending-policy", None, {"name": "pending", "policy": UNKNOWN}),
+    _r("aws:iam/role:Role", "rotator-role", None, {"name": "shop-rotator"}),
+    _r("aws:iam/role:Role", "unnamed-role", None, {"name": UNKNOWN}),
+    _r("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a1", None,
+       {"role": "shop-app", "policyArn": f"arn:aws:iam::{ACCOUNT}:policy/team/shop-read"}),
+    _r("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a2", None,
+       {"role": "shop-app", "policyArn": f"arn:aws:iam::{ACCOUNT}:policy/other-policy"}),
+    _r("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a3", None,
+       {"role": "shop-app", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+    _r("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a4", None, {"role": UNKNOWN, "policyArn": "x"}),
+]
+
+
+def test_collect_reads_keys_secrets_and_principals() -> None:
+    model = collect(STACK, account_id=ACCOUNT, region="eu-west-1")
+    assert (model.account_id, model.region) == (ACCOUNT, "eu-west-1")
+    assert [(k.arn, k.region, k.environment) for k in model.keys] == [
+        (f"arn:aws:kms:eu-central-1:{ACCOUNT}:key/replica-key", "eu-central-1", "staging"),
+        (f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234abcd", "eu-west-1", "staging"),
+    ]
+    assert model.keys[1].policy == KEY_DOC
+    api, db = model.secrets
+    assert (db.name, db.arn, db.region, db.kms_key_id, db.recovery_window_days, db.environment) == (
+        "shop/staging/db", SECRET, "eu-west-1", "k-1", 7, "staging")
+    assert db.resource_policy == doc(deny(Principal="*"))
+    assert (api.name, api.arn, api.resource_policy, api.kms_key_id, api.recovery_window_days) == (
+        "api-secret", f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:api-secret-AbCdEf", None, "", None)
+    assert [p.name for p in model.principals] == ["shop-app", "shop-rotator"]
+    app, rotator = model.principals
+    assert app.arn == f"arn:aws:iam::{ACCOUNT}:role/team/shop-app", "the key policy's ARN keeps the role's path"
+    assert [(p.name, p.arn) for p in app.policies] == [
+        ("other-policy", f"arn:aws:iam::{ACCOUNT}:policy/other-policy"),
+        ("shop-read", f"arn:aws:iam::{ACCOUNT}:policy/team/shop-read"),
+    ]
+    assert app.policies[1].document == READ_DOC and app.policies[0].document == READ_DOC
+    assert app.external_policies == ("arn:aws:iam::aws:policy/ReadOnlyAccess",)
+    assert (rotator.arn, rotator.policies, rotator.external_policies) == (
+        f"arn:aws:iam::{ACCOUNT}:role/shop-rotator", (), ())
+    assert model.principal("shop-app") is app and model.principal(rotator.arn) is rotator
+    with pytest.raises(KeyError):
+        model.principal("nobody")
+    assert model.key_of(db) is model.keys[1], "no key by that ARN: the environment's key in its region"
+
+
+def test_the_key_of_a_secret_by_arn_or_by_environment_and_region() -> None:
+    model = collect(STACK, account_id=ACCOUNT, region="eu-west-1")
+    primary = model.keys[1]
+    by_arn = SecretInfo(name="a", arn=SECRET, region="us-east-1", tags={}, resource_policy=None,
+                        kms_key_id=primary.arn, recovery_window_days=None)
+    assert model.key_of(by_arn) is primary
+    by_place = SecretInfo(name="b", arn=SECRET, region="eu-central-1", tags={"environment": "staging"},
+                          resource_policy=None, kms_key_id="alias/other", recovery_window_days=None)
+    assert model.key_of(by_place) is model.keys[0]
+    elsewhere = SecretInfo(name="c", arn=SECRET, region="eu-central-1", tags={"environment": "production"},
+                           resource_policy=None, kms_key_id="", recovery_window_days=None)
+    assert model.key_of(elsewhere) is None
+
+
+def test_a_policy_that_is_not_a_document_is_refused() -> None:
+    broken = [_r("aws:iam/policy:Policy", "bad", None, {"name": "bad", "policy": "[1, 2]"})]
+    with pytest.raises(UnsupportedPolicy) as caught:
+        collect(broken, account_id=ACCOUNT, region="eu-west-1")
+    assert str(caught.value) == "policy bad: policy is not a JSON document"
+
+
+def test_the_matrix_covers_every_principal_secret_and_operation() -> None:
+    decisions = matrix(STACK, account_id=ACCOUNT, region="eu-west-1")
+    assert len(decisions) == 2 * 2 * 4
+    cells = {(d.principal.rsplit("/", 1)[1], d.secret, d.operation): d.decision for d in decisions}
+    assert cells["shop-app", "shop/staging/db", "read"] == "ExplicitlyDenied", "the secret's Deny wins"
+    assert cells["shop-app", "api-secret", "read"] == "ImplicitlyDenied", "outside the policy's pattern"
+    assert cells["shop-rotator", "shop/staging/db", "read"] == "ExplicitlyDenied"
+    assert cells["shop-rotator", "shop/staging/db", "write"] == "ImplicitlyDenied", "the Deny names only reads"
+    assert cells["shop-rotator", "api-secret", "delete"] == "ImplicitlyDenied"

@@ -126,3 +126,96 @@ def test_numbers_reach_rules_as_floats() -> None:
     assert engine_shape({"a": 7, "b": [1, True, None, "x"], "c": 2.5}) == {"a": 7.0, "b": [1.0, True, None, "x"],
                                                                            "c": 2.5}
     assert isinstance(engine_shape(7), float)
+
+
+# --- the other IAM rules' edges ----------------------------------------------------------------------
+
+READ_POLICY = "app-read"
+
+
+def _policy(name: str, *statements: dict, tags: dict | None = None) -> CollectedResource:
+    inputs: dict = {"policy": f.doc(*statements)}
+    if tags is not None:
+        inputs["tags"] = tags
+    return f.res("aws:iam/policy:Policy", name, inputs)
+
+
+def _only(resource: CollectedResource, rule: str) -> list[str]:
+    return [m for p, r, m in findings([resource]) if p == rule and r == resource.name]
+
+
+DENY_FIRST = {"Effect": "Deny", "Action": "secretsmanager:DeleteSecret", "Resource": "*"}
+
+
+def test_a_deny_before_an_allow_does_not_end_the_checks() -> None:
+    star = _policy("x-ci", DENY_FIRST,
+                   {"Effect": "Allow", "Action": "*", "Resource": f.secret_arn("payments/production/a")})
+    assert _only(star, "iam-no-wildcard-actions") == [
+        "Policy x-ci statement #2 allows '*'; list the specific actions needed (e.g. secretsmanager:GetSecretValue, "
+        "secretsmanager:DescribeSecret)."]
+    resource = _policy("x-ci", DENY_FIRST, {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                                           "Resource": "*"})
+    assert _only(resource, "iam-no-star-resource") == [
+        "Policy x-ci statement #2 allows secretsmanager:GetSecretValue on Resource '*' although they support "
+        "resource-level permissions; name the secret / key ARNs."]
+    reads = _policy("x-read", DENY_FIRST, {"Effect": "Allow", "Action": "secretsmanager:PutSecretValue",
+                                          "Resource": f.secret_arn("payments/production/a")})
+    assert _only(reads, "iam-read-only-policy") == [
+        "read-only Policy x-read statement #2 allows non-read action(s) secretsmanager:PutSecretValue; keep only "
+        "Read/List actions or change the access tag."]
+
+
+def test_not_action_in_an_allow_is_a_wildcard() -> None:
+    policy = _policy("x-ci", {"Sid": "Everything", "Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})
+    assert _only(policy, "iam-no-wildcard-actions") == [
+        "Policy x-ci statement 'Everything' uses NotAction in an Allow, which grants every other action; list the "
+        "allowed actions instead."]
+
+
+SIX = ["secretsmanager:DeleteSecret", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret",
+       "secretsmanager:TagResource", "secretsmanager:UntagResource", "secretsmanager:RotateSecret"]
+
+
+@pytest.mark.parametrize(("count", "suffix"), [(5, ""), (6, " and 1 more")])
+def test_long_lists_are_shortened(count: int, suffix: str) -> None:
+    actions = SIX[:count]
+    shown = ", ".join(sorted(actions)[:5]) + suffix
+    star = _policy("x-ci", {"Effect": "Allow", "Action": actions, "Resource": "*"})
+    assert _only(star, "iam-no-star-resource") == [
+        f"Policy x-ci statement #1 allows {shown} on Resource '*' although they support resource-level "
+        "permissions; name the secret / key ARNs."]
+    reads = _policy("x-read", {"Effect": "Allow", "Action": actions, "Resource": f.secret_arn("payments/production/a")})
+    assert _only(reads, "iam-read-only-policy") == [
+        f"read-only Policy x-read statement #1 allows non-read action(s) {shown}; keep only Read/List actions or "
+        "change the access tag."]
+
+
+@pytest.mark.parametrize(("name", "tags", "read_only"), [
+    ("read", None, True),
+    ("team-app-read", None, True),
+    ("team-app-reader", None, False),
+    ("team-app-ci", {"access": "read"}, True),
+    ("team-app-read", {"access": "ci"}, False),
+])
+def test_the_access_kind_from_the_tag_or_the_last_segment(name: str, tags: dict | None, read_only: bool) -> None:
+    policy = _policy(name, {"Effect": "Allow", "Action": "secretsmanager:PutSecretValue",
+                            "Resource": f.secret_arn("payments/production/a")}, tags=tags)
+    assert bool(_only(policy, "iam-read-only-policy")) is read_only
+
+
+def test_policies_attached_to_users() -> None:
+    group = f.res("aws:iam/policyAttachment:PolicyAttachment", "ops-attach",
+                  {"policyArn": "arn:aws:iam::123456789012:policy/x", "users": ["alice", "bob"], "roles": ["r"]})
+    assert _only(group, "iam-no-user-policies") == [
+        "PolicyAttachment ops-attach attaches a policy to IAM user(s) alice, bob; attach it to roles only."]
+    roles_only = f.res("aws:iam/policyAttachment:PolicyAttachment", "ops-attach",
+                       {"policyArn": "arn:aws:iam::123456789012:policy/x", "roles": ["r"]})
+    assert _only(roles_only, "iam-no-user-policies") == []
+    role_attachment = f.res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "r-attach",
+                            {"policyArn": "arn:aws:iam::123456789012:policy/x", "role": "r", "users": ["alice"]})
+    assert _only(role_attachment, "iam-no-user-policies") == []
+    inline = f.res("aws:iam/userPolicy:UserPolicy", "alice-inline",
+                   {"user": "alice", "policy": f.doc({"Effect": "Allow", "Action": "s3:GetObject",
+                                                      "Resource": "arn:aws:s3:::b/*"})})
+    assert _only(inline, "iam-no-user-policies") == [
+        "UserPolicy alice-inline attaches a policy to an IAM user; attach it to a role and let the user assume it."]

@@ -118,11 +118,14 @@ def test_older_values_are_unlabelled_newest_first_and_bounded(sm: tuple[Any, Stu
     client, stubber = sm
     day = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     versions = [{"VersionId": vid(f"v{i:02d}"), "CreatedDate": day + datetime.timedelta(days=i)} for i in range(9)]
+    newest = day + datetime.timedelta(days=30)
     versions += [
-        {"VersionId": vid("current"), "VersionStages": ["AWSCURRENT"], "CreatedDate": day},
-        {"VersionId": vid("pending"), "VersionStages": ["AWSPENDING"], "CreatedDate": day},
-        {"VersionId": vid("previous"), "VersionStages": ["AWSPREVIOUS"], "CreatedDate": day},
-        {"VersionId": vid("skipped"), "CreatedDate": day + datetime.timedelta(days=30)},
+        # Labelled versions are never tried, however new; nor is the one asked to skip.
+        {"VersionId": vid("current"), "VersionStages": ["AWSCURRENT"], "CreatedDate": newest},
+        {"VersionId": vid("pending"), "VersionStages": ["AWSPENDING", "custom"], "CreatedDate": newest},
+        {"VersionId": vid("previous"), "VersionStages": ["AWSPREVIOUS"], "CreatedDate": newest},
+        {"VersionId": vid("skipped"), "CreatedDate": newest},
+        {"VersionId": vid("undated")},  # no date: oldest
     ]
     stubber.add_response("list_secret_version_ids", {"Versions": versions},
                          expected_params={"SecretId": NAME, "IncludeDeprecated": True})
@@ -137,6 +140,27 @@ def test_older_values_are_unlabelled_newest_first_and_bounded(sm: tuple[Any, Stu
     found = list(SecretStore(client, NAME).older_values(skip={vid("skipped")}))
     assert found == [(vid("v06"), "value-6"), (vid("v05"), "value-5"), (vid("v04"), "value-4")]
     assert MAX_OLDER_VERSIONS == 5
+    stubber.add_response("list_secret_version_ids", {}, expected_params={"SecretId": NAME, "IncludeDeprecated": True})
+    assert list(SecretStore(client, NAME).older_values(skip=set())) == []
+
+
+def test_a_context_reads_other_secrets_and_skips_its_own_version(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    ctx = RotationContext(secret_name=NAME, token=TOKEN, store=SecretStore(client, NAME), client=client)
+    stubber.add_response("get_secret_value", {"SecretString": "admin"},
+                         expected_params={"SecretId": "shop/staging/admin", "VersionStage": "AWSCURRENT"})
+    assert ctx.fetch_secret("shop/staging/admin", "masterarn of the secret") == "admin"
+    with pytest.raises(SecretFormatError) as caught:
+        ctx.fetch_secret("", "masterarn of the secret")
+    assert str(caught.value) == "masterarn of the secret is empty"
+    stubber.add_response("list_secret_version_ids", {"Versions": [{"VersionId": TOKEN}, {"VersionId": OLD}]},
+                         expected_params={"SecretId": NAME, "IncludeDeprecated": True})
+    stubber.add_response("get_secret_value", {"SecretString": "older"},
+                         expected_params={"SecretId": NAME, "VersionId": OLD})
+    assert list(ctx.older_values()) == [(OLD, "older")]
+    with pytest.raises(NotImplementedError) as missing:
+        Recording().create_first(ctx)
+    assert str(missing.value) == "recording"
 
 
 class Recording(Strategy):
@@ -157,6 +181,13 @@ class Recording(Strategy):
 
     def test(self, pending: str, ctx: RotationContext) -> None:
         self.calls.append("test")
+
+
+class Retiring(Recording):
+    retires = True
+
+    def finish(self, current: str, previous: str | None, ctx: RotationContext) -> None:
+        self.calls.append(f"finish {current} {previous}")
 
 
 def _event(step: str = "createSecret", secret: str = NAME, token: str = TOKEN) -> dict[str, str]:
@@ -225,7 +256,7 @@ def test_a_strategy_that_needs_a_current_credential_refuses_an_empty_secret(sm: 
     assert strategy.calls == []
 
 
-def test_each_step_reads_what_it_needs_and_calls_the_strategy(sm: tuple[Any, Stubber]) -> None:
+def test_each_step_reads_what_it_needs_and_calls_the_strategy(sm: tuple[Any, Stubber], rotation_logs: Any) -> None:
     client, stubber = sm
     strategy = Recording()
     # createSecret: no pending value yet; derive from AWSCURRENT; store AWSPENDING.
@@ -265,3 +296,43 @@ def test_each_step_reads_what_it_needs_and_calls_the_strategy(sm: tuple[Any, Stu
         _describe(stubber, stages={TOKEN: ["AWSCURRENT"], OLD: ["AWSPREVIOUS"]}, secret_id=NAME)
         rotate(_event(step), client, {NAME: strategy})
     assert strategy.calls == ["create_pending", "set", "test"]
+    # What operators read: each step names the secret and the version, never a value.
+    assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"] == [
+        f"createSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"createSecret: stored a new AWSPENDING value as version {TOKEN}",
+        f"setSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"testSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"finishSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"finishSecret: AWSCURRENT moved to version {TOKEN} of {NAME}",
+        f"finishSecret: rotation of {NAME} to version {TOKEN} complete",
+        f"createSecret: version {TOKEN} of {NAME} is already AWSCURRENT; nothing to do",
+        f"setSecret: version {TOKEN} of {NAME} is already AWSCURRENT; nothing to do",
+        f"testSecret: version {TOKEN} of {NAME} is already AWSCURRENT; nothing to do",
+    ]
+
+
+def test_a_pending_value_is_reused_and_a_retiring_strategy_finishes(sm: tuple[Any, Stubber],
+                                                                    rotation_logs: Any) -> None:
+    client, stubber = sm
+    strategy = Retiring()
+    _describe(stubber, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "pending-value"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    rotate(_event(), client, {NAME: strategy})
+    assert strategy.calls == []
+    # finishSecret after a run that moved AWSCURRENT and died: the hook runs with current and previous.
+    _describe(stubber, stages={TOKEN: ["AWSCURRENT", "AWSPENDING"], OLD: ["AWSPREVIOUS"]}, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "new"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    stubber.add_response("get_secret_value", {"SecretString": "old"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPREVIOUS"})
+    stubber.add_response("update_secret_version_stage", {}, expected_params={
+        "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
+    rotate(_event("finishSecret"), client, {NAME: strategy})
+    assert strategy.calls == ["finish new old"]
+    assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"] == [
+        f"createSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"createSecret: reusing the existing AWSPENDING value of version {TOKEN}",
+        f"finishSecret: resuming the finish of version {TOKEN} of {NAME}",
+        f"finishSecret: rotation of {NAME} to version {TOKEN} complete",
+    ]

@@ -147,13 +147,38 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests"
           37: "killed", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout"}
 
 
-def _run(module: Module, max_children: int) -> dict[str, object]:
-    work = _prepare(module)
+DEAD = ("killed", "timeout", "skipped")
+
+
+def _survivors(work: Path, module: Module) -> list[str]:
+    """The mutants a previous run of this module left alive (or reached by no test)."""
+    meta = work / "mutants" / (module.source + ".meta")
+    if not meta.exists():
+        return []
+    codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    alive = {n for n, c in codes.items() if c is None or STATUS.get(c, "suspicious") not in DEAD}
+    return sorted(alive)
+
+
+def _refresh_tests(work: Path) -> None:
+    """Bring the scratch copy's tests up to date (the module's source must be unchanged since its run)."""
+    shutil.copytree(REPO / "tests", work / "mutants" / "tests", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("node_modules", "__pycache__"))
+
+
+def _run(module: Module, max_children: int, again: bool = False) -> dict[str, object]:
+    """Mutate one module (or, with `again`, retest only the previous run's survivors with today's tests)."""
+    work = WORK / module.slug
+    names = _survivors(work, module) if again else []
+    if again and names:
+        _refresh_tests(work)
+    else:
+        work = _prepare(module)
     started = time.monotonic()
     mutmut = str(Path(sys.executable).parent / "mutmut")
-    log = work / "mutmut.log"
+    log = work / ("mutmut-again.log" if names else "mutmut.log")
     with log.open("w") as out:
-        done = subprocess.run([mutmut, "run", "--max-children", str(max_children)], cwd=work, stdout=out,
+        done = subprocess.run([mutmut, "run", "--max-children", str(max_children), *names], cwd=work, stdout=out,
                               stderr=subprocess.STDOUT, check=False)
     seconds = round(time.monotonic() - started)
     meta = work / "mutants" / (module.source + ".meta")
@@ -183,6 +208,7 @@ def _run(module: Module, max_children: int) -> dict[str, object]:
         "raw_score": round(100.0 * killed / len(statuses), 1) if statuses else 100.0,
         "goal_met": score >= GOAL,
         "seconds": seconds,
+        "retested_survivors_only": bool(names),
         "survivors": diffs,
         "equivalents": explained,
     }
@@ -247,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--list", action="store_true", help="print the modules and their tests")
     parser.add_argument("--table", action="store_true", help="print the last scores as a Markdown table")
+    parser.add_argument("--again", action="store_true",
+                        help="retest only the survivors of each module's last run in build/mutate/ with today's tests")
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"scores file (default {RESULTS})")
     parser.add_argument("--rescore", action="store_true",
                         help="apply scripts/mutation-equivalents.toml to the stored results without running")
@@ -277,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     below = []
     for module in chosen:
         print(f"mutating {module.path} against {' '.join(module.tests)}", file=sys.stderr, flush=True)
-        result = _run(module, args.max_children)
+        result = _run(module, args.max_children, again=args.again)
         # Read again before writing: keep what another run stored meanwhile.
         results = json.loads(results_file.read_text()) if results_file.exists() else {}
         results["tool"] = tool or "mutmut"

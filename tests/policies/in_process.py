@@ -37,8 +37,10 @@ def _defaults(policy: ResourceValidationPolicy) -> dict[str, Any]:
 
 def resource_findings(
     policies: Iterable[object], stack: Iterable[CollectedResource],
+    config: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[tuple[str, str, str]]:
-    """(policy, resource name, message) of every resource rule among `policies`, in stack order."""
+    """(policy, resource name, message) of every resource rule among `policies`, in stack order;
+    `config` is per rule, over the schema defaults (as the engine hands a rule its own block)."""
     found: list[tuple[str, str, str]] = []
     for policy in policies:
         if not isinstance(policy, ResourceValidationPolicy):
@@ -52,7 +54,8 @@ def resource_findings(
                 additional_secret_outputs=list(r.additional_secret_outputs), parent=r.parent,
             )
             args = ResourceValidationArgs(
-                r.type, engine_shape(plain(r.inputs)), r.urn, r.name, opts, None, config=_defaults(policy),
+                r.type, engine_shape(plain(r.inputs)), r.urn, r.name, opts, None,
+                config={**_defaults(policy), **(config or {}).get(policy.name, {})},
             )
 
             def report(message: str, urn: str | None = None, *, _p: str = policy.name, _r: str = r.name) -> None:

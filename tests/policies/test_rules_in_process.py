@@ -219,3 +219,59 @@ def test_policies_attached_to_users() -> None:
                                                       "Resource": "arn:aws:s3:::b/*"})})
     assert _only(inline, "iam-no-user-policies") == [
         "UserPolicy alice-inline attaches a policy to an IAM user; attach it to a role and let the user assume it."]
+
+
+def test_a_conditional_deny_before_the_unconditional_one_is_skipped_not_final() -> None:
+    conditional = {"Effect": "Deny", "Action": "secretsmanager:DeleteSecret", "Resource": "*",
+                   "Condition": {"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}}}
+    unconditional = {"Effect": "Deny", "Action": "secretsmanager:DeleteSecret",
+                     "Resource": "arn:aws:secretsmanager:*:*:secret:payments/production/*"}
+    allow_first = {"Effect": "Allow", "Action": "secretsmanager:DescribeSecret",
+                   "Resource": f.secret_arn("payments/production/a")}
+    policy = _policy("x-ci", allow_first, conditional, unconditional)
+    assert _only(policy, RULE) == []
+
+
+def test_an_escalation_after_a_deny_is_found_and_listed() -> None:
+    policy = _policy("x-ci", DENY_FIRST, {"Effect": "Allow", "Action": ["iam:PutRolePolicy", "iam:CreateAccessKey"],
+                                         "Resource": "arn:aws:iam::123456789012:role/x"})
+    assert _only(policy, "iam-no-privilege-escalation") == [
+        "Policy x-ci statement #2 allows privilege-escalation action(s) iam:PutRolePolicy, iam:CreateAccessKey; "
+        "remove them (grant iam:PassRole only on named role ARNs)."]
+
+
+def test_isolation_without_a_known_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_STACK")
+    read = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+            "Resource": f.secret_arn("payments/staging/a")}
+    untagged = _policy("x-read", read)
+    assert _only(untagged, "iam-environment-isolation") == [
+        "Policy x-read: cannot tell this stack's environment; set policy config 'environment', name the stack "
+        "after it, or tag the policy environment=<env>."]
+    # The environment from the tag, no app: any app's secrets of that environment, nothing else.
+    tagged = _policy("x-read", read, {**read, "Resource": f.secret_arn("billing/production/b")},
+                     {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"},
+                     tags={"environment": "production"})
+    assert _only(tagged, "iam-environment-isolation") == [
+        f"Policy x-read statement #1 allows secret '{f.secret_arn('payments/staging/a')}' outside this stack's "
+        "'<app>/production/' prefix; grant only this environment's secrets.",
+        "Policy x-read statement #3 allows Secrets Manager actions on every secret ('*'); restrict Resource to "
+        "secrets under '<app>/production/'.",
+    ]
+    nested = _policy("x-read", {**read, "Resource": f.secret_arn("production/payments/a")},
+                     tags={"environment": "production"})
+    assert len(_only(nested, "iam-environment-isolation")) == 1, "the environment is the second segment"
+
+
+def test_lint_findings_and_their_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    unknown = _policy("x-ci", {"Effect": "Allow", "Action": "secretsmanager:GetSecretValues",
+                               "Resource": f.secret_arn("payments/production/a")})
+    found = _only(unknown, "iam-policy-lint")
+    assert len(found) == 1 and found[0].startswith("Policy x-ci: parliament UNKNOWN_ACTION: ")
+    assert found[0].endswith("; fix the document.")
+    ignored = resource_findings(_policies(), [unknown], {"iam-policy-lint": {"ignoreFindings": ["UNKNOWN_ACTION"]}})
+    assert [p for p, _, _ in ignored if p == "iam-policy-lint"] == []
+    broken = f.res("aws:iam/policy:Policy", "x-ci", {"policy": "{not json"})
+    (message,) = _only(broken, "iam-policy-lint")
+    assert message.startswith("Policy x-ci: policy is not valid JSON (") and message.endswith(
+        "); pass a JSON policy document.")

@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--again", action="store_true",
                         help="retest only the survivors of each module's last run in build/mutate/ with today's tests")
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"scores file (default {RESULTS})")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="FILE",
+                        help="copy the modules of other scores files (runs made with --results) into --results")
     parser.add_argument("--rescore", action="store_true",
                         help="apply scripts/mutation-equivalents.toml to the stored results without running")
     args = parser.parse_args(argv)
@@ -284,6 +286,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.table:
         print(_table(json.loads(RESULTS.read_text()) if RESULTS.exists() else {}))
+        return 0
+    if args.merge:
+        stored = json.loads(args.results.read_text()) if args.results.exists() else {}
+        for other in args.merge:
+            extra = json.loads(other.read_text())
+            stored.setdefault("modules", {}).update(extra.get("modules", {}))
+            stored.setdefault("tool", extra.get("tool"))
+            stored.setdefault("goal_percent", GOAL)
+        args.results.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
+        print(_table(stored))
         return 0
     if args.rescore:
         stored = json.loads(RESULTS.read_text())

@@ -275,3 +275,49 @@ def test_lint_findings_and_their_config(monkeypatch: pytest.MonkeyPatch) -> None
     (message,) = _only(broken, "iam-policy-lint")
     assert message.startswith("Policy x-ci: policy is not valid JSON (") and message.endswith(
         "); pass a JSON policy document.")
+
+
+# --- the secret rules' edges -------------------------------------------------------------------------
+
+
+def _secret(name: str | None, tags: dict | None = None, **inputs: object) -> CollectedResource:
+    props: dict = {"description": "d", "kmsKeyId": f.KEY_ARN, "recoveryWindowInDays": 30, **inputs}
+    if name is not None:
+        props["name"] = name
+    props["tags"] = tags if tags is not None else {}
+    return f.res("aws:secretsmanager/secret:Secret", "s", props, protect=True)
+
+
+def test_a_fractional_minimum_window_is_shown_as_it_is() -> None:
+    got = resource_findings(_policies(), [_secret("payments/production/a", recoveryWindowInDays=7)],
+                            {"secret-recovery-window": {"minRecoveryWindowDays": 7.5}})
+    assert [m for p, _, m in got if p == "secret-recovery-window"] == [
+        "secret s has recoveryWindowInDays 7 days, below the 7.5-day minimum; set recovery_window_in_days to at "
+        "least 7.5 (at most 30)."]
+
+
+def test_names_when_the_stack_says_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_STACK")
+
+    def names(secret: CollectedResource) -> list[str]:
+        return [m for p, _, m in findings([secret]) if p == "secret-name-convention"]
+
+    assert names(_secret("anyapp/anyenv/any-name")) == [], "no app, no environment: any three segments"
+    assert names(_secret("flat")) == [
+        "secret name 'flat' does not match '<app>/<environment>/<name>'; rename the secret to "
+        "'<app>/<environment>/<name>'."]
+    assert names(_secret("payments/production/a", {"environment": "staging", "app": "payments"})) == [
+        "secret name 'payments/production/a' does not match 'payments/staging/<name>'; rename the secret to "
+        "'payments/staging/<name>'."]
+    assert names(_secret("billing/staging/a", {"app": "payments"})) == [
+        "secret name 'billing/staging/a' does not match 'payments/<environment>/<name>'; rename the secret to "
+        "'payments/<environment>/<name>'."]
+    assert names(_secret("payments/qa/a", {"app": "payments"})) == []
+
+
+def test_required_tags_come_from_the_rule_config() -> None:
+    secret = _secret("payments/production/a", {"app": "payments", "environment": "production", "class": "critical",
+                                               "owner": "team", "rotation": "30d"})
+    got = resource_findings(_policies(), [secret], {"secret-required-tags": {"requiredTags": ["team", "cost", "app"]}})
+    assert [m for p, _, m in got if p == "secret-required-tags"] == [
+        "secret s is missing required tag(s) team, cost; add them (required: team, cost, app)."]

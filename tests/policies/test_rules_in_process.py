@@ -321,3 +321,28 @@ def test_required_tags_come_from_the_rule_config() -> None:
     got = resource_findings(_policies(), [secret], {"secret-required-tags": {"requiredTags": ["team", "cost", "app"]}})
     assert [m for p, _, m in got if p == "secret-required-tags"] == [
         "secret s is missing required tag(s) team, cost; add them (required: team, cost, app)."]
+
+
+@pytest.mark.parametrize(("window", "minimum", "flagged"), [
+    (7, 7, False), (6, 7, True), (None, 30, False), (None, 30.5, True), (0, 1, True),
+])
+def test_the_recovery_window_against_its_minimum(window: int | None, minimum: float, flagged: bool) -> None:
+    """An unset window is AWS's default of 30 days; a window equal to the minimum passes."""
+    secret = _secret("payments/production/a", recoveryWindowInDays=window)
+    if window is None:
+        secret = f.res(secret.type, secret.name, {k: v for k, v in secret.inputs.items()
+                                                  if k != "recoveryWindowInDays"}, protect=True)
+    got = resource_findings(_policies(), [secret], {"secret-recovery-window": {"minRecoveryWindowDays": minimum}})
+    assert bool([m for p, _, m in got if p == "secret-recovery-window"]) is flagged
+
+
+def test_a_production_secret_by_tag_must_be_protected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_STACK")
+    tagged = f.res("aws:secretsmanager/secret:Secret", "s", {"name": "payments/production/a",
+                                                             "tags": {"environment": "production"}})
+    assert [m for p, _, m in findings([tagged]) if p == "secret-production-protected"] == [
+        "production secret s is not protected from deletion; create it with ResourceOptions(protect=True) "
+        "(retain_on_delete is not visible to policies, so protect is required)."]
+    staging = f.res("aws:secretsmanager/secret:Secret", "s", {"name": "payments/staging/a",
+                                                              "tags": {"environment": "staging"}})
+    assert [p for p, _, _ in findings([staging]) if p == "secret-production-protected"] == []

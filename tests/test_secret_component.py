@@ -72,9 +72,11 @@ RENEWED = {"session-secret", "refresh-token"}
 """Values a rotation function or the application renews after the first deploy."""
 
 
-@pytest.fixture(scope="module")
-def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[ProgramRun, dict[str, str]]:
-    project: Path = tmp_path_factory.mktemp("secret-component")
+@pytest.fixture
+def program(tmp_path: Path) -> tuple[ProgramRun, dict[str, str]]:
+    # One run per test (not per module): mutation testing attributes what a fixture runs to the test
+    # that set it up, so a shared run would hide the later tests from it.
+    project = tmp_path
     (project / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
     (project / "catalog.yaml").write_text(CATALOG)
     (project / "Pulumi.staging.yaml").write_text(MINIMAL_STACK)

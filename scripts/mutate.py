@@ -11,7 +11,9 @@ cannot change behaviour, in `scripts/mutation-equivalents.toml`; the score count
     python scripts/mutate.py --list                 # the modules and their tests
 
 mutmut runs a module's tests once per mutant, each time only the tests that reached the mutated
-function; mutants of code outside functions (module constants) are not made by mutmut 3.
+function; mutants of code outside functions (module constants) are not made by mutmut 3. What a
+fixture shared by several tests runs counts for the first of them only, so the tests selected here
+run the program per test.
 The policy pack's modules are mutated as the package `guardrails` (the name the pack and its tests
 import them by), so that a mutant is live in the pack's own process too.
 """

@@ -346,3 +346,22 @@ def test_a_production_secret_by_tag_must_be_protected(monkeypatch: pytest.Monkey
     staging = f.res("aws:secretsmanager/secret:Secret", "s", {"name": "payments/staging/a",
                                                               "tags": {"environment": "staging"}})
     assert [p for p, _, _ in findings([staging]) if p == "secret-production-protected"] == []
+
+
+def test_the_programs_production_ci_policy_needs_its_unconditional_deny() -> None:
+    """The program's own CI policy keeps its conditional Denies (no deletion without recovery, no short
+    window) when the unconditional one is removed: the rule must still fire."""
+    from dataclasses import replace
+
+    from tests.conftest import run_stack
+
+    report = run_stack("production")
+    (ci,) = [r for r in report.run.resources
+             if r.type == "aws:iam/policy:Policy" and (r.inputs.get("tags") or {}).get("access") == "ci"]
+    assert _only(ci, RULE) == []
+    document = json.loads(ci.inputs["policy"])
+    sids = [s["Sid"] for s in document["Statement"]]
+    assert {"DenyDeletingProductionSecrets", "DenyDeletingWithoutRecovery", "DenyShortRecoveryWindow"} <= set(sids)
+    document["Statement"] = [s for s in document["Statement"] if s["Sid"] != "DenyDeletingProductionSecrets"]
+    stripped = replace(ci, inputs={**ci.inputs, "policy": json.dumps(document)})
+    assert _only(stripped, RULE) == [EXPECTED["iam-ci-no-deny"][0].replace("deployer-ci", ci.name)]

@@ -28,6 +28,7 @@ from preview.access_matrix import (
     kms_request,
     matrix,
     render,
+    requests,
     secret_request,
     wildcard_match,
 )
@@ -415,3 +416,83 @@ def test_the_matrix_covers_every_principal_secret_and_operation() -> None:
     assert cells["shop-rotator", "shop/staging/db", "read"] == "ExplicitlyDenied"
     assert cells["shop-rotator", "shop/staging/db", "write"] == "ImplicitlyDenied", "the Deny names only reads"
     assert cells["shop-rotator", "api-secret", "delete"] == "ImplicitlyDenied"
+
+
+def test_collect_edges() -> None:
+    distinct = SECRET.replace("-AbCdEf", "-XyZ123")
+    stack = [
+        # An unknown key policy first: skipped, the rest still read.
+        _r("aws:kms/key:Key", "pending-key", "p", {"policy": UNKNOWN}),
+        _r("aws:kms/key:Key", "untagged-key", "k", {"policy": KEY_DOC}),
+        _r("aws:kms/alias:Alias", "other-alias", "elsewhere", {"targetKeyId": "not-this-one"}),
+        _r("aws:iam/policy:Policy", "pending-policy", None, {"name": "pending", "policy": UNKNOWN}),
+        _r("aws:iam/policy:Policy", "read-policy", None, {"name": "shop-read", "policy": READ_DOC}),
+        _r("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a1", None,
+           {"role": "shop-app", "policyArn": f"arn:aws:iam::{ACCOUNT}:policy/shop-read"}),
+        _r("aws:secretsmanager/secret:Secret", "db-secret", "db", {"name": "shop/staging/db", "tags": {}}),
+        _r("aws:secretsmanager/secretPolicy:SecretPolicy", "db-policy", "db", {"secretArn": distinct}),
+    ]
+    model = collect(stack, account_id=ACCOUNT, region="us-east-1")
+    assert [(k.arn, k.environment) for k in model.keys] == [(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/untagged-key", "")]
+    (secret,) = model.secrets
+    assert secret.arn == distinct and secret.region == "eu-west-1" and secret.resource_policy is None
+    assert [p.name for p in model.principals[0].policies] == ["shop-read"]
+    only_a_secret = collect([_r("aws:secretsmanager/secret:Secret", "s", None, {"name": "x/y/z"})],
+                            account_id=OTHER, region="ap-southeast-2")
+    assert only_a_secret.principals == () and only_a_secret.keys == ()
+    assert only_a_secret.secrets[0].arn == f"arn:aws:secretsmanager:ap-southeast-2:{OTHER}:secret:x/y/z-AbCdEf"
+    with pytest.raises(KeyError) as missing:
+        model.principal("nobody")
+    assert missing.value.args == ("nobody",)
+
+
+@pytest.mark.parametrize(("resource", "message"), [
+    (_r("aws:kms/key:Key", "k", None, {"policy": "[1]"}), "key k: policy is not a JSON document"),
+    (_r("aws:secretsmanager/secret:Secret", "s", "p", {"name": "x/y/z"}),
+     "secret x/y/z: policy is not a JSON document"),
+])
+def test_documents_that_are_not_objects_are_named(resource: CollectedResource, message: str) -> None:
+    stack = [resource]
+    if resource.type == "aws:secretsmanager/secret:Secret":
+        stack.append(_r("aws:secretsmanager/secretPolicy:SecretPolicy", "sp", "p",
+                        {"secretArn": SECRET, "policy": "7"}))
+    with pytest.raises(UnsupportedPolicy) as caught:
+        collect(stack, account_id=ACCOUNT, region="eu-west-1")
+    assert str(caught.value) == message
+
+
+def test_requests_for_every_cell_and_pass_through_actions() -> None:
+    model = collect(STACK, account_id=ACCOUNT, region="eu-west-1")
+    got = requests(model)
+    assert len(got) == len(model.principals) * len(model.secrets) * len(OPERATIONS)
+    assert got[0] == secret_request(model.principals[0], model.secrets[0], "read")
+    assert got[-1] == secret_request(model.principals[-1], model.secrets[-1], "delete")
+    secret = model.secrets[0]
+    assert secret_request(PRINCIPAL, secret, "secretsmanager:DescribeSecret").action == "secretsmanager:DescribeSecret"
+    key = model.keys[0]
+    direct = kms_request(PRINCIPAL, key, "kms:Decrypt", via_service=None)
+    assert (direct.principal, direct.action, direct.resource) == (ROLE, "kms:Decrypt", key.arn)
+    assert direct.identity_policies == PRINCIPAL.policies and direct.resource_policy == key.policy
+    listed = Request(principal=ROLE, action=READ, resource=SECRET, resource_account=ACCOUNT,
+                     context={"aws:SourceVpce": ("a", "b")}, identity_policies=(), resource_policy=None)
+    assert listed.to_simulation()["request"]["contextVariables"] == {"aws:SourceVpce": ["a", "b"]}
+    assert "resourcePolicy" not in listed.to_simulation()
+
+
+def test_the_matrix_uses_the_account_and_region_it_is_given() -> None:
+    stack = [_r("aws:secretsmanager/secret:Secret", "s", None, {"name": "shop/staging/a", "tags": {}}),
+             _r("aws:iam/role:Role", "r", None, {"name": "reader"}),
+             _r("aws:iam/policy:Policy", "p", None, {"name": "p", "policy": doc(allow(
+                 Resource=f"arn:aws:secretsmanager:ap-southeast-2:{OTHER}:secret:shop/staging/a-AbCdEf"))}),
+             _r("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "a", None,
+                {"role": "reader", "policyArn": f"arn:aws:iam::{OTHER}:policy/p"})]
+    cells = {d.operation: d.decision for d in matrix(stack, account_id=OTHER, region="ap-southeast-2")}
+    assert cells["read"] == "Allowed"
+    cells = {d.operation: d.decision for d in matrix(stack, account_id=OTHER, region="eu-west-1")}
+    assert cells["read"] == "ImplicitlyDenied"
+
+
+def test_the_rendered_matrix_with_short_names() -> None:
+    table = render([Decision(f"arn:aws:iam::{ACCOUNT}:role/team/a", "s", "read", "Allowed")])
+    assert table.splitlines()[1:] == ["principal  secret  read   write  rotate delete",
+                                      "a          s       A      ?      ?      ?"]

@@ -66,6 +66,10 @@ secrets:
     description: Salts request ids
     class: configuration
     value: {env: REQUEST_ID_SALT, generate: {kind: uuid}}
+  queue-password:
+    description: Queue password
+    class: configuration
+    value: {env: QUEUE_PASSWORD, generate: {kind: password, length: 40, alphabet: hex, exclude: "0a"}}
 """
 
 RENEWED = {"session-secret", "refresh-token"}
@@ -103,7 +107,8 @@ def _by_secret(run: ProgramRun, token: str) -> dict[str, CollectedResource]:
 def test_a_renewed_value_is_ignored_by_later_deploys_and_no_other_is(program) -> None:  # type: ignore[no-untyped-def]
     run, _ = program
     versions = _by_secret(run, VERSION)
-    assert set(versions) == {"session-secret", "refresh-token", "payments", "archive-key", "request-id-salt"}
+    assert set(versions) == {"session-secret", "refresh-token", "payments", "archive-key", "request-id-salt",
+                             "queue-password"}
     for name, version in versions.items():
         expected = ("secretString",) if name in RENEWED else ()
         assert tuple(version.ignore_changes) == expected, version.urn
@@ -163,12 +168,25 @@ def test_stored_values_are_composed_exactly(program) -> None:  # type: ignore[no
     assert len(session) == 43 and not set(session) & set("+/="), "base64url of 32 bytes, unpadded"
     assert len(stored["archive-key"]) == 64 and set(stored["archive-key"]) <= set("0123456789abcdef")
     assert len(stored["request-id-salt"]) == 36 and stored["request-id-salt"].count("-") == 4
+    # random_password draws from the union of its enabled sets: only override_special, the exact alphabet.
+    (password,) = [r for r in run.resources if r.type == "random:index/randomPassword:RandomPassword"]
+    keys = ("length", "lower", "upper", "numeric", "special", "overrideSpecial")
+    assert {k: password.inputs.get(k) for k in keys} == {
+        "length": 40, "lower": False, "upper": False, "numeric": False, "special": True,
+        "overrideSpecial": "123456789bcdef"}
+    assert len(stored["queue-password"]) == 40 and set(stored["queue-password"]) <= set("123456789bcdef")
     # Each version is fed by exactly its own generated resource or the supplied value.
     parents = {r.urn: r for r in run.resources}
     for name, version in _by_secret(run, VERSION).items():
         sources = {parents[u].type for u in version.property_dependencies.get("secretString", ())}
         assert sources == ({"random:index/randomBytes:RandomBytes"} if name in ("session-secret", "archive-key")
-                           else {"random:index/randomUuid:RandomUuid"} if name == "request-id-salt" else set()), name
+                           else {"random:index/randomUuid:RandomUuid"} if name == "request-id-salt"
+                           else {"random:index/randomPassword:RandomPassword"} if name == "queue-password"
+                           else set()), name
+        # Generated values are children of their secret's component.
+        for urn in version.property_dependencies.get("secretString", ()):
+            if parents[urn].type.startswith("random:"):
+                assert parents[urn].parent == version.parent, urn
         assert version.inputs["secretString"] != plain(version.inputs["secretString"]), "stored as a secret"
 
 

@@ -496,3 +496,31 @@ def test_the_rendered_matrix_with_short_names() -> None:
     table = render([Decision(f"arn:aws:iam::{ACCOUNT}:role/team/a", "s", "read", "Allowed")])
     assert table.splitlines()[1:] == ["principal  secret  read   write  rotate delete",
                                       "a          s       A      ?      ?      ?"]
+
+
+@pytest.mark.parametrize(("identity", "resource", "outcome"), [
+    # NotAction matches actions case-insensitively, as Action does.
+    ([doc({"Effect": "Allow", "NotAction": "SECRETSMANAGER:getsecretvalue", "Resource": "*"})], None,
+     "ImplicitlyDenied"),
+    # A negated operator with several values holds only if the request matches none of them.
+    ([doc(allow(Condition={"ArnNotLike": {"aws:PrincipalArn": [ROLE, "arn:aws:iam::1:role/x"]}}))], None,
+     "ImplicitlyDenied"),
+    ([doc(allow(Condition={"ArnNotEquals": {"aws:PrincipalArn": ["arn:aws:iam::1:role/x", ROLE]}}))], None,
+     "ImplicitlyDenied"),
+    ([doc(allow(Condition={"NumericNotEquals": {"n": ["1", "2"]}}))], None, "ImplicitlyDenied"),
+    ([doc(allow(Condition={"NumericNotEquals": {"n": ["3", "4"]}}))], None, "Allowed"),
+    # A JSON true in a string condition reads as "true".
+    ([doc(allow(Condition={"StringEquals": {"flag": True}}))], None, "Allowed"),
+    # A resource policy: a statement for someone else before ours does not end the search.
+    ([], doc(allow(Principal={"AWS": "arn:aws:iam::1:role/x"}), allow(Principal={"AWS": ROLE})), "Allowed"),
+    ([], doc(allow(Principal={"Service": "lambda.amazonaws.com", "AWS": ROLE})), "Allowed"),
+])
+def test_more_evaluation_rules(identity: list[dict[str, Any]], resource: dict[str, Any] | None, outcome: str) -> None:
+    context = {"aws:PrincipalAccount": ACCOUNT, "aws:PrincipalArn": ROLE, "n": "2", "flag": "true"}
+    assert evaluate(request(identity, resource, context=context)) == outcome
+
+
+def test_not_principal_in_a_resource_policy_is_refused() -> None:
+    with pytest.raises(UnsupportedPolicy) as caught:
+        evaluate(request([], doc(allow(NotPrincipal={"AWS": ROLE}))))
+    assert str(caught.value) == "NotPrincipal"

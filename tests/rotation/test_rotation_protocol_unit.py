@@ -177,6 +177,8 @@ class Recording(Strategy):
         return "pending-value"
 
     def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+        got = (pending, current, previous, ctx.secret_name, ctx.token)
+        assert got == ("pending-value", "current", None, NAME, TOKEN)
         self.calls.append("set")
 
     def test(self, pending: str, ctx: RotationContext) -> None:
@@ -210,12 +212,15 @@ def test_bad_events_are_refused_before_any_call(event: dict[str, Any], message: 
     assert STEPS == ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 
-def _describe(stubber: Stubber, name: str = NAME, enabled: bool = True,
+def _describe(stubber: Stubber, name: str | None = NAME, enabled: bool = True,
               stages: dict[str, list[str]] | None = None, secret_id: str = ARN) -> None:
-    stubber.add_response("describe_secret", {
-        "Name": name, "RotationEnabled": enabled,
+    response: dict[str, Any] = {
+        "RotationEnabled": enabled,
         "VersionIdsToStages": stages if stages is not None else {OLD: ["AWSCURRENT"], TOKEN: ["AWSPENDING"]},
-    }, expected_params={"SecretId": secret_id})
+    }
+    if name is not None:
+        response["Name"] = name
+    stubber.add_response("describe_secret", response, expected_params={"SecretId": secret_id})
 
 
 def test_a_secret_found_by_arn_must_be_one_of_ours(sm: tuple[Any, Stubber]) -> None:
@@ -336,3 +341,63 @@ def test_a_pending_value_is_reused_and_a_retiring_strategy_finishes(sm: tuple[An
         f"finishSecret: resuming the finish of version {TOKEN} of {NAME}",
         f"finishSecret: rotation of {NAME} to version {TOKEN} complete",
     ]
+
+
+def test_a_description_without_a_name_or_versions(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    _describe(stubber, name=None)
+    with pytest.raises(SecretNotAllowedError) as nameless:
+        rotate(_event(secret=ARN), client, {NAME: Recording()})
+    assert str(nameless.value) == f"this function does not rotate secret {ARN!r}; it rotates ['{NAME}']"
+    stubber.add_response("describe_secret", {"Name": NAME, "RotationEnabled": True}, expected_params={"SecretId": ARN})
+    with pytest.raises(VersionStageError) as versionless:
+        rotate(_event(secret=ARN), client, {NAME: Recording()})
+    assert str(versionless.value) == f"version {TOKEN} of secret {NAME} does not exist"
+
+
+class Installer(Recording):
+    """Installs nothing, and makes its value from the master secret it reads through the context."""
+
+    installs = False
+
+    def create_pending(self, current: str, ctx: RotationContext) -> str:
+        return ctx.fetch_secret("shop/staging/admin", "masterarn") + "-derived"
+
+
+def test_a_strategy_that_installs_nothing_and_reads_its_master(sm: tuple[Any, Stubber], rotation_logs: Any) -> None:
+    client, stubber = sm
+    strategy = Installer()
+    _describe(stubber, secret_id=NAME)
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    stubber.add_response("get_secret_value", {"SecretString": "current"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    stubber.add_response("get_secret_value", {"SecretString": "admin"},
+                         expected_params={"SecretId": "shop/staging/admin", "VersionStage": "AWSCURRENT"})
+    stubber.add_response("put_secret_value", {}, expected_params={
+        "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": "admin-derived",
+        "VersionStages": ["AWSPENDING"]})
+    rotate(_event(), client, {NAME: strategy})
+    _describe(stubber, secret_id=NAME)
+    rotate(_event("setSecret"), client, {NAME: strategy})
+    assert strategy.calls == []
+    assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"][-1] == (
+        "setSecret: the recording strategy installs nothing")
+
+
+def test_errors_without_the_usual_fields() -> None:
+    from botocore.exceptions import ClientError
+
+    class Bare:
+        def describe_secret(self, **_: Any) -> None:
+            raise ClientError({}, "DescribeSecret")
+
+        def get_secret_value(self, **_: Any) -> None:
+            raise ClientError({}, "GetSecretValue")
+
+    with pytest.raises(ExternalServiceError) as described:
+        SecretStore(Bare(), NAME).describe()
+    assert str(described.value) == f"Secrets Manager describe_secret failed for {NAME}: ?: "
+    with pytest.raises(ExternalServiceError) as read:
+        SecretStore(Bare(), NAME).value("AWSPREVIOUS", missing_ok=True)
+    assert str(read.value) == f"Secrets Manager get_secret_value failed for {NAME} (AWSPREVIOUS): ?"

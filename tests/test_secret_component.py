@@ -55,7 +55,8 @@ secrets:
       endpoint: {env: PAYMENTS_ENDPOINT, config: {default: "https://api.payments.example.net"}}
       retries: {env: PAYMENTS_RETRIES, config: {default: "3"}, type: integer}
       live: {env: PAYMENTS_LIVE, config: {default: "true"}, type: boolean}
-      url: {env: PAYMENTS_URL, template: "https://{apiKey}@{endpoint}/v{retries}?live={live}"}
+      sandbox: {env: PAYMENTS_SANDBOX, config: {default: "false"}, type: boolean}
+      url: {env: PAYMENTS_URL, template: "https://{apiKey}@{endpoint}/v{retries}?live={live}&sandbox={sandbox}"}
   archive-key:
     description: Encrypts backups
     class: critical
@@ -160,7 +161,8 @@ def test_stored_values_are_composed_exactly(program) -> None:  # type: ignore[no
         "endpoint": "https://api.payments.example.net",
         "retries": 3,
         "live": True,
-        "url": "https://{}@{}/v3?live=true".format(
+        "sandbox": False,
+        "url": "https://{}@{}/v3?live=true&sandbox=false".format(
             urllib.parse.quote(supplied["paymentsApiKey"], safe=""),
             urllib.parse.quote("https://api.payments.example.net", safe="")),
     }
@@ -190,3 +192,88 @@ def test_stored_values_are_composed_exactly(program) -> None:  # type: ignore[no
         assert version.inputs["secretString"] != plain(version.inputs["secretString"]), "stored as a secret"
 
 
+
+
+PRODUCTION_CATALOG = """\
+app: shop
+owner: platform
+secrets:
+  session-key:
+    description: Signs sessions
+    class: critical
+    rotation: {strategy: token, every_days: 365, kind: signing-key}
+    value: {env: SESSION_KEY, generate: {kind: bytes, bytes: 32, encoding: base64url}}
+  internal-key:
+    description: Service-to-service key, made by the rotation function
+    class: critical
+    rotation: {strategy: token, every_days: 90, first_value: rotation}
+    value: {env: INTERNAL_KEY, generate: {kind: bytes, bytes: 32, encoding: hex}}
+  partner:
+    description: Partner API
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by the partner
+    keys:
+      apiKey: {env: PARTNER_API_KEY, external: {}}
+      region: {env: PARTNER_REGION, config: {default: eu}}
+      live: {env: PARTNER_LIVE, config: {default: "false"}, type: boolean}
+"""
+
+PRODUCTION_STACK = """\
+config:
+  aws:region: eu-west-1
+  secrets-platform:accountId: "210987654321"
+  secrets-platform:recoveryWindowDays: 30
+  secrets-platform:protectSecrets: true
+  secrets-platform:replicaRegions: [eu-central-1, eu-north-1]
+"""
+
+
+@pytest.fixture
+def production(tmp_path: Path) -> ProgramRun:
+    (tmp_path / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    (tmp_path / "catalog.yaml").write_text(PRODUCTION_CATALOG)
+    (tmp_path / "Pulumi.production.yaml").write_text(PRODUCTION_STACK)
+    stack = load_stack_config(tmp_path, "production")
+    stack.values["secrets-platform:allowMissingValues"] = "true"  # the partner's key is not set yet
+    return run_program(stack, tmp_path, str(REPO / "__main__.py"))
+
+
+def test_production_secrets_are_protected_replicated_and_described(production: ProgramRun) -> None:
+    by_urn = {r.urn: r for r in production.resources}
+    keys = {r.inputs.get("region", "eu-west-1"): r.urn for r in production.resources if r.type == "aws:kms/key:Key"}
+    secrets_by_name = _by_secret_in(production, SECRET, "shop-production-")
+    assert set(secrets_by_name) == {"session-key", "internal-key", "partner"}
+    for name, secret in secrets_by_name.items():
+        assert by_urn[secret.parent].type == "secrets-platform:index:CatalogSecret", secret.urn
+        assert by_urn[by_urn[secret.parent].parent].type == "secrets-platform:index:SecretsEnvironment"
+        assert secret.protect is True and secret.retain_on_delete is True, secret.urn
+        assert secret.inputs["description"] == {
+            "session-key": "Signs sessions", "internal-key": "Service-to-service key, made by the rotation function",
+            "partner": "Partner API"}[name]
+        assert secret.property_dependencies["kmsKeyId"] == (keys["eu-west-1"],)
+        assert [(r["region"], r["kmsKeyId"]) for r in secret.inputs["replicas"]] == [
+            ("eu-central-1", secret.inputs["replicas"][0]["kmsKeyId"]),
+            ("eu-north-1", secret.inputs["replicas"][1]["kmsKeyId"])]
+        assert ":eu-central-1:" in secret.inputs["replicas"][0]["kmsKeyId"]
+        assert ":eu-north-1:" in secret.inputs["replicas"][1]["kmsKeyId"]
+    tags = {name: s.inputs["tags"] for name, s in secrets_by_name.items()}
+    assert tags["session-key"]["rotation-kind"] == "signing-key" and "first-value" not in tags["session-key"]
+    assert tags["internal-key"]["first-value"] == "rotation" and "rotation-kind" not in tags["internal-key"]
+    assert "rotation-kind" not in tags["partner"] and "first-value" not in tags["partner"]
+
+
+def test_no_version_until_the_first_value_exists(production: ProgramRun) -> None:
+    """The rotation function makes internal-key's first value; partner still misses its required key:
+    neither gets a version, nor any generated value that would sit unused in state."""
+    versions = _by_secret_in(production, VERSION, "shop-production-")
+    assert set(versions) == {"session-key"}
+    assert tuple(versions["session-key"].ignore_changes) == ("secretString",)
+    generated = [r for r in production.resources if r.type.startswith("random:")]
+    assert [r.name for r in generated] == ["shop-production-session-key-value"]
+    assert production.outputs["actionRequired"][0]["configKey"] == "partnerApiKey"
+
+
+def _by_secret_in(run: ProgramRun, token: str, prefix: str) -> dict[str, CollectedResource]:
+    parents = {r.urn: r for r in run.resources}
+    return {parents[r.parent].name.removeprefix(prefix): r for r in run.resources if r.type == token and r.parent}

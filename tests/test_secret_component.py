@@ -74,11 +74,13 @@ secrets:
 """
 
 RENEWED = {"session-secret", "refresh-token"}
+Program = tuple[ProgramRun, dict[str, str]]
+"""A run of the program and the external values it was given."""
 """Values a rotation function or the application renews after the first deploy."""
 
 
 @pytest.fixture
-def program(tmp_path: Path) -> tuple[ProgramRun, dict[str, str]]:
+def program(tmp_path: Path) -> Program:
     # One run per test (not per module): mutation testing attributes what a fixture runs to the test
     # that set it up, so a shared run would hide the later tests from it.
     project = tmp_path
@@ -105,7 +107,7 @@ def _by_secret(run: ProgramRun, token: str) -> dict[str, CollectedResource]:
     return found
 
 
-def test_a_renewed_value_is_ignored_by_later_deploys_and_no_other_is(program) -> None:  # type: ignore[no-untyped-def]
+def test_a_renewed_value_is_ignored_by_later_deploys_and_no_other_is(program: Program) -> None:
     run, _ = program
     versions = _by_secret(run, VERSION)
     assert set(versions) == {"session-secret", "refresh-token", "payments", "archive-key", "request-id-salt",
@@ -115,7 +117,7 @@ def test_a_renewed_value_is_ignored_by_later_deploys_and_no_other_is(program) ->
         assert tuple(version.ignore_changes) == expected, version.urn
 
 
-def test_every_resource_policy_blocks_public_policies_and_other_accounts(program) -> None:  # type: ignore[no-untyped-def]
+def test_every_resource_policy_blocks_public_policies_and_other_accounts(program: Program) -> None:
     run, _ = program
     policies = _by_secret(run, POLICY)
     secrets_by_name = _by_secret(run, SECRET)
@@ -131,7 +133,7 @@ def test_every_resource_policy_blocks_public_policies_and_other_accounts(program
             }}]}, policy.urn
 
 
-def test_secrets_are_named_tagged_and_kept_as_configured(program) -> None:  # type: ignore[no-untyped-def]
+def test_secrets_are_named_tagged_and_kept_as_configured(program: Program) -> None:
     run, _ = program
     for name, secret in _by_secret(run, SECRET).items():
         inputs = secret.inputs
@@ -151,7 +153,7 @@ def test_secrets_are_named_tagged_and_kept_as_configured(program) -> None:  # ty
     assert not any("first-value" in t or "rotation-kind" in t for t in tags.values())
 
 
-def test_stored_values_are_composed_exactly(program) -> None:  # type: ignore[no-untyped-def]
+def test_stored_values_are_composed_exactly(program: Program) -> None:
     run, supplied = program
     stored = {name: plain(v.inputs["secretString"]) for name, v in _by_secret(run, VERSION).items()}
     assert stored["refresh-token"] == supplied["refreshToken"]
@@ -245,8 +247,9 @@ def test_production_secrets_are_protected_replicated_and_described(production: P
     secrets_by_name = _by_secret_in(production, SECRET, "shop-production-")
     assert set(secrets_by_name) == {"session-key", "internal-key", "partner"}
     for name, secret in secrets_by_name.items():
-        assert by_urn[secret.parent].type == "secrets-platform:index:CatalogSecret", secret.urn
-        assert by_urn[by_urn[secret.parent].parent].type == "secrets-platform:index:SecretsEnvironment"
+        assert secret.parent is not None and by_urn[secret.parent].type == "secrets-platform:index:CatalogSecret"
+        grandparent = by_urn[secret.parent].parent
+        assert grandparent is not None and by_urn[grandparent].type == "secrets-platform:index:SecretsEnvironment"
         assert secret.protect is True and secret.retain_on_delete is True, secret.urn
         assert secret.inputs["description"] == {
             "session-key": "Signs sessions", "internal-key": "Service-to-service key, made by the rotation function",

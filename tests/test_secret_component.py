@@ -13,6 +13,7 @@ External values are set as the engine hands them over (plaintext marked secret),
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import urllib.parse
 from pathlib import Path
@@ -219,6 +220,42 @@ secrets:
       apiKey: {env: PARTNER_API_KEY, external: {}}
       region: {env: PARTNER_REGION, config: {default: eu}}
       live: {env: PARTNER_LIVE, config: {default: "false"}, type: boolean}
+  webhook:
+    description: Optional webhook signing secret
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by the partner
+    value: {env: WEBHOOK_SECRET, external: {}, required: false}
+  settings:
+    description: Plain settings only
+    class: configuration
+    keys:
+      region: {env: SETTINGS_REGION, config: {default: eu}}
+      retries: {env: SETTINGS_RETRIES, config: {default: "3"}, type: integer}
+  blob:
+    description: A large generated key (many base64 characters, so '+' and '/' all but surely occur)
+    class: critical
+    rotation: manual
+    rotation_reason: re-encrypting needs a migration
+    value: {env: BLOB_KEY, generate: {kind: bytes, bytes: 512, encoding: base64url}}
+  cache:
+    description: Redis user
+    class: critical
+    rotation: {strategy: redis-acl, every_days: 90, master: cache-admin}
+    keys:
+      password: {env: CACHE_PASSWORD, generate: {kind: password, length: 48, alphabet: alphanumeric}}
+      host: {env: CACHE_HOST, config: {default: cache.internal}}
+      port: {env: CACHE_PORT, config: {default: "6379"}, type: integer}
+      username: {env: CACHE_USERNAME, config: {default: shop-app}}
+      tls: {env: CACHE_TLS, config: {default: "true"}, type: boolean}
+  cache-admin:
+    description: Redis ACL admin for the rotation function
+    class: critical
+    rotation: on-compromise
+    rotation_reason: the Redis operator owns this user
+    keys:
+      username: {config: {default: rotation-admin}}
+      password: {generate: {kind: password, length: 48, alphabet: alphanumeric}}
 """
 
 PRODUCTION_STACK = """\
@@ -228,6 +265,8 @@ config:
   secrets-platform:recoveryWindowDays: 30
   secrets-platform:protectSecrets: true
   secrets-platform:replicaRegions: [eu-central-1, eu-north-1]
+  secrets-platform:rotationSubnetIds: [subnet-0123456789abcdef0]
+  secrets-platform:rotationSecurityGroupIds: [sg-0123456789abcdef0]
 """
 
 
@@ -245,15 +284,14 @@ def test_production_secrets_are_protected_replicated_and_described(production: P
     by_urn = {r.urn: r for r in production.resources}
     keys = {r.inputs.get("region", "eu-west-1"): r.urn for r in production.resources if r.type == "aws:kms/key:Key"}
     secrets_by_name = _by_secret_in(production, SECRET, "shop-production-")
-    assert set(secrets_by_name) == {"session-key", "internal-key", "partner"}
+    assert set(secrets_by_name) == {"session-key", "internal-key", "partner", "webhook", "settings", "blob", "cache",
+                                    "cache-admin"}
     for name, secret in secrets_by_name.items():
         assert secret.parent is not None and by_urn[secret.parent].type == "secrets-platform:index:CatalogSecret"
         grandparent = by_urn[secret.parent].parent
         assert grandparent is not None and by_urn[grandparent].type == "secrets-platform:index:SecretsEnvironment"
         assert secret.protect is True and secret.retain_on_delete is True, secret.urn
-        assert secret.inputs["description"] == {
-            "session-key": "Signs sessions", "internal-key": "Service-to-service key, made by the rotation function",
-            "partner": "Partner API"}[name]
+        assert secret.inputs["description"] == PRODUCTION_DESCRIPTIONS.get(name, secret.inputs["description"])
         assert secret.property_dependencies["kmsKeyId"] == (keys["eu-west-1"],)
         assert [(r["region"], r["kmsKeyId"]) for r in secret.inputs["replicas"]] == [
             ("eu-central-1", secret.inputs["replicas"][0]["kmsKeyId"]),
@@ -266,15 +304,41 @@ def test_production_secrets_are_protected_replicated_and_described(production: P
     assert "rotation-kind" not in tags["partner"] and "first-value" not in tags["partner"]
 
 
+PRODUCTION_DESCRIPTIONS = {"session-key": "Signs sessions",
+                           "internal-key": "Service-to-service key, made by the rotation function",
+                           "partner": "Partner API"}
+
+
 def test_no_version_until_the_first_value_exists(production: ProgramRun) -> None:
-    """The rotation function makes internal-key's first value; partner still misses its required key:
-    neither gets a version, nor any generated value that would sit unused in state."""
+    """The rotation function makes internal-key's first value; partner still misses its required key;
+    the optional webhook is not set: none gets a version, nor a generated value that would sit unused."""
     versions = _by_secret_in(production, VERSION, "shop-production-")
-    assert set(versions) == {"session-key"}
+    assert set(versions) == {"session-key", "settings", "blob", "cache", "cache-admin"}
     assert tuple(versions["session-key"].ignore_changes) == ("secretString",)
-    generated = [r for r in production.resources if r.type.startswith("random:")]
-    assert [r.name for r in generated] == ["shop-production-session-key-value"]
-    assert production.outputs["actionRequired"][0]["configKey"] == "partnerApiKey"
+    generated = sorted(r.name for r in production.resources if r.type.startswith("random:"))
+    assert generated == ["shop-production-blob-value", "shop-production-cache-admin-password",
+                         "shop-production-cache-password", "shop-production-session-key-value"]
+    assert [(g["configKey"], g["required"]) for g in production.outputs["actionRequired"]] == [
+        ("partnerApiKey", True), ("webhook", False)]
+
+
+def test_values_and_what_consumers_bind_to(production: ProgramRun) -> None:
+    stored = {name: plain(v.inputs["secretString"]) for name, v in
+              _by_secret_in(production, VERSION, "shop-production-").items()}
+    # Compact JSON; plain config values only: a document with no generated or supplied part.
+    assert stored["settings"] == '{"region":"eu","retries":3}'
+    blob = stored["blob"]
+    assert len(blob) == 683 and not set(blob) & set("+/="), "base64url of 512 bytes, unpadded"
+    cache = json.loads(stored["cache"])
+    # The platform adds the ARN of the admin secret the rotation logs in with, last.
+    assert list(cache) == ["password", "host", "port", "username", "tls", "masterarn"]
+    assert re.fullmatch(r"arn:aws:secretsmanager:eu-west-1:210987654321:secret:shop/production/cache-admin-\w{6}",
+                        cache["masterarn"])
+    assert ", " not in stored["cache"] and '": ' not in stored["cache"]
+    env = production.outputs["envVars"]
+    # A single optional value not set feeds no variable; a required one not set yet still does.
+    assert "WEBHOOK_SECRET" not in env and env["PARTNER_API_KEY"] == "shop/production/partner:apiKey"
+    assert env["SESSION_KEY"] == "shop/production/session-key"
 
 
 def _by_secret_in(run: ProgramRun, token: str, prefix: str) -> dict[str, CollectedResource]:

@@ -189,7 +189,7 @@ class Retiring(Recording):
     retires = True
 
     def finish(self, current: str, previous: str | None, ctx: RotationContext) -> None:
-        self.calls.append(f"finish {current} {previous}")
+        self.calls.append(f"finish {current} {previous} {ctx.secret_name}")
 
 
 def _event(step: str = "createSecret", secret: str = NAME, token: str = TOKEN) -> dict[str, str]:
@@ -334,7 +334,7 @@ def test_a_pending_value_is_reused_and_a_retiring_strategy_finishes(sm: tuple[An
     stubber.add_response("update_secret_version_stage", {}, expected_params={
         "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
     rotate(_event("finishSecret"), client, {NAME: strategy})
-    assert strategy.calls == ["finish new old"]
+    assert strategy.calls == [f"finish new old {NAME}"]
     assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"] == [
         f"createSecret: secret {NAME}, version {TOKEN}, strategy recording",
         f"createSecret: reusing the existing AWSPENDING value of version {TOKEN}",
@@ -401,3 +401,38 @@ def test_errors_without_the_usual_fields() -> None:
     with pytest.raises(ExternalServiceError) as read:
         SecretStore(Bare(), NAME).value("AWSPREVIOUS", missing_ok=True)
     assert str(read.value) == f"Secrets Manager get_secret_value failed for {NAME} (AWSPREVIOUS): ?"
+
+
+class FirstValue(Recording):
+    makes_first_value = True
+
+    def create_first(self, ctx: RotationContext) -> str:
+        return f"first-of-{ctx.secret_name}"
+
+
+def test_a_secret_created_empty_gets_its_first_value_from_the_strategy(sm: tuple[Any, Stubber],
+                                                                       rotation_logs: Any) -> None:
+    client, stubber = sm
+    _describe(stubber, stages={TOKEN: ["AWSPENDING"]}, secret_id=NAME)
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    stubber.add_response("put_secret_value", {}, expected_params={
+        "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": f"first-of-{NAME}",
+        "VersionStages": ["AWSPENDING"]})
+    rotate(_event(), client, {NAME: FirstValue()})
+    assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"][1] == (
+        f"createSecret: secret {NAME} has no AWSCURRENT value; making its first value")
+
+
+def test_a_retiring_strategy_without_a_previous_value(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    strategy = Retiring()
+    _describe(stubber, stages={TOKEN: ["AWSCURRENT", "AWSPENDING"]}, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "new"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPREVIOUS"})
+    stubber.add_response("update_secret_version_stage", {}, expected_params={
+        "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
+    rotate(_event("finishSecret"), client, {NAME: strategy})
+    assert strategy.calls == [f"finish new None {NAME}"]

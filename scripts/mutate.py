@@ -183,7 +183,18 @@ def _run(module: Module, max_children: int, again: bool = False) -> dict[str, ob
     meta = work / "mutants" / (module.source + ".meta")
     if done.returncode != 0 or not meta.exists():
         raise SystemExit(f"mutmut failed for {module.path} (exit {done.returncode}); see {log}")
+    return _result(work, module, seconds, retested=bool(names))
+
+
+def _result(work: Path, module: Module, seconds: int, *, retested: bool = False,
+            partial: bool = False) -> dict[str, object]:
+    """The scores of a module's mutants as its meta file records them (`partial`: only those checked so
+    far, read while a run is still going)."""
+    meta = work / "mutants" / (module.source + ".meta")
     codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    total = len(codes)
+    if partial:
+        codes = {n: c for n, c in codes.items() if c is not None}
     equivalents = _equivalents()
     statuses = {name: STATUS.get(code, "suspicious") if code is not None else "not checked"
                 for name, code in codes.items()}
@@ -207,7 +218,8 @@ def _run(module: Module, max_children: int, again: bool = False) -> dict[str, ob
         "raw_score": round(100.0 * killed / len(statuses), 1) if statuses else 100.0,
         "goal_met": score >= GOAL,
         "seconds": seconds,
-        "retested_survivors_only": bool(names),
+        "retested_survivors_only": retested,
+        "partial": {"checked": len(codes), "of": total} if partial else None,
         "survivors": diffs,
         "equivalents": explained,
     }
@@ -263,6 +275,9 @@ def _table(results: dict[str, object]) -> str:
             rows.append(f"| `{m.path}` | not measured | | | | | |")
             continue
         run = f"{r['seconds']} (survivors retested)" if r.get("retested_survivors_only") else f"{r['seconds']}"
+        partial = r.get("partial")
+        if isinstance(partial, dict):
+            run = f"partial: {partial['checked']} of {partial['of']} mutants checked"
         rows.append(f"| `{m.path}` | {r['mutants']} | {r['killed']} | {r['equivalent']} | {r['survived']} | "
                     f"{r['score']}% | {run} |")
     return "\n".join(rows)
@@ -279,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"scores file (default {RESULTS})")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="FILE",
                         help="copy the modules of other scores files (runs made with --results) into --results")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="record the mutants checked so far by runs still going (marked partial), without running")
     parser.add_argument("--rescore", action="store_true",
                         help="apply scripts/mutation-equivalents.toml to the stored results without running")
     args = parser.parse_args(argv)
@@ -297,6 +314,14 @@ def main(argv: list[str] | None = None) -> int:
             stored.setdefault("modules", {}).update(extra.get("modules", {}))
             stored.setdefault("tool", extra.get("tool"))
             stored.setdefault("goal_percent", GOAL)
+        args.results.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
+        print(_table(stored))
+        return 0
+    if args.snapshot:
+        stored = json.loads(args.results.read_text()) if args.results.exists() else {}
+        for path in args.modules:
+            module = by_path[path]
+            stored.setdefault("modules", {})[path] = _result(WORK / module.slug, module, 0, partial=True)
         args.results.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
         print(_table(stored))
         return 0

@@ -187,3 +187,14 @@ def test_messages_hold_no_key_material() -> None:
     with pytest.raises(CredentialError) as caught:
         strategy.test(json.dumps({**first, "alg": "none"}), CTX)
     assert first["key"] not in str(caught.value)
+
+
+def test_rs256_secrets_missing_fields_are_named_by_stage() -> None:
+    strategy = Rs256Strategy({"bits": 2048})
+    with pytest.raises(SecretFormatError) as current:
+        strategy.create_pending(json.dumps({"kid": "k1"}), CTX)
+    assert str(current.value) == "secret shop/staging/signing (AWSCURRENT) lacks required field(s) ['public_key_pem']"
+    with pytest.raises(SecretFormatError) as pending:
+        strategy.test(json.dumps({"alg": "RS256", "kid": "k1"}), CTX)
+    assert str(pending.value) == (
+        "secret shop/staging/signing (AWSPENDING) lacks required field(s) ['jwks', 'private_key_pem', 'public_key_pem']")

@@ -197,4 +197,5 @@ def test_rs256_secrets_missing_fields_are_named_by_stage() -> None:
     with pytest.raises(SecretFormatError) as pending:
         strategy.test(json.dumps({"alg": "RS256", "kid": "k1"}), CTX)
     assert str(pending.value) == (
-        "secret shop/staging/signing (AWSPENDING) lacks required field(s) ['jwks', 'private_key_pem', 'public_key_pem']")
+        "secret shop/staging/signing (AWSPENDING) lacks required field(s) "
+        "['jwks', 'private_key_pem', 'public_key_pem']")

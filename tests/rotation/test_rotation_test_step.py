@@ -54,3 +54,25 @@ def test_redis_acl(harness: Harness, redis_srv: RedisServer, name: str,
     assert message.startswith(
         f"testSecret: AWSPENDING cannot log in to redis {redis_srv.host}:{redis_srv.port} user {initial['username']}: ")
     assert_no_secret(message, initial["password"], pending["password"])
+
+
+def test_redis_finish_names_the_step_when_the_master_cannot_log_in(
+    harness: Harness, redis_srv: RedisServer, name: str, app: tuple[str, dict[str, Any]],  # noqa: F811
+) -> None:
+    import json
+    import uuid
+
+    fn, initial = app
+    token = harness.rotate(name, fn)
+    for step in ("createSecret", "setSecret", "testSecret"):
+        harness.step(name, step, token, fn)
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    master = {"username": redis_srv.admin_user, "password": wrong}
+    harness.sm.put_secret_value(SecretId=initial["masterarn"], SecretString=json.dumps(master))
+    with pytest.raises(CredentialError) as info:
+        harness.step(name, "finishSecret", token, fn)
+    message = str(info.value)
+    assert message.startswith(
+        f"finishSecret: the master credential cannot log in to redis {redis_srv.host}:{redis_srv.port} "
+        f"as {redis_srv.admin_user}: ")
+    assert_no_secret(message, wrong, redis_srv.passwords[redis_srv.admin_user])

@@ -8,7 +8,7 @@ FORMAT ?= text
 CONFIG ?=
 PIP    := $(BIN)/pip install -q --disable-pip-version-check -c constraints.txt
 
-.PHONY: preview test lint unit system-deps bench clean lambda
+.PHONY: preview test lint unit system-deps bench clean lambda mutate
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) >&2
@@ -56,6 +56,12 @@ unit lint: | system-deps
 
 bench: $(VENV)/.dev system-deps
 	$(BIN)/python -m bench
+
+# Mutation testing (mutmut), one module at a time; slow, so not part of `make test`.
+# `make mutate MODULES=components/values.py` runs one; scores go to bench/results/mutation.json.
+MODULES ?=
+mutate: $(VENV)/.dev system-deps
+	$(BIN)/python scripts/mutate.py $(MODULES)
 
 clean:
 	rm -rf $(VENV) build

@@ -200,19 +200,25 @@ def check_environment_isolation(args: ResourceValidationArgs, settings: Settings
                 )
 
 
+PRODUCTION_SECRETS = re.compile(r"^(\*|arn:[^:]*:secretsmanager:[^:]*:[^:]*:secret:([^/]*/production/)?\*)$")
+"""Deny resources that cover every production secret: `*`, every secret, or `<app>/production/*`."""
+
+
 def check_ci_deny(args: ResourceValidationArgs, settings: Settings) -> Iterator[str]:
     if access_kind(args) != "ci":
         return
     for s in _statements(args):
         if s.effect != "Deny" or not covers(s.actions, "secretsmanager:DeleteSecret"):
             continue
-        for r in s.resources:
-            if r == "*" or r.endswith(":secret:*") or ("secretsmanager" in r and "/production/" in r):
-                return
+        if s.condition:
+            # A conditional Deny (deleting without recovery, a short window) leaves the plain delete allowed.
+            continue
+        if any(PRODUCTION_SECRETS.match(r) for r in s.resources):
+            return
     yield (
         f"CI {_what(args)} has no explicit Deny of secretsmanager:DeleteSecret on production secrets; add "
         "a Deny statement for secretsmanager:DeleteSecret on "
-        "arn:aws:secretsmanager:*:*:secret:<app>/production/*."
+        "arn:aws:secretsmanager:*:*:secret:<app>/production/*, without a Condition."
     )
 
 
@@ -301,7 +307,8 @@ POLICIES = [
     ),
     resource_rule(
         "iam-ci-deny-production-delete",
-        "CI policies (tag access=ci) explicitly Deny secretsmanager:DeleteSecret on production secrets.",
+        "CI policies (tag access=ci) explicitly and unconditionally Deny secretsmanager:DeleteSecret on production "
+        "secrets.",
         EnforcementLevel.MANDATORY,
         t.POLICY_DOCUMENT_TYPES,
         check_ci_deny,

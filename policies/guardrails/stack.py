@@ -33,6 +33,9 @@ DEFAULT_MAX_MANUAL_ROTATION_DAYS = 365
 """A secret a person rotates (a third-party key, a cloud access key): at least once a year by default."""
 MANUAL_PERIOD_TAG = "rotate-every-days"
 SECRET_FIELD_NAME = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+PLAIN_SETTING = re.compile(r"^(-?[0-9]{1,6}(\.[0-9]{1,6})?|true|false)$", re.IGNORECASE)
+"""A short number or a flag is a setting, not a credential, whatever its field is called (`maxTokens: "1000"`);
+a long digit string still counts (a numeric key)."""
 
 
 def of_type(args: StackValidationArgs, type_: str) -> list[PolicyResource]:
@@ -224,6 +227,7 @@ def _literal_secret_fields(value: str, config_values: set[str]) -> list[str]:
         k
         for k, v in doc.items()
         if SECRET_FIELD_NAME.search(k) and isinstance(v, str) and v not in config_values
+        and not PLAIN_SETTING.match(v)
     ]
 
 

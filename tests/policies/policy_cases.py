@@ -127,6 +127,18 @@ CASES: list[Case] = [
     Case("iam-ci-no-deny", f.set_statement("deployer-ci", 1, Effect=ALLOW, Action="secretsmanager:ListSecrets",
                                            Resource="*"),
          "iam-ci-deny-production-delete", "deployer-ci"),
+    # Only the unconditional Deny removed: the conditional ones the program also writes (no deletion
+    # without recovery, no short window) deny on "*" but leave a plain DeleteSecret allowed.
+    Case("iam-ci-only-conditional-deny",
+         f.set_statement("deployer-ci", 1, Resource="*",
+                         Condition={"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}}),
+         "iam-ci-deny-production-delete", "deployer-ci"),
+    Case("iam-ci-deny-one-production-secret",
+         f.set_statement("deployer-ci", 1, Resource=f.secret_arn("payments/production/db-password")),
+         "iam-ci-deny-production-delete", "deployer-ci"),
+    Case("iam-ci-deny-staging-only",
+         f.set_statement("deployer-ci", 1, Resource="arn:aws:secretsmanager:*:*:secret:payments/staging/*"),
+         "iam-ci-deny-production-delete", "deployer-ci"),
     Case("iam-decrypt-no-via-service", f.set_statement("app-read", 1, Condition=None),
          "iam-kms-decrypt-via-service", "app-read"),
     Case("iam-create-policy-version",

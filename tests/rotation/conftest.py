@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ for _path in (str(_ROOT), str(_ROOT / "tests")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from log_capture import RotationLogs, leaked, secret_versions, values_of  # noqa: E402
 from rotation_harness import Harness  # noqa: E402
 from servers import (  # noqa: E402
     EmptySecretRotation,
@@ -62,6 +64,36 @@ def pg() -> Iterator[PostgresServer]:
 def redis_srv() -> Iterator[RedisServer]:
     with redis_server({}) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def rotation_logs(request: pytest.FixtureRequest) -> Iterator[RotationLogs]:
+    """Every rotation test runs through this: the `rotation` logger is captured at DEBUG, and at the
+    end no value of a secret the test touched (old, new or master: every version of every secret that
+    changed) nor a test server's admin password may appear in what was logged."""
+    capture = RotationLogs()
+    logger = logging.getLogger("rotation")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(capture)
+    sm = request.getfixturevalue("moto").client("secretsmanager") if "moto" in request.fixturenames else None
+    before = secret_versions(sm) if sm is not None else {}
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)
+        logger.setLevel(level)
+    if sm is not None:
+        after = secret_versions(sm)
+        for arn, versions in after.items():
+            if versions != before.get(arn):
+                capture.values += values_of(sm, arn)
+    if "pg" in request.fixturenames:
+        capture.values.append(request.getfixturevalue("pg").password)
+    if "redis_srv" in request.fixturenames:
+        capture.values += list(request.getfixturevalue("redis_srv").passwords.values())
+    count = leaked(capture.text(), capture.values)
+    assert count == 0, f"{count} secret value(s) appear in the rotation logs of this test"
 
 
 @pytest.fixture

@@ -1,0 +1,438 @@
+"""The dispatcher's Secrets Manager calls and its refusals, against botocore's Stubber: every request is
+checked against the service model (parameter names and types) and must be exactly the expected one, and
+errors AWS returns (which moto does not produce on demand) are answered with their exact messages."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from botocore.stub import Stubber
+
+from rotation.errors import (
+    ExternalServiceError,
+    RotationError,
+    RotationNotEnabledError,
+    SecretFormatError,
+    SecretNotAllowedError,
+    VersionStageError,
+)
+from rotation.protocol import MAX_OLDER_VERSIONS, STEPS, RotationContext, SecretStore, Strategy, rotate
+
+NAME = "shop/staging/api-token"
+ARN = f"arn:aws:secretsmanager:eu-west-1:123456789012:secret:{NAME}-AbCdEf"
+TOKEN = "11111111-2222-3333-4444-555555555555"
+
+
+def vid(label: str) -> str:
+    """A version id of the length the service model requires (32-64 characters)."""
+    return f"{label}-".ljust(36, "0")
+
+
+OLD = vid("old")
+
+
+@pytest.fixture
+def sm() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("secretsmanager", region_name="eu-west-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_an_aws_error_names_the_call_the_secret_and_the_code(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    stubber.add_client_error("describe_secret", "AccessDeniedException", "not allowed to describe",
+                             expected_params={"SecretId": NAME})
+    with pytest.raises(ExternalServiceError) as caught:
+        SecretStore(client, NAME).describe()
+    assert str(caught.value) == (
+        f"Secrets Manager describe_secret failed for {NAME}: AccessDeniedException: not allowed to describe")
+
+
+def test_a_connection_error_names_the_call_and_the_error_type() -> None:
+    class Unreachable:
+        def describe_secret(self, **_: Any) -> None:
+            raise EndpointConnectionError(endpoint_url="https://secretsmanager.eu-west-1.amazonaws.com")
+
+        def get_secret_value(self, **_: Any) -> None:
+            raise EndpointConnectionError(endpoint_url="https://secretsmanager.eu-west-1.amazonaws.com")
+
+    with pytest.raises(ExternalServiceError) as caught:
+        SecretStore(Unreachable(), NAME).describe()
+    assert str(caught.value) == f"Secrets Manager describe_secret failed for {NAME}: EndpointConnectionError"
+    with pytest.raises(ExternalServiceError) as read:
+        SecretStore(Unreachable(), NAME).value("AWSCURRENT")
+    assert str(read.value) == f"Secrets Manager get_secret_value failed for {NAME}: EndpointConnectionError"
+
+
+def test_reading_a_stage(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    store = SecretStore(client, NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "v1"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    assert store.required("AWSCURRENT") == "v1"
+    stubber.add_response("get_secret_value", {"SecretString": "v2"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    assert store.value("AWSPENDING", TOKEN) == "v2"
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "no such version")
+    assert store.value("AWSPREVIOUS", missing_ok=True) is None
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "no such version")
+    with pytest.raises(ExternalServiceError) as missing:
+        store.value("AWSPREVIOUS")
+    assert str(missing.value) == (
+        f"Secrets Manager get_secret_value failed for {NAME} (AWSPREVIOUS): ResourceNotFoundException")
+    stubber.add_client_error("get_secret_value", "DecryptionFailure", "key disabled")
+    with pytest.raises(ExternalServiceError) as denied:
+        store.value("AWSCURRENT", missing_ok=True)
+    assert str(denied.value) == f"Secrets Manager get_secret_value failed for {NAME} (AWSCURRENT): DecryptionFailure"
+    stubber.add_response("get_secret_value", {"SecretBinary": b"\x00\x01"})
+    with pytest.raises(SecretFormatError) as binary:
+        store.value("AWSCURRENT")
+    assert str(binary.value) == f"secret {NAME} (AWSCURRENT) has no SecretString (binary secret?)"
+
+
+def test_writing_and_moving_stages(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    store = SecretStore(client, NAME)
+    stubber.add_response("put_secret_value", {}, expected_params={
+        "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": "new", "VersionStages": ["AWSPENDING"]})
+    store.put_pending(TOKEN, "new")
+    stubber.add_response("update_secret_version_stage", {}, expected_params={
+        "SecretId": NAME, "VersionStage": "AWSCURRENT", "MoveToVersionId": TOKEN, "RemoveFromVersionId": OLD})
+    store.move_stage("AWSCURRENT", to_version=TOKEN, from_version=OLD)
+    stubber.add_response("update_secret_version_stage", {}, expected_params={
+        "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
+    store.move_stage("AWSPENDING", to_version=None, from_version=TOKEN)
+    stubber.add_response("update_secret_version_stage", {}, expected_params={
+        "SecretId": NAME, "VersionStage": "AWSCURRENT", "MoveToVersionId": TOKEN})
+    store.move_stage("AWSCURRENT", to_version=TOKEN, from_version=None)
+
+
+def test_older_values_are_unlabelled_newest_first_and_bounded(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    day = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    versions = [{"VersionId": vid(f"v{i:02d}"), "CreatedDate": day + datetime.timedelta(days=i)} for i in range(9)]
+    newest = day + datetime.timedelta(days=30)
+    versions += [
+        # Labelled versions are never tried, however new; nor is the one asked to skip.
+        {"VersionId": vid("current"), "VersionStages": ["AWSCURRENT"], "CreatedDate": newest},
+        {"VersionId": vid("pending"), "VersionStages": ["AWSPENDING", "custom"], "CreatedDate": newest},
+        {"VersionId": vid("previous"), "VersionStages": ["AWSPREVIOUS"], "CreatedDate": newest},
+        {"VersionId": vid("skipped"), "CreatedDate": newest},
+        {"VersionId": vid("undated")},  # no date: oldest
+    ]
+    stubber.add_response("list_secret_version_ids", {"Versions": versions},
+                         expected_params={"SecretId": NAME, "IncludeDeprecated": True})
+    # Newest first: v08 (expired), v07 (binary), v06, v05, v04; five tried in all.
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "expired",
+                             expected_params={"SecretId": NAME, "VersionId": vid("v08")})
+    stubber.add_response("get_secret_value", {"SecretBinary": b"x"},
+                         expected_params={"SecretId": NAME, "VersionId": vid("v07")})
+    for i in (6, 5, 4):
+        stubber.add_response("get_secret_value", {"SecretString": f"value-{i}"},
+                             expected_params={"SecretId": NAME, "VersionId": vid(f"v{i:02d}")})
+    found = list(SecretStore(client, NAME).older_values(skip={vid("skipped")}))
+    assert found == [(vid("v06"), "value-6"), (vid("v05"), "value-5"), (vid("v04"), "value-4")]
+    assert MAX_OLDER_VERSIONS == 5
+    stubber.add_response("list_secret_version_ids", {}, expected_params={"SecretId": NAME, "IncludeDeprecated": True})
+    assert list(SecretStore(client, NAME).older_values(skip=set())) == []
+
+
+def test_a_context_reads_other_secrets_and_skips_its_own_version(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    ctx = RotationContext(secret_name=NAME, token=TOKEN, store=SecretStore(client, NAME), client=client)
+    stubber.add_response("get_secret_value", {"SecretString": "admin"},
+                         expected_params={"SecretId": "shop/staging/admin", "VersionStage": "AWSCURRENT"})
+    assert ctx.fetch_secret("shop/staging/admin", "masterarn of the secret") == "admin"
+    with pytest.raises(SecretFormatError) as caught:
+        ctx.fetch_secret("", "masterarn of the secret")
+    assert str(caught.value) == "masterarn of the secret is empty"
+    stubber.add_response("list_secret_version_ids", {"Versions": [{"VersionId": TOKEN}, {"VersionId": OLD}]},
+                         expected_params={"SecretId": NAME, "IncludeDeprecated": True})
+    stubber.add_response("get_secret_value", {"SecretString": "older"},
+                         expected_params={"SecretId": NAME, "VersionId": OLD})
+    assert list(ctx.older_values()) == [(OLD, "older")]
+    with pytest.raises(NotImplementedError) as missing:
+        Recording().create_first(ctx)
+    assert str(missing.value) == "recording"
+
+
+class Recording(Strategy):
+    name = "recording"
+    installs = True
+    parameters = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.calls: list[str] = []
+
+    def create_pending(self, current: str, ctx: RotationContext) -> str:
+        self.calls.append("create_pending")
+        return "pending-value"
+
+    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
+        got = (pending, current, previous, ctx.secret_name, ctx.token)
+        assert got == ("pending-value", "current", None, NAME, TOKEN)
+        self.calls.append("set")
+
+    def test(self, pending: str, ctx: RotationContext) -> None:
+        self.calls.append("test")
+
+
+class Retiring(Recording):
+    retires = True
+
+    def finish(self, current: str, previous: str | None, ctx: RotationContext) -> None:
+        self.calls.append(f"finish {current} {previous} {ctx.secret_name}")
+
+
+def _event(step: str = "createSecret", secret: str = NAME, token: str = TOKEN) -> dict[str, str]:
+    return {"Step": step, "SecretId": secret, "ClientRequestToken": token}
+
+
+@pytest.mark.parametrize(("event", "message"), [
+    ({"SecretId": NAME, "ClientRequestToken": TOKEN}, "rotation event lacks 'Step'"),
+    ({"Step": "createSecret", "SecretId": "", "ClientRequestToken": TOKEN}, "rotation event lacks 'SecretId'"),
+    ({"Step": "createSecret", "SecretId": NAME, "ClientRequestToken": 7}, "rotation event lacks 'ClientRequestToken'"),
+    (_event("rotateNow"), f"unknown rotation step 'rotateNow'; expected one of {list(STEPS)}"),
+    (_event(secret="shop/staging/other"),
+     f"this function does not rotate secret 'shop/staging/other'; it rotates ['{NAME}']"),
+])
+def test_bad_events_are_refused_before_any_call(event: dict[str, Any], message: str, sm: tuple[Any, Stubber]) -> None:
+    client, _ = sm
+    with pytest.raises(RotationError) as caught:
+        rotate(event, client, {NAME: Recording()})
+    assert str(caught.value) == message
+    assert STEPS == ("createSecret", "setSecret", "testSecret", "finishSecret")
+
+
+def _describe(stubber: Stubber, name: str | None = NAME, enabled: bool = True,
+              stages: dict[str, list[str]] | None = None, secret_id: str = ARN) -> None:
+    response: dict[str, Any] = {
+        "RotationEnabled": enabled,
+        "VersionIdsToStages": stages if stages is not None else {OLD: ["AWSCURRENT"], TOKEN: ["AWSPENDING"]},
+    }
+    if name is not None:
+        response["Name"] = name
+    stubber.add_response("describe_secret", response, expected_params={"SecretId": secret_id})
+
+
+def test_a_secret_found_by_arn_must_be_one_of_ours(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    _describe(stubber, name="shop/staging/other")
+    with pytest.raises(SecretNotAllowedError) as caught:
+        rotate(_event(secret=ARN), client, {NAME: Recording()})
+    assert str(caught.value) == f"this function does not rotate secret 'shop/staging/other'; it rotates ['{NAME}']"
+
+
+def test_refusals_after_describe(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    _describe(stubber, enabled=False)
+    with pytest.raises(RotationNotEnabledError) as off:
+        rotate(_event(secret=ARN), client, {NAME: Recording()})
+    assert str(off.value) == f"rotation is not enabled for secret {NAME}"
+    _describe(stubber, stages={OLD: ["AWSCURRENT"]})
+    with pytest.raises(VersionStageError) as unknown:
+        rotate(_event(secret=ARN), client, {NAME: Recording()})
+    assert str(unknown.value) == f"version {TOKEN} of secret {NAME} does not exist"
+    _describe(stubber, stages={OLD: ["AWSCURRENT"], TOKEN: ["AWSPREVIOUS"]})
+    with pytest.raises(VersionStageError) as stale:
+        rotate(_event(secret=ARN), client, {NAME: Recording()})
+    assert str(stale.value) == f"version {TOKEN} of secret {NAME} is not AWSPENDING (stages ['AWSPREVIOUS'])"
+
+
+def test_a_strategy_that_needs_a_current_credential_refuses_an_empty_secret(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    _describe(stubber, stages={TOKEN: ["AWSPENDING"]}, secret_id=NAME)
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    strategy = Recording()
+    with pytest.raises(SecretFormatError) as caught:
+        rotate(_event(), client, {NAME: strategy})
+    assert str(caught.value) == (
+        f"secret {NAME} has no AWSCURRENT value, and the recording strategy needs the current credential to "
+        "log in with: store a first value, then rotate")
+    assert strategy.calls == []
+
+
+def test_each_step_reads_what_it_needs_and_calls_the_strategy(sm: tuple[Any, Stubber], rotation_logs: Any) -> None:
+    client, stubber = sm
+    strategy = Recording()
+    # createSecret: no pending value yet; derive from AWSCURRENT; store AWSPENDING.
+    _describe(stubber, secret_id=NAME)
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    stubber.add_response("get_secret_value", {"SecretString": "current"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    stubber.add_response("put_secret_value", {}, expected_params={
+        "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": "pending-value",
+        "VersionStages": ["AWSPENDING"]})
+    rotate(_event(), client, {NAME: strategy})
+    # setSecret: pending, current and previous (absent).
+    _describe(stubber, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "pending-value"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    stubber.add_response("get_secret_value", {"SecretString": "current"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPREVIOUS"})
+    rotate(_event("setSecret"), client, {NAME: strategy})
+    # testSecret: the pending value only.
+    _describe(stubber, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "pending-value"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    rotate(_event("testSecret"), client, {NAME: strategy})
+    # finishSecret: AWSCURRENT moves from the old version, then AWSPENDING is cleared.
+    _describe(stubber, secret_id=NAME)
+    stubber.add_response("update_secret_version_stage", {}, expected_params={
+        "SecretId": NAME, "VersionStage": "AWSCURRENT", "MoveToVersionId": TOKEN, "RemoveFromVersionId": OLD})
+    stubber.add_response("update_secret_version_stage", {}, expected_params={
+        "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
+    rotate(_event("finishSecret"), client, {NAME: strategy})
+    assert strategy.calls == ["create_pending", "set", "test"]
+    # Once AWSCURRENT, every step is a no-op after describe.
+    for step in STEPS[:3]:
+        _describe(stubber, stages={TOKEN: ["AWSCURRENT"], OLD: ["AWSPREVIOUS"]}, secret_id=NAME)
+        rotate(_event(step), client, {NAME: strategy})
+    assert strategy.calls == ["create_pending", "set", "test"]
+    # What operators read: each step names the secret and the version, never a value.
+    assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"] == [
+        f"createSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"createSecret: stored a new AWSPENDING value as version {TOKEN}",
+        f"setSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"testSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"finishSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"finishSecret: AWSCURRENT moved to version {TOKEN} of {NAME}",
+        f"finishSecret: rotation of {NAME} to version {TOKEN} complete",
+        f"createSecret: version {TOKEN} of {NAME} is already AWSCURRENT; nothing to do",
+        f"setSecret: version {TOKEN} of {NAME} is already AWSCURRENT; nothing to do",
+        f"testSecret: version {TOKEN} of {NAME} is already AWSCURRENT; nothing to do",
+    ]
+
+
+def test_a_pending_value_is_reused_and_a_retiring_strategy_finishes(sm: tuple[Any, Stubber],
+                                                                    rotation_logs: Any) -> None:
+    client, stubber = sm
+    strategy = Retiring()
+    _describe(stubber, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "pending-value"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    rotate(_event(), client, {NAME: strategy})
+    assert strategy.calls == []
+    # finishSecret after a run that moved AWSCURRENT and died: the hook runs with current and previous.
+    _describe(stubber, stages={TOKEN: ["AWSCURRENT", "AWSPENDING"], OLD: ["AWSPREVIOUS"]}, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "new"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    stubber.add_response("get_secret_value", {"SecretString": "old"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPREVIOUS"})
+    stubber.add_response("update_secret_version_stage", {}, expected_params={
+        "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
+    rotate(_event("finishSecret"), client, {NAME: strategy})
+    assert strategy.calls == [f"finish new old {NAME}"]
+    assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"] == [
+        f"createSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"createSecret: reusing the existing AWSPENDING value of version {TOKEN}",
+        f"finishSecret: resuming the finish of version {TOKEN} of {NAME}",
+        f"finishSecret: rotation of {NAME} to version {TOKEN} complete",
+    ]
+
+
+def test_a_description_without_a_name_or_versions(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    _describe(stubber, name=None)
+    with pytest.raises(SecretNotAllowedError) as nameless:
+        rotate(_event(secret=ARN), client, {NAME: Recording()})
+    assert str(nameless.value) == f"this function does not rotate secret {ARN!r}; it rotates ['{NAME}']"
+    stubber.add_response("describe_secret", {"Name": NAME, "RotationEnabled": True}, expected_params={"SecretId": ARN})
+    with pytest.raises(VersionStageError) as versionless:
+        rotate(_event(secret=ARN), client, {NAME: Recording()})
+    assert str(versionless.value) == f"version {TOKEN} of secret {NAME} does not exist"
+
+
+class Installer(Recording):
+    """Installs nothing, and makes its value from the master secret it reads through the context."""
+
+    installs = False
+
+    def create_pending(self, current: str, ctx: RotationContext) -> str:
+        return ctx.fetch_secret("shop/staging/admin", "masterarn") + "-derived"
+
+
+def test_a_strategy_that_installs_nothing_and_reads_its_master(sm: tuple[Any, Stubber], rotation_logs: Any) -> None:
+    client, stubber = sm
+    strategy = Installer()
+    _describe(stubber, secret_id=NAME)
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    stubber.add_response("get_secret_value", {"SecretString": "current"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    stubber.add_response("get_secret_value", {"SecretString": "admin"},
+                         expected_params={"SecretId": "shop/staging/admin", "VersionStage": "AWSCURRENT"})
+    stubber.add_response("put_secret_value", {}, expected_params={
+        "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": "admin-derived",
+        "VersionStages": ["AWSPENDING"]})
+    rotate(_event(), client, {NAME: strategy})
+    _describe(stubber, secret_id=NAME)
+    rotate(_event("setSecret"), client, {NAME: strategy})
+    assert strategy.calls == []
+    assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"][-1] == (
+        "setSecret: the recording strategy installs nothing")
+
+
+def test_errors_without_the_usual_fields() -> None:
+    from botocore.exceptions import ClientError
+
+    class Bare:
+        def describe_secret(self, **_: Any) -> None:
+            raise ClientError({}, "DescribeSecret")
+
+        def get_secret_value(self, **_: Any) -> None:
+            raise ClientError({}, "GetSecretValue")
+
+    with pytest.raises(ExternalServiceError) as described:
+        SecretStore(Bare(), NAME).describe()
+    assert str(described.value) == f"Secrets Manager describe_secret failed for {NAME}: ?: "
+    with pytest.raises(ExternalServiceError) as read:
+        SecretStore(Bare(), NAME).value("AWSPREVIOUS", missing_ok=True)
+    assert str(read.value) == f"Secrets Manager get_secret_value failed for {NAME} (AWSPREVIOUS): ?"
+
+
+class FirstValue(Recording):
+    makes_first_value = True
+
+    def create_first(self, ctx: RotationContext) -> str:
+        return f"first-of-{ctx.secret_name}"
+
+
+def test_a_secret_created_empty_gets_its_first_value_from_the_strategy(sm: tuple[Any, Stubber],
+                                                                       rotation_logs: Any) -> None:
+    client, stubber = sm
+    _describe(stubber, stages={TOKEN: ["AWSPENDING"]}, secret_id=NAME)
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    stubber.add_response("put_secret_value", {}, expected_params={
+        "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": f"first-of-{NAME}",
+        "VersionStages": ["AWSPENDING"]})
+    rotate(_event(), client, {NAME: FirstValue()})
+    assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"][1] == (
+        f"createSecret: secret {NAME} has no AWSCURRENT value; making its first value")
+
+
+def test_a_retiring_strategy_without_a_previous_value(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    strategy = Retiring()
+    _describe(stubber, stages={TOKEN: ["AWSCURRENT", "AWSPENDING"]}, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "new"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPREVIOUS"})
+    stubber.add_response("update_secret_version_stage", {}, expected_params={
+        "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
+    rotate(_event("finishSecret"), client, {NAME: strategy})
+    assert strategy.calls == [f"finish new None {NAME}"]

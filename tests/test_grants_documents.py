@@ -1,0 +1,156 @@
+"""Every access policy (components/grants.py) rendered for one scope with a replica region and another
+environment, and compared whole: each action, ARN pattern, condition and Deny.
+
+The access tests (tests/access) prove what these documents allow with an IAM simulator; this pins the
+documents themselves, so a widened pattern or a dropped condition that the simulator's requests happen not
+to probe still fails. Keys: `aws:ResourceTag/environment` (IAM global condition keys),
+`kms:ViaService` (KMS condition keys), `secretsmanager:ForceDeleteWithoutRecovery` and
+`secretsmanager:RecoveryWindowInDays` (Secrets Manager's service authorization reference).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components import grants, iam
+from components.grants import Scope
+
+ACCOUNT = "123456789012"
+KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/primary"
+REPLICA_KEY = f"arn:aws:kms:eu-central-1:{ACCOUNT}:key/replica"
+SCOPE = Scope(app="shop", environment="staging", account_id=ACCOUNT, region="eu-west-1",
+              key_arns=(KEY, REPLICA_KEY), replica_regions=("eu-central-1",), other_environments=("production",))
+PRODUCTION = Scope(app="shop", environment="production", account_id=ACCOUNT, region="eu-west-1", key_arns=(KEY,))
+
+
+def arn(name: str, region: str = "eu-west-1", env: str = "staging") -> str:
+    return f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:shop/{env}/{name}-??????"
+
+
+def both(name: str) -> list[str]:
+    return sorted([arn(name), arn(name, "eu-central-1")])
+
+
+VIA = {"StringEquals": {"kms:ViaService": ["secretsmanager.eu-central-1.amazonaws.com",
+                                          "secretsmanager.eu-west-1.amazonaws.com"]}}
+TAGGED = {"StringEquals": {"aws:ResourceTag/environment": "staging"}}
+ISOLATION = {"Sid": "DenyOtherEnvironments", "Effect": "Deny", "Action": sorted(grants.SECRET_ACTIONS),
+             "Resource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:shop/production/*"}
+
+
+def rendered(statements: list[iam.Statement]) -> list[dict]:
+    return json.loads(iam.document(statements, where="test", limit=iam.SECRET_POLICY_LIMIT))["Statement"]
+
+
+def test_a_service_reads_exactly_its_secrets_and_writes_nothing() -> None:
+    assert rendered(grants.read_statements(SCOPE, ["db", "api"], denied=["db-admin"])) == [
+        {"Sid": "ReadSecrets", "Effect": "Allow", "Action": sorted(grants.READ_ACTIONS),
+         "Resource": sorted(both("db") + both("api")), "Condition": TAGGED},
+        {"Sid": "DecryptThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt",
+         "Resource": sorted([KEY, REPLICA_KEY]), "Condition": VIA},
+        {"Sid": "DenyWrites", "Effect": "Deny", "Action": sorted(grants.WRITE_ACTIONS), "Resource": "*"},
+        ISOLATION,
+        {"Sid": "DenyAdminCredentials", "Effect": "Deny", "Action": sorted(grants.READ_ACTIONS),
+         "Resource": both("db-admin")},
+    ]
+
+
+def test_the_runtime_reads_the_environment_through_one_pattern() -> None:
+    statements = rendered(grants.read_statements(SCOPE, None))
+    assert statements[0]["Resource"] == sorted(
+        f"arn:aws:secretsmanager:{r}:{ACCOUNT}:secret:shop/staging/*" for r in ("eu-west-1", "eu-central-1"))
+    assert [s["Sid"] for s in statements] == ["ReadSecrets", "DecryptThroughSecretsManager", "DenyWrites",
+                                              "DenyOtherEnvironments"]
+
+
+def test_a_reader_of_a_renewed_value_keeps_only_put_secret_value_open_on_it() -> None:
+    statements = rendered(grants.read_statements(SCOPE, ["token"], app_written=["token"]))
+    assert statements[2:] == [
+        {"Sid": "DenyWrites", "Effect": "Deny", "Action": sorted(grants.WRITE_ACTIONS), "NotResource": both("token")},
+        {"Sid": "DenyWritesButRenewal", "Effect": "Deny",
+         "Action": sorted(a for a in grants.WRITE_ACTIONS if a != "secretsmanager:PutSecretValue"),
+         "Resource": both("token")},
+        ISOLATION,
+    ]
+
+
+def test_a_writer_puts_new_values_of_exactly_its_secrets_in_the_primary_region() -> None:
+    assert rendered(grants.app_write_statements(SCOPE, ["token", "other"])) == [
+        {"Sid": "WriteRenewedValues", "Effect": "Allow", "Action": "secretsmanager:PutSecretValue",
+         "Resource": sorted([arn("token"), arn("other")]), "Condition": TAGGED},
+        {"Sid": "EncryptThroughSecretsManager", "Effect": "Allow", "Action": "kms:GenerateDataKey",
+         "Resource": sorted([KEY, REPLICA_KEY]), "Condition": VIA},
+        ISOLATION,
+    ]
+
+
+@pytest.mark.parametrize("reads_values", [False, True])
+def test_a_staging_pipeline_manages_and_may_delete_with_recovery(reads_values: bool) -> None:
+    own = sorted(f"arn:aws:secretsmanager:{r}:{ACCOUNT}:secret:shop/staging/*" for r in ("eu-west-1", "eu-central-1"))
+    expected = [
+        {"Sid": "ManageEnvironmentSecrets", "Effect": "Allow",
+         "Action": sorted([*grants.CI_MANAGE_ACTIONS, "secretsmanager:DeleteSecret"]), "Resource": own},
+        {"Sid": "EncryptThroughSecretsManager", "Effect": "Allow", "Action": sorted(grants.KMS_ENCRYPT),
+         "Resource": sorted([KEY, REPLICA_KEY]), "Condition": VIA},
+        {"Sid": "DenyDeletingProductionSecrets", "Effect": "Deny", "Action": "secretsmanager:DeleteSecret",
+         "Resource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:shop/production/*"},
+        {"Sid": "DenyDeletingWithoutRecovery", "Effect": "Deny", "Action": "secretsmanager:DeleteSecret",
+         "Resource": "*", "Condition": {"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}}},
+        {"Sid": "DenyShortRecoveryWindow", "Effect": "Deny", "Action": "secretsmanager:DeleteSecret",
+         "Resource": "*", "Condition": {"NumericLessThan": {"secretsmanager:RecoveryWindowInDays": "7"}}},
+        ISOLATION,
+    ]
+    if reads_values:
+        expected.insert(1, {"Sid": "ReadValuesForPulumi", "Effect": "Allow",
+                            "Action": "secretsmanager:GetSecretValue", "Resource": own})
+    assert rendered(grants.ci_statements(SCOPE, reads_values=reads_values, min_recovery_days=7)) == expected
+
+
+def test_a_production_pipeline_cannot_delete_at_all() -> None:
+    statements = rendered(grants.ci_statements(PRODUCTION, reads_values=False, min_recovery_days=30))
+    assert statements[0]["Action"] == sorted(grants.CI_MANAGE_ACTIONS)
+    assert "secretsmanager:DeleteSecret" not in grants.CI_MANAGE_ACTIONS
+    assert [s["Sid"] for s in statements] == ["ManageEnvironmentSecrets", "EncryptThroughSecretsManager",
+                                              "DenyDeletingProductionSecrets", "DenyDeletingWithoutRecovery",
+                                              "DenyShortRecoveryWindow"], "no other environment: no isolation deny"
+    assert statements[4]["Condition"] == {"NumericLessThan": {"secretsmanager:RecoveryWindowInDays": "30"}}
+
+
+def test_a_rotation_function_touches_only_its_secrets_and_reads_its_masters() -> None:
+    logs = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/rotator"
+    assert rendered(grants.rotation_statements(SCOPE, ["db"], ["db-admin"], logs)) == [
+        {"Sid": "RotateOwnSecrets", "Effect": "Allow", "Action": sorted(grants.ROTATION_ACTIONS),
+         "Resource": both("db")},
+        {"Sid": "ReadAdminCredentials", "Effect": "Allow", "Action": sorted(grants.READ_ACTIONS),
+         "Resource": both("db-admin")},
+        {"Sid": "EncryptThroughSecretsManager", "Effect": "Allow", "Action": sorted(grants.KMS_ENCRYPT),
+         "Resource": sorted([KEY, REPLICA_KEY]), "Condition": VIA},
+        {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": f"{logs}:*"},
+        ISOLATION,
+    ]
+    without = rendered(grants.rotation_statements(SCOPE, ["db"], [], logs))
+    assert [s["Sid"] for s in without] == ["RotateOwnSecrets", "EncryptThroughSecretsManager", "WriteOwnLogs",
+                                           "DenyOtherEnvironments"]
+
+
+def test_a_secret_denies_every_principal_outside_the_account() -> None:
+    assert rendered(grants.secret_resource_policy(ACCOUNT)) == [{
+        "Sid": "DenyOutsideAccount", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:*",
+        "Resource": "*", "Condition": {
+            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+            "StringNotEquals": {"aws:PrincipalAccount": ACCOUNT},
+        }}]
+
+
+def test_the_action_lists() -> None:
+    assert grants.READ_ACTIONS == ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+    assert grants.ROTATION_ACTIONS == (
+        "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:ListSecretVersionIds",
+        "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage")
+    assert set(grants.READ_ACTIONS) | set(grants.WRITE_ACTIONS) <= set(grants.SECRET_ACTIONS)
+    assert not set(grants.READ_ACTIONS) & set(grants.WRITE_ACTIONS)
+    assert SCOPE.regions == ("eu-west-1", "eu-central-1") and PRODUCTION.regions == ("eu-west-1",)
+    assert PRODUCTION.isolation_deny() == []

@@ -423,6 +423,8 @@ def _conditions_hold_lowered(conditions: Mapping[str, Mapping[str, Any]], lowere
     for operator, keys in conditions.items():
         if operator.startswith(("ForAnyValue:", "ForAllValues:")):
             qualifier, base = operator.split(":", 1)
+            if base.removesuffix("IfExists") not in _OPERATORS and base.removesuffix("IfExists") != "Null":
+                raise UnsupportedPolicy(f"condition operator {operator}")
             for key, values in keys.items():
                 found = lowered.get(key.lower())
                 requested = [] if found is None else _as_list(found)

@@ -50,3 +50,14 @@ RENEWED_SECRET = """\
     value: {env: REFRESH_TOKEN, external: {}}
 """
 """A catalog entry (under `secrets:`) whose value the application renews and writes back."""
+
+
+def current_build(project: Path) -> None:
+    """A rotation package build in `project` whose recorded digest matches this checkout's sources, so
+    that the program runs as under `pulumi up` after `make lambda` (the package's files are not needed
+    by the mock runtime)."""
+    from components import lambda_package
+
+    build = project / lambda_package.BUILD_DIR
+    build.mkdir(parents=True, exist_ok=True)
+    (build / lambda_package.STAMP).write_text(lambda_package.source_digest() + "\n")

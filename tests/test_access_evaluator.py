@@ -166,10 +166,10 @@ def test_conditions(condition: dict[str, Any], context: dict[str, Any], applies:
     (allow(Condition={"DateLessThan": {"aws:CurrentTime": "2030-01-01"}}), "condition operator DateLessThan"),
     (allow(Condition={"DateLessThanIfExists": {"aws:CurrentTime": "2030-01-01"}}),
      "condition operator DateLessThanIfExists"),
-    (allow(Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}}),
-     "condition operator ForAnyValue:StringEquals"),
-    (allow(Condition={"ForAllValues:StringEquals": {"aws:TagKeys": "a"}}),
-     "condition operator ForAllValues:StringEquals"),
+    (allow(Condition={"ForAnyValue:DateLessThan": {"aws:CurrentTime": "2030-01-01"}}),
+     "condition operator ForAnyValue:DateLessThan"),
+    (allow(Condition={"ForAllValues:DateLessThan": {"aws:CurrentTime": "2030-01-01"}}),
+     "condition operator ForAllValues:DateLessThan"),
     (allow(NotPrincipal={"AWS": ROLE}), "statement element NotPrincipal"),
 ])
 def test_what_it_does_not_know_it_refuses(statement: dict[str, Any], what: str) -> None:
@@ -177,6 +177,24 @@ def test_what_it_does_not_know_it_refuses(statement: dict[str, Any], what: str) 
     with pytest.raises(UnsupportedPolicy) as caught:
         evaluate(request([doc(statement)], context=context))
     assert str(caught.value) == what
+
+
+@pytest.mark.parametrize(("operator", "requested", "outcome"), [
+    # IAM: ForAllValues holds when every requested value is allowed, and when none is requested.
+    ("ForAllValues:StringEquals", ("a",), "Allowed"),
+    ("ForAllValues:StringEquals", ("a", "b"), "Allowed"),
+    ("ForAllValues:StringEquals", ("a", "z"), "ImplicitlyDenied"),
+    ("ForAllValues:StringEquals", None, "Allowed"),
+    # ForAnyValue holds when at least one requested value is allowed, never when none is requested.
+    ("ForAnyValue:StringEquals", ("z", "a"), "Allowed"),
+    ("ForAnyValue:StringEquals", ("z",), "ImplicitlyDenied"),
+    ("ForAnyValue:StringEquals", None, "ImplicitlyDenied"),
+])
+def test_set_operators(operator: str, requested: tuple[str, ...] | None, outcome: str) -> None:
+    """The CI policy pins ReplicateSecretToRegions with ForAllValues:StringEquals on AddReplicaRegions."""
+    statement = allow(Condition={operator: {"secretsmanager:AddReplicaRegions": ["a", "b"]}})
+    context = {} if requested is None else {"secretsmanager:AddReplicaRegions": requested}
+    assert evaluate(request([doc(statement)], context=context)) == outcome
 
 
 def test_an_unknown_operator_on_an_absent_key_is_refused_too() -> None:

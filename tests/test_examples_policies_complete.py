@@ -32,7 +32,10 @@ def _complete_config(app: str, stack: str, directory: Path) -> Path:
     assert gaps, f"{app} {stack}: the committed config leaves values to set"
     document = yaml.safe_load(committed.read_text())
     for gap in gaps:
-        document["config"][f"secrets-platform:{gap['configKey']}"] = {"secure": FAKE_CIPHERTEXT}
+        # A plain value (a host) is set in plain text; a secret one as a `secure:` stand-in.
+        plain = "--secret" not in gap["command"]
+        document["config"][f"secrets-platform:{gap['configKey']}"] = (
+            "stand-in.example.internal" if plain else {"secure": FAKE_CIPHERTEXT})
     path = directory / f"Pulumi.{stack}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path

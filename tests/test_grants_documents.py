@@ -89,11 +89,25 @@ def test_a_writer_puts_new_values_of_exactly_its_secrets_in_the_primary_region()
 @pytest.mark.parametrize("reads_values", [False, True])
 def test_a_staging_pipeline_manages_and_may_delete_with_recovery(reads_values: bool) -> None:
     own = sorted(f"arn:aws:secretsmanager:{r}:{ACCOUNT}:secret:shop/staging/*" for r in ("eu-west-1", "eu-central-1"))
+    function = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:shop-staging-rotate-token"
+    manage = sorted({*grants.CI_MANAGE_ACTIONS, "secretsmanager:DeleteSecret"}
+                    - {"secretsmanager:ReplicateSecretToRegions"})
     expected = [
-        {"Sid": "ManageEnvironmentSecrets", "Effect": "Allow",
-         "Action": sorted([*grants.CI_MANAGE_ACTIONS, "secretsmanager:DeleteSecret"]), "Resource": own},
+        {"Sid": "ManageEnvironmentSecrets", "Effect": "Allow", "Action": manage, "Resource": own},
+        {"Sid": "ReplicateToStackRegions", "Effect": "Allow", "Action": "secretsmanager:ReplicateSecretToRegions",
+         "Resource": own,
+         "Condition": {"ForAllValues:StringEquals": {"secretsmanager:AddReplicaRegions": "eu-central-1"}}},
         {"Sid": "EncryptThroughSecretsManager", "Effect": "Allow", "Action": sorted(grants.KMS_ENCRYPT),
          "Resource": sorted([KEY, REPLICA_KEY]), "Condition": VIA},
+        {"Sid": "DenyOtherKeys", "Effect": "Deny",
+         "Action": ["secretsmanager:CreateSecret", "secretsmanager:UpdateSecret"], "Resource": own,
+         "Condition": {"ArnNotEquals": {"secretsmanager:KmsKeyArn": sorted([KEY, REPLICA_KEY])},
+                       "Null": {"secretsmanager:KmsKeyArn": "false"}}},
+        {"Sid": "DenyCreatingWithoutTheKey", "Effect": "Deny", "Action": "secretsmanager:CreateSecret",
+         "Resource": own, "Condition": {"Null": {"secretsmanager:KmsKeyArn": "true"}}},
+        {"Sid": "DenyForeignRotationFunctions", "Effect": "Deny", "Action": "secretsmanager:RotateSecret",
+         "Resource": own, "Condition": {"ArnNotEquals": {"secretsmanager:RotationLambdaARN": function},
+                                        "Null": {"secretsmanager:RotationLambdaARN": "false"}}},
         {"Sid": "DenyDeletingProductionSecrets", "Effect": "Deny", "Action": "secretsmanager:DeleteSecret",
          "Resource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:shop/production/*"},
         {"Sid": "DenyDeletingWithoutRecovery", "Effect": "Deny", "Action": "secretsmanager:DeleteSecret",
@@ -105,17 +119,23 @@ def test_a_staging_pipeline_manages_and_may_delete_with_recovery(reads_values: b
     if reads_values:
         expected.insert(1, {"Sid": "ReadValuesForPulumi", "Effect": "Allow",
                             "Action": "secretsmanager:GetSecretValue", "Resource": own})
-    assert rendered(grants.ci_statements(SCOPE, reads_values=reads_values, min_recovery_days=7)) == expected
+    assert rendered(grants.ci_statements(SCOPE, reads_values=reads_values, min_recovery_days=7,
+                                         rotation_functions=(function,))) == expected
 
 
 def test_a_production_pipeline_cannot_delete_at_all() -> None:
     statements = rendered(grants.ci_statements(PRODUCTION, reads_values=False, min_recovery_days=30))
-    assert statements[0]["Action"] == sorted(grants.CI_MANAGE_ACTIONS)
+    # No replicas: no replication at all; RemoveRegionsFromReplication deletes replicas at once.
+    assert statements[0]["Action"] == sorted(set(grants.CI_MANAGE_ACTIONS) - {
+        "secretsmanager:ReplicateSecretToRegions", "secretsmanager:RemoveRegionsFromReplication"})
     assert "secretsmanager:DeleteSecret" not in grants.CI_MANAGE_ACTIONS
-    assert [s["Sid"] for s in statements] == ["ManageEnvironmentSecrets", "EncryptThroughSecretsManager",
-                                              "DenyDeletingProductionSecrets", "DenyDeletingWithoutRecovery",
-                                              "DenyShortRecoveryWindow"], "no other environment: no isolation deny"
-    assert statements[4]["Condition"] == {"NumericLessThan": {"secretsmanager:RecoveryWindowInDays": "30"}}
+    assert [s["Sid"] for s in statements] == [
+        "ManageEnvironmentSecrets", "EncryptThroughSecretsManager", "DenyOtherKeys", "DenyCreatingWithoutTheKey",
+        "DenyForeignRotationFunctions", "DenyDeletingProductionSecrets", "DenyRemovingProductionReplicas",
+        "DenyDeletingWithoutRecovery", "DenyShortRecoveryWindow"], "no other environment: no isolation deny"
+    # Without functions, no RotateSecret may name one.
+    assert statements[4]["Condition"] == {"Null": {"secretsmanager:RotationLambdaARN": "false"}}
+    assert statements[8]["Condition"] == {"NumericLessThan": {"secretsmanager:RecoveryWindowInDays": "30"}}
 
 
 def test_a_rotation_function_touches_only_its_secrets_and_reads_its_masters() -> None:

@@ -23,7 +23,7 @@ import pytest
 from preview.model import CollectedResource, plain
 from preview.runtime import ProgramRun, run_program
 from preview.stackconfig import load_stack_config
-from tests.conftest import MINIMAL_STACK, REPO
+from tests.conftest import MINIMAL_STACK, REPO, current_build
 
 SECRET = "aws:secretsmanager/secret:Secret"
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
@@ -88,6 +88,7 @@ def program(tmp_path: Path) -> Program:
     (project / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
     (project / "catalog.yaml").write_text(CATALOG)
     (project / "Pulumi.staging.yaml").write_text(MINIMAL_STACK)
+    current_build(project)  # as after `make lambda`: the program runs as under `pulumi up`
     stack = load_stack_config(project, "staging")
     supplied = {"refreshToken": secrets.token_urlsafe(32), "paymentsApiKey": secrets.token_hex(20)}
     for key, value in supplied.items():

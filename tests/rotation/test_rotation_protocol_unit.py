@@ -176,9 +176,9 @@ class Recording(Strategy):
         self.calls.append("create_pending")
         return "pending-value"
 
-    def set(self, pending: str, current: str, previous: str | None, ctx: RotationContext) -> None:
-        got = (pending, current, previous, ctx.secret_name, ctx.token)
-        assert got == ("pending-value", "current", None, NAME, TOKEN)
+    def set(self, pending: str, current: str, ctx: RotationContext) -> None:
+        got = (pending, current, ctx.secret_name, ctx.token)
+        assert got == ("pending-value", "current", NAME, TOKEN)
         self.calls.append("set")
 
     def test(self, pending: str, ctx: RotationContext) -> None:
@@ -188,8 +188,8 @@ class Recording(Strategy):
 class Retiring(Recording):
     retires = True
 
-    def finish(self, current: str, previous: str | None, ctx: RotationContext) -> None:
-        self.calls.append(f"finish {current} {previous} {ctx.secret_name}")
+    def finish(self, current: str, ctx: RotationContext) -> None:
+        self.calls.append(f"finish {current} {ctx.secret_name}")
 
 
 def _event(step: str = "createSecret", secret: str = NAME, token: str = TOKEN) -> dict[str, str]:
@@ -274,30 +274,35 @@ def test_each_step_reads_what_it_needs_and_calls_the_strategy(sm: tuple[Any, Stu
         "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": "pending-value",
         "VersionStages": ["AWSPENDING"]})
     rotate(_event(), client, {NAME: strategy})
-    # setSecret: pending, current and previous (absent).
-    _describe(stubber, secret_id=NAME)
-    stubber.add_response("get_secret_value", {"SecretString": "pending-value"},
+    # setSecret: the pending value (its read carries the name and stages: no DescribeSecret), then current.
+    pending = {"Name": NAME, "VersionStages": ["AWSPENDING"], "SecretString": "pending-value"}
+    stubber.add_response("get_secret_value", pending,
                          expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
     stubber.add_response("get_secret_value", {"SecretString": "current"},
                          expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
-    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
-                             expected_params={"SecretId": NAME, "VersionStage": "AWSPREVIOUS"})
     rotate(_event("setSecret"), client, {NAME: strategy})
     # testSecret: the pending value only.
+    stubber.add_response("get_secret_value", pending,
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    rotate(_event("testSecret"), client, {NAME: strategy})
+    # finishSecret: the pending value is read (never move AWSCURRENT onto nothing), AWSCURRENT moves from the
+    # old version, then AWSPENDING is cleared.
     _describe(stubber, secret_id=NAME)
     stubber.add_response("get_secret_value", {"SecretString": "pending-value"},
                          expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
-    rotate(_event("testSecret"), client, {NAME: strategy})
-    # finishSecret: AWSCURRENT moves from the old version, then AWSPENDING is cleared.
-    _describe(stubber, secret_id=NAME)
     stubber.add_response("update_secret_version_stage", {}, expected_params={
         "SecretId": NAME, "VersionStage": "AWSCURRENT", "MoveToVersionId": TOKEN, "RemoveFromVersionId": OLD})
     stubber.add_response("update_secret_version_stage", {}, expected_params={
         "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
     rotate(_event("finishSecret"), client, {NAME: strategy})
     assert strategy.calls == ["create_pending", "set", "test"]
-    # Once AWSCURRENT, every step is a no-op after describe.
+    # Once AWSCURRENT, every step is a no-op after describe (setSecret and testSecret first try the
+    # AWSPENDING read, which AWS refuses for a version that no longer has that stage).
     for step in STEPS[:3]:
+        if step != "createSecret":
+            stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "not pending",
+                                     expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING",
+                                                      "VersionId": TOKEN})
         _describe(stubber, stages={TOKEN: ["AWSCURRENT"], OLD: ["AWSPREVIOUS"]}, secret_id=NAME)
         rotate(_event(step), client, {NAME: strategy})
     assert strategy.calls == ["create_pending", "set", "test"]
@@ -325,16 +330,14 @@ def test_a_pending_value_is_reused_and_a_retiring_strategy_finishes(sm: tuple[An
                          expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
     rotate(_event(), client, {NAME: strategy})
     assert strategy.calls == []
-    # finishSecret after a run that moved AWSCURRENT and died: the hook runs with current and previous.
+    # finishSecret after a run that moved AWSCURRENT and died: the hook runs with the current value.
     _describe(stubber, stages={TOKEN: ["AWSCURRENT", "AWSPENDING"], OLD: ["AWSPREVIOUS"]}, secret_id=NAME)
     stubber.add_response("get_secret_value", {"SecretString": "new"},
                          expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
-    stubber.add_response("get_secret_value", {"SecretString": "old"},
-                         expected_params={"SecretId": NAME, "VersionStage": "AWSPREVIOUS"})
     stubber.add_response("update_secret_version_stage", {}, expected_params={
         "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
     rotate(_event("finishSecret"), client, {NAME: strategy})
-    assert strategy.calls == [f"finish new old {NAME}"]
+    assert strategy.calls == [f"finish new {NAME}"]
     assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"] == [
         f"createSecret: secret {NAME}, version {TOKEN}, strategy recording",
         f"createSecret: reusing the existing AWSPENDING value of version {TOKEN}",
@@ -378,11 +381,10 @@ def test_a_strategy_that_installs_nothing_and_reads_its_master(sm: tuple[Any, St
         "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": "admin-derived",
         "VersionStages": ["AWSPENDING"]})
     rotate(_event(), client, {NAME: strategy})
-    _describe(stubber, secret_id=NAME)
-    rotate(_event("setSecret"), client, {NAME: strategy})
+    rotate(_event("setSecret"), client, {NAME: strategy})  # no call at all: the function installs nothing
     assert strategy.calls == []
     assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"][-1] == (
-        "setSecret: the recording strategy installs nothing")
+        "setSecret: this function's strategy installs nothing")
 
 
 def test_errors_without_the_usual_fields() -> None:
@@ -424,15 +426,28 @@ def test_a_secret_created_empty_gets_its_first_value_from_the_strategy(sm: tuple
         f"createSecret: secret {NAME} has no AWSCURRENT value; making its first value")
 
 
-def test_a_retiring_strategy_without_a_previous_value(sm: tuple[Any, Stubber]) -> None:
+def test_a_retiring_strategy_finishes_with_the_value_read_before_the_move(sm: tuple[Any, Stubber]) -> None:
+    """finishSecret reads AWSPENDING before moving AWSCURRENT onto it and hands that value to the finish
+    hook: no second read of AWSCURRENT."""
     client, stubber = sm
     strategy = Retiring()
-    _describe(stubber, stages={TOKEN: ["AWSCURRENT", "AWSPENDING"]}, secret_id=NAME)
+    _describe(stubber, secret_id=NAME)
     stubber.add_response("get_secret_value", {"SecretString": "new"},
-                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
-    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
-                             expected_params={"SecretId": NAME, "VersionStage": "AWSPREVIOUS"})
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    stubber.add_response("update_secret_version_stage", {}, expected_params={
+        "SecretId": NAME, "VersionStage": "AWSCURRENT", "MoveToVersionId": TOKEN, "RemoveFromVersionId": OLD})
     stubber.add_response("update_secret_version_stage", {}, expected_params={
         "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
     rotate(_event("finishSecret"), client, {NAME: strategy})
-    assert strategy.calls == [f"finish new None {NAME}"]
+    assert strategy.calls == [f"finish new {NAME}"]
+
+
+def test_finish_refuses_a_version_without_a_value(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    _describe(stubber, secret_id=NAME)
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "no value",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    with pytest.raises(VersionStageError) as caught:
+        rotate(_event("finishSecret"), client, {NAME: Retiring()})
+    assert str(caught.value) == (f"version {TOKEN} of secret {NAME} has no value yet (createSecret has not run); "
+                                 "AWSCURRENT stays")

@@ -18,6 +18,7 @@ import yaml
 from access_harness import REPO, Simulator
 
 from preview.access_matrix import AccessModel, Request, SecretInfo, collect, evaluate, kms_request, secret_request
+from tests.test_public_key_and_due import SIGNING
 
 ACCOUNT = "210987654321"
 REGION = "eu-west-1"
@@ -26,19 +27,8 @@ PUBLIC = "shop/staging/signing-key-public-key"
 OTHER = "shop/staging/gateway-token"
 OPERATIONS = ("read", "write", "rotate", "delete")
 
-CATALOG = """\
-app: shop
-owner: platform
-secrets:
-  signing-key:
-    description: Signs access tokens (RS256)
-    class: critical
-    rotation: {strategy: jwt-rs256, every_days: 180, first_value: rotation, bits: 3072}
-    consumers: [auth]
-    public_key: {verifiers: [gateway], env: JWT_JWKS}
-    keys:
-      kid: {env: JWT_KEY_ID, rotation: {}}
-      private_key_pem: {env: JWT_PRIVATE_KEY, rotation: {}}
+# The signing key of the catalog tests (tests/test_public_key_and_due.py), and a token the gateway reads.
+CATALOG = "app: shop\nowner: platform\nsecrets:\n" + SIGNING + """\
   gateway-token:
     description: Token the gateway presents upstream
     class: critical

@@ -488,11 +488,13 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
-YAML_MAX_BYTES = 1024 * 1024
-"""Largest YAML file read: a catalog of thousands of secrets is a few hundred KB."""
+YAML_MAX_BYTES = 16 * 1024 * 1024
+"""Largest YAML file read: a catalog of 3,000 secrets grouped as JSON with consumers is about 1.2 MB
+(bench/generate.py's `cdk` shape), so 16 MiB leaves room for ten times that and still refuses a file
+that is no catalog before it is parsed."""
 YAML_MAX_DEPTH = 32
 """Deepest nesting accepted: a catalog needs about 8 levels."""
-YAML_MAX_NODES = 200_000
+YAML_MAX_NODES = 2_000_000
 """Most values a file may hold once its aliases are expanded (an alias bomb holds billions)."""
 
 

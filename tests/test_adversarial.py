@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 import preview.stackconfig
+from components.catalog import YAML_MAX_BYTES, load_yaml
 from preview.cli import main
 from tests.conftest import MINIMAL_STACK, REPO
 from tests.test_errors import GOOD
@@ -239,7 +241,7 @@ def corpus() -> Iterator[Case]:
     yield Case("yaml-deep-braces", "nests deeper", catalog="app: " + "{a: " * 5000 + "b" + "}" * 5000 + "\n",
                file="catalog.yaml")
     yield stack_case("yaml-cycle", "field 'config.secrets-platform:tags'", "  secrets-platform:tags: &c [*c]\n")
-    yield Case("yaml-huge-catalog", "field 'secrets-platform:catalog'", catalog=BASE + "# " + "x" * (1024 * 1024) + "\n",
+    yield Case("yaml-huge-catalog", "field 'secrets-platform:catalog'", catalog=BASE + "# " + "x" * YAML_MAX_BYTES + "\n",
                file="Pulumi.staging.yaml")
     yield Case("yaml-not-utf8", "not UTF-8", catalog=BASE + "# \udcff\n", file="catalog.yaml")
     # The stack file's own structure.
@@ -249,6 +251,17 @@ def corpus() -> Iterator[Case]:
 
 
 CASES = list(corpus())
+
+
+def test_the_bounds_accept_a_catalog_ten_times_the_benchmarks_largest(tmp_path: Path) -> None:
+    """The size and node bounds refuse bombs, not big catalogs: 10,000 secrets of the benchmark's
+    `cdk` shape (JSON groups, consumers) load."""
+    from bench.generate import cdk_catalog
+
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(cdk_catalog(10_000), sort_keys=False))
+    assert path.stat().st_size > 1024 * 1024
+    assert len(load_yaml(path)["secrets"]) == 10_000
 
 
 def test_the_corpus_is_large_and_has_no_duplicate_case() -> None:

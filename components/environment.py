@@ -195,7 +195,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         self.bindings = []
         self.missing = []
         # Admin secrets first: a rotated secret stores its admin secret's ARN as `masterarn`.
-        order = sorted(secrets, key=lambda n: 0 if any(_master(e) == n for e in secrets.values()) else 1)
+        admin_names = {m for m in map(_master, secrets.values()) if m is not None}
+        order = sorted(secrets, key=lambda n: 0 if n in admin_names else 1)
         for secret_name in order:
             entry = secrets[secret_name]
             self.missing.extend(supplied[secret_name].missing)

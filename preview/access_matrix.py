@@ -34,7 +34,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from preview.model import UNKNOWN, CollectedResource, plain
@@ -92,7 +92,7 @@ class Principal:
     """Attached policy ARNs the program does not declare (AWS-managed, e.g. Lambda VPC access):
     not evaluated; none of them grants a Secrets Manager action."""
 
-    @property
+    @cached_property
     def account_id(self) -> str:
         return self.arn.split(":")[4]
 
@@ -110,9 +110,13 @@ class SecretInfo:
     kms_key_id: str
     recovery_window_days: int | None
 
-    @property
+    @cached_property
     def environment(self) -> str:
         return self.tags.get("environment", "")
+
+    @cached_property
+    def account_id(self) -> str:
+        return self.arn.split(":")[4]
 
 
 @dataclass(frozen=True)
@@ -536,7 +540,8 @@ class _Compiled:
     """One statement, checked once for elements and operators this evaluator knows, with its resource
     patterns compiled."""
 
-    __slots__ = ("conditions", "conditions_key", "deny", "not_resource", "resources", "statement")
+    __slots__ = ("conditions", "conditions_key", "deny", "hits", "not_resource", "principal_hits", "resources",
+                 "statement")
 
     def __init__(self, statement: dict[str, Any]) -> None:
         unknown = set(statement) - _KNOWN_ELEMENTS
@@ -556,6 +561,11 @@ class _Compiled:
         self.conditions = conditions
         self.conditions_key = json.dumps(conditions, sort_keys=True, default=str)
         """Statements with the same conditions (every secret's resource policy) share their results."""
+        self.hits: dict[str, bool] = {}
+        """ARN -> whether one of the resource patterns matches it (the statement is shared by every
+        principal it is attached to, so each ARN is matched once)."""
+        self.principal_hits: dict[str, tuple[bool, bool]] = {}
+        """Principal ARN -> `_principal_matches` (resource policies)."""
 
     def admits(self, action: str) -> bool:
         """Whether Action / NotAction let `action` through (what the index is built from)."""
@@ -565,10 +575,9 @@ class _Compiled:
 
     def applies(self, cell: _Cell, index: AccessIndex) -> bool:
         """`_applies` for a request whose action this statement admits."""
-        key = (self.resources, cell.secret.arn)
-        hit = index.resource_hits.get(key)
+        hit = self.hits.get(cell.secret.arn)
         if hit is None:
-            hit = index.resource_hits[key] = _any_pattern(self.resources).match(cell.secret.arn) is not None
+            hit = self.hits[cell.secret.arn] = _any_pattern(self.resources).match(cell.secret.arn) is not None
         if hit == self.not_resource:
             return False
         if not self.conditions:
@@ -605,23 +614,25 @@ class AccessIndex:
 
     def __init__(self, model: AccessModel, actions: Iterable[str] = OPERATIONS.values()) -> None:
         self.actions = tuple(actions)
-        compiled: dict[int, _Compiled] = {}
+        # Equal statements are compiled once, so what is cached on them (pattern hits by ARN, principal
+        # matches) is shared: every secret's resource policy repeats the same few statements.
+        compiled: dict[str, _Compiled] = {}
 
         def by_action(documents: Iterable[Document]) -> dict[str, tuple[_Compiled, ...]]:
             statements = []
             for document in documents:
                 for statement in _statements(document):
-                    statements.append(compiled.setdefault(id(statement), _Compiled(statement)))
+                    key = json.dumps(statement, sort_keys=True, default=str)
+                    if key not in compiled:
+                        compiled[key] = _Compiled(statement)
+                    statements.append(compiled[key])
             return {a: tuple(st for st in statements if st.admits(a)) for a in self.actions}
 
         self.identity = {p.arn: by_action(policy.document for policy in p.policies) for p in model.principals}
         self.resource = {s.arn: by_action([s.resource_policy] if s.resource_policy is not None else [])
                          for s in model.secrets}
-        self.resource_hits: dict[tuple[tuple[str, ...], str], bool] = {}
-        """(resource patterns, ARN) -> whether one of the patterns matches the ARN."""
         self.conditions_held: dict[tuple[str, tuple[str, ...]], bool] = {}
         """(statement, what the context is made of) -> whether its conditions hold."""
-        self._principal_hits: dict[tuple[int, str], tuple[bool, bool]] = {}
 
     def decide(self, principal: Principal, secret: SecretInfo, operation: str) -> Outcome:
         """`evaluate(secret_request(principal, secret, operation))`, through the index."""
@@ -635,10 +646,9 @@ class AccessIndex:
                 identity_allow = True
         direct_allow = account_allow = False
         for st in self.resource[secret.arn][action]:
-            key = (id(st), principal.arn)
-            found = self._principal_hits.get(key)
+            found = st.principal_hits.get(principal.arn)
             if found is None:
-                found = self._principal_hits[key] = _principal_matches(st.statement, principal.arn)
+                found = st.principal_hits[principal.arn] = _principal_matches(st.statement, principal.arn)
             matches, through_account = found
             if not matches or not st.applies(cell, self):
                 continue
@@ -648,7 +658,7 @@ class AccessIndex:
                 account_allow = True
             else:
                 direct_allow = True
-        if principal.account_id == secret.arn.split(":")[4]:
+        if principal.account_id == secret.account_id:
             allowed = identity_allow or direct_allow
         else:
             allowed = identity_allow and (direct_allow or account_allow)

@@ -94,6 +94,25 @@ class ProgramRun:
     """What the program logged as warnings (`pulumi.log.warn`), which the engine would show."""
 
 
+class _Pump:
+    """A stack transformation that changes no resource: every `every` resources the program constructs,
+    it runs the event loop a few turns, so that the registrations already queued proceed while the
+    program goes on. Without it the program declares every resource before the loop runs once, and
+    every registration waits at the same time (bench/: peak RSS 396 -> 311 MB at 1,000 secrets, same
+    time). Inside an `apply` (the loop is running) it does nothing."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, every: int = 64, turns: int = 3) -> None:
+        self.loop, self.every, self.turns, self.seen = loop, every, turns, 0
+
+    def __call__(self, args: pulumi.ResourceTransformationArgs) -> None:
+        self.seen += 1
+        if self.seen % self.every or self.loop.is_running():
+            return None
+        for _ in range(self.turns):
+            self.loop.run_until_complete(asyncio.sleep(0))
+        return None
+
+
 class _LoopOwningExecutor(ThreadPoolExecutor):
     """The SDK registers resources on the default executor and each worker thread needs an event
     loop (pulumi.runtime.sync_await._ensure_event_loop); this executor makes those loops itself so
@@ -193,6 +212,18 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
     )
     root = settings.get_root_resource()
     assert root is not None
+    pulumi.runtime.register_stack_transformation(_Pump(loop))
+    import os as _os
+    every = int(_os.environ.get("PUMP", "0"))
+    if every:
+        count = [0]
+        def pump(args: Any) -> None:
+            count[0] += 1
+            if count[0] % every == 0 and not loop.is_running():
+                for _ in range(int(_os.environ.get("PUMPN", "3"))):
+                    loop.run_until_complete(asyncio.sleep(0))
+            return None
+        pulumi.runtime.register_stack_transformation(pump)
     # The SDK makes many short-lived cyclic objects (futures, callbacks); the cyclic collector then
     # spends about half of a large run re-walking the same live graph (bench/: 15.6 s -> 8.3 s at
     # 1,000 secrets). Collect once at the end instead; reference counting still frees the rest.

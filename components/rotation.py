@@ -14,7 +14,7 @@ from components.catalog import BytesSpec, PasswordSpec, Rotation, Secret, UuidSp
 from components.errors import ConfigurationError
 from components.public_key import public_name
 
-LAMBDA_RUNTIME = "python3.12"
+LAMBDA_RUNTIME = lambda_package.RUNTIME
 HANDLER = "rotation.handler.lambda_handler"
 LOG_RETENTION_DAYS = 90
 DEFAULT_RSA_BITS = 4096

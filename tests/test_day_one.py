@@ -287,10 +287,57 @@ def test_a_build_records_the_digest_of_its_sources(tmp_path: Path, sources: Path
     assert problem(build, sources) is not None
 
 
+def test_the_package_ships_bytecode_lambda_reads_without_its_sources(tmp_path: Path) -> None:
+    """The build compiles with an interpreter of the runtime's version into unchecked-hash `.pyc`
+    files (flags 0b01 in the header, PEP 552): the read-only /var/task gets no compile at cold start,
+    and no file time decides whether a `.pyc` is used. Run here with this interpreter's own version
+    as the runtime."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    build = tmp_path / "build"
+    shutil.copytree(REPO / "rotation", build / "rotation", ignore=shutil.ignore_patterns("__pycache__"))
+    mine = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert lambda_package.compile_bytecode(build, sys.executable, runtime=mine) is None
+    sources = sorted(build.rglob("*.py"))
+    assert sources
+    for source in sources:
+        compiled = Path(importlib.util.cache_from_source(str(source)))
+        header = compiled.read_bytes()[:16]
+        assert header[:4] == importlib.util.MAGIC_NUMBER
+        assert int.from_bytes(header[4:8], "little") == 0b01, compiled
+    # With the sources' times changed, the package still imports from its bytecode without writing any.
+    for source in sources:
+        source.touch()
+    done = subprocess.run([sys.executable, "-B", "-c", "import rotation.handler, rotation.strategies.token"],
+                          cwd=build, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not [p for p in build.rglob("*.pyc") if p.stat().st_mtime > sources[0].stat().st_mtime + 1]
+
+
+def test_bytecode_of_another_python_version_is_not_made(tmp_path: Path) -> None:
+    """Bytecode of another version would be ignored by the runtime: the build says so and makes none."""
+    import sys
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    why = lambda_package.compile_bytecode(tmp_path, sys.executable, runtime="python2.7")
+    assert why is not None and "python2.7" in why
+    assert not list(tmp_path.rglob("*.pyc"))
+    assert "no python0.0 on PATH" in str(lambda_package.compile_bytecode(tmp_path, "python0.0"))
+
+
+def test_the_build_script_compiles_for_the_runtime_and_pins_its_version() -> None:
+    script = (REPO / "scripts" / "build-lambda.sh").read_text()
+    assert '--python-version "$version"' in script and "--runtime-version" in script
+    assert script.index("--compile-with") > script.index("find \"$out\" -name '__pycache__'")
+    assert lambda_package.runtime_version() == lambda_package.RUNTIME.removeprefix("python")
+
+
 def test_the_build_script_writes_the_digest_the_program_checks() -> None:
     script = (REPO / "scripts" / "build-lambda.sh").read_text()
     assert "-m components.lambda_package \"$out\"" in script
-    assert script.index("components.lambda_package") > script.index("cp -r rotation/*.py rotation/strategies")
+    assert script.index('-m components.lambda_package "$out"') > script.index("cp -r rotation/*.py rotation/strategies")
 
 
 def test_without_a_build_pulumi_up_stops_naming_make_lambda(make_project: Callable[..., Path]) -> None:

@@ -49,6 +49,15 @@ NEEDS_KEYS = {
     "redis-acl": ("host", "port", "username", "password"),
 }
 """The JSON keys each database strategy reads (rotation/README.md); these strategies log in to a server."""
+KEY_EXAMPLES = {
+    "engine": "{config: {default: postgres}}",
+    "host": "{config: {}}",
+    "port": "{config: {}, type: integer}",
+    "dbname": "{config: {}}",
+    "username": "{config: {default: app}}",
+    "password": "{generate: {kind: password, length: 32}}",
+}
+"""How a missing strategy key is usually declared (the error message's example)."""
 FIRST_VALUE_KEYS: dict[str, tuple[str, ...] | None] = {
     "token": None,
     "jwt-hs256": ("alg", "kid", "key"),
@@ -842,7 +851,8 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
         missing = [k for k in NEEDS_KEYS[secret.rotation.strategy] if k not in values]
         if missing:
             raise ConfigurationError(
-                path, f"the '{secret.rotation.strategy}' strategy needs the keys {', '.join(missing)}",
+                path, f"the '{secret.rotation.strategy}' strategy needs the keys {', '.join(missing)}; for "
+                f"example {'; '.join(f'{k}: {KEY_EXAMPLES[k]}' for k in missing if k in KEY_EXAMPLES)}",
                 secret=name, field="keys",
             )
     if isinstance(secret.rotation, Rotation) and secret.rotation.strategy in SIGNING_KEY_STRATEGIES:

@@ -388,3 +388,27 @@ def test_a_schedule_mistake_stops_the_program_before_any_resource(make_project: 
         run_program(load_stack_config(project, "staging"), project, str(REPO / "__main__.py"))
     assert caught.value.registered == 0, str(caught.value)
     assert caught.value.field == "rotation.schedule"
+
+
+def test_a_database_strategy_missing_a_key_shows_how_to_declare_it(make_project: Callable[..., Path]) -> None:
+    """relaybox's trial: 'needs the keys engine' named the key but not what to write."""
+    catalog = GOOD + """\
+  database:
+    description: Application database login
+    class: critical
+    rotation: {strategy: postgres-alternating-users, every_days: 30, master: database-admin}
+    keys:
+      host: {env: DB_HOST, config: {}}
+      port: {env: DB_PORT, config: {default: "5432"}, type: integer}
+      dbname: {env: DB_NAME, config: {default: app}}
+      username: {env: DB_USER, config: {default: app}}
+      password: {env: DB_PASSWORD, generate: {kind: password, length: 48}}
+  database-admin:
+    description: RDS master login
+    class: critical
+    rotation: on-compromise
+    rotation_reason: the RDS master user
+    keys: {username: {config: {default: postgres}}, password: {external: {}}}
+"""
+    line = expect_error(make_project(catalog, MINIMAL_STACK), "secret 'database'", "field 'keys'")
+    assert line.endswith("needs the keys engine; for example engine: {config: {default: postgres}}")

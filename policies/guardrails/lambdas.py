@@ -66,7 +66,14 @@ def check_function_url(args: ResourceValidationArgs, settings: Settings) -> Iter
 
 def _leaves(value: str) -> list[str]:
     """The strings to test for entropy: a JSON document's keys and string leaves one by one (a JSON
-    list of names and settings is varied text as a whole, not a key), otherwise the value itself."""
+    list of names and settings is varied text as a whole, not a key), otherwise the value itself;
+    each split at whitespace. A key or token has none inside it (a PEM's lines are words of their own),
+    while rule lists and sentences do: a Redis ACL such as `~app:* +@all -@dangerous` reaches 4 bits
+    per character as a whole and none of its words does."""
+    return [word for leaf in _json_leaves(value) for word in leaf.split()]
+
+
+def _json_leaves(value: str) -> list[str]:
     try:
         document = json.loads(value)
     except ValueError:

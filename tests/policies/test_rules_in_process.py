@@ -365,3 +365,26 @@ def test_the_programs_production_ci_policy_needs_its_unconditional_deny() -> Non
     document["Statement"] = [s for s in document["Statement"] if s["Sid"] != "DenyDeletingProductionSecrets"]
     stripped = replace(ci, inputs={**ci.inputs, "policy": json.dumps(document)})
     assert _only(stripped, RULE) == [EXPECTED["iam-ci-no-deny"][0].replace("deployer-ci", ci.name)]
+
+
+def _rotator_env(variables: dict[str, str]) -> list[tuple[str, str]]:
+    stack = f.set_input("rotator", "environment", {"variables": variables})(f.base_stack())
+    return [(p, r) for p, r in where(stack) if p == "lambda-env-no-secrets"]
+
+
+def test_the_rotation_targets_acl_of_the_readme_is_no_token() -> None:
+    """A Redis ACL the catalog gives (`rotation.acl`) is rules, not a key: as a whole it scores above
+    4 bits per character, word by word it does not (relaybox's trial: production failed on it)."""
+    import secrets as random_source
+
+    for acl in ("~app:* +@all -@dangerous", "~relaybox:queue:* &relaybox:* +@all -@dangerous -@admin"):
+        targets = json.dumps({"relaybox/production/redis": {"acl": acl, "strategy": "redis-acl"}})
+        assert _rotator_env({"ROTATION_TARGETS": targets}) == []
+    # A token is still found inside a sentence, a JSON leaf or a PEM-like block of lines.
+    token = random_source.token_urlsafe(24)
+    assert _rotator_env({"UPSTREAM": f"Bearer {token}"}) == [("lambda-env-no-secrets", "rotator")]
+    assert _rotator_env({"ROTATION_TARGETS": json.dumps({"a": {"acl": f"~x:* >{token}"}})}) \
+        == [("lambda-env-no-secrets", "rotator")]
+    block = "\n".join(random_source.token_urlsafe(48)[:64] for _ in range(3))
+    assert _rotator_env({"KEY_MATERIAL_FILE": f"-----BEGIN KEY-----\n{block}\n-----END KEY-----"}) \
+        == [("lambda-env-no-secrets", "rotator")]

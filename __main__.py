@@ -17,6 +17,7 @@ environment = SecretsEnvironment(
 pulumi.export("secretArns", environment.secret_arns())
 pulumi.export("envVars", environment.env_vars())
 pulumi.export("ecsSecrets", environment.ecs_secrets())
+pulumi.export("ecsSecretsByService", environment.ecs_secrets_by_service())
 pulumi.export("envExample", environment.env_example())
 pulumi.export("publicKeys", environment.public_keys())
 pulumi.export("kmsKeyArn", environment.key.arn)

@@ -107,6 +107,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
     alerts: RotationAlerts | None
     app: str
     _publishers: dict[str, str]
+    _consumers: dict[str, tuple[str, ...]]
 
     def __init__(self, name: str, args: SecretsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("secrets-platform:index:SecretsEnvironment", name, None, opts)
@@ -125,6 +126,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # A jwt-rs256 key's public half is a secret of its own (components/public_key.py).
         secrets = with_public_keys(catalog.for_environment(env))
         publishers = self._publishers = published_by(secrets)
+        self._consumers = {n: tuple(e.consumers) for n, e in secrets.items()}
         _check_services(catalog, settings, secrets)
         check_config_keys(catalog, settings)
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
@@ -310,8 +312,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
             for b in sorted(self.bindings, key=lambda b: b.variable)
         }
 
-    def ecs_secrets(self) -> pulumi.Output[list[dict[str, str]]]:
-        """The `secrets` list of an ECS container definition (seed 000, section 4)."""
+    def ecs_secrets(self, service: str | None = None) -> pulumi.Output[list[dict[str, str]]]:
+        """The `secrets` list of an ECS container definition (seed 000, section 4): every variable, or
+        those of the secrets `service` consumes."""
         def entry(variable: str, value_from: str) -> dict[str, str]:
             return {"name": variable, "valueFrom": value_from}
 
@@ -320,8 +323,16 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 functools.partial(entry, b.variable)
             )
             for b in sorted(self.bindings, key=lambda b: b.variable)
+            if service is None or service in self._consumers[b.secret]
         ]
         return pulumi.Output.all(*entries).apply(list)
+
+    def ecs_secrets_by_service(self) -> dict[str, pulumi.Output[list[dict[str, str]]]]:
+        """Per consuming service, its container's `secrets` list: exactly the secrets its read policy
+        covers (the whole list would name variables its task role may not read, and ECS does not start a
+        task whose secrets it cannot fetch)."""
+        services = sorted({c for consumers in self._consumers.values() for c in consumers})
+        return {service: self.ecs_secrets(service) for service in services}
 
     def env_example(self) -> str:
         """A `.env.example` for local development: every variable with a placeholder, never a value."""

@@ -463,6 +463,46 @@ def test_ecs_secrets_point_at_this_stacks_secrets_and_keys(run, app: str, stack:
 
 
 @pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_ecs_secrets_by_service_are_what_each_service_may_read(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    """Each consuming service's container `secrets`: the variables of the secrets the catalog lists it
+    as consumer of (read here from the catalog file, not the program), and, where the stack names the
+    service's roles, only secrets the access matrix lets those roles read: ECS does not start a task
+    whose secrets its role cannot fetch."""
+    from preview.access_matrix import matrix
+
+    report = run(app, stack)
+    outputs = report.run.outputs
+    catalog = yaml.safe_load((REPO / "examples" / app / "catalog.yaml").read_text())
+    live = {n: e for n, e in catalog["secrets"].items() if stack in e.get("environments", [stack])}
+    consumers = {n: set(e.get("consumers", [])) for n, e in live.items()}
+    for name, entry in live.items():
+        if entry.get("public_key"):  # the published half: its own secret, read by consumers and verifiers
+            consumers[f"{name}-public-key"] = consumers[name] | set(entry["public_key"].get("verifiers", []))
+    by_service = outputs["ecsSecretsByService"]
+    assert set(by_service) == {c for cs in consumers.values() for c in cs}
+    every = {e["name"]: e["valueFrom"] for e in outputs["ecsSecrets"]}
+    names = {arn: name for name, arn in outputs["secretArns"].items()}
+    stack_config = yaml.safe_load(config_file(app, stack).read_text())["config"]
+    roles = (stack_config.get("secrets-platform:principals") or {}).get("services", {})
+    decisions = {(d.principal, d.secret, d.operation): d.decision for d in matrix(
+        report.run.resources, account_id=stack_config["secrets-platform:accountId"],
+        region=stack_config["aws:region"])}
+    for service, entries in by_service.items():
+        assert entries == sorted(entries, key=lambda e: e["name"])
+        mine = {e["name"]: e["valueFrom"] for e in entries}
+        assert mine == {var: arn for var, arn in every.items()
+                        if service in consumers[names[arn.split(":secret:")[0] + ":secret:"
+                                                      + arn.split(":secret:")[1].split(":")[0]]]}
+        principals = {d[0] for d in decisions}
+        for named in roles.get(service, []):
+            # A role given by name is looked up (its path included) before the program registers anything.
+            role = named if named.startswith("arn:") else next(p for p in principals if p.endswith(f"/{named}"))
+            for arn in mine.values():
+                secret = names[":".join(arn.split(":")[:7])]
+                assert decisions[(role, f"{app}/{stack}/{secret}", "read")] == "Allowed", (service, secret)
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
 def test_env_example_lists_every_variable_with_an_empty_value(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
     example = run(app, stack).run.outputs["envExample"]
     assignments = [line for line in example.splitlines() if line and not line.startswith("#")]

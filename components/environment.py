@@ -157,6 +157,14 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 f"{region} is an opt-in region: every resource there fails until account {settings.account_id} "
                 f"enables it (`aws account enable-region --region-name {region}`)"
             )
+        if settings.principals.ci and not settings.ci_reads_values:
+            # terraform-provider-aws reads a secret version back with GetSecretValue after writing it
+            # (secret_version.go), so a CI role without it previews but cannot deploy.
+            pulumi.log.warn(
+                "secrets-platform:principals.ci is set without secrets-platform:ciReadsValues: the CI role may "
+                "preview but not run `pulumi up` (the provider reads each secret version back with "
+                "GetSecretValue); set ciReadsValues: true if CI deploys this stack"
+            )
         if groups:
             self.pending_steps.extend(lambda_package.pending(settings))
         roles = {

@@ -184,6 +184,18 @@ def test_an_opt_in_region_is_a_warning(make_project: Callable[..., Path]) -> Non
     assert "us-east-1" not in warnings and "eu-west-1" not in warnings
 
 
+def test_a_ci_role_that_cannot_read_values_back_is_a_warning(make_project: Callable[..., Path]) -> None:
+    """relaybox's trial: two README-written examples named a CI role without ciReadsValues, so their CI
+    deploys would stop at the provider's read-back of the first secret version."""
+    ci = '  secrets-platform:principals: {ci: ["arn:aws:iam::210987654321:role/deploy"]}\n'
+    code, out, err = run_cli(make_project(GOOD, MINIMAL_STACK + ci))
+    assert code == 0, err
+    assert "principals.ci is set without secrets-platform:ciReadsValues" in out.split("\nWarnings (", 1)[1]
+    code, out, err = run_cli(make_project(GOOD, MINIMAL_STACK + ci + "  secrets-platform:ciReadsValues: true\n"))
+    assert code == 0, err
+    assert "\nWarnings (" not in out
+
+
 def test_a_default_region_gives_no_warning(make_project: Callable[..., Path]) -> None:
     code, out, err = run_cli(make_project(GOOD, MINIMAL_STACK))
     assert code == 0, err

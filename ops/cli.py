@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     common.add_argument("--project-dir", type=Path, default=REPO, help=argparse.SUPPRESS)
+    common.add_argument("--config-file", type=Path, default=None,
+                        help="a stack config file other than Pulumi.<stack>.yaml (e.g. an example's)")
     aws = argparse.ArgumentParser(add_help=False)
     aws.add_argument("--endpoint-url", default=None,
                      help="Secrets Manager endpoint (tests, an emulator); default AWS_ENDPOINT_URL or AWS")
@@ -45,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     compare_ = commands.add_parser("compare", parents=[common, aws],
                                    help="does any secret value equal the same secret's value in another stack")
     compare_.add_argument("--other", required=True, help="the other stack (e.g. staging)")
+    compare_.add_argument("--other-config-file", type=Path, default=None,
+                          help="the other stack's config file, if not Pulumi.<other>.yaml")
     compare_.add_argument("--other-endpoint-url", default=None, help=argparse.SUPPRESS)
     due_ = commands.add_parser("due", parents=[common, aws, fmt],
                                help="secrets rotated by hand on a period: due dates; exit 1 if any is overdue")
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     try:
         if args.command == "draft":  # there is no stack yet: the draft makes its config
             return draft.main(args, out)
-        stack = load_stack(args.stack, args.project_dir.resolve())
+        stack = load_stack(args.stack, args.project_dir.resolve(), args.config_file)
         if args.command == "check-env":
             if args.env_file is not None:
                 environ, source = envcheck.read_env_file(args.env_file), str(args.env_file)
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         elif args.command == "rotate":
             secrets.rotate(stack, client, args.secret, out)
         elif args.command == "compare":
-            other = load_stack(args.other, args.project_dir.resolve())
+            other = load_stack(args.other, args.project_dir.resolve(), args.other_config_file)
             other_client = secretsmanager(other, args.other_endpoint_url or args.endpoint_url)
             findings = compare.compare(stack, other, client, other_client)
             compare.render(stack, other, findings, out)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from components.catalog import SIGNING_KEY_STRATEGIES, Rotation, Secret
 from components.values import placeholder_problem
 from ops.stack import OpsError, Stack
 
@@ -62,13 +63,23 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+PUBLIC_SIGNING_KEYS = frozenset({"alg", "kid", "jwks", "public_key_pem"})
+"""The JSON keys of a JWT signing secret that verifiers may see (rotation/strategies/jwt.py)."""
+
+
+def _signing_key(entry: Secret) -> bool:
+    return isinstance(entry.rotation, Rotation) and entry.rotation.strategy in SIGNING_KEY_STRATEGIES
+
+
 def check(stack: Stack, environ: Mapping[str, str]) -> list[VariableCheck]:
     """Every variable the stack's catalog secrets feed, in catalog order."""
     results: list[VariableCheck] = []
     for name, entry in stack.secrets.items():
         for key, value in entry.values.items():
-            # Plain config values are configuration whatever the secret's class (a port, a bucket name).
-            secret_class = "configuration" if value.config is not None else entry.class_
+            # Plain config values are configuration whatever the secret's class (a port, a bucket name);
+            # so are a signing key's public parts (a 2-character key ID is no weak secret).
+            public = value.config is not None or (_signing_key(entry) and key in PUBLIC_SIGNING_KEYS)
+            secret_class = "configuration" if public else entry.class_
             required = entry.required_in(key, stack.environment)
             for variable in value.env:
                 supplied = environ.get(variable)
@@ -76,7 +87,7 @@ def check(stack: Stack, environ: Mapping[str, str]) -> list[VariableCheck]:
                     status = MISSING if required else OPTIONAL
                     results.append(VariableCheck(variable, name, key, required, status))
                     continue
-                problem = placeholder_problem(supplied, secret_class, secret=value.config is None)
+                problem = placeholder_problem(supplied, secret_class, secret=not public)
                 results.append(VariableCheck(variable, name, key, required, PLACEHOLDER if problem else OK, problem))
     return results
 

@@ -79,12 +79,12 @@ def rotation_days(entry: Secret) -> int | None:
     return entry.rotation.every_days if isinstance(entry.rotation, Rotation) else None
 
 
-def load_stack(stack: str, project_dir: Path = REPO) -> Stack:
-    """Resolve a stack from `Pulumi.yaml`, `Pulumi.<stack>.yaml` and the catalog they name."""
+def load_stack(stack: str, project_dir: Path = REPO, config_file: Path | None = None) -> Stack:
+    """Resolve a stack from `Pulumi.yaml`, `Pulumi.<stack>.yaml` (or `config_file`) and the catalog they name."""
     try:
-        config = load_stack_config(project_dir, stack)
+        config = load_stack_config(project_dir, stack, config_file)
         values = config.values
-        file = config.config_file.name
+        file = str(config_file) if config_file is not None else config.config_file.name
         region = values.get("aws:region")
         if not region:
             raise OpsError(f"{file}: stack '{stack}' has no aws:region")

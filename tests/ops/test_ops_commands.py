@@ -446,3 +446,22 @@ def test_compare_passes_when_every_value_differs(moto: Moto, ops: Run) -> None:
 def test_compare_refuses_the_same_environment(moto: Moto, ops: Run) -> None:
     line = one_line(ops("compare", "--stack", "staging", "--other", "staging"))
     assert "same environment" in line
+
+
+def test_check_env_takes_a_short_key_id_but_not_a_short_signing_key(moto: Moto, ops: Run, tmp_path: Path) -> None:
+    """relaybox's trial: a 2-character JWT key ID the rotation writes was called a placeholder. A key
+    ID is public; the private key keeps the critical floor."""
+    config = str(REPO / "examples" / "relaybox" / "Pulumi.staging.yaml")
+    stack = load_stack("staging", REPO, Path(config))
+    environ = {var: moto.value(24) for entry in stack.secrets.values()
+               for value in entry.values.values() for var in value.env}
+    environ["DASHBOARD_JWT_KEY_ID"] = "k1"
+    path = write_env(tmp_path / ".env", environ)
+    result = ops("check-env", "--stack", "staging", "--config-file", config, "--env-file", str(path))
+    assert result.code == 0, result.out
+    environ["DASHBOARD_JWT_PRIVATE_KEY"] = moto.value(4)
+    path = write_env(tmp_path / ".env", environ)
+    result = ops("check-env", "--stack", "staging", "--config-file", config, "--env-file", str(path))
+    assert result.code == 1
+    line = next(x for x in result.out.splitlines() if x.split()[1:2] == ["DASHBOARD_JWT_PRIVATE_KEY"])
+    assert line.startswith("PLACEHOLDER") and "critical value needs at least 16" in line

@@ -77,3 +77,22 @@ def test_check_env_a_file_that_is_not_utf8(moto: Moto, ops: Run, tmp_path: Path)
     path.write_bytes(b"SESSION_SECRET=\xff\xfe\n")
     line = one_line(ops("check-env", "--stack", "staging", "--env-file", str(path)))
     assert "not UTF-8" in line and str(path) in line
+
+
+def test_check_env_of_an_example_through_its_config_file(moto: Moto, ops: Run, tmp_path: Path) -> None:
+    """relaybox's trial: without --config-file, ops read the repository's own stack (filot) and reported
+    all of filot's variables missing from relaybox's .env."""
+    import secrets as random_source
+
+    from preview.cli import preview
+
+    config = Path("examples/relaybox/Pulumi.staging.yaml")
+    variables = preview("staging", REPO, REPO / config, policies=False).run.outputs["envVars"]
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{v}={random_source.token_urlsafe(32)}\n" for v in variables))
+    result = ops("check-env", "--stack", "staging", "--config-file", str(REPO / config), "--env-file", str(env_file))
+    assert result.code == 0, result.out
+    assert "relaybox/staging" in result.out and "filot" not in result.out
+    missing = ops("check-env", "--stack", "staging", "--config-file", str(REPO / "examples/nowhere.yaml"),
+                  "--env-file", str(env_file))
+    assert "nowhere.yaml" in one_line(missing)

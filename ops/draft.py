@@ -19,8 +19,10 @@ Heuristics, each guess marked `# review:` in the draft:
 from __future__ import annotations
 
 import argparse
+import collections
 import io
 import json
+import math
 import re
 import shutil
 import urllib.parse
@@ -50,9 +52,16 @@ CONNECTION_URL = re.compile(
     r"^(DATABASE|DB|REDIS|POSTGRES(QL)?|PG|MYSQL|MONGO(DB)?|AMQP|RABBITMQ|BROKER)_(URL|URI|DSN)$"
 )
 """A connection string, which usually carries a password: critical even when the file holds no value."""
-CRITICAL_WORDS = re.compile(r"(?:^|[_-])(PASSWORD|PASSWD|PASS|SECRET|KEY|TOKEN|PRIVATE|CREDENTIALS?)(?:$|[_-])",
-                            re.IGNORECASE)
-"""The stated heuristic: a name with password, secret, key or token in it names a critical value."""
+CRITICAL_WORDS = re.compile(
+    r"(?:^|[_-])(PASSWORD|PASSWD|PASS|PWD|PASSPHRASE|SECRET|KEY|TOKEN|PRIVATE|CREDENTIALS?|CREDS|AUTH|HASH(?:ES)?|"
+    r"SALT|SIGNING|HMAC|CERT|PEM|DSN)(?:$|[_-])", re.IGNORECASE)
+"""The stated heuristic: a name with password, secret, key, token (or auth, hash, salt, signing, cert,
+DSN) in it names a critical value. A wrong `critical` costs a review; a wrong `configuration` puts a
+value in the stack file in plain text."""
+KEY_LIKE = re.compile(
+    r"\$2[aby]?\$\d\d\$|-----BEGIN |^eyJ[A-Za-z0-9_-]+\.|(?<![0-9a-fA-F])[0-9a-fA-F]{32,}(?![0-9a-fA-F])")
+"""A bcrypt hash, a PEM block, a JWT or 32+ hex digits (`openssl rand -hex`, which the entropy test
+misses: 16 symbols give at most 4 bits per character): secret material whatever the variable is called."""
 FROM_COMMENT = re.compile(
     r"^#\s*from\s+(?P<full>[A-Za-z0-9/_+=.@-]+)(?:\s+\((?P<key>[A-Za-z][A-Za-z0-9_]*)\))?\s*$"
 )
@@ -125,7 +134,16 @@ def _looks(value: str | None) -> str:
     parsed = urllib.parse.urlsplit(value)
     if parsed.scheme and parsed.netloc and parsed.password:
         return "url-with-credentials"
+    words = re.split(r"[\s,;\"':{}\[\]]+", value)
+    if KEY_LIKE.search(value) or any(len(word) >= 20 and _bits_per_char(word) >= 4.0 for word in words):
+        return "key-like"
     return "set"
+
+
+def _bits_per_char(word: str) -> float:
+    """Shannon entropy of a word: 4 bits or more over 20 characters is a key or token, not a setting."""
+    counts = collections.Counter(word)
+    return -sum(c / len(word) * math.log2(c / len(word)) for c in counts.values())
 
 
 def read_dotenv(path: Path) -> list[Variable]:
@@ -419,6 +437,9 @@ def _bind(drafts: dict[str, Draft], target: tuple[str, str], var: Variable) -> D
                            "per stack")
     elif var.looks == "url-with-credentials":
         value.critical = value.url_with_credentials = True
+    elif var.looks == "key-like" and not value.critical:
+        value.critical = True
+        value.notes.append(f"{var.source} holds a value for {var.name} that looks like a key, hash or token: critical")
     return draft
 
 
@@ -427,8 +448,9 @@ def render_catalog(request: Request, app: str, drafts: dict[str, Draft], sources
     reviews = 0
     lines = [
         "# Drafted by `python -m ops draft` from: " + "; ".join(sources),
-        "# Every guess is marked `# review:`. Heuristics: a name with password, secret, key or token (or a URL",
-        "# holding credentials) is critical and `external` (pulumi config set --secret); anything else is plain",
+        "# Every guess is marked `# review:`. Heuristics: a name with password, secret, key, token, auth, hash,",
+        "# ... (or a URL holding credentials, or a value that looks like a key or hash) is critical and `external`",
+        "# (pulumi config set --secret); anything else is plain",
         "# `config`; variables sharing a first word form one JSON secret. No value was read into this file.",
         f"app: {app}",
         f"owner: {_scalar(request.owner or 'platform')}" + ("" if request.owner else "   # review: the owning team"),
@@ -448,8 +470,8 @@ def render_catalog(request: Request, app: str, drafts: dict[str, Draft], sources
             critical = tags["class"] == "critical"
             klass_note = "from its 'class' tag"
         else:
-            klass_note = "critical: its name says password, secret, key or token" if critical else \
-                "configuration: no name says password, secret, key or token"
+            klass_note = "critical: its name or value says it is secret material" if critical else \
+                "configuration: neither its name nor its value looks secret"
         notes = [*draft.notes, f"class {klass_note}"]
         if existing:
             notes.append(f"adopts {existing.name}: the first `pulumi up` imports it as it is, value and ARN unchanged")

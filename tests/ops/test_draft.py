@@ -177,6 +177,31 @@ def test_values_classified_but_never_written(moto: Moto, ops: Callable[..., Resu
         assert needle not in text + result.text + (tmp_path / "d" / "Pulumi.staging.yaml").read_text()
 
 
+def test_a_value_that_looks_like_secret_material_is_critical_whatever_its_name(
+        moto: Moto, ops: Callable[..., Result], tmp_path: Path) -> None:
+    """relaybox's trial: SMTP_AUTH_USERS (a JSON map of bcrypt hashes) was drafted as plain config, so
+    `pulumi config set` without --secret would have put the hashes in the stack file. Hash-like and
+    high-entropy values, and names with auth or hash in them, are critical; a setting stays config."""
+    # bcrypt's shape ($2b$<cost>$<53 characters>), made now; no real password behind it.
+    hashes = json.dumps({f"user{i}": f"$2b$12${moto.value(53)}" for i in range(2)})
+    upstream = moto.value(32)
+    moto.planted |= {hashes, upstream}
+    env = tmp_path / ".env"
+    env.write_text(f"INBOUND_USERS='{hashes}'\nUPSTREAM_VALUE={upstream}\nSMTP_AUTH_MODE=\nLOG_LEVEL=info\n")
+    result = _draft(ops, moto, tmp_path / "d", "--stack", "staging", "--env-file", str(env), "--app", "relay",
+                    "--account-id", "123456789012", "--region", "eu-west-1")
+    assert result.code == 0, result.err
+    catalog = load_catalog(tmp_path / "d" / "catalog.yaml")
+    for name in ("inbound-users", "upstream-value", "smtp-auth-mode"):
+        assert catalog.secrets[name].class_ == "critical", name
+        assert catalog.secrets[name].values[""].external is not None, name
+    assert catalog.secrets["log-level"].class_ == "configuration"
+    assert "looks like a key, hash or token" in (tmp_path / "d" / "catalog.yaml").read_text()
+    commands = [line for line in result.out.splitlines() if "pulumi config set" in line]
+    assert any("secrets-platform:inboundUsers" in c and "--secret" in c for c in commands), commands
+    assert not any("secrets-platform:logLevel" in c and "--secret" in c for c in commands), commands
+
+
 def test_compose_environment_and_secrets(moto: Moto, ops: Callable[..., Result], tmp_path: Path) -> None:
     compose = tmp_path / "docker-compose.yml"
     literal = moto.value()

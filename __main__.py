@@ -6,12 +6,13 @@ import pulumi
 
 from components.catalog import load_catalog
 from components.environment import SecretsEnvironment, SecretsEnvironmentArgs
+from components.names import environment_component
 from components.settings import load_settings
 
 settings = load_settings()
 catalog = load_catalog(Path(settings.catalog))
 environment = SecretsEnvironment(
-    f"{catalog.app}-{settings.environment}", SecretsEnvironmentArgs(catalog=catalog, settings=settings)
+    environment_component(catalog.app, settings.environment), SecretsEnvironmentArgs(catalog=catalog, settings=settings)
 )
 
 pulumi.export("secretArns", environment.secret_arns())

@@ -18,7 +18,7 @@ from components.errors import ConfigurationError
 from components.kms import EnvironmentKey, EnvironmentKeyArgs
 from components.lambda_package import PendingStep
 from components.lookup import role_arns
-from components.names import access_policy
+from components.names import ENVIRONMENT_TYPE, access_policy
 from components.public_key import private_denied, public_name, published_by, with_public_keys
 from components.rotation import (
     DATABASE_STRATEGIES,
@@ -110,7 +110,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
     _consumers: dict[str, tuple[str, ...]]
 
     def __init__(self, name: str, args: SecretsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("secrets-platform:index:SecretsEnvironment", name, None, opts)
+        super().__init__(ENVIRONMENT_TYPE, name, None, opts)
         catalog, settings = args.catalog, args.settings
         env = settings.environment
         self.app = catalog.app

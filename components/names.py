@@ -62,3 +62,29 @@ def key_alias(app: str, environment: str) -> str:
     """The alias of an environment's key (the catalog refuses the app name `aws`: KMS reserves
     `alias/aws/` for AWS managed keys)."""
     return fit(f"alias/{app}/{environment}/secrets", ALIAS)
+
+
+# Pulumi's own names: the components' type tokens and the URNs `pulumi up --replace` takes.
+ENVIRONMENT_TYPE = "secrets-platform:index:SecretsEnvironment"
+CATALOG_COMPONENT_TYPE = "secrets-platform:index:CatalogSecret"
+RANDOM_TYPES = {
+    "bytes": "random:index/randomBytes:RandomBytes",
+    "password": "random:index/randomPassword:RandomPassword",
+    "uuid": "random:index/randomUuid:RandomUuid",
+}
+"""The pulumi-random resource that makes each kind of generated value (components/secret.py)."""
+
+
+def environment_component(app: str, environment: str) -> str:
+    """The logical name of the stack's SecretsEnvironment (`__main__.py`)."""
+    return f"{app}-{environment}"
+
+
+def generated_value_urn(stack: str, project: str, app: str, environment: str, secret: str, key: str,
+                        kind: str) -> str:
+    """The URN of the random resource behind one generated value: `pulumi up --replace` on it makes a
+    new value (and, for a secret no function rotates, a new version). The engine's URN type is the
+    parents' type chain (SecretsEnvironment, CatalogSecret) and the resource's own."""
+    component = f"{environment_component(app, environment)}-{secret}"
+    chain = f"{ENVIRONMENT_TYPE}${CATALOG_COMPONENT_TYPE}${RANDOM_TYPES[kind]}"
+    return f"urn:pulumi:{stack}::{project}::{chain}::{component}-{key or 'value'}"

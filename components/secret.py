@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components import grants, iam
+from components import grants, iam, names
 from components.adopt import Adoption
 from components.catalog import PLACEHOLDER_REF, BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
 from components.values import SuppliedValues
@@ -110,7 +110,7 @@ class CatalogSecret(pulumi.ComponentResource):
     does not set are left out."""
 
     def __init__(self, name: str, args: CatalogSecretArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("secrets-platform:index:CatalogSecret", name, None, opts)
+        super().__init__(names.CATALOG_COMPONENT_TYPE, name, None, opts)
         entry = args.entry
         if args.adopted is not None and not args.adopted.imported:
             self._adopt(name, args, args.adopted)

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
-from components.catalog import Rotation
+from components import names
+from components.catalog import Rotation, Secret
 from ops.aws import NOT_FOUND, call, error_code
 from ops.due import Due, assess, current_version_created
 from ops.stack import OpsError, Stack, rotation_days
@@ -234,6 +235,23 @@ def _existing(client: Any, full: str) -> dict[str, Any]:
     return description
 
 
+def replacement(stack: Stack, name: str, entry: Secret) -> str:
+    """How a person replaces a value no function rotates: a supplied value is set again; a generated
+    one is made again by replacing the random resource behind it (its URN, as the engine names it)."""
+    generated = [(key, value.generate.kind) for key, value in entry.values.items() if value.generate is not None]
+    supplied = [key for key, value in entry.values.items() if value.external is not None]
+    steps = []
+    if supplied:
+        steps.append("set the new value with `pulumi config set --secret` and run `pulumi up`")
+    if generated:
+        # --replace, not --target-replace: the secret's version must take the new value in the same update.
+        urns = [names.generated_value_urn(stack.name, stack.project, stack.catalog.app, stack.environment, name,
+                                          key, kind) for key, kind in generated]
+        targets = " ".join(f"--replace '{urn}'" for urn in urns)
+        steps.append(f"make a new generated value with `pulumi up --stack {stack.name} {targets}`")
+    return "; ".join(steps) or "change it where it comes from and run `pulumi up`"
+
+
 def rotate(stack: Stack, client: Any, given: str, out: TextIO) -> None:
     """RotateSecret now, for a secret whose rotation function is configured in AWS."""
     name, entry = stack.resolve(given)
@@ -243,8 +261,7 @@ def rotate(stack: Stack, client: Any, given: str, out: TextIO) -> None:
         if isinstance(entry.rotation, Rotation):
             hint = f"the catalog rotates it, so the rotation is not deployed yet: run `pulumi up --stack {stack.name}`"
         else:
-            hint = (f"the catalog says '{entry.rotation_tag}': replace the value with `pulumi config set --secret` "
-                    "and `pulumi up`")
+            hint = f"the catalog says '{entry.rotation_tag}': {replacement(stack, name, entry)}"
         raise OpsError(f"secret {full} has no rotation configured in AWS; refusing to rotate ({hint})")
     stages = stages_of(description)
     if stages[PENDING] and stages[PENDING] != stages[CURRENT]:

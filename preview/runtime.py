@@ -45,6 +45,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self._on_resource = on_resource
         """Called with each record as it is registered (on the SDK's worker threads)."""
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """The URN the engine gives: the parent's whole qualified type chain, without the root stack's
+        type (pulumi's `resource.NewURN`, called with the parent URN's `QualifiedType()`). The mock
+        monitor keeps only the parent's last type and prefixes `pulumi:pulumi:Stack$` to top-level
+        resources, so its URNs are not the ones `pulumi up --replace` or `pulumi state` take."""
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == STACK_TYPE:

@@ -48,3 +48,40 @@ def test_registrations_proceed_while_the_program_declares(tmp_path: Path, probe:
     assert len(by_name) == probe.COUNT + 1 == len([r for r in run.resources if r.custom])
     assert all(by_name[f"s{i}"].inputs["length"] == 8 + i % 5 for i in range(probe.COUNT))
     assert "inner" in by_name
+
+
+NESTED = """\
+import pulumi
+import pulumi_random as random
+
+
+class Inner(pulumi.ComponentResource):
+    def __init__(self, name, opts=None):
+        super().__init__("test:index:Inner", name, None, opts)
+        random.RandomString(f"{name}-s", length=8, opts=pulumi.ResourceOptions(parent=self))
+
+
+class Outer(pulumi.ComponentResource):
+    def __init__(self, name, opts=None):
+        super().__init__("test:index:Outer", name, None, opts)
+        Inner(f"{name}-inner", pulumi.ResourceOptions(parent=self))
+
+
+Outer("o")
+random.RandomString("top", length=8)
+"""
+
+
+def test_urns_are_the_engines(tmp_path: Path) -> None:
+    """The engine's URN type is the parent's whole qualified type chain plus the resource's type, and a
+    top-level resource's is its own type (pulumi resource.NewURN with the parent's QualifiedType, the
+    root stack left out); `pulumi up --replace <urn>` needs exactly that string."""
+    (tmp_path / "main.py").write_text(NESTED)
+    stack = StackConfig(project="probe", stack="dev", values={}, secret_keys=[], config_file=tmp_path / "x.yaml")
+    urns = {r.name: r.urn for r in run_program(stack, tmp_path, "main.py").resources}
+    prefix = "urn:pulumi:dev::probe::"
+    assert urns["o"] == prefix + "test:index:Outer::o"
+    assert urns["o-inner"] == prefix + "test:index:Outer$test:index:Inner::o-inner"
+    assert urns["o-inner-s"] == (prefix + "test:index:Outer$test:index:Inner$random:index/randomString:RandomString"
+                                 "::o-inner-s")
+    assert urns["top"] == prefix + "random:index/randomString:RandomString::top"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -172,6 +173,25 @@ def test_rotate_refuses_a_secret_without_rotation(moto: Moto, ops: Run) -> None:
     assert "filot/staging/database-url" in line and "no rotation configured" in line
     assert "on-compromise" in line
     assert moto.stages("filot/staging/database-url") == before
+
+
+def test_rotate_refusal_gives_the_replace_command_of_a_generated_value(moto: Moto, ops: Run) -> None:
+    """relaybox's trial: a generated secret rotated only on compromise had no way to be replaced (the
+    hint said `pulumi config set`, which does not apply). The hint names the random resource's URN,
+    which must be the URN the preview, shaped as the engine's, gives that resource."""
+    from preview.cli import preview
+
+    config = REPO / "examples" / "relaybox" / "Pulumi.staging.yaml"
+    full = "relaybox/staging/api-key-signing-key"
+    region = load_stack("staging", REPO, config).region
+    moto.client("secretsmanager", region).create_secret(Name=full, SecretString=moto.value())
+    line = one_line(ops("rotate", "api-key-signing-key", "--stack", "staging", "--config-file", str(config)))
+    assert "no rotation configured" in line and "pulumi config set" not in line
+    urns = re.findall(r"--replace '([^']+)'", line)
+    assert len(urns) == 1 and f"pulumi up --stack staging --replace '{urns[0]}'" in line
+    resources = preview("staging", REPO, config, policies=False).run.resources
+    behind = [r for r in resources if r.urn == urns[0]]
+    assert len(behind) == 1 and behind[0].type == "random:index/randomBytes:RandomBytes"
 
 
 def test_rotate_refuses_a_catalog_rotation_that_is_not_deployed(moto: Moto, ops: Run) -> None:

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from components import names
 from components.catalog import Rotation, Secret
+from components.public_key import published_by
 from ops.aws import NOT_FOUND, call, error_code
 from ops.due import Due, assess, current_version_created
 from ops.stack import OpsError, Stack, rotation_days
@@ -97,9 +98,12 @@ def describe(client: Any, name: str) -> dict[str, Any] | None:
 def state_of(stack: Stack, client: Any, catalog_name: str | None, full: str,
              now: dt.datetime | None = None) -> SecretState:
     description = call(f"secret {full}", describe, client=client, name=full)
-    entry = stack.secrets.get(catalog_name) if catalog_name else None
-    state = SecretState(name=full, catalog=catalog_name, exists=description is not None,
-                        catalog_rotation=entry.rotation_tag if entry else "-")
+    secrets = stack.secrets
+    entry = secrets.get(catalog_name) if catalog_name else None
+    signer = published_by(secrets).get(catalog_name or "")
+    # A published public key changes with its signing key's rotation, not by hand.
+    intent = f"with {signer}" if signer else entry.rotation_tag if entry else "-"
+    state = SecretState(name=full, catalog=catalog_name, exists=description is not None, catalog_rotation=intent)
     if description is None:
         state.problems.append("missing in AWS (run `pulumi up`)")
         return state

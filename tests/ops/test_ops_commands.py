@@ -175,6 +175,19 @@ def test_rotate_refuses_a_secret_without_rotation(moto: Moto, ops: Run) -> None:
     assert moto.stages("filot/staging/database-url") == before
 
 
+def test_list_says_a_published_public_key_changes_with_its_signing_key(moto: Moto, ops: Run) -> None:
+    """relaybox's trial: the public-key secret was listed as rotated by hand ('manual'); the signing
+    key's rotation writes it."""
+    config = REPO / "examples" / "relaybox" / "Pulumi.staging.yaml"
+    region = load_stack("staging", REPO, config).region
+    full = "relaybox/staging/dashboard-jwt-key-public-key"
+    moto.client("secretsmanager", region).create_secret(Name=full, SecretString=json.dumps({"alg": "RS256"}))
+    result = ops("list", "--stack", "staging", "--config-file", str(config), "--format", "json")
+    rows = {row["name"]: row for row in json.loads(result.out)["secrets"]}
+    assert rows[full]["catalog_rotation"] == "with dashboard-jwt-key"
+    assert rows["relaybox/staging/dashboard-jwt-key"]["catalog_rotation"] == "90d"
+
+
 def test_rotate_refusal_gives_the_replace_command_of_a_generated_value(moto: Moto, ops: Run) -> None:
     """relaybox's trial: a generated secret rotated only on compromise had no way to be replaced (the
     hint said `pulumi config set`, which does not apply). The hint names the random resource's URN,

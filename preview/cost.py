@@ -17,7 +17,8 @@ What is counted
   version in each region (Secrets Manager encrypts every version under the secret's key).
 - Lambda: rotation invocations (4 steps per rotation) and their GB-seconds.
 
-What is not: free tiers (KMS 20,000 requests/month, Lambda 1M requests and 400,000 GB-s/month;
+What is not: a NAT gateway or VPC endpoint that rotation functions in a VPC need (a warning says so),
+free tiers (KMS 20,000 requests/month, Lambda 1M requests and 400,000 GB-s/month;
 they are per account, not per stack), CloudWatch Logs, EventBridge rules, SNS, data transfer, the
 API calls `pulumi up` itself makes, and taxes.
 """
@@ -55,6 +56,9 @@ PRICES: dict[str, float] = {
     "lambda.gb_second.x86_64": 0.0000166667,
     "lambda.gb_second.arm64": 0.0000133334,
 }
+VPC_ENDPOINT_AZ_HOUR = 0.01
+"""An interface VPC endpoint per availability zone per hour (not counted: the program creates none)."""
+VPC_ENDPOINT_SOURCE = "https://aws.amazon.com/privatelink/pricing/"
 KMS_BILLED_ROTATIONS = 2
 """Rotations of a key's material that add to its monthly price; later ones are not billed."""
 
@@ -219,6 +223,14 @@ def estimate(
     )
     key_rotation_extra = len(rotating_keys) * KMS_BILLED_ROTATIONS * PRICES["kms.rotated_material_month"]
     warnings = []
+    in_vpc = sum(1 for f in functions.values() if ((f.get("vpcConfig") or {}).get("subnetIds")))
+    if in_vpc:
+        warnings.append(
+            f"{in_vpc} rotation function(s) run in a VPC and reach Secrets Manager through a NAT gateway or an "
+            f"interface VPC endpoint (com.amazonaws.{region}.secretsmanager), which the program does not create "
+            f"and this estimate does not count: an endpoint is about USD {VPC_ENDPOINT_AZ_HOUR:.2f} per "
+            f"availability zone-hour (USD {VPC_ENDPOINT_AZ_HOUR * HOURS_PER_MONTH:.2f} a month per zone) plus data "
+            f"({VPC_ENDPOINT_SOURCE})")
     if region not in SAME_PRICE_REGIONS:
         warnings.append(f"prices are {PRICE_REGION} list prices; not checked for {region}")
     return {

@@ -288,7 +288,8 @@ def _check_tags(tags: dict[str, str], fail: Any) -> None:
                    f"at most {TAG_LIMIT}, so at most {TAG_LIMIT - len(PLATFORM_TAGS)} here")
     for key, value in tags.items():
         if key in PLATFORM_TAGS:
-            raise fail(f"{where}.{key}", "is a tag the platform sets itself; choose another name")
+            raise fail(f"{where}.{key}", "is a tag the platform sets itself; choose another name (the platform's: "
+                       f"{', '.join(sorted(PLATFORM_TAGS))})")
         if key.lower().startswith("aws:"):
             raise fail(f"{where}.{key}", "tag names starting with 'aws:' are reserved for AWS")
         if not 1 <= len(key) <= 128 or not TAG_TEXT.fullmatch(key):

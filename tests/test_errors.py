@@ -412,3 +412,18 @@ def test_a_database_strategy_missing_a_key_shows_how_to_declare_it(make_project:
 """
     line = expect_error(make_project(catalog, MINIMAL_STACK), "secret 'database'", "field 'keys'")
     assert line.endswith("needs the keys engine; for example engine: {config: {default: postgres}}")
+
+
+def test_the_readme_lists_the_tags_the_platform_sets(make_project: Callable[..., Path]) -> None:
+    """A stack tag of a platform name is refused, naming them; the README lists the same names."""
+    import re
+
+    from components.settings import PLATFORM_TAGS
+    from tests.conftest import REPO
+
+    line = expect_error(make_project(GOOD, MINIMAL_STACK + "  secrets-platform:tags: {owner: x}\n"),
+                        "field 'secrets-platform:tags.owner'")
+    assert line.endswith(f"(the platform's: {', '.join(sorted(PLATFORM_TAGS))})")
+    readme = (REPO / "README.md").read_text()
+    listed = readme.split("use the names the platform sets (", 1)[1].split(")", 1)[0]
+    assert set(re.findall(r"`([a-z-]+)`", listed)) == PLATFORM_TAGS

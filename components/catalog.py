@@ -636,6 +636,22 @@ def _locate(loc: tuple[Any, ...]) -> tuple[str | None, str | None]:
 
 
 
+def _field_names() -> set[str]:
+    """Every field name (or alias) of the catalog's models."""
+    names: set[str] = set()
+    pending: list[type[BaseModel]] = [_Model]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        names.update(f.alias or n for n, f in model.model_fields.items())
+    return names
+
+
+def _did_you_mean(field: str) -> str:
+    close = difflib.get_close_matches(field, sorted(_field_names()), n=1, cutoff=0.75)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 def parse_catalog(data: Any, path: str) -> Catalog:
     """Validate parsed YAML into a Catalog; the first problem becomes a ConfigurationError."""
     if not isinstance(data, dict):
@@ -655,7 +671,7 @@ def parse_catalog(data: Any, path: str) -> Catalog:
         secret, field = _locate(tuple(error["loc"]))
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = "unknown field" + _did_you_mean(str(error["loc"][-1]))
         elif error["type"] == "missing":
             message = "required field is missing"
         elif isinstance(error.get("input"), str | int | float | bool) and f"'{error['input']}'" not in message:

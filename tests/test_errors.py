@@ -427,3 +427,13 @@ def test_the_readme_lists_the_tags_the_platform_sets(make_project: Callable[...,
     readme = (REPO / "README.md").read_text()
     listed = readme.split("use the names the platform sets (", 1)[1].split(")", 1)[0]
     assert set(re.findall(r"`([a-z-]+)`", listed)) == PLATFORM_TAGS
+
+
+def test_an_unknown_catalog_field_one_letter_off_gets_a_suggestion(make_project: Callable[..., Path]) -> None:
+    catalog = GOOD.replace("    rotation_reason: issued by the payment provider\n",
+                           "    rotation_reason: issued by the payment provider\n    consumer: [api]\n")
+    line = expect_error(make_project(catalog, MINIMAL_STACK), "secret 'payments'", "field 'consumer'")
+    assert line.endswith("unknown field; did you mean 'consumers'?")
+    far = GOOD.replace("    rotation_reason: issued by the payment provider\n",
+                       "    rotation_reason: issued by the payment provider\n    pattern: x\n")
+    assert expect_error(make_project(far, MINIMAL_STACK), "field 'pattern'").endswith("unknown field")

@@ -173,6 +173,10 @@ class ConfigSource(_Model):
     """Used when the stack does not set the key (never for anything secret)."""
 
 
+PATTERN_MAX = 512
+"""Longest `pattern` accepted."""
+
+
 class Value(_Model):
     """One value: generated, external, plain config, or derived from sibling values."""
 
@@ -195,6 +199,10 @@ class Value(_Model):
     `pulumi up` (a session secret must not be the token-signing key)."""
     type: Literal["string", "integer", "boolean"] = "string"
     """JSON type of a plain config value inside a JSON secret (a port is a number, `tls` a boolean)."""
+    pattern: str | dict[str, str] | None = None
+    """A regular expression a supplied value must match (`re.search`: anchor it), for every environment or
+    per environment (`{production: '^sk_live_', staging: '^sk_test_'}`, so that a test key never reaches
+    production); checked at `pulumi up` for external values, at every run for plain config."""
 
     @field_validator("env", mode="before")
     @classmethod
@@ -212,6 +220,18 @@ class Value(_Model):
                                  "name the variable after the application's own setting")
         return value
 
+    @field_validator("pattern")
+    @classmethod
+    def _patterns(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        for expression in (value.values() if isinstance(value, dict) else () if value is None else (value,)):
+            if not 1 <= len(expression) <= PATTERN_MAX:
+                raise ValueError(f"a pattern has 1 to {PATTERN_MAX} characters")
+            try:
+                re.compile(expression)
+            except re.error as exc:
+                raise ValueError(f"'{expression}' is not a regular expression ({exc})") from None
+        return value
+
     @model_validator(mode="after")
     def _one_source(self) -> Value:
         sources = [s for s in SOURCES if getattr(self, s) is not None]
@@ -226,6 +246,8 @@ class Value(_Model):
             raise ValueError("'differs_from' applies to external values (generated ones always differ)")
         if self.type != "string" and self.config is None:
             raise ValueError("'type' applies to plain config values only")
+        if self.pattern is not None and self.external is None and self.config is None:
+            raise ValueError("'pattern' applies to a supplied value (external or plain config)")
         if self.type != "string" and self.config is not None and self.config.default is not None:
             typed(self.config.default, self.type)
         return self
@@ -233,6 +255,10 @@ class Value(_Model):
     def required_in(self, environment: str) -> bool:
         """Whether a stack of `environment` must set this value."""
         return self.required if isinstance(self.required, bool) else environment in self.required
+
+    def pattern_in(self, environment: str) -> str | None:
+        """The pattern a stack of `environment` holds this value to, if any."""
+        return self.pattern.get(environment) if isinstance(self.pattern, dict) else self.pattern
 
     @property
     def source(self) -> str:
@@ -777,6 +803,13 @@ def _check_shape(path: str, name: str, secret: Secret) -> None:
 
 def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str, ...]) -> None:
     _check_shape(path, name, secret)
+    for key, value in secret.values.items():
+        for env in value.pattern if isinstance(value.pattern, dict) else ():
+            if env not in environments:
+                raise ConfigurationError(
+                    path, f"'{env}' is not one of the catalog's environments ({', '.join(environments)})",
+                    secret=name, field=f"{'keys.' + key if key else 'value'}.pattern",
+                )
     for env in secret.environments or ():
         if env not in environments:
             raise ConfigurationError(

@@ -137,7 +137,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
         supplied = {n: SuppliedValues(secret={}, plain={}, missing=[]) if n in settings.adopt
                     else read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
         check_differences(secrets, settings, supplied)
-        self.deploy_checks = deploy_checks(catalog, secrets)
+        self.deploy_checks = deploy_checks(catalog, secrets, env)
 
         # Rotation roles first: the key policy names them, and AWS refuses a key policy whose
         # principals do not exist yet.

@@ -124,7 +124,8 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             # The offline preview (allowMissingValues) holds random stand-ins for secure values: their
             # length says nothing, so min_length waits for `pulumi up` (listed as a deploy check).
             problem = placeholder_problem(supplied, entry.class_) or (
-                None if settings.allow_missing_values else _too_short(supplied, value.min_length))
+                None if settings.allow_missing_values else _too_short(supplied, value.min_length)
+                or _mismatch(supplied, value.pattern_in(settings.environment), settings.environment))
             if problem:
                 raise ConfigurationError(settings.file, problem, secret=name, field=full_key)
             # A keyed digest, never the value, to compare with the values this one must differ from.
@@ -153,7 +154,8 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
                     settings.file, f"not set; set it with `pulumi config set {PROJECT}:{ckey} <value> "
                     f"--stack {settings.stack}`", secret=name, field=f"{PROJECT}:{ckey}",
                 )
-            problem = placeholder_problem(raw, "configuration", secret=False) or _too_short(raw, value.min_length)
+            problem = placeholder_problem(raw, "configuration", secret=False) or _too_short(raw, value.min_length) \
+                or _mismatch(raw, value.pattern_in(settings.environment), settings.environment)
             if problem:
                 raise ConfigurationError(settings.file, problem, secret=name, field=f"{PROJECT}:{ckey}")
             try:
@@ -204,6 +206,13 @@ def _too_short(value: str, min_length: int | None) -> str | None:
     return None
 
 
+def _mismatch(value: str, pattern: str | None, environment: str) -> str | None:
+    """Why a supplied value does not match its pattern (the message quotes the pattern, never the value)."""
+    if pattern is not None and re.search(pattern, value) is None:
+        return f"the value does not match the catalog's pattern for {environment} ('{pattern}'); set the right value"
+    return None
+
+
 def check_differences(secrets_: Mapping[str, Secret], settings: StackSettings,
                       supplied: dict[str, SuppliedValues]) -> None:
     """Values the catalog says must differ (`differs_from`) do, where both are set in this stack."""
@@ -224,13 +233,16 @@ def check_differences(secrets_: Mapping[str, Secret], settings: StackSettings,
                     )
 
 
-def deploy_checks(catalog: Catalog, secrets_: dict[str, Secret]) -> list[str]:
-    """The constraints on supplied values that only `pulumi up` can check (against real values)."""
+def deploy_checks(catalog: Catalog, secrets_: dict[str, Secret], environment: str) -> list[str]:
+    """The constraints on supplied secret values that only `pulumi up` can check (against real values)."""
     checks: list[str] = []
     for name, entry in secrets_.items():
         for key, value in entry.values.items():
             where = f"{name}.{key}" if key else name
             if value.min_length is not None:
                 checks.append(f"{where}: at least {value.min_length} characters")
+            pattern = value.pattern_in(environment)
+            if pattern is not None and value.external is not None:
+                checks.append(f"{where}: matches '{pattern}'")
             checks += [f"{where}: differs from {ref}" for ref in value.differs_from]
     return checks

@@ -144,6 +144,53 @@ def test_the_preview_says_which_checks_wait_for_pulumi_up(make_project: Callable
     assert "cache.password: at least 32 characters" in section
 
 
+PATTERNED = CATALOG.replace(
+    "    value: {env: SIGNING_KEY, external: {}}\n",
+    "    value: {env: SIGNING_KEY, external: {}, pattern: {production: '^sk_live_', staging: '^sk_test_'}}\n"
+).replace("host: {env: CACHE_HOST, config: {}, required: [production]}",
+          "host: {env: CACHE_HOST, config: {}, required: [production], pattern: '\\.internal$'}")
+
+
+def test_a_value_of_another_environment_is_refused_by_its_pattern(make_project: Callable[..., Path]) -> None:
+    """relaybox's trial: nothing stopped a Stripe test key in production. The message quotes the pattern,
+    never the value; nothing is registered."""
+    project = make_project(PATTERNED, MINIMAL_STACK + "  secrets-platform:cacheHost: cache.internal\n",
+                           stack="production")
+    live, test = "sk_live_" + value(), "sk_test_" + value()
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, "production", values={"session": value(32), "signing": test, "cachePassword": value(32)})
+    assert caught.value.field == "secrets-platform:signing" and "'^sk_live_'" in str(caught.value)
+    assert test not in str(caught.value) and caught.value.registered == 0
+    program(project, "production", values={"session": value(32), "signing": live, "cachePassword": value(32)})
+    staging = make_project(PATTERNED, MINIMAL_STACK)
+    with pytest.raises(ConfigurationError):
+        program(staging, values={"session": value(32), "signing": live})
+    program(staging, values={"session": value(32), "signing": test})
+
+
+def test_a_plain_value_is_held_to_its_pattern_at_every_run(make_project: Callable[..., Path]) -> None:
+    project = make_project(PATTERNED, MINIMAL_STACK + "  secrets-platform:cacheHost: cache.example.com\n")
+    expect_error(project, "field 'secrets-platform:cacheHost'", "'\\.internal$'")
+
+
+def test_the_preview_lists_a_pattern_as_a_deploy_check(make_project: Callable[..., Path]) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["staging", "--project-dir", str(make_project(PATTERNED, MINIMAL_STACK)), "--no-policies"],
+                out=out, err=err)
+    assert code == 0, err.getvalue()
+    assert "signing: matches '^sk_test_'" in out.getvalue().split("Checked at `pulumi up` only", 1)[1]
+
+
+@pytest.mark.parametrize(("pattern", "message"), [
+    ("'['", "is not a regular expression"),
+    ("{prod: '^x'}", "'prod' is not one of the catalog's environments"),
+])
+def test_a_pattern_that_cannot_apply(make_project: Callable[..., Path], pattern: str, message: str) -> None:
+    catalog = CATALOG.replace("    value: {env: SIGNING_KEY, external: {}}\n",
+                              f"    value: {{env: SIGNING_KEY, external: {{}}, pattern: {pattern}}}\n")
+    expect_error(make_project(catalog, MINIMAL_STACK), "secret 'signing'", "field 'value.pattern'", message)
+
+
 # ---------------------------------------------------------------- the development-value check
 
 

@@ -662,19 +662,33 @@ def _locate(loc: tuple[Any, ...]) -> tuple[str | None, str | None]:
 
 
 
-def _field_names() -> set[str]:
-    """Every field name (or alias) of the catalog's models."""
-    names: set[str] = set()
+_MODEL_PLACES = {
+    "BytesSpec": "'generate'", "PasswordSpec": "'generate'", "UuidSpec": "'generate'", "ExternalSource": "'external'",
+    "ConfigSource": "'config'", "Value": "a value ('value' or 'keys.<key>')", "Rotation": "'rotation'",
+    "PublicKey": "'public_key'", "Secret": "a secret", "CatalogFile": "the top of the catalog",
+}
+"""Where the fields of each catalog model are written, for a field given in the wrong place."""
+
+
+def _field_places() -> dict[str, list[str]]:
+    """Every field name (or alias) of the catalog's models -> where it may be written."""
+    places: dict[str, list[str]] = {}
     pending: list[type[BaseModel]] = [_Model]
     while pending:
         model = pending.pop()
         pending.extend(model.__subclasses__())
-        names.update(f.alias or n for n, f in model.model_fields.items())
-    return names
+        for name, info in model.model_fields.items():
+            place = _MODEL_PLACES.get(model.__name__, model.__name__)
+            if place not in places.setdefault(info.alias or name, []):
+                places[info.alias or name].append(place)
+    return places
 
 
 def _did_you_mean(field: str) -> str:
-    close = difflib.get_close_matches(field, sorted(_field_names()), n=1, cutoff=0.75)
+    places = _field_places()
+    if field in places:  # a real field, in the wrong place
+        return f"; '{field}' belongs to {' or '.join(sorted(places[field]))}"
+    close = difflib.get_close_matches(field, sorted(places), n=1, cutoff=0.75)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 

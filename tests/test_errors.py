@@ -435,5 +435,9 @@ def test_an_unknown_catalog_field_one_letter_off_gets_a_suggestion(make_project:
     line = expect_error(make_project(catalog, MINIMAL_STACK), "secret 'payments'", "field 'consumer'")
     assert line.endswith("unknown field; did you mean 'consumers'?")
     far = GOOD.replace("    rotation_reason: issued by the payment provider\n",
-                       "    rotation_reason: issued by the payment provider\n    pattern: x\n")
-    assert expect_error(make_project(far, MINIMAL_STACK), "field 'pattern'").endswith("unknown field")
+                       "    rotation_reason: issued by the payment provider\n    colour: x\n")
+    assert expect_error(make_project(far, MINIMAL_STACK), "field 'colour'").endswith("unknown field")
+    misplaced = GOOD.replace("    rotation_reason: issued by the payment provider\n",
+                             "    rotation_reason: issued by the payment provider\n    pattern: x\n")
+    assert expect_error(make_project(misplaced, MINIMAL_STACK), "field 'pattern'").endswith(
+        "unknown field; 'pattern' belongs to a value ('value' or 'keys.<key>')")

@@ -189,7 +189,7 @@ class Value(_Model):
     template: str | None = None
     """Built from sibling keys, e.g. `postgresql://{username}:{password}@{host}:{port}/{dbname}`;
     substituted values are percent-encoded so that a password cannot break the URL."""
-    required: bool | list[str] = True
+    required: bool | Annotated[list[str], Field(min_length=1)] = True
     """An optional external or config value may be missing in a stack; the key is then left out. A
     list of environments makes it required there and optional elsewhere (`required: [production]`)."""
     min_length: int | None = Field(default=None, ge=1, le=65536)

@@ -645,12 +645,21 @@ def _secret_at_line(text: str, line: int) -> str | None:
     return current
 
 
+def _best_error(errors: list[Any]) -> Any:
+    """The first error, or, where a union field failed every branch, the branch of the input's own type
+    (`required: []` is a too-short list, not an invalid boolean)."""
+    first = errors[0]
+    kind = {list: "list[", dict: "dict[", str: "str", bool: "bool", int: "int"}.get(type(first.get("input")))
+    same_field = [e for e in errors if tuple(e["loc"][:-1]) == tuple(first["loc"][:-1])]
+    return next((e for e in same_field if kind and str(e["loc"][-1]).startswith(kind)), first)
+
+
 def _locate(loc: tuple[Any, ...]) -> tuple[str | None, str | None]:
     """Split a pydantic error location into (secret, field), without pydantic's own labels."""
     parts: list[str] = []
     previous = ""
     for raw in (str(p) for p in loc):
-        label = any(c in raw for c in "[](),'") or raw in ("Rotation", "function-after")
+        label = any(c in raw for c in "[](),'") or raw in ("Rotation", "function-after", "bool", "str", "int")
         # pydantic inserts the discriminator tag right after 'generate'; a later 'bytes' is the field.
         tag = previous == "generate" and raw in ("bytes", "password", "uuid")
         previous = raw
@@ -707,7 +716,7 @@ def parse_catalog(data: Any, path: str) -> Catalog:
     try:
         parsed = CatalogFile.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        error = _best_error(exc.errors())
         secret, field = _locate(tuple(error["loc"]))
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":

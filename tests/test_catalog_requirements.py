@@ -95,6 +95,13 @@ def test_with_its_parts_set_the_template_is_stored(make_project: Callable[..., P
     assert run.outputs["actionRequired"] == []
 
 
+def test_required_lists_at_least_one_environment(make_project: Callable[..., Path]) -> None:
+    """`required: []` says nothing `required: false` does not; the message is the list's, not a boolean's."""
+    bad = CATALOG.replace("required: [production], min", "required: [], min")
+    expect_error(make_project(bad, MINIMAL_STACK), "secret 'cache'", "field 'keys.password.required'",
+                 "at least 1 item")
+
+
 def test_required_names_a_catalog_environment(make_project: Callable[..., Path]) -> None:
     bad = CATALOG.replace("required: [production], min", "required: [prod], min")
     expect_error(make_project(bad, MINIMAL_STACK), "secret 'cache'", "field 'keys.password.required'", "'prod'")

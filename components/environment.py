@@ -108,6 +108,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
     app: str
     _publishers: dict[str, str]
     _consumers: dict[str, tuple[str, ...]]
+    _ecs: list[tuple[EnvBinding, pulumi.Output[dict[str, str]]]] | None = None
 
     def __init__(self, name: str, args: SecretsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ENVIRONMENT_TYPE, name, None, opts)
@@ -320,19 +321,23 @@ class SecretsEnvironment(pulumi.ComponentResource):
             for b in sorted(self.bindings, key=lambda b: b.variable)
         }
 
+    def _ecs_entries(self) -> list[tuple[EnvBinding, pulumi.Output[dict[str, str]]]]:
+        """Each variable's entry of an ECS `secrets` list, by variable, made once for every list."""
+        if self._ecs is None:
+            def entry(variable: str, value_from: str) -> dict[str, str]:
+                return {"name": variable, "valueFrom": value_from}
+
+            self._ecs = [
+                (b, pulumi.Output.concat(self.secrets[b.secret].arn, f":{b.key}::" if b.key else "").apply(
+                    functools.partial(entry, b.variable)))
+                for b in sorted(self.bindings, key=lambda b: b.variable)
+            ]
+        return self._ecs
+
     def ecs_secrets(self, service: str | None = None) -> pulumi.Output[list[dict[str, str]]]:
         """The `secrets` list of an ECS container definition (seed 000, section 4): every variable, or
         those of the secrets `service` consumes."""
-        def entry(variable: str, value_from: str) -> dict[str, str]:
-            return {"name": variable, "valueFrom": value_from}
-
-        entries = [
-            pulumi.Output.concat(self.secrets[b.secret].arn, f":{b.key}::" if b.key else "").apply(
-                functools.partial(entry, b.variable)
-            )
-            for b in sorted(self.bindings, key=lambda b: b.variable)
-            if service is None or service in self._consumers[b.secret]
-        ]
+        entries = [e for b, e in self._ecs_entries() if service is None or service in self._consumers[b.secret]]
         return pulumi.Output.all(*entries).apply(list)
 
     def ecs_secrets_by_service(self) -> dict[str, pulumi.Output[list[dict[str, str]]]]:

@@ -33,30 +33,33 @@ STRATEGIES = ("token", "postgres-single-user", "postgres-alternating-users", "re
 #    setSecret and testSecret read the token's AWSPENDING value, whose response carries the secret's
 #    name and the version's stages: no DescribeSecret. A step with nothing to do (token
 #    setSecret/testSecret, JWT setSecret) needs no call at all.
-#  - createSecret: DescribeSecret; GetSecretValue(AWSPENDING, token) so that a retried step reuses
-#    the value instead of making a second one; GetSecretValue(AWSCURRENT) only when the new value
-#    derives from the current one (connection fields, the JWT previous key; not a single-value
-#    token); PutSecretValue.
+#  - createSecret: DescribeSecret; GetSecretValue(AWSCURRENT) only when the new value derives from
+#    the current one (connection fields, the JWT previous key; not a single-value token);
+#    PutSecretValue. No read of the token's AWSPENDING value first: PutSecretValue refuses a second,
+#    different value under a token that has one (AWS's PutSecretValue reference, ClientRequestToken),
+#    and a retried step answers that refusal by reusing the stored value (+1 call on a retry only).
 #  - setSecret: GetSecretValue(AWSPENDING); AWSCURRENT (the credential that changes the password, or
 #    the role in use); the master secret (alternating users, Redis). AWSPREVIOUS only when AWSCURRENT
 #    cannot log in (single user without a master).
 #  - testSecret: GetSecretValue(AWSPENDING).
-#  - finishSecret: DescribeSecret (which version holds AWSCURRENT); UpdateSecretVersionStage to
-#    move AWSCURRENT; UpdateSecretVersionStage to remove AWSPENDING (this protocol does it and moto
-#    refuses the next rotation without it; AWS's own templates leave it out, so 2 there). Redis
-#    also retires the old password: the new value and the master secret (+2 GetSecretValue).
+#  - finishSecret: DescribeSecret (which version holds AWSCURRENT); GetSecretValue(AWSPENDING, token):
+#    RotateSecret opens the token's version before createSecret stores a value, and DescribeSecret
+#    lists it either way, so only this read proves there is a value to move AWSCURRENT onto;
+#    UpdateSecretVersionStage to move AWSCURRENT; UpdateSecretVersionStage to remove AWSPENDING (this
+#    protocol does it and moto refuses the next rotation without it; AWS's own templates leave it
+#    out). Redis retires the old password with that AWSPENDING value and the master secret (+1).
 MINIMUM: dict[str, dict[str, int]] = {
-    "token": {"createSecret": 3, "setSecret": 0, "testSecret": 0, "finishSecret": 3},
-    "jwt-hs256": {"createSecret": 4, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
-    "jwt-rs256": {"createSecret": 4, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
-    "postgres-single-user": {"createSecret": 4, "setSecret": 2, "testSecret": 1, "finishSecret": 3},
-    "postgres-alternating-users": {"createSecret": 4, "setSecret": 3, "testSecret": 1, "finishSecret": 3},
-    "redis-acl": {"createSecret": 4, "setSecret": 3, "testSecret": 1, "finishSecret": 5},
+    "token": {"createSecret": 2, "setSecret": 0, "testSecret": 0, "finishSecret": 4},
+    "jwt-hs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
+    "jwt-rs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
+    "postgres-single-user": {"createSecret": 3, "setSecret": 2, "testSecret": 1, "finishSecret": 4},
+    "postgres-alternating-users": {"createSecret": 3, "setSecret": 3, "testSecret": 1, "finishSecret": 4},
+    "redis-acl": {"createSecret": 3, "setSecret": 3, "testSecret": 1, "finishSecret": 5},
 }
 FIRST_VALUE_MINIMUM: dict[str, dict[str, int]] = {
-    "token": {"createSecret": 3, "setSecret": 0, "testSecret": 0, "finishSecret": 3},
-    "jwt-hs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
-    "jwt-rs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
+    "token": {"createSecret": 2, "setSecret": 0, "testSecret": 0, "finishSecret": 4},
+    "jwt-hs256": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
+    "jwt-rs256": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
 }
 """The first rotation of a secret created empty (`first_value: rotation`): createSecret has no
 AWSCURRENT to read, so a JWT's is one call less; the rest as above."""
@@ -125,7 +128,7 @@ def rig() -> Iterator[Rig]:
     servers = _import_servers()
     from rotation import handler
 
-    with servers.moto_server() as moto, servers.moto_rotates_empty_secrets():
+    with servers.moto_server() as moto, servers.moto_rotates_empty_secrets(), servers.moto_keeps_version_values():
         function_client = moto.client("secretsmanager")
         counter = CallCounter()
         function_client.meta.events.register("before-call.*.*", counter.hook)

@@ -160,6 +160,40 @@ def moto_rotates_empty_secrets() -> Iterator[EmptySecretRotation]:
 
 
 @contextlib.contextmanager
+def moto_keeps_version_values() -> Iterator[None]:
+    """Make moto refuse to change the value of a version that has one, as Secrets Manager documents.
+
+    PutSecretValue, ClientRequestToken: "If a version with this value already exists and the version of the
+    SecretString and SecretBinary values are different from those in the request, then the request fails
+    because you can't modify a secret version." moto 5.2.5 follows that rule except for a version labelled
+    AWSPENDING, whose value it replaces (it lets the rotation's first put fill the empty AWSPENDING version
+    RotateSecret opens, and lets any later put overwrite it too). This patch refuses the overwrite with
+    moto's own error for the case (ResourceExistsException) and defers to moto for everything else.
+    """
+    from moto.secretsmanager.exceptions import ResourceExistsException
+    from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
+
+    original = SecretsManagerBackend.put_secret_value
+
+    def put_secret_value(self: SecretsManagerBackend, secret_id: str, secret_string: str, secret_binary: str,
+                         client_request_token: str, version_stages: list[str]) -> str:
+        secret = self.secrets.get(secret_id)
+        version = secret.versions.get(client_request_token) if isinstance(secret, FakeSecret) else None
+        if version and (version.get("secret_string"), version.get("secret_binary")) != (None, None) and (
+                version.get("secret_string"), version.get("secret_binary")) != (secret_string, secret_binary):
+            raise ResourceExistsException(
+                f"You can't use ClientRequestToken {client_request_token} because that value is already in use "
+                f"for a version of secret {secret.arn}.")
+        return original(self, secret_id, secret_string, secret_binary, client_request_token, version_stages)
+
+    SecretsManagerBackend.put_secret_value = put_secret_value  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SecretsManagerBackend.put_secret_value = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
 def moto_server() -> Iterator[MotoServer]:
     """ThreadedMotoServer on a free loopback port, with Lambda's docker mode off."""
     from moto.server import ThreadedMotoServer

@@ -25,6 +25,7 @@ from servers import (  # noqa: E402
     PostgresServer,
     RedisServer,
     lambda_invokes_routed,
+    moto_keeps_version_values,
     moto_rotates_empty_secrets,
     moto_server,
     postgres_server,
@@ -42,8 +43,9 @@ def moto() -> Iterator[MotoServer]:
 
 @pytest.fixture(scope="session")
 def empty_secret_rotation(moto: MotoServer) -> Iterator[EmptySecretRotation]:
-    """moto rotating a secret created without a value as AWS does (tests/servers.py)."""
-    with moto_rotates_empty_secrets() as behaviour:
+    """moto rotating a secret created without a value as AWS does, and never replacing a version's value
+    (tests/servers.py)."""
+    with moto_rotates_empty_secrets() as behaviour, moto_keeps_version_values():
         yield behaviour
 
 

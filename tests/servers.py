@@ -179,7 +179,7 @@ def moto_keeps_version_values() -> Iterator[None]:
                          client_request_token: str, version_stages: list[str]) -> str:
         secret = self.secrets.get(secret_id)
         version = secret.versions.get(client_request_token) if isinstance(secret, FakeSecret) else None
-        if version and (version.get("secret_string"), version.get("secret_binary")) != (None, None) and (
+        if secret is not None and version and (version.get("secret_string"), version.get("secret_binary")) != (None, None) and (
                 version.get("secret_string"), version.get("secret_binary")) != (secret_string, secret_binary):
             raise ResourceExistsException(
                 f"You can't use ClientRequestToken {client_request_token} because that value is already in use "

@@ -179,8 +179,8 @@ def moto_keeps_version_values() -> Iterator[None]:
                          client_request_token: str, version_stages: list[str]) -> str:
         secret = self.secrets.get(secret_id)
         version = secret.versions.get(client_request_token) if isinstance(secret, FakeSecret) else None
-        if secret is not None and version and (version.get("secret_string"), version.get("secret_binary")) != (None, None) and (
-                version.get("secret_string"), version.get("secret_binary")) != (secret_string, secret_binary):
+        stored = (version.get("secret_string"), version.get("secret_binary")) if version else (None, None)
+        if secret is not None and stored != (None, None) and stored != (secret_string, secret_binary):
             raise ResourceExistsException(
                 f"You can't use ClientRequestToken {client_request_token} because that value is already in use "
                 f"for a version of secret {secret.arn}.")
@@ -352,23 +352,14 @@ class PostgresServer:
         self._run([*self._pg_ctl, "-l", str(self.datadir.parent / "postgres.log"), "-o", options, "start"])
 
 
-@contextlib.contextmanager
-def postgres_server(tls: tuple[bytes, bytes] | None = None) -> Iterator[PostgresServer]:
-    """A throwaway cluster (scram-sha-256 only) on a free loopback port; removed on exit.
+SHARED_SERVERS = "ROTATION_TEST_SHARED_POSTGRES"
+"""Environment variable: the path of a file (mode 0600) describing a plaintext PostgreSQL server started
+once for many test sessions (scripts/mutate.py runs one pytest session per mutant). `postgres_server()`
+without TLS then lends it instead of starting a cluster of its own, and leaves it running."""
 
-    `tls`: (certificate chain PEM, private key PEM) to serve TLS with (`ssl=on`); plaintext stays allowed.
-    """
-    bindir = _pg_bin()
-    root = Path(tempfile.mkdtemp(prefix="pgtest-"))
-    as_root = os.geteuid() == 0
-    prefix: list[str] = []
-    if as_root:  # initdb refuses to run as root
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and no 'postgres' user (apt-get install postgresql)")
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
+
+def _pg_runner(root: Path, as_root: bool) -> Callable[[list[str]], subprocess.CompletedProcess[str]]:
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
 
     def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=60, check=False)
@@ -377,6 +368,54 @@ def postgres_server(tls: tuple[bytes, bytes] | None = None) -> Iterator[Postgres
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"{cmd[0]} failed ({result.returncode}): {result.stderr[-2000:]}\n{tail}")
         return result
+
+    return run
+
+
+def share_postgres(server: PostgresServer, path: Path) -> None:
+    """Describe `server` in `path` for `postgres_server()` in other processes (see SHARED_SERVERS)."""
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"host": server.host, "port": server.port, "superuser": server.superuser,
+                                "password": server.password, "datadir": str(server.datadir),
+                                "pg_ctl": server._pg_ctl}))
+
+
+def _shared_postgres() -> PostgresServer | None:
+    path = os.environ.get(SHARED_SERVERS)
+    if not path:
+        return None
+    data = json.loads(Path(path).read_text())
+    datadir = Path(data["datadir"])
+    server = PostgresServer(host=data["host"], port=int(data["port"]), superuser=data["superuser"],
+                            password=data["password"], datadir=datadir,
+                            _run=_pg_runner(datadir.parent, os.geteuid() == 0), _pg_ctl=list(data["pg_ctl"]))
+    try:  # a test that stopped it and was killed before starting it again
+        server._run([*server._pg_ctl, "status"])
+    except RuntimeError:
+        server.start()
+    return server
+
+
+@contextlib.contextmanager
+def postgres_server(tls: tuple[bytes, bytes] | None = None) -> Iterator[PostgresServer]:
+    """A throwaway cluster (scram-sha-256 only) on a free loopback port; removed on exit.
+
+    `tls`: (certificate chain PEM, private key PEM) to serve TLS with (`ssl=on`); plaintext stays allowed.
+    """
+    shared = _shared_postgres() if tls is None else None
+    if shared is not None:
+        yield shared
+        return
+    bindir = _pg_bin()
+    root = Path(tempfile.mkdtemp(prefix="pgtest-"))
+    as_root = os.geteuid() == 0
+    if as_root:  # initdb refuses to run as root
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and no 'postgres' user (apt-get install postgresql)")
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    run = _pg_runner(root, as_root)
 
     password = new_password()
     datadir = root / "data"

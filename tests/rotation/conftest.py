@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import moto.server  # imported once, in the process mutmut forks each mutant's test session from
 import pytest
 
 # The repository root (package `rotation`) and tests/ (module `servers`) must be importable

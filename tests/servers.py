@@ -393,6 +393,15 @@ def _shared_postgres() -> PostgresServer | None:
         server._run([*server._pg_ctl, "status"])
     except RuntimeError:
         server.start()
+    # As fresh as a new cluster for what the tests make: their roles (and the tables they own) go.
+    from psycopg import sql
+
+    with server.connect() as conn:
+        roles = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND NOT rolsuper")]
+        for role in roles:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        for role in roles:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
     return server
 
 

@@ -1,0 +1,182 @@
+"""redis-acl, the paths a rotation rarely takes, against a real redis-server and moto: a user created on
+first install, a master that cannot log in or may not run ACL, refusals with their exact messages, and
+what each step tells the operator (never a value: the autouse log fixture checks the logs)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+import pytest
+from rotation_harness import STEPS, Harness, SecretDict, SecretStr, assert_no_secret
+from servers import RedisServer, new_password
+
+from rotation.errors import CredentialError, ExternalServiceError, SecretFormatError
+from rotation.protocol import RotationContext, SecretStore
+from rotation.strategies.redis_acl import DEFAULT_ACL, RedisAclStrategy
+
+pytestmark = pytest.mark.servers
+
+LOGGER = "rotation.strategies.redis_acl"
+
+
+def _messages(logs: Any) -> list[str]:
+    return [r.getMessage() for r in logs.records if r.name == LOGGER]
+
+
+def _user(redis_srv: RedisServer, rules: tuple[str, ...] = ("~app:*", "+@all")) -> tuple[str, SecretStr]:
+    user, password = f"paths-{uuid.uuid4().hex[:8]}", SecretStr(new_password())
+    admin = redis_srv.admin()
+    try:
+        admin.execute_command("ACL", "SETUSER", user, "on", "#" + hashlib.sha256(password.encode()).hexdigest(),
+                              *rules)
+    finally:
+        admin.close()
+    return user, password
+
+
+def _where(redis_srv: RedisServer, user: str) -> str:
+    return f"redis {redis_srv.host}:{redis_srv.port} user {user}"
+
+
+def _app(harness: Harness, redis_srv: RedisServer, name: str, user: str, password: str,
+         master: tuple[str, str] | None = None) -> str:
+    """The app's secret (and its master secret: the server's admin unless `master`); a paused function."""
+    username, master_password = master or (redis_srv.admin_user, redis_srv.passwords[redis_srv.admin_user])
+    master_arn = harness.secret(name + "-master", json.dumps({"username": username, "password": master_password}))
+    harness.secret(name, json.dumps({"host": redis_srv.host, "port": redis_srv.port, "username": user,
+                                     "password": password, "tls": False, "masterarn": master_arn}))
+    return harness.function("redis-acl", {name: {}}, paused=True)
+
+
+def test_a_rotation_tells_what_it_does(harness: Harness, redis_srv: RedisServer, name: str, rotation_logs: Any) -> None:
+    user, password = _user(redis_srv)
+    fn = _app(harness, redis_srv, name, user, password)
+    token = harness.rotate(name, fn)
+    for step in STEPS[:2]:
+        harness.step(name, step, token, fn)
+    harness.step(name, "setSecret", token, fn)
+    for step in STEPS[2:]:
+        harness.step(name, step, token, fn)
+    assert redis_srv.can_login(user, harness.json(name)["password"]) and not redis_srv.can_login(user, password)
+    assert _messages(rotation_logs) == [
+        f"setSecret: added the pending password to {_where(redis_srv, user)}",
+        f"setSecret: AWSPENDING of {name} already logs in; nothing to do",
+        f"finishSecret: {_where(redis_srv, user)} now accepts only the AWSCURRENT password",
+    ]
+
+
+def test_a_user_missing_on_the_server_is_created_with_the_default_rules(
+    harness: Harness, redis_srv: RedisServer, name: str, rotation_logs: Any,
+) -> None:
+    user = f"paths-new-{uuid.uuid4().hex[:8]}"
+    fn = _app(harness, redis_srv, name, user, new_password())
+    token = harness.rotate(name, fn)
+    for step in STEPS:
+        harness.step(name, step, token, fn)
+    assert redis_srv.can_login(user, harness.json(name)["password"])  # created `on`
+    created = f"setSecret: created {_where(redis_srv, user)} with ACL {' '.join(DEFAULT_ACL)}"
+    assert _messages(rotation_logs)[0] == created
+
+
+def test_a_pending_value_of_another_user_is_refused(harness: Harness, redis_srv: RedisServer, name: str) -> None:
+    user, password = _user(redis_srv)
+    fn = _app(harness, redis_srv, name, user, password)
+    token = harness.rotate(name, fn)
+    pending = {**harness.json(name), "username": user + "-other", "password": new_password()}
+    harness.sm.put_secret_value(SecretId=name, ClientRequestToken=token, VersionStages=["AWSPENDING"],
+                                SecretString=json.dumps(pending))
+    with pytest.raises(SecretFormatError) as info:
+        harness.step(name, "setSecret", token, fn)
+    assert str(info.value) == (f"setSecret: AWSPENDING of {name} names user {user + '-other'!r}, AWSCURRENT "
+                               f"{user!r}; this strategy rotates one user")
+
+
+@pytest.mark.parametrize("step", ["setSecret", "finishSecret"])
+def test_a_master_that_cannot_log_in_is_named_with_the_step(
+    harness: Harness, redis_srv: RedisServer, name: str, step: str,
+) -> None:
+    user, password = _user(redis_srv)
+    fn = _app(harness, redis_srv, name, user, password)
+    token = harness.rotate(name, fn)
+    for earlier in STEPS[:STEPS.index(step)]:
+        harness.step(name, earlier, token, fn)
+    wrong = new_password()
+    harness.sm.put_secret_value(SecretId=name + "-master",
+                                SecretString=json.dumps({"username": redis_srv.admin_user, "password": wrong}))
+    with pytest.raises(CredentialError) as info:
+        harness.step(name, step, token, fn)
+    message = str(info.value)
+    assert message.startswith(f"{step}: the master credential cannot log in to redis {redis_srv.host}:"
+                              f"{redis_srv.port} as {redis_srv.admin_user}: AuthenticationError: ")
+    assert_no_secret(message, wrong, password, harness.json(name, "AWSPENDING")["password"])
+    assert redis_srv.can_login(user, password)
+
+
+@pytest.mark.parametrize("step", ["setSecret", "finishSecret"])
+def test_a_master_not_allowed_to_run_acl_is_named_with_the_step(
+    harness: Harness, redis_srv: RedisServer, name: str, step: str,
+) -> None:
+    user, password = _user(redis_srv)
+    weak, weak_password = _user(redis_srv, ("~*", "+@all", "-@dangerous"))  # ACL is a dangerous command
+    fn = _app(harness, redis_srv, name, user, password)
+    token = harness.rotate(name, fn)
+    for earlier in STEPS[:STEPS.index(step)]:
+        harness.step(name, earlier, token, fn)
+    harness.sm.put_secret_value(SecretId=name + "-master",
+                                SecretString=json.dumps({"username": weak, "password": weak_password}))
+    with pytest.raises(ExternalServiceError) as info:
+        harness.step(name, step, token, fn)
+    message = str(info.value)
+    assert message.startswith(f"{step}: ACL SETUSER {user} failed on {_where(redis_srv, user)}: NoPermissionError: ")
+    assert_no_secret(message, weak_password, password, harness.json(name, "AWSPENDING")["password"])
+    assert redis_srv.can_login(user, password)
+
+
+# ------------------------------------------------------------------ values refused before any connection
+
+NAME = "paths/test/cache"
+STRATEGY = RedisAclStrategy({})
+
+
+def _ctx() -> RotationContext:
+    """A context for checks that fail before any Secrets Manager call (no client is reached)."""
+    return RotationContext(secret_name=NAME, token="t" * 32, store=SecretStore(None, NAME), client=None)
+
+
+def _data(**changes: Any) -> str:
+    data = {"host": "127.0.0.1", "port": 1, "username": "app", "password": "p" * 16, "tls": False,
+            "masterarn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:m-AbCdEf"}
+    return json.dumps({k: v for k, v in {**data, **changes}.items() if v is not None})
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: STRATEGY.create_pending(_data(port="six"), _ctx()),
+     f"secret {NAME} (AWSCURRENT): port 'six' is not a number"),
+    (lambda: STRATEGY.set("not json", _data(), _ctx()),
+     f"secret {NAME} (AWSPENDING) is not valid JSON"),
+    (lambda: STRATEGY.set(_data(), _data(tls="yes"), _ctx()),
+     f"secret {NAME} (AWSCURRENT): field 'tls' must be true or false"),
+    (lambda: STRATEGY.test(_data(masterarn=None), _ctx()),
+     f"secret {NAME} (AWSPENDING) lacks required field(s) ['masterarn']"),
+    (lambda: STRATEGY.finish(_data(username=None), _ctx()),
+     f"secret {NAME} (AWSCURRENT) lacks required field(s) ['username']"),
+])
+def test_values_are_checked_and_named_by_secret_and_stage(call: Any, message: str) -> None:
+    with pytest.raises(SecretFormatError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_a_pending_value_that_cannot_log_in_fails_the_test_step(redis_srv: RedisServer) -> None:
+    user, _ = _user(redis_srv)
+    pending = SecretDict({"host": redis_srv.host, "port": redis_srv.port, "username": user,
+                          "password": new_password(), "tls": False, "masterarn": "arn:aws:secretsmanager:x"})
+    with pytest.raises(CredentialError) as info:
+        STRATEGY.test(json.dumps(pending), _ctx())
+    message = str(info.value)
+    where = _where(redis_srv, user)
+    assert message.startswith(f"testSecret: AWSPENDING cannot log in to {where}: AuthenticationError: ")
+    assert_no_secret(message, pending["password"])

@@ -31,8 +31,9 @@ STRATEGIES = ("token", "postgres-single-user", "postgres-alternating-users", "re
 #  - createSecret and finishSecret, which start and end a rotation, first confirm with DescribeSecret
 #    that rotation is enabled and which versions hold which label (the only call that returns both).
 #    setSecret and testSecret read the token's AWSPENDING value, whose response carries the secret's
-#    name and the version's stages: no DescribeSecret. A step with nothing to do (token
-#    setSecret/testSecret, JWT setSecret) needs no call at all.
+#    name and the version's stages: no DescribeSecret. A step with nothing to do (token and JWT
+#    setSecret) needs no call at all; a token's testSecret reads the pending value to check it
+#    (not empty; in a JSON secret, its key present) before it can become AWSCURRENT.
 #  - createSecret: DescribeSecret; GetSecretValue(AWSCURRENT) only when the new value derives from
 #    the current one (connection fields, the JWT previous key; not a single-value token);
 #    PutSecretValue. No read of the token's AWSPENDING value first: PutSecretValue refuses a second,
@@ -49,7 +50,7 @@ STRATEGIES = ("token", "postgres-single-user", "postgres-alternating-users", "re
 #    protocol does it and moto refuses the next rotation without it; AWS's own templates leave it
 #    out). Redis retires the old password with that AWSPENDING value and the master secret (+1).
 MINIMUM: dict[str, dict[str, int]] = {
-    "token": {"createSecret": 2, "setSecret": 0, "testSecret": 0, "finishSecret": 4},
+    "token": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
     "jwt-hs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
     "jwt-rs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
     "postgres-single-user": {"createSecret": 3, "setSecret": 2, "testSecret": 1, "finishSecret": 4},
@@ -57,7 +58,7 @@ MINIMUM: dict[str, dict[str, int]] = {
     "redis-acl": {"createSecret": 3, "setSecret": 3, "testSecret": 1, "finishSecret": 5},
 }
 FIRST_VALUE_MINIMUM: dict[str, dict[str, int]] = {
-    "token": {"createSecret": 2, "setSecret": 0, "testSecret": 0, "finishSecret": 4},
+    "token": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
     "jwt-hs256": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
     "jwt-rs256": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
 }

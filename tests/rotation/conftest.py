@@ -103,3 +103,32 @@ def rotation_logs(request: pytest.FixtureRequest) -> Iterator[RotationLogs]:
 def name() -> str:
     """A unique secret name in the project's naming scheme."""
     return f"filot/test-{uuid.uuid4().hex[:8]}/secret"
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers (a hung server): a client must give up
+    on its own timeout."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()

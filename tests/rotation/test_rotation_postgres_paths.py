@@ -350,3 +350,13 @@ def test_values_are_checked_and_named_by_secret_and_stage(call: Any, message: st
     with pytest.raises(SecretFormatError) as info:
         call()
     assert str(info.value) == message
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_never_answers_is_given_up_on(silent_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq's connect_timeout bounds the wait (2 s is libpq's smallest: a shorter one is raised to it)."""
+    from rotation.strategies import postgres
+
+    monkeypatch.setattr(postgres, "CONNECT_TIMEOUT", 2)
+    reason = postgres.try_login(_data(port=silent_port))
+    assert reason is not None and reason.startswith("ConnectionTimeout: "), reason

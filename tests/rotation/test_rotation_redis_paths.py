@@ -180,3 +180,12 @@ def test_a_pending_value_that_cannot_log_in_fails_the_test_step(redis_srv: Redis
     where = _where(redis_srv, user)
     assert message.startswith(f"testSecret: AWSPENDING cannot log in to {where}: AuthenticationError: ")
     assert_no_secret(message, pending["password"])
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_never_answers_is_given_up_on(silent_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rotation.strategies import redis_acl
+
+    monkeypatch.setattr(redis_acl, "TIMEOUT", 0.5)
+    reason = redis_acl.try_login(json.loads(_data(port=silent_port)))
+    assert reason is not None and reason.startswith("TimeoutError: "), reason

@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import moto.server  # imported once, in the process mutmut forks each mutant's test session from
 import pytest
+from moto import server as _moto_server  # noqa: F401 - imported once, in the process mutmut forks each mutant's session from
 
 # The repository root (package `rotation`) and tests/ (module `servers`) must be importable
 # however pytest is started; pyproject has no `pythonpath` setting for them.

@@ -47,7 +47,7 @@ def _app(harness: Harness, redis_srv: RedisServer, name: str, user: str, passwor
     username, master_password = master or (redis_srv.admin_user, redis_srv.passwords[redis_srv.admin_user])
     master_arn = harness.secret(name + "-master", json.dumps({"username": username, "password": master_password}))
     harness.secret(name, json.dumps({"host": redis_srv.host, "port": redis_srv.port, "username": user,
-                                     "password": password, "tls": False, "masterarn": master_arn}))
+                                     "password": password, "masterarn": master_arn}))  # no "tls": plaintext
     return harness.function("redis-acl", {name: {}}, paused=True)
 
 

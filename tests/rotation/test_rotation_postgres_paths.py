@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
+from psycopg import sql
 from rotation_harness import STEPS, Harness, SecretDict, SecretStr, assert_no_secret
 from servers import PostgresServer, new_password
 
@@ -360,3 +361,72 @@ def test_a_server_that_never_answers_is_given_up_on(silent_port: int, monkeypatc
     monkeypatch.setattr(postgres, "CONNECT_TIMEOUT", 2)
     reason = postgres.try_login(_data(port=silent_port))
     assert reason is not None and reason.startswith("ConnectionTimeout: "), reason
+
+
+def test_a_url_encodes_every_part_that_is_not_plain() -> None:
+    """`/`, `@` and `:` in the role, password or database name are percent-encoded (quote's default would keep
+    `/`), and libpq reads the URL back to the same values."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from rotation.strategies.postgres import build_url
+
+    data = {"username": "app/ro", "password": "p/w@x:y%z", "host": "db.internal", "port": 5432, "dbname": "sales/eu"}
+    url = build_url(data)
+    assert url == "postgresql://app%2Fro:p%2Fw%40x%3Ay%25z@db.internal:5432/sales%2Feu"
+    parsed = conninfo_to_dict(url)
+    assert (parsed["user"], parsed["password"], parsed["dbname"]) == ("app/ro", "p/w@x:y%z", "sales/eu")
+
+
+def _verifier(pg: PostgresServer, role: str) -> str:
+    with pg.connect() as conn:
+        row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_passwords_are_stored_as_scram_whatever_the_session_default(
+    harness: Harness, pg: PostgresServer, name: str,
+) -> None:
+    """The verifier is computed for SCRAM-SHA-256 explicitly: a role whose sessions default to md5 (libpq
+    would otherwise ask the server for its `password_encryption`) still gets a SCRAM verifier, both when it
+    changes its own password and when a master installs one."""
+    user, password = _role(pg)
+    master, master_password = _role(pg)
+    with pg.connect() as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} CREATEROLE").format(sql.Identifier(master)))
+        for role in (user, master):
+            conn.execute(sql.SQL("ALTER ROLE {} SET password_encryption = 'md5'").format(sql.Identifier(role)))
+    harness.secret(name, json.dumps(_secret(pg, user, password)))
+    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
+    token = harness.rotate(name, fn)
+    for step in STEPS:
+        harness.step(name, step, token, fn)
+    assert _verifier(pg, user).startswith("SCRAM-SHA-256$")
+    other = name + "-alt"
+    arn = harness.secret(other + "-master", json.dumps({"username": master, "password": master_password}))
+    harness.secret(other, json.dumps(_secret(pg, user, harness.json(name)["password"], masterarn=arn)))
+    fn = harness.function("postgres-alternating-users", {other: {}}, paused=True)
+    token = harness.rotate(other, fn)
+    for step in STEPS:
+        harness.step(other, step, token, fn)
+    assert _verifier(pg, user + "_clone").startswith("SCRAM-SHA-256$")
+    assert pg.can_login(user + "_clone", harness.json(other)["password"])
+
+
+def test_single_user_alter_role_refused_names_the_credential_used(
+    harness: Harness, pg: PostgresServer, name: str,
+) -> None:
+    """The role logs in but may not change its password (its sessions are read-only)."""
+    user, password = _role(pg)
+    with pg.connect() as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(sql.Identifier(user)))
+    harness.secret(name, json.dumps(_secret(pg, user, password)))
+    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
+    token = harness.rotate(name, fn)
+    harness.step(name, "createSecret", token, fn)
+    with pytest.raises(ExternalServiceError) as info:
+        harness.step(name, "setSecret", token, fn)
+    assert str(info.value) == (
+        f"setSecret: ALTER ROLE failed on {_where(pg, user)} (logged in with AWSCURRENT): "
+        "ReadOnlySqlTransaction: cannot execute ALTER ROLE in a read-only transaction")
+    assert pg.can_login(user, password)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 import uuid
 from typing import Any
 
@@ -430,3 +431,24 @@ def test_single_user_alter_role_refused_names_the_credential_used(
         f"setSecret: ALTER ROLE failed on {_where(pg, user)} (logged in with AWSCURRENT): "
         "ReadOnlySqlTransaction: cannot execute ALTER ROLE in a read-only transaction")
     assert pg.can_login(user, password)
+
+
+def test_parse_accepts_both_engine_names_and_makes_the_port_a_number() -> None:
+    from rotation.strategies.postgres import parse
+
+    for engine in ("postgres", "postgresql"):
+        parsed = parse(json.dumps({**_data(engine=engine), "port": "6432"}), "x")
+        assert parsed["engine"] == engine and parsed["port"] == 6432
+    with pytest.raises(SecretFormatError) as info:
+        parse(json.dumps(_data(port="six")), NAME)
+    assert str(info.value) == f"secret {NAME}: port 'six' is not a number"
+
+
+@pytest.mark.parametrize("cls", [SingleUserStrategy, AlternatingUsersStrategy])
+def test_new_passwords_follow_the_generate_parameter(cls: type[SingleUserStrategy]) -> None:
+    spec = {"kind": "password", "length": 20, "alphabet": "hex"}
+    alphanumeric = set(string.ascii_letters + string.digits)
+    for strategy, length, chars in ((cls({"generate": spec}), 20, set("0123456789abcdef")),
+                                    (cls({}), 32, alphanumeric)):  # the default: generate.DEFAULT_PASSWORD_SPEC
+        password = json.loads(strategy.create_pending(json.dumps(_data()), _ctx(NAME)))["password"]
+        assert len(password) == length and set(password) <= chars

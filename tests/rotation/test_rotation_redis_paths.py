@@ -189,3 +189,73 @@ def test_a_server_that_never_answers_is_given_up_on(silent_port: int, monkeypatc
     monkeypatch.setattr(redis_acl, "TIMEOUT", 0.5)
     reason = redis_acl.try_login(json.loads(_data(port=silent_port)))
     assert reason is not None and reason.startswith("TimeoutError: "), reason
+
+
+def test_a_new_value_keeps_the_fields_with_a_numeric_port_and_a_rebuilt_url() -> None:
+    from urllib.parse import unquote, urlsplit
+
+    current = json.loads(_data(port="6380"))
+    pending = json.loads(STRATEGY.create_pending(json.dumps(current), _ctx()))
+    assert pending["port"] == 6380 and "url" not in pending
+    assert {k: v for k, v in pending.items() if k not in ("password", "port")} == {
+        k: v for k, v in current.items() if k not in ("password", "port")}
+    with_url = json.loads(STRATEGY.create_pending(json.dumps({**current, "url": "redis://old", "tls": True}), _ctx()))
+    parts = urlsplit(with_url["url"])
+    assert (parts.scheme, parts.hostname, parts.port) == ("rediss", "127.0.0.1", 6380)
+    assert unquote(parts.username or "") == "app"
+    assert unquote(parts.password or "") == with_url["password"] != current["password"]
+
+
+def test_a_url_encodes_the_user_and_password() -> None:
+    from rotation.strategies.redis_acl import build_url
+
+    data = {"host": "cache.internal", "port": 6379, "username": "app/ro", "password": "p/w@x:y%z"}
+    assert build_url(data) == "redis://app%2Fro:p%2Fw%40x%3Ay%25z@cache.internal:6379"
+    assert build_url({**data, "tls": True}).startswith("rediss://")
+
+
+def test_the_master_secret_may_name_the_admin_endpoint(
+    harness: Harness, redis_srv: RedisServer, name: str, rotation_logs: Any,
+) -> None:
+    """The app's address is not reachable from the function (127.0.0.2:1, TLS) while the master's host, port and
+    tls lead to the server: setSecret installs the password there."""
+    user, password = _user(redis_srv)
+    master = {"username": redis_srv.admin_user, "password": redis_srv.passwords[redis_srv.admin_user],
+              "host": redis_srv.host, "port": redis_srv.port, "tls": False}
+    master_arn = harness.secret(name + "-master", json.dumps(master))
+    harness.secret(name, json.dumps({"host": "127.0.0.2", "port": 1, "username": user, "password": password,
+                                     "tls": True, "masterarn": master_arn}))
+    fn = harness.function("redis-acl", {name: {}}, paused=True)
+    token = harness.rotate(name, fn)
+    for step in STEPS[:2]:
+        harness.step(name, step, token, fn)
+    assert redis_srv.can_login(user, harness.json(name, "AWSPENDING")["password"])
+    assert redis_srv.can_login(user, password)
+    assert _messages(rotation_logs) == ["setSecret: added the pending password to redis 127.0.0.2:1 user " + user]
+
+
+def test_a_user_created_on_first_install_gets_the_acl_parameter(
+    harness: Harness, redis_srv: RedisServer, name: str, rotation_logs: Any,
+) -> None:
+    user = f"paths-acl-{uuid.uuid4().hex[:8]}"
+    master_arn = harness.secret(name + "-master", json.dumps(
+        {"username": redis_srv.admin_user, "password": redis_srv.passwords[redis_srv.admin_user]}))
+    harness.secret(name, json.dumps({"host": redis_srv.host, "port": redis_srv.port, "username": user,
+                                     "password": new_password(), "masterarn": master_arn}))
+    fn = harness.function("redis-acl", {name: {"acl": "~app:* +ping +get +set"}}, paused=True)
+    token = harness.rotate(name, fn)
+    for step in STEPS:
+        harness.step(name, step, token, fn)
+    client = redis_srv.client(user, harness.json(name)["password"])
+    try:
+        assert client.set("app:k", "v") and client.get("app:k") == b"v"
+        import redis
+
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.set("other:k", "v")  # outside ~app:*
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.delete("app:k")  # not +del
+    finally:
+        client.close()
+    created = f"setSecret: created {_where(redis_srv, user)} with ACL ~app:* +ping +get +set"
+    assert _messages(rotation_logs)[0] == created

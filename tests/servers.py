@@ -486,6 +486,8 @@ class RedisServer:
     port: int
     admin_user: str
     passwords: dict[str, str] = field(repr=False)
+    ca: str | None = None
+    """With TLS only (`redis_server(tls=...)`): the CA bundle the clients verify the server with."""
 
     def client(self, user: str, password: str) -> Any:
         """A redis-py client that fails at once on a refused login (no retries)."""
@@ -501,6 +503,8 @@ class RedisServer:
             socket_timeout=5,
             socket_connect_timeout=5,
             retry=Retry(NoBackoff(), 0),
+            ssl=self.ca is not None,
+            ssl_ca_certs=self.ca,
         )
 
     def can_login(self, user: str, password: str) -> bool:
@@ -519,11 +523,12 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(users: Mapping[str, str]) -> Iterator[RedisServer]:
+def redis_server(users: Mapping[str, str], tls: tuple[bytes, bytes, Path] | None = None) -> Iterator[RedisServer]:
     """redis-server from a generated config: `users` maps ACL user name -> rules (e.g. "~app:* +@all").
 
     An `admin` user (+@all) is always added. Passwords are generated and written to the config
-    only as SHA-256 hashes; the default user is disabled.
+    only as SHA-256 hashes; the default user is disabled. `tls`: (certificate chain PEM, private key
+    PEM, CA bundle path): the port then serves TLS only (no client certificates asked).
     """
     binary = shutil.which("redis-server", path=f"{os.environ.get('PATH', '')}:/usr/bin:/usr/sbin")
     if binary is None:
@@ -546,10 +551,16 @@ def redis_server(users: Mapping[str, str]) -> Iterator[RedisServer]:
     for name, rules in all_users.items():
         digest = hashlib.sha256(passwords[name].encode()).hexdigest()
         lines.append(f"user {name} on #{digest} {rules}")
+    if tls is not None:
+        for file_name, pem in zip(("server.crt", "server.key"), tls[:2], strict=True):
+            (root / file_name).write_bytes(pem)
+            (root / file_name).chmod(0o600)
+        lines[1:2] = ["port 0", f"tls-port {port}", f"tls-cert-file {root / 'server.crt'}",
+                      f"tls-key-file {root / 'server.key'}", "tls-auth-clients no"]
     conf = root / "redis.conf"
     conf.write_text("\n".join(lines) + "\n")
     process = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = RedisServer(LOOPBACK, port, "admin", passwords)
+    server = RedisServer(LOOPBACK, port, "admin", passwords, ca=str(tls[2]) if tls else None)
 
     def ready() -> bool:
         if process.poll() is not None:

@@ -452,3 +452,24 @@ def test_new_passwords_follow_the_generate_parameter(cls: type[SingleUserStrateg
                                     (cls({}), 32, alphanumeric)):  # the default: generate.DEFAULT_PASSWORD_SPEC
         password = json.loads(strategy.create_pending(json.dumps(_data()), _ctx(NAME)))["password"]
         assert len(password) == length and set(password) <= chars
+
+
+def test_alternating_users_on_a_server_without_the_roles_creates_both(
+    harness: Harness, pg: PostgresServer, name: str, rotation_logs: Any,
+) -> None:
+    """The first rotation after the deploy, on a server where neither role exists yet: the base role is
+    created (LOGIN, no password: its turn comes at the next rotation), then the clone as its member."""
+    user = f"paths_{uuid.uuid4().hex[:8]}"
+    master = harness.secret(name + "-master", json.dumps({"username": pg.superuser, "password": pg.password}))
+    harness.secret(name, json.dumps(_secret(pg, user, new_password(), masterarn=master)))
+    fn = harness.function("postgres-alternating-users", {name: {}}, paused=True)
+    token = harness.rotate(name, fn)
+    for step in STEPS:
+        harness.step(name, step, token, fn)
+    assert _roles(pg, user) == {user, user + "_clone"}
+    assert pg.can_login(user + "_clone", harness.json(name)["password"])
+    assert _messages(rotation_logs) == [
+        f"setSecret: created role {user}",
+        f"setSecret: created role {user}_clone as a member of {user}",
+        f"setSecret: password of {_where(pg, user + '_clone')} set with the master credential",
+    ]

@@ -105,30 +105,48 @@ def name() -> str:
     return f"filot/test-{uuid.uuid4().hex[:8]}/secret"
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A loopback port that accepts connections and never answers (a hung server): a client must give up
-    on its own timeout."""
-    import socket
-    import threading
+class SilentServer:
+    """A loopback port that accepts connections and never answers (a hung server)."""
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    held: list[socket.socket] = []
+    def __init__(self) -> None:
+        import socket
+        import threading
 
-    def accept() -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self.port: int = self._listener.getsockname()[1]
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
         while True:
             try:
-                held.append(listener.accept()[0])
+                self._held.append(self._listener.accept()[0])
             except OSError:
                 return
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-        for conn in held:
+    @property
+    def connections(self) -> int:
+        """How many connections it accepted so far."""
+        return len(self._held)
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._held:
             conn.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    """A hung server: a client must give up on its own timeout (and say how many times it tried)."""
+    server = SilentServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def silent_port(silent_server: SilentServer) -> int:
+    return silent_server.port

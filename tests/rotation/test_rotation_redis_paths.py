@@ -183,12 +183,34 @@ def test_a_pending_value_that_cannot_log_in_fails_the_test_step(redis_srv: Redis
 
 
 @pytest.mark.timeout(60)
-def test_a_server_that_never_answers_is_given_up_on(silent_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_that_never_answers_is_given_up_on_without_retrying(silent_server: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """One connection, then the timeout: redis-py's default would retry (three more connections)."""
     from rotation.strategies import redis_acl
 
     monkeypatch.setattr(redis_acl, "TIMEOUT", 0.5)
-    reason = redis_acl.try_login(json.loads(_data(port=silent_port)))
+    reason = redis_acl.try_login(json.loads(_data(port=silent_server.port)))
     assert reason is not None and reason.startswith("TimeoutError: "), reason
+    assert silent_server.connections == 1
+
+
+@pytest.mark.parametrize("acl", ["nopass", "~* on", "", 7])
+def test_an_acl_parameter_with_password_or_state_rules_is_refused(acl: object) -> None:
+    from rotation.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as info:
+        RedisAclStrategy({"acl": acl})
+    assert str(info.value) == "redis-acl: 'acl' must be a string of ACL rules without password or on/off rules"
+
+
+def test_new_passwords_follow_the_generate_parameter() -> None:
+    import string
+
+    spec = {"kind": "password", "length": 20, "alphabet": "hex"}
+    for strategy, length, chars in ((RedisAclStrategy({"generate": spec}), 20, set("0123456789abcdef")),
+                                    (RedisAclStrategy({}), 32, set(string.ascii_letters + string.digits))):
+        password = json.loads(strategy.create_pending(_data(), _ctx()))["password"]
+        assert len(password) == length and set(password) <= chars
 
 
 def test_a_new_value_keeps_the_fields_with_a_numeric_port_and_a_rebuilt_url() -> None:

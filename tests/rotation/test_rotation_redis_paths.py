@@ -281,3 +281,23 @@ def test_a_user_created_on_first_install_gets_the_acl_parameter(
         client.close()
     created = f"setSecret: created {_where(redis_srv, user)} with ACL ~app:* +ping +get +set"
     assert _messages(rotation_logs)[0] == created
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_stalls_after_the_login_is_given_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLIENT PAUSE holds every command (a server stuck mid-failover): the client gives up after its own read
+    timeout instead of waiting for the server (redis-py has none by default)."""
+    from servers import redis_server
+
+    from rotation.strategies import redis_acl
+
+    monkeypatch.setattr(redis_acl, "TIMEOUT", 0.5)
+    with redis_server({"app": "~* +@all"}) as server:  # its own server: the pause would hold the others
+        admin = server.admin()
+        try:
+            admin.execute_command("CLIENT", "PAUSE", "20000", "ALL")
+        finally:
+            admin.close()
+        data = {"host": server.host, "port": server.port, "username": "app", "password": server.passwords["app"]}
+        reason = redis_acl.try_login(data)
+    assert reason is not None and reason.startswith("TimeoutError: "), reason

@@ -285,8 +285,8 @@ def test_a_user_created_on_first_install_gets_the_acl_parameter(
 
 @pytest.mark.timeout(60)
 def test_a_server_that_stalls_after_the_login_is_given_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CLIENT PAUSE holds every command (a server stuck mid-failover): the client gives up after its own read
-    timeout instead of waiting for the server (redis-py has none by default)."""
+    """CLIENT PAUSE holds every command (a server stuck mid-failover): the client gives up after its own
+    timeout instead of waiting for the server."""
     from servers import redis_server
 
     from rotation.strategies import redis_acl
@@ -301,3 +301,30 @@ def test_a_server_that_stalls_after_the_login_is_given_up_on(monkeypatch: pytest
         data = {"host": server.host, "port": server.port, "username": "app", "password": server.passwords["app"]}
         reason = redis_acl.try_login(data)
     assert reason is not None and reason.startswith("TimeoutError: "), reason
+
+
+def test_a_refused_login_is_tried_once(redis_srv: RedisServer) -> None:
+    """redis-py's default retries a refused login (about 4 s of reconnecting): the strategy's client does not."""
+    from rotation.strategies.redis_acl import try_login
+
+    user, _ = _user(redis_srv)
+    admin = redis_srv.admin()
+    try:
+        before = int(admin.info("stats")["total_connections_received"])
+        reason = try_login({"host": redis_srv.host, "port": redis_srv.port, "username": user,
+                            "password": new_password()})
+        after = int(admin.info("stats")["total_connections_received"])
+    finally:
+        admin.close()
+    assert reason is not None and reason.startswith("AuthenticationError: ")
+    assert after - before == 1
+
+
+def test_a_plaintext_connection_ignores_the_ca_bundle(redis_srv: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle is read only for `tls: true`: a plaintext secret logs in whatever DATABASE_CA_BUNDLE says."""
+    from rotation.strategies.redis_acl import try_login
+    from rotation.tls import CA_BUNDLE_ENV
+
+    user, password = _user(redis_srv)
+    monkeypatch.setenv(CA_BUNDLE_ENV, "/nonexistent/ca-bundle.pem")
+    assert try_login({"host": redis_srv.host, "port": redis_srv.port, "username": user, "password": password}) is None

@@ -80,9 +80,9 @@ MODULES: tuple[Module, ...] = (
     Module("components/grants.py", ("tests/test_grants_documents.py", "tests/test_secret_component.py")),
     Module("components/kms.py", ("tests/test_key_policy.py", "tests/test_program.py")),
     Module("components/secret.py", ("tests/test_secret_component.py",)),
-    Module("rotation/protocol.py", ("tests/rotation/test_rotation_protocol_unit.py",
-                                    "tests/rotation/test_rotation_token.py",
-                                    "tests/rotation/test_rotation_first_value.py")),
+    # Every strategy's tests drive the dispatcher (setSecret and testSecret without DescribeSecret, AWSPREVIOUS
+    # read for single user): the whole folder, as for the strategies.
+    Module("rotation/protocol.py", ("tests/rotation",), shared_postgres=True),
     # The strategies' tests share fixtures (moto, servers): the whole folder, so new test files count. mutmut
     # runs, for each mutant, only the tests that reached the mutated function (fastest first, stopping at the
     # first failure), so a narrower list would not run fewer tests per mutant; what a mutant's session costs

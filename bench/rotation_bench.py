@@ -31,32 +31,36 @@ STRATEGIES = ("token", "postgres-single-user", "postgres-alternating-users", "re
 #  - createSecret and finishSecret, which start and end a rotation, first confirm with DescribeSecret
 #    that rotation is enabled and which versions hold which label (the only call that returns both).
 #    setSecret and testSecret read the token's AWSPENDING value, whose response carries the secret's
-#    name and the version's stages: no DescribeSecret. A step with nothing to do (token
-#    setSecret/testSecret, JWT setSecret) needs no call at all.
-#  - createSecret: DescribeSecret; GetSecretValue(AWSPENDING, token) so that a retried step reuses
-#    the value instead of making a second one; GetSecretValue(AWSCURRENT) only when the new value
-#    derives from the current one (connection fields, the JWT previous key; not a single-value
-#    token); PutSecretValue.
+#    name and the version's stages: no DescribeSecret. A step with nothing to do (token and JWT
+#    setSecret) needs no call at all; a token's testSecret reads the pending value to check it
+#    (not empty; in a JSON secret, its key present) before it can become AWSCURRENT.
+#  - createSecret: DescribeSecret; GetSecretValue(AWSCURRENT) only when the new value derives from
+#    the current one (connection fields, the JWT previous key; not a single-value token);
+#    PutSecretValue. No read of the token's AWSPENDING value first: PutSecretValue refuses a second,
+#    different value under a token that has one (AWS's PutSecretValue reference, ClientRequestToken),
+#    and a retried step answers that refusal by reusing the stored value (+1 call on a retry only).
 #  - setSecret: GetSecretValue(AWSPENDING); AWSCURRENT (the credential that changes the password, or
 #    the role in use); the master secret (alternating users, Redis). AWSPREVIOUS only when AWSCURRENT
 #    cannot log in (single user without a master).
 #  - testSecret: GetSecretValue(AWSPENDING).
-#  - finishSecret: DescribeSecret (which version holds AWSCURRENT); UpdateSecretVersionStage to
-#    move AWSCURRENT; UpdateSecretVersionStage to remove AWSPENDING (this protocol does it and moto
-#    refuses the next rotation without it; AWS's own templates leave it out, so 2 there). Redis
-#    also retires the old password: the new value and the master secret (+2 GetSecretValue).
+#  - finishSecret: DescribeSecret (which version holds AWSCURRENT); GetSecretValue(AWSPENDING, token):
+#    RotateSecret opens the token's version before createSecret stores a value, and DescribeSecret
+#    lists it either way, so only this read proves there is a value to move AWSCURRENT onto;
+#    UpdateSecretVersionStage to move AWSCURRENT; UpdateSecretVersionStage to remove AWSPENDING (this
+#    protocol does it and moto refuses the next rotation without it; AWS's own templates leave it
+#    out). Redis retires the old password with that AWSPENDING value and the master secret (+1).
 MINIMUM: dict[str, dict[str, int]] = {
-    "token": {"createSecret": 3, "setSecret": 0, "testSecret": 0, "finishSecret": 3},
-    "jwt-hs256": {"createSecret": 4, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
-    "jwt-rs256": {"createSecret": 4, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
-    "postgres-single-user": {"createSecret": 4, "setSecret": 2, "testSecret": 1, "finishSecret": 3},
-    "postgres-alternating-users": {"createSecret": 4, "setSecret": 3, "testSecret": 1, "finishSecret": 3},
-    "redis-acl": {"createSecret": 4, "setSecret": 3, "testSecret": 1, "finishSecret": 5},
+    "token": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
+    "jwt-hs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
+    "jwt-rs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
+    "postgres-single-user": {"createSecret": 3, "setSecret": 2, "testSecret": 1, "finishSecret": 4},
+    "postgres-alternating-users": {"createSecret": 3, "setSecret": 3, "testSecret": 1, "finishSecret": 4},
+    "redis-acl": {"createSecret": 3, "setSecret": 3, "testSecret": 1, "finishSecret": 5},
 }
 FIRST_VALUE_MINIMUM: dict[str, dict[str, int]] = {
-    "token": {"createSecret": 3, "setSecret": 0, "testSecret": 0, "finishSecret": 3},
-    "jwt-hs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
-    "jwt-rs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 3},
+    "token": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
+    "jwt-hs256": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
+    "jwt-rs256": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
 }
 """The first rotation of a secret created empty (`first_value: rotation`): createSecret has no
 AWSCURRENT to read, so a JWT's is one call less; the rest as above."""
@@ -125,7 +129,7 @@ def rig() -> Iterator[Rig]:
     servers = _import_servers()
     from rotation import handler
 
-    with servers.moto_server() as moto, servers.moto_rotates_empty_secrets():
+    with servers.moto_server() as moto, servers.moto_rotates_empty_secrets(), servers.moto_keeps_version_values():
         function_client = moto.client("secretsmanager")
         counter = CallCounter()
         function_client.meta.events.register("before-call.*.*", counter.hook)
@@ -290,6 +294,8 @@ def _summary(runs: list[dict[str, Any]], minimum: dict[str, int]) -> dict[str, A
 
 
 COLD_START = """
+import sys
+sys.path[:0] = {paths!r}
 import time
 t0 = time.perf_counter()
 from rotation import handler, strategies
@@ -300,23 +306,107 @@ client = boto3.client("secretsmanager", region_name="eu-west-1")
 t2 = time.perf_counter()
 print(t1 - t0, t2 - t1)
 """
+LAMBDA_RUNTIME = ("boto3",)
+"""What the Lambda runtime (python3.12) provides beside the package: boto3 and its dependencies."""
+LAMBDA_PYTHON = {"python_version": "3.12", "python_full_version": "3.12.0"}
+"""scripts/build-lambda.sh installs the wheels for python3.12: markers are evaluated for it."""
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """The distributions (installed here) that `requirements` need, extras and markers evaluated as for
+    the Lambda runtime."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    found: set[str] = set()
+    todo = [(Requirement(r), "") for r in requirements]
+    while todo:
+        req, extra = todo.pop()
+        if req.marker is not None and not req.marker.evaluate({**LAMBDA_PYTHON, "extra": extra}):
+            continue
+        name = req.name.lower().replace("_", "-")
+        if name in found:
+            continue
+        found.add(name)
+        for sub in metadata.distribution(name).requires or []:
+            parsed = Requirement(sub)
+            todo += [(parsed, e) for e in (req.extras or {""})] + [(parsed, "")]
+    return found
+
+
+def lambda_site(target: Path) -> Path:
+    """A directory holding exactly the libraries the rotation Lambda has: the closure of
+    rotation/requirements.txt (what scripts/build-lambda.sh packages) and of boto3 (the runtime's), as
+    links to this environment's installed copies. The development environment holds more (pulumi brings
+    opentelemetry, which redis-py imports when it is installed): a cold start measured there is not the
+    Lambda's."""
+    from importlib import metadata
+
+    lines = (REPO / "rotation" / "requirements.txt").read_text().splitlines()
+    wanted = [ln.split("#", 1)[0].strip() for ln in lines]
+    for name in sorted(_closure([w for w in wanted if w] + list(LAMBDA_RUNTIME))):
+        dist = metadata.distribution(name)
+        tops = {f.parts[0] for f in dist.files or [] if len(f.parts) > 0 and f.parts[0] != ".."}
+        for top in sorted(tops):
+            source = Path(str(dist.locate_file(top)))
+            if top.endswith((".dist-info", ".pth")) or top == "bin" or not source.exists():
+                continue
+            link = target / top
+            if not link.exists():
+                link.symlink_to(source)
+    return target
+
+
+def _cold_runs(strategy: str, paths: list[str], runs: int, pycache: Path, *, compiled: bool,
+               site_packages: bool = False) -> tuple[list[float], list[float]]:
+    """`runs` fresh interpreters importing the handler and `strategy`. Bytecode is read from (and, when
+    `compiled`, first written to) the cache `pycache` only, whatever the environment sets: `compiled` is a
+    package shipped with .pyc files for every module, otherwise every module is compiled from source."""
+    import os
+
+    flags = ["-X", f"pycache_prefix={pycache}"] + ([] if site_packages else ["-S"])
+    code = COLD_START.format(strategy=strategy, paths=paths)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if compiled:  # one run that compiles and caches what the import touches
+        subprocess.run([sys.executable, *flags, "-c", code], cwd=REPO, capture_output=True, check=True, timeout=120,
+                       env=env)
+    ready, client = [], []
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, *flags, "-c", code], cwd=REPO, capture_output=True, text=True,
+                              check=True, timeout=120, env={**env, "PYTHONDONTWRITEBYTECODE": "1"})
+        a, b = (float(x) for x in done.stdout.split())
+        ready.append(1000 * a)
+        client.append(1000 * b)
+    return ready, client
 
 
 def cold_start(strategies: tuple[str, ...] = STRATEGIES, runs: int = 5) -> dict[str, Any]:
     """A Lambda cold start per strategy, in a fresh interpreter: from importing the handler to its
     strategy class loaded (`ready_ms`), and then the boto3 Secrets Manager client the first invocation
-    builds (`client_ms`, the same for every strategy). The lowest of `runs` (the machine is shared)."""
+    builds (`client_ms`, the same for every strategy). The lowest of `runs` (the machine is shared).
+
+    The interpreter sees only the Lambda's libraries (`lambda_site`; `-S`: no site-packages), every
+    module read from compiled bytecode (a package shipped with .pyc files). Beside it:
+    `ready_ms_no_pyc`, every module compiled from source, which is what a package built without .pyc
+    files pays at each cold start (scripts/build-lambda.sh passes --no-compile, and /var/task is
+    read-only, so the runtime cannot keep what it compiles); `ready_ms_dev_venv`, compiled, with this
+    development environment's site-packages (more packages installed: pulumi brings opentelemetry,
+    which redis-py imports when present)."""
+    import tempfile
+
     out: dict[str, Any] = {}
-    for strategy in strategies:
-        ready, client = [], []
-        for _ in range(runs):
-            done = subprocess.run([sys.executable, "-c", COLD_START.format(strategy=strategy)], cwd=REPO,
-                                  capture_output=True, text=True, check=True, timeout=120)
-            a, b = (float(x) for x in done.stdout.split())
-            ready.append(1000 * a)
-            client.append(1000 * b)
-        out[strategy] = {"ready_ms": round(min(ready), 1), "client_ms": round(min(client), 1),
-                         "runs_ready_ms": [round(x, 1) for x in ready]}
+    with tempfile.TemporaryDirectory(prefix="lambda-cold-") as tmp:
+        root = Path(tmp)
+        (root / "site").mkdir()
+        site = str(lambda_site(root / "site"))
+        for strategy in strategies:
+            ready, client = _cold_runs(strategy, [str(REPO), site], runs, root / "pyc", compiled=True)
+            cold, _ = _cold_runs(strategy, [str(REPO), site], runs, root / f"empty-{strategy}", compiled=False)
+            dev, _ = _cold_runs(strategy, [str(REPO)], runs, root / "pyc-dev", compiled=True, site_packages=True)
+            out[strategy] = {"ready_ms": round(min(ready), 1), "client_ms": round(min(client), 1),
+                             "runs_ready_ms": [round(x, 1) for x in ready],
+                             "ready_ms_no_pyc": round(min(cold), 1), "ready_ms_dev_venv": round(min(dev), 1)}
     return out
 
 
@@ -349,3 +439,48 @@ def run(rotations: int = 3, strategies: tuple[str, ...] = STRATEGIES) -> dict[st
         out["_servers_start_s"] = round(servers_s, 3)
     out["_cold_start"] = cold_start(strategies)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.rotation_bench`: the rotation figures alone, into bench/results/rotation.json."""
+    import argparse
+    import datetime
+    import os
+    import platform
+    from importlib import metadata
+
+    parser = argparse.ArgumentParser(prog="bench.rotation_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rotations", type=int, default=3, help="full rotations per strategy (default 3)")
+    parser.add_argument("--runs", type=int, default=9, help="fresh interpreters per cold-start figure (default 9)")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "rotation.json")
+    args = parser.parse_args(argv)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                            check=False).stdout.strip()
+    doc: dict[str, Any] = {
+        "name": "rotation",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "commit": commit, "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]},
+        "versions": {d: metadata.version(d) for d in ("moto", "boto3", "psycopg", "psycopg-binary", "redis",
+                                                      "cryptography")},
+    }
+    rotation = run(rotations=args.rotations)
+    rotation["_cold_start"] = cold_start(runs=args.runs)
+    doc["rotation"] = rotation
+    doc["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    args.out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    for strategy, v in rotation.items():
+        if isinstance(v, dict) and "calls" in v:
+            print(f"{strategy:<32} {v['calls']:>3} calls (minimum {v['minimum_calls']}) {v['calls_by_step']}")
+    for strategy, c in rotation["_cold_start"].items():
+        print(f"{strategy:<32} ready {c['ready_ms']:>6.1f} ms (no .pyc {c['ready_ms_no_pyc']:>6.1f} ms, "
+              f"dev venv {c['ready_ms_dev_venv']:>6.1f} ms) + client {c['client_ms']:>6.1f} ms")
+    failed = [s for s, v in rotation.items() if isinstance(v, dict) and v.get("failed")]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

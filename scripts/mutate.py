@@ -21,6 +21,7 @@ import them by), so that a mutant is live in the pack's own process too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -54,6 +55,9 @@ class Module:
     """Path in the repository."""
     tests: tuple[str, ...]
     """Test files (or node ids) run against its mutants."""
+    shared_postgres: bool = False
+    """Start one PostgreSQL server for the whole run and lend it to every mutant's test session (instead of
+    a cluster per session: about a second per mutant; tests/servers.py, SHARED_SERVERS)."""
 
     @property
     def in_pack(self) -> bool:
@@ -76,14 +80,17 @@ MODULES: tuple[Module, ...] = (
     Module("components/grants.py", ("tests/test_grants_documents.py", "tests/test_secret_component.py")),
     Module("components/kms.py", ("tests/test_key_policy.py", "tests/test_program.py")),
     Module("components/secret.py", ("tests/test_secret_component.py",)),
-    Module("rotation/protocol.py", ("tests/rotation/test_rotation_protocol_unit.py",
-                                    "tests/rotation/test_rotation_token.py",
-                                    "tests/rotation/test_rotation_first_value.py")),
-    # The strategies' tests share fixtures (moto, servers): the whole folder, so new test files count.
+    # Every strategy's tests drive the dispatcher (setSecret and testSecret without DescribeSecret, AWSPREVIOUS
+    # read for single user): the whole folder, as for the strategies.
+    Module("rotation/protocol.py", ("tests/rotation",), shared_postgres=True),
+    # The strategies' tests share fixtures (moto, servers): the whole folder, so new test files count. mutmut
+    # runs, for each mutant, only the tests that reached the mutated function (fastest first, stopping at the
+    # first failure), so a narrower list would not run fewer tests per mutant; what a mutant's session costs
+    # beyond its tests is starting the servers, hence the shared PostgreSQL.
     Module("rotation/strategies/token.py", ("tests/rotation",)),
     Module("rotation/strategies/jwt.py", ("tests/rotation",)),
-    Module("rotation/strategies/postgres.py", ("tests/rotation",)),
-    Module("rotation/strategies/redis_acl.py", ("tests/rotation",)),
+    Module("rotation/strategies/postgres.py", ("tests/rotation",), shared_postgres=True),
+    Module("rotation/strategies/redis_acl.py", ("tests/rotation",), shared_postgres=True),
     Module("preview/access_matrix.py", ("tests/test_access_evaluator.py",)),
     Module("policies/guardrails/iam.py", ("tests/policies/test_rules_in_process.py",)),
     Module("policies/guardrails/secrets.py", ("tests/policies/test_rules_in_process.py",)),
@@ -176,9 +183,23 @@ def _run(module: Module, max_children: int, again: bool = False) -> dict[str, ob
     started = time.monotonic()
     mutmut = str(Path(sys.executable).parent / "mutmut")
     log = work / ("mutmut-again.log" if names else "mutmut.log")
-    with log.open("w") as out:
-        done = subprocess.run([mutmut, "run", "--max-children", str(max_children), *names], cwd=work, stdout=out,
-                              stderr=subprocess.STDOUT, check=False)
+    with contextlib.ExitStack() as stack:
+        env = dict(os.environ)
+        if module.shared_postgres:
+            sys.path.insert(0, str(REPO / "tests"))
+            import servers
+
+            pg = stack.enter_context(servers.postgres_server())
+            described = work / "shared-postgres.json"
+            servers.share_postgres(pg, described)
+            stack.callback(described.unlink, missing_ok=True)
+            env[servers.SHARED_SERVERS] = str(described)
+        with log.open("w") as out:
+            done = subprocess.run([mutmut, "run", "--max-children", str(max_children), *names], cwd=work,
+                                  stdout=out, stderr=subprocess.STDOUT, check=False, env=env)
+        if module.shared_postgres and not pg.can_login(pg.superuser, pg.password):
+            # Every session after the mutant that did this would have failed: the kills are not the tests'.
+            raise SystemExit(f"a mutant of {module.path} changed the shared PostgreSQL superuser: results invalid")
     seconds = round(time.monotonic() - started)
     meta = work / "mutants" / (module.source + ".meta")
     if done.returncode != 0 or not meta.exists():

@@ -160,6 +160,40 @@ def moto_rotates_empty_secrets() -> Iterator[EmptySecretRotation]:
 
 
 @contextlib.contextmanager
+def moto_keeps_version_values() -> Iterator[None]:
+    """Make moto refuse to change the value of a version that has one, as Secrets Manager documents.
+
+    PutSecretValue, ClientRequestToken: "If a version with this value already exists and the version of the
+    SecretString and SecretBinary values are different from those in the request, then the request fails
+    because you can't modify a secret version." moto 5.2.5 follows that rule except for a version labelled
+    AWSPENDING, whose value it replaces (it lets the rotation's first put fill the empty AWSPENDING version
+    RotateSecret opens, and lets any later put overwrite it too). This patch refuses the overwrite with
+    moto's own error for the case (ResourceExistsException) and defers to moto for everything else.
+    """
+    from moto.secretsmanager.exceptions import ResourceExistsException
+    from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
+
+    original = SecretsManagerBackend.put_secret_value
+
+    def put_secret_value(self: SecretsManagerBackend, secret_id: str, secret_string: str, secret_binary: str,
+                         client_request_token: str, version_stages: list[str]) -> str:
+        secret = self.secrets.get(secret_id)
+        version = secret.versions.get(client_request_token) if isinstance(secret, FakeSecret) else None
+        stored = (version.get("secret_string"), version.get("secret_binary")) if version else (None, None)
+        if secret is not None and stored != (None, None) and stored != (secret_string, secret_binary):
+            raise ResourceExistsException(
+                f"You can't use ClientRequestToken {client_request_token} because that value is already in use "
+                f"for a version of secret {secret.arn}.")
+        return original(self, secret_id, secret_string, secret_binary, client_request_token, version_stages)
+
+    SecretsManagerBackend.put_secret_value = put_secret_value  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SecretsManagerBackend.put_secret_value = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
 def moto_server() -> Iterator[MotoServer]:
     """ThreadedMotoServer on a free loopback port, with Lambda's docker mode off."""
     from moto.server import ThreadedMotoServer
@@ -318,23 +352,14 @@ class PostgresServer:
         self._run([*self._pg_ctl, "-l", str(self.datadir.parent / "postgres.log"), "-o", options, "start"])
 
 
-@contextlib.contextmanager
-def postgres_server(tls: tuple[bytes, bytes] | None = None) -> Iterator[PostgresServer]:
-    """A throwaway cluster (scram-sha-256 only) on a free loopback port; removed on exit.
+SHARED_SERVERS = "ROTATION_TEST_SHARED_POSTGRES"
+"""Environment variable: the path of a file (mode 0600) describing a plaintext PostgreSQL server started
+once for many test sessions (scripts/mutate.py runs one pytest session per mutant). `postgres_server()`
+without TLS then lends it instead of starting a cluster of its own, and leaves it running."""
 
-    `tls`: (certificate chain PEM, private key PEM) to serve TLS with (`ssl=on`); plaintext stays allowed.
-    """
-    bindir = _pg_bin()
-    root = Path(tempfile.mkdtemp(prefix="pgtest-"))
-    as_root = os.geteuid() == 0
-    prefix: list[str] = []
-    if as_root:  # initdb refuses to run as root
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and no 'postgres' user (apt-get install postgresql)")
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
+
+def _pg_runner(root: Path, as_root: bool) -> Callable[[list[str]], subprocess.CompletedProcess[str]]:
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
 
     def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=60, check=False)
@@ -343,6 +368,63 @@ def postgres_server(tls: tuple[bytes, bytes] | None = None) -> Iterator[Postgres
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"{cmd[0]} failed ({result.returncode}): {result.stderr[-2000:]}\n{tail}")
         return result
+
+    return run
+
+
+def share_postgres(server: PostgresServer, path: Path) -> None:
+    """Describe `server` in `path` for `postgres_server()` in other processes (see SHARED_SERVERS)."""
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"host": server.host, "port": server.port, "superuser": server.superuser,
+                                "password": server.password, "datadir": str(server.datadir),
+                                "pg_ctl": server._pg_ctl}))
+
+
+def _shared_postgres() -> PostgresServer | None:
+    path = os.environ.get(SHARED_SERVERS)
+    if not path:
+        return None
+    data = json.loads(Path(path).read_text())
+    datadir = Path(data["datadir"])
+    server = PostgresServer(host=data["host"], port=int(data["port"]), superuser=data["superuser"],
+                            password=data["password"], datadir=datadir,
+                            _run=_pg_runner(datadir.parent, os.geteuid() == 0), _pg_ctl=list(data["pg_ctl"]))
+    try:  # a test that stopped it and was killed before starting it again
+        server._run([*server._pg_ctl, "status"])
+    except RuntimeError:
+        server.start()
+    # As fresh as a new cluster for what the tests make: their roles (and the tables they own) go.
+    from psycopg import sql
+
+    with server.connect() as conn:
+        roles = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND NOT rolsuper")]
+        for role in roles:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        for role in roles:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    return server
+
+
+@contextlib.contextmanager
+def postgres_server(tls: tuple[bytes, bytes] | None = None) -> Iterator[PostgresServer]:
+    """A throwaway cluster (scram-sha-256 only) on a free loopback port; removed on exit.
+
+    `tls`: (certificate chain PEM, private key PEM) to serve TLS with (`ssl=on`); plaintext stays allowed.
+    """
+    shared = _shared_postgres() if tls is None else None
+    if shared is not None:
+        yield shared
+        return
+    bindir = _pg_bin()
+    root = Path(tempfile.mkdtemp(prefix="pgtest-"))
+    as_root = os.geteuid() == 0
+    if as_root:  # initdb refuses to run as root
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and no 'postgres' user (apt-get install postgresql)")
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    run = _pg_runner(root, as_root)
 
     password = new_password()
     datadir = root / "data"
@@ -404,6 +486,8 @@ class RedisServer:
     port: int
     admin_user: str
     passwords: dict[str, str] = field(repr=False)
+    ca: str | None = None
+    """With TLS only (`redis_server(tls=...)`): the CA bundle the clients verify the server with."""
 
     def client(self, user: str, password: str) -> Any:
         """A redis-py client that fails at once on a refused login (no retries)."""
@@ -419,6 +503,8 @@ class RedisServer:
             socket_timeout=5,
             socket_connect_timeout=5,
             retry=Retry(NoBackoff(), 0),
+            ssl=self.ca is not None,
+            ssl_ca_certs=self.ca,
         )
 
     def can_login(self, user: str, password: str) -> bool:
@@ -437,11 +523,12 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(users: Mapping[str, str]) -> Iterator[RedisServer]:
+def redis_server(users: Mapping[str, str], tls: tuple[bytes, bytes, Path] | None = None) -> Iterator[RedisServer]:
     """redis-server from a generated config: `users` maps ACL user name -> rules (e.g. "~app:* +@all").
 
     An `admin` user (+@all) is always added. Passwords are generated and written to the config
-    only as SHA-256 hashes; the default user is disabled.
+    only as SHA-256 hashes; the default user is disabled. `tls`: (certificate chain PEM, private key
+    PEM, CA bundle path): the port then serves TLS only (no client certificates asked).
     """
     binary = shutil.which("redis-server", path=f"{os.environ.get('PATH', '')}:/usr/bin:/usr/sbin")
     if binary is None:
@@ -464,10 +551,16 @@ def redis_server(users: Mapping[str, str]) -> Iterator[RedisServer]:
     for name, rules in all_users.items():
         digest = hashlib.sha256(passwords[name].encode()).hexdigest()
         lines.append(f"user {name} on #{digest} {rules}")
+    if tls is not None:
+        for file_name, pem in zip(("server.crt", "server.key"), tls[:2], strict=True):
+            (root / file_name).write_bytes(pem)
+            (root / file_name).chmod(0o600)
+        lines[1:2] = ["port 0", f"tls-port {port}", f"tls-cert-file {root / 'server.crt'}",
+                      f"tls-key-file {root / 'server.key'}", "tls-auth-clients no"]
     conf = root / "redis.conf"
     conf.write_text("\n".join(lines) + "\n")
     process = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = RedisServer(LOOPBACK, port, "admin", passwords)
+    server = RedisServer(LOOPBACK, port, "admin", passwords, ca=str(tls[2]) if tls else None)
 
     def ready() -> bool:
         if process.poll() is not None:

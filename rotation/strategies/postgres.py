@@ -241,8 +241,10 @@ class SingleUserStrategy(Strategy):
                 older = json.loads(value)
             except ValueError:
                 continue
-            if isinstance(older, dict) and older.get("username") == pending["username"]:
-                yield f"version {version_id}", str(older.get("password", ""))
+            # A version of another user, or without a password, has nothing to log in with.
+            if isinstance(older, dict) and older.get("username") == pending["username"] \
+                    and isinstance(older.get("password"), str):
+                yield f"version {version_id}", older["password"]
 
     def set(self, pending: str, current: str, ctx: RotationContext) -> None:
         data = parse(pending, f"{ctx.secret_name} (AWSPENDING)")

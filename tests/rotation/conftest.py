@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from moto import server as _moto_server  # noqa: F401 - imported once, in the process mutmut forks each mutant's session from
 
 # The repository root (package `rotation`) and tests/ (module `servers`) must be importable
 # however pytest is started; pyproject has no `pythonpath` setting for them.
@@ -25,6 +26,7 @@ from servers import (  # noqa: E402
     PostgresServer,
     RedisServer,
     lambda_invokes_routed,
+    moto_keeps_version_values,
     moto_rotates_empty_secrets,
     moto_server,
     postgres_server,
@@ -42,8 +44,9 @@ def moto() -> Iterator[MotoServer]:
 
 @pytest.fixture(scope="session")
 def empty_secret_rotation(moto: MotoServer) -> Iterator[EmptySecretRotation]:
-    """moto rotating a secret created without a value as AWS does (tests/servers.py)."""
-    with moto_rotates_empty_secrets() as behaviour:
+    """moto rotating a secret created without a value as AWS does, and never replacing a version's value
+    (tests/servers.py)."""
+    with moto_rotates_empty_secrets() as behaviour, moto_keeps_version_values():
         yield behaviour
 
 
@@ -100,3 +103,50 @@ def rotation_logs(request: pytest.FixtureRequest) -> Iterator[RotationLogs]:
 def name() -> str:
     """A unique secret name in the project's naming scheme."""
     return f"filot/test-{uuid.uuid4().hex[:8]}/secret"
+
+
+class SilentServer:
+    """A loopback port that accepts connections and never answers (a hung server)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self.port: int = self._listener.getsockname()[1]
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self._held.append(self._listener.accept()[0])
+            except OSError:
+                return
+
+    @property
+    def connections(self) -> int:
+        """How many connections it accepted so far."""
+        return len(self._held)
+
+    def close(self) -> None:
+        self._listener.close()
+        for conn in self._held:
+            conn.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    """A hung server: a client must give up on its own timeout (and say how many times it tried)."""
+    server = SilentServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def silent_port(silent_server: SilentServer) -> int:
+    return silent_server.port

@@ -69,10 +69,13 @@ def test_single_user_rotation_calls(harness: Harness, pg: PostgresServer, name: 
     _rotate_by_steps(harness, calls, name, fn)
     assert calls.of("setSecret") == [("GetSecretValue", "AWSPENDING"), ("GetSecretValue", "AWSCURRENT")]
     assert calls.of("testSecret") == [("GetSecretValue", "AWSPENDING")]
+    # createSecret does not read AWSPENDING first: PutSecretValue refuses a second value under the token.
+    assert calls.of("createSecret") == [("DescribeSecret", None), ("GetSecretValue", "AWSCURRENT"),
+                                        ("PutSecretValue", None)]
     # finishSecret reads the AWSPENDING value before moving AWSCURRENT onto it (an out-of-order
-    # finishSecret must not empty the secret): one read more than the 10 of setSecret/testSecret alone.
+    # finishSecret must not empty the secret).
     assert calls.of("finishSecret")[:2] == [("DescribeSecret", None), ("GetSecretValue", "AWSPENDING")]
-    assert calls.in_steps() == 11
+    assert calls.in_steps() == 10
     _rotate_by_steps(harness, calls, name, fn)  # an AWSPREVIOUS exists now: still not read
     assert not [c for c in calls.made if c[2] == "AWSPREVIOUS"]
 
@@ -89,7 +92,7 @@ def test_alternating_users_never_read_awsprevious(harness: Harness, pg: Postgres
         _rotate_by_steps(harness, calls, name, fn)
         assert not [c for c in calls.made if c[2] == "AWSPREVIOUS"]
         assert "DescribeSecret" not in {op for op, _ in calls.of("setSecret") + calls.of("testSecret")}
-        assert calls.in_steps() == 12
+        assert calls.in_steps() == 11
 
 
 def test_single_user_reads_awsprevious_only_when_awscurrent_fails(
@@ -106,3 +109,29 @@ def test_single_user_reads_awsprevious_only_when_awscurrent_fails(
     _rotate_by_steps(harness, calls, name, fn)
     assert ("GetSecretValue", "AWSPREVIOUS") in calls.of("setSecret")
     assert _logs_in(pg, harness.json(name))
+
+
+def test_a_replayed_createsecret_keeps_the_tested_value(harness: Harness, pg: PostgresServer, name: str,
+                                                        calls: Calls) -> None:
+    """createSecret replayed after testSecret (a retry, or a rotation resumed after finishSecret failed): the
+    put of a new value under the token is refused, the value setSecret installed and testSecret tested stays
+    AWSPENDING, and finishSecret moves AWSCURRENT onto exactly that value."""
+    user, password = f"calls_{uuid.uuid4().hex[:8]}", new_password()
+    pg.create_role(user, password)
+    master = harness.secret(name + "-admin", json.dumps({"username": pg.superuser, "password": pg.password}))
+    harness.secret(name, _secret(pg, user, password, masterarn=master))
+    fn = harness.function("postgres-alternating-users", {name: {}}, paused=True)
+    token = harness.rotate(name, fn)
+    for step in STEPS[:3]:
+        harness.step(name, step, token, fn)
+    tested = harness.json(name, "AWSPENDING")
+    calls.step = "createSecret"
+    harness.step(name, "createSecret", token, fn)
+    calls.step = "-"
+    assert calls.of("createSecret") == [("DescribeSecret", None), ("GetSecretValue", "AWSCURRENT"),
+                                        ("PutSecretValue", None), ("GetSecretValue", "AWSPENDING")]
+    assert harness.json(name, "AWSPENDING") == tested
+    harness.step(name, "finishSecret", token, fn)
+    assert harness.version_of(name, "AWSCURRENT") == token
+    assert harness.json(name) == tested
+    assert _logs_in(pg, tested) and _logs_in(pg, {"username": user, "password": password})

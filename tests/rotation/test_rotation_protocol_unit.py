@@ -250,8 +250,6 @@ def test_refusals_after_describe(sm: tuple[Any, Stubber]) -> None:
 def test_a_strategy_that_needs_a_current_credential_refuses_an_empty_secret(sm: tuple[Any, Stubber]) -> None:
     client, stubber = sm
     _describe(stubber, stages={TOKEN: ["AWSPENDING"]}, secret_id=NAME)
-    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
-                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
     strategy = Recording()
     with pytest.raises(SecretFormatError) as caught:
         rotate(_event(), client, {NAME: strategy})
@@ -264,10 +262,9 @@ def test_a_strategy_that_needs_a_current_credential_refuses_an_empty_secret(sm: 
 def test_each_step_reads_what_it_needs_and_calls_the_strategy(sm: tuple[Any, Stubber], rotation_logs: Any) -> None:
     client, stubber = sm
     strategy = Recording()
-    # createSecret: no pending value yet; derive from AWSCURRENT; store AWSPENDING.
+    # createSecret: derive from AWSCURRENT; store AWSPENDING (no read of it first: PutSecretValue refuses to
+    # change a stored value, see the next test).
     _describe(stubber, secret_id=NAME)
-    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
-                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
     stubber.add_response("get_secret_value", {"SecretString": "current"},
                          expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
     stubber.add_response("put_secret_value", {}, expected_params={
@@ -325,11 +322,18 @@ def test_a_pending_value_is_reused_and_a_retiring_strategy_finishes(sm: tuple[An
                                                                     rotation_logs: Any) -> None:
     client, stubber = sm
     strategy = Retiring()
+    # A retried createSecret: the put of a second value under the token is refused (AWS's documented rule for
+    # an existing version), and the value stored by the first run is kept.
     _describe(stubber, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "current"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    stubber.add_client_error("put_secret_value", "ResourceExistsException", "already in use", expected_params={
+        "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": "pending-value",
+        "VersionStages": ["AWSPENDING"]})
     stubber.add_response("get_secret_value", {"SecretString": "pending-value"},
                          expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
     rotate(_event(), client, {NAME: strategy})
-    assert strategy.calls == []
+    assert strategy.calls == ["create_pending"]
     # finishSecret after a run that moved AWSCURRENT and died: the hook runs with the current value.
     _describe(stubber, stages={TOKEN: ["AWSCURRENT", "AWSPENDING"], OLD: ["AWSPREVIOUS"]}, secret_id=NAME)
     stubber.add_response("get_secret_value", {"SecretString": "new"},
@@ -337,7 +341,7 @@ def test_a_pending_value_is_reused_and_a_retiring_strategy_finishes(sm: tuple[An
     stubber.add_response("update_secret_version_stage", {}, expected_params={
         "SecretId": NAME, "VersionStage": "AWSPENDING", "RemoveFromVersionId": TOKEN})
     rotate(_event("finishSecret"), client, {NAME: strategy})
-    assert strategy.calls == [f"finish new {NAME}"]
+    assert strategy.calls == ["create_pending", f"finish new {NAME}"]
     assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"] == [
         f"createSecret: secret {NAME}, version {TOKEN}, strategy recording",
         f"createSecret: reusing the existing AWSPENDING value of version {TOKEN}",
@@ -371,8 +375,6 @@ def test_a_strategy_that_installs_nothing_and_reads_its_master(sm: tuple[Any, St
     client, stubber = sm
     strategy = Installer()
     _describe(stubber, secret_id=NAME)
-    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
-                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
     stubber.add_response("get_secret_value", {"SecretString": "current"},
                          expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
     stubber.add_response("get_secret_value", {"SecretString": "admin"},
@@ -416,8 +418,6 @@ def test_a_secret_created_empty_gets_its_first_value_from_the_strategy(sm: tuple
                                                                        rotation_logs: Any) -> None:
     client, stubber = sm
     _describe(stubber, stages={TOKEN: ["AWSPENDING"]}, secret_id=NAME)
-    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "none",
-                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
     stubber.add_response("put_secret_value", {}, expected_params={
         "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": f"first-of-{NAME}",
         "VersionStages": ["AWSPENDING"]})
@@ -451,3 +451,20 @@ def test_finish_refuses_a_version_without_a_value(sm: tuple[Any, Stubber]) -> No
         rotate(_event("finishSecret"), client, {NAME: Retiring()})
     assert str(caught.value) == (f"version {TOKEN} of secret {NAME} has no value yet (createSecret has not run); "
                                  "AWSCURRENT stays")
+
+
+def test_a_refused_put_with_nothing_stored_under_the_token_fails_with_the_puts_error(sm: tuple[Any, Stubber]) -> None:
+    """createSecret reuses a stored value only when one exists: any other refusal of the put stands."""
+    client, stubber = sm
+    _describe(stubber, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "current"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    stubber.add_client_error("put_secret_value", "LimitExceededException", "too many versions", expected_params={
+        "SecretId": NAME, "ClientRequestToken": TOKEN, "SecretString": "pending-value",
+        "VersionStages": ["AWSPENDING"]})
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "no value",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    with pytest.raises(ExternalServiceError) as caught:
+        rotate(_event(), client, {NAME: Recording()})
+    assert str(caught.value) == (
+        f"Secrets Manager put_secret_value failed for {NAME}: LimitExceededException: too many versions")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from rotation_harness import STEPS, Harness, SecretDict, SecretStr, assert_no_secret
-from servers import RedisServer
+from servers import RedisServer, new_password
 
 from rotation.errors import CredentialError, SecretFormatError
 from rotation.strategies.redis_acl import build_url
@@ -114,13 +114,12 @@ def test_redis_down_during_set(
 ) -> None:
     fn, initial = app
     token = harness.rotate(name, fn)
-    harness.step(name, "createSecret", token, fn)
-    pending = harness.json(name, "AWSPENDING")
     master = harness.json(name + "-master")
-    # Point the pending version at a closed port: the same as the server being down.
-    down = {**pending, "port": 1}
+    # The pending value, stored under the token as createSecret would, points at a closed port: the same as
+    # the server being down. (Once stored, a version's value cannot change: PutSecretValue refuses.)
+    pending = {**harness.json(name), "password": new_password(), "port": 1}
     harness.sm.put_secret_value(
-        SecretId=name, ClientRequestToken=token, SecretString=json.dumps(down), VersionStages=["AWSPENDING"]
+        SecretId=name, ClientRequestToken=token, SecretString=json.dumps(pending), VersionStages=["AWSPENDING"]
     )
     with pytest.raises(CredentialError) as info:
         harness.step(name, "setSecret", token, fn)

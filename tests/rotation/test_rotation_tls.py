@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 from rotation_harness import Harness, SecretDict, assert_no_secret
-from servers import LOOPBACK, PostgresServer, new_password, postgres_server
+from servers import LOOPBACK, PostgresServer, RedisServer, new_password, postgres_server, redis_server
 
 from rotation.errors import ConfigurationError, CredentialError, SecretFormatError
 from rotation.strategies.postgres import connect, parse, tls_options, try_login
@@ -278,3 +278,45 @@ def test_rotation_against_a_server_without_tls_fails_instead_of_falling_back(
     assert _logs_in(pg, initial), "nothing changed on the server"
     with pytest.raises(psycopg.OperationalError):
         _require_tls(pg, initial)
+
+
+# ------------------------------------------------------------------ Redis over TLS
+
+
+@pytest.fixture(scope="module")
+def redis_tls(pki: Pki) -> Iterator[RedisServer]:
+    with redis_server({}, tls=(pki.chain, pki.key, pki.ca)) as server:
+        yield server
+
+
+def test_redis_rotation_over_tls_verifies_the_server(
+    harness: Harness, redis_tls: RedisServer, name: str, pki: Pki, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`tls: true`: every connection (the app user's and the admin's) is TLS, verified against the configured
+    bundle; against a bundle of another CA nothing logs in and the password is not changed."""
+    from rotation.strategies.redis_acl import try_login
+
+    user, password = f"tls-{uuid.uuid4().hex[:8]}", new_password()
+    admin = redis_tls.admin()
+    try:
+        admin.execute_command("ACL", "SETUSER", user, "on", ">" + password, "~*", "+@all")
+    finally:
+        admin.close()
+    master = harness.secret(name + "-master", json.dumps(
+        {"username": redis_tls.admin_user, "password": redis_tls.passwords[redis_tls.admin_user]}))
+    data = {"host": redis_tls.host, "port": redis_tls.port, "username": user, "password": password, "tls": True,
+            "masterarn": master}
+    harness.secret(name, json.dumps(data))
+    fn = harness.function("redis-acl", {name: {}}, paused=True)
+    monkeypatch.setenv(CA_BUNDLE_ENV, str(pki.other_ca))
+    reason = try_login(data)
+    assert reason is not None and "certificate verify failed" in reason
+    token = harness.rotate(name, fn)
+    harness.step(name, "createSecret", token, fn)
+    with pytest.raises(CredentialError, match="certificate verify failed"):
+        harness.step(name, "setSecret", token, fn)
+    monkeypatch.setenv(CA_BUNDLE_ENV, str(pki.ca))
+    assert try_login(data) is None
+    for step in ("setSecret", "testSecret", "finishSecret"):
+        harness.step(name, step, token, fn)
+    assert redis_tls.can_login(user, harness.json(name)["password"]) and not redis_tls.can_login(user, password)

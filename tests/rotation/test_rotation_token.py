@@ -247,8 +247,9 @@ def test_lambda_handler_reads_its_environment(harness: Harness, name: str, monke
     assert harness.version_of(name, "AWSCURRENT") == token
 
 
-def test_create_secret_of_a_plain_token_reads_only_the_pending_value(harness: Harness, name: str) -> None:
-    """A new plain token derives from nothing: createSecret does not read AWSCURRENT (one call fewer)."""
+def test_create_secret_of_a_plain_token_reads_nothing(harness: Harness, name: str) -> None:
+    """A new plain token derives from nothing: createSecret does not read AWSCURRENT (one call fewer), nor
+    AWSPENDING (PutSecretValue refuses a second value under the token)."""
     fn, token = _pending_rotation(harness, name)
     reads: list[dict[str, object]] = []
 
@@ -261,16 +262,16 @@ def test_create_secret_of_a_plain_token_reads_only_the_pending_value(harness: Ha
         harness.step(name, "createSecret", token, fn)
     finally:
         harness.sm.meta.events.unregister(event, record)
-    assert reads == [{"VersionStage": "AWSPENDING", "VersionId": token}]
+    assert reads == []
     made = len(harness.value(name, "AWSPENDING")) == 64
     assert made
 
 
-def test_a_token_rotation_makes_eight_secrets_manager_calls(harness: Harness, name: str) -> None:
+def test_a_token_rotation_makes_seven_secrets_manager_calls(harness: Harness, name: str) -> None:
     """DescribeSecret in createSecret and finishSecret (setSecret installs nothing and calls nothing;
     testSecret's read of AWSPENDING carries the name and stages); GetSecretValue(AWSPENDING) in
-    createSecret, testSecret and finishSecret (which never moves AWSCURRENT onto a version with no
-    value); PutSecretValue; two UpdateSecretVersionStage (AWSCURRENT moved, AWSPENDING cleared)."""
+    testSecret and finishSecret (which never moves AWSCURRENT onto a version with no value);
+    PutSecretValue; two UpdateSecretVersionStage (AWSCURRENT moved, AWSPENDING cleared)."""
     fn, token = _pending_rotation(harness, name)
     calls: list[str] = []
 
@@ -284,7 +285,7 @@ def test_a_token_rotation_makes_eight_secrets_manager_calls(harness: Harness, na
     finally:
         harness.sm.meta.events.unregister("before-call.secrets-manager.*", record)
     assert harness.version_of(name, "AWSCURRENT") == token
-    assert sorted(calls) == sorted(["DescribeSecret"] * 2 + ["GetSecretValue"] * 3 + ["PutSecretValue"]
+    assert sorted(calls) == sorted(["DescribeSecret"] * 2 + ["GetSecretValue"] * 2 + ["PutSecretValue"]
                                    + ["UpdateSecretVersionStage"] * 2), calls
 
 

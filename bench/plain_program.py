@@ -317,10 +317,13 @@ def ecs_entry(variable: str) -> Any:
     return lambda value_from: {"name": variable, "valueFrom": value_from}
 
 
-pulumi.export("ecsSecrets", pulumi.Output.all(*[
-    pulumi.Output.concat(secret_resources[s].arn, f":{k}::" if k else "").apply(ecs_entry(var))
-    for var, s, k in sorted(bindings)
-]))
+ecs_entries = [(s, pulumi.Output.concat(secret_resources[s].arn, f":{k}::" if k else "").apply(ecs_entry(var)))
+               for var, s, k in sorted(bindings)]
+pulumi.export("ecsSecrets", pulumi.Output.all(*[e for _, e in ecs_entries]))
+pulumi.export("ecsSecretsByService", {
+    consumer: pulumi.Output.all(*[e for s, e in ecs_entries if consumer in secrets[s].get("consumers", [])])
+    for consumer in sorted({c for e in secrets.values() for c in e.get("consumers", [])})
+})
 pulumi.export("kmsKeyArn", key.arn)
 pulumi.export("policyArns", policy_arns)
 pulumi.export("rotationAlertsTopicArn", topic.arn if topic else None)

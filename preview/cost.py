@@ -76,8 +76,8 @@ database or Redis the strategy changes)."""
 STEPS_PER_ROTATION = 4
 """createSecret, setSecret, testSecret, finishSecret: one Lambda invocation each."""
 SM_CALLS_PER_ROTATION = 12
-"""Secrets Manager calls the rotation function makes per rotation: a DescribeSecret per step (4),
-about 5 GetSecretValue, 1 GetRandomPassword, 1 PutSecretValue, 1 UpdateSecretVersionStage."""
+"""Secrets Manager calls the rotation function makes per rotation, the most any strategy makes (Redis;
+token 7, JWT 8, PostgreSQL 10-11: bench/results/rotation.json), so the estimate errs high."""
 KMS_DECRYPTS_PER_ROTATION = 5
 """One Decrypt per GetSecretValue the rotation function makes."""
 DEFAULT_LAMBDA_MEMORY_MB = 128

@@ -58,6 +58,24 @@ def _put_unlabelled(harness: Harness, name: str, values: list[str]) -> list[str]
     return ids
 
 
+def _rotate_by_steps(harness: Harness, name: str) -> None:
+    """One single-user rotation, each step invoked in turn (the function does not rotate by itself)."""
+    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
+    token = harness.rotate(name, fn)
+    for step in STEPS:
+        harness.step(name, step, token, fn)
+
+
+def _set_secret_refusal(harness: Harness, name: str) -> str:
+    """The message of the CredentialError single user's setSecret raises after createSecret."""
+    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
+    token = harness.rotate(name, fn)
+    harness.step(name, "createSecret", token, fn)
+    with pytest.raises(CredentialError) as info:
+        harness.step(name, "setSecret", token, fn)
+    return str(info.value)
+
+
 def _ctx(name: str) -> RotationContext:
     """A context for checks that fail before any Secrets Manager call (no client is reached)."""
     return RotationContext(secret_name=name, token="t" * 32, store=SecretStore(None, name), client=None)
@@ -73,10 +91,7 @@ def test_single_user_logs_in_with_awsprevious_when_awscurrent_fails(
     user, password = _role(pg)
     harness.secret(name, json.dumps(_secret(pg, user, password)))
     _put(harness, name, json.dumps(_secret(pg, user, new_password())))
-    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
-    token = harness.rotate(name, fn)
-    for step in STEPS:
-        harness.step(name, step, token, fn)
+    _rotate_by_steps(harness, name)
     assert pg.can_login(user, harness.json(name)["password"])
     assert not pg.can_login(user, password)
     assert _messages(rotation_logs) == [f"setSecret: password of {_where(pg, user)} set (logged in with AWSPREVIOUS)"]
@@ -92,10 +107,7 @@ def test_single_user_skips_a_malformed_awsprevious_and_logs_in_with_an_older_ver
     _put(harness, name, bad_previous)
     _put(harness, name, json.dumps(_secret(pg, user, new_password())))  # AWSPREVIOUS: the malformed one
     assert first and not harness.stages(name).get(first)  # the server's password is now in an unlabelled version
-    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
-    token = harness.rotate(name, fn)
-    for step in STEPS:
-        harness.step(name, step, token, fn)
+    _rotate_by_steps(harness, name)
     assert pg.can_login(user, harness.json(name)["password"])
     assert _messages(rotation_logs) == [
         f"setSecret: password of {_where(pg, user)} set (logged in with version {first})"]
@@ -123,10 +135,7 @@ def test_single_user_tries_only_unlabelled_versions_of_its_role_with_a_password(
     harness.secret(name, json.dumps(_secret(pg, user, new_password())))  # AWSCURRENT: wrong
     # MAX_OLDER_VERSIONS (5) of the newest unlabelled versions are tried: four skipped, one good.
     ids = _older_versions(harness, pg, name, user, password, good_first)
-    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
-    token = harness.rotate(name, fn)
-    for step in STEPS:
-        harness.step(name, step, token, fn)
+    _rotate_by_steps(harness, name)
     assert pg.can_login(user, harness.json(name)["password"])
     assert _messages(rotation_logs) == [
         f"setSecret: password of {_where(pg, user)} set (logged in with version {ids['good']})"]
@@ -140,12 +149,7 @@ def test_single_user_no_candidate_names_every_credential_tried(
     ids = _older_versions(harness, pg, name, user, None, True)
     wrong = _put_unlabelled(harness, name, [json.dumps(_secret(pg, user, new_password()))])[0]
     _put(harness, name, json.dumps(_secret(pg, user, new_password())))  # AWSCURRENT; AWSPREVIOUS: the first
-    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
-    token = harness.rotate(name, fn)
-    harness.step(name, "createSecret", token, fn)
-    with pytest.raises(CredentialError) as info:
-        harness.step(name, "setSecret", token, fn)
-    message = str(info.value)
+    message = _set_secret_refusal(harness, name)
     assert message.startswith(f"setSecret: cannot log in to {_where(pg, user)} with AWSPENDING, AWSCURRENT or "
                               "AWSPREVIOUS (AWSCURRENT: OperationalError: ")
     assert message.endswith("); name a master credential (catalog rotation.master) to install it")
@@ -161,12 +165,7 @@ def test_single_user_stops_at_an_unreachable_server(harness: Harness, pg: Postgr
     user, password = _role(pg)
     harness.secret(name, json.dumps(_secret(pg, user, password, port=1)))
     _put(harness, name, json.dumps(_secret(pg, user, new_password(), port=1)))
-    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
-    token = harness.rotate(name, fn)
-    harness.step(name, "createSecret", token, fn)
-    with pytest.raises(CredentialError) as info:
-        harness.step(name, "setSecret", token, fn)
-    message = str(info.value)
+    message = _set_secret_refusal(harness, name)
     assert message.startswith(f"setSecret: cannot log in to postgres {pg.host}:1/postgres as {user} with AWSPENDING, "
                               "AWSCURRENT or AWSPREVIOUS (AWSCURRENT: OperationalError: ")
     assert "AWSPREVIOUS:" not in message and "Connection refused" in message
@@ -210,10 +209,7 @@ def test_single_user_with_a_master_installs_without_trying_older_credentials(
     master = harness.secret(name + "-master", json.dumps({"username": pg.superuser, "password": pg.password}))
     harness.secret(name, json.dumps(_secret(pg, user, password, masterarn=master)))
     _put(harness, name, json.dumps(_secret(pg, user, new_password(), masterarn=master)))  # AWSCURRENT: wrong
-    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
-    token = harness.rotate(name, fn)
-    for step in STEPS:
-        harness.step(name, step, token, fn)
+    _rotate_by_steps(harness, name)
     assert pg.can_login(user, harness.json(name)["password"])
     assert _messages(rotation_logs) == [
         f"setSecret: password of {_where(pg, user)} installed with the master credential"]
@@ -398,10 +394,7 @@ def test_passwords_are_stored_as_scram_whatever_the_session_default(
         for role in (user, master):
             conn.execute(sql.SQL("ALTER ROLE {} SET password_encryption = 'md5'").format(sql.Identifier(role)))
     harness.secret(name, json.dumps(_secret(pg, user, password)))
-    fn = harness.function("postgres-single-user", {name: {}}, paused=True)
-    token = harness.rotate(name, fn)
-    for step in STEPS:
-        harness.step(name, step, token, fn)
+    _rotate_by_steps(harness, name)
     assert _verifier(pg, user).startswith("SCRAM-SHA-256$")
     other = name + "-alt"
     arn = harness.secret(other + "-master", json.dumps({"username": master, "password": master_password}))

@@ -248,7 +248,8 @@ def replacement(stack: Stack, name: str, entry: Secret) -> str:
     if supplied:
         steps.append("set the new value with `pulumi config set --secret` and run `pulumi up`")
     if generated:
-        # --replace, not --target-replace: the secret's version must take the new value in the same update.
+        # --replace, not --target-replace (which also restricts the update to the named resource, Pulumi's
+        # "Targeted updates" guide): the secret's version must take the new value in the same update.
         urns = [names.generated_value_urn(stack.name, stack.project, stack.catalog.app, stack.environment, name,
                                           key, kind) for key, kind in generated]
         targets = " ".join(f"--replace '{urn}'" for urn in urns)

@@ -234,7 +234,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
         for secret_name, entry in secrets.items():
             secret = self.secrets[secret_name]
             for key, value in entry.values.items():
-                if (entry.grouped and key not in secret.keys) or (not entry.grouped and secret.unset_optional):
+                if key not in secret.keys:
                     continue  # an optional value this stack does not set feeds nothing
                 self.bindings.extend(EnvBinding(var, secret_name, key) for var in value.env)
 

@@ -56,6 +56,11 @@ class CatalogSecretArgs:
     """An existing secret to import as it is (no version, no resource policy), instead of creating one."""
 
 
+def base64url(standard: str) -> str:
+    """Unpadded base64url (RFC 4648 section 5) of a standard base64 text."""
+    return standard.replace("+", "-").replace("/", "_").rstrip("=")
+
+
 def _generated(
     name: str, spec: BytesSpec | PasswordSpec | UuidSpec, opts: pulumi.ResourceOptions
 ) -> pulumi.Output[str]:
@@ -66,7 +71,7 @@ def _generated(
             return raw.hex
         if spec.encoding == "base64url":
             # random_bytes has no URL-safe form; derive it (the result stays a secret Output).
-            return raw.base64.apply(lambda v: v.replace("+", "-").replace("/", "_").rstrip("="))
+            return raw.base64.apply(base64url)
         return raw.base64
     if isinstance(spec, PasswordSpec):
         chars = spec.characters
@@ -103,11 +108,10 @@ class CatalogSecret(pulumi.ComponentResource):
     secret_name: str
     first_value_by_rotation: bool
     """The rotation function makes the first value; the program declares no version."""
-    unset_optional: bool
-    """A single optional value this stack does not set: the secret exists but feeds nothing."""
     keys: tuple[str, ...]
-    """The JSON keys of this stack's secret (empty for a single value); optional values the stack
-    does not set are left out."""
+    """The keys consumers can bind to: the JSON keys of a grouped secret, `""` for a single value; an
+    optional value this stack does not set is left out (a single one leaves none: the secret exists but
+    feeds nothing)."""
 
     def __init__(self, name: str, args: CatalogSecretArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(names.CATALOG_COMPONENT_TYPE, name, None, opts)
@@ -178,9 +182,8 @@ class CatalogSecret(pulumi.ComponentResource):
         optional_missing |= {k for k, v in entry.values.items()
                              if v.template is not None and set(PLACEHOLDER_REF.findall(v.template)) & optional_missing}
         present = [k for k in entry.values if k not in missing_keys | optional_missing]
-        self.unset_optional = not entry.grouped and "" in optional_missing
-        # Keys consumers can bind to: a required value not set yet still belongs to the secret.
-        self.keys = tuple(k for k in entry.values if k not in optional_missing) if entry.grouped else ()
+        # A required value not set yet still belongs to the secret.
+        self.keys = tuple(k for k in entry.values if k not in optional_missing)
 
         self.version = None
         if not missing_required and present and not self.first_value_by_rotation and not keeps_value:
@@ -223,8 +226,7 @@ class CatalogSecret(pulumi.ComponentResource):
         """
         self.secret_name = adopted.name
         self.first_value_by_rotation = False
-        self.unset_optional = False
-        self.keys = tuple(args.entry.values) if args.entry.grouped else ()
+        self.keys = tuple(args.entry.values)
         self.version = None
         self.secret = aws.secretsmanager.Secret(
             f"{name}-secret",

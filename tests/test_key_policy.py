@@ -188,3 +188,33 @@ secrets:
     assert 6144 < len(key.inputs["policy"]) < 32768
     readers = json.loads(key.inputs["policy"])["Statement"][2]["Principal"]["AWS"]
     assert len(readers) == 150
+
+
+def test_a_key_policy_over_kms_s_limit_is_refused_naming_the_key(make_project) -> None:  # type: ignore[no-untyped-def]
+    """700 reader roles make a key policy of about 41,000 characters: KMS would refuse it at deploy
+    (MalformedPolicyDocumentException); the preview refuses it first and names the key."""
+    from components.iam import PolicyError
+    from preview.runtime import run_program
+    from preview.stackconfig import load_stack_config
+    from tests.conftest import MINIMAL_STACK, REPO
+
+    catalog = """\
+app: shop
+owner: platform
+secrets:
+  api-token:
+    description: API token
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by the provider
+    value: {env: API_TOKEN, external: {}}
+"""
+    roles = "".join(f"      - arn:aws:iam::210987654321:role/shop-staging-reader-{i:03d}\n" for i in range(700))
+    project = make_project(catalog, MINIMAL_STACK + "  secrets-platform:principals:\n    runtime:\n" + roles)
+    stack = load_stack_config(project, "staging")
+    stack.values["secrets-platform:allowMissingValues"] = "true"
+    with pytest.raises(PolicyError) as refused:
+        run_program(stack, project, str(REPO / "__main__.py"))
+    assert str(refused.value).startswith("key policy of shop-staging-kms, field 'statements': the policy document "
+                                         "has ")
+    assert "over AWS's limit of 32768" in str(refused.value)

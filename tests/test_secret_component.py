@@ -198,6 +198,18 @@ def test_stored_values_are_composed_exactly(program: Program) -> None:
 
 
 
+@pytest.mark.parametrize("raw", [b"", b"\x00", b"\xfb\xff", b"\x00\x00\x17", b"\xff\xef\xbe\x00\x00\x17",
+                                 bytes(range(256))])
+def test_base64url_is_the_standard_library_s_unpadded(raw: bytes) -> None:
+    """What the program derives from random_bytes' base64: RFC 4648's URL-safe alphabet, padding dropped and
+    nothing else (b"\\x00\\x00\\x17" is "AAAX": no character but "=" is stripped from the end)."""
+    import base64
+
+    from components.secret import base64url
+
+    assert base64url(base64.b64encode(raw).decode()) == base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 PRODUCTION_CATALOG = """\
 app: shop
 owner: platform

@@ -269,10 +269,15 @@ def check_lint(args: ResourceValidationArgs, settings: Settings) -> Iterator[str
     import parliament  # lazy, see documents.expand
 
     ignored = set(settings.get("ignoreFindings", []))
-    analysed = parliament.analyze_policy_string(text)
+    try:
+        analysed = parliament.analyze_policy_string(text)
+    except Exception as exc:  # noqa: BLE001 - parliament 1.6 raises on some shapes (a number as principal)
+        yield f"{_what(args)}: parliament cannot read the document ({type(exc).__name__}: {exc}); fix the document."
+        return
     for f in analysed.findings:
         if f.issue in LINT_ISSUES and f.issue not in ignored:
-            detail = f.detail if isinstance(f.detail, str) else json.dumps(f.detail, default=str)
+            # A finding's detail is a text, or a list of {action, required_format} (RESOURCE_MISMATCH).
+            detail = f.detail if isinstance(f.detail, str) else json.dumps(f.detail)
             yield f"{_what(args)}: parliament {f.issue}: {detail}; fix the document."
 
 

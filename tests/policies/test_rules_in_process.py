@@ -275,6 +275,20 @@ def test_lint_findings_and_their_config(monkeypatch: pytest.MonkeyPatch) -> None
     (message,) = _only(broken, "iam-policy-lint")
     assert message.startswith("Policy x-ci: policy is not valid JSON (") and message.endswith(
         "); pass a JSON policy document.")
+    # A finding with structured detail is shown as JSON.
+    mismatch = _policy("x-ci", {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                                "Resource": "arn:aws:secretsmanager:eu-west-1:123456789012:payments"})
+    assert _only(mismatch, "iam-policy-lint") == [
+        'Policy x-ci: parliament RESOURCE_MISMATCH: [{"action": "secretsmanager:GetSecretValue", "required_format": '
+        '"arn:*:secretsmanager:*:*:secret:*"}]; fix the document.']
+    # parliament raises on a principal that is not a string (AWS documents account ids as strings): a violation
+    # that says so, not a failed preview.
+    numeric = _policy("x-ci", {"Effect": "Allow", "Principal": {"AWS": 123456789012},
+                               "Action": "secretsmanager:GetSecretValue",
+                               "Resource": f.secret_arn("payments/production/a")})
+    assert _only(numeric, "iam-policy-lint") == [
+        "Policy x-ci: parliament cannot read the document (TypeError: expected string or bytes-like object, got "
+        "'int'); fix the document."]
 
 
 # --- the secret rules' edges -------------------------------------------------------------------------

@@ -29,11 +29,26 @@ def test_base64url_has_no_padding_and_round_trips() -> None:
         assert "=" not in text and "+" not in text and "/" not in text
         assert jwt.b64url_decode(text) == raw
     assert jwt.b64url(b"\xfb\xff") == "-_8"
+    assert jwt.b64url(b"\x00\x00\x17") == "AAAX", "only padding is stripped from the end"
 
 
-def test_a_kid_is_a_utc_timestamp_and_a_random_suffix() -> None:
-    kid = jwt._new_kid()
+def test_a_kid_is_a_utc_timestamp_and_a_random_suffix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+    import time
+
+    # The "Z" is true wherever the function runs: a local time zone 14 hours ahead does not change it.
+    monkeypatch.setenv("TZ", "UTC-14")
+    time.tzset()
+    try:
+        before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        kid = jwt._new_kid()
+        after = datetime.datetime.now(datetime.UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", kid)
+    stamp = datetime.datetime.strptime(kid.split("-")[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
+    assert before <= stamp <= after
     assert jwt._new_kid() != kid
 
 

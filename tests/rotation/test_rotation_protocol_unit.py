@@ -468,3 +468,187 @@ def test_a_refused_put_with_nothing_stored_under_the_token_fails_with_the_puts_e
         rotate(_event(), client, {NAME: Recording()})
     assert str(caught.value) == (
         f"Secrets Manager put_secret_value failed for {NAME}: LimitExceededException: too many versions")
+
+
+# setSecret and testSecret read the token's AWSPENDING version first (its response names the secret and the
+# version's stages, so no DescribeSecret); each outcome of that read below, then the describe fallback.
+
+
+def _pending(stubber: Stubber, response: dict[str, Any], secret_id: str = NAME) -> None:
+    stubber.add_response("get_secret_value", response,
+                         expected_params={"SecretId": secret_id, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+
+
+class Arguments(Recording):
+    """Records what set and test were given."""
+
+    def set(self, pending: str, current: str, ctx: RotationContext) -> None:
+        self.calls.append(f"set {pending!r} {current!r} {ctx.secret_name} {ctx.token}")
+
+    def test(self, pending: str, ctx: RotationContext) -> None:
+        self.calls.append(f"test {pending!r} {ctx.secret_name} {ctx.token}")
+
+
+class Token(Arguments):
+    name = "token"
+    installs = False
+
+
+def _protocol_logs(rotation_logs: Any) -> list[str]:
+    return [r.getMessage() for r in rotation_logs.records if r.name == "rotation.protocol"]
+
+
+@pytest.mark.parametrize("step", ["setSecret", "testSecret"])
+def test_an_unreachable_service_on_the_pending_read_is_an_external_error(step: str) -> None:
+    class Unreachable:
+        def get_secret_value(self, **_: Any) -> None:
+            raise EndpointConnectionError(endpoint_url="https://secretsmanager.eu-west-1.amazonaws.com")
+
+    with pytest.raises(ExternalServiceError) as caught:
+        rotate(_event(step, secret=ARN), Unreachable(), {NAME: Arguments()})
+    assert str(caught.value) == f"Secrets Manager get_secret_value failed for {ARN}: EndpointConnectionError"
+
+
+@pytest.mark.parametrize("step", ["setSecret", "testSecret"])
+def test_the_pending_read_must_name_one_of_our_secrets(step: str, sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    strategy = Arguments()
+    _pending(stubber, {"Name": "shop/staging/other", "VersionStages": ["AWSPENDING"], "SecretString": "x"}, ARN)
+    with pytest.raises(SecretNotAllowedError) as other:
+        rotate(_event(step, secret=ARN), client, {NAME: strategy})
+    assert str(other.value) == f"this function does not rotate secret 'shop/staging/other'; it rotates ['{NAME}']"
+    _pending(stubber, {"VersionStages": ["AWSPENDING"], "SecretString": "x"}, ARN)
+    with pytest.raises(SecretNotAllowedError) as nameless:
+        rotate(_event(step, secret=ARN), client, {NAME: strategy})
+    assert str(nameless.value) == f"this function does not rotate secret {ARN!r}; it rotates ['{NAME}']"
+    assert strategy.calls == []
+
+
+@pytest.mark.parametrize("step", ["setSecret", "testSecret"])
+def test_a_pending_version_that_is_already_current_is_left_alone(step: str, sm: tuple[Any, Stubber],
+                                                                 rotation_logs: Any) -> None:
+    """A finishSecret that moved AWSCURRENT and died leaves both labels on the version: a replayed setSecret
+    or testSecret must not install or test again (the stubber allows no other call)."""
+    client, stubber = sm
+    strategy = Arguments()
+    _pending(stubber, {"Name": NAME, "VersionStages": ["AWSCURRENT", "AWSPENDING"], "SecretString": "new"})
+    rotate(_event(step), client, {NAME: strategy})
+    assert strategy.calls == []
+    assert _protocol_logs(rotation_logs) == [f"{step}: version {TOKEN} of {NAME} is already AWSCURRENT; nothing to do"]
+
+
+@pytest.mark.parametrize("step", ["setSecret", "testSecret"])
+def test_a_binary_pending_version_is_refused(step: str, sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    strategy = Arguments()
+    _pending(stubber, {"Name": NAME, "VersionStages": ["AWSPENDING"], "SecretBinary": b"\x00\x01"})
+    with pytest.raises(SecretFormatError) as caught:
+        rotate(_event(step), client, {NAME: strategy})
+    assert str(caught.value) == f"secret {NAME} (AWSPENDING) has no SecretString (binary secret?)"
+    assert strategy.calls == []
+
+
+def test_a_pending_read_without_stages_tests_the_value(sm: tuple[Any, Stubber], rotation_logs: Any) -> None:
+    client, stubber = sm
+    strategy = Arguments()
+    _pending(stubber, {"Name": NAME, "SecretString": "new"})
+    rotate(_event("testSecret"), client, {NAME: strategy})
+    assert strategy.calls == [f"test 'new' {NAME} {TOKEN}"]
+    assert _protocol_logs(rotation_logs) == [f"testSecret: secret {NAME}, version {TOKEN}, strategy recording"]
+
+
+def test_set_gets_an_empty_current_value_for_a_secret_without_one(sm: tuple[Any, Stubber]) -> None:
+    """A secret created empty (its first value made by createSecret): setSecret passes "" as AWSCURRENT."""
+    client, stubber = sm
+    strategy = Arguments()
+    _pending(stubber, {"Name": NAME, "VersionStages": ["AWSPENDING"], "SecretString": "new"})
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "no current",
+                             expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    rotate(_event("setSecret"), client, {NAME: strategy})
+    assert strategy.calls == [f"set 'new' '' {NAME} {TOKEN}"]
+
+
+def test_a_function_with_an_installing_and_a_non_installing_strategy(sm: tuple[Any, Stubber],
+                                                                     rotation_logs: Any) -> None:
+    """One function rotating a token and a credential: setSecret of the token reads its pending version (to
+    learn which secret it is) and installs nothing."""
+    client, stubber = sm
+    token, credential = Token(), Arguments()
+    strategies: dict[str, Strategy] = {NAME: token, "shop/staging/db": credential}
+    _pending(stubber, {"Name": NAME, "VersionStages": ["AWSPENDING"], "SecretString": "new"})
+    rotate(_event("setSecret"), client, strategies)
+    assert token.calls == [] and credential.calls == []
+    assert _protocol_logs(rotation_logs) == [
+        f"setSecret: secret {NAME}, version {TOKEN}, strategy token",
+        "setSecret: the token strategy installs nothing",
+    ]
+
+
+def test_a_function_that_rotates_nothing_refuses_a_secret_named_by_arn(sm: tuple[Any, Stubber]) -> None:
+    client, stubber = sm
+    _pending(stubber, {"Name": NAME, "VersionStages": ["AWSPENDING"], "SecretString": "new"}, ARN)
+    with pytest.raises(SecretNotAllowedError) as caught:
+        rotate(_event("setSecret", secret=ARN), client, {})
+    assert str(caught.value) == f"this function does not rotate secret '{NAME}'; it rotates []"
+
+
+def _pending_read_refused(stubber: Stubber, secret_id: str = NAME) -> None:
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "not pending",
+                             expected_params={"SecretId": secret_id, "VersionStage": "AWSPENDING",
+                                              "VersionId": TOKEN})
+
+
+@pytest.mark.parametrize("step", ["setSecret", "testSecret"])
+def test_a_refused_pending_read_is_explained_by_describe(step: str, sm: tuple[Any, Stubber]) -> None:
+    """When the AWSPENDING read fails, DescribeSecret says why: here rotation was turned off meanwhile."""
+    client, stubber = sm
+    strategy = Arguments()
+    _pending_read_refused(stubber)
+    _describe(stubber, enabled=False, secret_id=NAME)
+    with pytest.raises(RotationNotEnabledError) as caught:
+        rotate(_event(step), client, {NAME: strategy})
+    assert str(caught.value) == f"rotation is not enabled for secret {NAME}"
+    assert strategy.calls == []
+
+
+def test_after_describe_set_and_test_read_the_pending_and_current_values(sm: tuple[Any, Stubber],
+                                                                        rotation_logs: Any) -> None:
+    """The pending read failed (a transient error), describe shows the version AWSPENDING: the steps go on
+    through describe's reading of the stages."""
+    client, stubber = sm
+    strategy = Arguments()
+    _pending_read_refused(stubber)
+    _describe(stubber, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "new"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    stubber.add_response("get_secret_value", {"SecretString": "old"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSCURRENT"})
+    rotate(_event("setSecret"), client, {NAME: strategy})
+    # A secret with no AWSCURRENT yet: set gets "" and AWSCURRENT is not read.
+    _pending_read_refused(stubber)
+    _describe(stubber, stages={TOKEN: ["AWSPENDING"]}, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "first"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    rotate(_event("setSecret"), client, {NAME: strategy})
+    _pending_read_refused(stubber)
+    _describe(stubber, secret_id=NAME)
+    stubber.add_response("get_secret_value", {"SecretString": "new"},
+                         expected_params={"SecretId": NAME, "VersionStage": "AWSPENDING", "VersionId": TOKEN})
+    rotate(_event("testSecret"), client, {NAME: strategy})
+    assert strategy.calls == [f"set 'new' 'old' {NAME} {TOKEN}", f"set 'first' '' {NAME} {TOKEN}",
+                              f"test 'new' {NAME} {TOKEN}"]
+    assert _protocol_logs(rotation_logs) == [
+        f"setSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"setSecret: secret {NAME}, version {TOKEN}, strategy recording",
+        f"testSecret: secret {NAME}, version {TOKEN}, strategy recording",
+    ]
+
+
+def test_after_describe_a_non_installing_strategy_reads_nothing(sm: tuple[Any, Stubber], rotation_logs: Any) -> None:
+    client, stubber = sm
+    token = Token()
+    _pending_read_refused(stubber)
+    _describe(stubber, secret_id=NAME)
+    rotate(_event("setSecret"), client, {NAME: token, "shop/staging/db": Arguments()})
+    assert token.calls == []
+    assert _protocol_logs(rotation_logs)[-1] == "setSecret: the token strategy installs nothing"

@@ -328,3 +328,63 @@ def test_a_plaintext_connection_ignores_the_ca_bundle(redis_srv: RedisServer, mo
     user, password = _user(redis_srv)
     monkeypatch.setenv(CA_BUNDLE_ENV, "/nonexistent/ca-bundle.pem")
     assert try_login({"host": redis_srv.host, "port": redis_srv.port, "username": user, "password": password}) is None
+
+
+class StallingProxy:
+    """A loopback proxy to a real server that stops answering once the client sends `marker` (a server that
+    hangs after a successful login), and drops the connection `hold` seconds later."""
+
+    def __init__(self, port: int, marker: bytes, hold: float) -> None:
+        import socket
+        import threading
+
+        self._target, self._marker, self._hold = port, marker, hold
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.stalled = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import socket
+        import threading
+
+        try:
+            client, _ = self._listener.accept()
+        except OSError:
+            return
+        upstream = socket.create_connection(("127.0.0.1", self._target))
+
+        def answers() -> None:
+            while (data := upstream.recv(65536)) and not self.stalled.is_set():
+                client.sendall(data)
+
+        threading.Thread(target=answers, daemon=True).start()
+        with client, upstream:
+            while data := client.recv(65536):
+                if self._marker in data:
+                    self.stalled.set()  # and the answers stop
+                    threading.Event().wait(self._hold)
+                    return
+                upstream.sendall(data)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_hangs_after_the_login_is_given_up_on(redis_srv: RedisServer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The login succeeds and the PING after it is never answered: the socket timeout ends the wait (without
+    one, redis-py waits until the server drops the connection, here 5 s later; in Lambda, until its timeout)."""
+    from rotation.strategies import redis_acl
+
+    monkeypatch.setattr(redis_acl, "TIMEOUT", 0.5)
+    user, password = _user(redis_srv)
+    proxy = StallingProxy(redis_srv.port, marker=b"PING", hold=5)
+    try:
+        reason = redis_acl.try_login({"host": "127.0.0.1", "port": proxy.port, "username": user,
+                                      "password": password})
+    finally:
+        proxy.close()
+    assert proxy.stalled.is_set(), "the login went through the proxy and the PING reached it"
+    assert reason == "TimeoutError: Timeout reading from socket"

@@ -44,6 +44,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self._lock = threading.Lock()
         self._on_resource = on_resource
         """Called with each record as it is registered (on the SDK's worker threads)."""
+        self.component_outputs: dict[str, dict[str, Any]] = {}
+        """URN -> what a component (or the stack) passed to `register_outputs`, in wire form."""
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         """The URN the engine gives: the parent's whole qualified type chain, without the root stack's
@@ -89,6 +91,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self._on_resource(record)
         return response
 
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        with self._lock:
+            self.component_outputs[request.urn] = json_format.MessageToDict(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
 
 @dataclass
 class ProgramRun:
@@ -103,6 +110,8 @@ class ProgramRun:
     """Values the mocks generated (for leak checks; never printed)."""
     warnings: list[str] = field(default_factory=list)
     """What the program logged as warnings (`pulumi.log.warn`), which the engine would show."""
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """URN -> the outputs a component registered (kept in the state; the stack's own are `outputs`)."""
 
 
 class _Pump:
@@ -224,17 +233,6 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
     root = settings.get_root_resource()
     assert root is not None
     pulumi.runtime.register_stack_transformation(_Pump(loop))
-    import os as _os
-    every = int(_os.environ.get("PUMP", "0"))
-    if every:
-        count = [0]
-        def pump(args: Any) -> None:
-            count[0] += 1
-            if count[0] % every == 0 and not loop.is_running():
-                for _ in range(int(_os.environ.get("PUMPN", "3"))):
-                    loop.run_until_complete(asyncio.sleep(0))
-            return None
-        pulumi.runtime.register_stack_transformation(pump)
     # The SDK makes many short-lived cyclic objects (futures, callbacks); the cyclic collector then
     # spends about half of a large run re-walking the same live graph (bench/: 15.6 s -> 8.3 s at
     # 1,000 secrets). Collect once at the end instead; reference counting still frees the rest.
@@ -272,7 +270,8 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
                 gc.collect()
     resources = sorted(monitor.records, key=lambda r: r.urn)
     return ProgramRun(stack=stack, resources=resources, outputs=outputs, stack_urn=stack_urn,
-                      generated=list(mocks.generated), warnings=list(warnings.messages))
+                      generated=list(mocks.generated), warnings=list(warnings.messages),
+                      component_outputs=dict(monitor.component_outputs))
 
 
 class _WarningLog(logging.Logger):

@@ -79,8 +79,10 @@ MODULES: tuple[Module, ...] = (
                                  "tests/test_key_policy.py")),
     Module("components/grants.py", ("tests/test_grants_documents.py", "tests/test_secret_component.py")),
     Module("components/kms.py", ("tests/test_key_policy.py", "tests/test_program.py")),
-    # The environment holds a credential while its master has no version (`version is None`).
-    Module("components/secret.py", ("tests/test_secret_component.py", "tests/test_first_install.py")),
+    # The environment holds a credential while its master has no version (`version is None`); adopted secrets
+    # and published public keys are CatalogSecrets too.
+    Module("components/secret.py", ("tests/test_secret_component.py", "tests/test_first_install.py",
+                                    "tests/test_adopt.py", "tests/test_public_key_and_due.py")),
     # Every strategy's tests drive the dispatcher (setSecret and testSecret without DescribeSecret, AWSPREVIOUS
     # read for single user): the whole folder, as for the strategies.
     Module("rotation/protocol.py", ("tests/rotation",), shared_postgres=True),

@@ -9,6 +9,7 @@ kms:ViaService `secretsmanager.<region>.amazonaws.com` limits use to requests Se
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -148,6 +149,11 @@ def test_each_key_is_its_own_component_protected_like_the_stack(stack: str) -> N
         if replica:
             assert key.inputs["region"] == alias.inputs["region"] == component.name.rsplit("kms-", 1)[1]
         assert alias.property_dependencies.get("targetKeyId") == (key.urn,)
+        # What the state shows for the component: its key's ARN (in the key's region) and the alias.
+        outputs = report.run.component_outputs[component.urn]
+        region = key.inputs.get("region", values["aws:region"])
+        assert set(outputs) == {"arn", "alias"} and outputs["alias"] == alias.inputs["name"]
+        assert re.fullmatch(rf"arn:aws:kms:{region}:123456789012:key/[0-9a-f-]{{36}}", outputs["arn"])
         policy = json.loads(key.inputs["policy"])
         sids = [s["Sid"] for s in policy["Statement"]]
         assert sids == ["AccountAdministersKey", "StoreOnlyThroughSecretsManager", "ReadOnlyThroughSecretsManager"]

@@ -155,6 +155,18 @@ def test_secrets_are_named_tagged_and_kept_as_configured(program: Program) -> No
     assert not any("first-value" in t or "rotation-kind" in t for t in tags.values())
 
 
+def test_each_secret_component_registers_its_arn_and_name(program: Program) -> None:
+    """What `pulumi stack export` shows for each CatalogSecret: the secret's ARN and its full name."""
+    run, _ = program
+    components = [r for r in run.resources if r.type == "secrets-platform:index:CatalogSecret"]
+    assert len(components) == 6
+    for component in components:
+        name = "shop/staging/" + component.name.removeprefix("shop-staging-")
+        outputs = run.component_outputs[component.urn]
+        assert set(outputs) == {"arn", "name"} and outputs["name"] == name, component.urn
+        assert re.fullmatch(rf"arn:aws:secretsmanager:eu-west-1:\d{{12}}:secret:{name}-\w{{6}}", outputs["arn"])
+
+
 def test_stored_values_are_composed_exactly(program: Program) -> None:
     run, supplied = program
     stored = {name: plain(v.inputs["secretString"]) for name, v in _by_secret(run, VERSION).items()}
@@ -174,6 +186,9 @@ def test_stored_values_are_composed_exactly(program: Program) -> None:
     assert len(session) == 43 and not set(session) & set("+/="), "base64url of 32 bytes, unpadded"
     assert len(stored["archive-key"]) == 64 and set(stored["archive-key"]) <= set("0123456789abcdef")
     assert len(stored["request-id-salt"]) == 36 and stored["request-id-salt"].count("-") == 4
+    # RandomUuid's result is not secret by default: the state would hold the value in plain text.
+    (uuid,) = [r for r in run.resources if r.type == "random:index/randomUuid:RandomUuid"]
+    assert uuid.additional_secret_outputs == ("result",)
     # random_password draws from the union of its enabled sets: only override_special, the exact alphabet.
     (password,) = [r for r in run.resources if r.type == "random:index/randomPassword:RandomPassword"]
     keys = ("length", "lower", "upper", "numeric", "special", "overrideSpecial")
@@ -239,6 +254,15 @@ secrets:
     rotation: on-compromise
     rotation_reason: issued by the partner
     value: {env: WEBHOOK_SECRET, external: {}, required: false}
+  hooks:
+    description: Optional partner hook, and its URL made from it
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by the partner
+    keys:
+      token: {env: HOOK_TOKEN, external: {}, required: false}
+      region: {env: HOOK_REGION, config: {default: eu}}
+      url: {env: HOOK_URL, template: "https://hooks.example.net/{region}/{token}"}
   settings:
     description: Plain settings only
     class: configuration
@@ -297,8 +321,8 @@ def test_production_secrets_are_protected_replicated_and_described(production: P
     by_urn = {r.urn: r for r in production.resources}
     keys = {r.inputs.get("region", "eu-west-1"): r.urn for r in production.resources if r.type == "aws:kms/key:Key"}
     secrets_by_name = _by_secret_in(production, SECRET, "shop-production-")
-    assert set(secrets_by_name) == {"session-key", "internal-key", "partner", "webhook", "settings", "blob", "cache",
-                                    "cache-admin"}
+    assert set(secrets_by_name) == {"session-key", "internal-key", "partner", "webhook", "hooks", "settings", "blob",
+                                    "cache", "cache-admin"}
     for name, secret in secrets_by_name.items():
         assert secret.parent is not None and by_urn[secret.parent].type == "secrets-platform:index:CatalogSecret"
         grandparent = by_urn[secret.parent].parent
@@ -326,13 +350,13 @@ def test_no_version_until_the_first_value_exists(production: ProgramRun) -> None
     """The rotation function makes internal-key's first value; partner still misses its required key;
     the optional webhook is not set: none gets a version, nor a generated value that would sit unused."""
     versions = _by_secret_in(production, VERSION, "shop-production-")
-    assert set(versions) == {"session-key", "settings", "blob", "cache", "cache-admin"}
+    assert set(versions) == {"session-key", "hooks", "settings", "blob", "cache", "cache-admin"}
     assert tuple(versions["session-key"].ignore_changes) == ("secretString",)
     generated = sorted(r.name for r in production.resources if r.type.startswith("random:"))
     assert generated == ["shop-production-blob-value", "shop-production-cache-admin-password",
                          "shop-production-cache-password", "shop-production-session-key-value"]
     assert [(g["configKey"], g["required"]) for g in production.outputs["actionRequired"]] == [
-        ("partnerApiKey", True), ("webhook", False)]
+        ("partnerApiKey", True), ("webhook", False), ("hooksToken", False)]
 
 
 def test_values_and_what_consumers_bind_to(production: ProgramRun) -> None:
@@ -340,6 +364,8 @@ def test_values_and_what_consumers_bind_to(production: ProgramRun) -> None:
               _by_secret_in(production, VERSION, "shop-production-").items()}
     # Compact JSON; plain config values only: a document with no generated or supplied part.
     assert stored["settings"] == '{"region":"eu","retries":3}'
+    # An optional key this stack leaves unset is left out, and so is a template made from it.
+    assert stored["hooks"] == '{"region":"eu"}'
     blob = stored["blob"]
     assert len(blob) == 683 and not set(blob) & set("+/="), "base64url of 512 bytes, unpadded"
     cache = json.loads(stored["cache"])
@@ -351,6 +377,7 @@ def test_values_and_what_consumers_bind_to(production: ProgramRun) -> None:
     env = production.outputs["envVars"]
     # A single optional value not set feeds no variable; a required one not set yet still does.
     assert "WEBHOOK_SECRET" not in env and env["PARTNER_API_KEY"] == "shop/production/partner:apiKey"
+    assert env["HOOK_REGION"] == "shop/production/hooks:region" and not {"HOOK_TOKEN", "HOOK_URL"} & set(env)
     assert env["SESSION_KEY"] == "shop/production/session-key"
 
 

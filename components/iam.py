@@ -102,13 +102,18 @@ KEY_POLICY_LIMIT = 32768
 """KMS's limit on a key policy."""
 
 
-def document(statements: Iterable[Statement], where: str, limit: int = MANAGED_POLICY_LIMIT) -> str:
+SPLIT_HINT = "split the secrets among more consumers or fewer regions"
+"""What shrinks a policy that lists secrets (each consumer's, the rotation function's)."""
+
+
+def document(statements: Iterable[Statement], where: str, limit: int = MANAGED_POLICY_LIMIT,
+             hint: str = SPLIT_HINT) -> str:
     """The policy document as stable JSON (sorted, so an unchanged policy never shows a diff)."""
     text = json.dumps(render(statements, where), indent=None, separators=(",", ":"))
     if len(text) > limit:
         raise PolicyError(
-            where, f"the policy document has {len(text)} characters, over AWS's limit of {limit}; split the "
-            "secrets among more consumers or fewer regions", field="statements",
+            where, f"the policy document has {len(text)} characters, over AWS's limit of {limit}; {hint}",
+            field="statements",
         )
     return text
 

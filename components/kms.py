@@ -82,6 +82,10 @@ def key_policy_statements(args: EnvironmentKeyArgs, readers: Sequence[str],
     return statements
 
 
+KEY_POLICY_HINT = ("the key policy names every reader and writer role: name fewer roles in "
+                   "secrets-platform:principals (one role per service)")
+
+
 class EnvironmentKey(pulumi.ComponentResource):
     """A KMS key with automatic rotation, an alias and a least-privilege key policy."""
 
@@ -101,7 +105,8 @@ class EnvironmentKey(pulumi.ComponentResource):
             bypass_policy_lockout_safety_check=False,
             policy=pulumi.Output.all(list(args.readers), list(args.writers)).apply(
                 lambda both: iam.document(key_policy_statements(args, both[0], both[1]),
-                                          where=f"key policy of {name}", limit=iam.KEY_POLICY_LIMIT)
+                                          where=f"key policy of {name}", limit=iam.KEY_POLICY_LIMIT,
+                                          hint=KEY_POLICY_HINT)
             ),
             region=region,
             tags=dict(args.tags),

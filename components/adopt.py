@@ -136,8 +136,9 @@ def parse_adoptions(raw: Any, file: str, account_id: str, region: str) -> dict[s
 
 
 def check_adoptions(adoptions: Mapping[str, Adoption], secrets: Mapping[str, Any], rotated: set[str],
-                    file: str, app: str, environment: str) -> None:
-    """Every adopted secret is a catalog secret of this environment that the first `pulumi up` leaves as is."""
+                    file: str, app: str, environment: str, masters: Mapping[str, str] | None = None) -> None:
+    """Every adopted secret is a catalog secret of this environment that the first `pulumi up` leaves as is.
+    `masters`: admin secret -> a rotated secret whose rotation logs in with it."""
     for name in adoptions:
         if name not in secrets:
             raise ConfigurationError(
@@ -156,5 +157,14 @@ def check_adoptions(adoptions: Mapping[str, Adoption], secrets: Mapping[str, Any
             raise ConfigurationError(
                 file, f"a rotated secret must be named {app}/{environment}/{name} (the rotation policy names it so); "
                 f"'{adopted.name}' keeps its name, so it cannot rotate: recreate it under that name instead",
+                secret=name, field=f"{KEY}.{name}.name",
+            )
+        user = (masters or {}).get(name)
+        if user is not None and adopted.name != f"{app}/{environment}/{name}":
+            # The rotation role reads its admin secret by the same pattern (grants.rotation_statements).
+            raise ConfigurationError(
+                file, f"the admin credential of '{user}' must be named {app}/{environment}/{name} (the rotation "
+                f"policy reads it by that name); '{adopted.name}' keeps its name, so the rotation function could "
+                "never log in with it: recreate it under that name instead",
                 secret=name, field=f"{KEY}.{name}.name",
             )

@@ -69,12 +69,18 @@ class FirstInstall:
     """`at-deploy`: the first rotation, run by `pulumi up`, installs it; `waits-for-master`: the master
     has no value in this stack yet (the credential's value and schedule come with it); `no-master`:
     nothing installs it."""
+    master_adopted: bool = False
+    """The master is an adopted secret: it waits for the adoption's follow-up step, not for a value."""
 
     @property
     def action(self) -> str:
         if self.status == "at-deploy":
             return (f"none: `pulumi up` rotates it at once and the {self.strategy} function installs it with "
                     f"{self.master}'s admin credential (`python -m ops list` shows it until that rotation succeeds)")
+        if self.status == "waits-for-master" and self.master_adopted:
+            return (f"finish adopting {self.master} (the follow-up step: `imported: true` in secrets-platform:adopt, "
+                    "which puts it on the environment's key); until then this secret has no value, and that step's "
+                    "`pulumi up` writes it and installs it with that admin credential")
         if self.status == "waits-for-master":
             return (f"set the value of {self.master} (listed above); until then this secret has no value, and the "
                     "next `pulumi up` writes it and installs it with that admin credential")
@@ -133,7 +139,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
         check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},
-                        settings.file, catalog.app, env)
+                        settings.file, catalog.app, env,
+                        masters={m: n for n, e in secrets.items() if (m := _master(e)) is not None})
         # An adopted secret keeps the value it has: the stack supplies none of it.
         supplied = {n: SuppliedValues(secret={}, plain={}, missing=[]) if n in settings.adopt
                     else read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
@@ -205,6 +212,16 @@ class SecretsEnvironment(pulumi.ComponentResource):
         self.secrets = {}
         self.bindings = []
         self.missing = []
+
+        def stored(n: str) -> pulumi.Resource | None:
+            """What gives secret `n` a value in AWS: the version the program writes, or for an adopted secret
+            declared the platform's way (`imported: true`, on the environment's key) the secret itself."""
+            found = self.secrets[n]
+            if found.version is not None:
+                return found.version
+            adopted = settings.adopt.get(n)
+            return found.secret if adopted is not None and adopted.imported else None
+
         # Admin secrets first: a rotated secret stores its admin secret's ARN as `masterarn`.
         admin_names = {m for m in map(_master, secrets.values()) if m is not None}
         order = sorted(secrets, key=lambda n: 0 if n in admin_names else 1)
@@ -223,7 +240,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     extra_tags=settings.tags,
                     extra_values={"masterarn": self.secrets[master].arn} if master else {},
                     # A generated server credential is useless until its master installs it.
-                    held=entry.needs_first_install and master is not None and self.secrets[master].version is None,
+                    held=entry.needs_first_install and master is not None and stored(master) is None,
                     published_by=publishers.get(secret_name),
                     adopted=settings.adopt.get(secret_name),
                 ),
@@ -243,8 +260,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
             if entry.needs_first_install and not any(g.required for g in supplied[secret_name].missing):
                 master = _master(entry)
                 status = "no-master" if master is None else (
-                    "at-deploy" if self.secrets[master].version is not None else "waits-for-master")
-                self.first_installs.append(FirstInstall(secret_name, _strategy(entry), master, status))
+                    "at-deploy" if stored(master) is not None else "waits-for-master")
+                self.first_installs.append(FirstInstall(secret_name, _strategy(entry), master, status,
+                                                        master_adopted=master in settings.adopt))
         installs = {i.secret: i for i in self.first_installs}
 
         self.alerts = None
@@ -260,11 +278,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 rotated = tuple(
                     RotatedSecret(name=n, entry=secrets[n], arn=self.secrets[n].arn, secret=self.secrets[n].secret,
                                   # An adopted secret holds its value already: the schedule need not wait.
-                                  version=self.secrets[n].version or (
-                                      self.secrets[n].secret if n in settings.adopt else None),
+                                  version=stored(n),
                                   first_value_by_rotation=self.secrets[n].first_value_by_rotation,
                                   install_at_deploy=n in installs and installs[n].master is not None,
-                                  master_version=self.secrets[m].version if (m := _master(secrets[n])) else None)
+                                  master_version=stored(m) if (m := _master(secrets[n])) else None)
                     for n in names
                 )
                 masters = tuple(sorted({m for n in names if (m := _master(secrets[n]))}))

@@ -17,6 +17,7 @@ from tests.conftest import MINIMAL_STACK, run_stack
 
 SECRET = "aws:secretsmanager/secret:Secret"
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
 ARN = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:legacy/api-token-Ab12Cd"
 KEY = "arn:aws:kms:eu-west-1:210987654321:key/0b7c8f6e-3a1d-4e2b-9c5f-6d7e8f9a0b1c"
@@ -214,3 +215,73 @@ def test_existing_replicas_are_declared_as_they_are(make_project: Callable[..., 
     stack = adopt(f"      replicas: [{{region: eu-central-1, kmsKeyId: '{replica_key}'}}, {{region: us-east-1}}]\n")
     secret = _secret(preview("staging", make_project(CATALOG, stack), policies=False))
     assert secret.inputs["replicas"] == [{"region": "eu-central-1", "kmsKeyId": replica_key}, {"region": "us-east-1"}]
+
+
+DATABASE_CATALOG = """\
+app: shop
+owner: web
+secrets:
+  database:
+    description: The app's database user, installed by the rotation function
+    class: critical
+    rotation: {strategy: postgres-single-user, every_days: 90, master: database-admin}
+    consumers: [api]
+    keys:
+      username: {env: DB_USER, config: {default: shop_app}}
+      password: {env: DB_PASSWORD, generate: {kind: password, length: 48, alphabet: alphanumeric}}
+      host: {env: DB_HOST, config: {default: db.internal}}
+      port: {env: DB_PORT, config: {default: "5432"}, type: integer}
+      dbname: {env: DB_NAME, config: {default: shop}}
+      engine: {config: {default: postgres}}
+  database-admin:
+    description: The RDS master user, created by hand before the platform
+    class: critical
+    rotation: on-compromise
+    rotation_reason: the RDS master user - rotated with the instance by the data team
+    keys:
+      username: {config: {default: postgres}}
+      password: {external: {}}
+"""
+ADMIN_ARN = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:shop/staging/database-admin-Ab12Cd"
+
+
+def _adopted_admin(name: str = "shop/staging/database-admin", arn: str = ADMIN_ARN, imported: bool = False) -> str:
+    return MINIMAL_STACK + f"""\
+  secrets-platform:rotationSubnetIds: [subnet-0a1b2c3d4e5f60718]
+  secrets-platform:rotationSecurityGroupIds: [sg-0a1b2c3d4e5f60718]
+  secrets-platform:adopt:
+    database-admin:
+      arn: {arn}
+      name: {name}
+""" + ("      imported: true\n" if imported else "")
+
+
+def test_a_credential_whose_admin_is_adopted_is_installed_after_the_follow_up_step(
+        make_project: Callable[..., Path]) -> None:
+    """The adopted admin secret holds its value in AWS, so nothing is to be set for it; its credential is
+    installed once the follow-up step has put it on the environment's key (which the rotation role may use)."""
+    during = run_stack("staging", make_project(DATABASE_CATALOG, _adopted_admin()))
+    assert not [r for r in during.run.resources if r.type in (VERSION, ROTATION)]
+    (install,) = during.run.outputs["firstInstalls"]
+    assert (install["secret"], install["status"]) == ("database", "waits-for-master")
+    assert install["action"].startswith("finish adopting database-admin (the follow-up step: `imported: true` in "
+                                        "secrets-platform:adopt")
+    after = run_stack("staging", make_project(DATABASE_CATALOG, _adopted_admin(imported=True)))
+    (version,) = [r for r in after.run.resources if r.type == VERSION]
+    assert version.name == "shop-staging-database-value"
+    (schedule,) = [r for r in after.run.resources if r.type == ROTATION]
+    assert schedule.inputs["rotateImmediately"] is True
+    admin = _secret(after, "shop-staging-database-admin-secret")
+    assert {version.urn, admin.urn} <= set(schedule.dependencies), "the first rotation waits for both"
+    assert [(i["secret"], i["status"]) for i in after.run.outputs["firstInstalls"]] == [("database", "at-deploy")]
+
+
+def test_an_adopted_admin_credential_must_have_the_name_the_rotation_policy_reads(
+        make_project: Callable[..., Path]) -> None:
+    legacy = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:legacy/rds-admin-Zy98Xw"
+    with pytest.raises(ConfigurationError) as caught:
+        run_stack("staging", make_project(DATABASE_CATALOG, _adopted_admin("legacy/rds-admin", legacy)))
+    assert caught.value.field == "secrets-platform:adopt.database-admin.name"
+    assert caught.value.reason.startswith("the admin credential of 'database' must be named "
+                                          "shop/staging/database-admin (the rotation policy reads it by that name)")
+    assert caught.value.registered == 0

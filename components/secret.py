@@ -116,6 +116,11 @@ class CatalogSecret(pulumi.ComponentResource):
     def __init__(self, name: str, args: CatalogSecretArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(names.CATALOG_COMPONENT_TYPE, name, None, opts)
         entry = args.entry
+        # The rotation function makes the first value (RotateImmediately): the program writes none, so
+        # the value never enters Pulumi state.
+        self.first_value_by_rotation = (isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation
+                                        ) or args.published_by is not None
+        self.version = None
         if args.adopted is not None and not args.adopted.imported:
             self._adopt(name, args, args.adopted)
             return
@@ -164,10 +169,6 @@ class CatalogSecret(pulumi.ComponentResource):
         plain: dict[str, str | int | bool] = dict(args.supplied.plain)
         missing_keys = {gap.key for gap in args.supplied.missing}
         missing_required = args.held or any(gap.required for gap in args.supplied.missing)
-        # The rotation function makes the first value (RotateImmediately): the program writes none, so
-        # the value never enters Pulumi state.
-        self.first_value_by_rotation = (isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation
-                                        ) or args.published_by is not None
         for key, value in entry.values.items():
             if missing_required or self.first_value_by_rotation or keeps_value:
                 break  # no version from the program: generate nothing that would only sit unused in state
@@ -185,7 +186,6 @@ class CatalogSecret(pulumi.ComponentResource):
         # A required value not set yet still belongs to the secret.
         self.keys = tuple(k for k in entry.values if k not in optional_missing)
 
-        self.version = None
         if not missing_required and present and not self.first_value_by_rotation and not keeps_value:
             # Output.all() of nothing is a list, not a mapping: a secret of plain values has no parts.
             combined = pulumi.Output.all(**parts) if parts else pulumi.Output.from_input({})
@@ -225,9 +225,7 @@ class CatalogSecret(pulumi.ComponentResource):
         policy stays). No SecretVersion: the secret keeps its value and ARN.
         """
         self.secret_name = adopted.name
-        self.first_value_by_rotation = False
         self.keys = tuple(args.entry.values)
-        self.version = None
         self.secret = aws.secretsmanager.Secret(
             f"{name}-secret",
             name=adopted.name,

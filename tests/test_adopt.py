@@ -68,6 +68,12 @@ def test_an_adopted_secret_is_imported_as_it_is(make_project: Callable[..., Path
     assert set(secret.ignore_changes) == {"recoveryWindowInDays", "forceOverwriteReplicaSecret"}
     children = [r for r in report.run.resources if r.parent == secret.parent and r.custom]
     assert [r.type for r in children] == [SECRET]  # no value written, no resource policy added
+    # A child of its catalog secret's component (its URN, which `pulumi up --replace` takes, says so), which
+    # records the adoption in the state.
+    component = next(r for r in report.run.resources if r.urn == secret.parent)
+    assert (component.type, component.name) == ("secrets-platform:index:CatalogSecret", "shop-staging-api-token")
+    assert report.run.component_outputs[component.urn] == {"arn": ARN, "name": "legacy/api-token", "adopted": ARN}
+    assert secret.protect is False and secret.retain_on_delete is False, "staging does not protect its secrets"
     # Its value stays in AWS: nothing to set for it.
     assert [g["secret"] for g in report.run.outputs["actionRequired"]] == []
     assert report.run.outputs["secretArns"]["api-token"] == ARN
@@ -78,6 +84,14 @@ def test_an_adopted_secret_is_imported_as_it_is(make_project: Callable[..., Path
     document = to_json(report)
     imported = [r for r in document["resources"] if r.get("import")]
     assert [r["import"] for r in imported] == [ARN]
+
+
+def test_an_adopted_secret_is_protected_like_the_stack_s_own(make_project: Callable[..., Path]) -> None:
+    """With protectSecrets (production), `pulumi destroy` can neither delete an adopted secret nor, once it
+    is unprotected, take it from AWS (retain_on_delete): it existed before the stack."""
+    report = run_stack("staging", make_project(CATALOG, adopt("  secrets-platform:protectSecrets: true\n")))
+    secret = _secret(report)
+    assert secret.import_id == ARN and secret.protect is True and secret.retain_on_delete is True
 
 
 def test_the_preview_marks_the_import(make_project: Callable[..., Path]) -> None:

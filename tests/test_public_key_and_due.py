@@ -115,6 +115,8 @@ def test_the_public_key_is_a_secret_of_its_own_that_verifiers_read(make_project:
     assert public.inputs["name"] == "shop/staging/signing-key-public-key"
     assert public.inputs["tags"]["public-key-of"] == "signing-key"
     assert public.inputs["tags"]["class"] == "configuration"
+    # Empty until the signer's first rotation writes it: the tag says so in AWS, and the preview line too.
+    assert public.inputs["tags"]["first-value"] == "rotation"
     # Encrypted with the environment's key and closed to other accounts, like every secret.
     assert public.inputs["kmsKeyId"] == by_name["shop-staging-signing-key-secret"].inputs["kmsKeyId"]
     assert "shop-staging-signing-key-public-key-policy" in by_name

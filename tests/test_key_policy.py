@@ -167,14 +167,7 @@ def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def test_a_key_policy_may_use_kms_s_own_size_limit(make_project) -> None:  # type: ignore[no-untyped-def]
-    """150 reader roles make a key policy of about 8,000 characters: over IAM's 6,144 for a managed
-    policy, well within KMS's 32,768 for a key policy ("AWS KMS quotas": key policy document size)."""
-    from preview.runtime import run_program
-    from preview.stackconfig import load_stack_config
-    from tests.conftest import MINIMAL_STACK, REPO
-
-    catalog = """\
+ONE_SECRET = """\
 app: shop
 owner: platform
 secrets:
@@ -185,11 +178,25 @@ secrets:
     rotation_reason: issued by the provider
     value: {env: API_TOKEN, external: {}}
 """
-    roles = "".join(f"      - arn:aws:iam::210987654321:role/shop-staging-reader-{i:03d}\n" for i in range(150))
-    project = make_project(catalog, MINIMAL_STACK + "  secrets-platform:principals:\n    runtime:\n" + roles)
+
+
+def _with_readers(make_project, count: int):  # type: ignore[no-untyped-def]
+    """A run of the program whose stack names `count` reader roles (each in the key policy)."""
+    from preview.runtime import run_program
+    from preview.stackconfig import load_stack_config
+    from tests.conftest import MINIMAL_STACK, REPO
+
+    roles = "".join(f"      - arn:aws:iam::210987654321:role/shop-staging-reader-{i:03d}\n" for i in range(count))
+    project = make_project(ONE_SECRET, MINIMAL_STACK + "  secrets-platform:principals:\n    runtime:\n" + roles)
     stack = load_stack_config(project, "staging")
     stack.values["secrets-platform:allowMissingValues"] = "true"
-    run = run_program(stack, project, str(REPO / "__main__.py"))
+    return run_program(stack, project, str(REPO / "__main__.py"))
+
+
+def test_a_key_policy_may_use_kms_s_own_size_limit(make_project) -> None:  # type: ignore[no-untyped-def]
+    """150 reader roles make a key policy of about 8,000 characters: over IAM's 6,144 for a managed
+    policy, well within KMS's 32,768 for a key policy ("AWS KMS quotas": key policy document size)."""
+    run = _with_readers(make_project, 150)
     (key,) = [r for r in run.resources if r.type == "aws:kms/key:Key"]
     assert 6144 < len(key.inputs["policy"]) < 32768
     readers = json.loads(key.inputs["policy"])["Statement"][2]["Principal"]["AWS"]
@@ -200,27 +207,9 @@ def test_a_key_policy_over_kms_s_limit_is_refused_naming_the_key(make_project) -
     """700 reader roles make a key policy of about 41,000 characters: KMS would refuse it at deploy
     (MalformedPolicyDocumentException); the preview refuses it first and names the key."""
     from components.iam import PolicyError
-    from preview.runtime import run_program
-    from preview.stackconfig import load_stack_config
-    from tests.conftest import MINIMAL_STACK, REPO
 
-    catalog = """\
-app: shop
-owner: platform
-secrets:
-  api-token:
-    description: API token
-    class: critical
-    rotation: on-compromise
-    rotation_reason: issued by the provider
-    value: {env: API_TOKEN, external: {}}
-"""
-    roles = "".join(f"      - arn:aws:iam::210987654321:role/shop-staging-reader-{i:03d}\n" for i in range(700))
-    project = make_project(catalog, MINIMAL_STACK + "  secrets-platform:principals:\n    runtime:\n" + roles)
-    stack = load_stack_config(project, "staging")
-    stack.values["secrets-platform:allowMissingValues"] = "true"
     with pytest.raises(PolicyError) as refused:
-        run_program(stack, project, str(REPO / "__main__.py"))
+        _with_readers(make_project, 700)
     assert str(refused.value).startswith("key policy of shop-staging-kms, field 'statements': the policy document "
                                          "has ")
     assert str(refused.value).endswith(

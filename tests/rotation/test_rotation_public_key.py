@@ -9,13 +9,17 @@ key size from the catalog.
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rotation_harness import STEPS, Harness, SecretDict
 
 from rotation.errors import ConfigurationError, ExternalServiceError, SecretFormatError
+from rotation.protocol import RotationContext, SecretStore
 from rotation.strategies.jwt import Rs256Strategy, public_document, sign_rs256, verify_rs256
 
 CLAIMS = {"sub": "user-1", "aud": "api"}
@@ -70,6 +74,9 @@ def test_first_key_and_next_rotation_publish_the_jwks_with_the_previous_key(harn
     assert verify_rs256(published["jwks"], sign_rs256(rotated["private_key_pem"], rotated["kid"], CLAIMS)) == CLAIMS
     assert harness.version_of(public, "AWSCURRENT") == second
     assert harness.version_of(public, "AWSPREVIOUS") == first
+    # Each kid's PEM too, for verifiers that take PEMs rather than a JWKS.
+    assert published["alg"] == "RS256"
+    assert published["keys_pem"] == {rotated["kid"]: rotated["public_key_pem"], pair["kid"]: pair["public_key_pem"]}
     _assert_public_only(harness, public)
 
 
@@ -165,5 +172,74 @@ def test_a_private_key_in_a_public_field_is_never_published() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption()).decode()
-    with pytest.raises(SecretFormatError, match="refusing to publish"):
+    with pytest.raises(SecretFormatError) as caught:
         public_document({"alg": "RS256", "kid": "k1", "public_key_pem": private_pem, "jwks": {"keys": []}})
+    assert str(caught.value) == "refusing to publish: a public_key_pem field holds a private key"
+
+
+@pytest.mark.parametrize("previous", [{}, {"previous_kid": "k0"}, {"previous_public_key_pem": "PEM0"},
+                                      {"previous_kid": "", "previous_public_key_pem": "PEM0"}])
+def test_a_previous_key_is_published_only_whole(previous: dict[str, str]) -> None:
+    """The previous kid and its PEM come together (the first key has neither); half of it is left out."""
+    document = json.loads(public_document({"kid": "k1", "public_key_pem": "PEM1", "jwks": {"keys": []}, **previous}))
+    assert document == {"alg": "RS256", "jwks": {"keys": []}, "keys_pem": {"k1": "PEM1"}}
+    both = json.loads(public_document({"kid": "k1", "public_key_pem": "PEM1", "jwks": {"keys": []},
+                                       "previous_kid": "k0", "previous_public_key_pem": "PEM0"}))
+    assert both["keys_pem"] == {"k1": "PEM1", "k0": "PEM0"}
+
+
+PENDING = json.dumps({"alg": "RS256", "kid": "k1", "public_key_pem": "PEM1", "jwks": {"keys": []}})
+
+
+def _stubbed_set(pending: str, error: tuple[str, str] | None = None, put: bool = True) -> None:
+    """Rs256Strategy.set against botocore's Stubber: exactly the one PutSecretValue it makes (`put`), answered
+    by `error` (code, message) if given."""
+    client = boto3.client("secretsmanager", region_name="eu-west-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+    ctx = RotationContext(secret_name="shop/staging/signing", token="t" * 36,
+                          store=SecretStore(client, "shop/staging/signing"), client=client)
+    strategy = Rs256Strategy({"bits": 2048, "public": "shop/staging/signing-public-key"})
+    with Stubber(client) as stubber:
+        if put:
+            expected = {"SecretId": "shop/staging/signing-public-key", "ClientRequestToken": "t" * 36,
+                        "SecretString": public_document(json.loads(pending)), "VersionStages": ["AWSCURRENT"]}
+            if error is None:
+                stubber.add_response("put_secret_value", {}, expected_params=expected)
+            else:
+                stubber.add_client_error("put_secret_value", *error, expected_params=expected)
+        strategy.set(pending, "", ctx)
+        stubber.assert_no_pending_responses()
+
+
+def test_publishing_names_the_version_and_the_public_secret(rotation_logs: Any) -> None:
+    _stubbed_set(PENDING)
+    assert [r.getMessage() for r in rotation_logs.records if r.name == "rotation.strategies.jwt"] == [
+        f"setSecret: published the public keys of version {'t' * 36} in shop/staging/signing-public-key"]
+
+
+def test_a_refused_publication_says_where_and_why() -> None:
+    with pytest.raises(ExternalServiceError) as caught:
+        _stubbed_set(PENDING, ("AccessDeniedException", "not allowed to put"))
+    assert str(caught.value) == ("setSecret: publishing the public keys of shop/staging/signing in "
+                                 "shop/staging/signing-public-key failed: AccessDeniedException: not allowed to put")
+
+
+def test_a_pending_key_without_its_public_parts_is_refused_by_stage() -> None:
+    with pytest.raises(SecretFormatError) as caught:
+        _stubbed_set(json.dumps({"alg": "RS256", "kid": "k1", "jwks": {"keys": []}}), put=False)
+    assert str(caught.value) == "secret shop/staging/signing (AWSPENDING) lacks required field(s) ['public_key_pem']"
+
+
+def test_a_refusal_without_the_usual_fields_still_says_where() -> None:
+    from botocore.exceptions import ClientError
+
+    class Bare:
+        def put_secret_value(self, **_: Any) -> None:
+            raise ClientError({}, "PutSecretValue")
+
+    ctx = RotationContext(secret_name="shop/staging/signing", token="t" * 36,
+                          store=SecretStore(Bare(), "shop/staging/signing"), client=Bare())
+    with pytest.raises(ExternalServiceError) as caught:
+        Rs256Strategy({"public": "shop/staging/signing-public-key"}).set(PENDING, "", ctx)
+    assert str(caught.value) == ("setSecret: publishing the public keys of shop/staging/signing in "
+                                 "shop/staging/signing-public-key failed: ?: ")

@@ -212,6 +212,15 @@ def test_bad_events_are_refused_before_any_call(event: dict[str, Any], message: 
     assert STEPS == ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 
+@pytest.mark.parametrize(("event", "kind"), [(["createSecret"], "list"), ("createSecret", "str"), (None, "NoneType")])
+def test_an_event_that_is_not_an_object_is_refused_by_its_type(event: object, kind: str,
+                                                               sm: tuple[Any, Stubber]) -> None:
+    client, _ = sm
+    with pytest.raises(RotationError) as caught:
+        rotate(event, client, {NAME: Recording()})  # type: ignore[arg-type]
+    assert str(caught.value) == f"a rotation event is a JSON object, not {kind}"
+
+
 def _describe(stubber: Stubber, name: str | None = NAME, enabled: bool = True,
               stages: dict[str, list[str]] | None = None, secret_id: str = ARN) -> None:
     response: dict[str, Any] = {

@@ -74,7 +74,8 @@ class Module:
 
 
 MODULES: tuple[Module, ...] = (
-    Module("components/values.py", ("tests/test_supplied_values.py", "tests/test_errors.py")),
+    Module("components/values.py", ("tests/test_supplied_values.py", "tests/test_errors.py",
+                                    "tests/test_catalog_requirements.py")),
     Module("components/iam.py", ("tests/test_iam_documents.py", "tests/test_grants_documents.py",
                                  "tests/test_key_policy.py")),
     Module("components/grants.py", ("tests/test_grants_documents.py", "tests/test_secret_component.py")),
@@ -94,7 +95,8 @@ MODULES: tuple[Module, ...] = (
     Module("rotation/strategies/jwt.py", ("tests/rotation",)),
     Module("rotation/strategies/postgres.py", ("tests/rotation",), shared_postgres=True),
     Module("rotation/strategies/redis_acl.py", ("tests/rotation",), shared_postgres=True),
-    Module("preview/access_matrix.py", ("tests/test_access_evaluator.py",)),
+    # The rule-by-rule evaluator, and the matrix's cached fast path checked against it cell by cell.
+    Module("preview/access_matrix.py", ("tests/test_access_evaluator.py", "tests/test_access_index.py")),
     Module("policies/guardrails/iam.py", ("tests/policies/test_rules_in_process.py",)),
     Module("policies/guardrails/secrets.py", ("tests/policies/test_rules_in_process.py",)),
 )

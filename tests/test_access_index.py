@@ -73,6 +73,10 @@ def model() -> AccessModel:
         role("ops", doc(ONLY_FROM_ACCOUNT)),
         role("dev", doc(ONLY_FROM_ACCOUNT)),
         role("nothing"),
+        # Action names are case-insensitive in IAM: so are they for the index.
+        role("shouty", doc({"Effect": "Allow", "Action": "SecretsManager:getSecretValue", "Resource": "*"},
+                           {"Effect": "Deny", "NotAction": ["SECRETSMANAGER:GETSECRETVALUE",
+                                                            "secretsmanager:deletesecret"], "Resource": "*"})),
         role("partner", doc({"Effect": "Allow", "Action": ALL, "Resource": "*"}), account=OTHER),
         role("partner-reader", doc({"Effect": "Allow", "Action": ALL, "Resource": "*"}), account=OTHER),
     )
@@ -84,6 +88,9 @@ def model() -> AccessModel:
                      {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/nothing"},
                       "Action": "secretsmanager:RotateSecret", "Resource": "*"})
     deny_reader = doc({"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/reader"},
+                       "Action": "secretsmanager:GetSecretValue", "Resource": "*"},
+                      # A later statement for the same action: one that does not name the principal is skipped.
+                      {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER}:role/partner"},
                        "Action": "secretsmanager:GetSecretValue", "Resource": "*"})
     secrets = (
         secret("shop/staging/a", "staging", 7, guarded),
@@ -150,6 +157,22 @@ def test_some_decisions_as_aws_makes_them() -> None:
     assert decide("partner", "shop/staging/a", "read") == "ExplicitlyDenied"
     assert decide("partner-reader", "shop/production/b", "write") == "Allowed"  # through its account
     assert decide("partner-reader", "other/staging/x", "read") == "ImplicitlyDenied"
+    assert decide("partner", "shop/staging/d", "read") == "Allowed"  # the second statement of its policy
+    assert decide("shouty", "shop/staging/a", "read") == "Allowed"
+    assert decide("shouty", "shop/staging/a", "write") == "ExplicitlyDenied"
+    assert decide("shouty", "shop/staging/a", "delete") == "ImplicitlyDenied"
+
+
+def test_an_action_outside_the_four_operations() -> None:
+    """`decide` takes an action name as well as an operation, as `secret_request` does."""
+    access = model()
+    describe = "secretsmanager:DescribeSecret"
+    index = AccessIndex(access, actions=(*OPERATIONS.values(), describe))
+    decided = {(p.name, s.name): index.decide(p, s, describe) for p in access.principals for s in access.secrets}
+    assert decided == {(p.name, s.name): evaluate(secret_request(p, s, describe))
+                       for p in access.principals for s in access.secrets}
+    assert decided[("reader", "shop/staging/a")] == "Allowed" and decided[("ci", "shop/production/a")] == (
+        "ExplicitlyDenied")
 
 
 @pytest.mark.parametrize(("statement", "message"), [
@@ -159,6 +182,9 @@ def test_some_decisions_as_aws_makes_them() -> None:
     ({"Effect": "Allow", "Action": "*", "Resource": "*",
       "Condition": {"ForAnyValue:DateLessThanIfExists": {"aws:CurrentTime": "x"}}},
      "condition operator ForAnyValue:DateLessThanIfExists"),
+    ({"Effect": "Allow", "Action": "*", "Resource": "*",
+      "Condition": {"ForAnyValue:ForAllValues:StringEquals": {"aws:PrincipalAccount": "x"}}},
+     "condition operator ForAnyValue:ForAllValues:StringEquals"),
 ])
 def test_what_the_index_cannot_evaluate_is_refused_when_it_is_built(statement: dict[str, Any], message: str) -> None:
     access = AccessModel(account_id=ACCOUNT, region="eu-west-1", principals=(role("x", doc(statement)),),

@@ -371,6 +371,8 @@ def _number(value: str) -> float:
 def _operator(name: str, values: list[str], present: list[str] | None) -> bool:
     """One condition operator on one key: `present` is the request's value(s), None when absent."""
     base, if_exists = (name[:-len("IfExists")], True) if name.endswith("IfExists") else (name, False)
+    if base == "Null" and if_exists:
+        raise UnsupportedPolicy(f"condition operator {name}")  # IAM: no IfExists with Null
     if present is None:
         if if_exists:
             return True
@@ -427,11 +429,10 @@ def _conditions_hold_lowered(conditions: Mapping[str, Mapping[str, Any]], lowere
     for operator, keys in conditions.items():
         if operator.startswith(("ForAnyValue:", "ForAllValues:")):
             qualifier, base = operator.split(":", 1)
-            if base.removesuffix("IfExists") not in _OPERATORS and base.removesuffix("IfExists") != "Null":
+            if base != "Null" and base.removesuffix("IfExists") not in _OPERATORS:
                 raise UnsupportedPolicy(f"condition operator {operator}")
             for key, values in keys.items():
-                found = lowered.get(key.lower())
-                requested = [] if found is None else _as_list(found)
+                requested = _as_list(lowered.get(key.lower()))
                 # IAM: ForAllValues holds when every request value matches (also when there are none);
                 # ForAnyValue when at least one does (never when there are none).
                 matched = [_operator(base, _values(values), [p]) for p in requested]
@@ -551,8 +552,7 @@ class _Compiled:
         for operator in conditions:
             # ForAllValues:/ForAnyValue: qualify an operator this evaluator knows (_conditions_hold_lowered).
             base = operator.split(":", 1)[1] if operator.startswith(("ForAnyValue:", "ForAllValues:")) else operator
-            base = base.removesuffix("IfExists")
-            if base not in _OPERATORS and base != "Null":
+            if base != "Null" and base.removesuffix("IfExists") not in _OPERATORS:
                 raise UnsupportedPolicy(f"condition operator {operator}")
         self.statement = statement
         self.deny = statement.get("Effect") == "Deny"

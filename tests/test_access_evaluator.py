@@ -170,13 +170,19 @@ def test_conditions(condition: dict[str, Any], context: dict[str, Any], applies:
      "condition operator ForAnyValue:DateLessThan"),
     (allow(Condition={"ForAllValues:DateLessThan": {"aws:CurrentTime": "2030-01-01"}}),
      "condition operator ForAllValues:DateLessThan"),
+    # IAM allows no IfExists on Null; an operator qualified twice is no operator.
+    (allow(Condition={"NullIfExists": {"aws:TagKeys": "true"}}), "condition operator NullIfExists"),
+    (allow(Condition={"ForAnyValue:NullIfExists": {"aws:TagKeys": "true"}}),
+     "condition operator ForAnyValue:NullIfExists"),
+    (allow(Condition={"ForAnyValue:ForAllValues:StringEquals": {"aws:TagKeys": "a"}}),
+     "condition operator ForAnyValue:ForAllValues:StringEquals"),
     (allow(NotPrincipal={"AWS": ROLE}), "statement element NotPrincipal"),
 ])
 def test_what_it_does_not_know_it_refuses(statement: dict[str, Any], what: str) -> None:
     context = {"aws:CurrentTime": "2026-01-01", "aws:TagKeys": "a"}
     with pytest.raises(UnsupportedPolicy) as caught:
         evaluate(request([doc(statement)], context=context))
-    assert str(caught.value) == what
+    assert str(caught.value) == what and type(caught.value) is UnsupportedPolicy
 
 
 @pytest.mark.parametrize(("operator", "requested", "outcome"), [

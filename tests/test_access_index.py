@@ -185,6 +185,11 @@ def test_an_action_outside_the_four_operations() -> None:
     ({"Effect": "Allow", "Action": "*", "Resource": "*",
       "Condition": {"ForAnyValue:ForAllValues:StringEquals": {"aws:PrincipalAccount": "x"}}},
      "condition operator ForAnyValue:ForAllValues:StringEquals"),
+    ({"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"NullIfExists": {"aws:TagKeys": "true"}}},
+     "condition operator NullIfExists"),
+    ({"Effect": "Allow", "Action": "*", "Resource": "*",
+      "Condition": {"ForAllValues:NullIfExists": {"aws:TagKeys": "true"}}},
+     "condition operator ForAllValues:NullIfExists"),
 ])
 def test_what_the_index_cannot_evaluate_is_refused_when_it_is_built(statement: dict[str, Any], message: str) -> None:
     access = AccessModel(account_id=ACCOUNT, region="eu-west-1", principals=(role("x", doc(statement)),),

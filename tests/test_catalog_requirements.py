@@ -185,7 +185,10 @@ def test_the_preview_lists_a_pattern_as_a_deploy_check(make_project: Callable[..
     code = main(["staging", "--project-dir", str(make_project(PATTERNED, MINIMAL_STACK)), "--no-policies"],
                 out=out, err=err)
     assert code == 0, err.getvalue()
-    assert "signing: matches '^sk_test_'" in out.getvalue().split("Checked at `pulumi up` only", 1)[1]
+    section = out.getvalue().split("Checked at `pulumi up` only", 1)[1]
+    assert "signing: matches '^sk_test_'" in section
+    # A plain value's pattern is checked at every run (above), and a value without one has none to match.
+    assert "cache.host" not in section and "session: matches" not in section
 
 
 @pytest.mark.parametrize(("pattern", "message"), [
@@ -256,3 +259,72 @@ def test_a_third_environment_made_from_the_staging_file(tmp_path: Path) -> None:
     assert all("/dev/" in arn for arn in json.loads(json.dumps(report.run.outputs["secretArns"])).values())
     assert not [v for v in report.violations if v.undecided], [v.message for v in report.violations]
     assert report.mandatory == []
+
+
+# ---------------------------------------------------------------- each refusal's exact words and field
+
+
+def test_a_value_that_must_differ_names_its_own_config_key(make_project: Callable[..., Path]) -> None:
+    """differs_from on a key of a grouped secret, and on a value read from a config key of its own name."""
+    catalog = CATALOG.replace(
+        "password: {env: CACHE_PASSWORD, external: {}, required: [production], min_length: 32}",
+        "password: {env: CACHE_PASSWORD, external: {}, required: [production], min_length: 32, "
+        "differs_from: [session]}",
+    ).replace("value: {env: SESSION_SECRET, external: {}, min_length: 32, differs_from: [signing]}",
+              "value: {env: SESSION_SECRET, external: {config: sessionKey}, min_length: 32, "
+              "differs_from: [signing]}")
+    project = make_project(catalog, MINIMAL_STACK + "  secrets-platform:cacheHost: cache.internal\n")
+    same = value(32)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"sessionKey": same, "signing": value(), "cachePassword": same})
+    assert (caught.value.secret, caught.value.field) == ("cache", "secrets-platform:cachePassword")
+    assert caught.value.reason == ("the value equals session's, which the catalog says it must differ from "
+                                   "(differs_from); set a different value")
+    with pytest.raises(ConfigurationError) as own:
+        program(project, values={"sessionKey": same, "signing": same, "cachePassword": value(32)})
+    assert (own.value.secret, own.value.field) == ("session", "secrets-platform:sessionKey")
+
+
+def test_a_production_only_value_is_required_in_production(make_project: Callable[..., Path]) -> None:
+    project = make_project(CATALOG, MINIMAL_STACK + "  secrets-platform:cacheHost: cache.internal\n",
+                           stack="production")
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, "production", values={"session": value(32), "signing": value()})
+    assert (caught.value.secret, caught.value.field) == ("cache", "secrets-platform:cachePassword")
+    assert caught.value.reason.startswith("the external value is not set; set it with `pulumi config set --secret ")
+
+
+def test_the_pattern_refusal_names_the_environment(make_project: Callable[..., Path]) -> None:
+    project = make_project(PATTERNED, MINIMAL_STACK)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"session": value(32), "signing": "sk_live_" + value()})
+    assert caught.value.reason == ("the value does not match the catalog's pattern for staging ('^sk_test_'); set "
+                                   "the right value")
+
+
+def test_the_preview_checks_no_length_of_its_stand_ins(make_project: Callable[..., Path]) -> None:
+    """With allowMissingValues (the offline preview) secure values are random stand-ins: min_length waits."""
+    project = make_project(CATALOG, MINIMAL_STACK)
+    program(project, values={"session": value(15), "signing": value()}, preview_mode=True)  # 20 < 32 characters
+
+
+def test_a_plain_value_set_as_a_secret_is_refused(make_project: Callable[..., Path]) -> None:
+    project = make_project(CATALOG, MINIMAL_STACK)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"session": value(32), "signing": value(), "cacheHost": "cache.internal"})
+    assert (caught.value.file, caught.value.secret, caught.value.field) == (
+        "Pulumi.staging.yaml", "cache", "secrets-platform:cacheHost")
+    assert caught.value.reason == ("is set with --secret, but the catalog declares it as plain config; declare it "
+                                   "`external` in the catalog if it is secret, or set it without --secret")
+
+
+def test_supplied_values_over_a_secret_s_size_are_refused_by_their_sum(make_project: Callable[..., Path]) -> None:
+    """Secrets Manager holds at most 65,536 bytes a SecretString: two values of 40,000 and 30,000 bytes
+    are refused together, naming both keys; each alone would fit."""
+    host = "h" * 30_000
+    project = make_project(CATALOG, MINIMAL_STACK + f"  secrets-platform:cacheHost: {host}\n")
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"session": value(32), "signing": value(), "cachePassword": value(30_000)[:40_000]})
+    assert caught.value.field == "secrets-platform:cacheHost, secrets-platform:cachePassword"
+    assert caught.value.reason == ("the supplied values add up to 70,000 bytes; a secret holds at most 65,536 "
+                                   "(SecretString)")

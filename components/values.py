@@ -173,21 +173,21 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
     return SuppliedValues(secret=secret_values, plain=plain, missing=missing, digests=digests)
 
 
-def catalog_config_keys(catalog: Catalog) -> dict[str, tuple[str, str]]:
-    """Every stack config key a catalog value reads -> (secret, key), over all environments."""
-    keys: dict[str, tuple[str, str]] = {}
+def catalog_config_keys(catalog: Catalog) -> set[str]:
+    """Every stack config key a catalog value reads, over all environments."""
+    keys: set[str] = set()
     for name, entry in catalog.secrets.items():
         for key, value in entry.values.items():
             source = value.external or value.config
             if source is not None:
-                keys[config_key(name, key, source.config)] = (name, key)
+                keys.add(config_key(name, key, source.config))
     return keys
 
 
 def check_config_keys(catalog: Catalog, settings: StackSettings) -> None:
     """Refuse a key under `secrets-platform:` that neither the project nor the catalog knows: a typo
     (`recoveryWindowDayz`, a misspelled external value) would otherwise be ignored in silence."""
-    known = SETTINGS_KEYS | set(catalog_config_keys(catalog))
+    known = SETTINGS_KEYS | catalog_config_keys(catalog)
     given = {*pulumi.runtime.config.CONFIG.get(), *pulumi.runtime.config.get_config_env()}
     prefix = f"{PROJECT}:"
     for full in sorted(k for k in given if k.startswith(prefix)):

@@ -328,3 +328,75 @@ def test_supplied_values_over_a_secret_s_size_are_refused_by_their_sum(make_proj
     assert caught.value.field == "secrets-platform:cacheHost, secrets-platform:cachePassword"
     assert caught.value.reason == ("the supplied values add up to 70,000 bytes; a secret holds at most 65,536 "
                                    "(SecretString)")
+
+
+@pytest.mark.parametrize(("extra", "field", "hint"), [
+    # Sorted after a known key (cacheHost): every given key is checked, not only the first.
+    ("  secrets-platform:cacheHost: cache.internal\n  secrets-platform:recoveryWindowDayz: 30\n",
+     "secrets-platform:recoveryWindowDayz", "did you mean secrets-platform:recoveryWindowDays?"),
+    ("  secrets-platform:signingKey: x\n", "secrets-platform:signingKey", "did you mean secrets-platform:signing?"),
+    ("  secrets-platform:zz: 1\n", "secrets-platform:zz", "remove it, or add the value it sets to the catalog"),
+])
+def test_an_unknown_config_key_is_refused_with_the_closest_known_one(make_project: Callable[..., Path], extra: str,
+                                                                    field: str, hint: str) -> None:
+    project = make_project(CATALOG, MINIMAL_STACK + extra)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"session": value(32), "signing": value()})
+    assert (caught.value.file, caught.value.field) == ("Pulumi.staging.yaml", field)
+    assert caught.value.reason == f"unknown key: neither a setting nor a value of catalog.yaml ({hint})"
+
+
+PLAIN_CONSTRAINED = CATALOG.replace(
+    "host: {env: CACHE_HOST, config: {}, required: [production]}",
+    "host: {env: CACHE_HOST, config: {}, required: [production], min_length: 11, "
+    "pattern: {production: '\\.prod\\.internal$', staging: '\\.internal$'}}")
+
+
+@pytest.mark.parametrize(("host", "reason"), [
+    ("a.internal", "the value has 10 characters; the catalog asks for at least 11 (min_length)"),
+    ("cache.example.com", "the value does not match the catalog's pattern for staging ('\\.internal$'); set the "
+                          "right value"),
+])
+def test_a_plain_value_is_held_to_its_length_and_its_environment_s_pattern(
+        make_project: Callable[..., Path], host: str, reason: str) -> None:
+    project = make_project(PLAIN_CONSTRAINED, MINIMAL_STACK + f"  secrets-platform:cacheHost: {host}\n")
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"session": value(32), "signing": value()})
+    assert (caught.value.secret, caught.value.field) == ("cache", "secrets-platform:cacheHost")
+    assert caught.value.reason == reason
+    # staging's pattern, not production's: a staging host is accepted.
+    program(make_project(PLAIN_CONSTRAINED, MINIMAL_STACK + "  secrets-platform:cacheHost: cache.internal\n"),
+            values={"session": value(32), "signing": value()})
+
+
+def test_an_optional_plain_value_not_set_is_listed_with_a_plain_command(make_project: Callable[..., Path]) -> None:
+    run = program(make_project(CATALOG, MINIMAL_STACK), values={"session": value(32), "signing": value()})
+    commands = {g["configKey"]: g["command"] for g in run.outputs["actionRequired"]}
+    assert commands == {"cacheHost": "pulumi config set secrets-platform:cacheHost <value> --stack staging",
+                        "cachePassword": "pulumi config set --secret secrets-platform:cachePassword --stack staging"}
+
+
+@pytest.mark.parametrize(("password", "refused"), [(65_536 - 30_000, False), (65_536 - 30_000 + 1, True)])
+def test_plain_and_secret_values_count_together_up_to_exactly_the_limit(
+        make_project: Callable[..., Path], password: int, refused: bool) -> None:
+    """The plain host's 30,000 bytes count with the password's; 65,536 in all is allowed, one more is not."""
+    project = make_project(CATALOG, MINIMAL_STACK + f"  secrets-platform:cacheHost: {'h' * 30_000}\n")
+    values = {"session": value(32), "signing": value(), "cachePassword": value(password)[:password]}
+    if not refused:
+        program(project, values=values)
+        return
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values=values)
+    assert (caught.value.secret, caught.value.field) == ("cache", "secrets-platform:cacheHost, "
+                                                                  "secrets-platform:cachePassword")
+
+
+def test_a_value_that_must_differ_from_a_key_of_a_grouped_secret(make_project: Callable[..., Path]) -> None:
+    catalog = CATALOG.replace("    value: {env: SIGNING_KEY, external: {}}\n",
+                              "    value: {env: SIGNING_KEY, external: {}, differs_from: [cache.password]}\n")
+    project = make_project(catalog, MINIMAL_STACK + "  secrets-platform:cacheHost: cache.internal\n")
+    same = value(32)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"session": value(32), "signing": same, "cachePassword": same})
+    assert (caught.value.secret, caught.value.field) == ("signing", "secrets-platform:signing")
+    assert caught.value.reason.startswith("the value equals cache.password's")

@@ -136,7 +136,7 @@ def parse_adoptions(raw: Any, file: str, account_id: str, region: str) -> dict[s
 
 
 def check_adoptions(adoptions: Mapping[str, Adoption], secrets: Mapping[str, Any], rotated: set[str],
-                    file: str, app: str, environment: str, masters: Mapping[str, str] | None = None) -> None:
+                    file: str, app: str, environment: str, masters: Mapping[str, str]) -> None:
     """Every adopted secret is a catalog secret of this environment that the first `pulumi up` leaves as is.
     `masters`: admin secret -> a rotated secret whose rotation logs in with it."""
     for name in adoptions:
@@ -159,7 +159,7 @@ def check_adoptions(adoptions: Mapping[str, Adoption], secrets: Mapping[str, Any
                 f"'{adopted.name}' keeps its name, so it cannot rotate: recreate it under that name instead",
                 secret=name, field=f"{KEY}.{name}.name",
             )
-        user = (masters or {}).get(name)
+        user = masters.get(name)
         if user is not None and adopted.name != f"{app}/{environment}/{name}":
             # The rotation role reads its admin secret by the same pattern (grants.rotation_statements).
             raise ConfigurationError(

@@ -288,6 +288,13 @@ def test_a_credential_whose_admin_is_adopted_is_installed_after_the_follow_up_st
     admin = _secret(after, "shop-staging-database-admin-secret")
     assert {version.urn, admin.urn} <= set(schedule.dependencies), "the first rotation waits for both"
     assert [(i["secret"], i["status"]) for i in after.run.outputs["firstInstalls"]] == [("database", "at-deploy")]
+    # The rotation role reads the adopted admin secret by its name (grants.rotation_statements), as the
+    # access matrix evaluates the program's policies.
+    from preview.access_matrix import matrix
+
+    reads = {(d.principal.rsplit("/", 1)[1], d.secret): d.decision for d in matrix(
+        after.run.resources, account_id="210987654321", region="eu-west-1") if d.operation == "read"}
+    assert reads[("shop-staging-rotate-postgres-single-user", "shop/staging/database-admin")] == "Allowed"
 
 
 def test_an_adopted_admin_credential_must_have_the_name_the_rotation_policy_reads(

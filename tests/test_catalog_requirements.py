@@ -141,12 +141,16 @@ def test_a_constraint_that_cannot_apply(make_project: Callable[..., Path], old: 
     expect_error(make_project(CATALOG.replace(old, new), MINIMAL_STACK), "catalog.yaml", f"field '{field}")
 
 
-def test_the_preview_says_which_checks_wait_for_pulumi_up(make_project: Callable[..., Path]) -> None:
+def _checked_at_deploy(project: Path) -> str:
+    """The offline preview's section of checks that wait for `pulumi up`."""
     out, err = io.StringIO(), io.StringIO()
-    code = main(["staging", "--project-dir", str(make_project(CATALOG, MINIMAL_STACK)), "--no-policies"],
-                out=out, err=err)
+    code = main(["staging", "--project-dir", str(project), "--no-policies"], out=out, err=err)
     assert code == 0, err.getvalue()
-    section = out.getvalue().split("Checked at `pulumi up` only", 1)[1]
+    return out.getvalue().split("Checked at `pulumi up` only", 1)[1]
+
+
+def test_the_preview_says_which_checks_wait_for_pulumi_up(make_project: Callable[..., Path]) -> None:
+    section = _checked_at_deploy(make_project(CATALOG, MINIMAL_STACK))
     assert "session: at least 32 characters" in section and "session: differs from signing" in section
     assert "cache.password: at least 32 characters" in section
 
@@ -181,11 +185,7 @@ def test_a_plain_value_is_held_to_its_pattern_at_every_run(make_project: Callabl
 
 
 def test_the_preview_lists_a_pattern_as_a_deploy_check(make_project: Callable[..., Path]) -> None:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["staging", "--project-dir", str(make_project(PATTERNED, MINIMAL_STACK)), "--no-policies"],
-                out=out, err=err)
-    assert code == 0, err.getvalue()
-    section = out.getvalue().split("Checked at `pulumi up` only", 1)[1]
+    section = _checked_at_deploy(make_project(PATTERNED, MINIMAL_STACK))
     assert "signing: matches '^sk_test_'" in section
     # A plain value's pattern is checked at every run (above), and a value without one has none to match.
     assert "cache.host" not in section and "session: matches" not in section

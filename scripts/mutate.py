@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -36,6 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "build" / "mutate"
 RESULTS = REPO / "bench" / "results" / "mutation.json"
 EQUIVALENTS = REPO / "scripts" / "mutation-equivalents.toml"
+DOC = REPO / "docs" / "mutation-testing.md"
+TABLE_START, TABLE_END = "<!-- mutation-table: python scripts/mutate.py --write-table -->", "<!-- /mutation-table -->"
 GOAL = 90.0
 """Per module: at least this share of the non-equivalent mutants killed."""
 
@@ -100,6 +103,54 @@ MODULES: tuple[Module, ...] = (
     Module("policies/guardrails/iam.py", ("tests/policies/test_rules_in_process.py",)),
     Module("policies/guardrails/secrets.py", ("tests/policies/test_rules_in_process.py",)),
 )
+
+
+def _test_files(root: Path, tests: tuple[str, ...]) -> list[Path]:
+    """The files a module's tests are made of: each listed file (a node id counts as its file), every `.py`
+    file under a listed folder, and the `conftest.py` files and helpers pytest loads with them."""
+    found: set[Path] = set()
+    for entry in tests:
+        path = root / entry.split("::")[0]
+        if path.is_dir():
+            found.update(q for q in path.rglob("*.py") if "node_modules" not in q.parts)
+        elif path.exists():
+            found.add(path)
+            found.update(q for q in path.parent.glob("*.py") if not q.name.startswith("test_"))
+        # Fixtures and helpers of the enclosing folders up to tests/ (conftest.py, servers.py, ...).
+        for parent in path.parents:
+            if parent == root or not parent.is_relative_to(root / "tests"):
+                break
+            found.update(q for q in parent.glob("*.py") if not q.name.startswith("test_"))
+    return sorted(found)
+
+
+def _sha256(root: Path, paths: list[Path]) -> str:
+    """One digest of several files: each file's path (relative to `root`) and its bytes, in path order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def fingerprint(module: Module, root: Path = REPO) -> dict[str, str]:
+    """What a score was measured against: the SHA-256 of the module's source and of its tests' files."""
+    return {"module_sha256": hashlib.sha256((root / module.path).read_bytes()).hexdigest(),
+            "tests_sha256": _sha256(root, _test_files(root, module.tests))}
+
+
+def freshness(module: Module, row: dict[str, object], root: Path = REPO) -> str:
+    """Whether a stored row still describes the code: `current`, `stale` (the module changed since: the
+    score says nothing about today's code), `tests changed` (the module is the same, its tests are not:
+    rerun to learn what they kill now) or `unknown` (a row stored without fingerprints)."""
+    if "module_sha256" not in row:
+        return "unknown"
+    now = fingerprint(module, root)
+    if now["module_sha256"] != row["module_sha256"]:
+        return "stale"
+    if now["tests_sha256"] != row.get("tests_sha256"):
+        return "tests changed"
+    return "current"
 
 
 def _equivalents() -> dict[str, str]:
@@ -181,6 +232,10 @@ def _run(module: Module, max_children: int, again: bool = False) -> dict[str, ob
     """Mutate one module (or, with `again`, retest only the previous run's survivors with today's tests)."""
     work = WORK / module.slug
     names = _survivors(work, module) if again else []
+    stored = json.loads(RESULTS.read_text()).get("modules", {}).get(module.path) if RESULTS.exists() else None
+    if again and names and stored is not None and freshness(module, stored) == "stale":
+        # Survivors of another version of the module: their names no longer match its mutants.
+        raise SystemExit(f"{module.path} changed since its last run: run it in full, without --again")
     if again and names:
         _refresh_tests(work)
     else:
@@ -235,6 +290,8 @@ def _result(work: Path, module: Module, seconds: int, *, retested: bool = False,
     return {
         "module": module.path,
         "tests": list(module.tests),
+        # The scratch copy links to the repository: what it mutated is the module as it is on disk now.
+        **fingerprint(module),
         "mutants": len(statuses),
         "killed": killed,
         "equivalent": len(explained),
@@ -291,22 +348,37 @@ def _rescore(result: dict[str, object], equivalents: dict[str, str]) -> dict[str
 
 
 def _table(results: dict[str, object]) -> str:
-    """The README's table: one row per listed module, `not measured` for those without a run."""
+    """The table of docs/mutation-testing.md: one row per listed module, `not measured` for those without a run,
+    and whether the row still describes the code (`freshness`)."""
     measured: dict[str, dict[str, object]] = results.get("modules", {})  # type: ignore[assignment]
-    rows = ["| module | mutants | killed | equivalent | surviving | score | seconds of the last run |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| module | mutants | killed | equivalent | surviving | score | seconds of the last run | row |",
+            "|---|---|---|---|---|---|---|---|"]
     for m in MODULES:
         r = measured.get(m.path)
         if r is None:
-            rows.append(f"| `{m.path}` | not measured | | | | | |")
+            rows.append(f"| `{m.path}` | not measured | | | | | | |")
             continue
         run = f"{r['seconds']} (survivors retested)" if r.get("retested_survivors_only") else f"{r['seconds']}"
         partial = r.get("partial")
         if isinstance(partial, dict):
             run = f"partial: {partial['checked']} of {partial['of']} mutants checked"
         rows.append(f"| `{m.path}` | {r['mutants']} | {r['killed']} | {r['equivalent']} | {r['survived']} | "
-                    f"{r['score']}% | {run} |")
+                    f"{r['score']}% | {run} | {freshness(m, r)} |")
     return "\n".join(rows)
+
+
+def documented_table(doc: Path = DOC) -> str:
+    """The table as docs/mutation-testing.md shows it (between its markers)."""
+    text = doc.read_text()
+    return text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0].strip("\n")
+
+
+def write_table(table: str, doc: Path = DOC) -> None:
+    """Put `table` between the markers of docs/mutation-testing.md."""
+    text = doc.read_text()
+    head, rest = text.split(TABLE_START, 1)
+    tail = rest.split(TABLE_END, 1)[1]
+    doc.write_text(f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--list", action="store_true", help="print the modules and their tests")
     parser.add_argument("--table", action="store_true", help="print the last scores as a Markdown table")
+    parser.add_argument("--write-table", action="store_true",
+                        help="put that table (with each row's freshness) into docs/mutation-testing.md")
     parser.add_argument("--again", action="store_true",
                         help="retest only the survivors of each module's last run in build/mutate/ with today's tests")
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"scores file (default {RESULTS})")
@@ -330,8 +404,11 @@ def main(argv: list[str] | None = None) -> int:
         for m in MODULES:
             print(f"{m.path}: {' '.join(m.tests)}")
         return 0
-    if args.table:
-        print(_table(json.loads(RESULTS.read_text()) if RESULTS.exists() else {}))
+    if args.table or args.write_table:
+        table = _table(json.loads(RESULTS.read_text()) if RESULTS.exists() else {})
+        if args.write_table:
+            write_table(table)
+        print(table)
         return 0
     if args.merge:
         stored = json.loads(args.results.read_text()) if args.results.exists() else {}
@@ -356,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         equivalents = _equivalents()
         stored["modules"] = {k: _rescore(v, equivalents) for k, v in stored["modules"].items()}
         RESULTS.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
+        write_table(_table(stored))
         print(_table(stored))
         return 0
     unknown = [p for p in args.modules if p not in by_path]
@@ -376,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         results["goal_percent"] = GOAL
         results.setdefault("modules", {})[module.path] = result
         results_file.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        if results_file == RESULTS:
+            write_table(_table(results))
         print(f"  {result['killed']}/{result['mutants']} killed, {result['equivalent']} equivalent, "
               f"{result['survived']} surviving: {result['score']}% in {result['seconds']} s", file=sys.stderr)
         for name in result["survivors"]:  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 rotation function scale. Nothing here passes or fails on time.
 
 0. The command users run, end to end (bench/e2e.py): `python -m preview <stack> --format json` as a
-   fresh process, for the CDK-shaped catalog of issue 15 (bench/generate.py `cdk_catalog`) and the
+   fresh process, for the CDK-shaped catalog (bench/generate.py `cdk_catalog`) and the
    mixed one below: process wall time, CPU time, peak RSS, and the phases the command reports
    (load, program, pack, matrix, cost, render); the lower of two runs.
 1. Offline preview of generated catalogs (bench/generate.py) of 10, 100, 1,000 and 3,000 secrets,

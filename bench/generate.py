@@ -16,7 +16,7 @@ contiguous block of at most SECRETS_PER_SERVICE secrets (every kind mixed in a b
 role in the stack config's `principals.services`: a service's read policy lists its secrets by ARN and
 IAM refuses a policy over 6,144 characters (about 60 secrets), so a large catalog needs many services.
 
-`cdk_catalog` is a second shape, the one issue 15 compared with AWS CDK + cdk-nag (a typical CDK
+`cdk_catalog` is a second shape, the one compared with AWS CDK + cdk-nag (a typical CDK
 secrets app), previewed as stack `staging` (so `policies/config/staging.json` applies): secret i is,
 by i % 3,
   0  a JSON database credential: four plain keys (username, host, port, dbname) and a generated

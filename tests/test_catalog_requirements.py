@@ -1,4 +1,4 @@
-"""What applications ask the catalog for (issue 14, sections 1, 2 and 5): per-environment requirements,
+"""What applications ask the catalog for: per-environment requirements,
 constraints on supplied values, typos in service names, a third environment."""
 
 from __future__ import annotations

@@ -219,7 +219,7 @@ EXAMPLES: dict[str, Example] = {
             ("sentry-dsn", ""), ("sendgrid-api-key", ""), ("twilio", "accountSid"), ("twilio", "authToken"),
         }),
     ),
-    # Two applications written from the README alone (issue 14): every catalog field the seeds do not use.
+    # Two applications written from the README alone: every catalog field the seeds do not use.
     "ledgerly": Example(
         region="eu-west-1",
         secrets=frozenset({

@@ -1,4 +1,4 @@
-"""Catalog fields of issue 14 items 3 and 4, through the program: `rotation.bits`, `public_key`,
+"""Catalog fields for key sizes, public keys and hand rotation, through the program: `rotation.bits`, `public_key`,
 `rotate_every_days`. Each mistake is one line naming file, secret and field (exit 2, nothing
 registered); a good catalog gives the public secret, its policies, the function's parameters,
 the tags and the `publicKeys` output.

@@ -325,3 +325,41 @@ def secret_resource_policy(account_id: str) -> list[iam.Statement]:
             },
         ),
     ]
+
+
+# The state of a self-managed Pulumi backend (`python -m ops bootstrap-state`) ---------------------------
+
+STATE_OBJECTS = ".pulumi/*"
+"""Everything Pulumi's DIY backend keeps in its bucket: stacks, locks, history, backups, meta.yaml."""
+
+
+def state_bucket_policy(bucket_arn: str) -> list[iam.Statement]:
+    """The state bucket refuses requests over plain HTTP, from anyone."""
+    return [iam.Statement(
+        sid="RefusePlainHttp", effect="Deny", actions=("s3:*",), resources=(bucket_arn, f"{bucket_arn}/*"),
+        principals={"AWS": ("*",)}, conditions={"Bool": {"aws:SecureTransport": ("false",)}},
+    )]
+
+
+def state_backend_statements(bucket_arn: str, key_arn: str, region: str, *, write: bool) -> list[iam.Statement]:
+    """What a role running Pulumi needs on its state: `preview` reads the stack's state and opens its secrets
+    (the data key, KMS Decrypt); `up`, `refresh` and `destroy` also write the state, its history and backups,
+    and a lock they delete afterwards (pulumi/pulumi `pkg/backend/diy`). Objects are SSE-KMS under the same key,
+    so S3 asks KMS for a data key on every write (GenerateDataKey through S3 only)."""
+    statements = [
+        iam.Statement(sid="ListState", effect="Allow", actions=("s3:ListBucket",), resources=(bucket_arn,),
+                      conditions={"StringLike": {"s3:prefix": (".pulumi/", STATE_OBJECTS)}}),
+        iam.Statement(sid="ReadState", effect="Allow", actions=("s3:GetObject",),
+                      resources=(f"{bucket_arn}/{STATE_OBJECTS}",)),
+        # The CLI unwraps the stack's data key itself (no kms:ViaService), and S3 decrypts objects through it.
+        iam.Statement(sid="OpenStateSecrets", effect="Allow", actions=("kms:Decrypt",), resources=(key_arn,)),
+    ]
+    if write:
+        statements += [
+            iam.Statement(sid="WriteStateAndLocks", effect="Allow", actions=("s3:DeleteObject", "s3:PutObject"),
+                          resources=(f"{bucket_arn}/{STATE_OBJECTS}",)),
+            iam.Statement(sid="EncryptStateObjects", effect="Allow", actions=("kms:GenerateDataKey",),
+                          resources=(key_arn,),
+                          conditions={"StringEquals": {"kms:ViaService": (f"s3.{region}.amazonaws.com",)}}),
+        ]
+    return statements

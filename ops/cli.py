@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from ops import compare, draft, due, envcheck, secrets
+from ops import compare, draft, due, envcheck, secrets, state_backend
 from ops.aws import secretsmanager
-from ops.stack import REPO, OpsError, load_stack
+from ops.stack import REPO, OpsError, load_stack, stack_account_id
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
                                     help="is every catalog variable set (and not a placeholder) in an environment")
     check_env.add_argument("--env-file", type=Path, default=None, help="a dotenv file instead of this process's env")
     draft.add_parser(commands)
+    state_backend.add_parser(commands)
     return parser
 
 
@@ -87,6 +88,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     try:
         if args.command == "draft":  # there is no stack yet: the draft makes its config
             return draft.main(args, out)
+        if args.command == "bootstrap-state":  # S3 and KMS, not Secrets Manager
+            project = Path(args.project_dir).resolve() if args.project_dir else REPO
+            config_file = Path(args.config_file) if args.config_file else None
+            stack = load_stack(args.stack, project, config_file)
+            return state_backend.main(args, stack, stack_account_id(args.stack, project, config_file), out)
         stack = load_stack(args.stack, args.project_dir.resolve(), args.config_file)
         if args.command == "check-env":
             if args.env_file is not None:

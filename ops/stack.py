@@ -110,3 +110,12 @@ def load_stack(stack: str, project_dir: Path = REPO, config_file: Path | None = 
         if isinstance(adopt, dict) else {}
     return Stack(name=stack, project=config.project, environment=environment, region=region,
                  catalog=catalog, protected=protected, adopted=adopted)
+
+
+def stack_account_id(stack: str, project_dir: Path = REPO, config_file: Path | None = None) -> str | None:
+    """`secrets-platform:accountId` of a stack, when its file sets one."""
+    try:
+        config = load_stack_config(project_dir, stack, config_file)
+    except ConfigurationError as exc:
+        raise OpsError(str(exc)) from None
+    return config.values.get(f"{config.project}:accountId") or None

@@ -102,7 +102,7 @@ def legacy_shim_launch(pack_dir: Path, env: Mapping[str, str]) -> Launch:
             passed.append(arg)
     child = dict(env)
     if virtualenv:
-        virtualenv = virtualenv.rstrip("/") if virtualenv != "/" else virtualenv
+        virtualenv = virtualenv[:-1] if virtualenv.endswith("/") else virtualenv  # ${virtualenv%/}: one slash
         venv = Path(virtualenv) if virtualenv.startswith("/") else pack_dir / virtualenv  # $PWD/<virtualenv>
         python = venv / "bin" / "python"
         if not python.is_file():

@@ -11,9 +11,13 @@ python=${PYTHON_BIN:-.venv/bin/python}
 version=$("$python" -m components.lambda_package --runtime-version)
 rm -rf "$out"
 mkdir -p "$out"
+# -c constraints.txt pins what the requirements pull in too (cffi, typing_extensions, ...). pip takes a
+# wheel only for a platform named here (manylinux2014 also admits 2010 and 1; a manylinux_2_28 wheel
+# needs its own tag); the runtime's Amazon Linux 2023 has glibc 2.34, which runs both.
 "$pip" install --quiet --disable-pip-version-check --no-compile \
-  --target "$out" --platform manylinux2014_x86_64 --implementation cp --python-version "$version" \
-  --only-binary=:all: -r rotation/requirements.txt >&2
+  --target "$out" --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
+  --implementation cp --python-version "$version" \
+  --only-binary=:all: -c constraints.txt -r rotation/requirements.txt >&2
 mkdir -p "$out/rotation"
 cp -r rotation/*.py rotation/strategies "$out/rotation/"
 # The CA bundle that verifies database certificates (rotation/README.md, TLS), when one is configured.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -183,3 +184,45 @@ def test_tests_run_on_every_push_and_pull_request() -> None:
     assert not (triggers["push"] or {}).get("branches") and not (triggers["pull_request"] or {}).get("branches")
     assert any(runs(job).strip() == "bash .ci/run" for job in workflow["jobs"].values())
     assert not secrets_used(workflow)
+
+
+def makefile_venv() -> tuple[str, str]:
+    """The Makefile's virtualenv directory and the recipe of its `.runtime` target."""
+    text = (REPO / "Makefile").read_text()
+    venv = re.search(r"^VENV\s*:?=\s*(\S+)", text, re.M)
+    recipe = re.search(r"^\$\(VENV\)/\.runtime:.*\n((?:\t.*\n)+)", text, re.M)
+    assert venv and recipe, "Makefile: no VENV or no $(VENV)/.runtime target"
+    return venv.group(1), recipe.group(1)
+
+
+def test_the_real_previews_and_deployments_start_the_pack_from_the_virtualenv_the_job_made() -> None:
+    """`pulumi preview`/`up` with `policyPacks` run where PulumiPolicy.yaml's virtualenv resolves to the job's .venv.
+
+    pulumi/actions runs the CLI in `work-dir` (default ./, resolved against GITHUB_WORKSPACE:
+    pulumi/actions src/main.ts), so `policyPacks: policies` is <work-dir>/policies; the CLI resolves the
+    pack's relative virtualenv against the pack directory (tests/test_pack_cli_start.py cites where).
+    """
+    from tests.test_pack_cli_start import run_plugin_launch
+
+    venv_dir, recipe = makefile_venv()
+    assert "policies/requirements.txt" in recipe, "make .venv/.runtime must install the policy pack's packages"
+    checked = 0
+    for path in workflow_files():
+        for job_name, job in load(path.name)["jobs"].items():
+            for pulumi in uses(job, "pulumi/actions"):
+                if not pulumi.get("with", {}).get("policyPacks"):
+                    continue
+                where = f"{path.name} job {job_name}"
+                work_dir = REPO / str(pulumi["with"].get("work-dir", "./"))
+                pack_dir = work_dir / str(pulumi["with"]["policyPacks"])
+                assert (pack_dir / "PulumiPolicy.yaml").is_file(), f"{where}: no policy pack at {pack_dir}"
+                before = steps(job)[: steps(job).index(pulumi)]
+                makes = [s for s in before if re.search(r"\bmake (\S+ )*\.venv/\.runtime\b", str(s.get("run", "")))]
+                assert makes, f"{where}: no step before `pulumi {pulumi['with']['command']}` creates .venv"
+                made = os.path.normpath(REPO / str(makes[-1].get("working-directory", ".")) / venv_dir)
+                # Resolution only, nothing started (the shim resolves the same way: test_pack_cli_start.py).
+                launch = run_plugin_launch(pack_dir, {"PATH": "/nonexistent"})
+                assert os.path.normpath(launch.argv[0]) == os.path.join(made, "bin", "python"), where
+                assert launch.cwd.resolve() == pack_dir.resolve(), where
+                checked += 1
+    assert checked == 3  # the pull request's preview job (both stacks), deploy's staging and production

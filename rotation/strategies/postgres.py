@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
+import certifi
 import psycopg
 from psycopg import sql
 
@@ -74,7 +75,8 @@ def tls_options(data: Mapping[str, Any]) -> dict[str, str]:
     """libpq TLS settings for a parsed secret.
 
     `sslmode` in the secret is used as given (`require` with a configured bundle verifies the chain, as
-    libpq does when it has a root certificate). Otherwise `ssl: true`, or any host that is not loopback,
+    libpq does when it has a root certificate; `verify-ca`/`verify-full` without one verify against the
+    public CAs of certifi's bundle, shipped in the package). Otherwise `ssl: true`, or any host that is not loopback,
     requires TLS: `verify-full` (certificate chain and host name) when a CA bundle is configured,
     `require` (encrypted, unverified) when not. `ssl: false` turns TLS off; a loopback host without
     either key keeps libpq's `prefer`. A required TLS connection never falls back to plaintext.
@@ -91,8 +93,10 @@ def tls_options(data: Mapping[str, Any]) -> dict[str, str]:
             mode = "verify-full" if bundle else "require"
     options = {"sslmode": str(mode)}
     if mode in ("verify-ca", "verify-full"):
-        # Without a configured bundle, libpq 16+ verifies against the operating system's CAs.
-        options["sslrootcert"] = bundle or "system"
+        # Without a configured bundle: the public CAs shipped in the package (certifi). Not
+        # `sslrootcert=system`: psycopg-binary's own OpenSSL looks only in its compiled-in directory or
+        # $SSL_CERT_FILE, never in Lambda's store, so no certificate would verify.
+        options["sslrootcert"] = bundle or certifi.where()
     elif mode == "require" and bundle:
         # libpq: "if a root CA file exists, the behavior of sslmode=require will be the same as that of
         # verify-ca" (libpq-ssl.html, 34.19.1): an explicit `require` is verified against the bundle too.

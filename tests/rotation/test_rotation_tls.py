@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import certifi
 import psycopg
 import pytest
 from rotation_harness import Harness, SecretDict, assert_no_secret
@@ -25,6 +26,7 @@ from servers import LOOPBACK, PostgresServer, RedisServer, new_password, postgre
 from rotation.errors import ConfigurationError, CredentialError, SecretFormatError
 from rotation.strategies.postgres import connect, parse, tls_options, try_login
 from rotation.tls import CA_BUNDLE_ENV, is_loopback
+from rotation.values import describe_exc
 
 pytestmark = pytest.mark.servers
 
@@ -169,7 +171,8 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
      {"sslmode": "require", "sslrootcert": "<bundle>"}),
     ({"host": "db.internal", "sslmode": "require"}, False, {"sslmode": "require"}),
     ({"host": "db.internal", "sslmode": "verify-ca"}, True, {"sslmode": "verify-ca", "sslrootcert": "<bundle>"}),
-    ({"host": "db.internal", "sslmode": "verify-full"}, False, {"sslmode": "verify-full", "sslrootcert": "system"}),
+    ({"host": "db.internal", "sslmode": "verify-full"}, False, {"sslmode": "verify-full", "sslrootcert": "<certifi>"}),
+    ({"host": "db.internal", "sslmode": "verify-ca"}, False, {"sslmode": "verify-ca", "sslrootcert": "<certifi>"}),
 ])
 def test_tls_options(fields: dict[str, Any], bundle: bool, expected: dict[str, str], pki: Pki,
                      monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,7 +182,8 @@ def test_tls_options(fields: dict[str, Any], bundle: bool, expected: dict[str, s
         monkeypatch.delenv(CA_BUNDLE_ENV, raising=False)
     data = parse(json.dumps({"engine": "postgres", "port": 5432, "dbname": "d", "username": "u", "password": "p",
                              **fields}), "test")
-    assert tls_options(data) == {k: str(pki.ca) if v == "<bundle>" else v for k, v in expected.items()}
+    paths = {"<bundle>": str(pki.ca), "<certifi>": certifi.where()}  # certifi: the CAs shipped in the package
+    assert tls_options(data) == {k: paths.get(v, v) for k, v in expected.items()}
 
 
 @pytest.mark.parametrize(("fields", "message"), [
@@ -264,6 +268,104 @@ def test_rotation_over_verified_tls(
     changed = new["password"] != initial["password"]
     assert new["ssl"] is True and changed
     assert _encrypted(new)
+
+
+# ---------------------------------------------------------------- verify-* without a configured bundle
+
+
+@pytest.fixture
+def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on Lambda: no configured bundle, and nothing that steers OpenSSL's own lookup."""
+    for key in (CA_BUNDLE_ENV, "SSL_CERT_FILE", "SSL_CERT_DIR", "PGSSLROOTCERT"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def shipped_roots(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """certifi's bundle as the package ships it, plus the test CA (standing for a public CA that signed
+    the server), returned by `certifi.where()` as in the package."""
+    bundle = tmp_path / "cacert.pem"
+    bundle.write_bytes(Path(certifi.core.where()).read_bytes() + pki.ca.read_bytes())
+    monkeypatch.setattr(certifi, "where", lambda: str(bundle))
+    return bundle
+
+
+def test_verify_full_without_a_bundle_verifies_against_the_cas_shipped_in_the_package(
+        pg_tls: PostgresServer, shipped_roots: Path, lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _secret(pg_tls, sslmode="verify-full")
+    assert tls_options(data) == {"sslmode": "verify-full", "sslrootcert": str(shipped_roots)}
+    assert _encrypted(data)
+    assert _encrypted(SecretDict(data, sslmode="verify-ca"))
+    # The host name is still checked: the certificate names 127.0.0.1, not `localhost`.
+    reason = try_login(parse(json.dumps(SecretDict(data, host="localhost")), "test"))
+    assert reason is not None and "does not match host name" in reason
+    # certifi's own bundle does not hold the test CA: refused, never downgraded to an unverified login.
+    monkeypatch.setattr(certifi, "where", certifi.core.where)
+    for mode in ("verify-full", "verify-ca"):
+        reason = try_login(parse(json.dumps(SecretDict(data, sslmode=mode)), "test"))
+        assert reason is not None and "certificate verify failed" in reason, mode
+        assert_no_secret(reason, data["password"])
+
+
+def test_rotation_over_verify_full_with_the_shipped_cas(
+        harness: Harness, pg_tls: PostgresServer, shipped_roots: Path, lambda_env: None, name: str) -> None:
+    initial = _secret(pg_tls, sslmode="verify-full")
+    harness.secret(name, json.dumps(initial))
+    fn = harness.function("postgres-single-user", {name: {}})
+    token = harness.rotate(name, fn)
+    assert not harness.router.errors(token)
+    new = harness.json(name)
+    assert new["password"] != initial["password"] and new["sslmode"] == "verify-full"
+    assert _encrypted(new)
+
+
+def _bundled_openssl() -> Any:
+    """The libcrypto that psycopg-binary's libpq uses (its wheel's own copy)."""
+    import ctypes
+    import importlib.util
+
+    if psycopg.pq.__impl__ != "binary":
+        pytest.skip(f"psycopg runs with its {psycopg.pq.__impl__} implementation, not psycopg-binary's libpq")
+    spec = importlib.util.find_spec("psycopg_binary")
+    assert spec is not None and spec.origin is not None
+    (path,) = (Path(spec.origin).parent.parent / "psycopg_binary.libs").glob("libcrypto-*.so*")
+    lib = ctypes.CDLL(str(path))
+    for fn in ("X509_get_default_cert_file", "X509_get_default_cert_dir", "X509_get_default_cert_file_env"):
+        getattr(lib, fn).restype = ctypes.c_char_p
+    return lib
+
+
+def test_psycopg_binarys_openssl_reads_its_own_directory_or_ssl_cert_file_only(
+        pg_tls: PostgresServer, pki: Pki, shipped_roots: Path, lambda_env: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why not `sslrootcert=system`: libpq then asks OpenSSL for its default paths, and the OpenSSL in
+    psycopg-binary's wheel has its own compiled-in directory, which no operating system (Lambda's
+    Amazon Linux included) fills; only $SSL_CERT_FILE / $SSL_CERT_DIR move it."""
+    import ssl
+
+    lib = _bundled_openssl()
+    default_file = lib.X509_get_default_cert_file().decode()
+    default_dir = lib.X509_get_default_cert_dir().decode()
+    assert lib.X509_get_default_cert_file_env().decode() == "SSL_CERT_FILE"
+    assert "psycopg" in default_file and "psycopg" in default_dir, (default_file, default_dir)
+    assert not Path(default_file).exists() and not Path(default_dir).exists()
+    system = ssl.get_default_verify_paths()  # this machine's OpenSSL: another place altogether
+    assert default_file != system.openssl_cafile and default_dir != system.openssl_capath
+
+    data = _secret(pg_tls)
+    def system_roots() -> str | None:
+        try:
+            psycopg.connect(host=pg_tls.host, port=pg_tls.port, dbname="postgres", user=data["username"],
+                            password=data["password"], sslmode="verify-full", sslrootcert="system",
+                            connect_timeout=5).close()
+        except psycopg.OperationalError as exc:
+            return describe_exc(exc, [data["password"]])
+        return None
+
+    reason = system_roots()
+    assert reason is not None and "certificate verify failed" in reason
+    monkeypatch.setenv("SSL_CERT_FILE", str(shipped_roots))
+    assert system_roots() is None
 
 
 def test_rotation_against_a_server_without_tls_fails_instead_of_falling_back(

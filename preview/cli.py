@@ -25,7 +25,7 @@ from preview.cost import estimate, summary_lines
 from preview.model import CollectedResource, redacted
 from preview.policy_check import Violation
 from preview.runtime import ProgramRun, run_program
-from preview.stackconfig import load_stack_config
+from preview.stackconfig import StackConfig, load_stack_config
 
 REPO = Path(__file__).resolve().parent.parent
 PACK = REPO / "policies"
@@ -143,7 +143,35 @@ def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = Non
     if wait:
         report.wait()
         phases.lap("pack")
+    warning = state_secrets_warning(config)
+    if warning:
+        run.warnings.append(warning)
     return report
+
+
+def state_secrets_warning(config: StackConfig) -> str | None:
+    """Production state whose secrets only a passphrase protects: whoever holds the passphrase and a copy of
+    the state holds every value in it, and no KMS key policy or CloudTrail record stands in between."""
+    environment = config.values.get(f"{config.project}:environment") or config.stack
+    if environment != "production" or config.secrets_provider != "passphrase":
+        return None
+    return (f"{config.config_file.name}: stack '{config.stack}' encrypts the secrets in its state with a passphrase; "
+            "use the organisation's KMS key: `python -m ops bootstrap-state --stack "
+            f"{config.stack}`, then `pulumi stack change-secrets-provider 'awskms://alias/<app>/{environment}/"
+            "pulumi-state?region=<region>'`")
+
+
+def state_secrets_line(config: StackConfig) -> str:
+    """What encrypts the secrets in this stack's state, in words."""
+    provider = config.secrets_provider
+    if provider.startswith("awskms://"):
+        return f"{provider} (a KMS key of the organisation)"
+    if provider == "passphrase":
+        return "a passphrase (PULUMI_CONFIG_PASSPHRASE)"
+    if provider == "default":
+        return ("the backend's default (Pulumi Cloud: its per-stack key; a self-managed backend: a passphrase); "
+                "the stack file names no secrets provider")
+    return provider
 
 
 def _policy_settings(path: Path) -> dict[str, Any]:
@@ -195,6 +223,7 @@ def _document(report: Report, access: list[Decision] | None = None,
         "pendingSteps": outputs.get("pendingSteps", []),
         "deployChecks": outputs.get("deployChecks", []),
         "warnings": run.warnings,
+        "secretsProvider": run.stack.secrets_provider,
         "firstInstalls": outputs.get("firstInstalls", []),
         "cost": _cost(run) if cost is None else cost,
         "access": [
@@ -289,6 +318,7 @@ def render_text(report: Report, out: TextIO, access: list[Decision] | None = Non
     out.write(
         f"Offline preview of stack '{run.stack.stack}' (project {run.stack.project}, region "
         f"{values.get('aws:region')}, account {values.get(run.stack.project + ':accountId')})\n"
+        f"State secrets: {state_secrets_line(run.stack)}\n"
         "Run under Pulumi's mock runtime: no Pulumi CLI, no AWS; ARNs are mock values, "
         "generated and secret values print as [secret].\n\n"
     )

@@ -28,6 +28,22 @@ class StackConfig:
     secret_keys: list[str]
     """Keys whose values were `secure:` in the file."""
     config_file: Path
+    secrets_provider: str = "default"
+    """What encrypts the stack's `secure:` values and secret outputs in its state, as the stack file says:
+    an `awskms://...` (or other KMS) URL, `passphrase`, or `default` (the file names none: Pulumi Cloud's
+    per-stack key, or a passphrase under a self-managed backend)."""
+
+
+def secrets_provider(document: dict[str, Any]) -> str:
+    """The secrets provider a stack file records: `secretsprovider` (written by `pulumi stack init
+    --secrets-provider` and `change-secrets-provider`), or `encryptionsalt`, which only the passphrase
+    provider writes (pulumi/pulumi `pkg/secrets/passphrase`)."""
+    named = document.get("secretsprovider")
+    if isinstance(named, str) and named.strip():
+        return "passphrase" if named.strip() == "passphrase" else named.strip()
+    if document.get("encryptionsalt"):
+        return "passphrase"
+    return "default"
 
 
 def _as_config_string(value: Any) -> str:
@@ -77,4 +93,5 @@ def load_stack_config(project_dir: Path, stack: str, config_file: Path | None = 
             secret_keys.append(full)
         else:
             values[full] = _as_config_string(value)
-    return StackConfig(project=name, stack=stack, values=values, secret_keys=secret_keys, config_file=path)
+    return StackConfig(project=name, stack=stack, values=values, secret_keys=secret_keys, config_file=path,
+                       secrets_provider=secrets_provider(document))

@@ -226,3 +226,16 @@ def test_the_real_previews_and_deployments_start_the_pack_from_the_virtualenv_th
                 assert launch.cwd.resolve() == pack_dir.resolve(), where
                 checked += 1
     assert checked == 3  # the pull request's preview job (both stacks), deploy's staging and production
+
+
+def test_every_pulumi_step_logs_in_to_the_backend_the_repository_names() -> None:
+    """Pulumi Cloud or a self-managed S3 backend, chosen by one repository variable: every real `pulumi`
+    step (pulumi/actions `cloud-url`: empty logs in to Pulumi Cloud) takes the same one, so a preview never
+    reads another state than the deployment writes."""
+    found = 0
+    for name in ("pull-request.yml", "deploy.yml"):
+        for job in load(name)["jobs"].values():
+            for step in uses(job, "pulumi/actions"):
+                found += 1
+                assert step["with"].get("cloud-url") == "${{ vars.PULUMI_BACKEND_URL }}", (name, step)
+    assert found >= 3

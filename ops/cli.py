@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from ops import compare, draft, due, envcheck, secrets, state_backend
+from ops import compare, draft, due, envcheck, failover, secrets, state_backend
 from ops.aws import secretsmanager
-from ops.stack import REPO, OpsError, load_stack, stack_account_id
+from ops.stack import REPO, OpsError, load_stack, stack_account_id, stack_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     check_env.add_argument("--env-file", type=Path, default=None, help="a dotenv file instead of this process's env")
     draft.add_parser(commands)
     state_backend.add_parser(commands)
+    failover.add_parser(commands)
     return parser
 
 
@@ -88,6 +89,13 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     try:
         if args.command == "draft":  # there is no stack yet: the draft makes its config
             return draft.main(args, out)
+        if args.command == "failover":  # the replica region's client, never the primary's
+            project = Path(args.project_dir).resolve() if args.project_dir else REPO
+            config_file = Path(args.config_file) if args.config_file else None
+            stack = load_stack(args.stack, project, config_file)
+            document = stack_file(args.stack, project, config_file)
+            return failover.main(args, stack, document, stack_account_id(args.stack, project, config_file), out,
+                                 _prompt(stdin, err))
         if args.command == "bootstrap-state":  # S3 and KMS, not Secrets Manager
             project = Path(args.project_dir).resolve() if args.project_dir else REPO
             config_file = Path(args.config_file) if args.config_file else None

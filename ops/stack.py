@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from components.catalog import Catalog, Rotation, Secret, load_catalog
+from components.catalog import Catalog, Rotation, Secret, load_catalog, load_yaml
 from components.errors import ConfigurationError
 from components.settings import catalog_path, known_regions
 from preview.stackconfig import load_stack_config
@@ -119,3 +120,15 @@ def stack_account_id(stack: str, project_dir: Path = REPO, config_file: Path | N
     except ConfigurationError as exc:
         raise OpsError(str(exc)) from None
     return config.values.get(f"{config.project}:accountId") or None
+
+
+def stack_file(stack: str, project_dir: Path = REPO, config_file: Path | None = None) -> dict[str, Any]:
+    """The stack file as written (a mapping with its `config`), to derive another stack's file from it."""
+    path = config_file or project_dir / f"Pulumi.{stack}.yaml"
+    try:
+        document = load_yaml(path)
+    except ConfigurationError as exc:
+        raise OpsError(str(exc)) from None
+    if not isinstance(document, dict):
+        raise OpsError(f"{path}: must be a mapping with a 'config' section")
+    return document

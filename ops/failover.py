@@ -1,0 +1,240 @@
+"""`python -m ops failover --stack <s> --region <replica region>`: promote a stack's replicas in one region.
+
+When the stack's region is down, its secrets still live as replicas in each of `replicaRegions`. A replica is
+read-only until it is promoted: StopReplicationToReplica, called in the replica's own region, turns it into a
+standalone secret there, with the same name, value and versions, under the replica's KMS key (Secrets Manager
+user guide, "Promote a replica secret to a standalone secret"; API reference, StopReplicationToReplica). This
+command does it for every replicated secret of the stack and only ever calls the replica's region, so it works
+while the primary region does not answer:
+
+1. lists the stack's secrets in that region (one paginated ListSecrets, filtered by the stack's name prefix);
+2. promotes each replica (production asks for confirmation; `--dry-run` changes nothing);
+3. checks each promoted secret: no longer a replica, encrypted under a key of that region, still tagged with
+   the stack's app and environment, and whether it has a resource policy;
+4. writes the config of a recovery stack in that region that adopts the promoted secrets through the existing
+   adoption path (`secrets-platform:adopt`), and prints the ARNs consumers must change (only the region in
+   each ARN changes).
+
+Rotation does not run in the promoted region until the recovery stack deploys a function there. After the
+primary region is back, failing back is a new replication from the recovery stack (README, "Regional failover").
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from ops.aws import call
+from ops.stack import OpsError, Stack
+
+MAX_PAGES = 200
+"""ListSecrets pages read at most (100 secrets a page): an endpoint that never stops paging is an error."""
+
+
+@dataclass
+class Promotion:
+    """One secret of the stack in the failover region."""
+
+    name: str
+    """The catalog name."""
+    full_name: str
+    arn: str | None = None
+    old_arn: str | None = None
+    """The ARN consumers use today (the primary region's)."""
+    status: str = "missing"
+    """`promoted`, `would promote`, `already standalone`, `missing` (not replicated there)."""
+    kms_key_id: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _listed(stack: Stack, client: Any) -> dict[str, dict[str, Any]]:
+    """The stack's secrets as the failover region lists them, by name."""
+    found: dict[str, dict[str, Any]] = {}
+    token: str | None = None
+    for _ in range(MAX_PAGES):
+        kwargs: dict[str, Any] = {"Filters": [{"Key": "name", "Values": [stack.prefix]}], "MaxResults": 100}
+        if token:
+            kwargs["NextToken"] = token
+        page = call("list the stack's secrets in the failover region", client.list_secrets, **kwargs)
+        for entry in page.get("SecretList", []):
+            if isinstance(entry, dict) and isinstance(entry.get("Name"), str):
+                found[entry["Name"]] = entry
+        token = page.get("NextToken")
+        if not token:
+            return found
+    raise OpsError(f"ListSecrets returned more than {MAX_PAGES} pages: stopped")
+
+
+def _tags(entry: dict[str, Any]) -> dict[str, str]:
+    return {str(t.get("Key")): str(t.get("Value")) for t in entry.get("Tags") or [] if isinstance(t, dict)}
+
+
+def failover(stack: Stack, region: str, client: Any, *, dry_run: bool) -> list[Promotion]:
+    if region == stack.region:
+        raise OpsError(f"--region {region} is the stack's own region: fail over to one of its replica regions")
+    listed = _listed(stack, client)
+    results: list[Promotion] = []
+    for name in stack.secrets:
+        full = stack.full_name(name)
+        promotion = Promotion(name=name, full_name=full)
+        results.append(promotion)
+        entry = listed.get(full)
+        if entry is None:
+            continue
+        promotion.arn = str(entry.get("ARN"))
+        promotion.old_arn = promotion.arn.replace(f":{region}:", f":{stack.region}:", 1)
+        if entry.get("PrimaryRegion") in (None, region):
+            promotion.status = "already standalone"
+        elif dry_run:
+            promotion.status = "would promote"
+            continue
+        else:
+            call(f"promote {full} in {region}", client.stop_replication_to_replica, SecretId=promotion.arn)
+            promotion.status = "promoted"
+        described = call(f"describe {full} in {region}", client.describe_secret, SecretId=promotion.arn)
+        _check(stack, region, described, promotion)
+    return results
+
+
+def _check(stack: Stack, region: str, described: dict[str, Any], promotion: Promotion) -> None:
+    """What a recovery stack needs of the promoted secret before it adopts it."""
+    if described.get("PrimaryRegion") not in (None, region):
+        promotion.problems.append(f"still a replica of {described['PrimaryRegion']}")
+    key = described.get("KmsKeyId")
+    promotion.kms_key_id = str(key) if key else None
+    if key and str(key).startswith("arn:") and f":kms:{region}:" not in str(key):
+        promotion.problems.append(f"encrypted under a key of another region ({key})")
+    promotion.description = described.get("Description")
+    promotion.tags = _tags(described)
+    for tag, wanted in (("app", stack.catalog.app), ("environment", stack.environment)):
+        if promotion.tags.get(tag) != wanted:
+            promotion.problems.append(f"tag {tag} is {promotion.tags.get(tag)!r}, not {wanted!r}")
+
+
+def recovery_config(stack: Stack, region: str, account_id: str | None, source: dict[str, Any],
+                    promotions: list[Promotion]) -> dict[str, Any]:
+    """The stack file of a recovery stack in `region`: the original's config, moved to that region, adopting
+    every promoted secret as it now is (the import step of README "Adopt an existing application")."""
+    config = dict(source.get("config") or {})
+    project = stack.project
+    config["aws:region"] = region
+    config[f"{project}:environment"] = stack.environment
+    # The old primary region is down: nothing replicates there until failback.
+    config.pop(f"{project}:replicaRegions", None)
+    # Subnets and security groups are per region: the rotation functions need this region's.
+    for key in ("rotationSubnetIds", "rotationSecurityGroupIds"):
+        config.pop(f"{project}:{key}", None)
+    adopt: dict[str, Any] = {}
+    for p in promotions:
+        if p.status not in ("promoted", "already standalone") or p.arn is None or p.problems:
+            continue
+        entry: dict[str, Any] = {"arn": p.arn, "name": p.full_name}
+        if p.description:
+            entry["description"] = p.description
+        if p.kms_key_id:
+            entry["kmsKeyId"] = p.kms_key_id
+        if p.tags:
+            entry["tags"] = {k: v for k, v in sorted(p.tags.items())}
+        adopt[p.name] = entry
+    config[f"{project}:adopt"] = adopt
+    if account_id:
+        config[f"{project}:accountId"] = account_id
+    return {"config": config}
+
+
+def render(stack: Stack, region: str, promotions: list[Promotion], written: Path | None, dry_run: bool,
+           seconds: float, calls: int, out: TextIO) -> None:
+    done = sum(p.status == "promoted" for p in promotions)
+    out.write(f"Failover of stack '{stack.name}' to {region}{' (dry run: nothing changed)' if dry_run else ''}: "
+              f"{done} promoted, {sum(p.status == 'would promote' for p in promotions)} to promote, "
+              f"{sum(p.status == 'missing' for p in promotions)} not replicated there; "
+              f"{calls} calls in {seconds:.1f} s\n")
+    for p in promotions:
+        line = f"  {p.status:18} {p.full_name}"
+        if p.problems:
+            line += f"  ({'; '.join(p.problems)})"
+        out.write(line + "\n")
+    missing = [p.full_name for p in promotions if p.status == "missing"]
+    if missing:
+        out.write(f"\nNot replicated to {region} (their consumers have no value there): {', '.join(missing)}\n")
+    moved = [p for p in promotions if p.arn and p.old_arn and p.status != "would promote"]
+    if moved:
+        out.write("\nConsumers change each ARN's region (task definitions, `valueFrom`, environment):\n")
+        for p in moved:
+            out.write(f"  {p.old_arn}\n    -> {p.arn}\n")
+    if written is not None:
+        out.write(f"\nRecovery stack config: {written}\n"
+                  f"  set its rotationSubnetIds/rotationSecurityGroupIds for {region}, then `pulumi stack init "
+                  f"{written.name.removeprefix('Pulumi.').removesuffix('.yaml')}` and `pulumi up` with it: the "
+                  "secrets are adopted as they are, and the follow-up step (`imported: true`) brings rotation back "
+                  "in this region\n")
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "failover", help="promote the stack's replicas in one region and write a recovery stack that adopts them")
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--project-dir", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--config-file", default=None, help="a stack config file other than Pulumi.<stack>.yaml")
+    parser.add_argument("--region", required=True, help="the replica region to promote in")
+    parser.add_argument("--dry-run", action="store_true", help="change nothing: say what would happen")
+    parser.add_argument("--yes", action="store_true", help="confirm a production failover without asking")
+    parser.add_argument("--out", default=None,
+                        help="folder for the recovery stack file Pulumi.<stack>-<region>.yaml (default: none written)")
+    parser.add_argument("--endpoint-url", default=None, help=argparse.SUPPRESS)
+
+
+def client(region: str, endpoint_url: str | None) -> Any:
+    """A Secrets Manager client in the failover region, with bounded waits and retries."""
+    import os
+
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=10, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+    return boto3.client("secretsmanager", region_name=region, config=config,
+                        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None)
+
+
+def main(args: argparse.Namespace, stack: Stack, source: dict[str, Any], account_id: str | None, out: TextIO,
+         confirm: Callable[[str], str | None]) -> int:
+    from components.settings import known_regions
+
+    region = args.region
+    if region not in known_regions():
+        raise OpsError(f"--region: {region[:40]!r} is not a region of the aws partition where Secrets Manager runs")
+    if stack.is_production and not args.dry_run and not args.yes:
+        answer = confirm(f"Promote every replica of stack '{stack.name}' in {region}? They stop following "
+                         f"{stack.region}. Type the stack name to confirm: ")
+        if answer is None:
+            raise OpsError("a production failover needs --yes (no terminal to confirm on)")
+        if answer.strip() != stack.name:
+            raise OpsError("not confirmed: nothing changed")
+    sm = client(region, args.endpoint_url)
+    calls = [0]
+    sm.meta.events.register("before-call.secrets-manager.*", lambda **_: calls.__setitem__(0, calls[0] + 1))
+    started = time.monotonic()
+    promotions = failover(stack, region, sm, dry_run=args.dry_run)
+    seconds = time.monotonic() - started
+    written: Path | None = None
+    if args.out and not args.dry_run:
+        folder = Path(args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = folder / f"Pulumi.{stack.name}-{region}.yaml"
+        if written.exists() or written.is_symlink():
+            raise OpsError(f"{written} exists: choose another --out (nothing was overwritten; the promotions are done)")
+        text = yaml.safe_dump(recovery_config(stack, region, account_id, source, promotions), sort_keys=False)
+        with open(written, "x") as handle:
+            handle.write(f"# Recovery stack of '{stack.name}' in {region}, written by `python -m ops failover`.\n"
+                         + text)
+    render(stack, region, promotions, written, args.dry_run, seconds, calls[0], out)
+    problems = [p for p in promotions if p.problems]
+    return 1 if problems else 0

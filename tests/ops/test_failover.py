@@ -107,7 +107,8 @@ def _clear_replica_region(moto: Moto) -> None:
             if isinstance(secret, ReplicaSecret):
                 dict.pop(store, key)
             else:
-                moto.client("secretsmanager", REPLICA).delete_secret(SecretId=secret.arn, ForceDeleteWithoutRecovery=True)
+                replica_sm = moto.client("secretsmanager", REPLICA)
+                replica_sm.delete_secret(SecretId=secret.arn, ForceDeleteWithoutRecovery=True)
 
 
 @pytest.fixture
@@ -133,7 +134,8 @@ def test_every_replica_is_promoted_in_its_region_and_adopted_by_a_recovery_stack
         described = replica_sm.describe_secret(SecretId=f"filot/production/{name}")
         assert "PrimaryRegion" not in described and described["KmsKeyId"] == REPLICA_KEY
     # The secret that was never replicated is named: its consumers have no value in that region.
-    assert f"Not replicated to {REPLICA} (their consumers have no value there): filot/production/{names[0]}" in result.out
+    missing = f"Not replicated to {REPLICA} (their consumers have no value there): filot/production/{names[0]}"
+    assert missing in result.out
     config = yaml.safe_load((tmp_path / f"Pulumi.production-{REPLICA}.yaml").read_text())["config"]
     assert config["aws:region"] == REPLICA and "secrets-platform:replicaRegions" not in config
     adopt = config["secrets-platform:adopt"]

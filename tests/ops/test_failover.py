@@ -84,7 +84,8 @@ def _deploy(moto: Moto, names: list[str], replicate: set[str]) -> dict[str, str]
             Name=full, SecretString=moto.value(), Tags=[{"Key": "app", "Value": "filot"},
                                                         {"Key": "environment", "Value": "production"}],
             **kwargs)["ARN"]
-        for replica in secretsmanager_backends[ACCOUNT][PRIMARY].secrets[arns[name]].replicas:
+        primary: Any = secretsmanager_backends[ACCOUNT][PRIMARY].secrets[arns[name]]
+        for replica in primary.replicas:
             replica.config["KmsKeyId"] = REPLICA_KEY
     return arns
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from ops import compare, draft, due, envcheck, failover, secrets, state_backend
+from ops import compare, connection, draft, due, envcheck, failover, secrets, state_backend
 from ops.aws import secretsmanager
 from ops.stack import REPO, OpsError, load_stack, stack_account_id, stack_file
 
@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     draft.add_parser(commands)
     state_backend.add_parser(commands)
     failover.add_parser(commands)
+    connection.add_parser(commands, [common, aws])
     return parser
 
 
@@ -132,6 +133,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             else:
                 due.render(stack.name, items, out)
             return 1 if any(i.status == "overdue" for i in items) else 0
+        elif args.command == "check-connection":
+            logins = connection.check(stack, client, args.secret)
+            connection.render(stack, logins, out)
+            return 1 if connection.failed(logins) else 0
         elif args.command == "rotate":
             secrets.rotate(stack, client, args.secret, out)
         elif args.command == "compare":

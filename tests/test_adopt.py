@@ -19,7 +19,7 @@ SECRET = "aws:secretsmanager/secret:Secret"
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"
-ARN = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:legacy/api-token-Ab12Cd"
+ARN = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:shop/staging/api-token-Ab12Cd"
 KEY = "arn:aws:kms:eu-west-1:210987654321:key/0b7c8f6e-3a1d-4e2b-9c5f-6d7e8f9a0b1c"
 
 CATALOG = """\
@@ -42,12 +42,12 @@ secrets:
 """
 
 
-def adopt(entry: str = "", *, name: str = "api-token") -> str:
+def adopt(entry: str = "", *, name: str = "api-token", env: str = "staging") -> str:
     return MINIMAL_STACK + f"""\
   secrets-platform:adopt:
     {name}:
-      arn: {ARN}
-      name: legacy/api-token
+      arn: {ARN.replace("/staging/api-token", f"/{env}/{name}")}
+      name: shop/{env}/{name}
       description: the partner token, set by hand
       kmsKeyId: {KEY}
       tags: {{team: web}}
@@ -63,7 +63,7 @@ def test_an_adopted_secret_is_imported_as_it_is(make_project: Callable[..., Path
     report = preview("staging", project)
     secret = _secret(report)
     assert secret.import_id == ARN
-    assert secret.inputs == {"name": "legacy/api-token", "description": "the partner token, set by hand",
+    assert secret.inputs == {"name": "shop/staging/api-token", "description": "the partner token, set by hand",
                              "kmsKeyId": KEY, "tags": {"team": "web"}}
     assert set(secret.ignore_changes) == {"recoveryWindowInDays", "forceOverwriteReplicaSecret"}
     children = [r for r in report.run.resources if r.parent == secret.parent and r.custom]
@@ -72,12 +72,12 @@ def test_an_adopted_secret_is_imported_as_it_is(make_project: Callable[..., Path
     # records the adoption in the state.
     component = next(r for r in report.run.resources if r.urn == secret.parent)
     assert (component.type, component.name) == ("secrets-platform:index:CatalogSecret", "shop-staging-api-token")
-    assert report.run.component_outputs[component.urn] == {"arn": ARN, "name": "legacy/api-token", "adopted": ARN}
+    assert report.run.component_outputs[component.urn] == {"arn": ARN, "name": "shop/staging/api-token", "adopted": ARN}
     assert secret.protect is False and secret.retain_on_delete is False, "staging does not protect its secrets"
     # Its value stays in AWS: nothing to set for it.
     assert [g["secret"] for g in report.run.outputs["actionRequired"]] == []
     assert report.run.outputs["secretArns"]["api-token"] == ARN
-    assert report.run.outputs["envVars"]["API_TOKEN"] == "legacy/api-token"
+    assert report.run.outputs["envVars"]["API_TOKEN"] == "shop/staging/api-token"
     # The secret the stack creates is unchanged by the adoption of another.
     session = _secret(report, "shop-staging-session-secret")
     assert session.import_id == "" and session.inputs["name"] == "shop/staging/session"
@@ -99,23 +99,23 @@ def test_the_preview_marks_the_import(make_project: Callable[..., Path]) -> None
     out = io.StringIO()
     assert preview_main(["staging", "--project-dir", str(project)], out=out, err=io.StringIO()) == 0
     text = out.getvalue()
-    assert "= aws:secretsmanager/secret:Secret  shop-staging-api-token-secret  name=legacy/api-token" in text
+    assert "= aws:secretsmanager/secret:Secret  shop-staging-api-token-secret  name=shop/staging/api-token" in text
     assert f"import {ARN}" in text
     assert "to create, 1 to import (existing, unchanged)" in text
 
 
 def test_pack_findings_on_an_adopted_secret_are_the_follow_up(make_project: Callable[..., Path]) -> None:
-    stack = adopt().replace('recoveryWindowDays: 7', 'recoveryWindowDays: 30\n  secrets-platform:protectSecrets: true')
+    stack = adopt(env="production").replace(
+        'recoveryWindowDays: 7', 'recoveryWindowDays: 30\n  secrets-platform:protectSecrets: true')
     project = make_project(CATALOG, stack, stack="production")
     report = preview("production", project)
     # Stack rules report per stack (no URN): their message starts with the resource's name.
     on_adopted = [v for v in report.violations if v.urn.endswith("shop-production-api-token-secret")
                   or v.message.startswith("shop-production-api-token-secret:")]
     policies = {v.policy for v in on_adopted}
-    assert {"secret-name-convention", "secret-required-tags", "secret-uses-environment-key"} <= policies
+    assert {"secret-required-tags", "secret-uses-environment-key"} <= policies
     assert all(v.suppressed and "adopted existing secret" in v.reason and "follow-up step" in v.reason
                for v in on_adopted)
-    assert any("rename the secret to '<app>/production/<name>'" in v.message for v in on_adopted)
     assert not report.mandatory  # the import itself may go ahead
 
 
@@ -124,13 +124,13 @@ def test_the_follow_up_step_declares_it_the_platform_way(make_project: Callable[
     report = preview("staging", project)
     secret = _secret(report)
     assert secret.import_id == ""
-    assert secret.inputs["name"] == "legacy/api-token"  # a rename would replace it: new ARN
+    assert secret.inputs["name"] == "shop/staging/api-token"  # a rename would replace it: new ARN
     assert secret.inputs["kmsKeyId"] != KEY and "environment" in secret.inputs["tags"]
     assert secret.inputs["recoveryWindowInDays"] == 7 and secret.ignore_changes == ()
     children = {r.type for r in report.run.resources if r.parent == secret.parent and r.custom}
     assert children == {SECRET, POLICY}  # the resource policy comes now; still no version: the value stays
     on_it = [v for v in report.violations if v.urn.endswith("shop-staging-api-token-secret")]
-    assert [v.policy for v in on_it if not v.suppressed] == ["secret-name-convention"]
+    assert [v.policy for v in on_it if not v.suppressed] == []
 
 
 @pytest.mark.parametrize(("entry", "field", "message"), [
@@ -138,11 +138,11 @@ def test_the_follow_up_step_declares_it_the_platform_way(make_project: Callable[
     (f"arn: {ARN.replace('210987654321', '111111111111')}", "arn",
      "the secret is in account 111111111111, not this stack's 210987654321"),
     (f"arn: {ARN.replace('eu-west-1', 'eu-west-2')}", "arn", "the secret is in eu-west-2, not this stack's region"),
-    (f"arn: {ARN}\n      name: legacy/other", "name", "'legacy/other' is not the name in the ARN"),
-    (f"arn: {ARN}\n      name: legacy/api-token\n      kmsKey: x", "kmsKey", "unknown field"),
-    (f"arn: {ARN}\n      name: legacy/api-token\n      imported: yes please", "imported", "must be true"),
-    (f"arn: {ARN}\n      name: legacy/api-token\n      tags: [a]", "tags", "must map tag names"),
-    (f"arn: {ARN}\n      name: legacy/api-token\n      tags: {{'aws:cloudformation:stack-name': s}}", "tags",
+    (f"arn: {ARN}\n      name: shop/staging/other", "name", "'shop/staging/other' is not the name in the ARN"),
+    (f"arn: {ARN}\n      name: shop/staging/api-token\n      kmsKey: x", "kmsKey", "unknown field"),
+    (f"arn: {ARN}\n      name: shop/staging/api-token\n      imported: yes please", "imported", "must be true"),
+    (f"arn: {ARN}\n      name: shop/staging/api-token\n      tags: [a]", "tags", "must map tag names"),
+    (f"arn: {ARN}\n      name: shop/staging/api-token\n      tags: {{'aws:cloudformation:stack-name': s}}", "tags",
      "leave out tags starting with 'aws:'"),
 ])
 def test_bad_adoption_is_one_line_before_any_resource(entry: str, field: str, message: str,
@@ -172,7 +172,7 @@ def test_the_same_secret_adopted_twice(make_project: Callable[..., Path]) -> Non
     stack = adopt() + f"""\
     session:
       arn: {ARN}
-      name: legacy/api-token
+      name: shop/staging/api-token
 """
     with pytest.raises(ConfigurationError, match="already adopted by 'api-token'"):
         run_stack("staging", make_project(CATALOG, stack))
@@ -214,8 +214,8 @@ def test_a_renamed_secret_cannot_rotate(make_project: Callable[..., Path]) -> No
     stack = MINIMAL_STACK + f"""\
   secrets-platform:adopt:
     session:
-      arn: {ARN}
-      name: legacy/api-token
+      arn: {ARN.replace("api-token", "session-old")}
+      name: shop/staging/session-old
       imported: true
 """
     with pytest.raises(ConfigurationError) as caught:
@@ -299,9 +299,9 @@ def test_a_credential_whose_admin_is_adopted_is_installed_after_the_follow_up_st
 
 def test_an_adopted_admin_credential_must_have_the_name_the_rotation_policy_reads(
         make_project: Callable[..., Path]) -> None:
-    legacy = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:legacy/rds-admin-Zy98Xw"
+    legacy = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:shop/staging/rds-admin-Zy98Xw"
     with pytest.raises(ConfigurationError) as caught:
-        run_stack("staging", make_project(DATABASE_CATALOG, _adopted_admin("legacy/rds-admin", legacy)))
+        run_stack("staging", make_project(DATABASE_CATALOG, _adopted_admin("shop/staging/rds-admin", legacy)))
     assert caught.value.field == "secrets-platform:adopt.database-admin.name"
     assert caught.value.reason.startswith("the admin credential of 'database' must be named "
                                           "shop/staging/database-admin (the rotation policy reads it by that name)")

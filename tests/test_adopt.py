@@ -306,3 +306,181 @@ def test_an_adopted_admin_credential_must_have_the_name_the_rotation_policy_read
     assert caught.value.reason.startswith("the admin credential of 'database' must be named "
                                           "shop/staging/database-admin (the rotation policy reads it by that name)")
     assert caught.value.registered == 0
+
+
+# The adoption follow-up across its steps: replicas, tags, the resource policy -----------------------------
+
+REPLICA_KEY = "arn:aws:kms:eu-central-1:210987654321:key/1b7c8f6e-3a1d-4e2b-9c5f-6d7e8f9a0b1c"
+US_KEY = "arn:aws:kms:us-east-1:210987654321:key/2b7c8f6e-3a1d-4e2b-9c5f-6d7e8f9a0b1c"
+REPLICAS = (f"      replicas: [{{region: eu-central-1, kmsKeyId: '{REPLICA_KEY}'}}, "
+            f"{{region: us-east-1, kmsKeyId: '{US_KEY}'}}]\n")
+
+
+def replica_set_diff(before: list[dict[str, str]], after: list[dict[str, str]]) -> tuple[set[tuple[str, str]],
+                                                                                          set[tuple[str, str]]]:
+    """(removed, added) as the provider computes them: the `replica` attribute is a set whose hash is the KMS key
+    and the region together (hashicorp/terraform-provider-aws internal/service/secretsmanager/secret.go, the
+    `replica` schema's `Set` function), and resourceSecretUpdate calls RemoveRegionsFromReplication for
+    old.Difference(new) before ReplicateSecretToRegions for new.Difference(old)."""
+    old = {(r.get("kmsKeyId", ""), r["region"]) for r in before}
+    new = {(r.get("kmsKeyId", ""), r["region"]) for r in after}
+    return old - new, new - old
+
+
+def _with_replica_region(stack: str) -> str:
+    return stack.replace("  secrets-platform:recoveryWindowDays: 7\n", "  secrets-platform:recoveryWindowDays: 7\n"
+                         "  secrets-platform:replicaRegions: [eu-central-1]\n")
+
+
+def test_the_follow_up_keeps_the_adopted_replicas_and_rekeying_is_a_step_of_its_own(
+        make_project: Callable[..., Path]) -> None:
+    """In production CI is denied RemoveRegionsFromReplication (components/grants.py): a follow-up that moved a
+    replica to the environment's key would fail there, and elsewhere leave the region without the secret."""
+    steps = [adopt(REPLICAS), adopt(REPLICAS + "      imported: true\n"),
+             adopt(REPLICAS + "      imported: true\n      rekeyReplicas: true\n")]
+    inputs = [_secret(preview("staging", make_project(CATALOG, _with_replica_region(s)), policies=False))
+              .inputs["replicas"] for s in steps]
+    import_step, follow_up, rekey = inputs
+    assert import_step == [{"region": "eu-central-1", "kmsKeyId": REPLICA_KEY},
+                           {"region": "us-east-1", "kmsKeyId": US_KEY}]
+    removed, added = replica_set_diff(import_step, follow_up)
+    assert removed == set() and added == set(), "the follow-up changes no replica"
+    removed, added = replica_set_diff(follow_up, rekey)
+    assert removed == {(REPLICA_KEY, "eu-central-1"), (US_KEY, "us-east-1")}, "rekeying removes each replica"
+    assert [r["region"] for r in rekey] == ["eu-central-1"] and rekey[0]["kmsKeyId"] != REPLICA_KEY
+    assert {r for _, r in added} == {"eu-central-1"}
+
+
+def test_a_new_replica_region_is_added_beside_the_kept_ones(make_project: Callable[..., Path]) -> None:
+    only_us = f"      replicas: [{{region: us-east-1, kmsKeyId: '{US_KEY}'}}]\n      imported: true\n"
+    before = _secret(preview("staging", make_project(CATALOG, _with_replica_region(adopt(only_us.replace(
+        "      imported: true\n", "")))), policies=False)).inputs["replicas"]
+    after = _secret(preview("staging", make_project(CATALOG, _with_replica_region(adopt(only_us))),
+                            policies=False)).inputs["replicas"]
+    removed, added = replica_set_diff(before, after)
+    assert removed == set() and {r for _, r in added} == {"eu-central-1"}
+
+
+POLICY_TEXT = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Sid": "BatchReads", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:role/batch"},
+    "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+
+
+def _quoted(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a YAML double-quoted scalar
+
+
+def test_the_follow_up_keeps_the_team_s_tags_and_the_existing_policy(make_project: Callable[..., Path]) -> None:
+    """PutResourcePolicy replaces the whole document and the provider untags what the declaration leaves out:
+    the follow-up keeps both, and says so (a warning the engine shows, and the component's outputs)."""
+    entry = (f"      resourcePolicy: {_quoted(POLICY_TEXT)}\n      imported: true\n")
+    stack = adopt(entry).replace("tags: {team: web}", "tags: {team: web, cost-centre: '42', owner: someone}")
+    report = preview("staging", make_project(CATALOG, stack))
+    secret = _secret(report)
+    tags = secret.inputs["tags"]
+    assert (tags["team"], tags["cost-centre"], tags["owner"]) == ("web", "42", "web")  # owner: the platform's
+    policy = next(r for r in report.run.resources if r.type == POLICY and r.parent == secret.parent)
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    assert [s["Sid"] for s in statements] == ["DenyOutsideAccount", "BatchReads"]
+    assert statements[1] == json.loads(POLICY_TEXT)["Statement"][0], "kept as it is"
+    assert secret.parent is not None
+    outputs = report.run.component_outputs[secret.parent]
+    assert (outputs["keptTags"], outputs["replacedTags"]) == (["cost-centre", "team"], ["owner"])
+    assert outputs["policyStatements"] == ["DenyOutsideAccount", "BatchReads"]
+    (warning,) = [w for w in report.run.warnings if "adopted shop/staging/api-token" in w]
+    assert "keeps its tags cost-centre, team, replaces owner" in warning and "DenyOutsideAccount, BatchReads" in warning
+    # Without a recorded policy: the platform's statement alone, and the tags kept all the same.
+    plain_report = preview("staging", make_project(CATALOG, adopt("      imported: true\n")), policies=False)
+    plain_secret = _secret(plain_report)
+    assert plain_secret.inputs["tags"]["team"] == "web"
+    plain_policy = next(r for r in plain_report.run.resources if r.type == POLICY and r.parent == plain_secret.parent)
+    assert [s["Sid"] for s in json.loads(plain_policy.inputs["policy"])["Statement"]] == ["DenyOutsideAccount"]
+
+
+def _policy(statement: dict[str, object]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+ALLOW = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
+
+
+@pytest.mark.parametrize(("policy", "message"), [
+    ("{not json", "is not JSON text"),
+    ('{"Version": "2012-10-17"}', "must be a policy document with a Statement"),
+    ("[]", "must be a policy document with a Statement"),
+    (_policy({**ALLOW, "Sid": "x" * 21_000}), "21,"),
+    (_policy({**ALLOW, "Sid": "DenyOutsideAccount", "Principal": {"AWS": "210987654321"}}),
+     "has the Sid 'DenyOutsideAccount' of the platform's own statement"),
+    (_policy({**ALLOW, "Principal": {"AWS": ["arn:aws:iam::111122223333:root"]}}),
+     "allows 111122223333, outside account 210987654321"),
+    (_policy({**ALLOW, "Principal": "*"}), "allows *, outside account 210987654321"),
+    (_policy({**ALLOW, "NotPrincipal": {"AWS": "arn:aws:iam::210987654321:root"}}), "uses NotPrincipal"),
+    (_policy({**ALLOW, "Principal": {"AWS": "210987654321"}, "Sid": "y" * 20_300}), "merged with the platform's"),
+])
+def test_an_existing_policy_that_cannot_be_kept_is_refused(policy: str, message: str,
+                                                          make_project: Callable[..., Path]) -> None:
+    stack = adopt(f"      resourcePolicy: {_quoted(policy)}\n")
+    with pytest.raises(ConfigurationError) as caught:
+        run_stack("staging", make_project(CATALOG, stack))
+    assert caught.value.field == "secrets-platform:adopt.api-token.resourcePolicy"
+    assert message in caught.value.reason and caught.value.registered == 0
+
+
+def test_a_resource_policy_that_is_not_text_is_refused(make_project: Callable[..., Path]) -> None:
+    stack = adopt("      resourcePolicy: {Statement: []}\n")
+    with pytest.raises(ConfigurationError, match="as JSON text"):
+        run_stack("staging", make_project(CATALOG, stack))
+
+
+# Hostile adopt entries: one environment's file reaching another --------------------------------------------
+
+def _entry(name: str, extra: str = "", secret: str = "api-token") -> str:  # noqa: S107 (a catalog name)
+    arn = f"arn:aws:secretsmanager:eu-west-1:210987654321:secret:{name}-Ab12Cd"
+    return MINIMAL_STACK + f"  secrets-platform:adopt:\n    {secret}:\n      arn: {_quoted(arn)}\n" \
+        f"      name: {_quoted(name)}\n" + extra
+
+
+HOSTILE = [
+    (_entry("billing/staging/api-token"), "name", "'billing/staging/api-token' is not a secret of shop/staging/"),
+    (_entry("shop/production/api-token"), "name", "'shop/production/api-token' is not a secret of shop/staging/"),
+    (_entry("api-token"), "name", "'api-token' is not a secret of shop/staging/"),
+    (_entry("shop/staging/session"), "name", "is also the name of this stack's secret 'session'"),
+    (_entry("shop/staging/api-token\nx"), "arn", "must be the existing secret's full ARN"),
+    (_entry("shop/staging/api-token", "      replicas: [{region: eu-wst-1}]\n"), "replicas",
+     "'eu-wst-1' is not a region of the aws partition where Secrets Manager runs (did you mean eu-west-1?)"),
+    (_entry("shop/staging/api-token", "      replicas: [{region: eu-west-1}]\n"), "replicas",
+     "lists the secret's own region eu-west-1"),
+    (_entry("shop/staging/api-token", "      replicas: [{region: us-east-1}, {region: us-east-1}]\n"), "replicas",
+     "lists us-east-1 twice"),
+    (_entry("shop/staging/api-token", f"      replicas: [{{region: us-east-1, kmsKeyId: '{REPLICA_KEY}'}}]\n"),
+     "replicas", "the replica in us-east-1 names a key in eu-central-1"),
+    (_entry("shop/staging/api-token", "      rekeyReplicas: true\n"), "rekeyReplicas",
+     "must be true (after the follow-up"),
+    (_entry("shop/staging/api-token", "      imported: true\n      rekeyReplicas: true\n"), "rekeyReplicas",
+     "the secret has no replicas"),
+]
+
+
+@pytest.mark.parametrize(("stack", "field", "message"), HOSTILE)
+def test_a_hostile_adopt_entry_is_refused_by_the_program(stack: str, field: str, message: str,
+                                                         make_project: Callable[..., Path]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        run_stack("staging", make_project(CATALOG, stack))
+    assert caught.value.field == f"secrets-platform:adopt.api-token.{field}"
+    assert message in caught.value.reason and caught.value.registered == 0
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("stack", "field", "message"), HOSTILE)
+def test_a_hostile_adopt_entry_is_refused_by_ops(stack: str, field: str, message: str,
+                                                 make_project: Callable[..., Path]) -> None:
+    """`ops rollback api-token --stack staging` would act on the name the entry gives: ops refuses the entry with
+    the program's own check (components/adopt.py load_adoptions) before any AWS call."""
+    from ops.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["rollback", "api-token", "--stack", "staging", "--project-dir",
+                 str(make_project(CATALOG, stack))], out=out, err=err, stdin=io.StringIO(""))
+    assert code == 2 and out.getvalue() == ""
+    assert f"field 'secrets-platform:adopt.api-token.{field}'" in err.getvalue() and message in err.getvalue()
+    assert err.getvalue().count("\n") == 1

@@ -342,3 +342,26 @@ def test_a_refusal_without_the_usual_fields_still_says_where() -> None:
         Rs256Strategy({"public": "shop/staging/signing-public-key"}).set(PENDING, json.dumps(CURRENT), ctx)
     assert str(caught.value) == ("setSecret: publishing the public keys of shop/staging/signing in "
                                  "shop/staging/signing-public-key failed: ?: ")
+
+
+def test_against_moto_a_doctored_pending_key_leaves_the_verifiers_document_as_it_was(
+        harness: Harness, name: str) -> None:
+    """The same refusal through the dispatcher and Secrets Manager (moto): an AWSPENDING whose public field holds
+    a private key under a header the old substring check missed; setSecret fails, the public secret's
+    AWSCURRENT is the document with the current key, and the signer never moves."""
+    public, fn = _pair(harness, name)
+    _run(harness, name, fn)
+    published = harness.value(public)
+    current = harness.json(name)
+    token = harness.rotate(name, fn)
+    doctored = json.loads(STRATEGY.create_pending(json.dumps(current), RotationContext(
+        secret_name=name, token=token, store=None, client=None)))  # type: ignore[arg-type]
+    doctored["public_key_pem"] = doctored["private_key_pem"].replace("PRIVATE KEY", "KEY")
+    harness.sm.put_secret_value(SecretId=name, ClientRequestToken=token, SecretString=json.dumps(doctored),
+                                VersionStages=["AWSPENDING"])
+    with pytest.raises(SecretFormatError, match="public_key_pem is not a PEM public key"):
+        harness.step(name, "setSecret", token, fn)
+    assert harness.value(public) == published
+    assert token not in harness.stages(public)
+    assert harness.json(name)["kid"] == current["kid"]
+    _assert_public_only(harness, public)

@@ -294,19 +294,18 @@ def _follow_up(adopted: Adoption, platform: list[iam.Statement], existing: list[
                tags: Mapping[str, str]) -> dict[str, object]:
     """What the follow-up step does to an adopted secret's tags, policy and replicas: logged (the engine and the
     offline preview show warnings) and recorded in the component's outputs."""
-    kept = sorted(adopted.team_tags(PLATFORM_TAGS))
-    replaced = sorted(k for k in adopted.tags if k in PLATFORM_TAGS and adopted.tags[k] != tags.get(k))
+    kept = sorted(k for k, v in adopted.tags.items() if tags.get(k) == v)
+    replaced = sorted(k for k, v in adopted.tags.items() if tags.get(k) != v)  # a platform or stack-wide tag
     statements = [s.sid for s in platform] + [str(s.get("Sid") or f"existing statement {i}")
                                                for i, s in enumerate(existing, 1)]
-    replicas = [r.region for r in adopted.replicas]
-    pulumi.log.warn(
-        f"adopted {adopted.name}: keeps its tags {', '.join(kept) or '(none)'}"
-        + (f", replaces {', '.join(replaced)} with the platform's" if replaced else "")
-        + f"; resource policy: {', '.join(statements)}"
-        + (" (the existing policy's statements kept)" if existing else " (it had none recorded)")
-        + (f"; replicas {', '.join(replicas)} " + ("move to the environment's replica keys (removed and added again)"
-                                                  if adopted.rekey_replicas else "keep their keys (rekeyReplicas: "
-                                                  "true moves them)") if replicas else "")
-    )
+    parts = [f"keeps its tags {', '.join(kept) or '(none)'}"
+             + (f", replaces {', '.join(replaced)} with the platform's" if replaced else ""),
+             f"resource policy: {', '.join(statements)} "
+             + ("(the existing policy's statements kept)" if existing else "(no existing policy recorded)")]
+    if adopted.replicas:
+        regions = ", ".join(r.region for r in adopted.replicas)
+        parts.append(f"replicas {regions} move to the environment's replica keys (each removed and added again)"
+                     if adopted.rekey_replicas else f"replicas {regions} keep their keys (rekeyReplicas moves them)")
+    pulumi.log.warn(f"adopted {adopted.name}: " + "; ".join(parts))
     return {"adopted": adopted.arn, "keptTags": kept, "replacedTags": replaced, "policyStatements": statements,
             "replicasRekeyed": adopted.rekey_replicas}

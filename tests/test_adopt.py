@@ -484,3 +484,17 @@ def test_a_hostile_adopt_entry_is_refused_by_ops(stack: str, field: str, message
     assert code == 2 and out.getvalue() == ""
     assert f"field 'secrets-platform:adopt.api-token.{field}'" in err.getvalue() and message in err.getvalue()
     assert err.getvalue().count("\n") == 1
+
+
+def test_a_stack_wide_tag_replaces_the_team_s_and_the_preview_says_so(make_project: Callable[..., Path]) -> None:
+    stack = adopt(REPLICAS + "      imported: true\n").replace("tags: {team: web}", "tags: {team: web, cost-centre: '42'}")
+    stack = _with_replica_region(stack) + "  secrets-platform:tags: {cost-centre: '7'}\n"
+    report = preview("staging", make_project(CATALOG, stack), policies=False)
+    secret = _secret(report)
+    assert (secret.inputs["tags"]["cost-centre"], secret.inputs["tags"]["team"]) == ("7", "web")
+    assert secret.parent is not None
+    outputs = report.run.component_outputs[secret.parent]
+    assert (outputs["keptTags"], outputs["replacedTags"]) == (["team"], ["cost-centre"])
+    (warning,) = [w for w in report.run.warnings if "adopted shop/staging/api-token" in w]
+    assert "replicas eu-central-1, us-east-1 keep their keys (rekeyReplicas moves them)" in warning
+    assert "(no existing policy recorded)" in warning

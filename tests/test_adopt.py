@@ -487,7 +487,8 @@ def test_a_hostile_adopt_entry_is_refused_by_ops(stack: str, field: str, message
 
 
 def test_a_stack_wide_tag_replaces_the_team_s_and_the_preview_says_so(make_project: Callable[..., Path]) -> None:
-    stack = adopt(REPLICAS + "      imported: true\n").replace("tags: {team: web}", "tags: {team: web, cost-centre: '42'}")
+    stack = adopt(REPLICAS + "      imported: true\n").replace("tags: {team: web}",
+                                                              "tags: {team: web, cost-centre: '42'}")
     stack = _with_replica_region(stack) + "  secrets-platform:tags: {cost-centre: '7'}\n"
     report = preview("staging", make_project(CATALOG, stack), policies=False)
     secret = _secret(report)

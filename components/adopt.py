@@ -68,7 +68,7 @@ class Adoption:
     arn: str
     """The import id: the existing secret's full ARN."""
     name: str
-    """The existing name (it stays; renaming into `<app>/<env>/<name>` is a follow-up step)."""
+    """The existing name, inside `<app>/<env>/` (check_names); it stays: a new name is a new secret."""
     description: str | None = None
     kms_key_id: str | None = None
     """None: the AWS managed key aws/secretsmanager (DescribeSecret then has no KmsKeyId)."""

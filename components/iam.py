@@ -152,3 +152,16 @@ def trust_policy(service: str, account_id: str) -> str:
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         }],
     }, separators=(",", ":"))
+
+
+def merged_document(statements: Iterable[Statement], existing: Sequence[Mapping[str, object]], where: str,
+                    limit: int = SECRET_POLICY_LIMIT) -> str:
+    """The platform's statements followed by an existing policy's own statements, kept as they are (an adopted
+    secret's resource policy: PutResourcePolicy replaces the whole document, so what the team had stays)."""
+    document = render(statements, where)
+    merged = {**document, "Statement": [*document["Statement"], *existing]}  # type: ignore[misc]
+    text = json.dumps(merged, indent=None, separators=(",", ":"))
+    if len(text) > limit:
+        raise PolicyError(where, f"the policy document has {len(text)} characters, over AWS's limit of {limit}",
+                          field="statements")
+    return text

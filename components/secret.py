@@ -56,6 +56,14 @@ class CatalogSecretArgs:
     """An existing secret to import as it is (no version, no resource policy), instead of creating one."""
 
 
+PLATFORM_TAGS = frozenset({
+    "app", "environment", "class", "owner", "rotation", "managed-by", "rotation-strategy", "rotation-kind",
+    "first-value", "rotation-reason", "rotate-every-days", "public-key-of",
+})
+"""Tag names the platform sets on a secret (policies and `ops` read them): an adopted secret's own tag by one
+of these names is replaced at the follow-up step, every other tag of its own is kept."""
+
+
 def base64url(standard: str) -> str:
     """Unpadded base64url (RFC 4648 section 5) of a standard base64 text."""
     return standard.replace("+", "-").replace("/", "_").rstrip("=")
@@ -149,16 +157,16 @@ class CatalogSecret(pulumi.ComponentResource):
         if args.published_by is not None:
             tags["public-key-of"] = args.published_by  # written by that secret's rotation (components/public_key.py)
             tags["first-value"] = "rotation"
+        if args.adopted is not None:
+            # Tags absent from the declaration are removed (the provider's update untags them): keep the team's.
+            tags = {**args.adopted.team_tags(PLATFORM_TAGS), **tags}
         self.secret = aws.secretsmanager.Secret(
             f"{name}-secret",
             name=self.secret_name,
             description=entry.description,
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=args.recovery_window_days,
-            replicas=[
-                aws.secretsmanager.SecretReplicaArgs(region=region, kms_key_id=key)
-                for region, key in sorted(args.replica_keys.items())
-            ],
+            replicas=_replicas(args),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
@@ -205,15 +213,22 @@ class CatalogSecret(pulumi.ComponentResource):
                     ignore_changes=["secret_string"] if entry.value_renewed else None,
                 ),
             )
+        platform_policy = grants.secret_resource_policy(args.account_id)
+        existing = args.adopted.existing_statements() if args.adopted is not None else []
         self.policy = aws.secretsmanager.SecretPolicy(
             f"{name}-policy",
             secret_arn=self.secret.arn,
-            policy=iam.document(grants.secret_resource_policy(args.account_id), where=f"resource policy of {name}",
-                                limit=iam.SECRET_POLICY_LIMIT),
+            # PutResourcePolicy replaces the whole document: an adopted secret's own statements are kept in it.
+            policy=iam.merged_document(platform_policy, existing, where=f"resource policy of {name}",
+                                       limit=iam.SECRET_POLICY_LIMIT) if existing else
+            iam.document(platform_policy, where=f"resource policy of {name}", limit=iam.SECRET_POLICY_LIMIT),
             block_public_policy=True,
             opts=child,
         )
-        self.register_outputs({"arn": self.secret.arn, "name": self.secret_name})
+        outputs: dict[str, object] = {"arn": self.secret.arn, "name": self.secret_name}
+        if args.adopted is not None:
+            outputs.update(_follow_up(args.adopted, platform_policy, existing, tags))
+        self.register_outputs(outputs)
 
     def _adopt(self, name: str, args: CatalogSecretArgs, adopted: Adoption) -> None:
         """Import the existing secret: declare exactly what DescribeSecret returns, write nothing.
@@ -259,3 +274,38 @@ class CatalogSecret(pulumi.ComponentResource):
         # Keys the platform adds (the ARN of a rotation's admin secret) come last.
         document.update({k: v for k, v in resolved.items() if k not in entry.values})
         return json.dumps(document, separators=(",", ":"))
+
+
+def _replicas(args: CatalogSecretArgs) -> list[aws.secretsmanager.SecretReplicaArgs]:
+    """The stack's replicas under the environment's replica keys; an adopted secret's own replicas keep their
+    keys until `rekeyReplicas`. The provider identifies a replica by region and key together (terraform-provider-aws
+    secret.go, the `replica` set's hash), so a new key is a removal (RemoveRegionsFromReplication, denied to CI in
+    production) and an addition: the follow-up step must not make it."""
+    keep = args.adopted.replicas if args.adopted is not None and not args.adopted.rekey_replicas else ()
+    kept = {r.region for r in keep}
+    return [
+        *(aws.secretsmanager.SecretReplicaArgs(region=r.region, kms_key_id=r.kms_key_id) for r in keep),
+        *(aws.secretsmanager.SecretReplicaArgs(region=region, kms_key_id=key)
+          for region, key in sorted(args.replica_keys.items()) if region not in kept),
+    ]
+
+
+def _follow_up(adopted: Adoption, platform: list[iam.Statement], existing: list[dict[str, object]],
+               tags: Mapping[str, str]) -> dict[str, object]:
+    """What the follow-up step does to an adopted secret's tags, policy and replicas: logged (the engine and the
+    offline preview show warnings) and recorded in the component's outputs."""
+    kept = sorted(k for k, v in adopted.tags.items() if tags.get(k) == v)
+    replaced = sorted(k for k, v in adopted.tags.items() if tags.get(k) != v)  # a platform or stack-wide tag
+    statements = [s.sid for s in platform] + [str(s.get("Sid") or f"existing statement {i}")
+                                               for i, s in enumerate(existing, 1)]
+    parts = [f"keeps its tags {', '.join(kept) or '(none)'}"
+             + (f", replaces {', '.join(replaced)} with the platform's" if replaced else ""),
+             f"resource policy: {', '.join(statements)} "
+             + ("(the existing policy's statements kept)" if existing else "(no existing policy recorded)")]
+    if adopted.replicas:
+        regions = ", ".join(r.region for r in adopted.replicas)
+        parts.append(f"replicas {regions} move to the environment's replica keys (each removed and added again)"
+                     if adopted.rekey_replicas else f"replicas {regions} keep their keys (rekeyReplicas moves them)")
+    pulumi.log.warn(f"adopted {adopted.name}: " + "; ".join(parts))
+    return {"adopted": adopted.arn, "keptTags": kept, "replacedTags": replaced, "policyStatements": statements,
+            "replicasRekeyed": adopted.rekey_replicas}

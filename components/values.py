@@ -162,6 +162,8 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
                 plain[key] = typed(raw, value.type)
             except ValueError as exc:
                 raise ConfigurationError(settings.file, str(exc), secret=name, field=f"{PROJECT}:{ckey}") from None
+            if value.env and (problem := bound_number_problem(plain[key])):
+                raise ConfigurationError(settings.file, problem, secret=name, field=f"{PROJECT}:{ckey}")
             supplied_bytes += len(raw.encode())
             contributing.append(f"{PROJECT}:{ckey}")
     if supplied_bytes > SECRET_STRING_LIMIT:
@@ -246,3 +248,18 @@ def deploy_checks(catalog: Catalog, secrets_: dict[str, Secret], environment: st
                 checks.append(f"{where}: matches '{pattern}'")
             checks += [f"{where}: differs from {ref}" for ref in value.differs_from]
     return checks
+
+
+BOUND_NUMBER_LIMIT = 1_000_000
+"""A JSON number bound to a variable reaches an ECS task as Go's `%v` of a float64 (the agent unmarshals the
+secret into interface{} and formats the key: aws/amazon-ecs-agent agent/asm/asm.go), which is `%g` with the
+shortest precision: from 1e+06 on, an exponent (strconv/ftoa.go `eprec = 6`)."""
+
+
+def bound_number_problem(value: str | int | bool) -> str | None:
+    """Why a plain value bound to an environment variable would not arrive as its own text, or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= BOUND_NUMBER_LIMIT:
+        return (f"{value} is bound to an environment variable and would arrive in exponent form (1000000 arrives as "
+                "1e+06: the ECS agent formats JSON numbers with Go's %v); declare it `type: string` so that it "
+                "arrives as written")
+    return None

@@ -7,13 +7,14 @@ name here is exactly the name `pulumi up` gave it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.adopt import load_adoptions
 from components.catalog import Catalog, Rotation, Secret, load_catalog, load_yaml
 from components.errors import ConfigurationError
+from components.public_key import with_public_keys
 from components.settings import catalog_path, known_regions
 from preview.stackconfig import load_stack_config
 
@@ -104,11 +105,13 @@ def load_stack(stack: str, project_dir: Path = REPO, config_file: Path | None = 
         raise OpsError(str(exc)) from None
     protected = values.get(f"{config.project}:protectSecrets", "false").lower() == "true"
     try:
-        adopt = json.loads(values.get(f"{config.project}:adopt") or "{}")
-    except ValueError:
-        adopt = {}  # the program reports a malformed mapping itself
-    adopted = {str(n): str(e["name"]) for n, e in adopt.items() if isinstance(e, dict) and e.get("name")} \
-        if isinstance(adopt, dict) else {}
+        # Checked exactly as the program checks them: an entry outside `<app>/<env>/` (another app's, another
+        # environment's) would make this stack's commands act on that secret.
+        adopted = {n: a.name for n, a in load_adoptions(
+            values.get(f"{config.project}:adopt"), file, values.get(f"{config.project}:accountId") or "", region,
+            catalog.app, environment, with_public_keys(catalog.for_environment(environment))).items()}
+    except ConfigurationError as exc:
+        raise OpsError(str(exc)) from None
     return Stack(name=stack, project=config.project, environment=environment, region=region,
                  catalog=catalog, protected=protected, adopted=adopted)
 

@@ -328,7 +328,7 @@ def test_aws_tags_are_left_out(moto: Moto, ops: Callable[..., Result], tmp_path:
 def test_day_2_commands_find_an_adopted_secret_by_its_own_name(
         moto: Moto, ops: Callable[..., Result], make_project: Callable[..., Path]) -> None:
     sm = moto.client("secretsmanager", "eu-west-1")
-    made = sm.create_secret(Name="legacy/partner-token", SecretString=moto.value())
+    made = sm.create_secret(Name="shop/staging/partner-token", SecretString=moto.value())
     try:
         project = make_project("""\
             app: shop
@@ -343,12 +343,12 @@ def test_day_2_commands_find_an_adopted_secret_by_its_own_name(
               aws:region: eu-west-1
               secrets-platform:accountId: "{made['ARN'].split(':')[4]}"
               secrets-platform:adopt:
-                api-token: {{arn: "{made['ARN']}", name: legacy/partner-token}}
+                api-token: {{arn: "{made['ARN']}", name: shop/staging/partner-token}}
             """)
         result = ops("list", "--stack", "staging", "--project-dir", str(project), "--format", "json")
         assert result.code == 0, result.err
         listed = json.loads(result.out)
-        assert [(s["name"], s["exists"]) for s in listed["secrets"]] == [("legacy/partner-token", True)]
+        assert [(s["name"], s["exists"]) for s in listed["secrets"]] == [("shop/staging/partner-token", True)]
         assert listed["summary"]["missing"] == 0
     finally:
         sm.delete_secret(SecretId=made["ARN"], ForceDeleteWithoutRecovery=True)

@@ -108,7 +108,7 @@ def test_rs256_first_key_pair_publishes_a_one_key_jwks(harness: Harness, name: s
     first = harness.rotate(name, fn)
     assert not harness.router.errors(first)
     pair = harness.json(name)
-    assert [k["kid"] for k in pair["jwks"]["keys"]] == [pair["kid"]]
+    assert [k["kid"] for k in json.loads(pair["jwks"])["keys"]] == [pair["kid"]]
     assert "previous_kid" not in pair
     claims = {"sub": "user-1"}
     issued = sign_rs256(pair["private_key_pem"], pair["kid"], claims)
@@ -116,7 +116,7 @@ def test_rs256_first_key_pair_publishes_a_one_key_jwks(harness: Harness, name: s
     second = harness.rotate(name, fn)
     assert not harness.router.errors(second)
     rotated = harness.json(name)
-    assert [k["kid"] for k in rotated["jwks"]["keys"]] == [rotated["kid"], pair["kid"]]
+    assert [k["kid"] for k in json.loads(rotated["jwks"])["keys"]] == [rotated["kid"], pair["kid"]]
     assert verify_rs256(rotated["jwks"], issued) == claims
 
 

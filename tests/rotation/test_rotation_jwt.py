@@ -77,10 +77,10 @@ def test_rs256_rotation_jwks_holds_both_keys(harness: Harness, name: str) -> Non
     assert new["previous_kid"] == "r0" and new["previous_public_key_pem"] == public_pem
     loaded = serialization.load_pem_private_key(new["private_key_pem"].encode(), password=None)
     assert isinstance(loaded, rsa.RSAPrivateKey) and loaded.key_size == 4096
-    assert [k["kid"] for k in new["jwks"]["keys"]] == [new["kid"], "r0"]
+    assert [k["kid"] for k in json.loads(new["jwks"])["keys"]] == [new["kid"], "r0"]
     assert verify_rs256(new["jwks"], old_token) == CLAIMS
     assert verify_rs256(new["jwks"], sign_rs256(new["private_key_pem"], new["kid"], CLAIMS)) == CLAIMS
-    assert "private" not in json.dumps(new["jwks"]) and all("d" not in k for k in new["jwks"]["keys"])
+    assert "private" not in json.dumps(new["jwks"]) and all("d" not in k for k in json.loads(new["jwks"])["keys"])
 
 
 def test_jwt_secret_lacks_key(harness: Harness, name: str) -> None:

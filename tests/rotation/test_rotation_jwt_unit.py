@@ -107,8 +107,10 @@ def test_rs256_and_its_jwks() -> None:
         jwt.verify_rs256({"keys": [jwt.jwk(public_pem, "k2")]}, token)
     assert str(unknown.value) == "no RS256 key with kid 'k1' in the JWKS"
     with pytest.raises(CredentialError) as empty:
-        jwt.verify_rs256({}, token)
+        jwt.verify_rs256({"keys": []}, token)
     assert str(empty.value) == "no RS256 key with kid 'k1' in the JWKS"
+    # The JWKS as stored (JSON text) verifies the same.
+    assert jwt.verify_rs256(jwt.jwks_text([key]), token) == CLAIMS
     hs = jwt.sign_hs256(jwt.b64url(secrets.token_bytes(32)), "k1", CLAIMS)
     with pytest.raises(CredentialError) as alg:
         jwt.verify_rs256({"keys": [key]}, hs)
@@ -177,11 +179,11 @@ def test_rs256_keys_carry_the_previous_public_key_and_are_tested() -> None:
     strategy = Rs256Strategy({"bits": 2048})
     first = json.loads(strategy.create_first(CTX))
     assert set(first) == {"alg", "kid", "private_key_pem", "public_key_pem", "jwks"}
-    assert [k["kid"] for k in first["jwks"]["keys"]] == [first["kid"]]
+    assert [k["kid"] for k in json.loads(first["jwks"])["keys"]] == [first["kid"]]
     pending = json.loads(strategy.create_pending(json.dumps(first), CTX))
     assert pending["previous_kid"] == first["kid"] and pending["previous_public_key_pem"] == first["public_key_pem"]
-    assert [k["kid"] for k in pending["jwks"]["keys"]] == [pending["kid"], first["kid"]]
-    assert pending["jwks"]["keys"][1] == jwt.jwk(first["public_key_pem"], first["kid"])
+    assert [k["kid"] for k in json.loads(pending["jwks"])["keys"]] == [pending["kid"], first["kid"]]
+    assert json.loads(pending["jwks"])["keys"][1] == jwt.jwk(first["public_key_pem"], first["kid"])
     strategy.test(json.dumps(pending), CTX)
     with pytest.raises(CredentialError) as alg:
         strategy.test(json.dumps({**pending, "alg": "HS256"}), CTX)
@@ -214,3 +216,30 @@ def test_rs256_secrets_missing_fields_are_named_by_stage() -> None:
     assert str(pending.value) == (
         "secret shop/staging/signing (AWSPENDING) lacks required field(s) "
         "['jwks', 'private_key_pem', 'public_key_pem']")
+
+
+@pytest.mark.parametrize(("jwks", "message"), [
+    ({}, 'JWKS must be {"keys": [JWK, ...]}'),
+    ("{}", 'JWKS must be {"keys": [JWK, ...]}'),
+    ("{not json", "JWKS is not JSON text"),
+    ({"keys": ["k1"]}, 'JWKS must be {"keys": [JWK, ...]}'),
+    ({"keys": [{"kid": "k1", "kty": "RSA", "n": "@@@", "e": "AQAB"}]}, "n or e is not base64url"),
+    ({"keys": [{"kid": "k1", "kty": "RSA", "e": "AQAB"}]}, "is not an RSA JWK with n and e"),
+    ({"keys": [{"kid": "k1", "kty": "EC", "x": "AA", "y": "AA"}]}, "is not an RSA JWK with n and e"),
+    ({"keys": [{"kid": "k1", "kty": "RSA", "n": "AQ", "e": "AQ"}]}, "is not a valid RSA public key"),
+])
+def test_malformed_jwk_material_is_a_rotation_error(jwks: object, message: str) -> None:
+    """Not a KeyError, binascii.Error or ValueError: the dispatcher reports RotationErrors by step."""
+    private_pem, _ = _pem_pair()
+    token = jwt.sign_rs256(private_pem, "k1", CLAIMS)
+    with pytest.raises(SecretFormatError) as caught:
+        jwt.verify_rs256(jwks, token)  # type: ignore[arg-type]
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("pem", ["", "-----BEGIN PUBLIC KEY-----\n@@\n-----END PUBLIC KEY-----\n", "MIIB"])
+def test_malformed_pem_material_is_a_rotation_error(pem: str) -> None:
+    with pytest.raises(SecretFormatError):
+        jwt.jwk(pem, "k1")
+    with pytest.raises(SecretFormatError):
+        jwt.sign_rs256(pem, "k1", CLAIMS)

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from rotation_harness import STEPS, Harness, SecretDict
 
 from rotation.errors import ConfigurationError, ExternalServiceError, SecretFormatError
@@ -51,7 +51,7 @@ def _assert_public_only(harness: Harness, public: str) -> None:
         assert "PRIVATE KEY" not in text
         document = json.loads(text)
         assert set(document) == {"alg", "jwks", "keys_pem"}
-        assert all(not {"d", "p", "q", "dp", "dq", "qi"} & set(k) for k in document["jwks"]["keys"])
+        assert all(not {"d", "p", "q", "dp", "dq", "qi"} & set(k) for k in json.loads(document["jwks"])["keys"])
 
 
 def test_first_key_and_next_rotation_publish_the_jwks_with_the_previous_key(harness: Harness, name: str) -> None:
@@ -59,7 +59,7 @@ def test_first_key_and_next_rotation_publish_the_jwks_with_the_previous_key(harn
     first = _run(harness, name, fn)
     pair = harness.json(name)
     published = _published(harness, public)
-    assert [k["kid"] for k in published["jwks"]["keys"]] == [pair["kid"]]
+    assert [k["kid"] for k in json.loads(published["jwks"])["keys"]] == [pair["kid"]]
     assert list(published["keys_pem"]) == [pair["kid"]]
     issued = sign_rs256(pair["private_key_pem"], pair["kid"], CLAIMS)
     assert verify_rs256(published["jwks"], issued) == CLAIMS
@@ -69,7 +69,7 @@ def test_first_key_and_next_rotation_publish_the_jwks_with_the_previous_key(harn
     second = _run(harness, name, fn)
     rotated = harness.json(name)
     published = _published(harness, public)
-    assert [k["kid"] for k in published["jwks"]["keys"]] == [rotated["kid"], pair["kid"]]
+    assert [k["kid"] for k in json.loads(published["jwks"])["keys"]] == [rotated["kid"], pair["kid"]]
     assert verify_rs256(published["jwks"], issued) == CLAIMS  # signed before the switch: still verifies
     assert verify_rs256(published["jwks"], sign_rs256(rotated["private_key_pem"], rotated["kid"], CLAIMS)) == CLAIMS
     assert harness.version_of(public, "AWSCURRENT") == second
@@ -89,7 +89,7 @@ def test_between_the_two_writes_every_token_a_signer_can_issue_verifies(harness:
     assert harness.json(name)["kid"] == old["kid"]
     pending = harness.json(name, "AWSPENDING")
     published = _published(harness, public)
-    assert [k["kid"] for k in published["jwks"]["keys"]] == [pending["kid"], old["kid"]]
+    assert [k["kid"] for k in json.loads(published["jwks"])["keys"]] == [pending["kid"], old["kid"]]
     assert verify_rs256(published["jwks"], sign_rs256(old["private_key_pem"], old["kid"], CLAIMS)) == CLAIMS
     # The moment finishSecret moves AWSCURRENT, the new signer's tokens verify with what was published.
     _run(harness, name, fn, steps=("testSecret", "finishSecret"), token=token)
@@ -108,7 +108,7 @@ def test_every_step_twice_publishes_once(harness: Harness, name: str) -> None:
         harness.step(name, step, token, fn)  # a retry, or a re-run after a crash mid-step
     assert set(harness.stages(public)) == before | {token}
     assert harness.version_of(public, "AWSCURRENT") == token
-    assert next(k["kid"] for k in _published(harness, public)["jwks"]["keys"]) == harness.json(name)["kid"]
+    assert next(k["kid"] for k in json.loads(_published(harness, public)["jwks"])["keys"]) == harness.json(name)["kid"]
 
 
 def test_setsecret_rerun_after_a_later_publish_changes_nothing(harness: Harness, name: str) -> None:
@@ -168,47 +168,146 @@ def test_bad_parameters_are_refused(params: dict[str, object], message: str) -> 
         Rs256Strategy(params)
 
 
-def test_a_private_key_in_a_public_field_is_never_published() -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()
-    with pytest.raises(SecretFormatError) as caught:
-        public_document({"alg": "RS256", "kid": "k1", "public_key_pem": private_pem, "jwks": {"keys": []}})
-    assert str(caught.value) == "refusing to publish: a public_key_pem field holds a private key"
+def _rsa_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
 
 
-@pytest.mark.parametrize("previous", [{}, {"previous_kid": "k0"}, {"previous_public_key_pem": "PEM0"},
-                                      {"previous_kid": "", "previous_public_key_pem": "PEM0"}])
-def test_a_previous_key_is_published_only_whole(previous: dict[str, str]) -> None:
-    """The previous kid and its PEM come together (the first key has neither); half of it is left out."""
-    document = json.loads(public_document({"kid": "k1", "public_key_pem": "PEM1", "jwks": {"keys": []}, **previous}))
-    assert document == {"alg": "RS256", "jwks": {"keys": []}, "keys_pem": {"k1": "PEM1"}}
-    both = json.loads(public_document({"kid": "k1", "public_key_pem": "PEM1", "jwks": {"keys": []},
-                                       "previous_kid": "k0", "previous_public_key_pem": "PEM0"}))
-    assert both["keys_pem"] == {"k1": "PEM1", "k0": "PEM0"}
+def _public_pem(key: rsa.RSAPrivateKey) -> str:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
-PENDING = json.dumps({"alg": "RS256", "kid": "k1", "public_key_pem": "PEM1", "jwks": {"keys": []}})
+# Two key pairs the tests share (made at run time, never committed): the current one and the pending one,
+# as createSecret writes them (rotation/strategies/jwt.py Rs256Strategy._new).
+STRATEGY = Rs256Strategy({"bits": 2048, "public": "shop/staging/signing-public-key"})
+CURRENT = json.loads(STRATEGY.create_first(None))  # type: ignore[arg-type]
+PENDING_DOC = json.loads(STRATEGY.create_pending(json.dumps(CURRENT), RotationContext(
+    secret_name="shop/staging/signing", token="t" * 36, store=None, client=None)))  # type: ignore[arg-type]
+PENDING = json.dumps(PENDING_DOC)
+PRIVATE = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
-def _stubbed_set(pending: str, error: tuple[str, str] | None = None, put: bool = True) -> None:
+def _stubbed_set(pending: str, error: tuple[str, str] | None = None, put: bool = True,
+                 current: str | None = None, public: str = "shop/staging/signing-public-key") -> str | None:
     """Rs256Strategy.set against botocore's Stubber: exactly the one PutSecretValue it makes (`put`), answered
-    by `error` (code, message) if given."""
+    by `error` (code, message) if given; returns the SecretString it put."""
     client = boto3.client("secretsmanager", region_name="eu-west-1", aws_access_key_id="testing",
                           aws_secret_access_key="testing")
     ctx = RotationContext(secret_name="shop/staging/signing", token="t" * 36,
                           store=SecretStore(client, "shop/staging/signing"), client=client)
-    strategy = Rs256Strategy({"bits": 2048, "public": "shop/staging/signing-public-key"})
+    strategy = Rs256Strategy({"bits": 2048, "public": public})
+    current = json.dumps(CURRENT) if current is None else current
+    document = None
     with Stubber(client) as stubber:
         if put:
-            expected = {"SecretId": "shop/staging/signing-public-key", "ClientRequestToken": "t" * 36,
-                        "SecretString": public_document(json.loads(pending)), "VersionStages": ["AWSCURRENT"]}
+            document = public_document(json.loads(pending), json.loads(current) if current else None)
+            expected = {"SecretId": public, "ClientRequestToken": "t" * 36,
+                        "SecretString": document, "VersionStages": ["AWSCURRENT"]}
             if error is None:
                 stubber.add_response("put_secret_value", {}, expected_params=expected)
             else:
                 stubber.add_client_error("put_secret_value", *error, expected_params=expected)
-        strategy.set(pending, "", ctx)
+        strategy.set(pending, current, ctx)
         stubber.assert_no_pending_responses()
+    return document
+
+
+def test_the_published_document_is_only_the_two_public_keys() -> None:
+    document = json.loads(_stubbed_set(PENDING) or "")
+    assert set(document) == {"alg", "jwks", "keys_pem"}
+    assert isinstance(document["jwks"], str), "JSON text: what a bound variable receives (ECS agent %v)"
+    keys = json.loads(document["jwks"])["keys"]
+    assert [k["kid"] for k in keys] == [PENDING_DOC["kid"], CURRENT["kid"]]
+    assert all(set(k) == {"kty", "n", "e", "kid", "alg", "use"} for k in keys)
+    assert set(document["keys_pem"]) == {PENDING_DOC["kid"], CURRENT["kid"]}
+    for pem in document["keys_pem"].values():
+        assert "PRIVATE" not in pem.upper()
+        serialization.load_pem_public_key(pem.encode())
+    token = sign_rs256(CURRENT["private_key_pem"], CURRENT["kid"], CLAIMS)
+    assert verify_rs256(document["jwks"], token) == CLAIMS, "the current key still verifies before the switch"
+
+
+def _swap(**fields: Any) -> str:
+    return json.dumps({**PENDING_DOC, **fields})
+
+
+def _jwks(*keys: dict[str, Any]) -> str:
+    return json.dumps({"keys": list(keys)})
+
+
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+OTHER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+BODY = "".join(_rsa_pem(OTHER).splitlines()[1:-1])  # a private key's base64 body without its PEM lines
+
+
+@pytest.mark.parametrize(("pending", "message"), [
+    # A private key where the public half belongs, under a header the old substring check let through.
+    (_swap(public_key_pem=_rsa_pem(OTHER).replace("PRIVATE KEY", "KEY")), "public_key_pem is not a PEM public key"),
+    (_swap(public_key_pem=_rsa_pem(OTHER).replace("PRIVATE KEY", "private key")),
+     "public_key_pem is not a PEM public key"),
+    (_swap(public_key_pem=BODY), "public_key_pem is not a PEM public key"),
+    (_swap(public_key_pem=_rsa_pem(OTHER)), "public_key_pem is not a PEM public key"),
+    (_swap(public_key_pem=_public_pem(OTHER)), "public_key_pem is not the public half of private_key_pem"),
+    # A JWKS carrying private members, an empty one, one with only a foreign kid.
+    (_swap(jwks=_jwks({**json.loads(PENDING_DOC["jwks"])["keys"][0], "d": "AQAB", "p": "AQAB", "q": "AQAB"})),
+     "its JWKS holds private key members"),
+    (_swap(jwks="{}"), 'jwks must be {"keys": [JWK, ...]}'),
+    (_swap(jwks={}), 'jwks must be {"keys": [JWK, ...]}'),
+    (_swap(jwks=_jwks({**json.loads(PENDING_DOC["jwks"])["keys"][0], "kid": "someone-else"})),
+     f"its JWKS does not list key '{PENDING_DOC['kid']}'"),
+    (_swap(jwks=_jwks(json.loads(PENDING_DOC["jwks"])["keys"][0])), f"its JWKS does not list key '{CURRENT['kid']}'"),
+    (_swap(jwks="{not json"), "jwks is not JSON text"),
+    (_swap(jwks=_jwks({**json.loads(PENDING_DOC["jwks"])["keys"][0], "n": "!!not base64!!"})),
+     "n or e is not base64url"),
+    # Malformed or foreign private keys.
+    (_swap(private_key_pem="-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+     "private_key_pem is not an unencrypted PEM private key"),
+    (_swap(private_key_pem="-----BEGIN PRIVATE KEY-----\n%%%%\n-----END PRIVATE KEY-----\n"),
+     "private_key_pem is not an unencrypted PEM private key"),
+    (_swap(private_key_pem=""), "private_key_pem is not an unencrypted PEM private key"),
+    (_swap(private_key_pem=_rsa_pem(EC_KEY)), "private_key_pem is not an RSA key"),
+    # The previous key is the current one, kept.
+    (_swap(previous_kid="not-the-current"), f"previous_kid is not AWSCURRENT's kid '{CURRENT['kid']}'"),
+    (_swap(previous_kid=None), f"previous_kid is not AWSCURRENT's kid '{CURRENT['kid']}'"),
+    (_swap(kid=""), "kid must be a non-empty string"),
+    (_swap(kid="x" * 70_000, jwks=_jwks({**json.loads(PENDING_DOC["jwks"])["keys"][0], "kid": "x" * 70_000},
+                                        json.loads(PENDING_DOC["jwks"])["keys"][1])),
+     "the public document would be"),
+])
+def test_a_pending_key_that_cannot_be_published_whole_is_refused_before_any_write(pending: str, message: str) -> None:
+    """None of these reaches PutSecretValue (the Stubber expects no call): verifiers keep a document that holds the
+    current key, and nothing private is published. Each is a RotationError (here SecretFormatError), never a
+    ValueError, KeyError or binascii.Error, and its message quotes no key material."""
+    with pytest.raises(SecretFormatError) as caught:
+        _stubbed_set(pending, put=False)
+    assert message in str(caught.value)
+    assert "MII" not in str(caught.value) and BODY[:40] not in str(caught.value)
+
+
+@pytest.mark.parametrize("current", [
+    json.dumps({"kid": CURRENT["kid"],
+                "private_key_pem": "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----"}),
+    json.dumps({"kid": CURRENT["kid"], "private_key_pem": _rsa_pem(OTHER)}),
+    json.dumps({"kid": CURRENT["kid"]}),
+    "not json",
+])
+def test_a_current_key_that_cannot_be_kept_stops_the_publication(current: str) -> None:
+    with pytest.raises(SecretFormatError):
+        _stubbed_set(PENDING, put=False, current=current)
+
+
+@pytest.mark.parametrize("public", ["shop/staging/signing",
+                                    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/staging/signing-AbCdEf"])
+def test_a_public_target_naming_the_rotated_secret_is_refused(public: str) -> None:
+    with pytest.raises(ConfigurationError, match="names the secret being rotated"):
+        _stubbed_set(PENDING, put=False, public=public)
+
+
+def test_a_first_key_publishes_itself_alone() -> None:
+    first = STRATEGY.create_first(None)  # type: ignore[arg-type]
+    document = json.loads(_stubbed_set(first, current="") or "")
+    assert [k["kid"] for k in json.loads(document["jwks"])["keys"]] == [json.loads(first)["kid"]]
 
 
 def test_publishing_names_the_version_and_the_public_secret(rotation_logs: Any) -> None:
@@ -226,7 +325,7 @@ def test_a_refused_publication_says_where_and_why() -> None:
 
 def test_a_pending_key_without_its_public_parts_is_refused_by_stage() -> None:
     with pytest.raises(SecretFormatError) as caught:
-        _stubbed_set(json.dumps({"alg": "RS256", "kid": "k1", "jwks": {"keys": []}}), put=False)
+        _stubbed_set(json.dumps({"alg": "RS256", "kid": "k1", "private_key_pem": "x", "jwks": "{}"}), put=False)
     assert str(caught.value) == "secret shop/staging/signing (AWSPENDING) lacks required field(s) ['public_key_pem']"
 
 
@@ -240,6 +339,29 @@ def test_a_refusal_without_the_usual_fields_still_says_where() -> None:
     ctx = RotationContext(secret_name="shop/staging/signing", token="t" * 36,
                           store=SecretStore(Bare(), "shop/staging/signing"), client=Bare())
     with pytest.raises(ExternalServiceError) as caught:
-        Rs256Strategy({"public": "shop/staging/signing-public-key"}).set(PENDING, "", ctx)
+        Rs256Strategy({"public": "shop/staging/signing-public-key"}).set(PENDING, json.dumps(CURRENT), ctx)
     assert str(caught.value) == ("setSecret: publishing the public keys of shop/staging/signing in "
                                  "shop/staging/signing-public-key failed: ?: ")
+
+
+def test_against_moto_a_doctored_pending_key_leaves_the_verifiers_document_as_it_was(
+        harness: Harness, name: str) -> None:
+    """The same refusal through the dispatcher and Secrets Manager (moto): an AWSPENDING whose public field holds
+    a private key under a header the old substring check missed; setSecret fails, the public secret's
+    AWSCURRENT is the document with the current key, and the signer never moves."""
+    public, fn = _pair(harness, name)
+    _run(harness, name, fn)
+    published = harness.value(public)
+    current = harness.json(name)
+    token = harness.rotate(name, fn)
+    doctored = json.loads(STRATEGY.create_pending(json.dumps(current), RotationContext(
+        secret_name=name, token=token, store=None, client=None)))  # type: ignore[arg-type]
+    doctored["public_key_pem"] = doctored["private_key_pem"].replace("PRIVATE KEY", "KEY")
+    harness.sm.put_secret_value(SecretId=name, ClientRequestToken=token, SecretString=json.dumps(doctored),
+                                VersionStages=["AWSPENDING"])
+    with pytest.raises(SecretFormatError, match="public_key_pem is not a PEM public key"):
+        harness.step(name, "setSecret", token, fn)
+    assert harness.value(public) == published
+    assert token not in harness.stages(public)
+    assert harness.json(name)["kid"] == current["kid"]
+    _assert_public_only(harness, public)

@@ -90,7 +90,7 @@ class AwsAccountLookup:
         if access_key and secret_key:
             session.set_credentials(access_key, secret_key, token)
         config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
-                        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+                        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"})
         self.region = region
         self.calls: Counter[str] = Counter()
         """Operation name -> requests sent (retries included), for the record and the tests."""

@@ -324,3 +324,25 @@ def test_a_stack_in_default_regions_asks_nothing_about_regions(project: Path, mo
     monkeypatch.setattr(AwsMocks, "call", record)
     run(project, AwsMocks("eu-west-1", "210987654321"), preview=False)
     assert "aws:index/getRegions:getRegions" not in tokens
+
+
+# ------------------------------------------------------------------ a throwaway stack: no recovery window
+
+
+def test_a_throwaway_stack_may_delete_without_recovery(make_project: Callable[..., Path]) -> None:
+    """0 reaches the provider, which sends it as ForceDeleteWithoutRecovery (terraform-provider-aws
+    secret.go, resourceSecretDelete): the names are free for the next `pulumi up` at once."""
+    project = make_project(CATALOG, STACK.replace("recoveryWindowDays: 7", "recoveryWindowDays: 0"))
+    result = run(project, AwsMocks("eu-west-1", "210987654321"), preview=True)
+    windows = {r.name: r.inputs.get("recoveryWindowInDays") for r in result.resources
+               if r.type == "aws:secretsmanager/secret:Secret"}
+    assert windows and set(windows.values()) == {0}
+
+
+@pytest.mark.parametrize("days", ["1", "6", "31", "-1"])
+def test_a_window_between_0_and_7_or_above_30_is_refused(make_project: Callable[..., Path], days: str) -> None:
+    project = make_project(CATALOG, STACK.replace("recoveryWindowDays: 7", f"recoveryWindowDays: {days}"))
+    with pytest.raises(ConfigurationError) as caught:
+        run(project, AwsMocks("eu-west-1", "210987654321"), preview=True)
+    assert caught.value.field == "secrets-platform:recoveryWindowDays"
+    assert "outside the allowed range 7-30 (or 0" in str(caught.value)

@@ -347,7 +347,8 @@ def clear_pending(stack: Stack, client: Any, given: str, out: TextIO, err: TextI
 
     RotateSecret refuses while AWSPENDING sits on a version other than AWSCURRENT ("assumes that a previous
     rotation request is still in progress", botocore's RotateSecret documentation), and the provider sends
-    RotateSecret on every update of a SecretRotation, so that label blocks every later rotation change.
+    RotateSecret when it creates a SecretRotation and on every update of its function or rules, so that label
+    blocks every later rotation change.
     Only the label is removed (UpdateSecretVersionStage with RemoveFromVersionId); the version keeps its
     other labels, and one left with none is deprecated, which AWS may delete.
     """

@@ -3,8 +3,9 @@
 AWS's rule (botocore's secretsmanager model, RotateSecret: "If the AWSPENDING staging label is present but
 not attached to the same version as the AWSCURRENT version, then any later invocation of RotateSecret
 assumes that a previous rotation request is still in progress and returns an error"), and the provider
-sends RotateSecret on every create and update of a SecretRotation (hashicorp/terraform-provider-aws
-`internal/service/secretsmanager/secret_rotation.go`), so one failed rotation blocks every later
+sends RotateSecret when it creates a SecretRotation and on every update of its function or rules
+(hashicorp/terraform-provider-aws `internal/service/secretsmanager/secret_rotation.go`,
+resourceSecretRotationCreate and resourceSecretRotationUpdate), so one failed rotation blocks every later
 `pulumi up` that touches that rotation. moto does not refuse in that state (it refuses only while
 AWSPENDING sits on the current version, /work/shared/OFFLINE.md), so `ops rotate`'s own preflight, which
 applies AWS's rule, is what the tests observe.

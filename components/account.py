@@ -75,7 +75,12 @@ class AccountLookup(Protocol):
 
 
 class LookupFailed(Exception):
-    """An AWS or connection error of a lookup, in one line without a value."""
+    """An AWS or connection error of a lookup (or too many pages), in one line without a value."""
+
+    def __init__(self, message: str, *, denied_or_down: bool = True):
+        super().__init__(message)
+        self.denied_or_down = denied_or_down
+        """An AWS or connection error, where the permission is worth naming (not the page cap)."""
 
 
 class AwsAccountLookup:
@@ -125,8 +130,8 @@ class AwsAccountLookup:
                             deleted=deleted.astimezone(dt.UTC).isoformat(timespec="seconds")
                             if isinstance(deleted, dt.datetime) else None))
                 if number >= MAX_PAGES and page.get("NextToken"):
-                    raise LookupFailed(f"more than {MAX_PAGES * PAGE_SIZE} secrets under {prefix}; listed the "
-                                       f"first {MAX_PAGES} pages only")
+                    raise LookupFailed(f"more than {MAX_PAGES * PAGE_SIZE} secrets under {prefix}, the most this "
+                                       "check pages through", denied_or_down=False)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise LookupFailed(f"ListSecrets failed: {error.get('Code', 'error')}: "
@@ -172,11 +177,18 @@ def stack_lookup(settings: StackSettings) -> AccountLookup:
             pulumi.log.warn(f"aws:{key} is set: the checks made before the first resource (names scheduled for "
                             "deletion) use the base credentials, not the assumed role")
             break
-    return AwsAccountLookup(
-        settings.region, profile=aws_config.get("profile"),
-        # Credentials, not settings: read without printing (plain get warns about secret config keys).
-        access_key=_raw("aws:accessKey"), secret_key=_raw("aws:secretKey"), token=_raw("aws:token"),
-    )
+    from botocore.exceptions import BotoCoreError
+
+    profile = aws_config.get("profile")
+    try:
+        return AwsAccountLookup(
+            settings.region, profile=profile,
+            # Credentials, not settings: read without printing (plain get warns about secret config keys).
+            access_key=_raw("aws:accessKey"), secret_key=_raw("aws:secretKey"), token=_raw("aws:token"),
+        )
+    except BotoCoreError as exc:  # an unknown profile, a malformed shared config file
+        raise ConfigurationError(settings.file, f"cannot use the stack's AWS credentials: {str(exc)[:200]}",
+                                 field="aws:profile" if profile else None) from None
 
 
 def _raw(key: str) -> str | None:
@@ -192,9 +204,10 @@ def check_scheduled_deletions(settings: StackSettings, app: str, names: Iterable
     try:
         listed = lookup.secrets_under(prefix)
     except LookupFailed as exc:
+        hint = ("the role running `pulumi up` needs secretsmanager:ListSecrets (README, \"Real use\")"
+                if exc.denied_or_down else "remove the secrets this stack no longer uses")
         raise ConfigurationError(
-            settings.file, f"cannot list the secrets under {prefix} in {settings.region} ({exc}); the role running "
-            "`pulumi up` needs secretsmanager:ListSecrets (README, \"Real use\")",
+            settings.file, f"cannot list the secrets under {prefix} in {settings.region} ({exc}); {hint}",
         ) from None
     scheduled = sorted((s for s in listed if s.deleted and s.name in wanted), key=lambda s: s.name)
     if not scheduled:

@@ -238,7 +238,7 @@ def load_settings() -> StackSettings:
         account_id=account_id,
         region=region,
         catalog=catalog_path(get("catalog") or "catalog.yaml", fail),
-        recovery_window_days=recovery_window(integer("recoveryWindowDays", 30, -(2**31), 2**31), fail),
+        recovery_window_days=recovery_window(get("recoveryWindowDays"), fail),
         protect=boolean("protectSecrets", False),
         kms_deletion_window_days=integer("kmsDeletionWindowDays", 30, 7, 30),
         replica_regions=tuple(replicas),
@@ -369,10 +369,16 @@ def _principals(raw: Any, account_id: str, file: str) -> Principals:
     return principals
 
 
-def recovery_window(days: int, fail: Any) -> int:
-    """`recoveryWindowDays`: 7-30, or 0 for a throwaway stack. The provider sends 0 as DeleteSecret's
+def recovery_window(raw: str | None, fail: Any) -> int:
+    """`recoveryWindowDays` (default 30): 7-30, or 0 for a throwaway stack. The provider sends 0 as DeleteSecret's
     ForceDeleteWithoutRecovery (terraform-provider-aws secret.go, resourceSecretDelete), so a `pulumi destroy`
     frees the names at once; the policy pack refuses 0 in production."""
+    if raw is None:
+        return 30
+    try:
+        days = int(raw)
+    except ValueError:
+        raise fail(f"{PROJECT}:recoveryWindowDays", f"'{raw[:64]}' is not a whole number") from None
     if days != 0 and not 7 <= days <= 30:
         raise fail(f"{PROJECT}:recoveryWindowDays", f"{days} is outside the allowed range 7-30 (or 0: deleted at "
                    "once, without recovery, for a throwaway stack)")

@@ -170,6 +170,7 @@ def test_the_page_cap_stops_with_one_line(moto: MotoServer, monkeypatch: pytest.
     with pytest.raises(ConfigurationError) as caught:
         check_scheduled_deletions(settings(), app, [f"{app}/staging/s000"], found)
     assert "more than 200 secrets" in str(caught.value) and "\n" not in str(caught.value)
+    assert "ListSecrets" not in str(caught.value)  # not a permission problem
     assert found.calls == {"ListSecrets": 2}
 
 
@@ -208,6 +209,21 @@ def test_the_lookup_uses_the_stacks_profile_and_region(tmp_path: Path, monkeypat
     assert client.meta.config.connect_timeout == account.CONNECT_TIMEOUT
     assert client.meta.config.read_timeout == account.READ_TIMEOUT
     assert client.meta.config.retries["total_max_attempts"] == account.MAX_ATTEMPTS
+
+
+def test_an_unknown_profile_is_one_line_naming_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pulumi
+
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    pulumi.runtime.set_all_config({"aws:profile": "no-such-profile\x1b[31m"})
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            account.stack_lookup(settings())
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert caught.value.field == "aws:profile" and "\x1b" not in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 # ------------------------------------------------------------------ the program's path (mock runtime)
@@ -339,7 +355,7 @@ def test_a_throwaway_stack_may_delete_without_recovery(make_project: Callable[..
     assert windows and set(windows.values()) == {0}
 
 
-@pytest.mark.parametrize("days", ["1", "6", "31", "-1"])
+@pytest.mark.parametrize("days", ["1", "6", "31", "-1", "99999999999999999999999"])
 def test_a_window_between_0_and_7_or_above_30_is_refused(make_project: Callable[..., Path], days: str) -> None:
     project = make_project(CATALOG, STACK.replace("recoveryWindowDays: 7", f"recoveryWindowDays: {days}"))
     with pytest.raises(ConfigurationError) as caught:

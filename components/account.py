@@ -16,7 +16,7 @@ sends ListSecrets without IncludePlannedDeletion and returns names and ARNs only
 KmsKeyId (terraform-provider-aws `secrets_data_source.go`, line 45: `&secretsmanager.ListSecretsInput{}`).
 So the program asks Secrets Manager itself, through botocore (already a dependency of the program),
 with the region and credentials the stack gives the provider (`aws:region`, `aws:profile`,
-`aws:accessKey`/`aws:secretKey`/`aws:token`), short timeouts, few retries and a page cap: ONE paginated
+`aws:accessKey`/`aws:secretKey`/`aws:token`, then each role of `aws:assumeRoles`), short timeouts, few retries and a page cap: ONE paginated
 ListSecrets filtered by the stack's name prefix (100 per page), then one DescribeKey per distinct key of
 a scheduled secret. The offline preview has no account: it installs a stand-in (`stand_in`, answered by
 preview/mocks.py), so the same code path runs there.
@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,6 +65,36 @@ class ListedSecret:
     """KmsKeyId as ListSecrets gives it (ARN, id or alias); None: the AWS managed key."""
 
 
+@dataclass(frozen=True)
+class AssumedRole:
+    """One entry of the provider's `aws:assumeRoles` (what these read-only lookups need of it)."""
+
+    role_arn: str
+    session_name: str = "secrets-platform-checks"
+    external_id: str | None = None
+
+
+def assumed_roles(raw: str | None, file: str) -> tuple[AssumedRole, ...]:
+    """`aws:assumeRoles` as stack config holds it (JSON: a list of {roleArn, sessionName, externalId, ...})."""
+    if not raw:
+        return ()
+    try:
+        entries = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigurationError(file, "is not a list of roles (roleArn, sessionName, externalId)",
+                                 field="aws:assumeRoles") from None
+    if isinstance(entries, dict):
+        entries = [entries]
+    roles = []
+    for entry in entries if isinstance(entries, list) else [None]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("roleArn"), str) or not entry["roleArn"]:
+            raise ConfigurationError(file, "every entry needs a roleArn", field="aws:assumeRoles")
+        roles.append(AssumedRole(role_arn=entry["roleArn"],
+                                 session_name=str(entry.get("sessionName") or AssumedRole.session_name),
+                                 external_id=str(entry["externalId"]) if entry.get("externalId") else None))
+    return tuple(roles)
+
+
 class AccountLookup(Protocol):
     """The two read-only questions asked of the account."""
 
@@ -87,7 +118,8 @@ class AwsAccountLookup:
     """The lookups against AWS, with the stack's own region and credentials."""
 
     def __init__(self, region: str, *, profile: str | None = None, access_key: str | None = None,
-                 secret_key: str | None = None, token: str | None = None, endpoint_url: str | None = None):
+                 secret_key: str | None = None, token: str | None = None, endpoint_url: str | None = None,
+                 assume_roles: Sequence[AssumedRole] = ()):
         import botocore.session
         from botocore.config import Config
 
@@ -96,6 +128,15 @@ class AwsAccountLookup:
             session.set_credentials(access_key, secret_key, token)
         config = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
                         retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+        # The provider's `aws:assumeRoles`: each role assumed with the previous one's credentials, so the
+        # lookups ask the account (and the identity) the resources are created in.
+        for role in assume_roles:
+            sts = session.create_client("sts", region_name=region, config=config, endpoint_url=endpoint_url)
+            extra = {"ExternalId": role.external_id} if role.external_id else {}
+            credentials = sts.assume_role(RoleArn=role.role_arn, RoleSessionName=role.session_name,
+                                          **extra)["Credentials"]
+            session.set_credentials(credentials["AccessKeyId"], credentials["SecretAccessKey"],
+                                    credentials["SessionToken"])
         self.region = region
         self.calls: Counter[str] = Counter()
         """Operation name -> requests sent (retries included), for the record and the tests."""
@@ -169,24 +210,27 @@ def stack_lookup(settings: StackSettings) -> AccountLookup:
     """The stand-in when one is installed, else botocore with the provider's settings from stack config."""
     if _stand_in is not None:
         return _stand_in
-    aws_config = pulumi.Config("aws")
-    for key in ("assumeRole", "assumeRoles", "assumeRoleWithWebIdentity"):
-        if aws_config.get(key):
-            # The provider would act as that role; these lookups would ask another identity (often
-            # another account) and could miss what is there.
-            pulumi.log.warn(f"aws:{key} is set: the checks made before the first resource (names scheduled for "
-                            "deletion) use the base credentials, not the assumed role")
-            break
-    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import BotoCoreError, ClientError
 
+    aws_config = pulumi.Config("aws")
+    if aws_config.get("assumeRoleWithWebIdentity"):
+        # The provider would act as that role; these lookups ask the base identity and could miss what is there.
+        pulumi.log.warn("aws:assumeRoleWithWebIdentity is set: the checks made before the first resource (names "
+                        "scheduled for deletion) use the base credentials, not that role")
     profile = aws_config.get("profile")
+    roles = assumed_roles(aws_config.get("assumeRoles"), settings.file)
     try:
         return AwsAccountLookup(
-            settings.region, profile=profile,
+            settings.region, profile=profile, assume_roles=roles,
             # Credentials, not settings: read without printing (plain get warns about secret config keys).
             access_key=_raw("aws:accessKey"), secret_key=_raw("aws:secretKey"), token=_raw("aws:token"),
         )
-    except BotoCoreError as exc:  # an unknown profile, a malformed shared config file
+    except ClientError as exc:  # AssumeRole refused
+        error = exc.response.get("Error", {})
+        raise ConfigurationError(settings.file, f"cannot assume the stack's role for the checks made before the first "
+                                 f"resource: {error.get('Code', 'error')}: {str(error.get('Message', ''))[:200]}",
+                                 field="aws:assumeRoles") from None
+    except BotoCoreError as exc:  # an unknown profile, a malformed shared config file, no credentials
         raise ConfigurationError(settings.file, f"cannot use the stack's AWS credentials: {str(exc)[:200]}",
                                  field="aws:profile" if profile else None) from None
 

@@ -211,6 +211,38 @@ def test_the_lookup_uses_the_stacks_profile_and_region(tmp_path: Path, monkeypat
     assert client.meta.config.retries["total_max_attempts"] == account.MAX_ATTEMPTS
 
 
+def test_the_lookup_assumes_the_stacks_roles_in_turn(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider acts as the last role of `aws:assumeRoles`; the lookups must ask that identity's account."""
+    import json
+
+    import pulumi
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIABASECREDENTIALS0")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    roles = [{"roleArn": "arn:aws:iam::123456789012:role/hop", "sessionName": "first"},
+             {"roleArn": "arn:aws:iam::123456789012:role/deploy", "externalId": "ext-1"}]
+    pulumi.runtime.set_all_config({"aws:assumeRoles": json.dumps(roles)})
+    try:
+        found = account.stack_lookup(settings())
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert isinstance(found, AwsAccountLookup)
+    client: Any = found._sm
+    key = client._request_signer._credentials.access_key
+    assert key != "AKIABASECREDENTIALS0" and client._request_signer._credentials.token
+    assert found.secrets_under("nothing-here/") == []
+    for malformed in ("not json", "[{}]", '[{"roleArn": 3}]', "7"):
+        pulumi.runtime.set_all_config({"aws:assumeRoles": malformed})
+        try:
+            with pytest.raises(ConfigurationError) as caught:
+                account.stack_lookup(settings())
+        finally:
+            pulumi.runtime.set_all_config({})
+        assert caught.value.field == "aws:assumeRoles"
+
+
 def test_an_unknown_profile_is_one_line_naming_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pulumi
 

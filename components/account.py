@@ -16,10 +16,10 @@ sends ListSecrets without IncludePlannedDeletion and returns names and ARNs only
 KmsKeyId (terraform-provider-aws `secrets_data_source.go`, line 45: `&secretsmanager.ListSecretsInput{}`).
 So the program asks Secrets Manager itself, through botocore (already a dependency of the program),
 with the region and credentials the stack gives the provider (`aws:region`, `aws:profile`,
-`aws:accessKey`/`aws:secretKey`/`aws:token`, then each role of `aws:assumeRoles`), short timeouts, few retries and a page cap: ONE paginated
-ListSecrets filtered by the stack's name prefix (100 per page), then one DescribeKey per distinct key of
-a scheduled secret. The offline preview has no account: it installs a stand-in (`stand_in`, answered by
-preview/mocks.py), so the same code path runs there.
+`aws:accessKey`/`aws:secretKey`/`aws:token`, then each role of `aws:assumeRoles`), short timeouts,
+few retries and a page cap: ONE paginated ListSecrets filtered by the stack's name prefix (100 per
+page), then one DescribeKey per distinct key of a scheduled secret. The offline preview has no account:
+it installs a stand-in (`stand_in`, answered by preview/mocks.py), so the same code path runs there.
 """
 
 from __future__ import annotations

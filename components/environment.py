@@ -11,6 +11,7 @@ import pulumi
 
 from components import grants, iam, lambda_package
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
+from components.account import check_regions, check_scheduled_deletions, stack_lookup
 from components.adopt import check_adoptions
 from components.alerts import RotationAlerts, RotationAlertsArgs
 from components.catalog import Catalog, Rotation, Secret
@@ -35,7 +36,7 @@ from components.rotation import (
     rotation_targets,
 )
 from components.secret import CatalogSecret, CatalogSecretArgs
-from components.settings import Principal, StackSettings, opt_in_regions
+from components.settings import Principal, StackSettings
 from components.values import (
     MissingValue,
     SuppliedValues,
@@ -160,11 +161,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
         _preflight(catalog, settings, secrets, groups, specs)
         # Last of the checks, and the only one that asks AWS: every role the config names exists.
         arns = role_arns(settings)
-        for region in opt_in_regions(settings):
-            pulumi.log.warn(
-                f"{region} is an opt-in region: every resource there fails until account {settings.account_id} "
-                f"enables it (`aws account enable-region --region-name {region}`)"
-            )
+        # Then what the account holds: regions not enabled, names scheduled for deletion (components/account.py).
+        check_regions(settings)
+        check_scheduled_deletions(settings, catalog.app, [f"{catalog.app}/{env}/{n}" for n in secrets
+                                                          if n not in settings.adopt], stack_lookup(settings))
         if settings.principals.ci and not settings.ci_reads_values:
             # terraform-provider-aws reads a secret version back with GetSecretValue after writing it
             # (secret_version.go), so a CI role without it previews but cannot deploy.

@@ -104,7 +104,7 @@ class StackSettings:
     catalog: str = "catalog.yaml"
     """Path of the catalog file, relative to the project directory."""
     recovery_window_days: int = 30
-    """Days a deleted secret stays recoverable (7-30)."""
+    """Days a deleted secret stays recoverable (7-30), or 0: deleted at once, without recovery."""
     protect: bool = False
     """Protect secrets and the key from `pulumi destroy` and keep them if removed from the program."""
     kms_deletion_window_days: int = 30
@@ -238,7 +238,7 @@ def load_settings() -> StackSettings:
         account_id=account_id,
         region=region,
         catalog=catalog_path(get("catalog") or "catalog.yaml", fail),
-        recovery_window_days=integer("recoveryWindowDays", 30, 7, 30),
+        recovery_window_days=recovery_window(get("recoveryWindowDays"), fail),
         protect=boolean("protectSecrets", False),
         kms_deletion_window_days=integer("kmsDeletionWindowDays", 30, 7, 30),
         replica_regions=tuple(replicas),
@@ -367,3 +367,19 @@ def _principals(raw: Any, account_id: str, file: str) -> Principals:
                     "separate roles for the application and for deployments", field=where,
                 )
     return principals
+
+
+def recovery_window(raw: str | None, fail: Any) -> int:
+    """`recoveryWindowDays` (default 30): 7-30, or 0 for a throwaway stack. The provider sends 0 as DeleteSecret's
+    ForceDeleteWithoutRecovery (terraform-provider-aws secret.go, resourceSecretDelete), so a `pulumi destroy`
+    frees the names at once; the policy pack refuses 0 in production."""
+    if raw is None:
+        return 30
+    try:
+        days = int(raw)
+    except ValueError:
+        raise fail(f"{PROJECT}:recoveryWindowDays", f"'{raw[:64]}' is not a whole number") from None
+    if days != 0 and not 7 <= days <= 30:
+        raise fail(f"{PROJECT}:recoveryWindowDays", f"{days} is outside the allowed range 7-30 (or 0: deleted at "
+                   "once, without recovery, for a throwaway stack)")
+    return days

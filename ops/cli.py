@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--yes", action="store_true", help="confirm a production rollback without asking")
     rollback.add_argument("--force", action="store_true",
                           help="roll back a database or Redis credential whose old password you restored yourself")
+    clear = commands.add_parser("clear-pending", parents=[common, aws],
+                                help="remove a stale AWSPENDING (a failed rotation) that blocks RotateSecret")
+    clear.add_argument("secret", help="catalog name (redis) or full name (filot/staging/redis)")
+    clear.add_argument("--yes", action="store_true", help="confirm in production without asking")
     compare_ = commands.add_parser("compare", parents=[common, aws],
                                    help="does any secret value equal the same secret's value in another stack")
     compare_.add_argument("--other", required=True, help="the other stack (e.g. staging)")
@@ -145,6 +149,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             findings = compare.compare(stack, other, client, other_client)
             compare.render(stack, other, findings, out)
             return 1 if any(f.result == "SAME" for f in findings) else 0
+        elif args.command == "clear-pending":
+            secrets.clear_pending(stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err))
         elif args.command == "rollback":
             secrets.rollback(stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err),
                              force=args.force)

@@ -7,6 +7,7 @@ can reach the output.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
@@ -127,7 +128,13 @@ def state_of(stack: Stack, client: Any, catalog_name: str | None, full: str,
         if days and state.rotation_enabled and aws_days and int(aws_days) != days:
             state.problems.append(f"AWS rotates every {aws_days}d, the catalog says {days}d")
     if state.stages.get(PENDING) and state.stages[PENDING] != state.stages.get(CURRENT):
-        state.problems.append("a rotation is in progress or failed (AWSPENDING on its own version)")
+        # A secret outside the catalog is not one `ops` changes: the plain AWS command instead.
+        clear = clear_pending_command(stack, catalog_name) if catalog_name else (
+            f"remove the label with `aws secretsmanager update-secret-version-stage --secret-id {full} "
+            f"--version-stage AWSPENDING --remove-from-version-id {state.stages[PENDING]}`")
+        state.problems.append("a rotation is in progress or failed (AWSPENDING on its own version): RotateSecret, and "
+                              "so every `pulumi up` that changes its rotation, is refused until it is cleared; if no "
+                              f"rotation is running, {clear}")
     if state.stages.get(CURRENT) is None:
         if entry is not None and isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation:
             # `first_value: rotation`: `pulumi up` created it empty and started the rotation that fills it.
@@ -271,8 +278,8 @@ def rotate(stack: Stack, client: Any, given: str, out: TextIO) -> None:
     stages = stages_of(description)
     if stages[PENDING] and stages[PENDING] != stages[CURRENT]:
         raise OpsError(f"secret {full}: a previous rotation is still in progress or failed (AWSPENDING on "
-                       f"version {stages[PENDING]}); check the rotation function's logs, or cancel it with "
-                       f"`aws secretsmanager cancel-rotate-secret --secret-id {full}`")
+                       f"version {stages[PENDING]}); check the rotation function's logs; if no rotation is running, "
+                       f"{clear_pending_command(stack, name)}")
     response = call(f"secret {full}", client.rotate_secret, SecretId=full)
     version = response.get("VersionId")
     after = stages_of(call(f"secret {full}", client.describe_secret, SecretId=full))
@@ -323,3 +330,59 @@ def rollback(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *,
     if stages[PENDING] and stages[PENDING] != current:
         out.write(f"  note: AWSPENDING is still on version {stages[PENDING]} from an unfinished rotation\n")
     out.write("  consumers that cache the value pick the old one up at their next refresh\n")
+
+
+SECRET_ARGUMENT = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+"""A catalog or full secret name as CreateSecret accepts it (botocore NameType: at most 512)."""
+
+
+def clear_pending_command(stack: Stack, name: str) -> str:
+    """The command that removes a stale AWSPENDING (named wherever the state is reported)."""
+    return f"clear it with `python -m ops clear-pending {name} --stack {stack.name}`"
+
+
+def clear_pending(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *, yes: bool,
+                  confirm: Callable[[str], str | None]) -> None:
+    """Remove AWSPENDING from a version that is not AWSCURRENT: a rotation that failed or was abandoned.
+
+    RotateSecret refuses while AWSPENDING sits on a version other than AWSCURRENT ("assumes that a previous
+    rotation request is still in progress", botocore's RotateSecret documentation), and the provider sends
+    RotateSecret when it creates a SecretRotation and on every update of its function or rules, so that label
+    blocks every later rotation change.
+    Only the label is removed (UpdateSecretVersionStage with RemoveFromVersionId); the version keeps its
+    other labels, and one left with none is deprecated, which AWS may delete.
+    """
+    if not SECRET_ARGUMENT.fullmatch(given):
+        # Never echoed whole: it may be huge or hold control characters.
+        raise OpsError(f"'{given[:64].encode('unicode_escape').decode()}' is not a secret name (1-512 of "
+                       "A-Z a-z 0-9 / _ + = . @ -); refusing")
+    name, _ = stack.resolve(given)
+    full = stack.full_name(name)
+    description = _existing(client, full)
+    stages = stages_of(description)
+    pending, current = stages[PENDING], stages[CURRENT]
+    if pending is None:
+        raise OpsError(f"secret {full} has no AWSPENDING version; nothing to clear")
+    if pending == current:
+        raise OpsError(f"secret {full}: AWSPENDING is on the current version {current}, where a finished rotation "
+                       "leaves it (RotateSecret is not blocked); refusing to clear it")
+    labels = sorted((description.get("VersionIdsToStages") or {}).get(pending) or [])
+    others = [label for label in labels if label != PENDING]
+    plan = (f"remove AWSPENDING from version {pending} of {full} (its labels: {', '.join(labels)}); AWSCURRENT stays "
+            f"on {current or 'no version'}; " + (f"the version keeps {', '.join(others)}" if others else
+                                               "the version is left without a label, and AWS may delete it"))
+    err.write(f"Will {plan}.\n  A rotation that is running now (see its function's logs) would fail: wait for it "
+              "instead.\n")
+    if stack.is_production and not yes:
+        typed = confirm(f"Stack '{stack.name}' is production. Type the secret name ({full}) to confirm: ")
+        if typed is None:
+            raise OpsError(f"clearing AWSPENDING of {full} in production needs --yes, or a typed confirmation on an "
+                           "interactive terminal (none here); refusing")
+        if typed.strip() != full:
+            raise OpsError(f"confirmation did not match {full}; nothing changed")
+    call(f"secret {full}", client.update_secret_version_stage, SecretId=full, VersionStage=PENDING,
+         RemoveFromVersionId=pending)
+    after = stages_of(call(f"secret {full}", client.describe_secret, SecretId=full))
+    out.write(f"cleared AWSPENDING from version {pending} of {full}; AWSCURRENT is {after[CURRENT]}\n")
+    out.write(f"  the next rotation (or `pulumi up`) may call RotateSecret again: `python -m ops rotate {name} "
+              f"--stack {stack.name}`\n")

@@ -19,6 +19,9 @@ from typing import Any
 
 import pulumi
 
+from components.account import ListedSecret
+from components.settings import known_regions
+
 _SUFFIX_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -41,6 +44,13 @@ class AwsMocks(pulumi.runtime.Mocks):
         """Secret name -> ARN of the secrets the stack adopts: in the state after their import, they keep it."""
         self.generated: list[str] = []
         """Every value the mocks generated, so that tests can prove none of them is ever printed."""
+        self.not_opted_in: tuple[str, ...] = ()
+        """Regions DescribeRegions reports as `not-opted-in`: the offline preview knows no account, so none
+        (the program still warns about every opt-in region of the stack)."""
+        self.listed: tuple[ListedSecret, ...] = ()
+        """What ListSecrets (with planned deletions) holds under the stack's prefix: offline, nothing."""
+        self.key_states: dict[str, str] = {}
+        """Key id -> KeyState for DescribeKey (components/account.py asks only about listed secrets' keys)."""
 
     def _arn(self, service: str, region: str, resource: str) -> str:
         return f"arn:aws:{service}:{region}:{self.account_id}:{resource}"
@@ -125,7 +135,20 @@ class AwsMocks(pulumi.runtime.Mocks):
             arn = self.roles.get(name, f"arn:aws:iam::{self.account_id}:role/{name}")
             return {"id": name, "name": name, "arn": arn, "path": "/" + "".join(
                 f"{part}/" for part in arn.split(":role/", 1)[1].split("/")[:-1])}, []
+        if args.token == "aws:index/getRegions:getRegions":
+            wanted = [f for f in args.args.get("filters") or [] if f.get("name") == "opt-in-status"]
+            names = sorted(self.not_opted_in) if wanted and list(wanted[0].get("values", [])) == ["not-opted-in"] \
+                else sorted(known_regions())
+            return {"id": "aws", "names": names, "allRegions": bool(args.args.get("allRegions"))}, []
         raise NotImplementedError(f"the offline preview has no mock for the invoke {args.token}")
+
+    # The account lookups the program makes outside the provider (components/account.py, AccountLookup).
+
+    def secrets_under(self, prefix: str) -> list[ListedSecret]:
+        return [s for s in self.listed if s.name.startswith(prefix)]
+
+    def key_state(self, key_id: str) -> str | None:
+        return self.key_states.get(key_id)
 
 
 ROLE_ARN = re.compile(r"^arn:aws:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,64})$")

@@ -25,6 +25,7 @@ from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from components.account import stand_in as account_stand_in
 from components.errors import ConfigurationError
 from preview.mocks import AwsMocks, adopted_arns, configured_roles
 from preview.model import CollectedResource
@@ -202,13 +203,15 @@ async def _resolve(output: Any) -> Any:
 
 def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.py", *,
                 on_resource: Callable[[CollectedResource], None] | None = None,
-                collect: bool = True) -> ProgramRun:
+                collect: bool = True, preview: bool = True, mocks: AwsMocks | None = None) -> ProgramRun:
     """Run the program once with the stack's config; raises what the program raises.
 
     `on_resource` sees each record as it is registered (from the SDK's worker threads), so that the
     policy pack can analyze it while the program runs, as the engine does. `collect=False` skips the
     final garbage collection (about a second at 1,000 secrets) for a process that exits soon after:
     what the run left is frozen instead (`gc.freeze`), so later collections do not walk it again.
+    `preview=False` runs the program as `pulumi up` would (`pulumi.runtime.is_dry_run()` is false);
+    `mocks` replaces the default answers (a test's account state).
     """
     region = stack.values.get("aws:region", "us-east-1")
     account = stack.values.get(f"{stack.project}:accountId", "000000000000")
@@ -223,12 +226,12 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(dict(stack.values), list(stack.secret_keys))
-    mocks = AwsMocks(region, account, configured_roles(stack.values.get(f"{stack.project}:principals")),
-                     adopted_arns(stack.values.get(f"{stack.project}:adopt")))
+    mocks = mocks or AwsMocks(region, account, configured_roles(stack.values.get(f"{stack.project}:principals")),
+                              adopted_arns(stack.values.get(f"{stack.project}:adopt")))
     monitor = RecordingMonitor(mocks, on_resource)
     warnings = _WarningLog()
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=stack.project, stack=stack.stack, preview=True, monitor=monitor, logger=warnings
+        monitor.mocks, project=stack.project, stack=stack.stack, preview=preview, monitor=monitor, logger=warnings
     )
     root = settings.get_root_resource()
     assert root is not None
@@ -239,7 +242,7 @@ def run_program(stack: StackConfig, project_dir: Path, program: str = "__main__.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with _in_directory(project_dir), _without_stack_traces():
+        with _in_directory(project_dir), _without_stack_traces(), account_stand_in(mocks):
             try:
                 runpy.run_path(program, run_name="__main__")
             except ConfigurationError as exc:

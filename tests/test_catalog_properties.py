@@ -669,7 +669,12 @@ STACK_MUTATIONS = st.one_of(
         line_text(max_size=16).filter(lambda s: not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", s)),
         st.integers(), st.none(), st.just("EU-WEST-1"), st.just("eu-west"), st.lists(st.just("eu-west-1"), min_size=1)),
     ),
-    st.tuples(st.sampled_from(["secrets-platform:recoveryWindowDays", "secrets-platform:kmsDeletionWindowDays"]),
+    # recoveryWindowDays also takes 0 (a throwaway stack: deleted without recovery).
+    st.tuples(st.just("secrets-platform:recoveryWindowDays"),
+              st.one_of(st.integers().filter(lambda i: i != 0 and not 7 <= i <= 30), st.floats(allow_nan=True),
+                        line_text(max_size=5).filter(lambda s: not s.strip().lstrip("+-").isdigit()),
+                        st.lists(st.integers(), max_size=2))),
+    st.tuples(st.just("secrets-platform:kmsDeletionWindowDays"),
               st.one_of(st.integers().filter(lambda i: not 7 <= i <= 30), st.floats(allow_nan=True),
                         line_text(max_size=5).filter(lambda s: not s.strip().lstrip("+-").isdigit()),
                         st.lists(st.integers(), max_size=2))),

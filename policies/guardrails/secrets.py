@@ -85,10 +85,19 @@ def check_recovery_window(args: ResourceValidationArgs, settings: Settings) -> I
     window = args.props.get("recoveryWindowInDays")
     # Unset means the AWS default of 30 days.
     days = 30.0 if window is None else float(window)
-    if days < minimum:
-        what = "0 (immediate, unrecoverable deletion)" if days == 0 else f"{num(days)} days"
+    if days == 0 and settings.env_for(tags_of(args.props)) == "production":
         yield (
-            f"secret {args.name} has recoveryWindowInDays {what}, below the {num(minimum)}-day minimum; "
+            f"production secret {args.name} has recoveryWindowInDays 0 (deleted at once by a destroy, without "
+            "recovery); 0 is for throwaway stacks only: set recoveryWindowDays to 30."
+        )
+        return
+    if days == 0:
+        # A throwaway stack's explicit choice (the provider sends ForceDeleteWithoutRecovery): its names are
+        # free again right after `pulumi destroy`.
+        return
+    if days < minimum:
+        yield (
+            f"secret {args.name} has recoveryWindowInDays {num(days)} days, below the {num(minimum)}-day minimum; "
             f"set recovery_window_in_days to at least {num(minimum)} (at most 30)."
         )
 
@@ -164,7 +173,8 @@ POLICIES = [
     ),
     resource_rule(
         "secret-recovery-window",
-        "Secret deletion keeps a recovery window of at least the configured minimum.",
+        "Secret deletion keeps a recovery window of at least the configured minimum; 0 (no recovery) only "
+        "outside production.",
         EnforcementLevel.MANDATORY,
         [t.SECRET],
         check_recovery_window,

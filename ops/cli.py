@@ -17,7 +17,7 @@ from typing import TextIO
 
 from ops import compare, draft, due, envcheck, secrets
 from ops.aws import secretsmanager
-from ops.stack import REPO, OpsError, load_stack
+from ops.stack import REPO, OpsError, check_stack_name, load_stack
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     stdin = stdin or sys.stdin
     args = _parser().parse_args(argv)
     try:
+        check_stack_name(args.stack)  # before it names a file: Pulumi.<stack>.yaml
         if args.command == "draft":  # there is no stack yet: the draft makes its config
             return draft.main(args, out)
         stack = load_stack(args.stack, args.project_dir.resolve(), args.config_file)

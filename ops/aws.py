@@ -23,8 +23,9 @@ MAX_ATTEMPTS = 3
 """Attempts per call, the first included (botocore's `standard` retry mode: throttling and 5xx are retried)."""
 MAX_PAGES = 1000
 """Pages a listing may take: 1,000 pages of 100 are 100,000 secrets under one prefix, or 100,000 versions."""
-MALFORMED = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
-"""What parsing an answer of an unexpected shape raises (a date past year 9999, a list for a map)."""
+MALFORMED = (ValueError, TypeError, KeyError, AttributeError, OverflowError, RuntimeError)
+"""What botocore raises parsing an answer of an unexpected shape (a date past year 9999: ValueError or, from
+dateutil, RuntimeError; a list where a map belongs: AttributeError)."""
 
 
 def client_config() -> Any:

@@ -220,7 +220,10 @@ def read_compose(path: Path, skipped: Skipped | None = None) -> tuple[list[Varia
     try:
         document = load_yaml(path)
     except ConfigurationError as exc:
-        raise OpsError(str(exc)) from None
+        # The loader quotes a duplicate key or an unknown tag: text of the file, which may be a token.
+        message = str(exc)
+        head = str(path) if message.startswith(str(path)) else ""
+        raise OpsError(head + re.sub(r"'[^'\n]*'", "'...'", message[len(head):])) from None
     services = document.get("services") if isinstance(document, dict) else None
     if not isinstance(services, dict):
         raise OpsError(f"{path}, field 'services': a compose file maps service names to their settings")

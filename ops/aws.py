@@ -19,8 +19,9 @@ CONNECT_TIMEOUT = 5.0
 """Seconds to open a connection to the endpoint."""
 READ_TIMEOUT = 15.0
 """Seconds to wait for an answer once a request is sent (Secrets Manager answers in well under a second)."""
-MAX_ATTEMPTS = 3
-"""Attempts per call, the first included (botocore's `standard` retry mode: throttling and 5xx are retried)."""
+MAX_RETRIES = 2
+"""Retries after the first attempt (botocore Config `retries.max_attempts` counts retries only: botocore/config.py;
+`standard` mode retries throttling, 5xx and connection errors with jittered backoff)."""
 MAX_PAGES = 1000
 """Pages a listing may take: 1,000 pages of 100 are 100,000 secrets under one prefix, or 100,000 versions."""
 MALFORMED = (ValueError, TypeError, KeyError, AttributeError, OverflowError, RuntimeError)
@@ -33,7 +34,7 @@ def client_config() -> Any:
     from botocore.config import Config
 
     return Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
-                  retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+                  retries={"max_attempts": MAX_RETRIES, "mode": "standard"})
 
 
 def make_client(region: str, endpoint_url: str | None) -> Any:

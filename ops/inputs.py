@@ -91,11 +91,11 @@ def read_input(path: Path, what: str = "file") -> str:
         fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise OpsError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise OpsError(f"{path}: is not a regular file (a directory, FIFO, socket or device): give the {what} itself")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise OpsError(f"{path}: is not a regular file (a directory, FIFO, socket or device): give the {what} "
-                           "itself")
         if info.st_size > INPUT_MAX_BYTES:
             raise OpsError(f"{path}: is larger than {INPUT_MAX_BYTES:,} bytes (the {what} size limit)")
         raw = handle.read(INPUT_MAX_BYTES + 1)

@@ -58,7 +58,7 @@ def answering_server(answer: Answer) -> Iterator[tuple[str, list[str]]]:
     calls: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             request = json.loads(self.rfile.read(length) or b"{}")
             operation = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2]

@@ -397,7 +397,7 @@ def short_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same bounds, made short so that a test of them takes seconds."""
     monkeypatch.setattr(ops.aws, "CONNECT_TIMEOUT", 1.0)
     monkeypatch.setattr(ops.aws, "READ_TIMEOUT", 1.0)
-    monkeypatch.setattr(ops.aws, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(ops.aws, "MAX_RETRIES", 1)
     monkeypatch.setattr(ops.aws, "MAX_PAGES", 60)
 
 
@@ -417,9 +417,13 @@ def test_the_default_bounds_end_a_call_well_within_90_seconds() -> None:
     client = ops.aws.make_client("eu-west-1", "http://127.0.0.1:9")
     config = client.meta.config
     assert (config.connect_timeout, config.read_timeout) == (ops.aws.CONNECT_TIMEOUT, ops.aws.READ_TIMEOUT)
-    assert config.retries == {"max_attempts": ops.aws.MAX_ATTEMPTS, "mode": "standard"}
-    # standard mode: max_attempts counts the first call; backoff is at most 20 s in all (botocore retries/standard.py).
-    assert ops.aws.MAX_ATTEMPTS * (ops.aws.CONNECT_TIMEOUT + ops.aws.READ_TIMEOUT) + 20 <= 90
+    # botocore turns `max_attempts` (retries) into `total_max_attempts` (the first attempt included).
+    assert config.retries == {"total_max_attempts": ops.aws.MAX_RETRIES + 1, "mode": "standard"}
+    # Each attempt waits at most connect + read; standard mode waits rand * min(2 ** i, 20) s before retry i
+    # (botocore retries/standard.py, ExponentialBackoff; 1 s base for throttling, 50 ms otherwise).
+    attempts = ops.aws.MAX_RETRIES + 1
+    backoff = sum(min(2 ** i, 20) for i in range(ops.aws.MAX_RETRIES))
+    assert attempts * (ops.aws.CONNECT_TIMEOUT + ops.aws.READ_TIMEOUT) + backoff <= 90
 
 
 @pytest.mark.parametrize("command", ["due", "list", "draft"])
@@ -511,7 +515,7 @@ def test_due_against_a_real_shape_still_works(due_project: Path, tmp_path: Path,
 
 # --- 6 and 7. what the endpoint says goes into the draft only once checked ---------------------------------
 
-def _aws_answer(secret: dict[str, Any], *, policy: Any = None, value: str | None = None,
+def _aws_answer(secret: dict[str, Any] | None = None, *, policy: Any = None, value: str | None = None,
                 summary: dict[str, Any] | None = None) -> Callable[[str, dict[str, Any]], Any]:
     name = "shop/staging/api-token"
     base = {"ARN": ARN.format(name), "Name": name}
@@ -520,7 +524,7 @@ def _aws_answer(secret: dict[str, Any], *, policy: Any = None, value: str | None
         if operation == "ListSecrets":
             return {"SecretList": [summary if summary is not None else dict(base)]}
         if operation == "DescribeSecret":
-            return {**base, "VersionIdsToStages": {"v1": ["AWSCURRENT"]}, **secret}
+            return {**base, "VersionIdsToStages": {"v1": ["AWSCURRENT"]}, **(secret or {})}
         if operation == "GetResourcePolicy":
             return {**base, **({"ResourcePolicy": policy} if policy is not None else {})}
         if operation == "GetSecretValue":
@@ -539,7 +543,8 @@ MALFORMED_AWS: dict[str, tuple[Callable[[Planted], dict[str, Any]], str]] = {
     "rotation-function-newline": (lambda p: {"secret": {"RotationEnabled": True, "RotationLambdaARN": f"arn:aws:lambda\n# {p.new()}"}}, "field 'RotationLambdaARN'"),
     "schedule-newline": (lambda p: {"secret": {"RotationEnabled": True, "RotationRules": {"ScheduleExpression": f"rate(4 hours)\nsecrets: {p.new()}"}}}, "field 'RotationRules.ScheduleExpression'"),
     "days-text": (lambda p: {"secret": {"RotationEnabled": True, "RotationRules": {"AutomaticallyAfterDays": 5, "ScheduleExpression": None}}}, ""),
-    "tags-map": (lambda p: {"secret": {"Tags": {"team": p.new()}}}, "field 'Tags'"),
+    "tags-map": (lambda p: {"secret": {"Tags": {"team": p.new()}}}, "secret 'shop/staging/api-token'"),
+    "tags-number": (lambda p: {"secret": {"Tags": [{"Key": "team", "Value": 5}]}}, "field 'Tags'"),
     "replicas-text": (lambda p: {"secret": {"ReplicationStatus": [{"Status": p.new()}]}}, "field 'ReplicationStatus'"),
     "stages-list": (lambda p: {"secret": {"VersionIdsToStages": ["AWSCURRENT"]}}, "secret 'shop/staging/api-token'"),
     "policy-not-json": (lambda p: {"policy": f"not json {p.new()}"}, "field 'ResourcePolicy'"),

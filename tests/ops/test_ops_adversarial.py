@@ -185,6 +185,31 @@ def test_a_compose_file_copies_names_never_values(form: str, tmp_path: Path, mot
     assert leaked == 0, f"{leaked} planted value(s) appear in the output or the draft"
 
 
+COMPOSE_TYPES: dict[str, tuple[str, str]] = {
+    "secrets-number": ("services:\n  api:\n    secrets: 5\n", "field 'services.api.secrets'"),
+    "secrets-mapping": ("services:\n  api:\n    secrets: {a: b}\n", "field 'services.api.secrets'"),
+    "secrets-text": ("services:\n  api:\n    secrets: stripe\n", "field 'services.api.secrets'"),
+    "environment-number": ("services:\n  api:\n    environment: 5\n", "field 'services.api.environment'"),
+    "environment-text": ("services:\n  api:\n    environment: A=1\n", "field 'services.api.environment'"),
+    "service-list": ("services:\n  api: [a]\n", "field 'services.api'"),
+    "services-list": ("services: [api]\n", "field 'services'"),
+    "no-services": ("version: '3'\n", "field 'services'"),
+    "document-list": ("- services\n", "field 'services'"),
+    "empty": ("", "field 'services'"),
+}
+
+
+@pytest.mark.parametrize("case", COMPOSE_TYPES, ids=list(COMPOSE_TYPES))
+def test_a_compose_field_of_the_wrong_type_is_one_line(case: str, tmp_path: Path, moto: Moto) -> None:
+    text, where = COMPOSE_TYPES[case]
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(text)
+    result, _ = run(["draft", "--stack", "staging", "--app", "shop", "--compose", str(compose),
+                     "--out", str(tmp_path / "out")])
+    one_line(result, str(compose), where)
+    assert not (tmp_path / "out").exists()
+
+
 def test_skipped_lines_are_counted_by_number(tmp_path: Path, moto: Moto) -> None:
     env = tmp_path / ".env"
     env.write_text(f"GOOD=1\n{token()}\n\n{token()}=x\n# from {token()}\nOTHER=2\n")
@@ -639,7 +664,7 @@ def _iter_cases() -> Iterator[str]:
 
 
 def test_the_corpus_is_large() -> None:
-    parametrized = (len(DOTENV_FORMS) + len(COMPOSE_FORMS) + 3 * len(NOT_FILES) + 13 + 10 + 6 + 2 + 3 + 3 + 3 + 2
+    parametrized = (len(DOTENV_FORMS) + len(COMPOSE_FORMS) + len(COMPOSE_TYPES) + 3 * len(NOT_FILES) + 13 + 10 + 6 + 2 + 3 + 3 + 3 + 2
                     + len(MALFORMED_DUE) + len(MALFORMED_AWS) + 3)
     assert parametrized >= 120, parametrized
     assert len(set(_iter_cases())) == len(DOTENV_FORMS) + len(COMPOSE_FORMS)

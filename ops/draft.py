@@ -50,6 +50,7 @@ from ops.inputs import (
     check_target,
     is_name,
     read_input,
+    shown,
     write_new,
 )
 from ops.stack import REPO, OpsError, check_stack_name
@@ -204,7 +205,7 @@ def read_dotenv(path: Path, skipped: Skipped | None = None) -> list[Variable]:
             pending = None
             continue
         bound = (pending[0], pending[1]) if pending else None
-        found.append(Variable(binding.key, str(path), bound, pending[2] if pending else None, _looks(binding.value)))
+        found.append(Variable(binding.key, shown(path), bound, pending[2] if pending else None, _looks(binding.value)))
         pending = None
     return found
 
@@ -255,7 +256,7 @@ def read_compose(path: Path, skipped: Skipped | None = None) -> tuple[list[Varia
             raise OpsError(f"{path}, field 'services.{service}.environment': must be a list or a mapping")
         for name, text in pairs:
             looks = "empty" if not text or INTERPOLATION.fullmatch(text) else _looks(text)
-            found.append(Variable(name, str(path), looks=looks, services=(consumer,)))
+            found.append(Variable(name, shown(path), looks=looks, services=(consumer,)))
         mounts = spec.get("secrets") or []
         if not isinstance(mounts, list):
             raise OpsError(f"{path}, field 'services.{service}.secrets': must be a list of secret names")
@@ -734,17 +735,17 @@ def run(request: Request, client: Any | None, out: TextIO) -> int:
     skipped = Skipped()
     for path in request.env_files:
         variables += read_dotenv(path, skipped)
-        sources.append(str(path))
+        sources.append(shown(path))
     for path in request.compose_files:
         found, mounts = read_compose(path, skipped)
         variables += found
         for name, services in mounts.items():
             mounted.setdefault(name, set()).update(services)
-        sources.append(str(path))
+        sources.append(shown(path))
     existing: list[Existing] = []
     if request.prefix is not None:
         existing = read_aws(client, request.prefix, request.read_keys)
-        sources.append(f"Secrets Manager {request.prefix}* in {request.region}"
+        sources.append(f"Secrets Manager {shown(request.prefix)}* in {request.region}"
                        + (" (key names read)" if request.read_keys else ""))
         if not existing:
             raise OpsError(f"no secret in {request.region} has a name starting '{request.prefix}'")
@@ -804,7 +805,7 @@ def _write(request: Request, catalog_text: str, stack_text: str) -> tuple[Path, 
     """Write the draft inside --out: every target checked first (nothing half-written), none through a link."""
     out_dir = request.out_dir
     if out_dir.exists() and not out_dir.is_dir():
-        raise OpsError(f"--out: {out_dir} exists and is not a directory")
+        raise OpsError(f"--out: {shown(out_dir)} exists and is not a directory")
     project_file = out_dir / "Pulumi.yaml"
     catalog_file = out_dir / request.catalog_path
     stack_file = out_dir / f"Pulumi.{request.stack}.yaml"
@@ -819,7 +820,7 @@ def _write(request: Request, catalog_text: str, stack_text: str) -> tuple[Path, 
         out_dir.mkdir(parents=True, exist_ok=True)
         catalog_file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OpsError(f"--out: cannot make the directory {out_dir} ({exc.strerror})") from None
+        raise OpsError(f"--out: cannot make the directory {shown(out_dir)} ({exc.strerror})") from None
     check_target(out_dir, catalog_file, request.force)  # again, now that its directories exist
     if new_project:
         # The directory previews as it is: `python -m preview <stack> --project-dir <out>`.
@@ -880,6 +881,9 @@ def main(args: Any, out: TextIO) -> int:
         raise OpsError(f"--catalog-path: {json.dumps(args.catalog_path)} must be a file path inside --out (names "
                        "of letters, digits and _.- separated by '/')")
     prefix = args.prefix
+    if prefix is not None and not SM_NAME.fullmatch(prefix):
+        raise OpsError(f"--from-aws: {json.dumps(prefix)} is not the start of a Secrets Manager name (letters, digits "
+                       "and /_+=.@-)")
     environment = args.environment
     if environment is None and prefix and prefix.count("/") >= 2:
         environment = prefix.split("/")[1]

@@ -16,6 +16,7 @@ it), never through a symbolic link, and only inside the output directory.
 from __future__ import annotations
 
 import collections
+import json
 import math
 import os
 import re
@@ -37,6 +38,12 @@ PSEUDO_FILESYSTEMS = ("/proc", "/sys")
 KEY_LIKE = re.compile(
     r"\$2[aby]?\$\d\d\$|-----BEGIN |^eyJ[A-Za-z0-9_-]+\.|(?<![0-9a-fA-F])[0-9a-fA-F]{32,}(?![0-9a-fA-F])")
 """A bcrypt hash, a PEM block, a JWT or 32+ hex digits (`openssl rand -hex`): secret material."""
+
+
+def shown(text: object) -> str:
+    """A path or prefix the user gave, as messages and the draft's comments show it: on one line."""
+    text = str(text)
+    return text if text.isprintable() else json.dumps(text)[1:-1]
 
 
 def bits_per_char(word: str) -> float:
@@ -72,8 +79,8 @@ class Skipped:
         for path, numbers in self.where.items():
             known = sorted({n for n in numbers if n})
             at = f" (line {', '.join(map(str, known[:10]))}{', ...' if len(known) > 10 else ''})" if known else ""
-            found.append(f"{len(numbers)} line(s) or entries skipped in {path}{at}: not NAME=value with a variable "
-                         "name, or a name that looks like a key; nothing of them was copied")
+            found.append(f"{len(numbers)} line(s) or entries skipped in {shown(path)}{at}: not NAME=value with a "
+                         "variable name, or a name that looks like a key; nothing of them was copied")
         return found
 
 
@@ -83,44 +90,46 @@ def read_input(path: Path, what: str = "file") -> str:
         resolved = path.resolve(strict=True)
     except (OSError, RuntimeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a symbolic link loop"
-        raise OpsError(f"{path}: cannot read the {what} ({reason})") from None
+        raise OpsError(f"{shown(path)}: cannot read the {what} ({reason})") from None
     if any(str(resolved) == fs or str(resolved).startswith(fs + "/") for fs in PSEUDO_FILESYSTEMS):
-        raise OpsError(f"{path}: is under /proc or /sys, not a file on disk: give the {what} itself")
+        raise OpsError(f"{shown(path)}: is under /proc or /sys, not a file on disk: give the {what} itself")
     try:
         # O_NONBLOCK: opening a FIFO swapped in after the check must not wait for a writer.
         fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise OpsError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+        raise OpsError(f"{shown(path)}: cannot read the {what} ({exc.strerror})") from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise OpsError(f"{path}: is not a regular file (a directory, FIFO, socket or device): give the {what} itself")
+        raise OpsError(f"{shown(path)}: is not a regular file (a directory, FIFO, socket or device): give the {what} "
+                       "itself")
     with os.fdopen(fd, "rb") as handle:
         if info.st_size > INPUT_MAX_BYTES:
-            raise OpsError(f"{path}: is larger than {INPUT_MAX_BYTES:,} bytes (the {what} size limit)")
+            raise OpsError(f"{shown(path)}: is larger than {INPUT_MAX_BYTES:,} bytes (the {what} size limit)")
         raw = handle.read(INPUT_MAX_BYTES + 1)
     if len(raw) > INPUT_MAX_BYTES:
-        raise OpsError(f"{path}: is larger than {INPUT_MAX_BYTES:,} bytes (the {what} size limit)")
+        raise OpsError(f"{shown(path)}: is larger than {INPUT_MAX_BYTES:,} bytes (the {what} size limit)")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise OpsError(f"{path}: the {what} is not UTF-8 text (byte {exc.start})") from None
+        raise OpsError(f"{shown(path)}: the {what} is not UTF-8 text (byte {exc.start})") from None
 
 
 def check_target(out_dir: Path, target: Path, force: bool) -> None:
     """Refuse, before anything is written, a target that is a link, escapes `out_dir`, or exists without force."""
     if target.is_symlink():
-        raise OpsError(f"{target}: is a symbolic link; the draft never writes through one (remove it)")
+        raise OpsError(f"{shown(target)}: is a symbolic link; the draft never writes through one (remove it)")
     if target.exists() and not target.is_file():
-        raise OpsError(f"{target}: exists and is not a regular file")
+        raise OpsError(f"{shown(target)}: exists and is not a regular file")
     if target.exists() and not force:
-        raise OpsError(f"{target} exists: move it away or pass --force to overwrite it")
+        raise OpsError(f"{shown(target)} exists: move it away or pass --force to overwrite it")
     # Every existing directory between out_dir and the file must resolve inside out_dir.
     root = out_dir.resolve()
     parent = target.parent
     while True:
         if parent.exists() and not parent.resolve().is_relative_to(root):
-            raise OpsError(f"{target}: its directory {parent} leads outside --out {out_dir} (a symbolic link)")
+            raise OpsError(f"{shown(target)}: its directory {shown(parent)} leads outside --out {shown(out_dir)} (a "
+                           "symbolic link)")
         if parent == out_dir or parent == parent.parent:
             break
         parent = parent.parent
@@ -134,9 +143,9 @@ def write_new(target: Path, text: str, force: bool) -> None:
         try:
             fd = os.open(target, flags, 0o644)
         except FileExistsError:
-            raise OpsError(f"{target} exists: move it away or pass --force to overwrite it") from None
+            raise OpsError(f"{shown(target)} exists: move it away or pass --force to overwrite it") from None
         except OSError as exc:
-            raise OpsError(f"{target}: cannot write the file ({exc.strerror})") from None
+            raise OpsError(f"{shown(target)}: cannot write the file ({exc.strerror})") from None
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         return
@@ -149,4 +158,4 @@ def write_new(target: Path, text: str, force: bool) -> None:
         os.replace(temporary, target)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
-        raise OpsError(f"{target}: cannot write the file ({exc.strerror})") from None
+        raise OpsError(f"{shown(target)}: cannot write the file ({exc.strerror})") from None

@@ -196,6 +196,8 @@ COMPOSE_TYPES: dict[str, tuple[str, str]] = {
     "no-services": ("version: '3'\n", "field 'services'"),
     "document-list": ("- services\n", "field 'services'"),
     "empty": ("", "field 'services'"),
+    "alias-bomb": ("services:\n  api:\n    environment:\n      - &l0 [A, A, A, A, A, A, A, A, A]\n" + "".join(
+        f"      - &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 10)), "aliases"),
 }
 
 
@@ -208,6 +210,52 @@ def test_a_compose_field_of_the_wrong_type_is_one_line(case: str, tmp_path: Path
                      "--out", str(tmp_path / "out")])
     one_line(result, str(compose), where)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_env_file_linked_to_the_shadow_file_copies_none_of_its_lines(tmp_path: Path, moto: Moto) -> None:
+    """A link is resolved and its target read if it is a regular file, but only names are copied: a line
+    of /etc/shadow (`root:<hash>:...`) is no NAME=value line. Where /etc/shadow cannot be read, a file of
+    its shape with planted hashes stands in."""
+    shadow = Path("/etc/shadow")
+    if not os.access(shadow, os.R_OK):
+        shadow = tmp_path / "shadow"
+        shadow.write_text("".join(f"user{i}:$6${secrets.token_hex(8)}${token()}:19000:0:99999:7:::\n" for i in range(5)))
+    link = tmp_path / ".env"
+    link.symlink_to(shadow)
+    result, _ = run(["draft", "--stack", "staging", "--app", "shop", "--env-file", str(link),
+                     "--out", str(tmp_path / "out")])
+    produced = result.text + (written(tmp_path / "out") if (tmp_path / "out").exists() else "")
+    fields = {f for line in shadow.read_text().splitlines() for f in line.split(":") if len(f) >= 8}
+    assert not [line for line in shadow.read_text().splitlines() if line and line in produced]
+    assert sum(1 for f in fields if f in produced) == 0
+    assert result.code == 2 and "no variable or secret found" in result.err  # every line skipped
+
+
+@pytest.mark.parametrize("where", ["env-file", "compose", "prefix"])
+def test_a_path_or_prefix_with_a_newline_stays_on_one_line(where: str, tmp_path: Path, moto: Moto) -> None:
+    odd = tmp_path / "a\nsecrets:\n  injected: {}\n.env"
+    odd.write_text("API_TOKEN=\n" if where == "env-file" else "services:\n  api:\n    environment: [API_TOKEN=]\n")
+    argv = {"env-file": ["--env-file", str(odd)], "compose": ["--compose", str(odd)],
+            "prefix": ["--from-aws", "shop/\nsecrets:", "--region", "eu-west-1"]}[where]
+    result, _ = run(["draft", "--stack", "staging", "--app", "shop", *argv, "--out", str(tmp_path / "out")])
+    if where == "prefix":
+        one_line(result, "--from-aws")
+        return
+    assert result.code == 0, result.text
+    catalog = (tmp_path / "out" / "catalog.yaml").read_text()
+    assert not [line for line in catalog.splitlines() if line.startswith("  injected")]
+    assert not [line for line in result.out.splitlines() if line.startswith("  injected")]
+
+
+def test_the_whole_command_on_twenty_thousand_variables_ends_under_the_cap(tmp_path: Path, moto: Moto) -> None:
+    """The brief's figure: 20,000 APP_* lines ran past 90 s. The catalog is written and read back once."""
+    env = tmp_path / ".env"
+    env.write_text("".join(f"APP_VAR{i}=\n" for i in range(20_000)))
+    result, elapsed = run(["draft", "--stack", "staging", "--app", "shop", "--env-file", str(env),
+                           "--out", str(tmp_path / "out")])
+    assert result.code == 0, result.err
+    assert "Drafted 1 secret(s)" in result.out
+    assert elapsed < 90
 
 
 def test_skipped_lines_are_counted_by_number(tmp_path: Path, moto: Moto) -> None:
@@ -665,6 +713,6 @@ def _iter_cases() -> Iterator[str]:
 
 def test_the_corpus_is_large() -> None:
     parametrized = (len(DOTENV_FORMS) + len(COMPOSE_FORMS) + len(COMPOSE_TYPES) + 3 * len(NOT_FILES) + 13 + 10 + 6 + 2 + 3 + 3 + 3 + 2
-                    + len(MALFORMED_DUE) + len(MALFORMED_AWS) + 3)
+                    + len(MALFORMED_DUE) + len(MALFORMED_AWS) + 3 + 3)
     assert parametrized >= 120, parametrized
     assert len(set(_iter_cases())) == len(DOTENV_FORMS) + len(COMPOSE_FORMS)

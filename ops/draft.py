@@ -7,6 +7,11 @@ key, rotation and replicas from DescribeSecret; the JSON key names of each value
 `--read-keys`). Values are looked at only to classify them (a placeholder, a URL holding credentials);
 no value is ever written, printed or logged.
 
+What is copied is a name, never other text (ops/inputs.py states the rule): a line or entry that is not
+NAME=value with a variable's name is skipped and counted by line number. What the endpoint returns is
+checked by its grammar before it reaches the draft; each secret's resource policy (GetResourcePolicy) is
+recorded as AWS returned it.
+
 Heuristics, each guess marked `# review:` in the draft:
 - a name containing password, secret, key or token (or a URL holding credentials) is critical and its
   value `external` (pulumi config set --secret); anything else is plain `config`;

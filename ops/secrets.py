@@ -63,8 +63,8 @@ def stages_of(description: dict[str, Any]) -> dict[str, str | None]:
     """The version id holding each AWS staging label."""
     found: dict[str, str | None] = {CURRENT: None, PENDING: None, PREVIOUS: None}
     for version, labels in (description.get("VersionIdsToStages") or {}).items():
-        for label in labels:
-            if label in found:
+        for label in labels if isinstance(labels, list) else ():  # an answer of another shape: no label
+            if isinstance(label, str) and label in found:
                 found[label] = version
     return found
 

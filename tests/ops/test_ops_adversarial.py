@@ -606,6 +606,17 @@ def test_due_against_an_answer_of_another_shape(case: str, due_project: Path, tm
     one_line(result, where)
 
 
+@pytest.mark.parametrize("case", MALFORMED_DUE, ids=list(MALFORMED_DUE))
+def test_list_against_an_answer_of_another_shape(case: str, due_project: Path, tmp_path: Path, moto: Moto) -> None:
+    """`list` shows what it can and never ends in a traceback (a nested stage list raised TypeError)."""
+    description, versions, _ = MALFORMED_DUE[case]
+    with answering_server(_due_answer(description, versions)) as (url, _):
+        result, _ = run(_command("list", due_project, url, tmp_path))
+    assert "Traceback" not in result.text
+    if result.code != 0:
+        one_line(result)
+
+
 def test_due_against_a_real_shape_still_works(due_project: Path, tmp_path: Path, moto: Moto) -> None:
     """The checks refuse shapes, not dates: a version made 10 days ago is 'ok'."""
     ten_days = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).timestamp()
@@ -742,6 +753,6 @@ def _iter_cases() -> Iterator[str]:
 
 def test_the_corpus_is_large() -> None:
     parametrized = (len(DOTENV_FORMS) + len(COMPOSE_FORMS) + len(COMPOSE_TYPES) + 3 * len(NOT_FILES) + 13 + 10 + 6 + 2 + 3 + 3 + 3 + 2
-                    + len(MALFORMED_DUE) + len(MALFORMED_AWS) + 3 + 3)
+                    + 2 * len(MALFORMED_DUE) + len(MALFORMED_AWS) + 3 + 3)
     assert parametrized >= 120, parametrized
     assert len(set(_iter_cases())) == len(DOTENV_FORMS) + len(COMPOSE_FORMS)

@@ -842,7 +842,7 @@ def secretsmanager(region: str | None, endpoint_url: str | None) -> Any:
     from ops.aws import make_client
 
     if region is None or region not in known_regions():
-        raise OpsError(f"--region: '{region}' is not a region of the aws partition where Secrets Manager runs"
+        raise OpsError(f"--region: '{shown(region)}' is not a region of the aws partition where Secrets Manager runs"
                        if region else "--from-aws needs --region: the region the existing secrets are in")
     try:
         return make_client(region, endpoint_url)
@@ -876,9 +876,9 @@ def add_parser(commands: Any) -> None:
 def main(args: Any, out: TextIO) -> int:
     """`python -m ops draft ...`."""
     if args.account_id is not None and not re.fullmatch(r"[0-9]{12}", args.account_id):
-        raise OpsError(f"--account-id: '{args.account_id}' is not a 12-digit AWS account id")
+        raise OpsError(f"--account-id: '{shown(args.account_id)}' is not a 12-digit AWS account id")
     if args.app is not None and not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", args.app):
-        raise OpsError(f"--app: '{args.app}' must be lowercase letters, digits and '-' (at most 32)")
+        raise OpsError(f"--app: '{shown(args.app)}' must be lowercase letters, digits and '-' (at most 32)")
     check_stack_name(args.stack)
     catalog_path = Path(args.catalog_path)
     if not args.catalog_path or catalog_path.is_absolute() or not all(
@@ -894,7 +894,7 @@ def main(args: Any, out: TextIO) -> int:
         environment = prefix.split("/")[1]
     environment = environment or args.stack
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", environment):
-        raise OpsError(f"--environment: '{environment}' must be lowercase letters, digits and '-'")
+        raise OpsError(f"--environment: '{shown(environment)}' must be lowercase letters, digits and '-'")
     client = secretsmanager(args.region, args.endpoint_url) if prefix is not None else None
     request = Request(
         stack=args.stack, environment=environment, app=args.app, owner=args.owner, region=args.region,

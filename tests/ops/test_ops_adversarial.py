@@ -415,6 +415,21 @@ def test_a_stack_that_is_not_a_pulumi_stack_name(stack: str, command: str, tmp_p
     assert sorted(p.name for p in tmp_path.rglob("*")) == [".env"], "nothing written anywhere"
 
 
+@pytest.mark.parametrize(("option", "value"), [
+    ("--app", "shop\nsecrets:"), ("--account-id", "1\n2"), ("--environment", "x\ny"), ("--region", "eu-west-1\n"),
+    ("--from-aws", "a/\tb"),
+])
+def test_an_argument_with_a_control_character_stays_on_one_line(option: str, value: str, tmp_path: Path,
+                                                                 moto: Moto) -> None:
+    env = tmp_path / ".env"
+    env.write_text("API_TOKEN=\n")
+    argv = ["draft", "--stack", "staging", "--env-file", str(env), "--out", str(tmp_path / "out"), option, value]
+    if option == "--region":
+        argv += ["--from-aws", "shop/staging/"]
+    one_line(run(argv)[0], option)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(("catalog_path", "message"), [
     ("", "--catalog-path"), (".", "--catalog-path"), ("a/../../x.yaml", "--catalog-path"),
     ("/tmp/x.yaml", "--catalog-path"), ("a\nb.yaml", "--catalog-path"), ("sub/", "--catalog-path"),
@@ -753,6 +768,6 @@ def _iter_cases() -> Iterator[str]:
 
 def test_the_corpus_is_large() -> None:
     parametrized = (len(DOTENV_FORMS) + len(COMPOSE_FORMS) + len(COMPOSE_TYPES) + 3 * len(NOT_FILES) + 13 + 10 + 6 + 2 + 3 + 3 + 3 + 2
-                    + 2 * len(MALFORMED_DUE) + len(MALFORMED_AWS) + 3 + 3)
+                    + 2 * len(MALFORMED_DUE) + len(MALFORMED_AWS) + 3 + 3 + 5)
     assert parametrized >= 120, parametrized
     assert len(set(_iter_cases())) == len(DOTENV_FORMS) + len(COMPOSE_FORMS)

@@ -226,10 +226,7 @@ class Value(_Model):
         for expression in (value.values() if isinstance(value, dict) else () if value is None else (value,)):
             if not 1 <= len(expression) <= PATTERN_MAX:
                 raise ValueError(f"a pattern has 1 to {PATTERN_MAX} characters")
-            try:
-                re.compile(expression)
-            except re.error as exc:
-                raise ValueError(f"'{expression}' is not a regular expression ({exc})") from None
+            compile_pattern(expression)  # RE2: linear time; refuses what it cannot run so
         return value
 
     @model_validator(mode="after")
@@ -1054,3 +1051,28 @@ def _share_environment(catalog: Catalog, first: str, second: str) -> bool:
 def load_catalog(path: Path) -> Catalog:
     """Read and validate a catalog file."""
     return parse_catalog(load_yaml(path), str(path))
+
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def compile_pattern(expression: str) -> Any:
+    """A catalog `pattern` compiled by RE2 (google-re2), which matches in time linear in the value whatever
+    the pattern: `^(a+)+$` against forty `a`s and a `!` would never finish under Python's backtracking `re`.
+    RE2 has no backreferences or lookaround (they cannot run in linear time): such a pattern is refused
+    with ValueError, as is one RE2 cannot parse. Errors are raised, never logged (`log_errors` off)."""
+    import re2
+
+    if expression not in _COMPILED:
+        options = re2.Options()
+        options.log_errors = False
+        try:
+            _COMPILED[expression] = re2.compile(expression, options)
+        except re2.error as exc:
+            reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) \
+                else str(exc)
+            shown = expression.encode("unicode_escape").decode("ascii")
+            raise ValueError(f"'{shown}' is not a regular expression RE2 accepts ({reason}; RE2 has no "
+                             "backreferences or lookaround)") from None
+    return _COMPILED[expression]

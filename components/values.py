@@ -210,7 +210,9 @@ def _too_short(value: str, min_length: int | None) -> str | None:
 
 def _mismatch(value: str, pattern: str | None, environment: str) -> str | None:
     """Why a supplied value does not match its pattern (the message quotes the pattern, never the value)."""
-    if pattern is not None and re.search(pattern, value) is None:
+    from components.catalog import compile_pattern  # RE2: linear in the value whatever the pattern
+
+    if pattern is not None and compile_pattern(pattern).search(value) is None:
         return f"the value does not match the catalog's pattern for {environment} ('{pattern}'); set the right value"
     return None
 

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from ops import compare, connection, draft, due, envcheck, failover, secrets, state_backend
 from ops.aws import secretsmanager
-from ops.stack import REPO, OpsError, load_stack, stack_account_id, stack_file
+from ops.stack import REPO, OpsError, check_stack_name, load_stack, stack_account_id, stack_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     stdin = stdin or sys.stdin
     args = _parser().parse_args(argv)
     try:
+        check_stack_name(args.stack)  # before it names a file: Pulumi.<stack>.yaml
         if args.command == "draft":  # there is no stack yet: the draft makes its config
             return draft.main(args, out)
         if args.command == "failover":  # the replica region's client, never the primary's

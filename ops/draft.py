@@ -7,6 +7,11 @@ key, rotation and replicas from DescribeSecret; the JSON key names of each value
 `--read-keys`). Values are looked at only to classify them (a placeholder, a URL holding credentials);
 no value is ever written, printed or logged.
 
+What is copied is a name, never other text (ops/inputs.py states the rule): a line or entry that is not
+NAME=value with a variable's name is skipped and counted by line number. What the endpoint returns is
+checked by its grammar before it reaches the draft; each secret's resource policy (GetResourcePolicy) is
+recorded as AWS returned it.
+
 Heuristics, each guess marked `# review:` in the draft:
 - a name containing password, secret, key or token (or a URL holding credentials) is critical and its
   value `external` (pulumi config set --secret); anything else is plain `config`;
@@ -19,14 +24,10 @@ Heuristics, each guess marked `# review:` in the draft:
 from __future__ import annotations
 
 import argparse
-import collections
 import io
 import json
-import math
 import re
-import shutil
 import urllib.parse
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -46,7 +47,18 @@ from components.catalog import (
 from components.errors import ConfigurationError
 from components.settings import PROJECT, known_regions
 from components.values import placeholder_problem
-from ops.stack import REPO, OpsError
+from ops.inputs import (
+    COMPOSE_NAME,
+    KEY_LIKE,
+    Skipped,
+    bits_per_char,
+    check_target,
+    is_name,
+    read_input,
+    shown,
+    write_new,
+)
+from ops.stack import REPO, OpsError, check_stack_name
 
 CONNECTION_URL = re.compile(
     r"^(DATABASE|DB|REDIS|POSTGRES(QL)?|PG|MYSQL|MONGO(DB)?|AMQP|RABBITMQ|BROKER)_(URL|URI|DSN)$"
@@ -58,16 +70,19 @@ CRITICAL_WORDS = re.compile(
 """The stated heuristic: a name with password, secret, key, token (or auth, hash, salt, signing, cert,
 DSN) in it names a critical value. A wrong `critical` costs a review; a wrong `configuration` puts a
 value in the stack file in plain text."""
-KEY_LIKE = re.compile(
-    r"\$2[aby]?\$\d\d\$|-----BEGIN |^eyJ[A-Za-z0-9_-]+\.|(?<![0-9a-fA-F])[0-9a-fA-F]{32,}(?![0-9a-fA-F])")
-"""A bcrypt hash, a PEM block, a JWT or 32+ hex digits (`openssl rand -hex`, which the entropy test
-misses: 16 symbols give at most 4 bits per character): secret material whatever the variable is called."""
 FROM_COMMENT = re.compile(
     r"^#\s*from\s+(?P<full>[A-Za-z0-9/_+=.@-]+)(?:\s+\((?P<key>[A-Za-z][A-Za-z0-9_]*)\))?\s*$"
 )
 """`# from <app>/<env>/<secret> (<key>)`: the line the platform's `envExample` output puts above each variable."""
+FROM_LINE = re.compile(r"^#\s*from\s")
+"""A comment that means to be a `# from` line: if it does not hold names, it is skipped and counted."""
+APP_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
+SM_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+"""A Secrets Manager secret name (CreateSecret, Name: 1-512 of letters, digits and /_+=.@-)."""
 INTERPOLATION = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*(?:[:?-][^}]*)?\}?$")
 """A compose value that is only `${VAR}` / `$VAR` / `${VAR:-default}`: taken from the host, not a value."""
+CATALOG_PART = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+"""One part of `--catalog-path`."""
 PLATFORM_KEY = "masterarn"
 """A key the platform writes into a rotated secret itself (components/environment.py), never declared."""
 REASON = "drafted - say who rotates this value and how"
@@ -98,6 +113,8 @@ class Existing:
     """A description of the rotation configured in AWS, or None."""
     keys: list[str] | None
     """The JSON key names (only with --read-keys); None when unknown, [] for a single value."""
+    resource_policy: str | None = None
+    """The resource policy as GetResourcePolicy returned it (JSON text), or None when the secret has none."""
 
 
 @dataclass
@@ -135,102 +152,162 @@ def _looks(value: str | None) -> str:
     if parsed.scheme and parsed.netloc and parsed.password:
         return "url-with-credentials"
     words = re.split(r"[\s,;\"':{}\[\]]+", value)
-    if KEY_LIKE.search(value) or any(len(word) >= 20 and _bits_per_char(word) >= 4.0 for word in words):
+    if KEY_LIKE.search(value) or any(len(word) >= 20 and bits_per_char(word) >= 4.0 for word in words):
         return "key-like"
     return "set"
 
 
-def _bits_per_char(word: str) -> float:
-    """Shannon entropy of a word: 4 bits or more over 20 characters is a key or token, not a setting."""
-    counts = collections.Counter(word)
-    return -sum(c / len(word) * math.log2(c / len(word)) for c in counts.values())
+def _from_comment(comment: str) -> tuple[str, str, str | None] | None:
+    """(secret, key, app) of a `# from` line, or None unless every part copied is a name."""
+    match = FROM_COMMENT.fullmatch(comment)
+    if not match:
+        return None
+    parts = match.group("full").split("/")
+    secret, key = parts[-1], match.group("key") or ""
+    app = parts[0] if len(parts) == 3 else None
+    if not is_name(secret, SM_NAME) or (key and not is_name(key, KEY_NAME)):
+        return None
+    if app is not None and not is_name(app, APP_NAME):
+        return None
+    return secret, key, app
 
 
-def read_dotenv(path: Path) -> list[Variable]:
-    """Variables of a dotenv file (python-dotenv's parser), with the secret a `# from` comment names."""
+def read_dotenv(path: Path, skipped: Skipped | None = None) -> list[Variable]:
+    """Variables of a dotenv file (python-dotenv's parser), with the secret a `# from` comment names.
+
+    Only NAME=value lines with a variable's name count; any other line (a pasted token, a malformed
+    line, a quoted key with a newline in it, a `# from` comment that names no secret) is skipped and
+    counted, never copied.
+    """
     from dotenv.parser import parse_stream
 
-    text = _read_text(path)
+    skipped = skipped if skipped is not None else Skipped()
+    text = read_input(path, "env file")
     found: list[Variable] = []
     pending: tuple[str, str, str | None] | None = None
     for binding in parse_stream(io.StringIO(text)):
-        if binding.error:
-            # The line may hold a value: name the line number only.
-            raise OpsError(f"{path}, line {binding.original.line}: not a dotenv line (NAME=value)")
         original = binding.original.string
+        # A binding's text starts with the blank lines before it: count them to name the line itself.
+        line = binding.original.line + len(original) - len(original.lstrip("\n"))
+        if binding.error:
+            skipped.add(path, line)
+            pending = None
+            continue
         if binding.key is None:
             comment = original.strip()
-            match = FROM_COMMENT.fullmatch(comment)
-            if match:
-                parts = match.group("full").split("/")
-                pending = (parts[-1], match.group("key") or "", parts[0] if len(parts) == 3 else None)
+            if FROM_LINE.match(comment):
+                pending = _from_comment(comment)
+                if pending is None:
+                    skipped.add(path, line)
             elif comment == "":
                 pending = None
             continue
         if original.startswith("\n"):
             pending = None  # a blank line ends what a comment says
+        if binding.value is None or not is_name(binding.key):
+            # No `=` (a token pasted on a line of its own) or not a variable's name: never copied.
+            skipped.add(path, line)
+            pending = None
+            continue
         bound = (pending[0], pending[1]) if pending else None
-        found.append(Variable(binding.key, str(path), bound, pending[2] if pending else None, _looks(binding.value)))
+        found.append(Variable(binding.key, shown(path), bound, pending[2] if pending else None, _looks(binding.value)))
         pending = None
     return found
 
 
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise OpsError(f"{path}: cannot read the file ({exc.strerror})") from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise OpsError(f"{path}: is not UTF-8 text (byte {exc.start})") from None
+def read_compose(path: Path, skipped: Skipped | None = None) -> tuple[list[Variable], dict[str, set[str]]]:
+    """Each service's `environment` variables, and the compose `secrets` each service mounts.
 
-
-def read_compose(path: Path) -> tuple[list[Variable], dict[str, set[str]]]:
-    """Each service's `environment` variables, and the compose `secrets` each service mounts."""
+    A service, variable or secret whose name is not a name (a mapping inside the `environment` list, a
+    token) is skipped and counted, never copied; a field of the wrong type is refused by its path.
+    """
+    skipped = skipped if skipped is not None else Skipped()
+    read_input(path, "compose file")  # a regular file of bounded size, before the YAML loader opens it
     try:
         document = load_yaml(path)
     except ConfigurationError as exc:
-        raise OpsError(str(exc)) from None
+        # The loader quotes a duplicate key or an unknown tag: text of the file, which may be a token.
+        message = str(exc)
+        head = str(path) if message.startswith(str(path)) else ""
+        raise OpsError(head + re.sub(r"'[^'\n]*'", "'...'", message[len(head):])) from None
     services = document.get("services") if isinstance(document, dict) else None
     if not isinstance(services, dict):
         raise OpsError(f"{path}, field 'services': a compose file maps service names to their settings")
     found: list[Variable] = []
     mounted: dict[str, set[str]] = {}
     for service, spec in services.items():
+        if not is_name(service, COMPOSE_NAME):
+            skipped.add(path)
+            continue
         if not isinstance(spec, dict):
             raise OpsError(f"{path}, field 'services.{service}': must be a mapping")
         consumer = _slug(str(service), 32)
         environment = spec.get("environment") or {}
-        pairs: Iterable[tuple[str, Any]]
+        pairs: list[tuple[str, str | None]] = []
         if isinstance(environment, list):
-            pairs = [(str(item).partition("=")[0], str(item).partition("=")[2] or None) for item in environment]
+            for item in environment:
+                name, equals, value = item.partition("=") if isinstance(item, str) else ("", "", "")
+                if not is_name(name):
+                    skipped.add(path)  # `- API_KEY: ...` is a mapping, not `NAME=value`: never copied
+                    continue
+                pairs.append((name, value if equals else None))
         elif isinstance(environment, dict):
-            pairs = [(str(k), None if v is None else str(v)) for k, v in environment.items()]
+            for name, value in environment.items():
+                if not is_name(name):
+                    skipped.add(path)
+                    continue
+                pairs.append((name, None if value is None or isinstance(value, dict | list) else str(value)))
         else:
             raise OpsError(f"{path}, field 'services.{service}.environment': must be a list or a mapping")
-        for name, value in pairs:
-            looks = "empty" if value is None or INTERPOLATION.fullmatch(value) else _looks(value)
-            found.append(Variable(name, str(path), looks=looks, services=(consumer,)))
-        for item in spec.get("secrets") or []:
+        for name, text in pairs:
+            looks = "empty" if not text or INTERPOLATION.fullmatch(text) else _looks(text)
+            found.append(Variable(name, shown(path), looks=looks, services=(consumer,)))
+        mounts = spec.get("secrets") or []
+        if not isinstance(mounts, list):
+            raise OpsError(f"{path}, field 'services.{service}.secrets': must be a list of secret names")
+        for item in mounts:
             secret = item.get("source") if isinstance(item, dict) else item
-            if isinstance(secret, str):
-                mounted.setdefault(secret, set()).add(consumer)
+            if is_name(secret, COMPOSE_NAME):
+                mounted.setdefault(str(secret), set()).add(consumer)
+            else:
+                skipped.add(path)
     return found, mounted
 
 
+LAMBDA_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(?::[A-Za-z0-9$_-]+)?")
+SCHEDULE = re.compile(r"(?:rate|cron)\([A-Za-z0-9 ,*?/#LW-]{1,200}\)")
+SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}")
+RESOURCE_POLICY_MAX = 20480
+"""Longest resource policy Secrets Manager stores (PutResourcePolicy, ResourcePolicy: 1-20,480 characters)."""
+
+
 def read_aws(client: Any, prefix: str, read_keys: bool) -> list[Existing]:
-    """Every secret under a name prefix, as DescribeSecret has it; key names only when asked."""
-    from ops.aws import call
+    """Every secret under a name prefix, as DescribeSecret has it; key names only when asked.
+
+    What the endpoint returns goes into the draft only after it is checked: names and ARNs of their
+    grammar, a rotation function's ARN and schedule, a resource policy that is JSON. Anything else ends
+    the draft with one line that does not quote it.
+    """
+    from ops.aws import call, pages
 
     found: list[Existing] = []
     # ListSecrets' `name` filter matches a prefix, case-insensitively (ListSecrets, Filter): check it exactly.
-    pages = client.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [prefix]}])
-    listed = call(f"prefix '{prefix}'", lambda: [s for page in pages for s in page["SecretList"]])
+    listed = [s for page in pages(f"prefix '{prefix}'", client.list_secrets, MaxResults=100,
+                                  Filters=[{"Key": "name", "Values": [prefix]}])
+              for s in page.get("SecretList") or []]
+    for number, summary in enumerate(listed, 1):
+        # A full name is long and varied: its grammar is checked, not its entropy (that is for names in files).
+        if not isinstance(summary, dict) or not isinstance(summary.get("Name"), str) \
+                or not SM_NAME.fullmatch(summary["Name"]) \
+                or not SECRET_ARN.fullmatch(str(summary.get("ARN"))):
+            raise OpsError(f"prefix '{prefix}': ListSecrets entry {number} has no valid Name and ARN (a Secrets "
+                           "Manager name is 1-512 of letters, digits and /_+=.@-); refusing to draft from it")
     for summary in sorted(listed, key=lambda s: s["Name"]):
         if not summary["Name"].startswith(prefix):
             continue
-        described = call(f"secret '{summary['Name']}'", client.describe_secret, SecretId=summary["ARN"])
+        name = summary["Name"]
+        described = call(f"secret '{name}'", client.describe_secret, SecretId=summary["ARN"])
+        _check_described(name, described)
         primary = described.get("PrimaryRegion")
         if primary and primary != client.meta.region_name:
             continue  # a replica: it is adopted with its primary secret, in the primary's region
@@ -242,6 +319,10 @@ def read_aws(client: Any, prefix: str, read_keys: bool) -> list[Existing]:
         keys: list[str] | None = None
         if read_keys:
             keys = _key_names(client, described)
+        policy = call(f"secret '{name}'", client.get_resource_policy, SecretId=described["ARN"]).get("ResourcePolicy")
+        if policy is not None and not _is_policy(policy):
+            raise OpsError(f"secret '{name}', field 'ResourcePolicy': GetResourcePolicy returned text that is not a "
+                           f"JSON policy of at most {RESOURCE_POLICY_MAX:,} characters")
         found.append(Existing(
             arn=described["ARN"], name=described["Name"], description=described.get("Description"),
             kms_key_id=described.get("KmsKeyId"),
@@ -250,9 +331,58 @@ def read_aws(client: Any, prefix: str, read_keys: bool) -> list[Existing]:
             tags={t["Key"]: t["Value"] for t in described.get("Tags") or [] if not t["Key"].startswith("aws:")},
             replicas=[{"region": r["Region"], **({"kmsKeyId": r["KmsKeyId"]} if r.get("KmsKeyId") else {})}
                       for r in described.get("ReplicationStatus") or []],
-            rotation=rotation, keys=keys,
+            rotation=rotation, keys=keys, resource_policy=policy,
         ))
     return found
+
+
+def _is_policy(policy: object) -> bool:
+    if not isinstance(policy, str) or not 0 < len(policy) <= RESOURCE_POLICY_MAX:
+        return False
+    try:
+        return isinstance(json.loads(policy), dict)
+    except ValueError:
+        return False
+
+
+def _check_described(name: str, described: Any) -> None:
+    """DescribeSecret's answer, checked field by field before any of it reaches the draft (never quoted)."""
+    def bad(field_name: str) -> OpsError:
+        return OpsError(f"secret '{name}', field '{field_name}': DescribeSecret returned a value of the wrong shape; "
+                        "refusing to draft from it")
+
+    if not isinstance(described, dict):
+        raise bad("DescribeSecret")
+    if described.get("Name") != name:
+        raise bad("Name")
+    if not SECRET_ARN.fullmatch(str(described.get("ARN"))):
+        raise bad("ARN")
+    for key in ("Description", "KmsKeyId", "PrimaryRegion"):
+        if described.get(key) is not None and not isinstance(described[key], str):
+            raise bad(key)
+    tags = described.get("Tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, dict) and isinstance(t.get("Key"), str)
+                                             and isinstance(t.get("Value"), str) for t in tags):
+        raise bad("Tags")
+    replicas = described.get("ReplicationStatus") or []
+    if not isinstance(replicas, list) or not all(isinstance(r, dict) and isinstance(r.get("Region"), str)
+                                                 for r in replicas):
+        raise bad("ReplicationStatus")
+    if described.get("RotationEnabled"):
+        function = described.get("RotationLambdaARN")
+        if function is not None and not LAMBDA_ARN.fullmatch(str(function)):
+            raise bad("RotationLambdaARN")
+        rules = described.get("RotationRules") or {}
+        if not isinstance(rules, dict):
+            raise bad("RotationRules")
+        schedule, days = rules.get("ScheduleExpression"), rules.get("AutomaticallyAfterDays")
+        if schedule is not None and not SCHEDULE.fullmatch(str(schedule)):
+            raise bad("RotationRules.ScheduleExpression")
+        if days is not None and (not isinstance(days, int) or isinstance(days, bool)):
+            raise bad("RotationRules.AutomaticallyAfterDays")
+    stages = described.get("VersionIdsToStages") or {}
+    if not isinstance(stages, dict) or not all(isinstance(v, list) for v in stages.values()):
+        raise bad("VersionIdsToStages")
 
 
 def _key_names(client: Any, described: dict[str, Any]) -> list[str] | None:
@@ -263,7 +393,7 @@ def _key_names(client: Any, described: dict[str, Any]) -> list[str] | None:
         return None  # no value yet
     response = call(f"secret '{described['Name']}'", client.get_secret_value, SecretId=described["ARN"],
                     VersionStage="AWSCURRENT")
-    text = response.get("SecretString")
+    text = response.get("SecretString") if isinstance(response, dict) else None
     del response
     try:
         document = json.loads(text) if isinstance(text, str) else None
@@ -316,8 +446,14 @@ class Request:
 
 def build(request: Request, variables: list[Variable], mounted: dict[str, set[str]],
           existing: list[Existing]) -> tuple[str | None, dict[str, Draft]]:
-    """The drafted secrets by catalog name, in order of first appearance, and the app's name if known."""
+    """The drafted secrets by catalog name, in order of first appearance, and the app's name if known.
+
+    Linear in the number of variables: where each variable went is kept in one index (`placed`), never
+    searched for.
+    """
     drafts: dict[str, Draft] = {}
+    placed: dict[str, tuple[str, str]] = {}
+    """Variable -> (secret, key) it feeds."""
     app = request.app
     prefix = request.prefix or ""
     for secret in existing:
@@ -332,53 +468,62 @@ def build(request: Request, variables: list[Variable], mounted: dict[str, set[st
                                "only), or declare them; the value is not needed for the import")
         elif secret.keys:
             draft.grouped = True
+            odd = 0
             for key in secret.keys:
                 if key == PLATFORM_KEY:
                     draft.notes.append(f"'{PLATFORM_KEY}' (the rotation's admin secret) is added by the platform "
                                        "itself: name that secret in rotation.master")
-                elif KEY_NAME.fullmatch(key):
+                elif is_name(key, KEY_NAME):
                     draft.keys.setdefault(key, Key())
                 else:
-                    draft.notes.append(f"JSON key '{key}' is not a catalog key name ({KEY_NAME.pattern}); the "
-                                       "consumers' valueFrom names it, so rename it in the application first")
+                    odd += 1
+            if odd:
+                # A key of a value is not shown: it may be a value itself.
+                draft.notes.append(f"{odd} JSON key(s) of the value are not catalog key names ({KEY_NAME.pattern}) "
+                                   "and are not shown; the consumers' valueFrom names them, so rename them in the "
+                                   "application first")
         if secret.rotation:
             draft.notes.append(f"{secret.rotation}: adopted as 'manual'; turn rotation on in the follow-up step")
     if app is None and prefix.count("/") >= 1:
         app = prefix.split("/")[0] or None
+    matches = _existing_index(drafts)
 
     unbound: list[Variable] = []
     for var in variables:
         app = app or var.app
-        target = var.bound or _match_existing(var.name, drafts)
+        target = var.bound or matches.get(var.name)
         if target is None:
             unbound.append(var)
             continue
-        _bind(drafts, target, var)
+        _bind(drafts, target, var, placed)
     # A variable another input already placed (a compose file repeating a dotenv file) goes to the same place.
-    for var in list(unbound):
-        where = next(((n, k) for n, d in drafts.items() for k, v in d.keys.items() if var.name in v.env), None)
-        if where is not None:
-            _bind(drafts, where, var)
-            unbound.remove(var)
-    # Unbound variables: a first word shared by several forms one JSON secret.
-    words: dict[str, list[Variable]] = {}
-    for var in unbound:
-        words.setdefault(var.name.split("_")[0], []).append(var)
-    placed: dict[str, tuple[str, str]] = {}
+    still: list[Variable] = []
     for var in unbound:
         if var.name in placed:
-            _bind(drafts, placed[var.name], var)  # the same variable in another service or file
+            _bind(drafts, placed[var.name], var, placed)
+        else:
+            still.append(var)
+    # Unbound variables: a first word shared by several forms one JSON secret.
+    words: dict[str, set[str]] = {}
+    for var in still:
+        words.setdefault(var.name.split("_")[0], set()).add(var.name)
+    notes: dict[str, str] = {}
+    for first, group in words.items():
+        if len(group) > 1:
+            shown = sorted(group)
+            more = f" and {len(shown) - 5} more" if len(shown) > 5 else ""
+            notes[first] = (f"{', '.join(shown[:5])}{more} share the first word {first}: grouped into one JSON "
+                            "secret")
+    targets: dict[str, tuple[str, str]] = {}
+    for var in still:
+        if var.name in targets:
+            _bind(drafts, targets[var.name], var, placed)  # the same variable in another service or file
             continue
         first = var.name.split("_")[0]
-        group = {v.name for v in words[first]}
-        if len(group) > 1 and "_" in var.name:
-            target = (_slug(first), _camel(var.name[len(first) + 1:]))
-            note = f"{', '.join(sorted(group))} share the first word {first}: grouped into one JSON secret"
-        else:
-            target = (_slug(var.name), "")
-            note = ""
-        placed[var.name] = target
-        draft = _bind(drafts, target, var)
+        note = notes.get(first, "") if "_" in var.name else ""
+        target = (_slug(first), _camel(var.name[len(first) + 1:])) if note else (_slug(var.name), "")
+        targets[var.name] = target
+        draft = _bind(drafts, target, var, placed)
         if note and note not in draft.notes:
             draft.notes.append(note)
     for secret_name, services in mounted.items():
@@ -401,20 +546,24 @@ def build(request: Request, variables: list[Variable], mounted: dict[str, set[st
     return app, drafts
 
 
-def _match_existing(variable: str, drafts: dict[str, Draft]) -> tuple[str, str] | None:
-    """An existing secret's key this variable names: `<SECRET>_<KEY>`, the key itself, or `<SECRET>`."""
+def _existing_index(drafts: dict[str, Draft]) -> dict[str, tuple[str, str]]:
+    """Variable -> the existing secret's key it names: `<SECRET>_<KEY>`, the key itself, or `<SECRET>`
+    (the first secret, in order, that a variable names wins)."""
+    index: dict[str, tuple[str, str]] = {}
     for name, draft in drafts.items():
         if draft.existing is None:
             continue
         for key in draft.keys:
-            if key and (variable in (key, f"{_upper_snake(name)}_{_upper_snake(key)}")):
-                return name, key
-        if not draft.grouped and variable == _upper_snake(name):
-            return name, ""
-    return None
+            if key:
+                index.setdefault(key, (name, key))
+                index.setdefault(f"{_upper_snake(name)}_{_upper_snake(key)}", (name, key))
+        if not draft.grouped:
+            index.setdefault(_upper_snake(name), (name, ""))
+    return index
 
 
-def _bind(drafts: dict[str, Draft], target: tuple[str, str], var: Variable) -> Draft:
+def _bind(drafts: dict[str, Draft], target: tuple[str, str], var: Variable,
+          placed: dict[str, tuple[str, str]]) -> Draft:
     name, key = target
     if not SECRET_NAME.fullmatch(name):
         name = _slug(name)
@@ -426,8 +575,9 @@ def _bind(drafts: dict[str, Draft], target: tuple[str, str], var: Variable) -> D
     if not ENV_VAR.fullmatch(var.name) or var.name in RESERVED_ENV or var.name.startswith(RESERVED_ENV_PREFIXES):
         value.notes.append(f"{var.source} sets {var.name}, which a catalog variable cannot be (UPPER_SNAKE_CASE, "
                            "not one the runtime or the AWS SDK reads): rename it in the application")
-    elif not any(var.name in k.env for d in drafts.values() for k in d.keys.values()):
+    elif var.name not in placed:
         value.env.append(var.name)
+        placed[var.name] = (name, key)
     value.critical = value.critical or bool(CRITICAL_WORDS.search(var.name))
     if CONNECTION_URL.fullmatch(var.name) and not value.critical:
         value.critical = True
@@ -563,6 +713,9 @@ def render_stack_config(request: Request, drafts: dict[str, Draft], account_id: 
             entry["tags"] = dict(secret.tags)
         if secret.replicas:
             entry["replicas"] = secret.replicas
+        if secret.resource_policy is not None:
+            # As AWS returned it: the import compares it with what GetResourcePolicy says.
+            entry["resourcePolicy"] = secret.resource_policy
         adopt[draft.name] = entry
     if adopt:
         config[f"{PROJECT}:adopt"] = adopt
@@ -584,19 +737,20 @@ def run(request: Request, client: Any | None, out: TextIO) -> int:
     variables: list[Variable] = []
     mounted: dict[str, set[str]] = {}
     sources: list[str] = []
+    skipped = Skipped()
     for path in request.env_files:
-        variables += read_dotenv(path)
-        sources.append(str(path))
+        variables += read_dotenv(path, skipped)
+        sources.append(shown(path))
     for path in request.compose_files:
-        found, mounts = read_compose(path)
+        found, mounts = read_compose(path, skipped)
         variables += found
         for name, services in mounts.items():
             mounted.setdefault(name, set()).update(services)
-        sources.append(str(path))
+        sources.append(shown(path))
     existing: list[Existing] = []
     if request.prefix is not None:
         existing = read_aws(client, request.prefix, request.read_keys)
-        sources.append(f"Secrets Manager {request.prefix}* in {request.region}"
+        sources.append(f"Secrets Manager {shown(request.prefix)}* in {request.region}"
                        + (" (key names read)" if request.read_keys else ""))
         if not existing:
             raise OpsError(f"no secret in {request.region} has a name starting '{request.prefix}'")
@@ -612,23 +766,13 @@ def run(request: Request, client: Any | None, out: TextIO) -> int:
 
     catalog_text, reviews = render_catalog(request, app, drafts, sources)
     stack_text = render_stack_config(request, drafts, account, region)
-    request.out_dir.mkdir(parents=True, exist_ok=True)
-    project_file = request.out_dir / "Pulumi.yaml"
-    if not project_file.exists():
-        # The directory previews as it is: `python -m preview <stack> --project-dir <out>`.
-        shutil.copyfile(REPO / "Pulumi.yaml", project_file)
-    catalog_file = request.out_dir / request.catalog_path
-    stack_file = request.out_dir / f"Pulumi.{request.stack}.yaml"
-    for path in (catalog_file, stack_file):
-        if path.exists() and not request.force:
-            raise OpsError(f"{path} exists: move it away or pass --force to overwrite it")
-    catalog_file.parent.mkdir(parents=True, exist_ok=True)
-    catalog_file.write_text(catalog_text, encoding="utf-8")
-    stack_file.write_text(stack_text, encoding="utf-8")
+    catalog_file, stack_file = _write(request, catalog_text, stack_text)
 
     adopted = sum(1 for d in drafts.values() if d.existing)
     out.write(f"Drafted {len(drafts)} secret(s) of {app} ({adopted} adopted) from {'; '.join(sources)}\n")
     out.write(f"  {catalog_file}  ({reviews} '# review:' marks)\n  {stack_file}\n")
+    for line in skipped.lines():
+        out.write(f"  {line}\n")
     try:
         catalog = load_catalog(catalog_file)
     except ConfigurationError as exc:
@@ -636,8 +780,9 @@ def run(request: Request, client: Any | None, out: TextIO) -> int:
         return 0
     plain: list[str] = []
     external: list[str] = []
+    adopted_names = {d.name for d in drafts.values() if d.existing}
     for name, entry in catalog.secrets.items():
-        if name in {d.name for d in drafts.values() if d.existing}:
+        if name in adopted_names:
             continue  # adopted: the value stays in AWS
         for key, value in entry.values.items():
             source = value.config or value.external
@@ -661,19 +806,46 @@ def run(request: Request, client: Any | None, out: TextIO) -> int:
     return 0
 
 
+def _write(request: Request, catalog_text: str, stack_text: str) -> tuple[Path, Path]:
+    """Write the draft inside --out: every target checked first (nothing half-written), none through a link."""
+    out_dir = request.out_dir
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OpsError(f"--out: {shown(out_dir)} exists and is not a directory")
+    project_file = out_dir / "Pulumi.yaml"
+    catalog_file = out_dir / request.catalog_path
+    stack_file = out_dir / f"Pulumi.{request.stack}.yaml"
+    if catalog_file == stack_file or catalog_file == project_file:
+        raise OpsError(f"--catalog-path: '{request.catalog_path}' is the name of another file of the draft")
+    for path in (catalog_file, stack_file):
+        check_target(out_dir, path, request.force)
+    new_project = not project_file.exists() and not project_file.is_symlink()
+    if not new_project and (project_file.is_symlink() or not project_file.is_file()):
+        raise OpsError(f"{project_file}: is not a regular file (a symbolic link?); remove it")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        catalog_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OpsError(f"--out: cannot make the directory {shown(out_dir)} ({exc.strerror})") from None
+    check_target(out_dir, catalog_file, request.force)  # again, now that its directories exist
+    if new_project:
+        # The directory previews as it is: `python -m preview <stack> --project-dir <out>`.
+        write_new(project_file, (REPO / "Pulumi.yaml").read_text(encoding="utf-8"), force=False)
+    write_new(catalog_file, catalog_text, request.force)
+    write_new(stack_file, stack_text, request.force)
+    return catalog_file, stack_file
+
+
 def secretsmanager(region: str | None, endpoint_url: str | None) -> Any:
     """A Secrets Manager client in the region the prefix lives in (`--endpoint-url` / AWS_ENDPOINT_URL for tests)."""
-    import os
-
-    import boto3
     from botocore.exceptions import BotoCoreError
 
+    from ops.aws import make_client
+
     if region is None or region not in known_regions():
-        raise OpsError(f"--region: '{region}' is not a region of the aws partition where Secrets Manager runs"
+        raise OpsError(f"--region: '{shown(region)}' is not a region of the aws partition where Secrets Manager runs"
                        if region else "--from-aws needs --region: the region the existing secrets are in")
     try:
-        return boto3.client("secretsmanager", region_name=region,
-                            endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None)
+        return make_client(region, endpoint_url)
     except (ValueError, BotoCoreError) as exc:
         raise OpsError(f"cannot make a Secrets Manager client: {exc}") from None
 
@@ -704,19 +876,25 @@ def add_parser(commands: Any) -> None:
 def main(args: Any, out: TextIO) -> int:
     """`python -m ops draft ...`."""
     if args.account_id is not None and not re.fullmatch(r"[0-9]{12}", args.account_id):
-        raise OpsError(f"--account-id: '{args.account_id}' is not a 12-digit AWS account id")
+        raise OpsError(f"--account-id: '{shown(args.account_id)}' is not a 12-digit AWS account id")
     if args.app is not None and not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", args.app):
-        raise OpsError(f"--app: '{args.app}' must be lowercase letters, digits and '-' (at most 32)")
+        raise OpsError(f"--app: '{shown(args.app)}' must be lowercase letters, digits and '-' (at most 32)")
+    check_stack_name(args.stack)
     catalog_path = Path(args.catalog_path)
-    if catalog_path.is_absolute() or ".." in catalog_path.parts:
-        raise OpsError(f"--catalog-path: '{args.catalog_path}' must be a path inside --out")
+    if not args.catalog_path or catalog_path.is_absolute() or not all(
+            CATALOG_PART.fullmatch(part) and part not in (".", "..") for part in args.catalog_path.split("/")):
+        raise OpsError(f"--catalog-path: {json.dumps(args.catalog_path)} must be a file path inside --out (names "
+                       "of letters, digits and _.- separated by '/')")
     prefix = args.prefix
+    if prefix is not None and not SM_NAME.fullmatch(prefix):
+        raise OpsError(f"--from-aws: {json.dumps(prefix)} is not the start of a Secrets Manager name (letters, digits "
+                       "and /_+=.@-)")
     environment = args.environment
     if environment is None and prefix and prefix.count("/") >= 2:
         environment = prefix.split("/")[1]
     environment = environment or args.stack
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", environment):
-        raise OpsError(f"--environment: '{environment}' must be lowercase letters, digits and '-'")
+        raise OpsError(f"--environment: '{shown(environment)}' must be lowercase letters, digits and '-'")
     client = secretsmanager(args.region, args.endpoint_url) if prefix is not None else None
     request = Request(
         stack=args.stack, environment=environment, app=args.app, owner=args.owner, region=args.region,

@@ -16,8 +16,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TextIO
 
-from ops.aws import call
-from ops.stack import Stack
+from ops.aws import call, pages
+from ops.stack import OpsError, Stack
 
 DEFAULT_WARN_DAYS = 14
 """`due` (rather than `ok`) this many days before the due date."""
@@ -41,22 +41,38 @@ class Due:
 
 
 def current_version_created(client: Any, full: str, current_version: str) -> dt.datetime | None:
-    """CreatedDate of `current_version` of secret `full` (ListSecretVersionIds, paginated)."""
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"SecretId": full, "IncludeDeprecated": True, "MaxResults": 100}
-        if token:
-            kwargs["NextToken"] = token
-        page = call(f"versions of secret {full}", client.list_secret_version_ids, **kwargs)
-        for version in page.get("Versions", []):
-            if version.get("VersionId") == current_version:
+    """CreatedDate of `current_version` of secret `full` (ListSecretVersionIds, paginated, at most MAX_PAGES)."""
+    for page in pages(f"versions of secret {full}", client.list_secret_version_ids, SecretId=full,
+                      IncludeDeprecated=True, MaxResults=100):
+        versions = page.get("Versions") or []
+        if not isinstance(versions, list):
+            raise OpsError(f"secret {full}, field 'Versions': ListSecretVersionIds returned a value of the wrong shape")
+        for version in versions:
+            if isinstance(version, dict) and version.get("VersionId") == current_version:
                 created = version.get("CreatedDate")
-                if isinstance(created, dt.datetime):
+                if not isinstance(created, dt.datetime):
+                    return None
+                try:
                     return created.astimezone(dt.UTC)
-                return None
-        token = page.get("NextToken")
-        if not token:
-            return None
+                except (OverflowError, ValueError):
+                    raise OpsError(f"secret {full}, field 'CreatedDate': not a date AWS could have written") from None
+    return None
+
+
+def current_version(full: str, description: Any) -> str | None:
+    """The version holding AWSCURRENT, from DescribeSecret's VersionIdsToStages (checked: version -> labels)."""
+    stages = description.get("VersionIdsToStages") if isinstance(description, dict) else None
+    if stages is None:
+        return None
+    if not isinstance(stages, dict) or not all(isinstance(version, str) and isinstance(labels, list)
+                                               and all(isinstance(label, str) for label in labels)
+                                               for version, labels in stages.items()):
+        raise OpsError(f"secret {full}, field 'VersionIdsToStages': DescribeSecret returned a value of the wrong "
+                       "shape (a map of version ids to lists of labels)")
+    current = [version for version, labels in stages.items() if "AWSCURRENT" in labels]
+    if len(current) > 1:
+        raise OpsError(f"secret {full}, field 'VersionIdsToStages': AWSCURRENT is on {len(current)} versions")
+    return current[0] if current else None
 
 
 def assess(name: str, every_days: int, changed: dt.datetime | None, now: dt.datetime,
@@ -64,7 +80,11 @@ def assess(name: str, every_days: int, changed: dt.datetime | None, now: dt.date
     """Where a secret changed at `changed` stands on day `now` with a period of `every_days`."""
     if changed is None:
         return Due(name, every_days, None, None, "unknown", None, why or "no current value in AWS")
-    due = changed + dt.timedelta(days=every_days)
+    try:
+        due = changed + dt.timedelta(days=every_days)
+    except OverflowError:
+        raise OpsError(f"secret {name}, field 'CreatedDate': {changed.date()} plus {every_days} days is past year "
+                       "9999; not a date AWS could have written") from None
     left = (due - now).total_seconds() / 86400
     status: Status = "overdue" if left < 0 else "due" if left <= warn_days else "ok"
     return Due(name, every_days, changed.isoformat(timespec="seconds"), due.isoformat(timespec="seconds"), status,
@@ -74,7 +94,7 @@ def assess(name: str, every_days: int, changed: dt.datetime | None, now: dt.date
 def report(stack: Stack, client: Any, warn_days: int = DEFAULT_WARN_DAYS,
            now: dt.datetime | None = None) -> list[Due]:
     """Every secret of the stack with a hand-rotation period, and where it stands (metadata only)."""
-    from ops.secrets import CURRENT, describe, stages_of
+    from ops.secrets import describe
 
     now = now or dt.datetime.now(dt.UTC)
     items: list[Due] = []
@@ -86,7 +106,7 @@ def report(stack: Stack, client: Any, warn_days: int = DEFAULT_WARN_DAYS,
         if description is None:
             items.append(assess(full, entry.rotate_every_days, None, now, warn_days, "missing in AWS"))
             continue
-        current = stages_of(description).get(CURRENT)
+        current = current_version(full, description)
         changed = current_version_created(client, full, current) if current else None
         items.append(assess(full, entry.rotate_every_days, changed, now, warn_days))
     return items

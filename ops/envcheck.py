@@ -38,12 +38,9 @@ def read_env_file(path: Path) -> dict[str, str]:
 
     Errors name the file and the line number, never the line (it may hold a value).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise OpsError(f"{path}: cannot read the env file ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise OpsError(f"{path}: the env file is not UTF-8 text (byte {exc.start})") from None
+    from ops.inputs import read_input
+
+    text = read_input(path, "env file")  # a regular file of at most 1 MiB, never /dev/zero or a FIFO
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

@@ -16,6 +16,7 @@ from components import names
 from components.catalog import Rotation, Secret
 from components.public_key import published_by
 from ops.aws import NOT_FOUND, call, error_code
+from ops.aws import pages as listing
 from ops.due import Due, assess, current_version_created
 from ops.stack import OpsError, Stack, rotation_days
 
@@ -63,8 +64,8 @@ def stages_of(description: dict[str, Any]) -> dict[str, str | None]:
     """The version id holding each AWS staging label."""
     found: dict[str, str | None] = {CURRENT: None, PENDING: None, PREVIOUS: None}
     for version, labels in (description.get("VersionIdsToStages") or {}).items():
-        for label in labels:
-            if label in found:
+        for label in labels if isinstance(labels, list) else ():  # an answer of another shape: no label
+            if isinstance(label, str) and label in found:
                 found[label] = version
     return found
 
@@ -175,10 +176,9 @@ def list_states(stack: Stack, client: Any, now: dt.datetime | None = None) -> li
     """Every catalog secret of the stack, then any other secret under the stack's prefix."""
     states = [state_of(stack, client, name, stack.full_name(name), now) for name in stack.secrets]
     declared = {s.name for s in states}
-    paginator = client.get_paginator("list_secrets")
-    pages = call(f"secrets under {stack.prefix}", lambda: list(paginator.paginate(
-        Filters=[{"Key": "name", "Values": [stack.prefix]}], IncludePlannedDeletion=True,
-    )))
+    # Each page bounded (ops/aws.py `pages`): an endpoint that never ends the listing is stopped.
+    pages = list(listing(f"secrets under {stack.prefix}", client.list_secrets, MaxResults=100,
+                         Filters=[{"Key": "name", "Values": [stack.prefix]}], IncludePlannedDeletion=True))
     extra = sorted({s["Name"] for page in pages for s in page.get("SecretList", [])
                     if s["Name"].startswith(stack.prefix) and s["Name"] not in declared})
     states.extend(state_of(stack, client, None, name) for name in extra)

@@ -7,6 +7,7 @@ name here is exactly the name `pulumi up` gave it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,17 @@ def stack_file(stack: str, project_dir: Path = REPO, config_file: Path | None = 
     if not isinstance(document, dict):
         raise OpsError(f"{path}: must be a mapping with a 'config' section")
     return document
+
+
+STACK_NAME = r"[A-Za-z0-9_.-]{1,100}"
+"""Pulumi's grammar of a stack name (pulumi/pulumi pkg/backend/filestate/backend.go, now pkg/backend/diy:
+`stackNameAndProjectRegexp`); `Pulumi.<stack>.yaml` is named after it, so a '/' never reaches a path."""
+
+
+def check_stack_name(name: str) -> None:
+    """Refuse a `--stack` that is not a Pulumi stack name (an organisation-qualified name included)."""
+    import re
+
+    if not re.fullmatch(STACK_NAME, name) or name in (".", ".."):
+        raise OpsError(f"--stack: {json.dumps(name)} is not a stack name (1-100 letters, digits and _.-; Pulumi's "
+                       "grammar): give the stack's own name, without an organisation or project")

@@ -22,6 +22,28 @@ from rotation.protocol import Strategy, rotate
 logger = logging.getLogger("rotation")
 logger.setLevel(logging.INFO)
 
+SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+"""The AWS SDK's loggers: at DEBUG, botocore logs every request and response body, so every
+GetSecretValue and PutSecretValue of a rotation (12-14 passwords) would reach the function's logs."""
+
+
+def cap_sdk_logging() -> None:
+    """Hold the SDK's loggers at INFO whatever the root level: Lambda's advanced logging controls set the
+    root logger to DEBUG with AWS_LAMBDA_LOG_LEVEL=DEBUG, and a child set to DEBUG by anyone is raised too.
+    Called at import and on every invocation (the runtime may set the level after the import)."""
+    for name in SDK_LOGGERS:
+        sdk = logging.getLogger(name)
+        if sdk.level < logging.INFO:  # NOTSET inherits the root's level, DEBUG is DEBUG
+            sdk.setLevel(logging.INFO)
+    prefixes = tuple(f"{name}." for name in SDK_LOGGERS)
+    for name, child in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(child, logging.Logger) and logging.NOTSET < child.level < logging.INFO \
+                and name.startswith(prefixes):
+            child.setLevel(logging.INFO)
+
+
+cap_sdk_logging()
+
 
 def load_deployment(environ: Mapping[str, str]) -> dict[str, Strategy]:
     """Secret name -> strategy instance, from ROTATION_STRATEGY and ROTATION_TARGETS."""
@@ -51,6 +73,7 @@ def load_deployment(environ: Mapping[str, str]) -> dict[str, Strategy]:
 
 def handle(event: Mapping[str, Any], environ: Mapping[str, str], client: Any) -> None:
     """One protocol step for `event` with the deployment in `environ` and an injected client."""
+    cap_sdk_logging()
     rotate(event, client, load_deployment(environ))
 
 

@@ -244,6 +244,24 @@ def corpus() -> Iterator[Case]:
     yield Case("yaml-huge-catalog", "field 'secrets-platform:catalog'", catalog=BASE + "# " + "x" * YAML_MAX_BYTES + "\n",
                file="Pulumi.staging.yaml")
     yield Case("yaml-not-utf8", "not UTF-8", catalog=BASE + "# \udcff\n", file="catalog.yaml")
+    # Patterns: RE2 (linear time) refuses what only a backtracking engine runs; each refusal names the field.
+    endpoint = 'config: {default: "https://api.payments.example.net"}'
+    for id_, pattern in (("backreference", r"^(a)\1$"), ("lookahead", "^(?=sk_)"), ("lookbehind", "(?<!x)y"),
+                         ("negative-lookahead", "^(?!test)"), ("atomic-group", "(?>a+)b"), ("possessive", "a*+b"),
+                         ("conditional", "(a)?(?(1)b|c)"), ("backslash-Z", "^https\\Z"), ("unclosed", "(https"),
+                         ("repeat-too-large", "a{1001}"), ("named-backreference", "(?P<x>a)(?P=x)")):
+        yield catalog_case(f"pattern-{id_}", "field 'keys.endpoint.pattern'", endpoint,
+                           f"{endpoint}\n        pattern: '{pattern}'")
+    yield catalog_case("pattern-per-environment-lookahead", "field 'keys.apiKey.pattern'", "        external: {}",
+                       "        external: {}\n        pattern: {production: '^sk_live_', staging: '^(?=sk_test_)'}")
+    # Catastrophic backtracking under Python's `re`: with RE2 each ends at once, as a plain mismatch.
+    for id_, pattern, value in (("nested-plus", "^(a+)+$", "a" * 40 + "!"), ("alternation", "^(a|a)*$", "a" * 40 + "!"),
+                                ("overlap", "^(a|aa)+$", "a" * 60 + "!"), ("double-plus", "(x+x+)+y", "x" * 40 + "z"),
+                                ("words", "^(\\w+\\s?)*$", "word " * 12 + "!"), ("dot-star", "^(.*a){30}$", "a" * 40 + "!")):
+        redos = catalog_case(f"pattern-redos-{id_}", "the catalog's pattern for staging", endpoint,
+                             f'config: {{default: "{value}"}}\n        pattern: \'{pattern}\'')
+        yield Case(redos.id, redos.field, catalog=redos.catalog,
+                   file="Pulumi.staging.yaml, secret 'payments', field 'secrets-platform:paymentsEndpoint'")
     # The stack file's own structure.
     yield Case("stack-list", "Pulumi.staging.yaml", stack="- a\n", file="Pulumi.staging.yaml")
     yield Case("stack-config-list", "field 'config'", stack="config: [a]\n", file="Pulumi.staging.yaml")
@@ -295,3 +313,25 @@ def test_a_malformed_input_ends_in_one_line(case: Case, tmp_path: Path, canaries
     assert case.field in lines[0], lines[0]
     if case.file:
         assert case.file in lines[0], lines[0]
+
+
+REDOS = ("^(a+)+$", "^(a|a)*$", "^(a|aa)+$", "^([a-z]+)*[0-9]$")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("pattern", REDOS)
+def test_a_backtracking_pattern_ends_at_pulumi_up(pattern: str, make_project) -> None:  # type: ignore[no-untyped-def]
+    """An external value is held to its pattern at `pulumi up` (not in the offline preview, which holds
+    stand-ins): with RE2 the match is linear, so forty `a`s and a `!` are refused at once, never quoted."""
+    from components.errors import ConfigurationError
+    from tests.test_catalog_requirements import CATALOG, program
+
+    catalog = CATALOG.replace("    value: {env: SIGNING_KEY, external: {}}\n",
+                              f"    value: {{env: SIGNING_KEY, external: {{}}, pattern: '{pattern}'}}\n")
+    project = make_project(catalog, STACK.replace(
+        "  secrets-platform:paymentsApiKey: {secure: AAABAKtheCiphertextIsNeverRead}\n", ""))
+    supplied = "a" * 40 + CANARY + "!"
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"session": secrets.token_urlsafe(32), "signing": supplied})
+    assert caught.value.field == "secrets-platform:signing"
+    assert CANARY not in str(caught.value) and pattern in str(caught.value)

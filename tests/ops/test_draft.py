@@ -256,13 +256,13 @@ def test_draft_from_env_only_fails_preview_with_the_step_it_printed(
 
 @pytest.mark.parametrize(("argv", "message"), [
     ((), "nothing to draft from: give --env-file, --compose or --from-aws"),
-    (("--env-file", "missing.env"), "missing.env: cannot read the file"),
+    (("--env-file", "missing.env"), "missing.env: cannot read the env file"),
     (("--from-aws", "filot/staging/"), "--from-aws needs --region"),
     (("--from-aws", "filot/staging/", "--region", "eu-westt-1"), "'eu-westt-1' is not a region"),
     (("--from-aws", "nobody-has/this/", "--region", "eu-west-1"), "no secret in eu-west-1 has a name starting"),
     (("--app", "Shop", "--env-file", "x"), "--app: 'Shop' must be lowercase"),
     (("--account-id", "12", "--env-file", "x"), "--account-id: '12' is not a 12-digit"),
-    (("--catalog-path", "../c.yaml", "--env-file", "x"), "--catalog-path: '../c.yaml' must be a path inside"),
+    (("--catalog-path", "../c.yaml", "--env-file", "x"), '--catalog-path: "../c.yaml" must be a file path inside'),
 ])
 def test_bad_input_is_one_line(argv: tuple[str, ...], message: str, moto: Moto, ops: Callable[..., Result],
                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -273,13 +273,15 @@ def test_bad_input_is_one_line(argv: tuple[str, ...], message: str, moto: Moto, 
     assert message in result.err
 
 
-def test_bad_dotenv_line_names_the_line_not_its_text(moto: Moto, ops: Callable[..., Result], tmp_path: Path) -> None:
+def test_a_line_that_is_not_a_variable_is_skipped_by_its_number_never_quoted(
+        moto: Moto, ops: Callable[..., Result], tmp_path: Path) -> None:
     value = moto.value()
     env = tmp_path / ".env"
-    env.write_text(f"GOOD=1\n{value} is not a line\n")
+    env.write_text(f"GOOD=1\n{value} is not a line\n{value}\n")
     result = _draft(ops, moto, tmp_path / "d", "--stack", "staging", "--env-file", str(env), "--app", "shop")
-    assert result.code == 2
-    assert f"{env}, line 2: not a dotenv line" in result.err
+    assert result.code == 0, result.err
+    assert f"2 line(s) or entries skipped in {env} (line 2, 3)" in result.out
+    assert list(load_catalog(tmp_path / "d" / "catalog.yaml").secrets) == ["good"]
 
 
 def test_an_earlier_draft_is_not_overwritten(moto: Moto, ops: Callable[..., Result], tmp_path: Path) -> None:

@@ -69,13 +69,28 @@ def redis_srv() -> Iterator[RedisServer]:
         yield server
 
 
+EMULATOR_LOGGERS = ("moto", "werkzeug")
+"""The emulator's own loggers: it runs in the test process, but no Lambda function carries it."""
+
+
+@pytest.fixture
+def root_at_debug() -> None:
+    """Requested by a test whose logs are captured at the root logger set to DEBUG, as Lambda's advanced
+    logging controls set it (AWS_LAMBDA_LOG_LEVEL=DEBUG): every logger of the function's process, the
+    AWS SDK's included, reaches the capture (`rotation_logs` reads this fixture's name)."""
+
+
 @pytest.fixture(autouse=True)
 def rotation_logs(request: pytest.FixtureRequest) -> Iterator[RotationLogs]:
     """Every rotation test runs through this: the `rotation` logger is captured at DEBUG, and at the
     end no value of a secret the test touched (old, new or master: every version of every secret that
-    changed) nor a test server's admin password may appear in what was logged."""
+    changed) nor a test server's admin password may appear in what was logged. With `root_at_debug`,
+    the root logger is captured at DEBUG instead (the SDK's loggers included)."""
     capture = RotationLogs()
-    logger = logging.getLogger("rotation")
+    at_root = "root_at_debug" in request.fixturenames
+    if at_root:
+        capture.addFilter(lambda record: not record.name.startswith(EMULATOR_LOGGERS))
+    logger = logging.getLogger() if at_root else logging.getLogger("rotation")
     level = logger.level
     logger.setLevel(logging.DEBUG)
     logger.addHandler(capture)

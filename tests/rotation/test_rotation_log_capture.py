@@ -71,3 +71,40 @@ def test_a_value_in_a_log_line_or_a_traceback_is_counted() -> None:
         assert leaked(capture.text(), [value, "not-there-at-all"]) == 1
     finally:
         logger.removeHandler(capture)
+
+
+def test_with_the_root_logger_at_debug_no_value_reaches_the_logs(harness: Harness, name: str, root_at_debug: None,
+                                                                  rotation_logs: RotationLogs) -> None:
+    """Lambda's advanced logging controls set the root logger to DEBUG (AWS_LAMBDA_LOG_LEVEL=DEBUG), where
+    botocore logs every request and response body: each GetSecretValue and PutSecretValue of a rotation.
+    The handler holds the SDK's loggers at INFO; the fixture (root_at_debug) captures the root logger and
+    counts every value of the secret in what was logged."""
+    from rotation.handler import SDK_LOGGERS
+
+    assert logging.getLogger().getEffectiveLevel() == logging.DEBUG
+    harness.secret(name, secrets.token_hex(32))
+    token = harness.rotate(name, harness.function("token", {name: {"key": None, "generate": HEX32}}))
+    assert not harness.router.errors(token)
+    assert any(record.name.startswith("rotation") for record in rotation_logs.records), "the capture sees the root"
+    sdk_debug = [r for r in rotation_logs.records if r.name.startswith(SDK_LOGGERS) and r.levelno < logging.INFO]
+    assert sdk_debug == [], f"{len(sdk_debug)} SDK record(s) below INFO"
+
+
+def test_an_sdk_logger_set_to_debug_is_raised_to_info_on_the_next_invocation() -> None:
+    from rotation.handler import cap_sdk_logging
+
+    root, endpoint, pool = logging.getLogger(), logging.getLogger("botocore.endpoint"), logging.getLogger("urllib3")
+    saved = (root.level, endpoint.level, pool.level)
+    try:
+        root.setLevel(logging.DEBUG)
+        endpoint.setLevel(logging.DEBUG)
+        pool.setLevel(logging.NOTSET)
+        cap_sdk_logging()
+        for name in ("botocore", "botocore.endpoint", "botocore.parsers", "boto3", "urllib3.connectionpool",
+                     "s3transfer"):
+            assert logging.getLogger(name).getEffectiveLevel() == logging.INFO, name
+        assert root.getEffectiveLevel() == logging.DEBUG, "the function's own root level is left alone"
+    finally:
+        root.setLevel(saved[0])
+        endpoint.setLevel(saved[1])
+        pool.setLevel(saved[2])

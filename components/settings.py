@@ -367,3 +367,8 @@ def _principals(raw: Any, account_id: str, file: str) -> Principals:
                     "separate roles for the application and for deployments", field=where,
                 )
     return principals
+
+
+# `consumption` (how each service reads its secrets) is parsed against the catalog's consumers by
+# components/consumers.py.
+SETTINGS_KEYS = SETTINGS_KEYS | {"consumption"}

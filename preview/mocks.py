@@ -112,6 +112,10 @@ class AwsMocks(pulumi.runtime.Mocks):
             url = f"https://sqs.{region}.amazonaws.com/{self.account_id}/{queue}"
             state.update(arn=self._arn("sqs", region, queue), url=url)
             return url, state
+        if kind == "aws:cloudwatch/eventRule:EventRule":
+            rule = inputs.get("name", name)
+            state.update(arn=self._arn("events", region, f"rule/{rule}"))
+            return rule, state
         if kind == "aws:cloudwatch/metricAlarm:MetricAlarm":
             alarm = inputs.get("name", name)
             state.update(arn=self._arn("cloudwatch", region, f"alarm:{alarm}"))

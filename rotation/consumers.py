@@ -135,7 +135,11 @@ def _aware(value: Any) -> dt.datetime:
     return _time(str(value))
 
 
-def handle(event: Mapping[str, Any], environ: Mapping[str, str], restarter: Restarter) -> dict[str, list[dict[str, str]]]:
+Batch = dict[str, list[dict[str, str]]]
+"""The SQS event source's partial batch response: `{"batchItemFailures": [{"itemIdentifier": id}]}`."""
+
+
+def handle(event: Mapping[str, Any], environ: Mapping[str, str], restarter: Restarter) -> Batch:
     """One SQS batch. Per consumer, the latest rotation of the batch decides; a consumer restarted by an
     earlier record of the batch is not restarted again. Failed records are reported for retry."""
     targets, secrets = load_targets(environ)
@@ -173,7 +177,7 @@ def _clients(region: str | None) -> tuple[Any, Any]:
     return boto3.client("ecs", region_name=region), boto3.client("lambda", region_name=region)
 
 
-def lambda_handler(event: Mapping[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
+def lambda_handler(event: Mapping[str, Any], context: object) -> Batch:
     """AWS Lambda entry point (SQS event source with ReportBatchItemFailures)."""
     ecs, lambda_ = _clients(os.environ.get("AWS_REGION"))
     return handle(event, os.environ, Restarter(ecs, lambda_))

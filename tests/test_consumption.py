@@ -265,3 +265,29 @@ def test_without_restarted_consumers_nothing_is_declared(make_project: Callable[
     code, out, err = run_cli(project)
     assert code == 0, err
     assert "restart-consumers" not in out
+
+
+def test_the_cost_counts_the_queue_the_function_and_the_alarms(report: Report,
+                                                               make_project: Callable[..., Path]) -> None:
+    from preview.cost import estimate
+
+    only_runtime = {k: v for k, v in GOOD.items() if v["kind"] == "runtime"}
+    project = make_project(CATALOG, stack(only_runtime))
+    current_build(project)
+    without = estimate(preview("staging", project, policies=False).run.resources, region=REGION)
+    with_restarts = estimate(report.run.resources, region=REGION)
+    days = 730 / 24
+    # By hand: three secrets rotate every 30 days; each success is one message and one 1-s invocation at
+    # 128 MB. Lambda long-polls the queue with 5 connections of 20 s all month. Two alarms at USD 0.10.
+    messages = 3 * days / 30
+    sqs = (5 * 730 * 3600 / 20 + 3 * messages) / 1_000_000 * 0.40
+    function = messages / 1_000_000 * 0.20 + messages * 1 * 128 / 1024 * 0.0000166667
+    alarms = 2 * 0.10
+    assert "restartQueueRequests" not in without["lines"]
+    lines = with_restarts["lines"]
+    assert lines["restartQueueRequests"]["monthlyUsd"] == pytest.approx(sqs, abs=1e-4)
+    assert lines["restartFunction"]["quantity"] == pytest.approx(messages, abs=1e-4)
+    assert lines["alarms"]["monthlyUsd"] == pytest.approx(alarms)
+    assert with_restarts["monthlyUsd"] - without["monthlyUsd"] == pytest.approx(sqs + function + alarms, abs=0.011)
+    # The restart function is not a rotation function: the rotations' Lambda lines are unchanged.
+    assert lines["lambdaRequests"] == without["lines"]["lambdaRequests"]

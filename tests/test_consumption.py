@@ -291,3 +291,18 @@ def test_the_cost_counts_the_queue_the_function_and_the_alarms(report: Report,
     assert with_restarts["monthlyUsd"] - without["monthlyUsd"] == pytest.approx(sqs + function + alarms, abs=0.011)
     # The restart function is not a rotation function: the rotations' Lambda lines are unchanged.
     assert lines["lambdaRequests"] == without["lines"]["lambdaRequests"]
+
+
+def test_parliament_finds_nothing_in_the_restart_and_queue_policies(report: Report) -> None:
+    """The same linter the access tests run on every other document (tests/access/test_access_lint.py)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import parliament
+
+        for token in ("aws:iam/policy:Policy", "aws:sqs/queuePolicy:QueuePolicy"):
+            (resource,) = of(report, token)
+            found = parliament.analyze_policy_string(plain(resource.inputs)["policy"], include_community_auditors=True)
+            assert [f"{f.issue} {f.location}" for f in found.findings] == [], token
+    assert report.policy_config is not None, "the policy pack ran"

@@ -306,3 +306,25 @@ def test_parliament_finds_nothing_in_the_restart_and_queue_policies(report: Repo
             found = parliament.analyze_policy_string(plain(resource.inputs)["policy"], include_community_auditors=True)
             assert [f"{f.issue} {f.location}" for f in found.findings] == [], token
     assert report.policy_config is not None, "the policy pack ran"
+
+
+def test_the_consumption_key_is_plain_config(make_project: Callable[..., Path]) -> None:
+    """It names clusters, services and functions, which appear in ARNs: refused when set with --secret."""
+    secured = STACK + "  secrets-platform:consumption:\n    secure: v1:" + "A" * 44 + "\n"
+    line = expect_error(make_project(CATALOG, secured),
+                        "field 'secrets-platform:consumption'", "is set with --secret")
+    assert "AAAA" not in line
+
+
+def test_a_nested_kind_is_refused_in_one_line_and_a_deep_one_by_the_loader(make_project: Callable[..., Path]) -> None:
+    nested: Any = {"kind": "runtime", "cacheTtlSeconds": 60}
+    for _ in range(4):
+        nested = {"kind": nested}
+    line = expect_error(make_project(CATALOG, stack(with_entry("worker", nested))),
+                        "field 'secrets-platform:consumption.worker.kind'", "is not one of")
+    assert len(line) < 300
+    deep: Any = nested
+    for _ in range(50):
+        deep = {"kind": deep}
+    expect_error(make_project(CATALOG, stack(with_entry("worker", deep))), "Pulumi.staging.yaml",
+                 "nests deeper than 32 levels")

@@ -121,8 +121,14 @@ class Restarter:
         if _time(config["LastModified"]) > rotated_at:
             logger.info("Lambda function %s: configuration changed after the rotation", name)
             return False
-        # UpdateFunctionConfiguration replaces every variable: keep the function's own.
-        variables = dict((config.get("Environment") or {}).get("Variables") or {})
+        # UpdateFunctionConfiguration replaces every variable: keep the function's own. Variables under a
+        # customer managed key this role may not decrypt come back as `Environment.Error` (Lambda API
+        # reference, EnvironmentResponse) and must never be replaced by ours alone: fail, and page.
+        environment = config.get("Environment") or {}
+        if environment.get("Error"):
+            raise PermissionError(f"Lambda function {name}: its variables cannot be read "
+                                  f"({environment['Error'].get('ErrorCode', '?')}); not restarted")
+        variables = dict(environment.get("Variables") or {})
         variables[ROTATED_AT] = self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         self.lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
         logger.info("Lambda function %s: new execution environments", name)

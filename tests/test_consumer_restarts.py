@@ -268,3 +268,29 @@ def test_the_window_fits_sqs_and_the_handler_is_in_the_package() -> None:
     assert consumers.RESTART_WINDOW_SECONDS <= consumers.SQS_MAX_DELAY_SECONDS == 900
     module, _, function = consumers.HANDLER.rpartition(".")
     assert (REPO / (module.replace(".", "/") + ".py")).is_file() and function == "lambda_handler"
+
+
+def test_a_function_whose_variables_cannot_be_read_is_not_wiped(report: Report) -> None:
+    """GetFunctionConfiguration answers `Environment: {Error: ...}` when the caller may not decrypt the
+    variables (Lambda API reference, EnvironmentResponse / EnvironmentError); moto never does, so a stand-in
+    client gives that answer. The restart must fail (and page) rather than replace them with one variable."""
+
+    class Unreadable:
+        def __init__(self) -> None:
+            self.updates: list[dict[str, Any]] = []
+
+        def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:
+            return {"FunctionName": FunctionName, "LastModified": "2020-01-01T00:00:00.000+0000",
+                    "KMSKeyArn": f"arn:aws:kms:{REGION}:210987654321:key/{uuid.uuid4()}",
+                    "Environment": {"Error": {"ErrorCode": "AccessDeniedException", "Message": "kms:Decrypt"}}}
+
+        def update_function_configuration(self, **kwargs: Any) -> None:
+            self.updates.append(kwargs)
+
+    client = Unreadable()
+    body = json.dumps({"time": "2026-11-30T02:17:48Z", "detail": succeeded("signing-key", dt.datetime.now(UTC))})
+    answer = handle({"Records": [{"messageId": "m-1", "body": body}]}, {"CONSUMER_TARGETS": json.dumps(
+        {"targets": {"hook": {"kind": "lambda", "function": "shop-hook"}},
+         "secrets": {"shop/staging/signing-key": ["hook"]}})}, Restarter(None, client))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert client.updates == []

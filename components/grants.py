@@ -338,13 +338,13 @@ def consumer_restart_statements(ecs_services: Sequence[str], functions: Sequence
         # authorization reference, Amazon ECS); forceNewDeployment passes no role.
         statements.append(iam.Statement(
             sid="RedeployConsumerServices", effect="Allow", actions=("ecs:DescribeServices", "ecs:UpdateService"),
-            resources=tuple(sorted(ecs_services)),
+            resources=tuple(sorted(set(ecs_services))),
         ))
     if functions:
         statements.append(iam.Statement(
             sid="RestartConsumerFunctions", effect="Allow",
             actions=("lambda:GetFunctionConfiguration", "lambda:UpdateFunctionConfiguration"),
-            resources=tuple(sorted(functions)),
+            resources=tuple(sorted(set(functions))),
         ))
     statements += [
         iam.Statement(

@@ -328,3 +328,12 @@ def test_a_nested_kind_is_refused_in_one_line_and_a_deep_one_by_the_loader(make_
         deep = {"kind": deep}
     expect_error(make_project(CATALOG, stack(with_entry("worker", deep))), "Pulumi.staging.yaml",
                  "nests deeper than 32 levels")
+
+
+def test_two_consumers_on_one_service_grant_it_once() -> None:
+    from components import grants
+
+    service = consumers.EcsService(cluster="shop", service="api").arn(REGION, ACCOUNT)
+    (redeploy, *_) = grants.consumer_restart_statements([service, service], [], "arn:aws:sqs:q", "arn:aws:logs:l")
+    assert redeploy.resources == (service,)
+    assert redeploy.actions == ("ecs:DescribeServices", "ecs:UpdateService")

@@ -53,6 +53,8 @@ class RotationAlertsArgs:
     region: str
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the topic and the rule."""
+    alarms: str | None = None
+    """Name prefix of CloudWatch alarms that may publish too (the consumer restarts' failures)."""
 
 
 class RotationAlerts(pulumi.ComponentResource):
@@ -90,6 +92,14 @@ class RotationAlerts(pulumi.ComponentResource):
                     principals={"Service": ("events.amazonaws.com",)}, actions=("sns:Publish",),
                     resources=(arns[0],), conditions={"ArnEquals": {"aws:SourceArn": (arns[1],)}},
                 ),
+                # CloudWatch publishes an alarm's actions as cloudwatch.amazonaws.com (SNS developer guide,
+                # "Amazon SNS security best practices", aws:SourceArn of the alarm).
+                *([iam.Statement(
+                    sid="AlarmsOfThisEnvironmentPublish", effect="Allow",
+                    principals={"Service": ("cloudwatch.amazonaws.com",)}, actions=("sns:Publish",),
+                    resources=(arns[0],), conditions={"ArnLike": {"aws:SourceArn": (
+                        f"arn:aws:cloudwatch:{args.region}:{args.account_id}:alarm:{args.alarms}-*",)}},
+                )] if args.alarms else []),
             ], where=f"topic policy of {name}")),
             opts=child,
         )

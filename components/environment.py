@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components import grants, iam, lambda_package
+from components import consumers, grants, iam, lambda_package
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
 from components.account import check_regions, check_scheduled_deletions, stack_lookup
 from components.adopt import check_adoptions
@@ -137,6 +137,12 @@ class SecretsEnvironment(pulumi.ComponentResource):
         self._consumers = {n: tuple(e.consumers) for n, e in secrets.items()}
         _check_services(catalog, settings, secrets)
         check_config_keys(catalog, settings)
+        consumption = consumers.load(settings.file, settings.account_id, settings.region, secrets)
+        # A consumer that may hold a revoked credential: refused in production, a warning elsewhere.
+        for warning in consumers.check(secrets, consumption, settings.file, env == grants.PRODUCTION):
+            pulumi.log.warn(warning)
+        restart_targets = consumers.restart_targets(secrets, consumption, catalog.app, env)
+        consumers.targets_fit(restart_targets, settings.file)
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
         check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},
@@ -266,12 +272,14 @@ class SecretsEnvironment(pulumi.ComponentResource):
         installs = {i.secret: i for i in self.first_installs}
 
         self.alerts = None
+        self.restarts: consumers.ConsumerRestarts | None = None
         self.rotation_functions: dict[str, RotationFunction] = {}
         others = tuple(e for e in catalog.environments if e != env)
         if by_strategy:
             self.alerts = RotationAlerts(f"{name}-rotation-alerts", RotationAlertsArgs(
                 app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
                 tags=base_tags,
+                alarms=consumers.alarms_prefix(catalog.app, env) if restart_targets["secrets"] else None,
             ), child)
             code = code_archive()
             for group, (strategy, names) in groups.items():
@@ -297,6 +305,18 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     ),
                     child,
                 )
+            if restart_targets["secrets"]:
+                restarted = {s for services in restart_targets["secrets"].values() for s in services}
+                self.restarts = consumers.ConsumerRestarts(f"{name}-restart-consumers", consumers.ConsumerRestartsArgs(
+                    app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
+                    targets=restart_targets,
+                    ecs_services=tuple(c for s, c in sorted(consumption.items())
+                                       if s in restarted and isinstance(c, consumers.EcsService)),
+                    functions=tuple(c for s, c in sorted(consumption.items())
+                                    if s in restarted and isinstance(c, consumers.LambdaColdStart)),
+                    alerts_topic_arn=self.alerts.topic.arn, code=code, runtime=lambda_package.RUNTIME,
+                    tags=base_tags,
+                ), child)
 
         target = PolicyTarget(
             app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,

@@ -363,3 +363,47 @@ def state_backend_statements(bucket_arn: str, key_arn: str, region: str, *, writ
                           conditions={"StringEquals": {"kms:ViaService": (f"s3.{region}.amazonaws.com",)}}),
         ]
     return statements
+
+
+def consumer_restart_statements(ecs_services: Sequence[str], functions: Sequence[str], queue_arn: str,
+                                log_group_arn: str) -> list[iam.Statement]:
+    """The consumer restart function (components/consumers.py): a new deployment of exactly these ECS
+    services, new execution environments of exactly these Lambda functions, its own queue and logs. No
+    secret and no key: it never reads a value."""
+    statements = []
+    if ecs_services:
+        # DescribeServices and UpdateService both take the service ARN as their resource (service
+        # authorization reference, Amazon ECS); forceNewDeployment passes no role.
+        statements.append(iam.Statement(
+            sid="RedeployConsumerServices", effect="Allow", actions=("ecs:DescribeServices", "ecs:UpdateService"),
+            resources=tuple(sorted(set(ecs_services))),
+        ))
+    if functions:
+        statements.append(iam.Statement(
+            sid="RestartConsumerFunctions", effect="Allow",
+            actions=("lambda:GetFunctionConfiguration", "lambda:UpdateFunctionConfiguration"),
+            resources=tuple(sorted(set(functions))),
+        ))
+    statements += [
+        iam.Statement(
+            sid="ReceiveRotationEvents", effect="Allow",
+            actions=("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                     "sqs:ReceiveMessage"),
+            resources=(queue_arn,),
+        ),
+        iam.Statement(
+            sid="WriteOwnLogs", effect="Allow", actions=("logs:CreateLogStream", "logs:PutLogEvents"),
+            resources=(f"{log_group_arn}:*",),
+        ),
+    ]
+    return statements
+
+
+def restart_queue_statements(queue_arn: str, rule_arn: str) -> list[iam.Statement]:
+    """The restart queue's policy: only the environment's rule sends to it (EventBridge user guide,
+    "Amazon SQS permissions": events.amazonaws.com with aws:SourceArn of the rule)."""
+    return [iam.Statement(
+        sid="RuleOfThisEnvironmentSends", effect="Allow", principals={"Service": ("events.amazonaws.com",)},
+        actions=("sqs:SendMessage",), resources=(queue_arn,),
+        conditions={"ArnEquals": {"aws:SourceArn": (rule_arn,)}},
+    )]

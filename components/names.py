@@ -88,3 +88,16 @@ def generated_value_urn(stack: str, project: str, app: str, environment: str, se
     component = f"{environment_component(app, environment)}-{secret}"
     chain = f"{ENVIRONMENT_TYPE}${CATALOG_COMPONENT_TYPE}${RANDOM_TYPES[kind]}"
     return f"urn:pulumi:{stack}::{project}::{chain}::{component}-{key or 'value'}"
+
+
+QUEUE = 80
+"""SQS queue names: "up to 80 characters" (SQS API reference, CreateQueue.QueueName; no max in botocore)."""
+ALARM = 255
+"""CloudWatch PutMetricAlarm.AlarmName (botocore's model: 255)."""
+
+
+def consumer_restarts(app: str, environment: str) -> str:
+    """The stem of an environment's consumer restarts (rule, queue, function, role, alarms); every name
+    made from it is fitted to its own limit, and each alarm's ARN starts with it (the alerts topic lets
+    CloudWatch publish for alarms under it)."""
+    return f"{app}-{environment}-restart-consumers"

@@ -383,3 +383,8 @@ def recovery_window(raw: str | None, fail: Any) -> int:
         raise fail(f"{PROJECT}:recoveryWindowDays", f"{days} is outside the allowed range 7-30 (or 0: deleted at "
                    "once, without recovery, for a throwaway stack)")
     return days
+
+
+# `consumption` (how each service reads its secrets) is parsed against the catalog's consumers by
+# components/consumers.py.
+SETTINGS_KEYS = SETTINGS_KEYS | {"consumption"}

@@ -16,6 +16,10 @@ What is counted
   its second rotation. KMS requests: one Decrypt per GetSecretValue, one GenerateDataKey per new
   version in each region (Secrets Manager encrypts every version under the secret's key).
 - Lambda: rotation invocations (4 steps per rotation) and their GB-seconds.
+- Consumer restarts, when the stack declares them (components/consumers.py): the queue's SQS requests
+  (Lambda's pollers long-poll it all month, plus send, receive and delete per rotation event), the
+  restart function's invocations and GB-seconds (one per successful rotation of the environment), and
+  its CloudWatch alarms.
 
 What is not: a NAT gateway or VPC endpoint that rotation functions in a VPC need (a warning says so),
 free tiers (KMS 20,000 requests/month, Lambda 1M requests and 400,000 GB-s/month;
@@ -38,6 +42,8 @@ PRICE_SOURCES = (
     "https://aws.amazon.com/secrets-manager/pricing/",
     "https://aws.amazon.com/kms/pricing/",
     "https://aws.amazon.com/lambda/pricing/",
+    "https://aws.amazon.com/sqs/pricing/",
+    "https://aws.amazon.com/cloudwatch/pricing/",
 )
 PRICE_REGION = "us-east-1"
 """The region the list prices are taken from."""
@@ -55,6 +61,8 @@ PRICES: dict[str, float] = {
     "lambda.per_1m_requests": 0.20,
     "lambda.gb_second.x86_64": 0.0000166667,
     "lambda.gb_second.arm64": 0.0000133334,
+    "sqs.per_1m_requests": 0.40,                # standard queue requests (each 64 KB chunk is one)
+    "cloudwatch.alarm_month": 0.10,             # standard-resolution metric alarm
 }
 VPC_ENDPOINT_AZ_HOUR = 0.01
 """An interface VPC endpoint per availability zone per hour (not counted: the program creates none)."""
@@ -81,6 +89,19 @@ token 7, JWT 8, PostgreSQL 10-11: bench/results/rotation.json), so the estimate 
 KMS_DECRYPTS_PER_ROTATION = 5
 """One Decrypt per GetSecretValue the rotation function makes."""
 DEFAULT_LAMBDA_MEMORY_MB = 128
+RESTART_HANDLER = "rotation.consumers.lambda_handler"
+"""The consumer restart function's handler (components/consumers.py): not a rotation function."""
+SQS_POLLERS = 5
+"""Lambda polls an SQS event source with five long-polling connections at first (Lambda developer guide,
+"Using Lambda with Amazon SQS", scaling); each waits up to 20 s, so an idle queue costs about
+5 x 3 x 60 x 730 = 657,000 requests a month."""
+SQS_LONG_POLL_SECONDS = 20
+SQS_REQUESTS_PER_MESSAGE = 3
+"""SendMessage (EventBridge), the ReceiveMessage that returns it, DeleteMessage (Lambda)."""
+RESTART_SECONDS_PER_INVOCATION = 1.0
+"""DescribeServices / GetFunctionConfiguration and at most one update per consumer."""
+QUEUE = "aws:sqs/queue:Queue"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105 - a resource type token
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
@@ -148,7 +169,8 @@ def estimate(
     replicas = sum(secrets.values())
     keys = [i for t in KMS_KEYS for i in by_type.get(t, [])]
     rotating_keys = [k for k in keys if k.get("enableKeyRotation")]
-    functions = {str(i.get("name")): i for i in by_type.get(FUNCTION, [])}
+    restarters = [i for i in by_type.get(FUNCTION, []) if i.get("handler") == RESTART_HANDLER]
+    functions = {str(i.get("name")): i for i in by_type.get(FUNCTION, []) if i.get("handler") != RESTART_HANDLER}
 
     # Rotations per secret: the deployed schedules, then the caller's overrides.
     schedules: dict[str, tuple[float, dict[str, Any] | None]] = {}
@@ -221,6 +243,25 @@ def estimate(
         + gb_seconds_x86 * PRICES["lambda.gb_second.x86_64"]
         + gb_seconds_arm * PRICES["lambda.gb_second.arm64"]
     )
+    if restarters:
+        # Every successful rotation of the environment reaches the restart queue and the function.
+        polled = len(restarters) * SQS_POLLERS * HOURS_PER_MONTH * 3600 / SQS_LONG_POLL_SECONDS
+        messages = sum(r["rotationsPerMonth"] for r in rotation_detail if r["by"] == "function")
+        sqs_requests = polled + messages * SQS_REQUESTS_PER_MESSAGE
+        memory = max(float(f.get("memorySize") or DEFAULT_LAMBDA_MEMORY_MB) for f in restarters)
+        restart_gb_seconds = messages * RESTART_SECONDS_PER_INVOCATION * memory / 1024.0
+        alarms = len(by_type.get(ALARM, []))
+        lines["restartQueueRequests"] = _line(sqs_requests, "request", PRICES["sqs.per_1m_requests"], 1_000_000)
+        lines["restartFunction"] = {
+            **_line(messages, "invocation", PRICES["lambda.per_1m_requests"], 1_000_000),
+            "monthlyUsd": round(messages / 1_000_000 * PRICES["lambda.per_1m_requests"]
+                                + restart_gb_seconds * PRICES["lambda.gb_second.x86_64"], 4),
+        }
+        lines["alarms"] = _line(alarms, "alarm-month", PRICES["cloudwatch.alarm_month"])
+        unrounded += (sqs_requests / 1_000_000 * PRICES["sqs.per_1m_requests"]
+                      + messages / 1_000_000 * PRICES["lambda.per_1m_requests"]
+                      + restart_gb_seconds * PRICES["lambda.gb_second.x86_64"]
+                      + alarms * PRICES["cloudwatch.alarm_month"])
     key_rotation_extra = len(rotating_keys) * KMS_BILLED_ROTATIONS * PRICES["kms.rotated_material_month"]
     warnings = []
     in_vpc = sum(1 for f in functions.values() if ((f.get("vpcConfig") or {}).get("subnetIds")))

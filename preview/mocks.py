@@ -117,6 +117,19 @@ class AwsMocks(pulumi.runtime.Mocks):
             topic = inputs.get("name", name)
             state.update(arn=self._arn("sns", region, topic))
             return topic, state
+        if kind == "aws:sqs/queue:Queue":
+            queue = inputs.get("name", name)
+            url = f"https://sqs.{region}.amazonaws.com/{self.account_id}/{queue}"
+            state.update(arn=self._arn("sqs", region, queue), url=url)
+            return url, state
+        if kind == "aws:cloudwatch/eventRule:EventRule":
+            rule = inputs.get("name", name)
+            state.update(arn=self._arn("events", region, f"rule/{rule}"))
+            return rule, state
+        if kind == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            alarm = inputs.get("name", name)
+            state.update(arn=self._arn("cloudwatch", region, f"alarm:{alarm}"))
+            return alarm, state
         state.setdefault("name", name)
         service = kind.split(":")[1].split("/")[0]
         state.setdefault("arn", self._arn(service, region, f"{kind.split(':')[-1].lower()}/{name}"))

@@ -456,7 +456,6 @@ def _preflight(catalog: Catalog, settings: StackSettings, secrets: dict[str, Sec
         iam.document(grants.rotation_statements(
             scope, names, masters, log_group_arn(settings.region, account, fn),
             subnet_ids=settings.rotation_subnet_ids if in_vpc else (),
-            security_group_ids=settings.rotation_security_group_ids if in_vpc else (),
             publishes=[public_name(n) for n in names if secrets[n].public_key is not None]),
             where=f"rotation policy {fn}")
 

@@ -258,13 +258,21 @@ VPC_NETWORK_ACTIONS = (
 VPC_DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
 """What Lambda needs to attach a function to a VPC (Lambda developer guide, "Giving Lambda functions
 access to resources in an Amazon VPC"): the EC2 half of AWSLambdaVPCAccessExecutionRole, whose logs
-half would grant logs actions on every log group. The describe actions work only on `*`; the guide
-warns that DeleteNetworkInterface must name one interface or all of them (`network-interface/*`)."""
+half would grant logs actions on every log group. The describe actions work only on `*`."""
+
+
+def vpc_interfaces_resource(region: str, account_id: str) -> str:
+    """Every EC2 resource of the account in the region, the form the Lambda developer guide gives for the
+    network-interface actions. Lambda checks the execution role at CreateFunction and
+    UpdateFunctionConfiguration, before any interface exists: a grant on `network-interface/*` (or on
+    the subnets and security groups) fails that check ("does not have permissions to call
+    DeleteNetworkInterface on EC2"). The function's subnets are fixed by its vpc_config, not by IAM."""
+    return f"arn:aws:ec2:{region}:{account_id}:*/*"
 
 
 def rotation_statements(
     scope: Scope, rotated: Sequence[str], masters: Sequence[str], log_group_arn: str, *,
-    subnet_ids: Sequence[str] = (), security_group_ids: Sequence[str] = (), publishes: Sequence[str] = (),
+    subnet_ids: Sequence[str] = (), publishes: Sequence[str] = (),
 ) -> list[iam.Statement]:
     """A rotation function: the protocol's calls on exactly the secrets it rotates, and a new version of
     the public-key secrets it `publishes` (jwt-rs256), nothing else."""
@@ -293,20 +301,14 @@ def rotation_statements(
             sid="PublishPublicKeys", effect="Allow", actions=(APP_WRITE_ACTION,), resources=published,
         ))
     if subnet_ids:
-        # A function in the stack's VPC (a database strategy): its network interfaces, in its own
-        # subnets and security groups only.
-        ec2 = f"arn:aws:ec2:{scope.region}:{scope.account_id}"
-        interfaces = (f"{ec2}:network-interface/*",)
+        # A function in the stack's VPC (a database strategy): Lambda manages its network interfaces.
         at = -1 if scope.other_environments else len(statements)
         statements[at:at] = [
-            iam.Statement(
-                sid="CreateNetworkInterfaces", effect="Allow", actions=("ec2:CreateNetworkInterface",),
-                resources=(*interfaces, *(f"{ec2}:subnet/{s}" for s in subnet_ids),
-                           *(f"{ec2}:security-group/{g}" for g in security_group_ids)),
-            ),
-            iam.Statement(sid="ManageNetworkInterfaces", effect="Allow",
-                          actions=tuple(a for a in VPC_NETWORK_ACTIONS if a != "ec2:CreateNetworkInterface"),
-                          resources=interfaces),
+            # `network-interface/*` adds nothing for IAM (a wildcard matches across the `/`), but keeps the
+            # rights of a running function for readers that take the resource type literally.
+            iam.Statement(sid="ManageNetworkInterfaces", effect="Allow", actions=VPC_NETWORK_ACTIONS, resources=(
+                vpc_interfaces_resource(scope.region, scope.account_id),
+                f"arn:aws:ec2:{scope.region}:{scope.account_id}:network-interface/*")),
             iam.Statement(sid="DescribeNetwork", effect="Allow", actions=VPC_DESCRIBE_ACTIONS, resources=("*",)),
         ]
     return statements

@@ -222,7 +222,7 @@ class RotationFunction(pulumi.ComponentResource):
             )
             return iam.document(grants.rotation_statements(
                 scope, rotated, args.masters, log_group_arn, subnet_ids=args.subnet_ids if in_vpc else (),
-                security_group_ids=args.security_group_ids if in_vpc else (), publishes=publishes),
+                publishes=publishes),
                 where=f"rotation policy {name}")
 
         self.policy = aws.iam.Policy(

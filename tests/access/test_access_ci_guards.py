@@ -12,7 +12,7 @@ from access_harness import ACCOUNT, APP, STACKS, Role, Simulator, Stacks, stack_
 from test_access_matrix import _both as both
 
 from components.names import rotation_function
-from preview.access_matrix import Request, SecretInfo, secret_request
+from preview.access_matrix import Principal, Request, SecretInfo, secret_request
 
 OTHER_KEY = f"arn:aws:kms:ap-southeast-2:{ACCOUNT}:key/00000000-1111-2222-3333-444444444444"
 """A key that is not the environment's (as aws/secretsmanager's would be)."""
@@ -98,35 +98,70 @@ def test_cancelling_rotation(stacks: Stacks, simulator: Simulator) -> None:
         assert set(both(simulator, requests(stacks, Role(env, "runtime"), cancel, {}))) == {"ExplicitlyDenied"}
 
 
-def test_a_rotation_function_in_the_vpc_gets_network_interfaces_and_no_other_logs(
+LAMBDA_VPC_GUIDE = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html"
+"""Lambda developer guide, "Giving Lambda functions access to resources in an Amazon VPC" (source:
+awsdocs/aws-lambda-developer-guide doc_source/configuration-vpc.md): Lambda uses the execution role to
+create and manage network interfaces; DescribeNetworkInterfaces works only on `*`; for
+DeleteNetworkInterface "either specify a unique resource ID, or include all resource IDs, for example
+arn:aws:ec2:us-west-2:123456789012:*/*"."""
+
+ENI_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+               "ec2:UnassignPrivateIpAddresses")
+"""The network-interface actions Lambda checks; DescribeNetworkInterfaces is checked on `*` (the simulator
+refuses it on any other resource: it has no resource-level permissions)."""
+
+
+def _role_request(role: Principal, action: str, resource: str) -> Request:
+    return Request(principal=role.arn, action=action, resource=resource, resource_account=ACCOUNT,
+                   context={"aws:PrincipalAccount": ACCOUNT, "aws:PrincipalArn": role.arn},
+                   identity_policies=role.policies, resource_policy=None, service=action.split(":")[0])
+
+
+def test_lambda_accepts_a_vpc_rotation_role_when_the_function_is_created(
         stacks: Stacks, simulator: Simulator) -> None:
-    """The EC2 half of AWS's VPC access policy, in the stack's own subnets; none of its logs:* on `*`."""
+    """Emulates Lambda's check at CreateFunction/UpdateFunctionConfiguration: no interface exists yet, so
+    no interface id can be named; the role must allow each ENI action on every EC2 resource of the
+    account in the region, the guide's `arn:aws:ec2:<region>:<account>:*/*` (LAMBDA_VPC_GUIDE). A grant on
+    `network-interface/*`, subnets or security groups does not cover it, and Lambda refuses the function
+    ("The provided execution role does not have permissions to call DeleteNetworkInterface on EC2")."""
+    region = stacks.model.region
+    for env in STACKS:
+        if not stack_values(env).get("secrets-platform:rotationSubnetIds"):
+            continue
+        role = next(r for r in stacks.model.principals if r.name == rotation_function(APP, env, "redis-acl"))
+        checked = f"arn:aws:ec2:{region}:{ACCOUNT}:*/*"
+        batch = [_role_request(role, action, checked) for action in ENI_ACTIONS]
+        batch.append(_role_request(role, "ec2:DescribeNetworkInterfaces", "*"))
+        assert both(simulator, batch) == ["Allowed"] * len(batch), env
+        # Once running, the same rights cover the interfaces Lambda makes (by id) in the stack's region only.
+        later = [_role_request(role, "ec2:DeleteNetworkInterface",
+                               f"arn:aws:ec2:{region}:{ACCOUNT}:network-interface/eni-0123456789abcdef0"),
+                 _role_request(role, "ec2:DeleteNetworkInterface",
+                               f"arn:aws:ec2:us-east-1:{ACCOUNT}:network-interface/eni-0123456789abcdef0"),
+                 _role_request(role, "ec2:DeleteNetworkInterface",
+                               f"arn:aws:ec2:{region}:000000000000:network-interface/eni-0123456789abcdef0")]
+        assert both(simulator, later) == ["Allowed", "ImplicitlyDenied", "ImplicitlyDenied"], env
+        return
+    raise AssertionError("no stack puts a rotation function in a VPC: this test proves nothing")
+
+
+def test_a_vpc_rotation_role_gets_no_other_ec2_or_logs_rights(stacks: Stacks, simulator: Simulator) -> None:
+    """The EC2 half of AWS's VPC access policy and nothing more; none of its logs:* on `*`."""
     values = stack_values("production")
     subnet = values["secrets-platform:rotationSubnetIds"][0]
     role = next(r for r in stacks.model.principals if r.name == rotation_function(APP, "production", "redis-acl"))
     region = stacks.model.region
     ec2 = f"arn:aws:ec2:{region}:{ACCOUNT}"
-
-    def request(action: str, resource: str) -> Request:
-        return Request(principal=role.arn, action=action, resource=resource, resource_account=ACCOUNT,
-                       context={"aws:PrincipalAccount": ACCOUNT, "aws:PrincipalArn": role.arn},
-                       identity_policies=role.policies, resource_policy=None, service=action.split(":")[0])
-
     cases = {
-        ("ec2:CreateNetworkInterface", f"{ec2}:subnet/{subnet}"): "Allowed",
-        ("ec2:CreateNetworkInterface", f"{ec2}:subnet/subnet-0000000000000000f"): "ImplicitlyDenied",
-        ("ec2:DeleteNetworkInterface", f"{ec2}:network-interface/eni-0123456789abcdef0"): "Allowed",
-        ("ec2:DescribeNetworkInterfaces", "*"): "Allowed",
         ("ec2:DeleteSubnet", f"{ec2}:subnet/{subnet}"): "ImplicitlyDenied",
+        ("ec2:RunInstances", f"{ec2}:*/*"): "ImplicitlyDenied",
+        ("ec2:ModifyNetworkInterfaceAttribute", f"{ec2}:network-interface/eni-0123456789abcdef0"): "ImplicitlyDenied",
         ("logs:PutLogEvents", f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/lambda/someone-else:log-stream:x"):
             "ImplicitlyDenied",
         ("logs:CreateLogGroup", f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/lambda/anything"): "ImplicitlyDenied",
     }
-    batch = [request(action, resource) for action, resource in cases]
-    assert simulator.decide(batch) == list(cases.values())
+    batch = [_role_request(role, action, resource) for action, resource in cases]
+    assert both(simulator, batch) == list(cases.values())
     # A token function runs outside the VPC: no EC2 rights at all.
     token = next(r for r in stacks.model.principals if r.name == rotation_function(APP, "production", "token"))
-    plain = [Request(principal=token.arn, action="ec2:DescribeNetworkInterfaces", resource="*",
-                     resource_account=ACCOUNT, context={"aws:PrincipalAccount": ACCOUNT},
-                     identity_policies=token.policies, resource_policy=None, service="ec2")]
-    assert simulator.decide(plain) == ["ImplicitlyDenied"]
+    assert both(simulator, [_role_request(token, "ec2:DescribeNetworkInterfaces", "*")]) == ["ImplicitlyDenied"]

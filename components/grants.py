@@ -48,6 +48,9 @@ ROTATION_ACTIONS = (
 """The four-step rotation protocol's calls on the secret being rotated (ListSecretVersionIds: the
 single-user strategy's last resort, trying unlabelled older versions)."""
 
+INVOKE_ACTION = "lambda:InvokeFunction"
+"""What RotateSecret also requires of its caller, on the rotation function."""
+
 APP_WRITE_ACTION = "secretsmanager:PutSecretValue"
 """What a service that renews its own value (`rotation: application`) may do to that secret."""
 
@@ -219,6 +222,14 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
         ),
         *scope.isolation_deny(),
     ]
+    if rotation_functions:
+        # RotateSecret also needs lambda:InvokeFunction on the function it runs (botocore's RotateSecret
+        # documentation); only the stack's own functions, by exact ARN. A direct invocation can drive only
+        # the protocol's steps on the secrets a function was built for (rotation/protocol.py refuses others).
+        statements.insert(1, iam.Statement(
+            sid="InvokeOwnRotationFunctions", effect="Allow", actions=(INVOKE_ACTION,),
+            resources=tuple(sorted(rotation_functions)),
+        ))
     if scope.replica_regions:
         # Replication only to the stack's own regions. The replica's key is not in the request
         # context of ReplicateSecretToRegions (no condition key), so the regions are what IAM can pin;

@@ -8,11 +8,22 @@ simulator's decision must equal both the rule below and `preview.access_matrix`'
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from access_harness import ACCOUNT, APP, STACKS, Role, Simulator, Stacks, stack_values
 from test_access_matrix import _both as both
 
 from components.names import rotation_function
-from preview.access_matrix import Principal, Request, SecretInfo, secret_request
+from preview.access_matrix import (
+    Principal,
+    Request,
+    SecretInfo,
+    cell_requests,
+    combine,
+    evaluate_cell,
+    invoke_request,
+    secret_request,
+)
 
 OTHER_KEY = f"arn:aws:kms:ap-southeast-2:{ACCOUNT}:key/00000000-1111-2222-3333-444444444444"
 """A key that is not the environment's (as aws/secretsmanager's would be)."""
@@ -165,3 +176,38 @@ def test_a_vpc_rotation_role_gets_no_other_ec2_or_logs_rights(stacks: Stacks, si
     # A token function runs outside the VPC: no EC2 rights at all.
     token = next(r for r in stacks.model.principals if r.name == rotation_function(APP, "production", "token"))
     assert both(simulator, [_role_request(token, "ec2:DescribeNetworkInterfaces", "*")]) == ["ImplicitlyDenied"]
+
+
+def test_rotating_now_needs_the_function_too(stacks: Stacks, simulator: Simulator) -> None:
+    """RotateSecret also needs lambda:InvokeFunction on the rotation function (botocore's RotateSecret
+    documentation, `secretsmanager` service model: "You also need lambda:InvokeFunction permissions on the
+    rotation function"). The pipeline may invoke its own stack's functions only; the matrix's `rotate`
+    cell is allowed only when both requests are."""
+    region = stacks.model.region
+    for env in STACKS:
+        ci = stacks.model.principal(Role(env, "ci").arn)
+        rotated = [s for s in own(stacks, env) if s.rotation_function is not None]
+        assert rotated, f"{env}: no secret has a rotation schedule, this test proves nothing"
+        mine = sorted({s.rotation_function for s in rotated if s.rotation_function})
+        assert all(f.startswith(f"arn:aws:lambda:{region}:{ACCOUNT}:function:{APP}-{env}-rotate-") for f in mine)
+        assert set(both(simulator, [invoke_request(ci, f) for f in mine])) == {"Allowed"}, env
+        other = next(e for e in STACKS if e != env)
+        foreign = [f"arn:aws:lambda:{region}:{ACCOUNT}:function:{rotation_function(APP, other, 'token')}",
+                   f"arn:aws:lambda:{region}:{ACCOUNT}:function:exfiltrate",
+                   f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{rotation_function(APP, env, 'token')}"]
+        assert set(both(simulator, [invoke_request(ci, f) for f in foreign])) == {"ImplicitlyDenied"}, env
+        runtime = stacks.model.principal(Role(env, "runtime").arn)
+        assert set(both(simulator, [invoke_request(runtime, f) for f in mine])) == {"ImplicitlyDenied"}, env
+
+        # Without the invoke grant the cell is not allowed, though RotateSecret alone still is.
+        bare = replace(ci, policies=tuple(
+            replace(p, document={**p.document, "Statement": [
+                st for st in p.document["Statement"] if st.get("Sid") != "InvokeOwnRotationFunctions"]})
+            for p in ci.policies))
+        for principal, want in ((ci, "Allowed"), (bare, "ImplicitlyDenied")):
+            for secret in rotated:
+                pair = cell_requests(principal, secret, "rotate")
+                assert [r.action for r in pair] == ["secretsmanager:RotateSecret", "lambda:InvokeFunction"]
+                decided = both(simulator, list(pair))
+                assert combine(decided) == evaluate_cell(principal, secret, "rotate") == want, (env, secret.name)
+            assert decided[0] == "Allowed"

@@ -177,6 +177,9 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
     if production:
         # RemoveRegionsFromReplication deletes the replicas at once, with no recovery window.
         manage.discard("secretsmanager:RemoveRegionsFromReplication")
+        # The provider deletes a SecretPolicy (DeleteResourcePolicy, terraform-provider-aws
+        # secret_policy.go) only before deleting its secret, which no pipeline does in production.
+        manage.discard("secretsmanager:DeleteResourcePolicy")
     else:
         manage.add("secretsmanager:DeleteSecret")
     production_secrets = (f"arn:aws:secretsmanager:*:{scope.account_id}:secret:{scope.app}/{PRODUCTION}/*",)
@@ -204,13 +207,21 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
         ),
         _rotation_function_deny(rotation_functions, own),
         iam.Statement(
-            sid="DenyDeletingProductionSecrets", effect="Deny", actions=("secretsmanager:DeleteSecret",),
-            resources=production_secrets,
+            # In production also what deletes replicas at once or the secret's resource policy.
+            sid="DenyDeletingProductionSecrets", effect="Deny", resources=production_secrets,
+            actions=("secretsmanager:DeleteSecret", *((
+                "secretsmanager:DeleteResourcePolicy", "secretsmanager:RemoveRegionsFromReplication",
+            ) if production else ())),
         ),
-        *([iam.Statement(
-            sid="DenyRemovingProductionReplicas", effect="Deny",
-            actions=("secretsmanager:RemoveRegionsFromReplication",), resources=production_secrets,
-        )] if production else []),
+        _replica_regions_deny(scope),
+        iam.Statement(
+            # A resource policy that opens a secret to other accounts is refused by Secrets Manager only
+            # with BlockPublicPolicy=true; the provider sends what the SecretPolicy says (the program: true).
+            # A request without the key counts as false.
+            sid="DenyPolicyWithoutPublicBlock", effect="Deny", actions=("secretsmanager:PutResourcePolicy",),
+            resources=("*",), conditions={"BoolIfExists": {"secretsmanager:BlockPublicPolicy": ("false",)}},
+        ),
+        *_reserved_tags_deny(scope),
         iam.Statement(
             sid="DenyDeletingWithoutRecovery", effect="Deny", actions=("secretsmanager:DeleteSecret",),
             resources=("*",), conditions={"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": ("true",)}},
@@ -224,11 +235,11 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
     ]
     if rotation_functions:
         # RotateSecret also needs lambda:InvokeFunction on the function it runs (botocore's RotateSecret
-        # documentation); only the stack's own functions, by exact ARN. A direct invocation can drive only
-        # the protocol's steps on the secrets a function was built for (rotation/protocol.py refuses others).
+        # documentation); only the stack's own functions. A direct invocation can drive only the
+        # protocol's steps on the secrets a function was built for (rotation/protocol.py refuses others).
         statements.insert(1, iam.Statement(
             sid="InvokeOwnRotationFunctions", effect="Allow", actions=(INVOKE_ACTION,),
-            resources=tuple(sorted(rotation_functions)),
+            resources=(functions_pattern(rotation_functions),),
         ))
     if scope.replica_regions:
         # Replication only to the stack's own regions. The replica's key is not in the request
@@ -247,6 +258,63 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
     return statements
 
 
+RESERVED_TAGS_EVERYWHERE = ("app", "class", "environment", "managed-by", "owner", "rotation")
+"""Platform tags every secret carries (components/secret.py; tests/access checks both stacks): the
+program never removes one, so nobody may (UntagResource)."""
+
+
+def _stack_tag_values(scope: Scope) -> dict[str, str]:
+    """Platform tags with one value in the whole stack: read policies condition on `environment`."""
+    return {"app": scope.app, "environment": scope.environment}
+
+
+def _reserved_tags_deny(scope: Scope) -> list[iam.Statement]:
+    """No retagging that moves a secret to another environment or application, no removal of a platform
+    tag. The provider sends only the tags that change: TagResource with the added or changed ones,
+    UntagResource with the removed keys (terraform-provider-aws `internal/tags` Updated/Removed), so the
+    stack's own updates never name another value; CreateSecret carries its tags too (aws:RequestTag)."""
+    statements = [
+        iam.Statement(
+            # The key must be present: a negated operator also holds on a request without it.
+            sid=f"DenyRetagging{key.title()}", effect="Deny",
+            actions=("secretsmanager:CreateSecret", "secretsmanager:TagResource"), resources=("*",),
+            conditions={"Null": {f"aws:RequestTag/{key}": ("false",)},
+                        "StringNotEquals": {f"aws:RequestTag/{key}": (value,)}},
+        )
+        for key, value in sorted(_stack_tag_values(scope).items())
+    ]
+    statements.append(iam.Statement(
+        sid="DenyUntaggingPlatformTags", effect="Deny", actions=("secretsmanager:UntagResource",), resources=("*",),
+        conditions={"ForAnyValue:StringEquals": {"aws:TagKeys": RESERVED_TAGS_EVERYWHERE}},
+    ))
+    return statements
+
+
+def _replica_regions_deny(scope: Scope) -> iam.Statement:
+    """No replica outside the stack's regions, whatever other policies of the role allow (CreateSecret
+    with AddReplicaRegions, ReplicateSecretToRegions)."""
+    actions = ("secretsmanager:CreateSecret", "secretsmanager:ReplicateSecretToRegions")
+    if not scope.replica_regions:
+        return iam.Statement(sid="DenyReplicasElsewhere", effect="Deny", actions=actions, resources=("*",),
+                             conditions={"Null": {"secretsmanager:AddReplicaRegions": ("false",)}})
+    return iam.Statement(
+        sid="DenyReplicasElsewhere", effect="Deny", actions=actions, resources=("*",),
+        conditions={"ForAnyValue:StringNotEquals": {"secretsmanager:AddReplicaRegions": scope.replica_regions}},
+    )
+
+
+def functions_pattern(functions: Sequence[str]) -> str:
+    """One ARN pattern for the stack's rotation functions: their common start (`<app>-<env>-rotate-`,
+    components/names.py) and `*`, or the one ARN. A pattern keeps the CI policy's size constant as
+    groups are added (IAM's 6,144 characters)."""
+    first, *others = sorted(set(functions))
+    if not others:
+        return first
+    common = next((i for i, chars in enumerate(zip(first, others[-1], strict=False)) if len(set(chars)) > 1),
+                  min(len(first), len(others[-1])))
+    return first[:common] + "*"
+
+
 def _rotation_function_deny(functions: Sequence[str], own: tuple[str, ...]) -> iam.Statement:
     """RotateSecret may name only the stack's own rotation functions (secretsmanager:RotationLambdaARN
     is in the request context when the call names a function; a bare "rotate now" names none)."""
@@ -258,7 +326,7 @@ def _rotation_function_deny(functions: Sequence[str], own: tuple[str, ...]) -> i
     return iam.Statement(
         sid="DenyForeignRotationFunctions", effect="Deny", actions=("secretsmanager:RotateSecret",), resources=own,
         conditions={"Null": {"secretsmanager:RotationLambdaARN": ("false",)},
-                    "ArnNotEquals": {"secretsmanager:RotationLambdaARN": tuple(sorted(functions))}},
+                    "ArnNotLike": {"secretsmanager:RotationLambdaARN": (functions_pattern(functions),)}},
     )
 
 

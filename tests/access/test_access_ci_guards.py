@@ -61,21 +61,37 @@ def test_a_pipeline_cannot_move_a_secret_to_another_key(stacks: Stacks, simulato
         assert set(both(simulator, requests(stacks, ci, "secretsmanager:CreateSecret", {}))) == {"ExplicitlyDenied"}
 
 
+def _replicating(stacks: Stacks, simulator: Simulator, env: str, action: str, regions: tuple[str, ...]) -> set[str]:
+    """The decisions on `action` naming replica `regions` for each of `env`'s primary secrets, by its pipeline."""
+    principal = stacks.model.principal(Role(env, "ci").arn)
+    batch = []
+    for secret in (s for s in own(stacks, env) if s.region == stacks.model.region):
+        context: dict[str, str | tuple[str, ...]] = {"secretsmanager:AddReplicaRegions": regions}
+        if action == "secretsmanager:CreateSecret":
+            context["secretsmanager:KmsKeyArn"] = key_of(stacks, secret)  # or it is denied for that
+        batch.append(secret_request(principal, secret, action, context))
+    return set(both(simulator, batch))
+
+
 def test_a_pipeline_replicates_only_to_the_stacks_regions(stacks: Stacks, simulator: Simulator) -> None:
-    replicas = {env: list(stack_values(env).get("secrets-platform:replicaRegions") or []) for env in STACKS}
+    """secretsmanager:AddReplicaRegions is in the request context of CreateSecret and
+    ReplicateSecretToRegions (Service Authorization Reference; parliament's copy of it lists the key on
+    both actions): a replica outside the stack's regions is denied explicitly, whatever else the role holds."""
+    replicas = {env: tuple(stack_values(env).get("secrets-platform:replicaRegions") or ()) for env in STACKS}
     assert any(replicas.values()), "some stack must replicate, or this test proves nothing"
     for env in STACKS:
-        ci = Role(env, "ci")
-        elsewhere = requests(stacks, ci, "secretsmanager:ReplicateSecretToRegions",
-                             {"secretsmanager:AddReplicaRegions": ("us-east-1",)})
-        assert set(both(simulator, elsewhere)) == {"ImplicitlyDenied"}, env
-        if replicas[env]:
-            allowed = requests(stacks, ci, "secretsmanager:ReplicateSecretToRegions",
-                               {"secretsmanager:AddReplicaRegions": tuple(replicas[env])})
-            assert set(both(simulator, allowed)) == {"Allowed"}, env
-            mixed = requests(stacks, ci, "secretsmanager:ReplicateSecretToRegions",
-                             {"secretsmanager:AddReplicaRegions": (*replicas[env], "us-east-1")})
-            assert set(both(simulator, mixed)) == {"ImplicitlyDenied"}, env
+        for action in ("secretsmanager:ReplicateSecretToRegions", "secretsmanager:CreateSecret"):
+            assert _replicating(stacks, simulator, env, action, ("us-east-1",)) == {"ExplicitlyDenied"}, env
+            assert _replicating(stacks, simulator, env, action, (*replicas[env], "us-east-1")) == {
+                "ExplicitlyDenied"}, env
+            if replicas[env]:
+                assert _replicating(stacks, simulator, env, action, replicas[env]) == {"Allowed"}, (env, action)
+        # A creation without replicas is not concerned.
+        principal = stacks.model.principal(Role(env, "ci").arn)
+        plain = [secret_request(principal, s, "secretsmanager:CreateSecret",
+                                {"secretsmanager:KmsKeyArn": key_of(stacks, s)})
+                 for s in own(stacks, env) if s.region == stacks.model.region]
+        assert set(both(simulator, plain)) == {"Allowed"}, env
 
 
 def test_production_replicas_are_never_removed_by_a_pipeline(stacks: Stacks, simulator: Simulator) -> None:

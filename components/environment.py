@@ -281,7 +281,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
                                   version=stored(n),
                                   first_value_by_rotation=self.secrets[n].first_value_by_rotation,
                                   install_at_deploy=n in installs and installs[n].master is not None,
-                                  master_version=stored(m) if (m := _master(secrets[n])) else None)
+                                  master_version=stored(m) if (m := _master(secrets[n])) else None,
+                                  public_key_secret=self.secrets[public_name(n)].secret
+                                  if secrets[n].public_key is not None else None)
                     for n in names
                 )
                 masters = tuple(sorted({m for n in names if (m := _master(secrets[n]))}))

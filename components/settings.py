@@ -20,6 +20,7 @@ import pulumi
 from components.adopt import Adoption, parse_adoptions
 from components.catalog import YAML_MAX_BYTES
 from components.errors import ConfigurationError
+from components.stack_claims import check_environment_claim
 
 PROJECT = "secrets-platform"
 """The Pulumi project name; also the config namespace of every key below."""
@@ -169,6 +170,7 @@ def load_settings() -> StackSettings:
     environment = get("environment") or stack
     if not ENVIRONMENT.fullmatch(environment):
         raise fail(f"{PROJECT}:environment", f"'{environment}' must be lowercase letters, digits and '-'")
+    check_environment_claim(stack, environment, account_id, file)
 
     def integer(key: str, default: int, low: int, high: int) -> int:
         raw = get(key)

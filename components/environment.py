@@ -41,6 +41,7 @@ from components.values import (
     SuppliedValues,
     check_config_keys,
     check_differences,
+    check_literal_defaults,
     deploy_checks,
     read_supplied,
 )
@@ -136,6 +137,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
         self._consumers = {n: tuple(e.consumers) for n, e in secrets.items()}
         _check_services(catalog, settings, secrets)
         check_config_keys(catalog, settings)
+        check_literal_defaults(catalog)
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
         check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},

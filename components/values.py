@@ -246,3 +246,35 @@ def deploy_checks(catalog: Catalog, secrets_: dict[str, Secret], environment: st
                 checks.append(f"{where}: matches '{pattern}'")
             checks += [f"{where}: differs from {ref}" for ref in value.differs_from]
     return checks
+
+
+SECRET_LOOKING_NAME = re.compile(r"pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential",
+                                 re.IGNORECASE)
+"""A key name that says its value is a credential (`password`, `apiKey`, `client_secret`). The variables a
+value feeds are not looked at: they carry the secret's name (`DEVICE_TOKEN_KID` is a key id)."""
+PLAIN_DEFAULT = re.compile(r"^(-?[0-9]{1,6}(\.[0-9]{1,6})?|true|false|[a-z][a-z0-9+.-]*://[^/@\s]+(/\S*)?)$",
+                           re.IGNORECASE)
+"""What a default may still be under such a name: a short number, a flag, a URL without credentials in it
+(`tokenUrl: https://auth.example.com/token`)."""
+URL_WITH_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
+
+
+def check_literal_defaults(catalog: Catalog) -> None:
+    """Refuse a plain `config` value whose catalog `default` is a credential: the catalog is committed in
+    plain text, and the value would reach every stack that does not set the key. A secret-looking key
+    (the secret's name for a single value) with a default other than a number, a flag or a plain URL, or
+    any default that is a URL with a password in it. The message never quotes the default."""
+    for name, entry in catalog.secrets.items():
+        for key, value in entry.values.items():
+            if value.config is None or value.config.default is None:
+                continue
+            default = value.config.default
+            names = [n for n in (key or name,) if SECRET_LOOKING_NAME.search(n)]
+            if (names and not PLAIN_DEFAULT.fullmatch(default)) or URL_WITH_CREDENTIALS.match(default):
+                why = f"'{names[0]}' names a credential" if names else "it holds a URL with a password"
+                raise ConfigurationError(
+                    catalog.path, f"a catalog default may not hold a secret ({why}), and the catalog is committed "
+                    "in plain text; declare the value `external: {}` and set it per stack with `pulumi config set "
+                    "--secret`, or `generate` it", secret=name,
+                    field=f"{'keys.' + key if key else 'value'}.config.default",
+                )

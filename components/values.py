@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import hmac
+import itertools
 import re
 import secrets
 from collections.abc import Mapping
@@ -248,10 +249,19 @@ def deploy_checks(catalog: Catalog, secrets_: dict[str, Secret], environment: st
     return checks
 
 
-SECRET_LOOKING_NAME = re.compile(r"pass(word|wd|phrase)?|secret|token|api_?key|private_?key|credential",
-                                 re.IGNORECASE)
-"""A key name that says its value is a credential (`password`, `apiKey`, `client_secret`). The variables a
-value feeds are not looked at: they carry the secret's name (`DEVICE_TOKEN_KID` is a key id)."""
+CREDENTIAL_WORDS = frozenset({"password", "passwd", "passphrase", "pwd", "secret", "token", "credential",
+                              "credentials", "apikey", "privatekey"})
+CREDENTIAL_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key"), ("signing", "key")})
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+
+
+def names_a_credential(name: str) -> bool:
+    """Whether a key's name says its value is a credential (`password`, `apiKey`, `client_secret`,
+    `accessToken`), word by word: `maxTokens` and `tokenizer` do not."""
+    words = [w.lower() for w in _WORD.findall(name)]
+    return any(w in CREDENTIAL_WORDS for w in words) or any(p in CREDENTIAL_PAIRS for p in itertools.pairwise(words))
+
+
 PLAIN_DEFAULT = re.compile(r"^(-?[0-9]{1,6}(\.[0-9]{1,6})?|true|false|[a-z][a-z0-9+.-]*://[^/@\s]+(/\S*)?)$",
                            re.IGNORECASE)
 """What a default may still be under such a name: a short number, a flag, a URL without credentials in it
@@ -269,7 +279,8 @@ def check_literal_defaults(catalog: Catalog) -> None:
             if value.config is None or value.config.default is None:
                 continue
             default = value.config.default
-            names = [n for n in (key or name,) if SECRET_LOOKING_NAME.search(n)]
+            # The variables a value feeds are not looked at: they carry the secret's name (`DEVICE_TOKEN_KID`).
+            names = [n for n in (key or name,) if names_a_credential(n)]
             if (names and not PLAIN_DEFAULT.fullmatch(default)) or URL_WITH_CREDENTIALS.match(default):
                 why = f"'{names[0]}' names a credential" if names else "it holds a URL with a password"
                 raise ConfigurationError(

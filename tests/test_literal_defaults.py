@@ -50,8 +50,9 @@ PASSWORD = secrets.token_urlsafe(18)
     ("password", PASSWORD, "'password' names a credential"),
     ("clientSecret", PASSWORD, "'clientSecret' names a credential"),
     ("api_key", PASSWORD, "'api_key' names a credential"),
+    ("accessToken", PASSWORD, "'accessToken' names a credential"),
     ("dsn", f"postgres://app:{PASSWORD}@db.internal:5432/app", "a URL with a password"),
-], ids=["password", "client-secret", "api-key", "url-with-password"])
+], ids=["password", "client-secret", "api-key", "access-token", "url-with-password"])
 def test_a_credential_default_is_refused(make_project: Callable[..., Path], key: str, default: str, why: str) -> None:
     code, out, err = run(make_project(catalog_with(key, default), MINIMAL_STACK))
     lines = err.strip().splitlines()
@@ -66,7 +67,9 @@ def test_a_credential_default_is_refused(make_project: Callable[..., Path], key:
     ("maxTokens", "1000", "SERVICE_MAX_TOKENS"),
     ("passwordRequired", "true", "SERVICE_PASSWORD_REQUIRED"),
     ("kid", "key-2024", "SERVICE_TOKEN_KID"),  # the variable says token, the key is an id
-], ids=["plain-url", "number", "flag", "key-id"])
+    ("tokenizer", "cl100k_base", "SERVICE_TOKENIZER"),  # words, not substrings
+    ("bypassMode", "strict", "SERVICE_BYPASS_MODE"),
+], ids=["plain-url", "number", "flag", "key-id", "tokenizer", "bypass"])
 def test_settings_under_such_names_are_accepted(make_project: Callable[..., Path], key: str, default: str,
                                                 env: str) -> None:
     code, _, err = run(make_project(catalog_with(key, default, env), MINIMAL_STACK))

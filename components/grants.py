@@ -383,11 +383,13 @@ def rotation_statements(
         # A function in the stack's VPC (a database strategy): Lambda manages its network interfaces.
         at = -1 if scope.other_environments else len(statements)
         statements[at:at] = [
-            # `network-interface/*` adds nothing for IAM (a wildcard matches across the `/`), but keeps the
-            # rights of a running function for readers that take the resource type literally.
+            # `network-interface/*` and `subnet/*` add nothing for IAM (a wildcard matches across the `/`),
+            # but say the same to readers that take the resource type literally (the simulator, parliament).
             iam.Statement(sid="ManageNetworkInterfaces", effect="Allow", actions=VPC_NETWORK_ACTIONS, resources=(
                 vpc_interfaces_resource(scope.region, scope.account_id),
-                f"arn:aws:ec2:{scope.region}:{scope.account_id}:network-interface/*")),
+                *(f"arn:aws:ec2:{scope.region}:{scope.account_id}:{kind}/*"
+                  for kind in ("network-interface", "subnet")),
+            )),
             iam.Statement(sid="DescribeNetwork", effect="Allow", actions=VPC_DESCRIBE_ACTIONS, resources=("*",)),
         ]
     return statements

@@ -193,7 +193,8 @@ def test_a_vpc_rotation_function_manages_interfaces_in_the_form_lambda_checks() 
     statements = rendered(grants.rotation_statements(SCOPE, ["db"], [], logs, subnet_ids=["subnet-0123abcd"]))
     assert statements[3:6] == [
         {"Sid": "ManageNetworkInterfaces", "Effect": "Allow", "Action": sorted(grants.VPC_NETWORK_ACTIONS),
-         "Resource": [f"arn:aws:ec2:eu-west-1:{ACCOUNT}:*/*", f"arn:aws:ec2:eu-west-1:{ACCOUNT}:network-interface/*"]},
+         "Resource": [f"arn:aws:ec2:eu-west-1:{ACCOUNT}:*/*", f"arn:aws:ec2:eu-west-1:{ACCOUNT}:network-interface/*",
+                      f"arn:aws:ec2:eu-west-1:{ACCOUNT}:subnet/*"]},
         {"Sid": "DescribeNetwork", "Effect": "Allow", "Action": sorted(grants.VPC_DESCRIBE_ACTIONS), "Resource": "*"},
         ISOLATION,
     ]

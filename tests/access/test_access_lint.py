@@ -31,11 +31,6 @@ ACCEPTED: dict[tuple[str, str], frozenset[str] | None] = {
     # organisation-level control (SCP/RCP) closes it. Nothing else in an identity policy is accepted.
     ("identity", "PERMISSIONS_MANAGEMENT_ACTIONS"): frozenset(
         {"secretsmanager:putresourcepolicy", "secretsmanager:deleteresourcepolicy"}),
-    # A VPC rotation role's CreateNetworkInterface on `arn:aws:ec2:<region>:<account>:*/*`: the form the Lambda
-    # developer guide gives, and the only one Lambda's check at CreateFunction accepts
-    # (test_access_ci_guards.py::test_lambda_accepts_a_vpc_rotation_role_when_the_function_is_created);
-    # parliament does not read `*/*` as covering `subnet/*`.
-    ("identity", "RESOURCE_MISMATCH"): frozenset({"ec2:createnetworkinterface"}),
 }
 # Not accepted anywhere, and so proven absent: RESOURCE_STAR on an identity policy. The CI and rotation
 # policies grant secretsmanager:GetRandomPassword / ListSecrets on "*", but parliament knows those

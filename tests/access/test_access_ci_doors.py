@@ -6,10 +6,13 @@ independent simulator and by `preview.access_matrix`'s evaluator, which must agr
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
-from access_harness import STACKS, Role, Simulator, Stacks
+from access_harness import ACCOUNT, APP, REPO, STACKS, Role, Simulator, Stacks
 from test_access_ci_guards import key_of, own
 from test_access_matrix import _both as both
 
@@ -121,3 +124,80 @@ def test_a_new_secret_carries_only_its_own_environment(stacks: Stacks, simulator
     mine = dict(secrets[0].tags)
     assert set(both(simulator, create(mine))) == {"Allowed"}
     assert set(both(simulator, create({**mine, "environment": other}))) == {"ExplicitlyDenied"}
+
+
+# What the account must hold: the organisation policies the README recommends ---------------------------
+
+ORG = "o-exampleorgid"
+OUTSIDER = "arn:aws:iam::999999999999:role/attacker"
+ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+
+
+def _readme_policies() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The RCP and the SCP exactly as the README's Access section gives them (`<app>` filled in)."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("**What IAM on the CI role cannot hold"):]
+    blocks = re.findall(r"```json\n(.*?)```", section, re.DOTALL)[:2]
+    rcp, scp = (json.loads(b.replace("<app>", APP)) for b in blocks)
+    return rcp, scp
+
+
+def _simulation(principal: str, action: str, resource: str, *, context: dict[str, Any],
+                identity: dict[str, Any], resource_policy: dict[str, Any] | None = None,
+                scp: dict[str, Any] | None = None, rcp: dict[str, Any] | None = None) -> dict[str, Any]:
+    simulation: dict[str, Any] = {
+        "request": {"principal": principal, "action": action,
+                    "resource": {"resource": resource, "accountId": resource.split(":")[4] or ACCOUNT},
+                    "contextVariables": context},
+        "identityPolicies": [{"name": "identity", "policy": identity}],
+        # Every level of the organisation allows everything unless the README's SCP says otherwise.
+        "serviceControlPolicies": [{"orgIdentifier": "r-root", "policies": [
+            {"name": "FullAWSAccess", "policy": ALLOW_ALL}, *([{"name": "readme", "policy": scp}] if scp else [])]}],
+        "resourceControlPolicies": [{"orgIdentifier": "r-root", "policies": (
+            [{"name": "readme", "policy": rcp}] if rcp else [])}],
+    }
+    if resource_policy is not None:
+        simulation["resourcePolicy"] = resource_policy
+    return simulation
+
+
+def test_the_readmes_resource_control_policy_keeps_secrets_in_the_organisation(
+        stacks: Stacks, simulator: Simulator) -> None:
+    """A resource policy naming one foreign account passes BlockPublicPolicy (it is not "broad"), so a CI
+    credential could still write it; the RCP denies the foreign reader whatever the secret's policy says,
+    and leaves the organisation's own principals alone. Simulator only: the project's evaluator models one
+    account without an organisation."""
+    rcp, _ = _readme_policies()
+    secret = own(stacks, "production")[0]
+    opened = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": OUTSIDER},
+                                                      "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
+    read = "secretsmanager:GetSecretValue"
+    outsider = {"aws:PrincipalAccount": "999999999999", "aws:PrincipalIsAWSService": "false"}
+    insider = {"aws:PrincipalAccount": ACCOUNT, "aws:PrincipalOrgID": ORG, "aws:PrincipalIsAWSService": "false"}
+    reader = Role("production", "runtime").arn
+    batch = [
+        _simulation(OUTSIDER, read, secret.arn, context=outsider, identity=ALLOW_ALL, resource_policy=opened),
+        _simulation(OUTSIDER, read, secret.arn, context=outsider, identity=ALLOW_ALL, resource_policy=opened, rcp=rcp),
+        _simulation(reader, read, secret.arn, context=insider, identity=ALLOW_ALL, rcp=rcp),
+    ]
+    assert simulator.raw(batch) == ["Allowed", "ExplicitlyDenied", "Allowed"]
+
+
+def test_the_readmes_service_control_policy_keeps_the_pipelines_guardrails(simulator: Simulator) -> None:
+    """With IAM rights (which `pulumi up` needs to manage the stack's policies) a pipeline could rewrite
+    its own CI policy; the SCP refuses that to the pipeline roles, not to a deployer."""
+    _, scp = _readme_policies()
+    ci_policy = f"arn:aws:iam::{ACCOUNT}:policy/{APP}-production-secrets-ci"
+    pipeline = Role("production", "ci").arn
+    deployer = f"arn:aws:iam::{ACCOUNT}:role/platform-admin"
+    batch = [
+        _simulation(who, action, ci_policy, context={"aws:PrincipalAccount": ACCOUNT, "aws:PrincipalArn": who},
+                    identity=ALLOW_ALL, scp=with_scp)
+        for who, action, with_scp in (
+            (pipeline, "iam:CreatePolicyVersion", None),
+            (pipeline, "iam:CreatePolicyVersion", scp),
+            (pipeline, "iam:SetDefaultPolicyVersion", scp),
+            (deployer, "iam:CreatePolicyVersion", scp),
+        )
+    ]
+    assert simulator.raw(batch) == ["Allowed", "ExplicitlyDenied", "ExplicitlyDenied", "Allowed"]

@@ -170,7 +170,10 @@ def app_write_statements(scope: Scope, secrets: Sequence[str]) -> list[iam.State
 def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
                   rotation_functions: Sequence[str] = ()) -> list[iam.Statement]:
     """A deployment pipeline: manage this environment's secrets under its own keys, rotate them only
-    with its own functions, never delete production's (nor its replicas)."""
+    with its own functions, never delete production's (nor its replicas), never replicate elsewhere,
+    open a secret's policy or move it to another environment by its tags. The guard denies name `*`:
+    the role is this stack's pipeline (isolation denies it every other environment's secrets), and
+    repeating the environment's ARN patterns in each would push the document past IAM's 6,144 characters."""
     own = scope.environment_secrets()
     production = scope.environment == PRODUCTION
     manage = set(CI_MANAGE_ACTIONS) - {"secretsmanager:ReplicateSecretToRegions"}

@@ -42,6 +42,7 @@ from components.values import (
     SuppliedValues,
     check_config_keys,
     check_differences,
+    check_literal_defaults,
     deploy_checks,
     read_supplied,
 )
@@ -143,6 +144,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
             pulumi.log.warn(warning)
         restart_targets = consumers.restart_targets(secrets, consumption, catalog.app, env)
         consumers.targets_fit(restart_targets, settings.file)
+        check_literal_defaults(catalog)
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
         check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},
@@ -289,7 +291,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
                                   version=stored(n),
                                   first_value_by_rotation=self.secrets[n].first_value_by_rotation,
                                   install_at_deploy=n in installs and installs[n].master is not None,
-                                  master_version=stored(m) if (m := _master(secrets[n])) else None)
+                                  master_version=stored(m) if (m := _master(secrets[n])) else None,
+                                  public_key_secret=self.secrets[public_name(n)].secret
+                                  if secrets[n].public_key is not None else None)
                     for n in names
                 )
                 masters = tuple(sorted({m for n in names if (m := _master(secrets[n]))}))
@@ -476,7 +480,6 @@ def _preflight(catalog: Catalog, settings: StackSettings, secrets: dict[str, Sec
         iam.document(grants.rotation_statements(
             scope, names, masters, log_group_arn(settings.region, account, fn),
             subnet_ids=settings.rotation_subnet_ids if in_vpc else (),
-            security_group_ids=settings.rotation_security_group_ids if in_vpc else (),
             publishes=[public_name(n) for n in names if secrets[n].public_key is not None]),
             where=f"rotation policy {fn}")
 

@@ -48,6 +48,9 @@ ROTATION_ACTIONS = (
 """The four-step rotation protocol's calls on the secret being rotated (ListSecretVersionIds: the
 single-user strategy's last resort, trying unlabelled older versions)."""
 
+INVOKE_ACTION = "lambda:InvokeFunction"
+"""What RotateSecret also requires of its caller, on the rotation function."""
+
 APP_WRITE_ACTION = "secretsmanager:PutSecretValue"
 """What a service that renews its own value (`rotation: application`) may do to that secret."""
 
@@ -167,13 +170,19 @@ def app_write_statements(scope: Scope, secrets: Sequence[str]) -> list[iam.State
 def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
                   rotation_functions: Sequence[str] = ()) -> list[iam.Statement]:
     """A deployment pipeline: manage this environment's secrets under its own keys, rotate them only
-    with its own functions, never delete production's (nor its replicas)."""
+    with its own functions, never delete production's (nor its replicas), never replicate elsewhere,
+    open a secret's policy or move it to another environment by its tags. The guard denies name `*`:
+    the role is this stack's pipeline (isolation denies it every other environment's secrets), and
+    repeating the environment's ARN patterns in each would push the document past IAM's 6,144 characters."""
     own = scope.environment_secrets()
     production = scope.environment == PRODUCTION
     manage = set(CI_MANAGE_ACTIONS) - {"secretsmanager:ReplicateSecretToRegions"}
     if production:
         # RemoveRegionsFromReplication deletes the replicas at once, with no recovery window.
         manage.discard("secretsmanager:RemoveRegionsFromReplication")
+        # The provider deletes a SecretPolicy (DeleteResourcePolicy, terraform-provider-aws
+        # secret_policy.go) only before deleting its secret, which no pipeline does in production.
+        manage.discard("secretsmanager:DeleteResourcePolicy")
     else:
         manage.add("secretsmanager:DeleteSecret")
     production_secrets = (f"arn:aws:secretsmanager:*:{scope.account_id}:secret:{scope.app}/{PRODUCTION}/*",)
@@ -201,13 +210,21 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
         ),
         _rotation_function_deny(rotation_functions, own),
         iam.Statement(
-            sid="DenyDeletingProductionSecrets", effect="Deny", actions=("secretsmanager:DeleteSecret",),
-            resources=production_secrets,
+            # In production also what deletes replicas at once or the secret's resource policy.
+            sid="DenyDeletingProductionSecrets", effect="Deny", resources=production_secrets,
+            actions=("secretsmanager:DeleteSecret", *((
+                "secretsmanager:DeleteResourcePolicy", "secretsmanager:RemoveRegionsFromReplication",
+            ) if production else ())),
         ),
-        *([iam.Statement(
-            sid="DenyRemovingProductionReplicas", effect="Deny",
-            actions=("secretsmanager:RemoveRegionsFromReplication",), resources=production_secrets,
-        )] if production else []),
+        _replica_regions_deny(scope),
+        iam.Statement(
+            # A resource policy that opens a secret to other accounts is refused by Secrets Manager only
+            # with BlockPublicPolicy=true; the provider sends what the SecretPolicy says (the program: true).
+            # A request without the key counts as false.
+            sid="DenyPolicyWithoutPublicBlock", effect="Deny", actions=("secretsmanager:PutResourcePolicy",),
+            resources=("*",), conditions={"BoolIfExists": {"secretsmanager:BlockPublicPolicy": ("false",)}},
+        ),
+        *_reserved_tags_deny(scope),
         iam.Statement(
             sid="DenyDeletingWithoutRecovery", effect="Deny", actions=("secretsmanager:DeleteSecret",),
             resources=("*",), conditions={"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": ("true",)}},
@@ -219,6 +236,14 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
         ),
         *scope.isolation_deny(),
     ]
+    if rotation_functions:
+        # RotateSecret also needs lambda:InvokeFunction on the function it runs (botocore's RotateSecret
+        # documentation); only the stack's own functions. A direct invocation can drive only the
+        # protocol's steps on the secrets a function was built for (rotation/protocol.py refuses others).
+        statements.insert(1, iam.Statement(
+            sid="InvokeOwnRotationFunctions", effect="Allow", actions=(INVOKE_ACTION,),
+            resources=(functions_pattern(rotation_functions),),
+        ))
     if scope.replica_regions:
         # Replication only to the stack's own regions. The replica's key is not in the request
         # context of ReplicateSecretToRegions (no condition key), so the regions are what IAM can pin;
@@ -236,6 +261,63 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
     return statements
 
 
+RESERVED_TAGS_EVERYWHERE = ("app", "class", "environment", "managed-by", "owner", "rotation")
+"""Platform tags every secret carries (components/secret.py; tests/access checks both stacks): the
+program never removes one, so nobody may (UntagResource)."""
+
+
+def _stack_tag_values(scope: Scope) -> dict[str, str]:
+    """Platform tags with one value in the whole stack: read policies condition on `environment`."""
+    return {"app": scope.app, "environment": scope.environment}
+
+
+def _reserved_tags_deny(scope: Scope) -> list[iam.Statement]:
+    """No retagging that moves a secret to another environment or application, no removal of a platform
+    tag. The provider sends only the tags that change: TagResource with the added or changed ones,
+    UntagResource with the removed keys (terraform-provider-aws `internal/tags` Updated/Removed), so the
+    stack's own updates never name another value; CreateSecret carries its tags too (aws:RequestTag)."""
+    statements = [
+        iam.Statement(
+            # The key must be present: a negated operator also holds on a request without it.
+            sid=f"DenyRetagging{key.title()}", effect="Deny",
+            actions=("secretsmanager:CreateSecret", "secretsmanager:TagResource"), resources=("*",),
+            conditions={"Null": {f"aws:RequestTag/{key}": ("false",)},
+                        "StringNotEquals": {f"aws:RequestTag/{key}": (value,)}},
+        )
+        for key, value in sorted(_stack_tag_values(scope).items())
+    ]
+    statements.append(iam.Statement(
+        sid="DenyUntaggingPlatformTags", effect="Deny", actions=("secretsmanager:UntagResource",), resources=("*",),
+        conditions={"ForAnyValue:StringEquals": {"aws:TagKeys": RESERVED_TAGS_EVERYWHERE}},
+    ))
+    return statements
+
+
+def _replica_regions_deny(scope: Scope) -> iam.Statement:
+    """No replica outside the stack's regions, whatever other policies of the role allow (CreateSecret
+    with AddReplicaRegions, ReplicateSecretToRegions)."""
+    actions = ("secretsmanager:CreateSecret", "secretsmanager:ReplicateSecretToRegions")
+    if not scope.replica_regions:
+        return iam.Statement(sid="DenyReplicasElsewhere", effect="Deny", actions=actions, resources=("*",),
+                             conditions={"Null": {"secretsmanager:AddReplicaRegions": ("false",)}})
+    return iam.Statement(
+        sid="DenyReplicasElsewhere", effect="Deny", actions=actions, resources=("*",),
+        conditions={"ForAnyValue:StringNotEquals": {"secretsmanager:AddReplicaRegions": scope.replica_regions}},
+    )
+
+
+def functions_pattern(functions: Sequence[str]) -> str:
+    """One ARN pattern for the stack's rotation functions: their common start (`<app>-<env>-rotate-`,
+    components/names.py) and `*`, or the one ARN. A pattern keeps the CI policy's size constant as
+    groups are added (IAM's 6,144 characters)."""
+    first, *others = sorted(set(functions))
+    if not others:
+        return first
+    common = next((i for i, chars in enumerate(zip(first, others[-1], strict=False)) if len(set(chars)) > 1),
+                  min(len(first), len(others[-1])))
+    return first[:common] + "*"
+
+
 def _rotation_function_deny(functions: Sequence[str], own: tuple[str, ...]) -> iam.Statement:
     """RotateSecret may name only the stack's own rotation functions (secretsmanager:RotationLambdaARN
     is in the request context when the call names a function; a bare "rotate now" names none)."""
@@ -247,7 +329,7 @@ def _rotation_function_deny(functions: Sequence[str], own: tuple[str, ...]) -> i
     return iam.Statement(
         sid="DenyForeignRotationFunctions", effect="Deny", actions=("secretsmanager:RotateSecret",), resources=own,
         conditions={"Null": {"secretsmanager:RotationLambdaARN": ("false",)},
-                    "ArnNotEquals": {"secretsmanager:RotationLambdaARN": tuple(sorted(functions))}},
+                    "ArnNotLike": {"secretsmanager:RotationLambdaARN": (functions_pattern(functions),)}},
     )
 
 
@@ -258,13 +340,21 @@ VPC_NETWORK_ACTIONS = (
 VPC_DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
 """What Lambda needs to attach a function to a VPC (Lambda developer guide, "Giving Lambda functions
 access to resources in an Amazon VPC"): the EC2 half of AWSLambdaVPCAccessExecutionRole, whose logs
-half would grant logs actions on every log group. The describe actions work only on `*`; the guide
-warns that DeleteNetworkInterface must name one interface or all of them (`network-interface/*`)."""
+half would grant logs actions on every log group. The describe actions work only on `*`."""
+
+
+def vpc_interfaces_resource(region: str, account_id: str) -> str:
+    """Every EC2 resource of the account in the region, the form the Lambda developer guide gives for the
+    network-interface actions. Lambda checks the execution role at CreateFunction and
+    UpdateFunctionConfiguration, before any interface exists: a grant on `network-interface/*` (or on
+    the subnets and security groups) fails that check ("does not have permissions to call
+    DeleteNetworkInterface on EC2"). The function's subnets are fixed by its vpc_config, not by IAM."""
+    return f"arn:aws:ec2:{region}:{account_id}:*/*"
 
 
 def rotation_statements(
     scope: Scope, rotated: Sequence[str], masters: Sequence[str], log_group_arn: str, *,
-    subnet_ids: Sequence[str] = (), security_group_ids: Sequence[str] = (), publishes: Sequence[str] = (),
+    subnet_ids: Sequence[str] = (), publishes: Sequence[str] = (),
 ) -> list[iam.Statement]:
     """A rotation function: the protocol's calls on exactly the secrets it rotates, and a new version of
     the public-key secrets it `publishes` (jwt-rs256), nothing else."""
@@ -293,20 +383,16 @@ def rotation_statements(
             sid="PublishPublicKeys", effect="Allow", actions=(APP_WRITE_ACTION,), resources=published,
         ))
     if subnet_ids:
-        # A function in the stack's VPC (a database strategy): its network interfaces, in its own
-        # subnets and security groups only.
-        ec2 = f"arn:aws:ec2:{scope.region}:{scope.account_id}"
-        interfaces = (f"{ec2}:network-interface/*",)
+        # A function in the stack's VPC (a database strategy): Lambda manages its network interfaces.
         at = -1 if scope.other_environments else len(statements)
         statements[at:at] = [
-            iam.Statement(
-                sid="CreateNetworkInterfaces", effect="Allow", actions=("ec2:CreateNetworkInterface",),
-                resources=(*interfaces, *(f"{ec2}:subnet/{s}" for s in subnet_ids),
-                           *(f"{ec2}:security-group/{g}" for g in security_group_ids)),
-            ),
-            iam.Statement(sid="ManageNetworkInterfaces", effect="Allow",
-                          actions=tuple(a for a in VPC_NETWORK_ACTIONS if a != "ec2:CreateNetworkInterface"),
-                          resources=interfaces),
+            # `network-interface/*` and `subnet/*` add nothing for IAM (a wildcard matches across the `/`),
+            # but say the same to readers that take the resource type literally (the simulator, parliament).
+            iam.Statement(sid="ManageNetworkInterfaces", effect="Allow", actions=VPC_NETWORK_ACTIONS, resources=(
+                vpc_interfaces_resource(scope.region, scope.account_id),
+                *(f"arn:aws:ec2:{scope.region}:{scope.account_id}:{kind}/*"
+                  for kind in ("network-interface", "subnet")),
+            )),
             iam.Statement(sid="DescribeNetwork", effect="Allow", actions=VPC_DESCRIBE_ACTIONS, resources=("*",)),
         ]
     return statements

@@ -68,6 +68,9 @@ class RotatedSecret:
     rotation installs a password on the server with the master credential."""
     master_version: pulumi.Resource | None = None
     """The master secret's value, which that first rotation logs in with; None while it is not set."""
+    public_key_secret: pulumi.Resource | None = None
+    """The `-public-key` secret a jwt-rs256 rotation's setSecret writes (components/public_key.py): every
+    rotation, the first one included, fails at setSecret until it exists."""
 
     @property
     def rotation(self) -> Rotation:
@@ -222,7 +225,7 @@ class RotationFunction(pulumi.ComponentResource):
             )
             return iam.document(grants.rotation_statements(
                 scope, rotated, args.masters, log_group_arn, subnet_ids=args.subnet_ids if in_vpc else (),
-                security_group_ids=args.security_group_ids if in_vpc else (), publishes=publishes),
+                publishes=publishes),
                 where=f"rotation policy {name}")
 
         self.policy = aws.iam.Policy(
@@ -306,7 +309,8 @@ class RotationFunction(pulumi.ComponentResource):
                 rotate_immediately=install,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[
                     permission, rotated_secret.secret,
-                    *(r for r in (rotated_secret.version, rotated_secret.master_version) if r is not None),
+                    *(r for r in (rotated_secret.version, rotated_secret.master_version,
+                                  rotated_secret.public_key_secret) if r is not None),
                 ]),
             )
 

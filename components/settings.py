@@ -20,6 +20,7 @@ import pulumi
 from components.adopt import Adoption, parse_adoptions
 from components.catalog import YAML_MAX_BYTES
 from components.errors import ConfigurationError
+from components.stack_claims import check_environment_claim
 
 PROJECT = "secrets-platform"
 """The Pulumi project name; also the config namespace of every key below."""
@@ -169,6 +170,7 @@ def load_settings() -> StackSettings:
     environment = get("environment") or stack
     if not ENVIRONMENT.fullmatch(environment):
         raise fail(f"{PROJECT}:environment", f"'{environment}' must be lowercase letters, digits and '-'")
+    check_environment_claim(stack, environment, account_id, file)
 
     def integer(key: str, default: int, low: int, high: int) -> int:
         raw = get(key)
@@ -366,6 +368,7 @@ def _principals(raw: Any, account_id: str, file: str) -> Principals:
                     "denies every write to this environment's secrets, so it could not deploy them; use "
                     "separate roles for the application and for deployments", field=where,
                 )
+    _check_attachable(principals, file, key)
     return principals
 
 
@@ -388,3 +391,26 @@ def recovery_window(raw: str | None, fail: Any) -> int:
 # `consumption` (how each service reads its secrets) is parsed against the catalog's consumers by
 # components/consumers.py.
 SETTINGS_KEYS = SETTINGS_KEYS | {"consumption"}
+
+
+PROTECTED_ROLE_PATHS = ("/aws-reserved/sso.amazonaws.com/", "/aws-service-role/")
+"""Paths of roles only AWS may modify: IAM Identity Center's (`AWSReservedSSO_<permission set>_<suffix>`)
+and service-linked roles. IAM refuses AttachRolePolicy on them (UnmodifiableEntity)."""
+PROTECTED_ROLE_PREFIX = "AWSReservedSSO_"
+
+
+def _check_attachable(principals: Principals, file: str, key: str) -> None:
+    """Refuse a role the stack would attach a policy to when IAM refuses the attachment: `pulumi up` would
+    fail half-way. `deployers` get no policy attached (only the key policy names them), so they may be such roles."""
+    groups = [(f"{key}.runtime", principals.runtime), (f"{key}.ci", principals.ci),
+              *((f"{key}.services.{n}", g) for n, g in principals.services.items())]
+    for where, group in groups:
+        for principal in group:
+            path = "/" + principal.arn.split(":role/", 1)[1]
+            if principal.name.startswith(PROTECTED_ROLE_PREFIX) or any(p in path for p in PROTECTED_ROLE_PATHS):
+                raise ConfigurationError(
+                    file, f"role '{principal.name}' is managed by AWS (IAM Identity Center or a service-linked role) "
+                    "and IAM refuses to attach a policy to it (UnmodifiableEntity); attach the stack's policy to its "
+                    "permission set as a customer managed policy instead, or name it under principals.deployers",
+                    field=where,
+                )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import hmac
+import itertools
 import re
 import secrets
 from collections.abc import Mapping
@@ -265,3 +266,45 @@ def bound_number_problem(value: str | int | bool) -> str | None:
                 "1e+06: the ECS agent formats JSON numbers with Go's %v); declare it `type: string` so that it "
                 "arrives as written")
     return None
+
+
+CREDENTIAL_WORDS = frozenset({"password", "passwd", "passphrase", "pwd", "secret", "token", "credential",
+                              "credentials", "apikey", "privatekey"})
+CREDENTIAL_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key"), ("signing", "key")})
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+
+
+def names_a_credential(name: str) -> bool:
+    """Whether a key's name says its value is a credential (`password`, `apiKey`, `client_secret`,
+    `accessToken`), word by word: `maxTokens` and `tokenizer` do not."""
+    words = [w.lower() for w in _WORD.findall(name)]
+    return any(w in CREDENTIAL_WORDS for w in words) or any(p in CREDENTIAL_PAIRS for p in itertools.pairwise(words))
+
+
+PLAIN_DEFAULT = re.compile(r"^(-?[0-9]{1,6}(\.[0-9]{1,6})?|true|false|[a-z][a-z0-9+.-]*://[^/@\s]+(/\S*)?)$",
+                           re.IGNORECASE)
+"""What a default may still be under such a name: a short number, a flag, a URL without credentials in it
+(`tokenUrl: https://auth.example.com/token`)."""
+URL_WITH_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
+
+
+def check_literal_defaults(catalog: Catalog) -> None:
+    """Refuse a plain `config` value whose catalog `default` is a credential: the catalog is committed in
+    plain text, and the value would reach every stack that does not set the key. A secret-looking key
+    (the secret's name for a single value) with a default other than a number, a flag or a plain URL, or
+    any default that is a URL with a password in it. The message never quotes the default."""
+    for name, entry in catalog.secrets.items():
+        for key, value in entry.values.items():
+            if value.config is None or value.config.default is None:
+                continue
+            default = value.config.default
+            # The variables a value feeds are not looked at: they carry the secret's name (`DEVICE_TOKEN_KID`).
+            names = [n for n in (key or name,) if names_a_credential(n)]
+            if (names and not PLAIN_DEFAULT.fullmatch(default)) or URL_WITH_CREDENTIALS.match(default):
+                why = f"'{names[0]}' names a credential" if names else "it holds a URL with a password"
+                raise ConfigurationError(
+                    catalog.path, f"a catalog default may not hold a secret ({why}), and the catalog is committed "
+                    "in plain text; declare the value `external: {}` and set it per stack with `pulumi config set "
+                    "--secret`, or `generate` it", secret=name,
+                    field=f"{'keys.' + key if key else 'value'}.config.default",
+                )

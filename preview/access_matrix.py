@@ -9,7 +9,9 @@ principal, every secret and four operations, the request AWS would see:
     read   = secretsmanager:GetSecretValue      write  = secretsmanager:PutSecretValue
     rotate = secretsmanager:RotateSecret        delete = secretsmanager:DeleteSecret
 
-on the secret's ARN, with the context `aws:ResourceTag/environment` (the secret's tag),
+on the secret's ARN (a `rotate` cell also needs `lambda:InvokeFunction` on the secret's rotation
+function: RotateSecret runs the function on the caller's behalf), with the context
+`aws:ResourceTag/environment` (the secret's tag),
 `aws:PrincipalAccount`, `aws:PrincipalArn`, `aws:PrincipalIsAWSService=false` and, for delete,
 the recovery window Pulumi sends (`secretsmanager:RecoveryWindowInDays`,
 `secretsmanager:ForceDeleteWithoutRecovery=false`).
@@ -57,6 +59,10 @@ ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 ROLE = "aws:iam/role:Role"
 SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105 - a type token
 SECRET_POLICY = "aws:secretsmanager/secretPolicy:SecretPolicy"  # noqa: S105 - a type token
+SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"  # noqa: S105 - a type token
+INVOKE = "lambda:InvokeFunction"
+"""What RotateSecret also requires of its caller, on the rotation function (botocore's RotateSecret
+documentation: "You also need lambda:InvokeFunction permissions on the rotation function")."""
 KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"
 
@@ -109,6 +115,8 @@ class SecretInfo:
     resource_policy: Document | None
     kms_key_id: str
     recovery_window_days: int | None
+    rotation_function: str | None = None
+    """The ARN of the function its rotation schedule invokes (None: no schedule declared)."""
 
     @cached_property
     def environment(self) -> str:
@@ -204,6 +212,10 @@ def collect(resources: Sequence[CollectedResource], *, account_id: str, region: 
             policy=_document(inputs["policy"], f"key {resource.name}"),
         ))
 
+    # Rotation schedules: secret ARN -> the function RotateSecret invokes.
+    functions = {str(i["secretId"]): str(i["rotationLambdaArn"]) for _r, i in typed.get(SECRET_ROTATION, [])
+                 if _known(i.get("secretId")) and _known(i.get("rotationLambdaArn"))}
+
     # Secrets: the resource policy beside a secret (same parent component) carries its ARN.
     secrets: list[SecretInfo] = []
     for resource, inputs in typed.get(SECRET, []):
@@ -218,6 +230,7 @@ def collect(resources: Sequence[CollectedResource], *, account_id: str, region: 
             name=name, arn=arn, region=arn.split(":")[3], tags=dict(inputs.get("tags") or {}),
             resource_policy=_document(policy, f"secret {name}") if _known(policy) else None,
             kms_key_id=inputs.get("kmsKeyId") or "", recovery_window_days=int(window) if window is not None else None,
+            rotation_function=functions.get(arn),
         ))
 
     # Principals: policies by ARN, attachments by role name, and the roles the program creates.
@@ -294,7 +307,7 @@ def principal_context(principal: Principal) -> dict[str, str | tuple[str, ...]]:
 
 
 def secret_request(principal: Principal, secret: SecretInfo, operation: str,
-                   extra_context: Mapping[str, str] | None = None) -> Request:
+                   extra_context: Mapping[str, str | tuple[str, ...]] | None = None) -> Request:
     """The request `operation` on `secret` by `principal` (the context the matrix uses, plus extras)."""
     context: dict[str, str | tuple[str, ...]] = {
         **principal_context(principal), "aws:ResourceTag/environment": secret.environment,
@@ -309,6 +322,38 @@ def secret_request(principal: Principal, secret: SecretInfo, operation: str,
         resource_account=secret.arn.split(":")[4], context=context, identity_policies=principal.policies,
         resource_policy=secret.resource_policy, service="secretsmanager",
     )
+
+
+def invoke_request(principal: Principal, function_arn: str) -> Request:
+    """`lambda:InvokeFunction` on a rotation function by `principal` (the function's own resource policy
+    admits only Secrets Manager, so the caller's identity policies decide)."""
+    return Request(
+        principal=principal.arn, action=INVOKE, resource=function_arn, resource_account=function_arn.split(":")[4],
+        context=principal_context(principal), identity_policies=principal.policies, resource_policy=None,
+        service="lambda",
+    )
+
+
+def cell_requests(principal: Principal, secret: SecretInfo, operation: str) -> tuple[Request, ...]:
+    """Every request one cell needs allowed: the operation's, and for `rotate` of a secret with a
+    rotation function, the invocation of that function."""
+    first = secret_request(principal, secret, operation)
+    if operation == "rotate" and secret.rotation_function is not None:
+        return first, invoke_request(principal, secret.rotation_function)
+    return (first,)
+
+
+def combine(outcomes: Iterable[str]) -> Outcome:
+    """A cell that needs several requests: explicitly denied if one is, allowed only if all are."""
+    found = list(outcomes)
+    if "ExplicitlyDenied" in found:
+        return "ExplicitlyDenied"
+    return "Allowed" if found and all(o == "Allowed" for o in found) else "ImplicitlyDenied"
+
+
+def evaluate_cell(principal: Principal, secret: SecretInfo, operation: str) -> Outcome:
+    """One cell of the matrix, by the scanning evaluator."""
+    return combine(evaluate(r) for r in cell_requests(principal, secret, operation))
 
 
 def kms_request(principal: Principal, key: KeyInfo, action: str, *, via_service: str | None,
@@ -533,8 +578,8 @@ class Decision:
 
 
 def requests(model: AccessModel) -> list[Request]:
-    """Every cell's request, in matrix order (principal, secret, operation)."""
-    return [secret_request(p, s, op) for p in model.principals for s in model.secrets for op in OPERATIONS]
+    """Every cell's requests, in matrix order (principal, secret, operation)."""
+    return [r for p in model.principals for s in model.secrets for op in OPERATIONS for r in cell_requests(p, s, op)]
 
 
 class _Compiled:
@@ -633,8 +678,20 @@ class AccessIndex:
                          for s in model.secrets}
         self.conditions_held: dict[tuple[str, tuple[str, ...]], bool] = {}
         """(statement, what the context is made of) -> whether its conditions hold."""
+        self.invocations: dict[tuple[str, str], Outcome] = {}
+        """(principal, function) -> may the principal invoke the function (few of them: scanned once)."""
 
     def decide(self, principal: Principal, secret: SecretInfo, operation: str) -> Outcome:
+        """`evaluate_cell(principal, secret, operation)`, through the index."""
+        outcome = self._decide(principal, secret, operation)
+        if operation != "rotate" or secret.rotation_function is None or outcome == "ExplicitlyDenied":
+            return outcome
+        key = (principal.arn, secret.rotation_function)
+        if key not in self.invocations:
+            self.invocations[key] = evaluate(invoke_request(principal, secret.rotation_function))
+        return combine((outcome, self.invocations[key]))
+
+    def _decide(self, principal: Principal, secret: SecretInfo, operation: str) -> Outcome:
         """`evaluate(secret_request(principal, secret, operation))`, through the index."""
         cell = _Cell(principal, secret, operation)
         action = OPERATIONS.get(operation, operation)

@@ -15,6 +15,8 @@ import pytest
 
 from preview.access_matrix import (
     OPERATIONS,
+    AccessIndex,
+    AccessModel,
     Decision,
     KeyInfo,
     NamedPolicy,
@@ -23,8 +25,11 @@ from preview.access_matrix import (
     Request,
     SecretInfo,
     UnsupportedPolicy,
+    cell_requests,
     collect,
+    combine,
     evaluate,
+    evaluate_cell,
     kms_request,
     matrix,
     render,
@@ -548,3 +553,48 @@ def test_not_principal_in_a_resource_policy_is_refused() -> None:
     with pytest.raises(UnsupportedPolicy) as caught:
         evaluate(request([], doc(allow(NotPrincipal={"AWS": ROLE}))))
     assert str(caught.value) == "NotPrincipal"
+
+
+# --- a rotation needs the function too ---------------------------------------------------------------
+
+FUNCTION = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:shop-staging-rotate-token"
+INVOKE = {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": FUNCTION}
+ROTATE = {"Effect": "Allow", "Action": "secretsmanager:RotateSecret", "Resource": SECRET}
+
+
+def test_a_rotate_cell_needs_rotatesecret_and_the_functions_invocation() -> None:
+    """botocore's RotateSecret documentation: "You also need lambda:InvokeFunction permissions on the
+    rotation function". The schedule (SecretRotation) says which function a secret's rotation runs."""
+    stack = [
+        _r("aws:secretsmanager/secret:Secret", "db-secret", "db", {"name": "shop/staging/db", "tags": {}}),
+        _r("aws:secretsmanager/secretPolicy:SecretPolicy", "db-policy", "db", {"secretArn": SECRET, "policy": doc()}),
+        _r("aws:secretsmanager/secretRotation:SecretRotation", "db-schedule", "fn",
+           {"secretId": SECRET, "rotationLambdaArn": FUNCTION}),
+        _r("aws:secretsmanager/secretRotation:SecretRotation", "other-schedule", "fn",
+           {"secretId": UNKNOWN, "rotationLambdaArn": FUNCTION}),
+    ]
+    (secret,) = collect(stack, account_id=ACCOUNT, region="eu-west-1").secrets
+    assert secret.rotation_function == FUNCTION
+    unrotated = SecretInfo(name="shop/staging/x", arn=SECRET, region="eu-west-1", tags={}, resource_policy=None,
+                           kms_key_id="", recovery_window_days=None)
+
+    def principal(*statements: dict[str, Any]) -> Principal:
+        return Principal(ROLE, "shop-app", (NamedPolicy("p", f"arn:aws:iam::{ACCOUNT}:policy/p", doc(*statements)),))
+
+    cases: list[tuple[Principal, SecretInfo, Outcome]] = [
+        (principal(ROTATE, INVOKE), secret, "Allowed"),
+        (principal(ROTATE), secret, "ImplicitlyDenied"),
+        (principal(INVOKE), secret, "ImplicitlyDenied"),
+        (principal(ROTATE, {**INVOKE, "Effect": "Deny"}), secret, "ExplicitlyDenied"),
+        (principal({**ROTATE, "Effect": "Deny"}, INVOKE), secret, "ExplicitlyDenied"),
+        (principal(ROTATE), unrotated, "Allowed"),  # no schedule: no function to invoke
+    ]
+    for who, what, want in cases:
+        assert evaluate_cell(who, what, "rotate") == want, (who.policies[0].document, what.name)
+        assert AccessIndex(AccessModel(ACCOUNT, "eu-west-1", (who,), (what,), ())).decide(who, what, "rotate") == want
+    # Only the rotate cell invokes.
+    assert [r.action for r in cell_requests(cases[0][0], secret, "write")] == ["secretsmanager:PutSecretValue"]
+    invoke = cell_requests(cases[0][0], secret, "rotate")[1]
+    assert (invoke.action, invoke.resource, invoke.resource_policy, invoke.service) == (
+        "lambda:InvokeFunction", FUNCTION, None, "lambda")
+    assert combine([]) == "ImplicitlyDenied"

@@ -16,6 +16,7 @@ import pytest
 
 from components import grants, iam
 from components.grants import Scope
+from preview.access_matrix import wildcard_match
 
 ACCOUNT = "123456789012"
 KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/primary"
@@ -97,6 +98,9 @@ def test_a_staging_pipeline_manages_and_may_delete_with_recovery(reads_values: b
         {"Sid": "ReplicateToStackRegions", "Effect": "Allow", "Action": "secretsmanager:ReplicateSecretToRegions",
          "Resource": own,
          "Condition": {"ForAllValues:StringEquals": {"secretsmanager:AddReplicaRegions": "eu-central-1"}}},
+        # RotateSecret needs lambda:InvokeFunction on the function (botocore's RotateSecret documentation).
+        {"Sid": "InvokeOwnRotationFunctions", "Effect": "Allow", "Action": "lambda:InvokeFunction",
+         "Resource": function},
         {"Sid": "EncryptThroughSecretsManager", "Effect": "Allow", "Action": sorted(grants.KMS_ENCRYPT),
          "Resource": sorted([KEY, REPLICA_KEY]), "Condition": VIA},
         {"Sid": "DenyOtherKeys", "Effect": "Deny",
@@ -106,10 +110,24 @@ def test_a_staging_pipeline_manages_and_may_delete_with_recovery(reads_values: b
         {"Sid": "DenyCreatingWithoutTheKey", "Effect": "Deny", "Action": "secretsmanager:CreateSecret",
          "Resource": own, "Condition": {"Null": {"secretsmanager:KmsKeyArn": "true"}}},
         {"Sid": "DenyForeignRotationFunctions", "Effect": "Deny", "Action": "secretsmanager:RotateSecret",
-         "Resource": own, "Condition": {"ArnNotEquals": {"secretsmanager:RotationLambdaARN": function},
+         "Resource": own, "Condition": {"ArnNotLike": {"secretsmanager:RotationLambdaARN": function},
                                         "Null": {"secretsmanager:RotationLambdaARN": "false"}}},
         {"Sid": "DenyDeletingProductionSecrets", "Effect": "Deny", "Action": "secretsmanager:DeleteSecret",
          "Resource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:shop/production/*"},
+        # secretsmanager:AddReplicaRegions (Service Authorization Reference): any region but the stack's.
+        {"Sid": "DenyReplicasElsewhere", "Effect": "Deny",
+         "Action": ["secretsmanager:CreateSecret", "secretsmanager:ReplicateSecretToRegions"], "Resource": "*",
+         "Condition": {"ForAnyValue:StringNotEquals": {"secretsmanager:AddReplicaRegions": "eu-central-1"}}},
+        {"Sid": "DenyPolicyWithoutPublicBlock", "Effect": "Deny", "Action": "secretsmanager:PutResourcePolicy",
+         "Resource": "*", "Condition": {"BoolIfExists": {"secretsmanager:BlockPublicPolicy": "false"}}},
+        *({"Sid": f"DenyRetagging{key.title()}", "Effect": "Deny",
+           "Action": ["secretsmanager:CreateSecret", "secretsmanager:TagResource"], "Resource": "*",
+           "Condition": {"Null": {f"aws:RequestTag/{key}": "false"},
+                         "StringNotEquals": {f"aws:RequestTag/{key}": value}}}
+          for key, value in (("app", "shop"), ("environment", "staging"))),
+        {"Sid": "DenyUntaggingPlatformTags", "Effect": "Deny", "Action": "secretsmanager:UntagResource",
+         "Resource": "*", "Condition": {"ForAnyValue:StringEquals": {
+             "aws:TagKeys": ["app", "class", "environment", "managed-by", "owner", "rotation"]}}},
         {"Sid": "DenyDeletingWithoutRecovery", "Effect": "Deny", "Action": "secretsmanager:DeleteSecret",
          "Resource": "*", "Condition": {"Bool": {"secretsmanager:ForceDeleteWithoutRecovery": "true"}}},
         {"Sid": "DenyShortRecoveryWindow", "Effect": "Deny", "Action": "secretsmanager:DeleteSecret",
@@ -125,17 +143,61 @@ def test_a_staging_pipeline_manages_and_may_delete_with_recovery(reads_values: b
 
 def test_a_production_pipeline_cannot_delete_at_all() -> None:
     statements = rendered(grants.ci_statements(PRODUCTION, reads_values=False, min_recovery_days=30))
-    # No replicas: no replication at all; RemoveRegionsFromReplication deletes replicas at once.
+    # No replicas: no replication at all; RemoveRegionsFromReplication deletes replicas at once; the
+    # provider deletes a resource policy only before deleting its secret.
     assert statements[0]["Action"] == sorted(set(grants.CI_MANAGE_ACTIONS) - {
-        "secretsmanager:ReplicateSecretToRegions", "secretsmanager:RemoveRegionsFromReplication"})
+        "secretsmanager:ReplicateSecretToRegions", "secretsmanager:RemoveRegionsFromReplication",
+        "secretsmanager:DeleteResourcePolicy"})
     assert "secretsmanager:DeleteSecret" not in grants.CI_MANAGE_ACTIONS
     assert [s["Sid"] for s in statements] == [
         "ManageEnvironmentSecrets", "EncryptThroughSecretsManager", "DenyOtherKeys", "DenyCreatingWithoutTheKey",
-        "DenyForeignRotationFunctions", "DenyDeletingProductionSecrets", "DenyRemovingProductionReplicas",
+        "DenyForeignRotationFunctions", "DenyDeletingProductionSecrets", "DenyReplicasElsewhere",
+        "DenyPolicyWithoutPublicBlock", "DenyRetaggingApp", "DenyRetaggingEnvironment", "DenyUntaggingPlatformTags",
         "DenyDeletingWithoutRecovery", "DenyShortRecoveryWindow"], "no other environment: no isolation deny"
-    # Without functions, no RotateSecret may name one.
+    # Without functions, no RotateSecret may name one, and nothing is invoked.
     assert statements[4]["Condition"] == {"Null": {"secretsmanager:RotationLambdaARN": "false"}}
-    assert statements[8]["Condition"] == {"NumericLessThan": {"secretsmanager:RecoveryWindowInDays": "30"}}
+    assert statements[5] == {"Sid": "DenyDeletingProductionSecrets", "Effect": "Deny", "Action": [
+        "secretsmanager:DeleteResourcePolicy", "secretsmanager:DeleteSecret",
+        "secretsmanager:RemoveRegionsFromReplication"],
+        "Resource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:shop/production/*"}
+    # No replica region at all: any replica is denied.
+    assert statements[6]["Condition"] == {"Null": {"secretsmanager:AddReplicaRegions": "false"}}
+    assert statements[12]["Condition"] == {"NumericLessThan": {"secretsmanager:RecoveryWindowInDays": "30"}}
+
+
+@pytest.mark.parametrize(("names", "pattern"), [
+    (["shop-staging-rotate-token"], "shop-staging-rotate-token"),
+    (["shop-staging-rotate-token", "shop-staging-rotate-redis-acl", "shop-staging-rotate-token-2"],
+     "shop-staging-rotate-*"),
+    (["shop-staging-rotate-jwt-hs256", "shop-staging-rotate-jwt-rs256"], "shop-staging-rotate-jwt-*"),
+])
+def test_the_pipeline_invokes_its_stacks_functions_through_one_pattern(names: list[str], pattern: str) -> None:
+    """The functions' common start (components/names.py: `<app>-<env>-rotate-<group>`), so the policy does
+    not grow with rotation groups; another environment's functions never match."""
+    functions = [f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:{n}" for n in names]
+    statements = rendered(grants.ci_statements(SCOPE, reads_values=False, min_recovery_days=7,
+                                               rotation_functions=functions))
+    invoke = next(s for s in statements if s["Sid"] == "InvokeOwnRotationFunctions")
+    assert invoke["Resource"] == f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:{pattern}"
+    foreign = next(s for s in statements if s["Sid"] == "DenyForeignRotationFunctions")
+    assert foreign["Condition"]["ArnNotLike"] == {"secretsmanager:RotationLambdaARN": invoke["Resource"]}
+    assert not wildcard_match(invoke["Resource"],
+                              f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:shop-production-rotate-token")
+
+
+def test_a_vpc_rotation_function_manages_interfaces_in_the_form_lambda_checks() -> None:
+    """Lambda checks the execution role when the function is created, before any interface exists
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html): every EC2 resource of the
+    region and account, `*/*`; the describe actions only on `*`; nothing else about the subnets."""
+    logs = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/rotator"
+    statements = rendered(grants.rotation_statements(SCOPE, ["db"], [], logs, subnet_ids=["subnet-0123abcd"]))
+    assert statements[3:6] == [
+        {"Sid": "ManageNetworkInterfaces", "Effect": "Allow", "Action": sorted(grants.VPC_NETWORK_ACTIONS),
+         "Resource": [f"arn:aws:ec2:eu-west-1:{ACCOUNT}:*/*", f"arn:aws:ec2:eu-west-1:{ACCOUNT}:network-interface/*",
+                      f"arn:aws:ec2:eu-west-1:{ACCOUNT}:subnet/*"]},
+        {"Sid": "DescribeNetwork", "Effect": "Allow", "Action": sorted(grants.VPC_DESCRIBE_ACTIONS), "Resource": "*"},
+        ISOLATION,
+    ]
 
 
 def test_a_rotation_function_touches_only_its_secrets_and_reads_its_masters() -> None:

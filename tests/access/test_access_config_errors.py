@@ -85,3 +85,45 @@ def test_a_grant_of_everything_is_refused(statement: iam.Statement) -> None:
         iam.document([statement], where="policy under test")
     message = str(raised.value)
     assert "policy under test" in message and statement.sid in message and "\n" not in message
+
+
+SSO_ROLE = (f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/ap-southeast-2/"
+            "AWSReservedSSO_Deploy_0123456789abcdef")
+"""An IAM Identity Center role (https://docs.aws.amazon.com/singlesignon/latest/userguide/referencingpermissionsets.html:
+`role/aws-reserved/sso.amazonaws.com/<region>/AWSReservedSSO_<permission set>_<suffix>`)."""
+
+
+@pytest.mark.parametrize("where", ["runtime", "ci", "services"])
+@pytest.mark.parametrize("role", [
+    SSO_ROLE,
+    "AWSReservedSSO_Deploy_0123456789abcdef",  # by name: the lookup would find it under aws-reserved/
+    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/secretsmanager.amazonaws.com/AWSServiceRoleForSecretsManager",
+], ids=["sso-arn", "sso-name", "service-linked"])
+def test_a_role_iam_will_not_attach_a_policy_to_is_refused(
+        make_project: Callable[..., Path], where: str, role: str) -> None:
+    """IAM refuses AttachRolePolicy on a role only AWS may modify (botocore's iam model, AttachRolePolicy's
+    UnmodifiableEntityException: "service-linked roles are protected AWS resources. Only the service that
+    depends on the service-linked role can modify or delete the role"; IAM Identity Center's roles are
+    changed only through their permission set: https://repost.aws/knowledge-center/identity-center-aws-reserved-sso).
+    `pulumi up` would fail after creating the secrets; the preview refuses it first."""
+    principals = principals_config("staging")
+    if where == "services":
+        consumer = sorted(principals["services"])[0]
+        principals["services"][consumer] = [role]
+        field = f"{FIELD}.services.{consumer}"
+    else:
+        principals[where] = [role]
+        field = f"{FIELD}.{where}"
+    code, _, err = _run(make_project, principals)
+    line = _one_line(err)
+    assert code == 2
+    assert "Pulumi.staging.yaml" in line and f"'{field}'" in line and "UnmodifiableEntity" in line
+    assert role.rsplit("/", 1)[-1] in line
+
+
+def test_an_sso_role_may_deploy(make_project: Callable[..., Path]) -> None:
+    """A deployer gets no policy attached (the key policy names it): an Identity Center role is fine there."""
+    principals = principals_config("staging")
+    principals["deployers"] = [SSO_ROLE]
+    code, _, err = _run(make_project, principals)
+    assert code == 0, err

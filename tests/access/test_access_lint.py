@@ -71,6 +71,9 @@ def _unaccepted(kind: str, finding: Any) -> bool:
         return True
     allowed = ACCEPTED[(kind, finding.issue)]
     actions = {a.lower() for a in (finding.location or {}).get("actions", [])}
+    # RESOURCE_MISMATCH names its actions in the detail, one entry per action and required format.
+    actions |= {d["action"].lower() for d in (finding.detail if isinstance(finding.detail, list) else [])
+                if isinstance(d, dict) and "action" in d}
     return allowed is not None and not actions <= allowed
 
 

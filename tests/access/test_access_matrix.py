@@ -24,7 +24,10 @@ from preview.access_matrix import (
     Request,
     SecretInfo,
     UnsupportedPolicy,
+    cell_requests,
+    combine,
     evaluate,
+    evaluate_cell,
     matrix,
     render,
     requests,
@@ -41,15 +44,20 @@ def simulated(stacks: Stacks, simulator: Simulator) -> dict[Cell, str]:
     return {(r.principal, r.resource, r.action): d for r, d in zip(batch, simulator.decide(batch), strict=True)}
 
 
+def _simulated_cell(simulated: dict[Cell, str], principal: Principal, secret: SecretInfo, operation: str) -> str:
+    """The simulator's decision on one cell: every request the cell needs (a rotation also invokes)."""
+    return combine(simulated[(r.principal, r.resource, r.action)]
+                   for r in cell_requests(principal, secret, operation))
+
+
 def _check_principal(model: AccessModel, role: Role, simulated: dict[Cell, str], *, ci_reads_values: bool) -> None:
     principal = model.principal(role.arn)
     problems: list[str] = []
     for secret in model.secrets:
-        for operation, action in OPERATIONS.items():
+        for operation in OPERATIONS:
             want = expected(role, secret, operation, ci_reads_values=ci_reads_values)
-            request = secret_request(principal, secret, operation)
-            simulator = simulated[(principal.arn, secret.arn, action)]
-            ours = evaluate(request)
+            simulator = _simulated_cell(simulated, principal, secret, operation)
+            ours = evaluate_cell(principal, secret, operation)
             if simulator != want:
                 problems.append(f"{role} {operation} {secret.name}: simulator {simulator}, rules say {want}")
             if ours != simulator:
@@ -83,9 +91,9 @@ def test_matrix_equals_the_simulator_on_every_cell(stacks: Stacks, simulated: di
     decisions = matrix(stacks.resources, account_id=ACCOUNT, region=REGION)
     model = stacks.model
     assert len(decisions) == len(model.principals) * len(model.secrets) * len(OPERATIONS) > 0
-    arns = {s.name: s.arn for s in model.secrets}
-    mismatches = [d for d in decisions if simulated[(d.principal, arns[d.secret], OPERATIONS[d.operation])]
-                  != d.decision]
+    by_name = {s.name: s for s in model.secrets}
+    mismatches = [d for d in decisions if _simulated_cell(simulated, model.principal(d.principal),
+                                                          by_name[d.secret], d.operation) != d.decision]
     assert not mismatches, mismatches[:10]
     # Every kind of answer occurs: a matrix of one value would prove nothing.
     assert {d.decision for d in decisions} == {"Allowed", "ImplicitlyDenied", "ExplicitlyDenied"}
@@ -197,8 +205,7 @@ def _scan_equals_index(model: AccessModel) -> None:
     index = AccessIndex(model)
     cells = [(p, s, op) for p in model.principals for s in model.secrets for op in OPERATIONS]
     assert cells
-    differ = [(p.name, s.name, op) for p, s, op in cells
-              if index.decide(p, s, op) != evaluate(secret_request(p, s, op))]
+    differ = [(p.name, s.name, op) for p, s, op in cells if index.decide(p, s, op) != evaluate_cell(p, s, op)]
     assert not differ, differ[:10]
 
 

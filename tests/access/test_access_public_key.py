@@ -18,6 +18,7 @@ import yaml
 from access_harness import REPO, Simulator
 
 from preview.access_matrix import AccessModel, Request, SecretInfo, collect, evaluate, kms_request, secret_request
+from preview.model import CollectedResource
 from tests.test_public_key_and_due import SIGNING
 
 ACCOUNT = "210987654321"
@@ -43,7 +44,7 @@ def role(what: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> AccessModel:
+def resources(tmp_path_factory: pytest.TempPathFactory) -> list[CollectedResource]:
     from tests.conftest import run_stack
 
     project = Path(tmp_path_factory.mktemp("public-key"))
@@ -57,8 +58,26 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> AccessModel:
         },
     }
     (project / "Pulumi.staging.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
-    resources = run_stack("staging", project_dir=project).run.resources
+    return run_stack("staging", project_dir=project).run.resources
+
+
+@pytest.fixture(scope="module")
+def model(resources: list[CollectedResource]) -> AccessModel:
     return collect(resources, account_id=ACCOUNT, region=REGION)
+
+
+def test_the_schedule_waits_for_the_public_key_secret(resources: list[CollectedResource]) -> None:
+    """The jwt-rs256 function's setSecret writes the public keys to `-public-key` (PutSecretValue) before the
+    new key may sign; the first rotation runs as soon as the schedule is set (RotateImmediately, first value
+    by rotation), so the schedule must wait for that secret, or setSecret fails with ResourceNotFound."""
+    secrets = {r.inputs.get("name"): r for r in resources if r.type == "aws:secretsmanager/secret:Secret"}
+    (schedule,) = [r for r in resources if r.type == "aws:secretsmanager/secretRotation:SecretRotation"
+                   and r.property_dependencies.get("secretId") == (secrets[PRIVATE].urn,)]
+    assert secrets[PUBLIC].urn in schedule.dependencies, schedule.dependencies
+    # Only the signing key's schedule: the gateway token's function publishes nothing.
+    (other,) = [r for r in resources if r.type == "aws:secretsmanager/secretRotation:SecretRotation"
+                and r.property_dependencies.get("secretId") == (secrets[OTHER].urn,)]
+    assert secrets[PUBLIC].urn not in other.dependencies
 
 
 def _secret(model: AccessModel, name: str) -> SecretInfo:

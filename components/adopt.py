@@ -184,7 +184,7 @@ def parse_adoptions(raw: Any, file: str, account_id: str, region: str) -> dict[s
 def _replica_problem(replicas: list[dict[str, Any]], region: str) -> str | None:
     """Replica regions are checked as `replicaRegions` is (components/settings.py): a region of the partition
     where Secrets Manager runs, not the secret's own, each once; a key given by ARN is in the replica's region."""
-    from components.settings import PARTITION, _nearest, known_regions  # settings imports this module
+    from components.regions import PARTITION, known_regions, nearest_region
 
     known = known_regions()
     seen: set[str] = set()
@@ -192,7 +192,7 @@ def _replica_problem(replicas: list[dict[str, Any]], region: str) -> str | None:
         name, key = replica["region"], replica.get("kmsKeyId")
         if name not in known:
             return f"'{name}' is not a region of the {PARTITION} partition where Secrets Manager runs " \
-                   f"({_nearest(name, known)})"
+                   f"({nearest_region(name, known)})"
         if name == region:
             return f"lists the secret's own region {region} as a replica"
         if name in seen:

@@ -6,20 +6,18 @@ Read once from Pulumi config into a frozen dataclass; a missing or malformed key
 
 from __future__ import annotations
 
-import difflib
-import functools
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import botocore.session
 import pulumi
 
 from components.adopt import Adoption, parse_adoptions
 from components.catalog import YAML_MAX_BYTES
 from components.errors import ConfigurationError
+from components.regions import ENABLED_BY_DEFAULT, PARTITION, known_regions, nearest_region
 from components.stack_claims import check_environment_claim
 
 PROJECT = "secrets-platform"
@@ -33,16 +31,6 @@ SETTINGS_KEYS = frozenset({
 that namespace must be a value the catalog names."""
 
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-PARTITION = "aws"
-"""Every ARN the project builds starts `arn:aws:`: the standard partition only."""
-ENABLED_BY_DEFAULT = frozenset({
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
-    "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-west-1",
-    "eu-west-2", "eu-west-3", "eu-north-1", "sa-east-1",
-})
-"""The regions every account has: AWS enables those introduced before 20 March 2019 by default; every
-later region is opt-in, enabled per account first (AWS Account Management guide, "Enable or disable
-AWS Regions in your account")."""
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]{1,64})$")
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
@@ -159,7 +147,7 @@ def load_settings() -> StackSettings:
     known = known_regions()
     if region not in known:
         raise fail("aws:region", f"'{region}' is not a region of the {PARTITION} partition where Secrets Manager "
-                   f"runs ({_nearest(region, known)})")
+                   f"runs ({nearest_region(region, known)})")
 
     account_id = get("accountId")
     if account_id is None:
@@ -207,7 +195,7 @@ def load_settings() -> StackSettings:
     for replica in replicas:
         if replica not in known:
             raise fail(f"{PROJECT}:replicaRegions", f"'{replica}' is not a region of the {PARTITION} partition "
-                       f"where Secrets Manager runs ({_nearest(replica, known)})")
+                       f"where Secrets Manager runs ({nearest_region(replica, known)})")
     if region in replicas:
         raise fail(f"{PROJECT}:replicaRegions", f"lists the stack's own region {region}")
     if len(set(replicas)) != len(replicas):
@@ -300,20 +288,9 @@ def _check_tags(tags: dict[str, str], fail: Any) -> None:
             raise fail(f"{where}.{key}", "a tag value has at most 256 letters, digits, spaces or _ . : / = + - @")
 
 
-@functools.cache
-def known_regions() -> frozenset[str]:
-    """The partition's regions that have Secrets Manager, from botocore's endpoint data (offline)."""
-    return frozenset(botocore.session.get_session().get_available_regions("secretsmanager", PARTITION))
-
-
 def opt_in_regions(settings: StackSettings) -> list[str]:
     """The stack's regions that an account must enable before anything can be created there."""
     return [r for r in (settings.region, *settings.replica_regions) if r not in ENABLED_BY_DEFAULT]
-
-
-def _nearest(name: str, known: frozenset[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(known))}"
 
 
 def _principals(raw: Any, account_id: str, file: str) -> Principals:

@@ -102,3 +102,15 @@ def pages(what: str, fn: Callable[..., Any], max_pages: int | None = None, **kwa
             raise OpsError(f"{what}: the endpoint returned the same NextToken twice; stopped")
         seen.add(token)
     raise OpsError(f"{what}: more than {limit:,} pages of results; stopped (an endpoint that never ends a listing?)")
+
+
+def describe(client: Any, name: str) -> dict[str, Any] | None:
+    """DescribeSecret, or None when the secret does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return dict(client.describe_secret(SecretId=name))
+    except ClientError as exc:
+        if error_code(exc) == NOT_FOUND:
+            return None
+        raise

@@ -13,8 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ops.aws import call
-from ops.secrets import describe
+from ops.aws import call, describe
 from ops.stack import OpsError, Stack
 
 

@@ -45,7 +45,8 @@ from components.catalog import (
     load_yaml,
 )
 from components.errors import ConfigurationError
-from components.settings import PROJECT, known_regions
+from components.regions import known_regions
+from components.settings import PROJECT
 from components.values import placeholder_problem
 from ops.inputs import (
     COMPOSE_NAME,

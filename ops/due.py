@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TextIO
 
-from ops.aws import call, pages
+from ops.aws import call, describe, pages
 from ops.stack import OpsError, Stack
 
 DEFAULT_WARN_DAYS = 14
@@ -94,8 +94,6 @@ def assess(name: str, every_days: int, changed: dt.datetime | None, now: dt.date
 def report(stack: Stack, client: Any, warn_days: int = DEFAULT_WARN_DAYS,
            now: dt.datetime | None = None) -> list[Due]:
     """Every secret of the stack with a hand-rotation period, and where it stands (metadata only)."""
-    from ops.secrets import describe
-
     now = now or dt.datetime.now(dt.UTC)
     items: list[Due] = []
     for name, entry in stack.secrets.items():

@@ -206,7 +206,7 @@ def client(region: str, endpoint_url: str | None) -> Any:
 
 def main(args: argparse.Namespace, stack: Stack, source: dict[str, Any], account_id: str | None, out: TextIO,
          confirm: Callable[[str], str | None]) -> int:
-    from components.settings import known_regions
+    from components.regions import known_regions
 
     region = args.region
     if region not in known_regions():

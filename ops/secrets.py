@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from components import names
 from components.catalog import Rotation, Secret
 from components.public_key import published_by
-from ops.aws import NOT_FOUND, call, error_code
+from ops.aws import call, describe
 from ops.aws import pages as listing
 from ops.due import Due, assess, current_version_created
 from ops.stack import OpsError, Stack, rotation_days
@@ -83,18 +83,6 @@ def _next_rotation(description: dict[str, Any]) -> tuple[str | None, str | None]
     if rules.get("ScheduleExpression"):
         return f"per {rules['ScheduleExpression']}", "computed"
     return None, None
-
-
-def describe(client: Any, name: str) -> dict[str, Any] | None:
-    """DescribeSecret, or None when the secret does not exist."""
-    from botocore.exceptions import ClientError
-
-    try:
-        return dict(client.describe_secret(SecretId=name))
-    except ClientError as exc:
-        if error_code(exc) == NOT_FOUND:
-            return None
-        raise
 
 
 def state_of(stack: Stack, client: Any, catalog_name: str | None, full: str,

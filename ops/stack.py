@@ -16,7 +16,8 @@ from components.adopt import load_adoptions
 from components.catalog import Catalog, Rotation, Secret, load_catalog, load_yaml
 from components.errors import ConfigurationError
 from components.public_key import with_public_keys
-from components.settings import catalog_path, known_regions
+from components.regions import known_regions
+from components.settings import catalog_path
 from preview.stackconfig import load_stack_config
 
 REPO = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 
 from components.account import ListedSecret
-from components.settings import known_regions
+from components.regions import known_regions
 
 _SUFFIX_ALPHABET = string.ascii_letters + string.digits
 

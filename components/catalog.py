@@ -331,8 +331,21 @@ class Rotation(_Model):
         return f"{self.every_days}d" if self.every_days is not None else "scheduled"
 
     @property
+    def schedule_tag(self) -> str | None:
+        """A `schedule` in the characters a tag value may hold (letters, digits, spaces, `_ . : / = + - @`), for
+        the policy pack to judge while the SecretRotation waits: `cron(0 4 ? * SUN *)` -> `cron:0 4 _ @ SUN @`
+        (`?`, `*`, `,`, `#` never occur as `_`, `@`, `.`, `+` in a schedule, so the pack reads it back)."""
+        if self.schedule is None:
+            return None
+        kind, _, body = self.schedule.partition("(")
+        return f"{kind}:{body.removesuffix(')').translate(_TO_TAG)}"
+
+    @property
     def signing_key(self) -> bool:
         return self.kind == "signing-key" or (self.kind is None and self.strategy in SIGNING_KEY_STRATEGIES)
+
+
+_TO_TAG = str.maketrans({"?": "_", "*": "@", ",": ".", "#": "+"})
 
 
 class PublicKey(_Model):
@@ -1054,3 +1067,31 @@ def _share_environment(catalog: Catalog, first: str, second: str) -> bool:
 def load_catalog(path: Path) -> Catalog:
     """Read and validate a catalog file."""
     return parse_catalog(load_yaml(path), str(path))
+
+
+MASTER_KEYS = ("username", "password")
+"""What a database strategy's function reads from its master secret to log in (rotation/strategies/postgres.py
+`master_connection`, redis_acl.py); the master's other keys only override the credential's own."""
+
+
+def needed_keys(secrets: Mapping[str, Secret]) -> dict[str, dict[str, str]]:
+    """Secret -> key -> why: the values a rotation of this stack cannot do without, so that one left optional
+    (`required: false`, `required: [dev]`) and unset here makes the credential wait, as a missing required
+    value does, instead of scheduling a rotation that can only fail: a database strategy's own keys
+    (NEEDS_KEYS, with the parts of a template among them) and its master's login."""
+    needed: dict[str, dict[str, str]] = {}
+    for name, entry in secrets.items():
+        if not isinstance(entry.rotation, Rotation) or entry.rotation.strategy not in NEEDS_KEYS:
+            continue
+        strategy, values = entry.rotation.strategy, entry.values
+        mine = needed.setdefault(name, {})
+        for key in NEEDS_KEYS[strategy]:
+            template = values[key].template if key in values else None
+            for part in (key, *(PLACEHOLDER_REF.findall(template) if template else ())):
+                mine.setdefault(part, f"the {strategy} rotation of {name} reads its '{key}'")
+        master = entry.rotation.master
+        if master is not None and master in secrets:
+            theirs = needed.setdefault(master, {})
+            for key in MASTER_KEYS if secrets[master].grouped else ("",):
+                theirs.setdefault(key, f"the {strategy} rotation of {name} logs in with it (rotation.master)")
+    return needed

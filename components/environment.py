@@ -13,7 +13,7 @@ from components import grants, iam, lambda_package
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
 from components.adopt import check_adoptions
 from components.alerts import RotationAlerts, RotationAlertsArgs
-from components.catalog import Catalog, Rotation, Secret
+from components.catalog import Catalog, Rotation, Secret, needed_keys
 from components.errors import ConfigurationError
 from components.kms import EnvironmentKey, EnvironmentKeyArgs
 from components.lambda_package import PendingStep
@@ -44,6 +44,11 @@ from components.values import (
     deploy_checks,
     read_supplied,
 )
+
+
+MISSING_VALUES_TAG = "missing-values"
+"""Tag of the environment's key when the stack file sets allowMissingValues (value `allowed`); the pack's
+`stack-requires-values` rule refuses it in production."""
 
 
 @dataclass(frozen=True)
@@ -142,8 +147,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
                         settings.file, catalog.app, env,
                         masters={m: n for n, e in secrets.items() if (m := _master(e)) is not None})
         # An adopted secret keeps the value it has: the stack supplies none of it.
+        # A value a rotation here needs (catalog.needed_keys) is required here, whatever `required` says.
+        needed = needed_keys(secrets)
         supplied = {n: SuppliedValues(secret={}, plain={}, missing=[]) if n in settings.adopt
-                    else read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
+                    else read_supplied(catalog, n, e, settings, needed.get(n)) for n, e in secrets.items()}
         check_differences(secrets, settings, supplied)
         self.deploy_checks = deploy_checks(catalog, secrets, env)
 
@@ -164,6 +171,13 @@ class SecretsEnvironment(pulumi.ComponentResource):
             pulumi.log.warn(
                 f"{region} is an opt-in region: every resource there fails until account {settings.account_id} "
                 f"enables it (`aws account enable-region --region-name {region}`)"
+            )
+        if settings.allow_missing_values:
+            # It lets a value be missing and nothing else; a missing one is still a secret without a value.
+            pulumi.log.warn(
+                f"secrets-platform:allowMissingValues is on in {settings.file}: `pulumi up` creates a secret whose "
+                "required value is not set without a value (its consumers fail until it is set) instead of "
+                "stopping; every check on a value that is set still runs. The policy pack refuses it in production."
             )
         if settings.principals.ci and not settings.ci_reads_values:
             # terraform-provider-aws reads a secret version back with GetSecretValue after writing it
@@ -195,10 +209,15 @@ class SecretsEnvironment(pulumi.ComponentResource):
             # usable only through Secrets Manager).
             writers.append(iam.account_root(settings.account_id))
 
+        # The stack file's allowMissingValues, where the policy pack sees it (it is refused in production):
+        # on the environment's key, which every stack has once.
+        key_tags = {**base_tags, MISSING_VALUES_TAG: "allowed"} if settings.allow_missing_values else base_tags
+
         def key_args(region: str, replica: bool) -> EnvironmentKeyArgs:
             return EnvironmentKeyArgs(
                 app=catalog.app, environment=env, account_id=settings.account_id,
-                region=region, deletion_window_days=settings.kms_deletion_window_days, tags=base_tags,
+                region=region, deletion_window_days=settings.kms_deletion_window_days,
+                tags=base_tags if replica else key_tags,
                 protect=settings.protect, replica=replica, readers=readers, writers=writers,
             )
 

@@ -275,7 +275,7 @@ TAG_LIMIT = 50
 """Tags per resource (Secrets Manager, KMS, IAM, Lambda: 50)."""
 PLATFORM_TAGS = frozenset({
     "app", "environment", "class", "owner", "rotation", "managed-by", "rotation-strategy", "rotation-kind",
-    "first-value", "rotation-reason", "access",
+    "first-value", "rotation-reason", "access", "rotation-schedule", "missing-values",
 })
 """Tags the program sets itself; a stack tag of the same name would be overwritten in silence."""
 TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")

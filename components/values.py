@@ -7,17 +7,18 @@ never the value.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pulumi
 
-from components.catalog import Catalog, Secret, config_key, typed
+from components.catalog import Catalog, Secret, Value, config_key, typed
 from components.errors import ConfigurationError
 from components.settings import PROJECT, SETTINGS_KEYS, StackSettings
 
@@ -86,8 +87,16 @@ class SuppliedValues:
     digests, and nothing of the value is kept."""
 
 
-def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSettings) -> SuppliedValues:
-    """Read the external and plain config values of one catalog secret from the stack's config."""
+def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSettings,
+                  needed: Mapping[str, str] | None = None) -> SuppliedValues:
+    """Read the external and plain config values of one catalog secret from the stack's config.
+
+    `needed` (key -> why, catalog.needed_keys) are keys a rotation of this stack cannot do without: one
+    the catalog leaves optional here is treated as required, so that the credential waits for it."""
+    needed = needed or {}
+    # Missing values may be missing (listed as action required) where the stack says so or in the offline
+    # preview; nothing else relaxes a check.
+    missing_allowed = settings.allow_missing_values or offline_preview()
     config = pulumi.Config(PROJECT)
     secret_values: dict[str, pulumi.Output[str]] = {}
     plain: dict[str, str | int | bool] = {}
@@ -102,14 +111,14 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             # The plaintext is what get_secret would wrap; reading it here lets every check run before
             # the program registers anything (a bad value never leaves a half-applied stack).
             supplied = pulumi.runtime.get_config(full_key)
-            required = value.required_in(settings.environment)
+            required = value.required_in(settings.environment) or key in needed
             if supplied is None:
                 gap = MissingValue(name, key, ckey, required)
-                if required and not settings.allow_missing_values:
+                if required and not missing_allowed:
                     raise ConfigurationError(
                         settings.file,
-                        "the external value is not set; set it with "
-                        f"`{gap.command.replace('<stack>', settings.stack)}`",
+                        f"the external value is not set{_needed_because(value, key, needed, settings)}; set it "
+                        f"with `{gap.command.replace('<stack>', settings.stack)}`",
                         secret=name, field=full_key,
                     )
                 missing.append(gap)
@@ -121,11 +130,12 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
                     f"set it with `pulumi config set --secret {full_key} --stack {settings.stack}`",
                     secret=name, field=full_key,
                 )
-            # The offline preview (allowMissingValues) holds random stand-ins for secure values: their
-            # length says nothing, so min_length waits for `pulumi up` (listed as a deploy check).
+            # The offline preview holds random stand-ins for secure values: their length and form say
+            # nothing, so min_length and pattern wait for `pulumi up` (listed as deploy checks). A stack's
+            # own allowMissingValues changes nothing here: this value is set.
             problem = placeholder_problem(supplied, entry.class_) or (
-                None if settings.allow_missing_values else _too_short(supplied, value.min_length)
-                or _mismatch(supplied, value.pattern_in(settings.environment), settings.environment))
+                None if full_key in _stand_ins() else _too_short(supplied, value.min_length)
+                or _mismatch(supplied, value, settings.environment))
             if problem:
                 raise ConfigurationError(settings.file, problem, secret=name, field=full_key)
             # A keyed digest, never the value, to compare with the values this one must differ from.
@@ -147,15 +157,20 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             if raw is None:
                 raw = value.config.default
             if raw is None and not value.required_in(settings.environment):
-                missing.append(MissingValue(name, key, ckey, required=False, secret_value=False))
-                continue
+                if key not in needed:
+                    missing.append(MissingValue(name, key, ckey, required=False, secret_value=False))
+                    continue
+                if missing_allowed:  # a rotation needs it: the credential waits for it, as for a required value
+                    missing.append(MissingValue(name, key, ckey, required=True, secret_value=False))
+                    continue
             if raw is None:
                 raise ConfigurationError(
-                    settings.file, f"not set; set it with `pulumi config set {PROJECT}:{ckey} <value> "
-                    f"--stack {settings.stack}`", secret=name, field=f"{PROJECT}:{ckey}",
+                    settings.file, f"not set{_needed_because(value, key, needed, settings)}; set it with "
+                    f"`pulumi config set {PROJECT}:{ckey} <value> --stack {settings.stack}`",
+                    secret=name, field=f"{PROJECT}:{ckey}",
                 )
             problem = placeholder_problem(raw, "configuration", secret=False) or _too_short(raw, value.min_length) \
-                or _mismatch(raw, value.pattern_in(settings.environment), settings.environment)
+                or _mismatch(raw, value, settings.environment)
             if problem:
                 raise ConfigurationError(settings.file, problem, secret=name, field=f"{PROJECT}:{ckey}")
             try:
@@ -206,11 +221,22 @@ def _too_short(value: str, min_length: int | None) -> str | None:
     return None
 
 
-def _mismatch(value: str, pattern: str | None, environment: str) -> str | None:
-    """Why a supplied value does not match its pattern (the message quotes the pattern, never the value)."""
-    if pattern is not None and re.search(pattern, value) is None:
-        return f"the value does not match the catalog's pattern for {environment} ('{pattern}'); set the right value"
+def _mismatch(supplied: str, value: Value, environment: str) -> str | None:
+    """Why a supplied value does not match its pattern (the message quotes the pattern as the catalog writes it,
+    never the value): `pattern` for every environment, `pattern.<environment>` for one."""
+    pattern = value.pattern_in(environment)
+    if pattern is not None and re.search(pattern, supplied) is None:
+        which = f"pattern for {environment}" if isinstance(value.pattern, dict) else "pattern"
+        return f"the value does not match the catalog's {which} ('{pattern}'); set the right value"
     return None
+
+
+def _needed_because(value: Value, key: str, needed: Mapping[str, str], settings: StackSettings) -> str:
+    """Why a value the catalog leaves optional in this environment must be set all the same ("" if it need not)."""
+    if key not in needed or value.required_in(settings.environment):
+        return ""
+    return (f", and {needed[key]}, which cannot succeed without it (the catalog's `required` leaves it optional "
+            f"in {settings.environment})")
 
 
 def check_differences(secrets_: Mapping[str, Secret], settings: StackSettings,
@@ -246,3 +272,28 @@ def deploy_checks(catalog: Catalog, secrets_: dict[str, Secret], environment: st
                 checks.append(f"{where}: matches '{pattern}'")
             checks += [f"{where}: differs from {ref}" for ref in value.differs_from]
     return checks
+
+
+_OFFLINE: list[frozenset[str]] = []
+"""While the offline preview runs the program: the config keys whose values are its stand-ins (a stack
+file cannot say this: only `offline_stand_ins` can, around a run)."""
+
+
+@contextlib.contextmanager
+def offline_stand_ins(keys: Iterable[str]) -> Iterator[None]:
+    """Run the program as the offline preview: missing values are listed instead of refused, the rotation
+    package may be missing, and the secure values of `keys` are stand-ins whose length and form say nothing."""
+    _OFFLINE.append(frozenset(keys))
+    try:
+        yield
+    finally:
+        _OFFLINE.pop()
+
+
+def offline_preview() -> bool:
+    """Whether the program runs inside the offline preview."""
+    return bool(_OFFLINE)
+
+
+def _stand_ins() -> frozenset[str]:
+    return _OFFLINE[-1] if _OFFLINE else frozenset()

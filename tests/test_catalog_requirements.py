@@ -3,6 +3,7 @@ constraints on supplied values, typos in service names, a third environment."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import secrets
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from components.errors import ConfigurationError
+from components.values import offline_stand_ins
 from preview.cli import main, preview
 from preview.runtime import ProgramRun, run_program
 from preview.stackconfig import load_stack_config
@@ -52,14 +54,14 @@ secrets:
 
 def program(project: Path, stack: str = "staging", values: dict[str, str] | None = None,
             preview_mode: bool = False) -> ProgramRun:
-    """The program as `pulumi up` runs it: `values` are secure values as the engine hands them over."""
+    """The program as `pulumi up` runs it: `values` are secure values as the engine hands them over. With
+    `preview_mode`, as the offline preview runs it: those values are its stand-ins."""
     config = load_stack_config(project, stack)
     for key, value in (values or {}).items():
         config.values[f"secrets-platform:{key}"] = value
         config.secret_keys.append(f"secrets-platform:{key}")
-    if preview_mode:
-        config.values["secrets-platform:allowMissingValues"] = "true"
-    return run_program(config, project, str(REPO / "__main__.py"))
+    with offline_stand_ins(config.secret_keys) if preview_mode else contextlib.nullcontext():
+        return run_program(config, project, str(REPO / "__main__.py"))
 
 
 def value(n: int = 24) -> str:

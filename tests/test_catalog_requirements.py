@@ -18,7 +18,7 @@ from components.values import offline_stand_ins
 from preview.cli import main, preview
 from preview.runtime import ProgramRun, run_program
 from preview.stackconfig import load_stack_config
-from tests.conftest import MINIMAL_STACK, REPO
+from tests.conftest import MINIMAL_STACK, REPO, current_build
 from tests.test_errors import expect_error
 
 CATALOG = """\
@@ -402,3 +402,213 @@ def test_a_value_that_must_differ_from_a_key_of_a_grouped_secret(make_project: C
         program(project, values={"session": value(32), "signing": same, "cachePassword": same})
     assert (caught.value.secret, caught.value.field) == ("signing", "secrets-platform:signing")
     assert caught.value.reason.startswith("the value equals cache.password's")
+
+
+# ---------------------------------------------------------------- what a rotation needs is required where it runs
+
+SERVER = """\
+app: shop
+owner: platform
+environments: [production, staging, dev]
+secrets:
+  database:
+    description: Application role
+    class: critical
+    rotation: {strategy: postgres-single-user, every_days: 30, master: db-admin}
+    consumers: [api]
+    keys:
+      engine: {config: {default: postgres}}
+      host: {env: PGHOST, config: {}}
+      port: {env: PGPORT, config: {default: "5432"}, type: integer}
+      dbname: {config: {default: shop}}
+      username: {env: PGUSER, config: {default: shop_app}}
+      password: {env: PGPASSWORD, generate: {kind: password, length: 48}}
+      sslmode: {env: PGSSLMODE, config: {}, required: false}
+  db-admin:
+    description: Admin role that installs the application role
+    class: critical
+    rotation: on-compromise
+    rotation_reason: the database team rotates the admin role
+    keys:
+      username: {config: {default: postgres}}
+      password: {external: {}, required: [dev]}
+      host: {config: {config: adminHost}, required: false}
+"""
+SERVER_STACK = MINIMAL_STACK + """\
+  secrets-platform:rotationSubnetIds: [subnet-0a1b2c3d4e5f60718]
+  secrets-platform:rotationSecurityGroupIds: [sg-0a1b2c3d4e5f60718]
+  secrets-platform:databaseHost: db.internal
+"""
+ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+
+
+def _versions_of(run: ProgramRun) -> set[str]:
+    by_urn = {r.urn: r for r in run.resources}
+    return {str(by_urn[r.property_dependencies["secretId"][0]].inputs["name"]).rsplit("/", 1)[-1]
+            for r in run.resources if r.type == VERSION}
+
+
+def test_a_master_optional_here_and_unset_makes_the_credential_wait(make_project: Callable[..., Path]) -> None:
+    """`required: [dev]` on the admin password: in staging it is optional and unset, so nothing could install
+    the generated password. The credential waits for it exactly as for a required master that is missing: no
+    value, no schedule (no `rotateImmediately` that can only fail), the admin password listed as required."""
+    run = program(make_project(SERVER, SERVER_STACK), preview_mode=True)
+    assert [(i["secret"], i["status"]) for i in run.outputs["firstInstalls"]] == [("database", "waits-for-master")]
+    assert not [r for r in run.resources if r.type == ROTATION]
+    assert _versions_of(run) == set()
+    gaps = {(g["secret"], g["key"]): g["required"] for g in run.outputs["actionRequired"]}
+    # The master's login is needed; its optional host, and the credential's optional sslmode, are not.
+    assert gaps == {("db-admin", "password"): True, ("db-admin", "host"): False, ("database", "sslmode"): False}
+
+
+def test_pulumi_up_refuses_such_a_master_naming_its_key(make_project: Callable[..., Path]) -> None:
+    """Through `required: [dev]` a production stack would deploy a credential nothing can install: `pulumi up`
+    stops before any resource, naming the admin password's config key and the rotation that needs it."""
+    project = make_project(SERVER, SERVER_STACK, stack="production")
+    current_build(project)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, "production")
+    assert (caught.value.file, caught.value.secret, caught.value.field) == (
+        "Pulumi.production.yaml", "db-admin", "secrets-platform:dbAdminPassword")
+    assert caught.value.reason == (
+        "the external value is not set, and the postgres-single-user rotation of database logs in with it "
+        "(rotation.master), which cannot succeed without it (the catalog's `required` leaves it optional in "
+        "production); set it with `pulumi config set --secret secrets-platform:dbAdminPassword --stack production`")
+    assert caught.value.registered == 0
+
+
+def test_with_the_master_set_the_first_rotation_installs_the_credential(make_project: Callable[..., Path]) -> None:
+    project = make_project(SERVER, SERVER_STACK)
+    current_build(project)
+    run = program(project, values={"dbAdminPassword": value(32)})
+    assert [(i["secret"], i["status"]) for i in run.outputs["firstInstalls"]] == [("database", "at-deploy")]
+    (schedule,) = [r for r in run.resources if r.type == ROTATION]
+    assert schedule.inputs["rotateImmediately"] is True
+
+
+def test_a_strategy_key_optional_here_and_unset_makes_the_credential_wait(make_project: Callable[..., Path]) -> None:
+    """`host` required in production only: a staging credential without it would be rotated at once and fail."""
+    catalog = SERVER.replace("host: {env: PGHOST, config: {}}", "host: {env: PGHOST, config: {}, "
+                             "required: [production]}")
+    stack = SERVER_STACK.replace("  secrets-platform:databaseHost: db.internal\n", "")
+    run = program(make_project(catalog, stack), values={"dbAdminPassword": value(32)}, preview_mode=True)
+    assert not [r for r in run.resources if r.type == ROTATION]
+    assert _versions_of(run) == {"db-admin"}
+    gaps = {(g["secret"], g["key"]): (g["required"], g["command"]) for g in run.outputs["actionRequired"]}
+    assert gaps[("database", "host")] == (
+        True, "pulumi config set secrets-platform:databaseHost <value> --stack staging")
+    assert run.outputs["firstInstalls"] == [], "listed as a value to set, not as an install"
+    project = make_project(catalog, stack)
+    current_build(project)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"dbAdminPassword": value(32)})
+    assert (caught.value.secret, caught.value.field) == ("database", "secrets-platform:databaseHost")
+    assert caught.value.reason.startswith(
+        "not set, and the postgres-single-user rotation of database reads its 'host', which cannot succeed "
+        "without it (the catalog's `required` leaves it optional in staging); set it with `pulumi config set ")
+    assert caught.value.registered == 0
+
+
+def test_a_template_among_the_strategy_keys_needs_its_parts(make_project: Callable[..., Path]) -> None:
+    catalog = SERVER.replace("host: {env: PGHOST, config: {}}", "host: {env: PGHOST, template: '{region}.db'}\n"
+                             "      region: {config: {}, required: false}")
+    stack = SERVER_STACK.replace("  secrets-platform:databaseHost: db.internal\n", "")
+    run = program(make_project(catalog, stack), values={"dbAdminPassword": value(32)}, preview_mode=True)
+    assert ("database", "region", True) in {(g["secret"], g["key"], g["required"])
+                                            for g in run.outputs["actionRequired"]}
+    assert not [r for r in run.resources if r.type == ROTATION]
+
+
+# ---------------------------------------------------------------- allowMissingValues lets values be missing, no more
+
+CONSTRAINED_STACK = MINIMAL_STACK + "  secrets-platform:allowMissingValues: true\n"
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    ({"session": "s" + value(15), "signing": value()},
+     "the value has 21 characters; the catalog asks for at least 32 (min_length)"),
+    ({"session": value(32), "signing": "sk_live_" + value()},
+     "the value does not match the catalog's pattern for staging ('^sk_test_'); set the right value"),
+])
+def test_a_stack_s_allow_missing_values_keeps_every_check_on_a_set_value(
+        make_project: Callable[..., Path], values: dict[str, str], reason: str) -> None:
+    project = make_project(PATTERNED, CONSTRAINED_STACK)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values=values)
+    assert caught.value.reason == reason and caught.value.registered == 0
+    # The missing cache values are still let through: that is all the setting does.
+    run = program(project, values={"session": value(32), "signing": "sk_test_" + value()})
+    assert {g["key"] for g in run.outputs["actionRequired"]} == {"host", "password"}
+
+
+def test_a_stack_s_allow_missing_values_keeps_the_rotation_package_check(make_project: Callable[..., Path]) -> None:
+    project = make_project(SERVER, SERVER_STACK + "  secrets-platform:allowMissingValues: true\n")
+    with pytest.raises(ConfigurationError) as caught:
+        program(project)
+    assert caught.value.reason.startswith("the rotation Lambda package: it does not exist; run `make lambda`")
+    # The offline preview lists the package as a step instead.
+    run = program(project, preview_mode=True)
+    assert [s["command"] for s in run.outputs["pendingSteps"]] == ["make lambda"]
+
+
+def test_the_preview_warns_where_a_stack_allows_missing_values(make_project: Callable[..., Path]) -> None:
+    warning = "secrets-platform:allowMissingValues is on in Pulumi.staging.yaml"
+    out = io.StringIO()
+    assert main(["staging", "--project-dir", str(make_project(CATALOG, CONSTRAINED_STACK)), "--no-policies"],
+                out=out, err=io.StringIO()) == 0
+    assert warning in out.getvalue().split("\nWarnings (", 1)[1]
+    # The preview allows missing values itself, but says nothing of a setting the stack does not make.
+    out = io.StringIO()
+    assert main(["staging", "--project-dir", str(make_project(CATALOG, MINIMAL_STACK)), "--no-policies"],
+                out=out, err=io.StringIO()) == 0
+    assert "allowMissingValues" not in out.getvalue()
+
+
+def _policy_config(tmp_path: Path, config: dict[str, object]) -> Path:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_the_pack_refuses_allow_missing_values_in_production(make_project: Callable[..., Path],
+                                                             tmp_path: Path) -> None:
+    production = MINIMAL_STACK.replace("recoveryWindowDays: 7", "recoveryWindowDays: 30") + \
+        "  secrets-platform:protectSecrets: true\n  secrets-platform:cacheHost: cache.internal\n"
+    project = make_project(CATALOG, production + "  secrets-platform:allowMissingValues: true\n", stack="production")
+    report = preview("production", project, policy_config=REPO / "policies" / "config" / "production.json")
+    assert [(v.policy, v.enforcement, v.urn.rsplit("::", 1)[-1]) for v in report.mandatory] == [
+        ("stack-requires-values", "mandatory", "shop-production-kms-key")]
+    assert "remove allowMissingValues from the production stack file" in report.mandatory[0].message
+    # Without the setting the same production preview is clean, and staging may use it.
+    clean = make_project(CATALOG, production, stack="production")
+    assert preview("production", clean, policy_config=REPO / "policies" / "config" / "production.json").mandatory == []
+    staging = make_project(CATALOG, CONSTRAINED_STACK)
+    assert preview("staging", staging, policy_config=_policy_config(tmp_path, {})).mandatory == []
+
+
+# ---------------------------------------------------------------- a waiting schedule is judged now
+
+
+@pytest.mark.parametrize(("rotation", "finding"), [
+    ("{strategy: postgres-single-user, every_days: 400, master: db-admin}", "every 400 days (rate(400 days)"),
+    ("{strategy: postgres-single-user, schedule: 'cron(0 4 1 6 ? *)', master: db-admin}",
+     "every 365 days (cron(0 4 1 6 ? *)"),
+    ("{strategy: postgres-single-user, schedule: 'rate(10 days)', master: db-admin}", None),
+    ("{strategy: postgres-single-user, every_days: 30, master: db-admin}", None),
+])
+def test_a_schedule_waiting_for_its_master_is_held_to_the_maximum_now(
+        make_project: Callable[..., Path], tmp_path: Path, rotation: str, finding: str | None) -> None:
+    """A critical credential whose SecretRotation waits for the master's value: the pack reads the catalog's
+    schedule from the secret's tags (`rotation`, `rotation-schedule`), so a 400-day rotation fails the preview
+    now, not on the day the admin password is set."""
+    catalog = SERVER.replace("{strategy: postgres-single-user, every_days: 30, master: db-admin}", rotation)
+    report = preview("staging", make_project(catalog, SERVER_STACK), policy_config=_policy_config(tmp_path, {}))
+    assert not [r for r in report.run.resources if r.type == ROTATION], "the schedule waits for the master"
+    found = [v.message for v in report.mandatory if v.policy == "secret-rotation-required"]
+    if finding is None:
+        assert found == []
+        return
+    assert found == [f"critical secret shop-staging-database-secret is to rotate {finding}, from its tags; its "
+                     "SecretRotation waits for the secret's value), slower than the 90-day maximum; rotate at least "
+                     "every 90 days."]

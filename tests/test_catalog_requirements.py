@@ -612,3 +612,27 @@ def test_a_schedule_waiting_for_its_master_is_held_to_the_maximum_now(
     assert found == [f"critical secret shop-staging-database-secret is to rotate {finding}, from its tags; its "
                      "SecretRotation waits for the secret's value), slower than the 90-day maximum; rotate at least "
                      "every 90 days."]
+
+
+@pytest.mark.parametrize("expression", [
+    "rate(12 hours)", "rate(1 day)", "cron(0 4 ? * SUN *)", "cron(0 8,20 ? * MON-FRI *)", "cron(0 2 ? * 3#2 *)",
+    "cron(0 0 1/2 * ? *)", "cron(0 /8 * * ? *)", "cron(0 4 ? * SUNL *)",
+])
+def test_a_schedule_reaches_the_pack_through_a_tag_as_written(expression: str) -> None:
+    """Tag values may hold only letters, digits, spaces and `_ . : / = + - @` (AWS tagging guide, "Tag naming
+    limits and requirements": https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html; botocore's
+    TagValueType gives only the length, 256); a schedule's `( ) ? * , #` are written as characters that never
+    occur in one, and read back."""
+    import re
+    import sys
+
+    from components.catalog import TAG_TEXT, Rotation
+
+    sys.path.insert(0, str(REPO / "policies"))  # the engine puts the pack directory on sys.path
+    from guardrails.stack import tagged_schedule
+
+    tag = Rotation(strategy="token", schedule=expression).schedule_tag
+    assert tag is not None and TAG_TEXT.fullmatch(tag) and re.fullmatch(r"[^()?*,#]{1,256}", tag)
+    assert tagged_schedule({"rotation": "scheduled", "rotation-schedule": tag}) == expression
+    # Read only from a secret tagged as scheduled: a stack-wide tag of that name on another is ignored.
+    assert tagged_schedule({"rotation": "on-compromise", "rotation-schedule": tag}) is None

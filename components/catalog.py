@@ -767,6 +767,17 @@ def _check_differs_from(catalog: Catalog) -> None:
                         "(`<secret>` or `<secret>.<key>`)", secret=name,
                         field=f"{'keys.' + key if key else 'value'}.differs_from",
                     )
+                assert other is not None
+                # Where the other secret is absent the check has nothing to compare with: it would pass in silence.
+                mine = secret.environments if secret.environments is not None else catalog.environments
+                absent = [e for e in mine if other.environments is not None and e not in other.environments]
+                if absent:
+                    raise ConfigurationError(
+                        catalog.path, f"differs_from '{ref}' names a secret that {', '.join(absent)} does not have "
+                        f"(its environments: {', '.join(other.environments or ())}), where this one is; limit this "
+                        "secret to the same environments, or drop the constraint", secret=name,
+                        field=f"{'keys.' + key if key else 'value'}.differs_from",
+                    )
 
 
 def _check_services(catalog: Catalog, services: list[str] | None) -> None:
@@ -775,7 +786,9 @@ def _check_services(catalog: Catalog, services: list[str] | None) -> None:
     if services is None:
         return
     for name, secret in catalog.secrets.items():
-        for field, named in (("consumers", secret.consumers), ("writers", secret.writers)):
+        verifiers = secret.public_key.verifiers if secret.public_key is not None else []
+        for field, named in (("consumers", secret.consumers), ("writers", secret.writers),
+                             ("public_key.verifiers", verifiers)):
             for service in named:
                 if service not in services:
                     close = difflib.get_close_matches(service, services, n=1)
@@ -893,6 +906,18 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                     raise ConfigurationError(
                         path, f"'{env}' is not one of the catalog's environments ({', '.join(environments)})",
                         secret=name, field=f"{field}.required",
+                    )
+        # An environment the secret is not in: the constraint would never apply (a dev requirement on a secret
+        # that dev does not have leaves it optional everywhere).
+        named = {"required": value.required if isinstance(value.required, list) else [],
+                 "pattern": list(value.pattern) if isinstance(value.pattern, dict) else []}
+        for what, envs in named.items():
+            for env in envs:
+                if secret.environments is not None and env not in secret.environments:
+                    raise ConfigurationError(
+                        path, f"'{env}' is not an environment of this secret (environments: "
+                        f"{', '.join(secret.environments)}), so this would never apply", secret=name,
+                        field=f"{field}.{what}",
                     )
     _check_writers(path, name, secret)
     if secret.rotation in ("on-compromise", "manual") and secret.class_ == "critical" and not secret.rotation_reason:

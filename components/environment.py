@@ -45,7 +45,6 @@ from components.values import (
     read_supplied,
 )
 
-
 MISSING_VALUES_TAG = "missing-values"
 """Tag of the environment's key when the stack file sets allowMissingValues (value `allowed`); the pack's
 `stack-requires-values` rule refuses it in production."""
@@ -502,8 +501,13 @@ def _check_services(catalog: Catalog, settings: StackSettings, secrets: dict[str
                 f"'consumers' (consumers: {', '.join(sorted(consumers)) or 'none'})",
                 field=f"secrets-platform:principals.services.{service}",
             )
+    published = published_by(secrets)
     for secret_name, entry in secrets.items():
-        for field, services in (("consumers", entry.consumers), ("writers", entry.writers)):
+        if secret_name in published:
+            continue  # a public key's consumers are its signer's consumers and verifiers, checked as written there
+        verifiers = entry.public_key.verifiers if entry.public_key is not None else []
+        for field, services in (("consumers", entry.consumers), ("writers", entry.writers),
+                                ("public_key.verifiers", verifiers)):
             for service in services:
                 if with_roles and service not in settings.principals.services:
                     close = difflib.get_close_matches(service, with_roles, n=1, cutoff=0.75)

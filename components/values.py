@@ -29,7 +29,7 @@ PLACEHOLDERS = (
     (re.compile(r"^(test|example|placeholder|todo|xxx+|replace[-_ ]?me|secret|password)$", re.IGNORECASE),
      "a placeholder word"),
 )
-DEVELOPMENT_VALUE = (re.compile(r"^dev[-_]", re.IGNORECASE), "a development value ('dev-...')")
+DEVELOPMENT_VALUE = (re.compile(r"^dev[-_]", re.IGNORECASE), "a development value ('{marker}...')")
 """Refused in secret values only: a plain identifier may well be `dev_user` in a dev stack."""
 
 _RUN_KEY = secrets.token_bytes(32)
@@ -49,8 +49,10 @@ def placeholder_problem(value: str, secret_class: str, *, secret: bool = True) -
     The message describes the kind of problem only; it never quotes the value.
     """
     for pattern, what in (*PLACEHOLDERS, *((DEVELOPMENT_VALUE,) if secret else ())):
-        if pattern.search(value):
-            return f"the value is {what}, not a real value"
+        found = pattern.search(value)
+        if found:
+            # Only the development marker is quoted, as written (`dev_`, `DEV-`): it is the marker, not the value.
+            return f"the value is {what.format(marker=found.group())}, not a real value"
     shortest = MIN_SUPPLIED_LENGTH[secret_class]
     if len(value.strip()) < shortest:
         return f"the value has {len(value.strip())} characters; a {secret_class} value needs at least {shortest}"
@@ -188,10 +190,11 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
     return SuppliedValues(secret=secret_values, plain=plain, missing=missing, digests=digests)
 
 
-def catalog_config_keys(catalog: Catalog) -> set[str]:
-    """Every stack config key a catalog value reads, over all environments."""
+def catalog_config_keys(catalog: Catalog, environment: str | None = None) -> set[str]:
+    """Every stack config key a catalog value reads, over all environments or in one."""
     keys: set[str] = set()
-    for name, entry in catalog.secrets.items():
+    secrets_ = catalog.secrets if environment is None else catalog.for_environment(environment)
+    for name, entry in secrets_.items():
         for key, value in entry.values.items():
             source = value.external or value.config
             if source is not None:
@@ -202,17 +205,38 @@ def catalog_config_keys(catalog: Catalog) -> set[str]:
 def check_config_keys(catalog: Catalog, settings: StackSettings) -> None:
     """Refuse a key under `secrets-platform:` that neither the project nor the catalog knows: a typo
     (`recoveryWindowDayz`, a misspelled external value) would otherwise be ignored in silence."""
-    known = SETTINGS_KEYS | catalog_config_keys(catalog)
+    known = SETTINGS_KEYS | catalog_config_keys(catalog, settings.environment)
+    elsewhere = _readers_elsewhere(catalog, settings.environment)
     given = {*pulumi.runtime.config.CONFIG.get(), *pulumi.runtime.config.get_config_env()}
     prefix = f"{PROJECT}:"
     for full in sorted(k for k in given if k.startswith(prefix)):
         key = full.removeprefix(prefix)
         if key in known:
             continue
+        if key in elsewhere:
+            # A value for a secret this environment does not have would be ignored in silence.
+            name, environments = elsewhere[key]
+            raise ConfigurationError(
+                settings.file, f"is a value of secret '{name}', which {settings.environment} does not have (its "
+                f"environments: {', '.join(environments)}); remove it from this stack file, or add "
+                f"{settings.environment} to the secret's environments in {catalog.path}", secret=name, field=full)
         close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
         hint = f"did you mean {prefix}{close[0]}?" if close else "remove it, or add the value it sets to the catalog"
         raise ConfigurationError(settings.file, f"unknown key: neither a setting nor a value of {catalog.path} "
                                  f"({hint})", field=full)
+
+
+def _readers_elsewhere(catalog: Catalog, environment: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Config key -> (secret, its environments) for the values of secrets `environment` does not have."""
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for name, entry in catalog.secrets.items():
+        if entry.environments is None or environment in entry.environments:
+            continue
+        for key, value in entry.values.items():
+            source = value.external or value.config
+            if source is not None:
+                found.setdefault(config_key(name, key, source.config), (name, tuple(entry.environments)))
+    return found
 
 
 def _too_short(value: str, min_length: int | None) -> str | None:

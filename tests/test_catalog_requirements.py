@@ -636,3 +636,68 @@ def test_a_schedule_reaches_the_pack_through_a_tag_as_written(expression: str) -
     assert tagged_schedule({"rotation": "scheduled", "rotation-schedule": tag}) == expression
     # Read only from a secret tagged as scheduled: a stack-wide tag of that name on another is ignored.
     assert tagged_schedule({"rotation": "on-compromise", "rotation-schedule": tag}) is None
+
+
+# ---------------------------------------------------------------- constraints that could never apply
+
+LIMITED = """\
+app: shop
+owner: platform
+environments: [production, staging, dev]
+secrets:
+  session:
+    description: Signs sessions
+    class: critical
+    rotation: on-compromise
+    rotation_reason: supplied by the security team
+    consumers: [api]
+    value: {env: SESSION_SECRET, external: {}, differs_from: [signing]}
+  signing:
+    description: Signs tokens
+    class: critical
+    rotation: on-compromise
+    rotation_reason: supplied by the security team
+    consumers: [api]
+    environments: [production, staging]
+    value: {env: SIGNING_KEY, external: {}, required: [production]}
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "fragments"), [
+    # dev is the catalog's, not this secret's: the requirement would never apply.
+    ("external: {}, required: [production]}", "external: {}, required: [dev]}",
+     ("secret 'signing'", "field 'value.required'", "'dev' is not an environment of this secret (environments: "
+      "production, staging), so this would never apply")),
+    ("external: {}, required: [production]}", "external: {}, pattern: {dev: '^x'}}",
+     ("secret 'signing'", "field 'value.pattern'", "'dev' is not an environment of this secret")),
+    # session is in dev, signing is not: in dev the check has nothing to compare with.
+    ("differs_from: [signing]", "differs_from: [signing]",
+     ("secret 'session'", "field 'value.differs_from'", "differs_from 'signing' names a secret that dev does not "
+      "have (its environments: production, staging), where this one is")),
+])
+def test_a_constraint_on_an_environment_the_secret_is_not_in(make_project: Callable[..., Path], old: str, new: str,
+                                                            fragments: tuple[str, ...]) -> None:
+    catalog = LIMITED.replace(old, new)
+    if old == new:  # the differs_from case: the rest of the catalog as given
+        expect_error(make_project(catalog, MINIMAL_STACK), "catalog.yaml", *fragments)
+        return
+    fixed = catalog.replace("differs_from: [signing]", "differs_from: []")
+    expect_error(make_project(fixed, MINIMAL_STACK), "catalog.yaml", *fragments)
+
+
+def test_the_same_constraints_within_the_secret_s_environments_are_accepted(make_project: Callable[..., Path]) -> None:
+    catalog = LIMITED.replace("    value: {env: SESSION_SECRET", "    environments: [production, staging]\n"
+                              "    value: {env: SESSION_SECRET")
+    program(make_project(catalog, MINIMAL_STACK), values={"session": value(), "signing": value()})
+
+
+def test_a_value_set_for_a_secret_this_environment_does_not_have(make_project: Callable[..., Path]) -> None:
+    catalog = LIMITED.replace("differs_from: [signing]", "differs_from: []")
+    project = make_project(catalog, MINIMAL_STACK + "  secrets-platform:signing:\n    secure: v1:" + "A" * 44 + "\n",
+                           stack="dev")
+    line = expect_error(project, "Pulumi.dev.yaml", "secret 'signing'", "field 'secrets-platform:signing'", stack="dev")
+    assert line.endswith("is a value of secret 'signing', which dev does not have (its environments: production, "
+                         "staging); remove it from this stack file, or add dev to the secret's environments in "
+                         "catalog.yaml")
+    # In staging, which has it, the same line is the value.
+    program(make_project(catalog, MINIMAL_STACK), values={"session": value(), "signing": value()})

@@ -397,6 +397,9 @@ class Secret(_Model):
     from the current version's creation date in AWS."""
     value: Value | None = None
     keys: dict[str, Value] | None = None
+    together: list[Annotated[list[str], Field(min_length=2)]] = Field(default_factory=list)
+    """Groups of optional keys set both or neither (`[[account_sid, auth_token]]`): a stack that sets some of a
+    group must set the rest."""
 
     @field_validator("owner")
     @classmethod
@@ -919,6 +922,7 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                         f"{', '.join(secret.environments)}), so this would never apply", secret=name,
                         field=f"{field}.{what}",
                     )
+    _check_together(path, name, secret, environments)
     _check_writers(path, name, secret)
     if secret.rotation in ("on-compromise", "manual") and secret.class_ == "critical" and not secret.rotation_reason:
         raise ConfigurationError(
@@ -976,6 +980,27 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                 path, "the 'token' rotation strategy needs exactly one generated value to replace "
                 f"(found {len(generated)})", secret=name, field="rotation.strategy",
             )
+
+
+def _check_together(path: str, name: str, secret: Secret, environments: tuple[str, ...]) -> None:
+    """Each `together` group names two or more distinct supplied keys of this JSON secret, one of them optional
+    somewhere (keys required everywhere are always set together: the group would mean nothing)."""
+    values = secret.values if secret.grouped else {}
+    for index, group in enumerate(secret.together):
+        field = f"together.{index}"
+        if not secret.grouped:
+            raise ConfigurationError(path, "'together' groups keys of a JSON secret; use 'keys'", secret=name,
+                                     field="together")
+        for key in group:
+            if key not in values or (values[key].external is None and values[key].config is None):
+                raise ConfigurationError(path, f"'{key}' is not an external or plain config key of this secret",
+                                         secret=name, field=field)
+        if len(set(group)) != len(group):
+            raise ConfigurationError(path, "names a key twice", secret=name, field=field)
+        mine = secret.environments or environments
+        if all(values[key].required_in(env) for key in group for env in mine):
+            raise ConfigurationError(path, f"{', '.join(group)} are required in every environment of this secret, "
+                                     "so they are always set together; drop the group", secret=name, field=field)
 
 
 def _check_writers(path: str, name: str, secret: Secret) -> None:
@@ -1113,10 +1138,12 @@ def needed_keys(secrets: Mapping[str, Secret]) -> dict[str, dict[str, str]]:
         for key in NEEDS_KEYS[strategy]:
             template = values[key].template if key in values else None
             for part in (key, *(PLACEHOLDER_REF.findall(template) if template else ())):
-                mine.setdefault(part, f"the {strategy} rotation of {name} reads its '{key}'")
+                mine.setdefault(part, f"the {strategy} rotation of {name} reads its '{key}', which cannot succeed "
+                                "without it")
         master = entry.rotation.master
         if master is not None and master in secrets:
             theirs = needed.setdefault(master, {})
             for key in MASTER_KEYS if secrets[master].grouped else ("",):
-                theirs.setdefault(key, f"the {strategy} rotation of {name} logs in with it (rotation.master)")
+                theirs.setdefault(key, f"the {strategy} rotation of {name} logs in with it (rotation.master), which "
+                                  "cannot succeed without it")
     return needed

@@ -95,7 +95,7 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
 
     `needed` (key -> why, catalog.needed_keys) are keys a rotation of this stack cannot do without: one
     the catalog leaves optional here is treated as required, so that the credential waits for it."""
-    needed = needed or {}
+    needed = {**_set_together(name, entry, settings), **(needed or {})}
     # Missing values may be missing (listed as action required) where the stack says so or in the offline
     # preview; nothing else relaxes a check.
     missing_allowed = settings.allow_missing_values or offline_preview()
@@ -226,6 +226,29 @@ def check_config_keys(catalog: Catalog, settings: StackSettings) -> None:
                                  f"({hint})", field=full)
 
 
+def _set_together(name: str, entry: Secret, settings: StackSettings) -> dict[str, str]:
+    """Key -> why: the unset keys of a `together` group of which this stack sets some (both or neither)."""
+    if not entry.together:
+        return {}
+    config = pulumi.Config(PROJECT)
+
+    def is_set(key: str) -> bool:
+        value = entry.values[key]
+        if value.external is not None:
+            return pulumi.runtime.get_config(f"{PROJECT}:{config_key(name, key, value.external.config)}") is not None
+        assert value.config is not None  # the catalog allows only supplied keys in a group
+        return config.get(config_key(name, key, value.config.config)) is not None or value.config.default is not None
+
+    found: dict[str, str] = {}
+    for group in entry.together:
+        given = [k for k in group if is_set(k)]
+        for key in group:
+            if given and key not in given:
+                found.setdefault(key, f"this stack sets {', '.join(given)}, which goes with it (together: "
+                                      f"[{', '.join(group)}])")
+    return found
+
+
 def _readers_elsewhere(catalog: Catalog, environment: str) -> dict[str, tuple[str, tuple[str, ...]]]:
     """Config key -> (secret, its environments) for the values of secrets `environment` does not have."""
     found: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -259,8 +282,7 @@ def _needed_because(value: Value, key: str, needed: Mapping[str, str], settings:
     """Why a value the catalog leaves optional in this environment must be set all the same ("" if it need not)."""
     if key not in needed or value.required_in(settings.environment):
         return ""
-    return (f", and {needed[key]}, which cannot succeed without it (the catalog's `required` leaves it optional "
-            f"in {settings.environment})")
+    return f", and {needed[key]}; the catalog's `required` leaves it optional in {settings.environment}"
 
 
 def check_differences(secrets_: Mapping[str, Secret], settings: StackSettings,

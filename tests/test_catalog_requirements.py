@@ -473,8 +473,8 @@ def test_pulumi_up_refuses_such_a_master_naming_its_key(make_project: Callable[.
         "Pulumi.production.yaml", "db-admin", "secrets-platform:dbAdminPassword")
     assert caught.value.reason == (
         "the external value is not set, and the postgres-single-user rotation of database logs in with it "
-        "(rotation.master), which cannot succeed without it (the catalog's `required` leaves it optional in "
-        "production); set it with `pulumi config set --secret secrets-platform:dbAdminPassword --stack production`")
+        "(rotation.master), which cannot succeed without it; the catalog's `required` leaves it optional in "
+        "production; set it with `pulumi config set --secret secrets-platform:dbAdminPassword --stack production`")
     assert caught.value.registered == 0
 
 
@@ -506,7 +506,7 @@ def test_a_strategy_key_optional_here_and_unset_makes_the_credential_wait(make_p
     assert (caught.value.secret, caught.value.field) == ("database", "secrets-platform:databaseHost")
     assert caught.value.reason.startswith(
         "not set, and the postgres-single-user rotation of database reads its 'host', which cannot succeed "
-        "without it (the catalog's `required` leaves it optional in staging); set it with `pulumi config set ")
+        "without it; the catalog's `required` leaves it optional in staging; set it with `pulumi config set ")
     assert caught.value.registered == 0
 
 
@@ -701,3 +701,80 @@ def test_a_value_set_for_a_secret_this_environment_does_not_have(make_project: C
                          "catalog.yaml")
     # In staging, which has it, the same line is the value.
     program(make_project(catalog, MINIMAL_STACK), values={"session": value(), "signing": value()})
+
+
+# ---------------------------------------------------------------- keys set both or neither
+
+TOGETHER = """\
+app: shop
+owner: platform
+secrets:
+  twilio:
+    description: Twilio credentials for SMS, when the stack has them
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by Twilio - rotate the auth token in its console
+    consumers: [api]
+    together: [[accountSid, authToken]]
+    keys:
+      accountSid: {env: TWILIO_ACCOUNT_SID, external: {}, required: false}
+      authToken: {env: TWILIO_AUTH_TOKEN, external: {}, required: false}
+      region: {env: TWILIO_REGION, config: {}, required: false}
+"""
+
+
+def test_keys_set_together_may_both_be_missing_or_both_set(make_project: Callable[..., Path]) -> None:
+    project = make_project(TOGETHER, MINIMAL_STACK)
+    run = program(project)
+    assert {g["key"]: g["required"] for g in run.outputs["actionRequired"]} == {
+        "accountSid": False, "authToken": False, "region": False}
+    run = program(project, values={"twilioAccountSid": value(), "twilioAuthToken": value()})
+    assert {"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"} <= set(run.outputs["envVars"])
+
+
+def test_a_stack_that_sets_one_of_them_is_refused_naming_the_other(make_project: Callable[..., Path]) -> None:
+    project = make_project(TOGETHER, MINIMAL_STACK)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"twilioAccountSid": value()})
+    assert (caught.value.secret, caught.value.field) == ("twilio", "secrets-platform:twilioAuthToken")
+    assert caught.value.reason == (
+        "the external value is not set, and this stack sets accountSid, which goes with it (together: [accountSid, "
+        "authToken]); the catalog's `required` leaves it optional in staging; set it with `pulumi config set "
+        "--secret secrets-platform:twilioAuthToken --stack staging`")
+    assert caught.value.registered == 0
+    # The offline preview lists the other as required, and the secret waits for it.
+    run = program(project, values={"twilioAuthToken": value()}, preview_mode=True)
+    assert ("accountSid", True) in {(g["key"], g["required"]) for g in run.outputs["actionRequired"]}
+    assert not [r for r in run.resources if r.type == VERSION]
+
+
+@pytest.mark.parametrize(("together", "fragment"), [
+    ("[[accountSid, authTokn]]", "'authTokn' is not an external or plain config key of this secret"),
+    ("[[accountSid]]", "at least 2 items"),
+    ("[[accountSid, accountSid]]", "names a key twice"),
+])
+def test_a_group_that_cannot_apply(make_project: Callable[..., Path], together: str, fragment: str) -> None:
+    catalog = TOGETHER.replace("[[accountSid, authToken]]", together)
+    expect_error(make_project(catalog, MINIMAL_STACK), "secret 'twilio'", "field 'together", fragment)
+
+
+def test_a_group_of_keys_required_everywhere_means_nothing(make_project: Callable[..., Path]) -> None:
+    catalog = TOGETHER.replace("external: {}, required: false}", "external: {}}")
+    expect_error(make_project(catalog, MINIMAL_STACK), "secret 'twilio'", "field 'together.0'",
+                 "accountSid, authToken are required in every environment of this secret")
+
+
+def test_check_env_knows_keys_set_together(tmp_path: Path) -> None:
+    import yaml
+
+    from components.catalog import parse_catalog
+    from ops.envcheck import MISSING, OPTIONAL, check
+    from ops.stack import Stack
+
+    stack = Stack(name="staging", project="secrets-platform", environment="staging", region="eu-west-1",
+                  catalog=parse_catalog(yaml.safe_load(TOGETHER), "catalog.yaml"), protected=False)
+    statuses = {r.variable: (r.status, r.required) for r in check(stack, {})}
+    assert statuses["TWILIO_AUTH_TOKEN"] == (OPTIONAL, False)
+    statuses = {r.variable: (r.status, r.required) for r in check(stack, {"TWILIO_ACCOUNT_SID": value()})}
+    assert statuses["TWILIO_AUTH_TOKEN"] == (MISSING, True)
+    assert statuses["TWILIO_REGION"] == (OPTIONAL, False), "not in the group"

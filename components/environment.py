@@ -42,6 +42,7 @@ from components.values import (
     check_config_keys,
     check_differences,
     deploy_checks,
+    development_values,
     read_supplied,
 )
 
@@ -140,6 +141,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
         self._consumers = {n: tuple(e.consumers) for n, e in secrets.items()}
         _check_services(catalog, settings, secrets)
         check_config_keys(catalog, settings)
+        development_values(settings)  # refused in production, whether or not a value starts dev-
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
         check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},

@@ -26,7 +26,7 @@ PROJECT = "secrets-platform"
 SETTINGS_KEYS = frozenset({
     "accountId", "catalog", "environment", "recoveryWindowDays", "protectSecrets", "kmsDeletionWindowDays",
     "replicaRegions", "allowMissingValues", "ciReadsValues", "rotationSubnetIds", "rotationSecurityGroupIds",
-    "principals", "tags", "adopt",
+    "principals", "tags", "adopt", "developmentValues",
 })
 """The stack's own settings under `secrets-platform:` (Pulumi.yaml declares each); every other key in
 that namespace must be a value the catalog names."""
@@ -126,6 +126,9 @@ class StackSettings:
     """Security groups of those functions."""
     adopt: dict[str, Adoption] = field(default_factory=dict)
     """Catalog secret -> the existing secret it imports (`secrets-platform:adopt`, components/adopt.py)."""
+    development_values: bool | None = None
+    """`secrets-platform:developmentValues`: whether secret values may start `dev-`/`dev_` (a team's own
+    development values); None: only in an environment named as development (components/values.py)."""
 
     @property
     def file(self) -> str:
@@ -249,6 +252,7 @@ def load_settings() -> StackSettings:
         rotation_subnet_ids=tuple(subnets),
         rotation_security_group_ids=tuple(groups),
         adopt=parse_adoptions(structured("adopt", {}), file, account_id, region),
+        development_values=None if get("developmentValues") is None else boolean("developmentValues", False),
     )
 
 

@@ -42,13 +42,14 @@ MIN_SUPPLIED_LENGTH = {"critical": 16, "configuration": 1}
 """Shortest value a person may supply for each class."""
 
 
-def placeholder_problem(value: str, secret_class: str, *, secret: bool = True) -> str | None:
-    """Why a supplied value looks like a placeholder (or, for a secret value, a development value),
-    or None if it does not.
+def placeholder_problem(value: str, secret_class: str, *, secret: bool = True,
+                        development: bool = False) -> str | None:
+    """Why a supplied value looks like a placeholder (or, for a secret value outside a stack that accepts
+    development values, a development value), or None if it does not.
 
     The message describes the kind of problem only; it never quotes the value.
     """
-    for pattern, what in (*PLACEHOLDERS, *((DEVELOPMENT_VALUE,) if secret else ())):
+    for pattern, what in (*PLACEHOLDERS, *((DEVELOPMENT_VALUE,) if secret and not development else ())):
         found = pattern.search(value)
         if found:
             # Only the development marker is quoted, as written (`dev_`, `DEV-`): it is the marker, not the value.
@@ -99,6 +100,7 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
     # Missing values may be missing (listed as action required) where the stack says so or in the offline
     # preview; nothing else relaxes a check.
     missing_allowed = settings.allow_missing_values or offline_preview()
+    development = development_values(settings)
     config = pulumi.Config(PROJECT)
     secret_values: dict[str, pulumi.Output[str]] = {}
     plain: dict[str, str | int | bool] = {}
@@ -135,7 +137,7 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             # The offline preview holds random stand-ins for secure values: their length and form say
             # nothing, so min_length and pattern wait for `pulumi up` (listed as deploy checks). A stack's
             # own allowMissingValues changes nothing here: this value is set.
-            problem = placeholder_problem(supplied, entry.class_) or (
+            problem = placeholder_problem(supplied, entry.class_, development=development) or (
                 None if full_key in _stand_ins() else _too_short(supplied, value.min_length)
                 or _mismatch(supplied, value, settings.environment))
             if problem:
@@ -224,6 +226,21 @@ def check_config_keys(catalog: Catalog, settings: StackSettings) -> None:
         hint = f"did you mean {prefix}{close[0]}?" if close else "remove it, or add the value it sets to the catalog"
         raise ConfigurationError(settings.file, f"unknown key: neither a setting nor a value of {catalog.path} "
                                  f"({hint})", field=full)
+
+
+DEVELOPMENT_ENVIRONMENT = re.compile(r"^(dev|development)(-[a-z0-9-]+)?$")
+"""An environment named as development: `dev`, `development`, or one of them and a suffix (`dev-alice`)."""
+
+
+def development_values(settings: StackSettings) -> bool:
+    """Whether this stack accepts secret values that start `dev-`/`dev_` (the team's own development values):
+    `developmentValues` where the stack file sets it, else only an environment named as development."""
+    if settings.development_values is None:
+        return DEVELOPMENT_ENVIRONMENT.fullmatch(settings.environment) is not None
+    if settings.development_values and settings.environment == "production":
+        raise ConfigurationError(settings.file, "production may not hold development values; remove "
+                                 "developmentValues from this stack file", field=f"{PROJECT}:developmentValues")
+    return settings.development_values
 
 
 def _set_together(name: str, entry: Secret, settings: StackSettings) -> dict[str, str]:

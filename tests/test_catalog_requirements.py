@@ -778,3 +778,50 @@ def test_check_env_knows_keys_set_together(tmp_path: Path) -> None:
     statuses = {r.variable: (r.status, r.required) for r in check(stack, {"TWILIO_ACCOUNT_SID": value()})}
     assert statuses["TWILIO_AUTH_TOKEN"] == (MISSING, True)
     assert statuses["TWILIO_REGION"] == (OPTIONAL, False), "not in the group"
+
+
+# ---------------------------------------------------------------- a dev stack may hold the team's development values
+
+DEV_CATALOG = CATALOG.replace("owner: platform\n", "owner: platform\nenvironments: [production, staging, dev]\n")
+
+
+@pytest.mark.parametrize(("stack", "setting", "accepted"), [
+    ("dev", None, True),  # an environment named as development
+    ("dev", False, False),
+    ("staging", None, False),
+    ("staging", True, True),
+])
+def test_development_values_where_the_stack_accepts_them(make_project: Callable[..., Path], stack: str,
+                                                         setting: bool | None, accepted: bool) -> None:
+    given = "" if setting is None else f"  secrets-platform:developmentValues: {str(setting).lower()}\n"
+    config = MINIMAL_STACK + given
+    project = make_project(DEV_CATALOG, config, stack=stack)
+    values = {"session": "dev_" + value(32), "signing": "dev-" + value()}
+    if accepted:
+        program(project, stack, values=values)
+        return
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, stack, values=values)
+    assert caught.value.reason == "the value is a development value ('dev_...'), not a real value"
+
+
+def test_production_never_holds_development_values(make_project: Callable[..., Path]) -> None:
+    project = make_project(DEV_CATALOG, MINIMAL_STACK + "  secrets-platform:developmentValues: true\n"
+                           "  secrets-platform:cacheHost: cache.internal\n", stack="production")
+    expect_error(project, "Pulumi.production.yaml", "field 'secrets-platform:developmentValues'",
+                 "production may not hold development values", stack="production")
+
+
+def test_the_readme_says_what_the_pack_does_without_a_dev_policy_config(tmp_path: Path) -> None:
+    """Without `policies/config/dev.json` each rule keeps its own default level: an advisory rule stays
+    advisory (the repository catalog's `jwt-secret` ends like an ARN suffix)."""
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    catalog = (REPO / "catalog.yaml").read_text()
+    (tmp_path / "catalog.yaml").write_text(catalog.replace("\nsecrets:\n", "\nenvironments: [production, staging, dev]"
+                                                           "\nsecrets:\n", 1))
+    (tmp_path / "Pulumi.dev.yaml").write_text((REPO / "Pulumi.staging.yaml").read_text().replace("staging", "dev"))
+    report = preview("dev", tmp_path, policy_config=None)
+    assert report.policy_config is None
+    assert {v.enforcement for v in report.violations if v.policy == "secret-name-arn-suffix"} == {"advisory"}
+    howto = (REPO / "README.md").read_text().split("## How to add an environment", 1)[1].split("\n## ", 1)[0]
+    assert "every\n   rule is mandatory" not in howto and "keeps its own default level" in howto

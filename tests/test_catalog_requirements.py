@@ -752,9 +752,12 @@ def test_a_stack_that_sets_one_of_them_is_refused_naming_the_other(make_project:
     ("[[accountSid, authTokn]]", "'authTokn' is not an external or plain config key of this secret"),
     ("[[accountSid]]", "at least 2 items"),
     ("[[accountSid, accountSid]]", "names a key twice"),
+    ("[[accountSid, region]]", "'region' has a default, so it is always set"),
 ])
 def test_a_group_that_cannot_apply(make_project: Callable[..., Path], together: str, fragment: str) -> None:
-    catalog = TOGETHER.replace("[[accountSid, authToken]]", together)
+    catalog = TOGETHER.replace("[[accountSid, authToken]]", together).replace(
+        "region: {env: TWILIO_REGION, config: {}, required: false}", "region: {env: TWILIO_REGION, config: "
+        "{default: us1}}")
     expect_error(make_project(catalog, MINIMAL_STACK), "secret 'twilio'", "field 'together", fragment)
 
 

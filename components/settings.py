@@ -113,7 +113,8 @@ class StackSettings:
     """Regions each secret is replicated to, each replica under a key of its own region."""
     allow_missing_values: bool = False
     """Create secrets whose external value is not set yet without a value (listed as action required),
-    instead of failing. The offline preview turns this on; `pulumi up` leaves it off."""
+    instead of failing; nothing else. As the stack file sets it: the offline preview allows missing values
+    on its own (components/values.py `offline_stand_ins`)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra tags put on every resource (cost centre and the like)."""
     principals: Principals = field(default_factory=Principals)

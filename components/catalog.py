@@ -997,7 +997,7 @@ def _check_together(path: str, name: str, secret: Secret, environments: tuple[st
                                          secret=name, field=field)
         if len(set(group)) != len(group):
             raise ConfigurationError(path, "names a key twice", secret=name, field=field)
-        defaulted = [k for k in group if values[k].config is not None and values[k].config.default is not None]
+        defaulted = [k for k in group if (source := values[k].config) is not None and source.default is not None]
         if defaulted:  # always set, so the rest of the group would be required everywhere
             raise ConfigurationError(path, f"'{defaulted[0]}' has a default, so it is always set; a group holds keys "
                                      "a stack may leave unset", secret=name, field=field)

@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in PRELOAD:
         importlib.import_module(module)
     import_s = time.perf_counter() - t0
+    from components.values import offline_stand_ins
     from preview import policy_check
     from preview.runtime import run_program
     from preview.stackconfig import load_stack_config
@@ -234,8 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     # What preview.cli.preview does before running the program.
     config = load_stack_config(args.project_dir, args.stack)
-    config.values[f"{config.project}:allowMissingValues"] = "true"
-    run = run_program(config, args.project_dir, str(PROGRAMS[args.program]))
+    with offline_stand_ins(config.secret_keys):
+        run = run_program(config, args.project_dir, str(PROGRAMS[args.program]))
     wall = time.perf_counter() - t1
     cpu = _cpu_s() - cpu0
     if args.profile:

@@ -328,8 +328,21 @@ class Rotation(_Model):
         return f"{self.every_days}d" if self.every_days is not None else "scheduled"
 
     @property
+    def schedule_tag(self) -> str | None:
+        """A `schedule` in the characters a tag value may hold (letters, digits, spaces, `_ . : / = + - @`), for
+        the policy pack to judge while the SecretRotation waits: `cron(0 4 ? * SUN *)` -> `cron:0 4 _ @ SUN @`
+        (`?`, `*`, `,`, `#` never occur as `_`, `@`, `.`, `+` in a schedule, so the pack reads it back)."""
+        if self.schedule is None:
+            return None
+        kind, _, body = self.schedule.partition("(")
+        return f"{kind}:{body.removesuffix(')').translate(_TO_TAG)}"
+
+    @property
     def signing_key(self) -> bool:
         return self.kind == "signing-key" or (self.kind is None and self.strategy in SIGNING_KEY_STRATEGIES)
+
+
+_TO_TAG = str.maketrans({"?": "_", "*": "@", ",": ".", "#": "+"})
 
 
 class PublicKey(_Model):
@@ -381,6 +394,9 @@ class Secret(_Model):
     from the current version's creation date in AWS."""
     value: Value | None = None
     keys: dict[str, Value] | None = None
+    together: list[Annotated[list[str], Field(min_length=2)]] = Field(default_factory=list)
+    """Groups of optional keys set both or neither (`[[account_sid, auth_token]]`): a stack that sets some of a
+    group must set the rest."""
 
     @field_validator("owner")
     @classmethod
@@ -751,6 +767,17 @@ def _check_differs_from(catalog: Catalog) -> None:
                         "(`<secret>` or `<secret>.<key>`)", secret=name,
                         field=f"{'keys.' + key if key else 'value'}.differs_from",
                     )
+                assert other is not None
+                # Where the other secret is absent the check has nothing to compare with: it would pass in silence.
+                mine = secret.environments if secret.environments is not None else catalog.environments
+                absent = [e for e in mine if other.environments is not None and e not in other.environments]
+                if absent:
+                    raise ConfigurationError(
+                        catalog.path, f"differs_from '{ref}' names a secret that {', '.join(absent)} does not have "
+                        f"(its environments: {', '.join(other.environments or ())}), where this one is; limit this "
+                        "secret to the same environments, or drop the constraint", secret=name,
+                        field=f"{'keys.' + key if key else 'value'}.differs_from",
+                    )
 
 
 def _check_services(catalog: Catalog, services: list[str] | None) -> None:
@@ -759,7 +786,9 @@ def _check_services(catalog: Catalog, services: list[str] | None) -> None:
     if services is None:
         return
     for name, secret in catalog.secrets.items():
-        for field, named in (("consumers", secret.consumers), ("writers", secret.writers)):
+        verifiers = secret.public_key.verifiers if secret.public_key is not None else []
+        for field, named in (("consumers", secret.consumers), ("writers", secret.writers),
+                             ("public_key.verifiers", verifiers)):
             for service in named:
                 if service not in services:
                     close = difflib.get_close_matches(service, services, n=1)
@@ -878,6 +907,19 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                         path, f"'{env}' is not one of the catalog's environments ({', '.join(environments)})",
                         secret=name, field=f"{field}.required",
                     )
+        # An environment the secret is not in: the constraint would never apply (a dev requirement on a secret
+        # that dev does not have leaves it optional everywhere).
+        named = {"required": value.required if isinstance(value.required, list) else [],
+                 "pattern": list(value.pattern) if isinstance(value.pattern, dict) else []}
+        for what, envs in named.items():
+            for env in envs:
+                if secret.environments is not None and env not in secret.environments:
+                    raise ConfigurationError(
+                        path, f"'{env}' is not an environment of this secret (environments: "
+                        f"{', '.join(secret.environments)}), so this would never apply", secret=name,
+                        field=f"{field}.{what}",
+                    )
+    _check_together(path, name, secret, environments)
     _check_writers(path, name, secret)
     if secret.rotation in ("on-compromise", "manual") and secret.class_ == "critical" and not secret.rotation_reason:
         raise ConfigurationError(
@@ -935,6 +977,31 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                 path, "the 'token' rotation strategy needs exactly one generated value to replace "
                 f"(found {len(generated)})", secret=name, field="rotation.strategy",
             )
+
+
+def _check_together(path: str, name: str, secret: Secret, environments: tuple[str, ...]) -> None:
+    """Each `together` group names two or more distinct supplied keys of this JSON secret, one of them optional
+    somewhere (keys required everywhere are always set together: the group would mean nothing)."""
+    values = secret.values if secret.grouped else {}
+    for index, group in enumerate(secret.together):
+        field = f"together.{index}"
+        if not secret.grouped:
+            raise ConfigurationError(path, "'together' groups keys of a JSON secret; use 'keys'", secret=name,
+                                     field="together")
+        for key in group:
+            if key not in values or (values[key].external is None and values[key].config is None):
+                raise ConfigurationError(path, f"'{key}' is not an external or plain config key of this secret",
+                                         secret=name, field=field)
+        if len(set(group)) != len(group):
+            raise ConfigurationError(path, "names a key twice", secret=name, field=field)
+        defaulted = [k for k in group if (source := values[k].config) is not None and source.default is not None]
+        if defaulted:  # always set, so the rest of the group would be required everywhere
+            raise ConfigurationError(path, f"'{defaulted[0]}' has a default, so it is always set; a group holds keys "
+                                     "a stack may leave unset", secret=name, field=field)
+        mine = secret.environments or environments
+        if all(values[key].required_in(env) for key in group for env in mine):
+            raise ConfigurationError(path, f"{', '.join(group)} are required in every environment of this secret, "
+                                     "so they are always set together; drop the group", secret=name, field=field)
 
 
 def _check_writers(path: str, name: str, secret: Secret) -> None:
@@ -1076,3 +1143,33 @@ def compile_pattern(expression: str) -> Any:
             raise ValueError(f"'{shown}' is not a regular expression RE2 accepts ({reason}; RE2 has no "
                              "backreferences or lookaround)") from None
     return _COMPILED[expression]
+
+
+MASTER_KEYS = ("username", "password")
+"""What a database strategy's function reads from its master secret to log in (rotation/strategies/postgres.py
+`master_connection`, redis_acl.py); the master's other keys only override the credential's own."""
+
+
+def needed_keys(secrets: Mapping[str, Secret]) -> dict[str, dict[str, str]]:
+    """Secret -> key -> why: the values a rotation of this stack cannot do without, so that one left optional
+    (`required: false`, `required: [dev]`) and unset here makes the credential wait, as a missing required
+    value does, instead of scheduling a rotation that can only fail: a database strategy's own keys
+    (NEEDS_KEYS, with the parts of a template among them) and its master's login."""
+    needed: dict[str, dict[str, str]] = {}
+    for name, entry in secrets.items():
+        if not isinstance(entry.rotation, Rotation) or entry.rotation.strategy not in NEEDS_KEYS:
+            continue
+        strategy, values = entry.rotation.strategy, entry.values
+        mine = needed.setdefault(name, {})
+        for key in NEEDS_KEYS[strategy]:
+            template = values[key].template if key in values else None
+            for part in (key, *(PLACEHOLDER_REF.findall(template) if template else ())):
+                mine.setdefault(part, f"the {strategy} rotation of {name} reads its '{key}', which cannot succeed "
+                                "without it")
+        master = entry.rotation.master
+        if master is not None and master in secrets:
+            theirs = needed.setdefault(master, {})
+            for key in MASTER_KEYS if secrets[master].grouped else ("",):
+                theirs.setdefault(key, f"the {strategy} rotation of {name} logs in with it (rotation.master), which "
+                                  "cannot succeed without it")
+    return needed

@@ -14,7 +14,7 @@ from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
 from components.account import check_regions, check_scheduled_deletions, stack_lookup
 from components.adopt import check_adoptions
 from components.alerts import RotationAlerts, RotationAlertsArgs
-from components.catalog import Catalog, Rotation, Secret
+from components.catalog import Catalog, Rotation, Secret, needed_keys
 from components.errors import ConfigurationError
 from components.kms import EnvironmentKey, EnvironmentKeyArgs
 from components.lambda_package import PendingStep
@@ -44,8 +44,13 @@ from components.values import (
     check_differences,
     check_literal_defaults,
     deploy_checks,
+    development_values,
     read_supplied,
 )
+
+MISSING_VALUES_TAG = "missing-values"
+"""Tag of the environment's key when the stack file sets allowMissingValues (value `allowed`); the pack's
+`stack-requires-values` rule refuses it in production."""
 
 
 @dataclass(frozen=True)
@@ -145,14 +150,17 @@ class SecretsEnvironment(pulumi.ComponentResource):
         restart_targets = consumers.restart_targets(secrets, consumption, catalog.app, env)
         consumers.targets_fit(restart_targets, settings.file)
         check_literal_defaults(catalog)
+        development_values(settings)  # refused in production, whether or not a value starts dev-
         # Every check that can fail runs before the first resource is registered: `pulumi up` applies
         # registrations as they come, so a late error would leave a half-applied stack.
         check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},
                         settings.file, catalog.app, env,
                         masters={m: n for n, e in secrets.items() if (m := _master(e)) is not None})
         # An adopted secret keeps the value it has: the stack supplies none of it.
+        # A value a rotation here needs (catalog.needed_keys) is required here, whatever `required` says.
+        needed = needed_keys(secrets)
         supplied = {n: SuppliedValues(secret={}, plain={}, missing=[]) if n in settings.adopt
-                    else read_supplied(catalog, n, e, settings) for n, e in secrets.items()}
+                    else read_supplied(catalog, n, e, settings, needed.get(n)) for n, e in secrets.items()}
         check_differences(secrets, settings, supplied)
         self.deploy_checks = deploy_checks(catalog, secrets, env)
 
@@ -173,6 +181,13 @@ class SecretsEnvironment(pulumi.ComponentResource):
         check_regions(settings)
         check_scheduled_deletions(settings, catalog.app, [f"{catalog.app}/{env}/{n}" for n in secrets
                                                           if n not in settings.adopt], stack_lookup(settings))
+        if settings.allow_missing_values:
+            # It lets a value be missing and nothing else; a missing one is still a secret without a value.
+            pulumi.log.warn(
+                f"secrets-platform:allowMissingValues is on in {settings.file}: `pulumi up` creates a secret whose "
+                "required value is not set without a value (its consumers fail until it is set) instead of "
+                "stopping; every check on a value that is set still runs. The policy pack refuses it in production."
+            )
         if settings.principals.ci and not settings.ci_reads_values:
             # terraform-provider-aws reads a secret version back with GetSecretValue after writing it
             # (secret_version.go), so a CI role without it previews but cannot deploy.
@@ -203,10 +218,15 @@ class SecretsEnvironment(pulumi.ComponentResource):
             # usable only through Secrets Manager).
             writers.append(iam.account_root(settings.account_id))
 
+        # The stack file's allowMissingValues, where the policy pack sees it (it is refused in production):
+        # on the environment's key, which every stack has once.
+        key_tags = {**base_tags, MISSING_VALUES_TAG: "allowed"} if settings.allow_missing_values else base_tags
+
         def key_args(region: str, replica: bool) -> EnvironmentKeyArgs:
             return EnvironmentKeyArgs(
                 app=catalog.app, environment=env, account_id=settings.account_id,
-                region=region, deletion_window_days=settings.kms_deletion_window_days, tags=base_tags,
+                region=region, deletion_window_days=settings.kms_deletion_window_days,
+                tags=base_tags if replica else key_tags,
                 protect=settings.protect, replica=replica, readers=readers, writers=writers,
             )
 
@@ -506,8 +526,13 @@ def _check_services(catalog: Catalog, settings: StackSettings, secrets: dict[str
                 f"'consumers' (consumers: {', '.join(sorted(consumers)) or 'none'})",
                 field=f"secrets-platform:principals.services.{service}",
             )
+    published = published_by(secrets)
     for secret_name, entry in secrets.items():
-        for field, services in (("consumers", entry.consumers), ("writers", entry.writers)):
+        if secret_name in published:
+            continue  # a public key's consumers are its signer's consumers and verifiers, checked as written there
+        verifiers = entry.public_key.verifiers if entry.public_key is not None else []
+        for field, services in (("consumers", entry.consumers), ("writers", entry.writers),
+                                ("public_key.verifiers", verifiers)):
             for service in services:
                 if with_roles and service not in settings.principals.services:
                     close = difflib.get_close_matches(service, with_roles, n=1, cutoff=0.75)

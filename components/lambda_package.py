@@ -18,6 +18,7 @@ from pathlib import Path
 
 from components.errors import ConfigurationError
 from components.settings import StackSettings
+from components.values import offline_preview
 
 RUNTIME = "python3.12"
 """The rotation functions' Lambda runtime: the package's wheels and bytecode are made for it."""
@@ -70,7 +71,8 @@ def pending(settings: StackSettings) -> list[PendingStep]:
     reason = problem()
     if reason is None:
         return []
-    if settings.allow_missing_values:
+    # Only the offline preview lists it; a stack's allowMissingValues lets values be missing, nothing else.
+    if offline_preview():
         return [PendingStep(what=f"the rotation Lambda package {BUILD_DIR}: {reason}", command="make lambda")]
     raise ConfigurationError(str(BUILD_DIR), f"the rotation Lambda package: {reason}; run `make lambda` before "
                              "`pulumi up`")

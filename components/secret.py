@@ -146,6 +146,8 @@ class CatalogSecret(pulumi.ComponentResource):
         }
         if isinstance(entry.rotation, Rotation):
             tags["rotation-strategy"] = entry.rotation.strategy
+            if entry.rotation.schedule_tag is not None:  # the pack judges it while the SecretRotation waits
+                tags["rotation-schedule"] = entry.rotation.schedule_tag
             if entry.rotation.signing_key:
                 tags["rotation-kind"] = "signing-key"  # the policy pack allows signing keys a slower schedule
             if entry.rotation.first_value_by_rotation:

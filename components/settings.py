@@ -25,7 +25,7 @@ PROJECT = "secrets-platform"
 SETTINGS_KEYS = frozenset({
     "accountId", "catalog", "environment", "recoveryWindowDays", "protectSecrets", "kmsDeletionWindowDays",
     "replicaRegions", "allowMissingValues", "ciReadsValues", "rotationSubnetIds", "rotationSecurityGroupIds",
-    "principals", "tags", "adopt",
+    "principals", "tags", "adopt", "developmentValues",
 })
 """The stack's own settings under `secrets-platform:` (Pulumi.yaml declares each); every other key in
 that namespace must be a value the catalog names."""
@@ -102,7 +102,8 @@ class StackSettings:
     """Regions each secret is replicated to, each replica under a key of its own region."""
     allow_missing_values: bool = False
     """Create secrets whose external value is not set yet without a value (listed as action required),
-    instead of failing. The offline preview turns this on; `pulumi up` leaves it off."""
+    instead of failing; nothing else. As the stack file sets it: the offline preview allows missing values
+    on its own (components/values.py `offline_stand_ins`)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra tags put on every resource (cost centre and the like)."""
     principals: Principals = field(default_factory=Principals)
@@ -115,6 +116,9 @@ class StackSettings:
     """Security groups of those functions."""
     adopt: dict[str, Adoption] = field(default_factory=dict)
     """Catalog secret -> the existing secret it imports (`secrets-platform:adopt`, components/adopt.py)."""
+    development_values: bool | None = None
+    """`secrets-platform:developmentValues`: whether secret values may start `dev-`/`dev_` (a team's own
+    development values); None: only in an environment named as development (components/values.py)."""
 
     @property
     def file(self) -> str:
@@ -239,6 +243,7 @@ def load_settings() -> StackSettings:
         rotation_subnet_ids=tuple(subnets),
         rotation_security_group_ids=tuple(groups),
         adopt=parse_adoptions(structured("adopt", {}), file, account_id, region),
+        development_values=None if get("developmentValues") is None else boolean("developmentValues", False),
     )
 
 
@@ -265,7 +270,7 @@ TAG_LIMIT = 50
 """Tags per resource (Secrets Manager, KMS, IAM, Lambda: 50)."""
 PLATFORM_TAGS = frozenset({
     "app", "environment", "class", "owner", "rotation", "managed-by", "rotation-strategy", "rotation-kind",
-    "first-value", "rotation-reason", "access",
+    "first-value", "rotation-reason", "access", "rotation-schedule", "missing-values",
 })
 """Tags the program sets itself; a stack tag of the same name would be overwritten in silence."""
 TAG_TEXT = re.compile(r"^[\w\s.:/=+\-@]*$")

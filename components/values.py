@@ -7,18 +7,19 @@ never the value.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import hmac
 import itertools
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pulumi
 
-from components.catalog import Catalog, Secret, config_key, typed
+from components.catalog import Catalog, Secret, Value, config_key, typed
 from components.errors import ConfigurationError
 from components.settings import PROJECT, SETTINGS_KEYS, StackSettings
 
@@ -29,7 +30,7 @@ PLACEHOLDERS = (
     (re.compile(r"^(test|example|placeholder|todo|xxx+|replace[-_ ]?me|secret|password)$", re.IGNORECASE),
      "a placeholder word"),
 )
-DEVELOPMENT_VALUE = (re.compile(r"^dev[-_]", re.IGNORECASE), "a development value ('dev-...')")
+DEVELOPMENT_VALUE = (re.compile(r"^dev[-_]", re.IGNORECASE), "a development value ('{marker}...')")
 """Refused in secret values only: a plain identifier may well be `dev_user` in a dev stack."""
 
 _RUN_KEY = secrets.token_bytes(32)
@@ -42,15 +43,18 @@ MIN_SUPPLIED_LENGTH = {"critical": 16, "configuration": 1}
 """Shortest value a person may supply for each class."""
 
 
-def placeholder_problem(value: str, secret_class: str, *, secret: bool = True) -> str | None:
-    """Why a supplied value looks like a placeholder (or, for a secret value, a development value),
-    or None if it does not.
+def placeholder_problem(value: str, secret_class: str, *, secret: bool = True,
+                        development: bool = False) -> str | None:
+    """Why a supplied value looks like a placeholder (or, for a secret value outside a stack that accepts
+    development values, a development value), or None if it does not.
 
     The message describes the kind of problem only; it never quotes the value.
     """
-    for pattern, what in (*PLACEHOLDERS, *((DEVELOPMENT_VALUE,) if secret else ())):
-        if pattern.search(value):
-            return f"the value is {what}, not a real value"
+    for pattern, what in (*PLACEHOLDERS, *((DEVELOPMENT_VALUE,) if secret and not development else ())):
+        found = pattern.search(value)
+        if found:
+            # Only the development marker is quoted, as written (`dev_`, `DEV-`): it is the marker, not the value.
+            return f"the value is {what.format(marker=found.group())}, not a real value"
     shortest = MIN_SUPPLIED_LENGTH[secret_class]
     if len(value.strip()) < shortest:
         return f"the value has {len(value.strip())} characters; a {secret_class} value needs at least {shortest}"
@@ -87,8 +91,17 @@ class SuppliedValues:
     digests, and nothing of the value is kept."""
 
 
-def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSettings) -> SuppliedValues:
-    """Read the external and plain config values of one catalog secret from the stack's config."""
+def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSettings,
+                  needed: Mapping[str, str] | None = None) -> SuppliedValues:
+    """Read the external and plain config values of one catalog secret from the stack's config.
+
+    `needed` (key -> why, catalog.needed_keys) are keys a rotation of this stack cannot do without: one
+    the catalog leaves optional here is treated as required, so that the credential waits for it."""
+    needed = {**_set_together(name, entry, settings), **(needed or {})}
+    # Missing values may be missing (listed as action required) where the stack says so or in the offline
+    # preview; nothing else relaxes a check.
+    missing_allowed = settings.allow_missing_values or offline_preview()
+    development = development_values(settings)
     config = pulumi.Config(PROJECT)
     secret_values: dict[str, pulumi.Output[str]] = {}
     plain: dict[str, str | int | bool] = {}
@@ -103,14 +116,14 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             # The plaintext is what get_secret would wrap; reading it here lets every check run before
             # the program registers anything (a bad value never leaves a half-applied stack).
             supplied = pulumi.runtime.get_config(full_key)
-            required = value.required_in(settings.environment)
+            required = value.required_in(settings.environment) or key in needed
             if supplied is None:
                 gap = MissingValue(name, key, ckey, required)
-                if required and not settings.allow_missing_values:
+                if required and not missing_allowed:
                     raise ConfigurationError(
                         settings.file,
-                        "the external value is not set; set it with "
-                        f"`{gap.command.replace('<stack>', settings.stack)}`",
+                        f"the external value is not set{_needed_because(value, key, needed, settings)}; set it "
+                        f"with `{gap.command.replace('<stack>', settings.stack)}`",
                         secret=name, field=full_key,
                     )
                 missing.append(gap)
@@ -122,11 +135,12 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
                     f"set it with `pulumi config set --secret {full_key} --stack {settings.stack}`",
                     secret=name, field=full_key,
                 )
-            # The offline preview (allowMissingValues) holds random stand-ins for secure values: their
-            # length says nothing, so min_length waits for `pulumi up` (listed as a deploy check).
-            problem = placeholder_problem(supplied, entry.class_) or (
-                None if settings.allow_missing_values else _too_short(supplied, value.min_length)
-                or _mismatch(supplied, value.pattern_in(settings.environment), settings.environment))
+            # The offline preview holds random stand-ins for secure values: their length and form say
+            # nothing, so min_length and pattern wait for `pulumi up` (listed as deploy checks). A stack's
+            # own allowMissingValues changes nothing here: this value is set.
+            problem = placeholder_problem(supplied, entry.class_, development=development) or (
+                None if full_key in _stand_ins() else _too_short(supplied, value.min_length)
+                or _mismatch(supplied, value, settings.environment))
             if problem:
                 raise ConfigurationError(settings.file, problem, secret=name, field=full_key)
             # A keyed digest, never the value, to compare with the values this one must differ from.
@@ -148,15 +162,20 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
             if raw is None:
                 raw = value.config.default
             if raw is None and not value.required_in(settings.environment):
-                missing.append(MissingValue(name, key, ckey, required=False, secret_value=False))
-                continue
+                if key not in needed:
+                    missing.append(MissingValue(name, key, ckey, required=False, secret_value=False))
+                    continue
+                if missing_allowed:  # a rotation needs it: the credential waits for it, as for a required value
+                    missing.append(MissingValue(name, key, ckey, required=True, secret_value=False))
+                    continue
             if raw is None:
                 raise ConfigurationError(
-                    settings.file, f"not set; set it with `pulumi config set {PROJECT}:{ckey} <value> "
-                    f"--stack {settings.stack}`", secret=name, field=f"{PROJECT}:{ckey}",
+                    settings.file, f"not set{_needed_because(value, key, needed, settings)}; set it with "
+                    f"`pulumi config set {PROJECT}:{ckey} <value> --stack {settings.stack}`",
+                    secret=name, field=f"{PROJECT}:{ckey}",
                 )
             problem = placeholder_problem(raw, "configuration", secret=False) or _too_short(raw, value.min_length) \
-                or _mismatch(raw, value.pattern_in(settings.environment), settings.environment)
+                or _mismatch(raw, value, settings.environment)
             if problem:
                 raise ConfigurationError(settings.file, problem, secret=name, field=f"{PROJECT}:{ckey}")
             try:
@@ -176,10 +195,11 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
     return SuppliedValues(secret=secret_values, plain=plain, missing=missing, digests=digests)
 
 
-def catalog_config_keys(catalog: Catalog) -> set[str]:
-    """Every stack config key a catalog value reads, over all environments."""
+def catalog_config_keys(catalog: Catalog, environment: str | None = None) -> set[str]:
+    """Every stack config key a catalog value reads, over all environments or in one."""
     keys: set[str] = set()
-    for name, entry in catalog.secrets.items():
+    secrets_ = catalog.secrets if environment is None else catalog.for_environment(environment)
+    for name, entry in secrets_.items():
         for key, value in entry.values.items():
             source = value.external or value.config
             if source is not None:
@@ -190,17 +210,76 @@ def catalog_config_keys(catalog: Catalog) -> set[str]:
 def check_config_keys(catalog: Catalog, settings: StackSettings) -> None:
     """Refuse a key under `secrets-platform:` that neither the project nor the catalog knows: a typo
     (`recoveryWindowDayz`, a misspelled external value) would otherwise be ignored in silence."""
-    known = SETTINGS_KEYS | catalog_config_keys(catalog)
+    known = SETTINGS_KEYS | catalog_config_keys(catalog, settings.environment)
+    elsewhere = _readers_elsewhere(catalog, settings.environment)
     given = {*pulumi.runtime.config.CONFIG.get(), *pulumi.runtime.config.get_config_env()}
     prefix = f"{PROJECT}:"
     for full in sorted(k for k in given if k.startswith(prefix)):
         key = full.removeprefix(prefix)
         if key in known:
             continue
+        if key in elsewhere:
+            # A value for a secret this environment does not have would be ignored in silence.
+            name, environments = elsewhere[key]
+            raise ConfigurationError(
+                settings.file, f"is a value of secret '{name}', which {settings.environment} does not have (its "
+                f"environments: {', '.join(environments)}); remove it from this stack file, or add "
+                f"{settings.environment} to the secret's environments in {catalog.path}", secret=name, field=full)
         close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
         hint = f"did you mean {prefix}{close[0]}?" if close else "remove it, or add the value it sets to the catalog"
         raise ConfigurationError(settings.file, f"unknown key: neither a setting nor a value of {catalog.path} "
                                  f"({hint})", field=full)
+
+
+DEVELOPMENT_ENVIRONMENT = re.compile(r"^(dev|development)(-[a-z0-9-]+)?$")
+"""An environment named as development: `dev`, `development`, or one of them and a suffix (`dev-alice`)."""
+
+
+def development_values(settings: StackSettings) -> bool:
+    """Whether this stack accepts secret values that start `dev-`/`dev_` (the team's own development values):
+    `developmentValues` where the stack file sets it, else only an environment named as development."""
+    if settings.development_values is None:
+        return DEVELOPMENT_ENVIRONMENT.fullmatch(settings.environment) is not None
+    if settings.development_values and settings.environment == "production":
+        raise ConfigurationError(settings.file, "production may not hold development values; remove "
+                                 "developmentValues from this stack file", field=f"{PROJECT}:developmentValues")
+    return settings.development_values
+
+
+def _set_together(name: str, entry: Secret, settings: StackSettings) -> dict[str, str]:
+    """Key -> why: the unset keys of a `together` group of which this stack sets some (both or neither)."""
+    if not entry.together:
+        return {}
+    config = pulumi.Config(PROJECT)
+
+    def is_set(key: str) -> bool:
+        value = entry.values[key]
+        if value.external is not None:
+            return pulumi.runtime.get_config(f"{PROJECT}:{config_key(name, key, value.external.config)}") is not None
+        assert value.config is not None  # the catalog allows only supplied keys in a group
+        return config.get(config_key(name, key, value.config.config)) is not None or value.config.default is not None
+
+    found: dict[str, str] = {}
+    for group in entry.together:
+        given = [k for k in group if is_set(k)]
+        for key in group:
+            if given and key not in given:
+                found.setdefault(key, f"this stack sets {', '.join(given)}, which goes with it (together: "
+                                      f"[{', '.join(group)}])")
+    return found
+
+
+def _readers_elsewhere(catalog: Catalog, environment: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Config key -> (secret, its environments) for the values of secrets `environment` does not have."""
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for name, entry in catalog.secrets.items():
+        if entry.environments is None or environment in entry.environments:
+            continue
+        for key, value in entry.values.items():
+            source = value.external or value.config
+            if source is not None:
+                found.setdefault(config_key(name, key, source.config), (name, tuple(entry.environments)))
+    return found
 
 
 def _too_short(value: str, min_length: int | None) -> str | None:
@@ -209,13 +288,23 @@ def _too_short(value: str, min_length: int | None) -> str | None:
     return None
 
 
-def _mismatch(value: str, pattern: str | None, environment: str) -> str | None:
-    """Why a supplied value does not match its pattern (the message quotes the pattern, never the value)."""
+def _mismatch(supplied: str, value: Value, environment: str) -> str | None:
+    """Why a supplied value does not match its pattern (the message quotes the pattern as the catalog writes it,
+    never the value): `pattern` for every environment, `pattern.<environment>` for one."""
     from components.catalog import compile_pattern  # RE2: linear in the value whatever the pattern
 
-    if pattern is not None and compile_pattern(pattern).search(value) is None:
-        return f"the value does not match the catalog's pattern for {environment} ('{pattern}'); set the right value"
+    pattern = value.pattern_in(environment)
+    if pattern is not None and compile_pattern(pattern).search(supplied) is None:
+        which = f"pattern for {environment}" if isinstance(value.pattern, dict) else "pattern"
+        return f"the value does not match the catalog's {which} ('{pattern}'); set the right value"
     return None
+
+
+def _needed_because(value: Value, key: str, needed: Mapping[str, str], settings: StackSettings) -> str:
+    """Why a value the catalog leaves optional in this environment must be set all the same ("" if it need not)."""
+    if key not in needed or value.required_in(settings.environment):
+        return ""
+    return f", and {needed[key]}; the catalog's `required` leaves it optional in {settings.environment}"
 
 
 def check_differences(secrets_: Mapping[str, Secret], settings: StackSettings,
@@ -308,3 +397,28 @@ def check_literal_defaults(catalog: Catalog) -> None:
                     "--secret`, or `generate` it", secret=name,
                     field=f"{'keys.' + key if key else 'value'}.config.default",
                 )
+
+
+_OFFLINE: list[frozenset[str]] = []
+"""While the offline preview runs the program: the config keys whose values are its stand-ins (a stack
+file cannot say this: only `offline_stand_ins` can, around a run)."""
+
+
+@contextlib.contextmanager
+def offline_stand_ins(keys: Iterable[str]) -> Iterator[None]:
+    """Run the program as the offline preview: missing values are listed instead of refused, the rotation
+    package may be missing, and the secure values of `keys` are stand-ins whose length and form say nothing."""
+    _OFFLINE.append(frozenset(keys))
+    try:
+        yield
+    finally:
+        _OFFLINE.pop()
+
+
+def offline_preview() -> bool:
+    """Whether the program runs inside the offline preview."""
+    return bool(_OFFLINE)
+
+
+def _stand_ins() -> frozenset[str]:
+    return _OFFLINE[-1] if _OFFLINE else frozenset()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -86,6 +86,11 @@ def check(stack: Stack, environ: Mapping[str, str]) -> list[VariableCheck]:
                     continue
                 problem = placeholder_problem(supplied, secret_class, secret=not public)
                 results.append(VariableCheck(variable, name, key, required, PLACEHOLDER if problem else OK, problem))
+        # `together`: once some key of a group is set, the rest are required (both or neither).
+        for group in entry.together:
+            if any(r.secret == name and r.key in group and r.status in (OK, PLACEHOLDER) for r in results):
+                results = [replace(r, required=True, status=MISSING) if r.secret == name and r.key in group
+                           and r.status == OPTIONAL else r for r in results]
     return results
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from components.errors import ConfigurationError
+from components.values import offline_stand_ins
 from preview import policy_check
 from preview.access_matrix import Decision, matrix
 from preview.access_matrix import render as render_access
@@ -100,8 +101,6 @@ def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = Non
     """
     phases = phases or Phases()
     config = load_stack_config(project_dir, stack, config_file)
-    # Missing external values are listed as action required instead of failing the preview.
-    config.values[f"{config.project}:allowMissingValues"] = "true"
     # A project directory without its own program (a test's, an example's) runs this repository's.
     program = project_dir / "__main__.py"
     session: policy_check.PackSession | None = None
@@ -124,8 +123,11 @@ def preview(stack: str, project_dir: Path = REPO, config_file: Path | None = Non
             )
     phases.lap("load")
     try:
-        run = run_program(config, project_dir, str(program if program.is_file() else REPO / "__main__.py"),
-                          on_resource=session.submit if session else None, collect=collect)
+        # Missing values are listed as action required instead of failing the preview, and the secure
+        # values are stand-ins; the stack's own allowMissingValues is left as its file says (the pack sees it).
+        with offline_stand_ins(config.secret_keys):
+            run = run_program(config, project_dir, str(program if program.is_file() else REPO / "__main__.py"),
+                              on_resource=session.submit if session else None, collect=collect)
         phases.lap("program")
         report = Report(run=run)
         if problem is not None:

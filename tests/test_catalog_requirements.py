@@ -3,6 +3,7 @@ constraints on supplied values, typos in service names, a third environment."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import secrets
@@ -13,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from components.errors import ConfigurationError
+from components.values import offline_stand_ins
 from preview.cli import main, preview
 from preview.runtime import ProgramRun, run_program
 from preview.stackconfig import load_stack_config
-from tests.conftest import MINIMAL_STACK, REPO
+from tests.conftest import MINIMAL_STACK, REPO, current_build
 from tests.test_errors import expect_error
 
 CATALOG = """\
@@ -52,14 +54,14 @@ secrets:
 
 def program(project: Path, stack: str = "staging", values: dict[str, str] | None = None,
             preview_mode: bool = False) -> ProgramRun:
-    """The program as `pulumi up` runs it: `values` are secure values as the engine hands them over."""
+    """The program as `pulumi up` runs it: `values` are secure values as the engine hands them over. With
+    `preview_mode`, as the offline preview runs it: those values are its stand-ins."""
     config = load_stack_config(project, stack)
     for key, value in (values or {}).items():
         config.values[f"secrets-platform:{key}"] = value
         config.secret_keys.append(f"secrets-platform:{key}")
-    if preview_mode:
-        config.values["secrets-platform:allowMissingValues"] = "true"
-    return run_program(config, project, str(REPO / "__main__.py"))
+    with offline_stand_ins(config.secret_keys) if preview_mode else contextlib.nullcontext():
+        return run_program(config, project, str(REPO / "__main__.py"))
 
 
 def value(n: int = 24) -> str:
@@ -400,3 +402,429 @@ def test_a_value_that_must_differ_from_a_key_of_a_grouped_secret(make_project: C
         program(project, values={"session": value(32), "signing": same, "cachePassword": same})
     assert (caught.value.secret, caught.value.field) == ("signing", "secrets-platform:signing")
     assert caught.value.reason.startswith("the value equals cache.password's")
+
+
+# ---------------------------------------------------------------- what a rotation needs is required where it runs
+
+SERVER = """\
+app: shop
+owner: platform
+environments: [production, staging, dev]
+secrets:
+  database:
+    description: Application role
+    class: critical
+    rotation: {strategy: postgres-single-user, every_days: 30, master: db-admin}
+    consumers: [api]
+    keys:
+      engine: {config: {default: postgres}}
+      host: {env: PGHOST, config: {}}
+      port: {env: PGPORT, config: {default: "5432"}, type: integer}
+      dbname: {config: {default: shop}}
+      username: {env: PGUSER, config: {default: shop_app}}
+      password: {env: PGPASSWORD, generate: {kind: password, length: 48}}
+      sslmode: {env: PGSSLMODE, config: {}, required: false}
+  db-admin:
+    description: Admin role that installs the application role
+    class: critical
+    rotation: on-compromise
+    rotation_reason: the database team rotates the admin role
+    keys:
+      username: {config: {default: postgres}}
+      password: {external: {}, required: [dev]}
+      host: {config: {config: adminHost}, required: false}
+"""
+SERVER_STACK = MINIMAL_STACK + """\
+  secrets-platform:rotationSubnetIds: [subnet-0a1b2c3d4e5f60718]
+  secrets-platform:rotationSecurityGroupIds: [sg-0a1b2c3d4e5f60718]
+  secrets-platform:databaseHost: db.internal
+"""
+ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+
+
+def _versions_of(run: ProgramRun) -> set[str]:
+    by_urn = {r.urn: r for r in run.resources}
+    return {str(by_urn[r.property_dependencies["secretId"][0]].inputs["name"]).rsplit("/", 1)[-1]
+            for r in run.resources if r.type == VERSION}
+
+
+def test_a_master_optional_here_and_unset_makes_the_credential_wait(make_project: Callable[..., Path]) -> None:
+    """`required: [dev]` on the admin password: in staging it is optional and unset, so nothing could install
+    the generated password. The credential waits for it exactly as for a required master that is missing: no
+    value, no schedule (no `rotateImmediately` that can only fail), the admin password listed as required."""
+    run = program(make_project(SERVER, SERVER_STACK), preview_mode=True)
+    assert [(i["secret"], i["status"]) for i in run.outputs["firstInstalls"]] == [("database", "waits-for-master")]
+    assert not [r for r in run.resources if r.type == ROTATION]
+    assert _versions_of(run) == set()
+    gaps = {(g["secret"], g["key"]): g["required"] for g in run.outputs["actionRequired"]}
+    # The master's login is needed; its optional host, and the credential's optional sslmode, are not.
+    assert gaps == {("db-admin", "password"): True, ("db-admin", "host"): False, ("database", "sslmode"): False}
+
+
+def test_pulumi_up_refuses_such_a_master_naming_its_key(make_project: Callable[..., Path]) -> None:
+    """Through `required: [dev]` a production stack would deploy a credential nothing can install: `pulumi up`
+    stops before any resource, naming the admin password's config key and the rotation that needs it."""
+    project = make_project(SERVER, SERVER_STACK, stack="production")
+    current_build(project)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, "production")
+    assert (caught.value.file, caught.value.secret, caught.value.field) == (
+        "Pulumi.production.yaml", "db-admin", "secrets-platform:dbAdminPassword")
+    assert caught.value.reason == (
+        "the external value is not set, and the postgres-single-user rotation of database logs in with it "
+        "(rotation.master), which cannot succeed without it; the catalog's `required` leaves it optional in "
+        "production; set it with `pulumi config set --secret secrets-platform:dbAdminPassword --stack production`")
+    assert caught.value.registered == 0
+
+
+def test_with_the_master_set_the_first_rotation_installs_the_credential(make_project: Callable[..., Path]) -> None:
+    project = make_project(SERVER, SERVER_STACK)
+    current_build(project)
+    run = program(project, values={"dbAdminPassword": value(32)})
+    assert [(i["secret"], i["status"]) for i in run.outputs["firstInstalls"]] == [("database", "at-deploy")]
+    (schedule,) = [r for r in run.resources if r.type == ROTATION]
+    assert schedule.inputs["rotateImmediately"] is True
+
+
+def test_a_strategy_key_optional_here_and_unset_makes_the_credential_wait(make_project: Callable[..., Path]) -> None:
+    """`host` required in production only: a staging credential without it would be rotated at once and fail."""
+    catalog = SERVER.replace("host: {env: PGHOST, config: {}}", "host: {env: PGHOST, config: {}, "
+                             "required: [production]}")
+    stack = SERVER_STACK.replace("  secrets-platform:databaseHost: db.internal\n", "")
+    run = program(make_project(catalog, stack), values={"dbAdminPassword": value(32)}, preview_mode=True)
+    assert not [r for r in run.resources if r.type == ROTATION]
+    assert _versions_of(run) == {"db-admin"}
+    gaps = {(g["secret"], g["key"]): (g["required"], g["command"]) for g in run.outputs["actionRequired"]}
+    assert gaps[("database", "host")] == (
+        True, "pulumi config set secrets-platform:databaseHost <value> --stack staging")
+    assert run.outputs["firstInstalls"] == [], "listed as a value to set, not as an install"
+    project = make_project(catalog, stack)
+    current_build(project)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"dbAdminPassword": value(32)})
+    assert (caught.value.secret, caught.value.field) == ("database", "secrets-platform:databaseHost")
+    assert caught.value.reason.startswith(
+        "not set, and the postgres-single-user rotation of database reads its 'host', which cannot succeed "
+        "without it; the catalog's `required` leaves it optional in staging; set it with `pulumi config set ")
+    assert caught.value.registered == 0
+
+
+def test_a_template_among_the_strategy_keys_needs_its_parts(make_project: Callable[..., Path]) -> None:
+    catalog = SERVER.replace("host: {env: PGHOST, config: {}}", "host: {env: PGHOST, template: '{region}.db'}\n"
+                             "      region: {config: {}, required: false}")
+    stack = SERVER_STACK.replace("  secrets-platform:databaseHost: db.internal\n", "")
+    run = program(make_project(catalog, stack), values={"dbAdminPassword": value(32)}, preview_mode=True)
+    assert ("database", "region", True) in {(g["secret"], g["key"], g["required"])
+                                            for g in run.outputs["actionRequired"]}
+    assert not [r for r in run.resources if r.type == ROTATION]
+
+
+# ---------------------------------------------------------------- allowMissingValues lets values be missing, no more
+
+CONSTRAINED_STACK = MINIMAL_STACK + "  secrets-platform:allowMissingValues: true\n"
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    ({"session": "s" + value(15), "signing": value()},
+     "the value has 21 characters; the catalog asks for at least 32 (min_length)"),
+    ({"session": value(32), "signing": "sk_live_" + value()},
+     "the value does not match the catalog's pattern for staging ('^sk_test_'); set the right value"),
+])
+def test_a_stack_s_allow_missing_values_keeps_every_check_on_a_set_value(
+        make_project: Callable[..., Path], values: dict[str, str], reason: str) -> None:
+    project = make_project(PATTERNED, CONSTRAINED_STACK)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values=values)
+    assert caught.value.reason == reason and caught.value.registered == 0
+    # The missing cache values are still let through: that is all the setting does.
+    run = program(project, values={"session": value(32), "signing": "sk_test_" + value()})
+    assert {g["key"] for g in run.outputs["actionRequired"]} == {"host", "password"}
+
+
+def test_a_stack_s_allow_missing_values_keeps_the_rotation_package_check(make_project: Callable[..., Path]) -> None:
+    project = make_project(SERVER, SERVER_STACK + "  secrets-platform:allowMissingValues: true\n")
+    with pytest.raises(ConfigurationError) as caught:
+        program(project)
+    assert caught.value.reason.startswith("the rotation Lambda package: it does not exist; run `make lambda`")
+    # The offline preview lists the package as a step instead.
+    run = program(project, preview_mode=True)
+    assert [s["command"] for s in run.outputs["pendingSteps"]] == ["make lambda"]
+
+
+def test_the_preview_warns_where_a_stack_allows_missing_values(make_project: Callable[..., Path]) -> None:
+    warning = "secrets-platform:allowMissingValues is on in Pulumi.staging.yaml"
+    out = io.StringIO()
+    assert main(["staging", "--project-dir", str(make_project(CATALOG, CONSTRAINED_STACK)), "--no-policies"],
+                out=out, err=io.StringIO()) == 0
+    assert warning in out.getvalue().split("\nWarnings (", 1)[1]
+    # The preview allows missing values itself, but says nothing of a setting the stack does not make.
+    out = io.StringIO()
+    assert main(["staging", "--project-dir", str(make_project(CATALOG, MINIMAL_STACK)), "--no-policies"],
+                out=out, err=io.StringIO()) == 0
+    assert "allowMissingValues" not in out.getvalue()
+
+
+def _policy_config(tmp_path: Path, config: dict[str, object]) -> Path:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_the_pack_refuses_allow_missing_values_in_production(make_project: Callable[..., Path],
+                                                             tmp_path: Path) -> None:
+    production = MINIMAL_STACK.replace("recoveryWindowDays: 7", "recoveryWindowDays: 30") + \
+        "  secrets-platform:protectSecrets: true\n  secrets-platform:cacheHost: cache.internal\n"
+    project = make_project(CATALOG, production + "  secrets-platform:allowMissingValues: true\n", stack="production")
+    report = preview("production", project, policy_config=REPO / "policies" / "config" / "production.json")
+    assert [(v.policy, v.enforcement, v.urn.rsplit("::", 1)[-1]) for v in report.mandatory] == [
+        ("stack-requires-values", "mandatory", "shop-production-kms-key")]
+    assert "remove allowMissingValues from the production stack file" in report.mandatory[0].message
+    # Without the setting the same production preview is clean, and staging may use it.
+    clean = make_project(CATALOG, production, stack="production")
+    assert preview("production", clean, policy_config=REPO / "policies" / "config" / "production.json").mandatory == []
+    staging = make_project(CATALOG, CONSTRAINED_STACK)
+    assert preview("staging", staging, policy_config=_policy_config(tmp_path, {})).mandatory == []
+
+
+# ---------------------------------------------------------------- a waiting schedule is judged now
+
+
+@pytest.mark.parametrize(("rotation", "finding"), [
+    ("{strategy: postgres-single-user, every_days: 400, master: db-admin}", "every 400 days (rate(400 days)"),
+    ("{strategy: postgres-single-user, schedule: 'cron(0 4 1 6 ? *)', master: db-admin}",
+     "every 365 days (cron(0 4 1 6 ? *)"),
+    ("{strategy: postgres-single-user, schedule: 'rate(10 days)', master: db-admin}", None),
+    ("{strategy: postgres-single-user, every_days: 30, master: db-admin}", None),
+])
+def test_a_schedule_waiting_for_its_master_is_held_to_the_maximum_now(
+        make_project: Callable[..., Path], tmp_path: Path, rotation: str, finding: str | None) -> None:
+    """A critical credential whose SecretRotation waits for the master's value: the pack reads the catalog's
+    schedule from the secret's tags (`rotation`, `rotation-schedule`), so a 400-day rotation fails the preview
+    now, not on the day the admin password is set."""
+    catalog = SERVER.replace("{strategy: postgres-single-user, every_days: 30, master: db-admin}", rotation)
+    report = preview("staging", make_project(catalog, SERVER_STACK), policy_config=_policy_config(tmp_path, {}))
+    assert not [r for r in report.run.resources if r.type == ROTATION], "the schedule waits for the master"
+    found = [v.message for v in report.mandatory if v.policy == "secret-rotation-required"]
+    if finding is None:
+        assert found == []
+        return
+    assert found == [f"critical secret shop-staging-database-secret is to rotate {finding}, from its tags; its "
+                     "SecretRotation waits for the secret's value), slower than the 90-day maximum; rotate at least "
+                     "every 90 days."]
+
+
+@pytest.mark.parametrize("expression", [
+    "rate(12 hours)", "rate(1 day)", "cron(0 4 ? * SUN *)", "cron(0 8,20 ? * MON-FRI *)", "cron(0 2 ? * 3#2 *)",
+    "cron(0 0 1/2 * ? *)", "cron(0 /8 * * ? *)", "cron(0 4 ? * SUNL *)",
+])
+def test_a_schedule_reaches_the_pack_through_a_tag_as_written(expression: str) -> None:
+    """Tag values may hold only letters, digits, spaces and `_ . : / = + - @` (AWS tagging guide, "Tag naming
+    limits and requirements": https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html; botocore's
+    TagValueType gives only the length, 256); a schedule's `( ) ? * , #` are written as characters that never
+    occur in one, and read back."""
+    import re
+    import sys
+
+    from components.catalog import TAG_TEXT, Rotation
+
+    sys.path.insert(0, str(REPO / "policies"))  # the engine puts the pack directory on sys.path
+    from guardrails.stack import tagged_schedule
+
+    tag = Rotation(strategy="token", schedule=expression).schedule_tag
+    assert tag is not None and TAG_TEXT.fullmatch(tag) and re.fullmatch(r"[^()?*,#]{1,256}", tag)
+    assert tagged_schedule({"rotation": "scheduled", "rotation-schedule": tag}) == expression
+    # Read only from a secret tagged as scheduled: a stack-wide tag of that name on another is ignored.
+    assert tagged_schedule({"rotation": "on-compromise", "rotation-schedule": tag}) is None
+
+
+# ---------------------------------------------------------------- constraints that could never apply
+
+LIMITED = """\
+app: shop
+owner: platform
+environments: [production, staging, dev]
+secrets:
+  session:
+    description: Signs sessions
+    class: critical
+    rotation: on-compromise
+    rotation_reason: supplied by the security team
+    consumers: [api]
+    value: {env: SESSION_SECRET, external: {}, differs_from: [signing]}
+  signing:
+    description: Signs tokens
+    class: critical
+    rotation: on-compromise
+    rotation_reason: supplied by the security team
+    consumers: [api]
+    environments: [production, staging]
+    value: {env: SIGNING_KEY, external: {}, required: [production]}
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "fragments"), [
+    # dev is the catalog's, not this secret's: the requirement would never apply.
+    ("external: {}, required: [production]}", "external: {}, required: [dev]}",
+     ("secret 'signing'", "field 'value.required'", "'dev' is not an environment of this secret (environments: "
+      "production, staging), so this would never apply")),
+    ("external: {}, required: [production]}", "external: {}, pattern: {dev: '^x'}}",
+     ("secret 'signing'", "field 'value.pattern'", "'dev' is not an environment of this secret")),
+    # session is in dev, signing is not: in dev the check has nothing to compare with.
+    ("differs_from: [signing]", "differs_from: [signing]",
+     ("secret 'session'", "field 'value.differs_from'", "differs_from 'signing' names a secret that dev does not "
+      "have (its environments: production, staging), where this one is")),
+])
+def test_a_constraint_on_an_environment_the_secret_is_not_in(make_project: Callable[..., Path], old: str, new: str,
+                                                            fragments: tuple[str, ...]) -> None:
+    catalog = LIMITED.replace(old, new)
+    if old == new:  # the differs_from case: the rest of the catalog as given
+        expect_error(make_project(catalog, MINIMAL_STACK), "catalog.yaml", *fragments)
+        return
+    fixed = catalog.replace("differs_from: [signing]", "differs_from: []")
+    expect_error(make_project(fixed, MINIMAL_STACK), "catalog.yaml", *fragments)
+
+
+def test_the_same_constraints_within_the_secret_s_environments_are_accepted(make_project: Callable[..., Path]) -> None:
+    catalog = LIMITED.replace("    value: {env: SESSION_SECRET", "    environments: [production, staging]\n"
+                              "    value: {env: SESSION_SECRET")
+    program(make_project(catalog, MINIMAL_STACK), values={"session": value(), "signing": value()})
+
+
+def test_a_value_set_for_a_secret_this_environment_does_not_have(make_project: Callable[..., Path]) -> None:
+    catalog = LIMITED.replace("differs_from: [signing]", "differs_from: []")
+    project = make_project(catalog, MINIMAL_STACK + "  secrets-platform:signing:\n    secure: v1:" + "A" * 44 + "\n",
+                           stack="dev")
+    line = expect_error(project, "Pulumi.dev.yaml", "secret 'signing'", "field 'secrets-platform:signing'", stack="dev")
+    assert line.endswith("is a value of secret 'signing', which dev does not have (its environments: production, "
+                         "staging); remove it from this stack file, or add dev to the secret's environments in "
+                         "catalog.yaml")
+    # In staging, which has it, the same line is the value.
+    program(make_project(catalog, MINIMAL_STACK), values={"session": value(), "signing": value()})
+
+
+# ---------------------------------------------------------------- keys set both or neither
+
+TOGETHER = """\
+app: shop
+owner: platform
+secrets:
+  twilio:
+    description: Twilio credentials for SMS, when the stack has them
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by Twilio - rotate the auth token in its console
+    consumers: [api]
+    together: [[accountSid, authToken]]
+    keys:
+      accountSid: {env: TWILIO_ACCOUNT_SID, external: {}, required: false}
+      authToken: {env: TWILIO_AUTH_TOKEN, external: {}, required: false}
+      region: {env: TWILIO_REGION, config: {}, required: false}
+"""
+
+
+def test_keys_set_together_may_both_be_missing_or_both_set(make_project: Callable[..., Path]) -> None:
+    project = make_project(TOGETHER, MINIMAL_STACK)
+    run = program(project)
+    assert {g["key"]: g["required"] for g in run.outputs["actionRequired"]} == {
+        "accountSid": False, "authToken": False, "region": False}
+    run = program(project, values={"twilioAccountSid": value(), "twilioAuthToken": value()})
+    assert {"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"} <= set(run.outputs["envVars"])
+
+
+def test_a_stack_that_sets_one_of_them_is_refused_naming_the_other(make_project: Callable[..., Path]) -> None:
+    project = make_project(TOGETHER, MINIMAL_STACK)
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, values={"twilioAccountSid": value()})
+    assert (caught.value.secret, caught.value.field) == ("twilio", "secrets-platform:twilioAuthToken")
+    assert caught.value.reason == (
+        "the external value is not set, and this stack sets accountSid, which goes with it (together: [accountSid, "
+        "authToken]); the catalog's `required` leaves it optional in staging; set it with `pulumi config set "
+        "--secret secrets-platform:twilioAuthToken --stack staging`")
+    assert caught.value.registered == 0
+    # The offline preview lists the other as required, and the secret waits for it.
+    run = program(project, values={"twilioAuthToken": value()}, preview_mode=True)
+    assert ("accountSid", True) in {(g["key"], g["required"]) for g in run.outputs["actionRequired"]}
+    assert not [r for r in run.resources if r.type == VERSION]
+
+
+@pytest.mark.parametrize(("together", "fragment"), [
+    ("[[accountSid, authTokn]]", "'authTokn' is not an external or plain config key of this secret"),
+    ("[[accountSid]]", "at least 2 items"),
+    ("[[accountSid, accountSid]]", "names a key twice"),
+    ("[[accountSid, region]]", "'region' has a default, so it is always set"),
+])
+def test_a_group_that_cannot_apply(make_project: Callable[..., Path], together: str, fragment: str) -> None:
+    catalog = TOGETHER.replace("[[accountSid, authToken]]", together).replace(
+        "region: {env: TWILIO_REGION, config: {}, required: false}", "region: {env: TWILIO_REGION, config: "
+        "{default: us1}}")
+    expect_error(make_project(catalog, MINIMAL_STACK), "secret 'twilio'", "field 'together", fragment)
+
+
+def test_a_group_of_keys_required_everywhere_means_nothing(make_project: Callable[..., Path]) -> None:
+    catalog = TOGETHER.replace("external: {}, required: false}", "external: {}}")
+    expect_error(make_project(catalog, MINIMAL_STACK), "secret 'twilio'", "field 'together.0'",
+                 "accountSid, authToken are required in every environment of this secret")
+
+
+def test_check_env_knows_keys_set_together(tmp_path: Path) -> None:
+    import yaml
+
+    from components.catalog import parse_catalog
+    from ops.envcheck import MISSING, OPTIONAL, check
+    from ops.stack import Stack
+
+    stack = Stack(name="staging", project="secrets-platform", environment="staging", region="eu-west-1",
+                  catalog=parse_catalog(yaml.safe_load(TOGETHER), "catalog.yaml"), protected=False)
+    statuses = {r.variable: (r.status, r.required) for r in check(stack, {})}
+    assert statuses["TWILIO_AUTH_TOKEN"] == (OPTIONAL, False)
+    statuses = {r.variable: (r.status, r.required) for r in check(stack, {"TWILIO_ACCOUNT_SID": value()})}
+    assert statuses["TWILIO_AUTH_TOKEN"] == (MISSING, True)
+    assert statuses["TWILIO_REGION"] == (OPTIONAL, False), "not in the group"
+
+
+# ---------------------------------------------------------------- a dev stack may hold the team's development values
+
+DEV_CATALOG = CATALOG.replace("owner: platform\n", "owner: platform\nenvironments: [production, staging, dev]\n")
+
+
+@pytest.mark.parametrize(("stack", "setting", "accepted"), [
+    ("dev", None, True),  # an environment named as development
+    ("dev", False, False),
+    ("staging", None, False),
+    ("staging", True, True),
+])
+def test_development_values_where_the_stack_accepts_them(make_project: Callable[..., Path], stack: str,
+                                                         setting: bool | None, accepted: bool) -> None:
+    given = "" if setting is None else f"  secrets-platform:developmentValues: {str(setting).lower()}\n"
+    config = MINIMAL_STACK + given
+    project = make_project(DEV_CATALOG, config, stack=stack)
+    values = {"session": "dev_" + value(32), "signing": "dev-" + value()}
+    if accepted:
+        program(project, stack, values=values)
+        return
+    with pytest.raises(ConfigurationError) as caught:
+        program(project, stack, values=values)
+    assert caught.value.reason == "the value is a development value ('dev_...'), not a real value"
+
+
+def test_production_never_holds_development_values(make_project: Callable[..., Path]) -> None:
+    project = make_project(DEV_CATALOG, MINIMAL_STACK + "  secrets-platform:developmentValues: true\n"
+                           "  secrets-platform:cacheHost: cache.internal\n", stack="production")
+    expect_error(project, "Pulumi.production.yaml", "field 'secrets-platform:developmentValues'",
+                 "production may not hold development values", stack="production")
+
+
+def test_the_readme_says_what_the_pack_does_without_a_dev_policy_config(tmp_path: Path) -> None:
+    """Without `policies/config/dev.json` each rule keeps its own default level: an advisory rule stays
+    advisory (the repository catalog's `jwt-secret` ends like an ARN suffix)."""
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    catalog = (REPO / "catalog.yaml").read_text()
+    (tmp_path / "catalog.yaml").write_text(catalog.replace("\nsecrets:\n", "\nenvironments: [production, staging, dev]"
+                                                           "\nsecrets:\n", 1))
+    (tmp_path / "Pulumi.dev.yaml").write_text((REPO / "Pulumi.staging.yaml").read_text().replace("staging", "dev"))
+    report = preview("dev", tmp_path, policy_config=None)
+    assert report.policy_config is None
+    assert {v.enforcement for v in report.violations if v.policy == "secret-name-arn-suffix"} == {"advisory"}
+    howto = (REPO / "README.md").read_text().split("## How to add an environment", 1)[1].split("\n## ", 1)[0]
+    assert "every\n   rule is mandatory" not in howto and "keeps its own default level" in howto

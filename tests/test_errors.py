@@ -441,3 +441,61 @@ def test_an_unknown_catalog_field_one_letter_off_gets_a_suggestion(make_project:
                              "    rotation_reason: issued by the payment provider\n    pattern: x\n")
     assert expect_error(make_project(misplaced, MINIMAL_STACK), "field 'pattern'").endswith(
         "unknown field; 'pattern' belongs to a value ('value' or 'keys.<key>')")
+
+
+# ---------------------------------------------------------------- each message names what the user wrote
+
+SIGNER = """\
+app: shop
+owner: platform
+secrets:
+  signing-key:
+    description: Signs access tokens (RS256)
+    class: critical
+    rotation: {strategy: jwt-rs256, every_days: 180, first_value: rotation}
+    consumers: [auth]
+    public_key: {verifiers: [gatewy], env: JWT_JWKS}
+    keys:
+      kid: {env: JWT_KEY_ID, rotation: {}}
+      private_key_pem: {env: JWT_PRIVATE_KEY, rotation: {}}
+"""
+
+
+@pytest.mark.parametrize(("catalog", "stack", "fragments"), [
+    # The stack names roles: the verifier has none. Reported where it is written, not against the
+    # generated `signing-key-public-key` secret's `consumers`, which the user never wrote.
+    (SIGNER, MINIMAL_STACK + '  secrets-platform:principals: {"services": {"auth": ["shop-auth"]}}\n',
+     ("secret 'signing-key'", "field 'public_key.verifiers'", "'gatewy' has no role in Pulumi.staging.yaml's "
+      "principals.services")),
+    # The catalog lists its services: the verifier is not one of them.
+    (SIGNER.replace("owner: platform\n", "owner: platform\nservices: [auth, gateway]\n"), MINIMAL_STACK,
+     ("catalog.yaml", "secret 'signing-key'", "field 'public_key.verifiers'", "'gatewy' is not in the catalog's "
+      "services (did you mean 'gateway'?)")),
+])
+def test_an_unknown_verifier_is_reported_where_it_is_written(make_project: Callable[..., Path], catalog: str,
+                                                            stack: str, fragments: tuple[str, ...]) -> None:
+    line = expect_error(make_project(catalog, stack), *fragments)
+    assert "public-key" not in line
+
+
+@pytest.mark.parametrize(("marker", "said"), [("dev_", "('dev_...')"), ("dev-", "('dev-...')"),
+                                              ("DEV-", "('DEV-...')")])
+def test_a_development_value_is_named_by_its_own_marker(marker: str, said: str) -> None:
+    from components.values import placeholder_problem
+
+    value = marker + "q7Rt2Lm9Xv4Bn8Kd"
+    assert placeholder_problem(value, "critical") == f"the value is a development value {said}, not a real value"
+
+
+def test_a_single_pattern_is_not_called_an_environment_s(make_project: Callable[..., Path]) -> None:
+    catalog = GOOD.replace("        external: {}\n", "        external: {}\n        pattern: '^pk_'\n")
+    config = MINIMAL_STACK + "  secrets-platform:paymentsApiKey:\n    secure: v1:" + "A" * 44 + "\n"
+    project = make_project(catalog, config)
+    from components.errors import ConfigurationError
+    from preview.runtime import run_program
+    from preview.stackconfig import load_stack_config
+
+    stack = load_stack_config(project, "staging")
+    with pytest.raises(ConfigurationError) as caught:
+        run_program(stack, project, str(REPO / "__main__.py"))  # as `pulumi up`: the value is real
+    assert caught.value.reason == "the value does not match the catalog's pattern ('^pk_'); set the right value"

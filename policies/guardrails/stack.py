@@ -148,6 +148,38 @@ def _manual_period(secret: PolicyResource, tags: Mapping[str, Any], settings: Se
         )
 
 
+SCHEDULE_TAG = "rotation-schedule"
+"""A `rate(...)`/`cron(...)` schedule in the characters a tag value may hold (components/catalog.py
+`Rotation.schedule_tag`): `cron(0 4 ? * SUN *)` is tagged `cron:0 4 _ @ SUN @`."""
+_SCHEDULE_TAG = re.compile(r"(rate|cron):([^()]*)")
+_FROM_TAG = str.maketrans({"_": "?", "@": "*", ".": ",", "+": "#"})
+
+
+def tagged_schedule(tags: Mapping[str, Any]) -> str | None:
+    """The rotation schedule a secret's tags carry: `rotation=<N>d`, or `rotation=scheduled` with a
+    `rotation-schedule` tag; None when they carry none."""
+    rotation = str(tags.get("rotation") or "")
+    if re.fullmatch(r"[0-9]{1,4}d", rotation):
+        return f"rate({int(rotation[:-1])} days)"
+    found = _SCHEDULE_TAG.fullmatch(str(tags.get(SCHEDULE_TAG) or ""))
+    return f"{found.group(1)}({found.group(2).translate(_FROM_TAG)})" if found and rotation == "scheduled" else None
+
+
+def _waiting_schedule(secret: PolicyResource, tags: Mapping[str, Any], limit: float) -> Iterator[StackFinding]:
+    """A critical secret whose SecretRotation waits for its value (a master not set yet): the catalog's
+    schedule, from its tags, is held to the same maximum now, not only once the value comes."""
+    expression = tagged_schedule(tags)
+    days = _days(expression) if expression else None
+    if days is not None and days > limit:
+        yield StackFinding(
+            secret.urn,
+            secret.name,
+            f"critical secret {secret.name} is to rotate every {num(days)} days ({expression}, from its tags; its "
+            f"SecretRotation waits for the secret's value), slower than the {num(limit)}-day maximum; rotate at "
+            f"least every {num(limit)} days.",
+        )
+
+
 def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
     rotations = References(of_type(args, t.SECRET_ROTATION), "secretId")
     versions = References(of_type(args, t.SECRET_VERSION), "secretId")
@@ -172,7 +204,10 @@ def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[St
         limit = max_signing if tags.get("rotation-kind") == "signing-key" else max_days
         mine = rotations.referring(secret)
         if not mine and not versions.any(secret):
-            continue  # no value yet: a schedule on an empty secret would only fail its test (rotation-has-first-value)
+            # No value yet, so no SecretRotation (rotation-has-first-value): the schedule the catalog gives,
+            # which comes with the value, is judged now from the secret's tags.
+            yield from _waiting_schedule(secret, tags, limit)
+            continue
         if not mine:
             yield StackFinding(
                 secret.urn,
@@ -493,6 +528,27 @@ def check_function_logs(args: StackValidationArgs, settings: Settings) -> Iterat
             )
 
 
+MISSING_VALUES_TAG = "missing-values"
+"""Tag of the environment's KMS key when the stack file sets `allowMissingValues` (components/environment.py)."""
+
+
+def check_requires_values(args: StackValidationArgs, settings: Settings) -> Iterator[StackFinding]:
+    for r in args.resources:
+        try:
+            tags = tags_of(r.props)
+        except UnknownValueError:
+            continue
+        if tags.get(MISSING_VALUES_TAG) and settings.env_for(tags) == "production":
+            yield StackFinding(
+                r.urn,
+                r.name,
+                f"production resource {r.name} is tagged {MISSING_VALUES_TAG}={tags.get(MISSING_VALUES_TAG)}: the "
+                "stack sets secrets-platform:allowMissingValues, so `pulumi up` would create a secret whose required "
+                "value is not set without a value instead of stopping; remove allowMissingValues from the "
+                "production stack file.",
+            )
+
+
 POLICIES = [
     stack_rule(
         "secret-rotation-required",
@@ -553,6 +609,12 @@ POLICIES = [
         "No resource references another environment's secrets, keys or names (Deny statements excepted).",
         EnforcementLevel.MANDATORY,
         check_cross_environment,
+    ),
+    stack_rule(
+        "stack-requires-values",
+        "A production stack does not set allowMissingValues (secrets without their required values).",
+        EnforcementLevel.MANDATORY,
+        check_requires_values,
     ),
     stack_rule(
         "lambda-log-retention",

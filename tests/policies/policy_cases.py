@@ -94,6 +94,16 @@ CASES: list[Case] = [
     Case("scheduled-rotation-of-empty-secret",
          lambda s: f.set_input("db-password-rotation", "rotateImmediately", False)(f.remove("db-password-version")(s)),
          "rotation-has-first-value", "db-password-rotation"),
+    Case("waiting-rotation-too-slow",
+         lambda s: f.set_tag("db-password", "rotation", "400d")(
+             f.remove("db-password-rotation")(f.remove("db-password-version")(s))),
+         "secret-rotation-required", "db-password"),
+    Case("waiting-yearly-cron",
+         lambda s: f.set_tag("db-password", "rotation-schedule", "cron:0 4 1 6 _ @")(
+             f.remove("db-password-rotation")(f.remove("db-password-version")(s))),
+         "secret-rotation-required", "db-password"),
+    Case("production-allows-missing-values", f.set_tag("key", "missing-values", "allowed"), "stack-requires-values",
+         "key"),
     # --- KMS
     Case("kms-no-rotation", f.set_input("key", "enableKeyRotation", False), "kms-key-rotation-enabled", "key"),
     Case("kms-wildcard-principal",

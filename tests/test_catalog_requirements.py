@@ -465,7 +465,9 @@ def test_a_master_optional_here_and_unset_makes_the_credential_wait(make_project
 def test_pulumi_up_refuses_such_a_master_naming_its_key(make_project: Callable[..., Path]) -> None:
     """Through `required: [dev]` a production stack would deploy a credential nothing can install: `pulumi up`
     stops before any resource, naming the admin password's config key and the rotation that needs it."""
-    project = make_project(SERVER, SERVER_STACK, stack="production")
+    # How `api` reads the credential (production refuses a consumer it knows nothing of: components/consumers.py).
+    reads = "  secrets-platform:consumption: {api: {kind: runtime, cacheTtlSeconds: 300}}\n"
+    project = make_project(SERVER, SERVER_STACK + reads, stack="production")
     current_build(project)
     with pytest.raises(ConfigurationError) as caught:
         program(project, "production")

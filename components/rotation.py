@@ -13,6 +13,7 @@ from components import grants, iam, lambda_package, names, schedule
 from components.catalog import BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
 from components.errors import ConfigurationError
 from components.public_key import public_name
+from components.secret import made_by_rotation
 
 LAMBDA_RUNTIME = lambda_package.RUNTIME
 HANDLER = "rotation.handler.lambda_handler"
@@ -101,6 +102,8 @@ def parameters(entry: Secret, secret_name: str = "") -> dict[str, object]:
     params: dict[str, object] = {"generate": _spec(password)} if password is not None else {}
     if entry.rotation.acl is not None:
         params["acl"] = entry.rotation.acl
+    if "url" in made_by_rotation(entry):
+        params["url"] = True  # the first version lacks the url (it holds the password): the function adds it
     return params
 
 

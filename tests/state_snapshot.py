@@ -3,14 +3,14 @@
     python tests/state_snapshot.py <code tree> <project dir> <request.json> <result.json>
 
 Run in a process of its own so that two checkouts of `components/` (the program as it was and as it is)
-never share imported modules. The request lists the stacks (`app`, `stack`, `config`: a stack file, or
-null to complete the example's committed file: every value it leaves to set is set, secret ones as
-`secure:`) and a key made by the test, from which come the canary each `secure:` key holds instead of the
-preview's random stand-in (`canary`) and the generated values. pulumi-random keeps a result in the state under its URN, so a value the mocks
-generate is derived from that key and the resource's type and name: the same resource gives the same
-value in both checkouts, as in a real stack. The result holds, per stack, every registered resource
-(type, URN, inputs in the engine's wire form, `ignore_changes`), what the mocks returned as its outputs,
-and the stack outputs. Nothing of it is printed.
+never share imported modules. The request lists the stacks (`app`, `stack`, `config`:
+a stack file, or null to complete the example's committed file: every value it leaves to set is set,
+secret ones as `secure:`) and a key made by the test, from which come the canary each `secure:` key holds
+instead of the preview's random stand-in (`canary`) and the generated values. pulumi-random keeps a result
+in the state under its URN, so a value the mocks generate is derived from that key and the resource's type
+and name: the same resource gives the same value in both checkouts, as in a real stack. The result holds,
+per stack, every registered resource (type, URN, inputs in the engine's wire form, `ignore_changes`), what
+the mocks returned as its outputs, and the stack outputs. Nothing of it is printed.
 """
 
 from __future__ import annotations

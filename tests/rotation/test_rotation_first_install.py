@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rotation_harness import Harness, SecretDict, assert_no_secret
+from rotation_harness import Harness, assert_no_secret
 from servers import PostgresServer, RedisServer, postgres_server, redis_server
 
 from preview.model import CollectedResource, plain

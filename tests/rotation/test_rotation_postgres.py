@@ -13,7 +13,7 @@ from psycopg import sql
 from rotation_harness import STEPS, Harness, SecretDict, SecretStr, assert_no_secret
 from servers import PostgresServer
 
-from rotation.errors import CredentialError, SecretFormatError, SecretNotAllowedError, VersionStageError
+from rotation.errors import CredentialError, SecretNotAllowedError, VersionStageError
 from rotation.strategies.postgres import build_url
 
 pytestmark = pytest.mark.servers

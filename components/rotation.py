@@ -310,7 +310,10 @@ class RotationFunction(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[
                     permission, rotated_secret.secret,
                     *(r for r in (rotated_secret.version, rotated_secret.master_version) if r is not None),
-                ]),
+                ],
+                    # Only the creation decides: a deployed secret switched to `first_value: rotation` has a
+                    # value, and a changed input would make the provider rotate it at once (secret_rotation.go).
+                    ignore_changes=["rotateImmediately"]),
             )
 
         self.register_outputs({"functionArn": self.function.arn})

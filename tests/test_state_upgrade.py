@@ -103,7 +103,9 @@ def value_writes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     old_rotations, new_rotations = _by_urn(before, ROTATION), _by_urn(after, ROTATION)
     for urn in sorted(set(old_rotations) | set(new_rotations)):
         old_inputs = old_rotations.get(urn, {}).get("inputs")
-        if old_inputs != new_rotations.get(urn, {}).get("inputs"):
+        new_inputs = engine_inputs(old_rotations[urn], new_rotations[urn]) if old_inputs is not None \
+            and urn in new_rotations else new_rotations.get(urn, {}).get("inputs")
+        if old_inputs != new_inputs:
             problems.append(f"schedule {urn.rsplit('::', 1)[-1]} changed: RotateImmediately is sent again")
     old_secrets, new_secrets = _by_urn(before, SECRET), _by_urn(after, SECRET)
     for urn in sorted(set(old_secrets) | set(new_secrets)):
@@ -157,3 +159,36 @@ def test_the_check_catches_a_version_that_would_be_written(upgrade: dict[tuple[s
     stripped = {**after, "resources": [{**r, "ignore_changes": []} if r["type"] == VERSION else r
                                        for r in after["resources"]]}
     assert value_writes(before, stripped) == ["version fieldkit-staging-database-value updated (secretString)"]
+
+
+TOKEN_CATALOG = """\
+app: shop
+owner: platform
+secrets:
+  session-key:
+    description: Signs sessions
+    class: critical
+    rotation: {{strategy: token, every_days: 90{first_value}}}
+    consumers: [api]
+    value: {{env: SESSION_KEY, generate: {{kind: bytes, bytes: 32, encoding: hex}}}}
+"""
+
+
+def _records(report: Any) -> dict[str, Any]:
+    return {"resources": [{"urn": r.urn, "type": r.type, "name": r.name, "inputs": r.inputs,
+                           "ignore_changes": list(r.ignore_changes)} for r in report.run.resources]}
+
+
+def test_switching_a_deployed_token_to_first_value_rotation_rotates_nothing(make_project: Any) -> None:
+    """The version leaves the program (its deletion keeps AWSCURRENT: pulumi-aws SecretVersion, "If the
+    AWSCURRENT staging label is present on this version during resource deletion, that label cannot be
+    removed"), and the schedule keeps the RotateImmediately it was created with: no rotation at once."""
+    from tests.conftest import MINIMAL_STACK, run_stack
+
+    project = make_project(TOKEN_CATALOG.format(first_value=""), MINIMAL_STACK)
+    before = _records(run_stack("staging", project))
+    (project / "catalog.yaml").write_text(TOKEN_CATALOG.format(first_value=", first_value: rotation"))
+    after = _records(run_stack("staging", project))
+    (schedule,) = [r for r in after["resources"] if r["type"] == ROTATION]
+    assert schedule["inputs"]["rotateImmediately"] is True, "a new stack's first rotation makes the value"
+    assert value_writes(before, after) == ["version shop-staging-session-key-value deleted"]

@@ -41,6 +41,9 @@ SECRET = "aws:secretsmanager/secret:Secret"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 DRIVER = REPO / "tests" / "state_snapshot.py"
 SERVER_STRATEGIES = ("postgres-single-user", "postgres-alternating-users", "redis-acl")
+VALUE_INPUTS = ("secretId", "secretString", "secretBinary")
+"""A SecretVersion's inputs that make a new value (terraform-provider-aws
+`internal/service/secretsmanager/secret_version.go`: each is ForceNew, so a change replaces the version)."""
 
 
 def _snapshot(code_tree: Path, project: Path, request: dict[str, Any], work: Path, label: str) -> list[dict[str, Any]]:
@@ -98,8 +101,12 @@ def value_writes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         old, new = old_versions[urn], new_versions[urn]
         changed = sorted(k for k in {*old["inputs"], *engine_inputs(old, new)}
                          if old["inputs"].get(k) != engine_inputs(old, new).get(k))
-        if changed:
-            problems.append(f"version {urn.rsplit('::', 1)[-1]} updated ({', '.join(changed)})")
+        # A new value, or a replacement (a new version): the value and the secret it belongs to. Labels
+        # moving AWSCURRENT onto this version would bring its value back; other labels write no value.
+        labels = set(engine_inputs(old, new).get("versionStages") or ()) - set(old["inputs"].get("versionStages") or ())
+        writes = [k for k in changed if k in VALUE_INPUTS] + (["versionStages"] if labels & {"AWSCURRENT"} else [])
+        if writes:
+            problems.append(f"version {urn.rsplit('::', 1)[-1]} updated ({', '.join(writes)})")
     old_rotations, new_rotations = _by_urn(before, ROTATION), _by_urn(after, ROTATION)
     for urn in sorted(set(old_rotations) | set(new_rotations)):
         old_inputs = old_rotations.get(urn, {}).get("inputs")

@@ -14,7 +14,6 @@ import gc
 import io
 import json
 import re
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -927,6 +927,7 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
             "rotates it (letters, digits, spaces and _.:/=+-@ only)", secret=name, field="rotation_reason",
         )
     _check_first_value(path, name, secret)
+    _check_installed_templates(path, name, secret)
     if isinstance(secret.rotation, Rotation):
         try:
             schedule.check(secret.rotation.every_days, secret.rotation.schedule, secret.rotation.window)
@@ -1173,3 +1174,17 @@ def needed_keys(secrets: Mapping[str, Secret]) -> dict[str, dict[str, str]]:
                 theirs.setdefault(key, f"the {strategy} rotation of {name} logs in with it (rotation.master), which "
                                   "cannot succeed without it")
     return needed
+
+
+def _check_installed_templates(path: str, name: str, secret: Secret) -> None:
+    """A server credential whose password its first rotation makes: the program's first version leaves out
+    every template built from the password, and the function rebuilds only `url`; any other would stay empty."""
+    if not secret.needs_first_install or not isinstance(secret.rotation, Rotation) or secret.rotation.master is None:
+        return
+    for key, value in secret.values.items():
+        if key != "url" and value.template is not None and "password" in PLACEHOLDER_REF.findall(value.template):
+            raise ConfigurationError(
+                path, f"the password is made by the {secret.rotation.strategy} function, which rebuilds only "
+                "'url' from it; name this template 'url', or build it in the application from the keys",
+                secret=name, field=f"keys.{key}.template",
+            )

@@ -13,6 +13,7 @@ from components import grants, iam, lambda_package, names, schedule
 from components.catalog import BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
 from components.errors import ConfigurationError
 from components.public_key import public_name
+from components.secret import made_by_rotation
 
 LAMBDA_RUNTIME = lambda_package.RUNTIME
 HANDLER = "rotation.handler.lambda_handler"
@@ -104,6 +105,8 @@ def parameters(entry: Secret, secret_name: str = "") -> dict[str, object]:
     params: dict[str, object] = {"generate": _spec(password)} if password is not None else {}
     if entry.rotation.acl is not None:
         params["acl"] = entry.rotation.acl
+    if "url" in made_by_rotation(entry):
+        params["url"] = True  # the first version lacks the url (it holds the password): the function adds it
     return params
 
 
@@ -311,7 +314,10 @@ class RotationFunction(pulumi.ComponentResource):
                     permission, rotated_secret.secret,
                     *(r for r in (rotated_secret.version, rotated_secret.master_version,
                                   rotated_secret.public_key_secret) if r is not None),
-                ]),
+                ],
+                    # Only the creation decides: a deployed secret switched to `first_value: rotation` has a
+                    # value, and a changed input would make the provider rotate it at once (secret_rotation.go).
+                    ignore_changes=["rotateImmediately"]),
             )
 
         self.register_outputs({"functionArn": self.function.arn})

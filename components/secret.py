@@ -179,9 +179,14 @@ class CatalogSecret(pulumi.ComponentResource):
         plain: dict[str, str | int | bool] = dict(args.supplied.plain)
         missing_keys = {gap.key for gap in args.supplied.missing}
         missing_required = args.held or any(gap.required for gap in args.supplied.missing)
+        # A server credential's password (and what is built from it) is made and installed by its first
+        # rotation, inside AWS: the program writes only the other parts, and generates nothing.
+        in_aws = made_by_rotation(entry)
         for key, value in entry.values.items():
             if missing_required or self.first_value_by_rotation or keeps_value:
                 break  # no version from the program: generate nothing that would only sit unused in state
+            if key in in_aws:
+                continue
             if value.generate is not None:
                 parts[key] = _generated(f"{name}-{key or 'value'}", value.generate, child)
             elif key in args.supplied.secret:
@@ -192,7 +197,7 @@ class CatalogSecret(pulumi.ComponentResource):
         # A template whose part this stack leaves unset is left out too (with its variables).
         optional_missing |= {k for k, v in entry.values.items()
                              if v.template is not None and set(PLACEHOLDER_REF.findall(v.template)) & optional_missing}
-        present = [k for k in entry.values if k not in missing_keys | optional_missing]
+        present = [k for k in entry.values if k not in missing_keys | optional_missing | in_aws]
         # A required value not set yet still belongs to the secret.
         self.keys = tuple(k for k in entry.values if k not in optional_missing)
 
@@ -311,3 +316,14 @@ def _follow_up(adopted: Adoption, platform: list[iam.Statement], existing: list[
     pulumi.log.warn(f"adopted {adopted.name}: " + "; ".join(parts))
     return {"adopted": adopted.arn, "keptTags": kept, "replacedTags": replaced, "policyStatements": statements,
             "replicasRekeyed": adopted.rekey_replicas}
+
+
+def made_by_rotation(entry: Secret) -> frozenset[str]:
+    """The keys of a generated server credential with a `master` that its first rotation makes inside AWS:
+    the password and every template built from it (the rotation function rebuilds `url`). The program's
+    first version holds the other keys only, so no generated password enters Pulumi state."""
+    rotation = entry.rotation
+    if not entry.needs_first_install or not isinstance(rotation, Rotation) or rotation.master is None:
+        return frozenset()
+    return frozenset({"password"} | {k for k, v in entry.values.items()
+                                     if v.template is not None and "password" in PLACEHOLDER_REF.findall(v.template)})

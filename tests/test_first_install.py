@@ -174,3 +174,28 @@ def test_bad_acl_is_one_line(rotation: dict[str, object], message: str) -> None:
     assert (caught.value.secret, caught.value.field) == ("cred", "rotation.acl")
     assert caught.value.reason == message
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["dsn", "URL", "url2"])
+def test_a_template_built_from_a_password_made_inside_aws_must_be_the_url(key: str) -> None:
+    """Only `url` is rebuilt by the function: any other template of the password would stay without a value."""
+    keys = {"host": {"config": {}}, "port": {"config": {}}, "username": {"config": {}},
+            "password": {"generate": {"kind": "password", "length": 48}},
+            key: {"template": "redis://{username}:{password}@{host}:{port}"}}
+    with pytest.raises(ConfigurationError) as caught:
+        parse_catalog({"app": "shop", "owner": "platform", "secrets": {
+            "cache": {"description": "Redis user", "class": "critical", "keys": keys,
+                      "rotation": {"strategy": "redis-acl", "every_days": 30, "master": "cache-admin"}},
+            "cache-admin": {"description": "Admin", "class": "configuration", "keys": {
+                "username": {"config": {}}, "password": {"external": {}}}},
+        }}, "catalog.yaml")
+    assert (caught.value.secret, caught.value.field) == ("cache", f"keys.{key}.template")
+    assert caught.value.reason.startswith("the password is made by the redis-acl function, which rebuilds only 'url'")
+    # A template of the non-secret keys only is fine: the program writes it.
+    keys[key] = {"template": "{host}:{port}"}
+    parse_catalog({"app": "shop", "owner": "platform", "secrets": {
+        "cache": {"description": "Redis user", "class": "critical", "keys": keys,
+                  "rotation": {"strategy": "redis-acl", "every_days": 30, "master": "cache-admin"}},
+        "cache-admin": {"description": "Admin", "class": "configuration", "keys": {
+            "username": {"config": {}}, "password": {"external": {}}}},
+    }}, "catalog.yaml")

@@ -354,8 +354,9 @@ def test_no_version_until_the_first_value_exists(production: ProgramRun) -> None
     assert set(versions) == {"session-key", "hooks", "settings", "blob", "cache", "cache-admin"}
     assert tuple(versions["session-key"].ignore_changes) == ("secretString",)
     generated = sorted(r.name for r in production.resources if r.type.startswith("random:"))
+    # cache's password is made by its first rotation, inside AWS (a server credential with a master).
     assert generated == ["shop-production-blob-value", "shop-production-cache-admin-password",
-                         "shop-production-cache-password", "shop-production-session-key-value"]
+                         "shop-production-session-key-value"]
     assert [(g["configKey"], g["required"]) for g in production.outputs["actionRequired"]] == [
         ("partnerApiKey", True), ("webhook", False), ("hooksToken", False)]
 
@@ -371,7 +372,8 @@ def test_values_and_what_consumers_bind_to(production: ProgramRun) -> None:
     assert len(blob) == 683 and not set(blob) & set("+/="), "base64url of 512 bytes, unpadded"
     cache = json.loads(stored["cache"])
     # The platform adds the ARN of the admin secret the rotation logs in with, last.
-    assert list(cache) == ["password", "host", "port", "username", "tls", "masterarn"]
+    # No password: the first rotation makes it inside AWS and installs it with the admin credential.
+    assert list(cache) == ["host", "port", "username", "tls", "masterarn"]
     assert re.fullmatch(r"arn:aws:secretsmanager:eu-west-1:210987654321:secret:shop/production/cache-admin-\w{6}",
                         cache["masterarn"])
     assert ", " not in stored["cache"] and '": ' not in stored["cache"]

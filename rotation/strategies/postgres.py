@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from rotation import generate
-from rotation.errors import CredentialError, ExternalServiceError, SecretFormatError
+from rotation.errors import ConfigurationError, CredentialError, ExternalServiceError, SecretFormatError
 from rotation.protocol import RotationContext, Strategy
 from rotation.tls import ca_bundle, is_loopback
 from rotation.values import describe_exc, load_object
@@ -47,8 +47,14 @@ SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 """libpq's sslmode values (https://www.postgresql.org/docs/15/libpq-ssl.html#LIBPQ-SSL-PROTECTION)."""
 
 
-def parse(value: str, what: str, extra: Mapping[str, type | tuple[type, ...]] | None = None) -> dict[str, Any]:
-    data = load_object(value, what, {**REQUIRED, **(extra or {})})
+def parse(value: str, what: str, extra: Mapping[str, type | tuple[type, ...]] | None = None,
+          *, installed: bool = True) -> dict[str, Any]:
+    """`installed=False` (AWSCURRENT only): the value may lack `password`, as the first version of a credential
+    that its first rotation installs (the program writes only the non-secret parts: nothing installed yet)."""
+    required = dict(REQUIRED) if installed else {k: t for k, t in REQUIRED.items() if k != "password"}
+    data = load_object(value, what, {**required, **(extra or {})})
+    if not installed and data.get("password") is not None and not isinstance(data["password"], str):
+        raise SecretFormatError(f"secret {what}: field 'password' must be str, got {type(data['password']).__name__}")
     if data["engine"] not in ("postgres", "postgresql"):
         raise SecretFormatError(f"secret {what}: engine {data['engine']!r} is not 'postgres'")
     try:
@@ -112,9 +118,10 @@ def build_url(data: Mapping[str, Any]) -> str:
     )
 
 
-def with_password(data: Mapping[str, Any], username: str, password: str) -> dict[str, Any]:
+def with_password(data: Mapping[str, Any], username: str, password: str, url: bool = False) -> dict[str, Any]:
+    """`url`: add the URL even if `data` has none (the catalog declares one, left out of a first version)."""
     new = {**data, "username": username, "password": password}
-    if "url" in data:
+    if url or "url" in data:
         new["url"] = build_url(new)
     return new
 
@@ -161,6 +168,14 @@ def _where(data: Mapping[str, Any]) -> str:
 
 def _password_spec(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return generate.validate(params.get("generate", generate.DEFAULT_PASSWORD_SPEC))
+
+
+def _url_flag(params: Mapping[str, Any]) -> bool:
+    """`"url": true`: the secret has a `url` that its first version, written without the password, lacks."""
+    url = params.get("url", False)
+    if not isinstance(url, bool):
+        raise ConfigurationError(f"postgres: 'url' must be true or false, not {type(url).__name__}")
+    return url
 
 
 @contextmanager
@@ -213,21 +228,23 @@ class SingleUserStrategy(Strategy):
     """
 
     name = "postgres-single-user"
-    parameters = frozenset({"generate"})
+    parameters = frozenset({"generate", "url"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         self.spec = _password_spec(params)
+        self.url = _url_flag(params)
 
     def create_pending(self, current: str, ctx: RotationContext) -> str:
-        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
-        return json.dumps(with_password(data, data["username"], generate.generate(self.spec)))
+        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)", installed=False)
+        return json.dumps(with_password(data, data["username"], generate.generate(self.spec), self.url))
 
     def _candidates(self, pending: dict[str, Any], current: str, ctx: RotationContext) -> Iterator[tuple[str, str]]:
         """(label, password) to log in with: AWSCURRENT; then, with no master to fall back on, AWSPREVIOUS
         and unlabelled versions (each read only when the one before failed)."""
-        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
-        if data["username"] == pending["username"]:
+        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)", installed=False)
+        # Without a password nothing is installed yet (the first version): nothing to log in with.
+        if data["username"] == pending["username"] and data.get("password") is not None:
             yield "AWSCURRENT", data["password"]
         if pending.get("masterarn"):
             return
@@ -302,21 +319,24 @@ class AlternatingUsersStrategy(Strategy):
     """
 
     name = "postgres-alternating-users"
-    parameters = frozenset({"generate"})
+    parameters = frozenset({"generate", "url"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         self.spec = _password_spec(params)
+        self.url = _url_flag(params)
 
     def create_pending(self, current: str, ctx: RotationContext) -> str:
-        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)", {"masterarn": str})
+        # A first version without a password (nothing installed yet) alternates like any other: the master
+        # creates the base role and installs the clone.
+        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)", {"masterarn": str}, installed=False)
         user = data["username"]
         other = user[: -len(CLONE_SUFFIX)] if user.endswith(CLONE_SUFFIX) else user + CLONE_SUFFIX
-        return json.dumps(with_password(data, other, generate.generate(self.spec)))
+        return json.dumps(with_password(data, other, generate.generate(self.spec), self.url))
 
     def set(self, pending: str, current: str, ctx: RotationContext) -> None:
         data = parse(pending, f"{ctx.secret_name} (AWSPENDING)", {"masterarn": str})
-        cur = parse(current, f"{ctx.secret_name} (AWSCURRENT)", {"masterarn": str})
+        cur = parse(current, f"{ctx.secret_name} (AWSCURRENT)", {"masterarn": str}, installed=False)
         user = data["username"]
         if user == cur["username"]:
             # Changing the role that is in use would cut off every client: refuse.

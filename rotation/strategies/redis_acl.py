@@ -50,8 +50,12 @@ PASSWORD_RULES = re.compile(r"^([<>#!].*|nopass|resetpass|reset|on|off)$", re.IG
 """Rules about passwords and the user's state, which the function alone manages."""
 
 
-def parse(value: str, what: str) -> dict[str, Any]:
-    data = load_object(value, what, REQUIRED)
+def parse(value: str, what: str, *, installed: bool = True) -> dict[str, Any]:
+    """`installed=False` (AWSCURRENT only): the value may lack `password`, as the first version of a user that
+    its first rotation creates (the program writes only the non-secret parts: nothing installed yet)."""
+    data = load_object(value, what, REQUIRED if installed else {k: t for k, t in REQUIRED.items() if k != "password"})
+    if not installed and data.get("password") is not None and not isinstance(data["password"], str):
+        raise SecretFormatError(f"secret {what}: field 'password' must be str, got {type(data['password']).__name__}")
     try:
         data["port"] = int(data["port"])
     except ValueError as exc:
@@ -108,7 +112,7 @@ def _where(data: Mapping[str, Any]) -> str:
 class RedisAclStrategy(Strategy):
     name = "redis-acl"
     retires = True  # finishSecret removes the previous password from the ACL user
-    parameters = frozenset({"generate", "acl"})
+    parameters = frozenset({"generate", "acl", "url"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
@@ -118,11 +122,15 @@ class RedisAclStrategy(Strategy):
         if not rules or any(PASSWORD_RULES.match(rule) for rule in rules):
             raise ConfigurationError("redis-acl: 'acl' must be a string of ACL rules without password or on/off rules")
         self.acl = rules
+        # `"url": true`: the secret has a `url` that its first version, written without the password, lacks.
+        self.url = params.get("url", False)
+        if not isinstance(self.url, bool):
+            raise ConfigurationError("redis-acl: 'url' must be true or false")
 
     def create_pending(self, current: str, ctx: RotationContext) -> str:
-        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
+        data = parse(current, f"{ctx.secret_name} (AWSCURRENT)", installed=False)
         new = {**data, "password": generate.generate(self.spec)}
-        if "url" in data:
+        if self.url or "url" in data:
             new["url"] = build_url(new)
         return json.dumps(new)
 
@@ -152,7 +160,8 @@ class RedisAclStrategy(Strategy):
 
     def set(self, pending: str, current: str, ctx: RotationContext) -> None:
         data = parse(pending, f"{ctx.secret_name} (AWSPENDING)")
-        cur = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
+        # A current version without a password: nothing installed yet, the master creates the user below.
+        cur = parse(current, f"{ctx.secret_name} (AWSCURRENT)", installed=False)
         if cur["username"] != data["username"]:
             raise SecretFormatError(
                 f"setSecret: AWSPENDING of {ctx.secret_name} names user {data['username']!r}, "

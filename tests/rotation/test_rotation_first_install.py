@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rotation_harness import Harness, SecretDict, assert_no_secret
+from rotation_harness import Harness, assert_no_secret
 from servers import PostgresServer, RedisServer, postgres_server, redis_server
 
 from preview.model import CollectedResource, plain
@@ -200,7 +200,8 @@ def _values(harness: Harness, name: str) -> list[str]:
             text = harness.sm.get_secret_value(SecretId=name, VersionId=version["VersionId"])["SecretString"]
         except harness.sm.exceptions.ResourceNotFoundException:
             continue
-        found.append(str(json.loads(text)["password"]))
+        if "password" in json.loads(text):  # the program's first version has none
+            found.append(str(json.loads(text)["password"]))
     return found
 
 
@@ -257,9 +258,15 @@ def test_generated_credentials_are_installed_by_the_deploy_then_rotate(
         assert reports["username"] == "replay_reports_clone" and _pg_logs_in(empty_pg, reports)
         cache = harness.json("replay/staging/cache")
         assert _redis_logs_in(empty_redis, cache)
-        # The program's first value was never on the server; the deploy replaced it.
-        first = SecretDict(json.loads(harness.value("replay/staging/database", "AWSPREVIOUS")))
-        assert not _pg_logs_in(empty_pg, first)
+        # The program's first value holds no password at all (nothing generated enters Pulumi state): the
+        # non-secret parts only, which the first rotation completed with a password made and installed in AWS.
+        for name in credentials:
+            first = json.loads(harness.value(name, "AWSPREVIOUS"))
+            assert "password" not in first and "url" not in first, name
+            assert {"host", "port", "username", "masterarn"} <= set(first), name
+        # The url the catalog declares is rebuilt by the function although the first version had none.
+        url_rebuilt = str(database["url"]).startswith("postgresql://replay_app:")
+        assert url_rebuilt
 
         # The first scheduled rotation, then a second one.
         for round_ in (1, 2):
@@ -289,7 +296,7 @@ def test_generated_credentials_are_installed_by_the_deploy_then_rotate(
     secrets = [empty_pg.password, empty_redis.passwords[empty_redis.admin_user]]
     for name in credentials:
         secrets += _values(harness, name)
-    assert len(secrets) >= 2 + 3 * 4
+    assert len(secrets) >= 2 + 3 * 3
     assert_no_secret(caplog.text, *secrets)
     assert "installed with the master credential" in caplog.text and "created role replay_app" in caplog.text
 
@@ -358,4 +365,48 @@ def test_redis_acl_parameter_refuses_password_and_state_rules(acl: object) -> No
 
     environ = {"ROTATION_STRATEGY": "redis-acl", "ROTATION_TARGETS": json.dumps({"app/staging/cache": {"acl": acl}})}
     with pytest.raises(ConfigurationError, match="'acl' must be a string of ACL rules without password or on/off"):
+        load_deployment(environ)
+
+
+# ---------------------------------------------------------------- a first version without a password
+
+
+def test_single_user_first_version_without_password_and_without_master_says_how_to_install(
+    harness: Harness, pg: PostgresServer, name: str,
+) -> None:
+    """Nothing installed and nothing to install with: the same one-line advice, no KeyError."""
+    from rotation.errors import CredentialError
+
+    harness.secret(name, json.dumps({"engine": "postgres", "host": pg.host, "port": pg.port, "dbname": "postgres",
+                                     "username": f"app_{uuid.uuid4().hex[:8]}"}))
+    token = harness.rotate(name, harness.function("postgres-single-user", {name: {}}))
+    (error,) = harness.router.errors(token)
+    assert isinstance(error, CredentialError)
+    assert str(error).endswith("name a master credential (catalog rotation.master) to install it")
+
+
+@pytest.mark.parametrize("strategy", ["postgres-single-user", "postgres-alternating-users", "redis-acl"])
+@pytest.mark.parametrize("password", [7, ["x"], {"a": 1}, True])
+def test_a_first_version_whose_password_is_not_text_is_refused(
+    harness: Harness, name: str, strategy: str, password: object,
+) -> None:
+    from rotation.errors import SecretFormatError
+
+    value = {"engine": "postgres", "host": "127.0.0.1", "port": 1, "dbname": "postgres", "username": "app",
+             "password": password, "masterarn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"}
+    harness.secret(name, json.dumps(value))
+    token = harness.rotate(name, harness.function(strategy, {name: {}}))
+    (error,) = harness.router.errors(token)
+    assert isinstance(error, SecretFormatError)
+    assert "field 'password' must be str" in str(error)
+
+
+@pytest.mark.parametrize("strategy", ["postgres-single-user", "postgres-alternating-users", "redis-acl"])
+@pytest.mark.parametrize("url", ["yes", 1, None])
+def test_the_url_parameter_is_a_boolean(strategy: str, url: object) -> None:
+    from rotation.errors import ConfigurationError
+    from rotation.handler import load_deployment
+
+    environ = {"ROTATION_STRATEGY": strategy, "ROTATION_TARGETS": json.dumps({"app/staging/db": {"url": url}})}
+    with pytest.raises(ConfigurationError, match="'url' must be true or false"):
         load_deployment(environ)

@@ -75,13 +75,29 @@ def main(code_tree: str, project_dir: str, request_file: str, result_file: str) 
     project = Path(project_dir)
     program = str(Path(code_tree) / "__main__.py")
 
-    def run(stack: str, config: Path) -> tuple[Any, Any]:
+    try:  # how this code tree's preview runs the program leniently (newer trees) or not (older ones)
+        from components.values import offline_stand_ins
+    except ImportError:
+        offline_stand_ins = None
+
+    def run(stack: str, config: Path, app: str) -> tuple[Any, Any]:
         loaded = load_stack_config(project, stack, config)
-        loaded.values[f"{loaded.project}:allowMissingValues"] = "true"
         for secret_key in loaded.secret_keys:
             loaded.values[secret_key] = canary(key, secret_key)
+        # Settings a newer release requires that the baseline's files lack (how each service reads its
+        # secrets: production refuses a consumer it knows nothing of) come from this tree's own example file.
+        own = Path(code_tree) / "examples" / app / f"Pulumi.{stack}.yaml"
+        consumption = f"{loaded.project}:consumption"
+        if consumption not in loaded.values and own.is_file():
+            found = (yaml.safe_load(own.read_text()) or {}).get("config", {}).get(consumption)
+            if found is not None:
+                loaded.values[consumption] = json.dumps(found)
         outputs.clear()
-        return loaded, run_program(loaded, project, program)
+        if offline_stand_ins is None:
+            loaded.values[f"{loaded.project}:allowMissingValues"] = "true"
+            return loaded, run_program(loaded, project, program)
+        with offline_stand_ins(loaded.secret_keys):
+            return loaded, run_program(loaded, project, program)
 
     def record(resource: CollectedResource) -> dict[str, Any]:
         return {"urn": resource.urn, "type": resource.type, "name": resource.name, "inputs": resource.inputs,
@@ -94,7 +110,7 @@ def main(code_tree: str, project_dir: str, request_file: str, result_file: str) 
         config = Path(item["config"]) if item.get("config") else None
         if config is None:
             committed = project / "examples" / app / f"Pulumi.{stack}.yaml"
-            _, first = run(stack, committed)
+            _, first = run(stack, committed, app)
             document = yaml.safe_load(committed.read_text())
             for gap in first.outputs["actionRequired"]:
                 plain = "--secret" not in gap["command"]
@@ -102,7 +118,7 @@ def main(code_tree: str, project_dir: str, request_file: str, result_file: str) 
                     "stand-in.example.internal" if plain else {"secure": "v1:" + "A" * 44})
             config = Path(request["directory"]) / f"{app}.Pulumi.{stack}.yaml"
             config.write_text(yaml.safe_dump(document, sort_keys=False))
-        loaded, program_run = run(stack, config)
+        loaded, program_run = run(stack, config, app)
         results.append({
             "app": app, "stack": stack, "config": str(config), "secret_keys": loaded.secret_keys,
             "resources": [record(r) for r in program_run.resources],

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components import schedule
 from components.errors import ConfigurationError
+from components.sharing import SharedWith, check_unique
 
 SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 KEY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -384,6 +385,8 @@ class Secret(_Model):
     from the current version's creation date in AWS."""
     value: Value | None = None
     keys: dict[str, Value] | None = None
+    shared_with: Annotated[list[SharedWith], AfterValidator(check_unique)] = Field(default_factory=list)
+    """Roles of other accounts that may read this secret (components/sharing.py): `{account, role}`."""
 
     @field_validator("owner")
     @classmethod

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs
+from pulumi_policy.proxy import UnknownValueError
 
 from . import types as t
 from .core import Settings, resource_rule
@@ -46,9 +47,15 @@ def _condition_values(statement: Statement, operator: str, key: str) -> tuple[st
 
 
 def _own_accounts(statements: list[Statement], args: ResourceValidationArgs) -> set[str]:
-    """This stack's account: the one the secret policy's deny keeps (`aws:PrincipalAccount`), or, in a key
-    policy, the account root that administers the key."""
+    """This stack's account: the secret's own (its ARN) or the one the secret policy's deny keeps
+    (`aws:PrincipalAccount`), or, in a key policy, the account root that administers the key."""
     own = {v for s in statements if not s.allow for v in _condition_values(s, "StringNotEquals", "aws:PrincipalAccount")}
+    try:
+        arn = args.props.get("secretArn") if args.resource_type == t.SECRET_POLICY else None
+    except UnknownValueError:
+        arn = None  # during preview: the deny's account (above) still says which account is this one
+    if isinstance(arn, str) and arn.count(":") >= 5:
+        own.add(arn.split(":")[4])
     if args.resource_type == t.KMS_KEY:
         own |= {m.group("account") for s in statements if s.allow for p in _aws_principals(s)
                 if (m := ACCOUNT_ROOT.fullmatch(p)) and p.endswith(":root")

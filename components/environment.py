@@ -35,8 +35,8 @@ from components.rotation import (
     rotation_targets,
 )
 from components.secret import CatalogSecret, CatalogSecretArgs
-from components.sharing import Share, check_shared_adoptions, role_shares, roles_of, shares_of
 from components.settings import Principal, StackSettings, opt_in_regions
+from components.sharing import Share, check_shared_adoptions, role_shares, roles_of, shares_of
 from components.values import (
     MissingValue,
     SuppliedValues,

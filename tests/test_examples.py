@@ -263,7 +263,8 @@ EXAMPLES: dict[str, Example] = {
         stack_gaps={"production": (frozenset({("cache", "token")}), frozenset()),
                     "staging": (frozenset(), frozenset({("cache", "token"), ("cache", "host")}))},
         # The batch account's renderer reads the renderer token, in production only.
-        shared={"production": {"arn:aws:iam::345678901234:role/ledgerly-batch-renderer": frozenset({"renderer-token"})}},
+        shared={"production": {
+            "arn:aws:iam::345678901234:role/ledgerly-batch-renderer": frozenset({"renderer-token"})}},
         optional_in={"staging": frozenset({"REDIS_HOST", "REDIS_AUTH_TOKEN", "REDIS_URL"})},
         plain_gaps=frozenset({("cache", "host")}),
         derived=frozenset({("database", "url"), ("cache", "url")}),

@@ -31,7 +31,7 @@ def _shared(entries: str) -> str:
 def test_a_share_by_name_and_one_by_arn_with_a_path_run(make_project: Callable[..., Path]) -> None:
     catalog = _shared(f'{{account: "{OTHER}", role: batch-reader}}\n'
                       f'{{account: "{OTHER}", role: "arn:aws:iam::{OTHER}:role/team/jobs/exporter"}}')
-    code, out, err = run_cli(make_project(catalog, MINIMAL_STACK))
+    code, _out, err = run_cli(make_project(catalog, MINIMAL_STACK))
     assert code == 0, err
 
 

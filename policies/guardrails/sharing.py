@@ -49,7 +49,8 @@ def _condition_values(statement: Statement, operator: str, key: str) -> tuple[st
 def _own_accounts(statements: list[Statement], args: ResourceValidationArgs) -> set[str]:
     """This stack's account: the secret's own (its ARN) or the one the secret policy's deny keeps
     (`aws:PrincipalAccount`), or, in a key policy, the account root that administers the key."""
-    own = {v for s in statements if not s.allow for v in _condition_values(s, "StringNotEquals", "aws:PrincipalAccount")}
+    own = {v for s in statements if not s.allow
+           for v in _condition_values(s, "StringNotEquals", "aws:PrincipalAccount")}
     try:
         arn = args.props.get("secretArn") if args.resource_type == t.SECRET_POLICY else None
     except UnknownValueError:

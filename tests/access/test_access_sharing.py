@@ -47,7 +47,7 @@ REGION = "eu-west-1"
 SHARED, NOT_SHARED = "renderer-token", "stripe"
 SHARED_ROLE = f"arn:aws:iam::{OTHER}:role/ledgerly-batch-renderer"
 
-A, I, D = "Allowed", "ImplicitlyDenied", "ExplicitlyDenied"
+A, N, D = "Allowed", "ImplicitlyDenied", "ExplicitlyDenied"  # allowed, not granted, denied
 OPERATIONS = ("read", "decrypt", "policy")
 
 # (principal label) -> {secret: (read, decrypt, policy)}: what the rules say, written out by hand.
@@ -56,18 +56,18 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
     # policy denies every write. CI manages both and reads values (ciReadsValues: true in production).
     "here:api": {SHARED: (A, A, D), NOT_SHARED: (A, A, D)},
     "here:ci": {SHARED: (A, A, A), NOT_SHARED: (A, A, A)},
-    "here:unrelated": {SHARED: (I, I, I), NOT_SHARED: (I, I, I)},
+    "here:unrelated": {SHARED: (N, N, N), NOT_SHARED: (N, N, N)},
     # The shared role with the output identity policy: reads and decrypts exactly the shared secret.
     # The unshared secret's resource policy denies every principal outside the account; on the shared
     # one, everything but reading is denied to the role whatever its own account grants.
-    "other:shared+policy": {SHARED: (A, A, D), NOT_SHARED: (D, I, D)},
+    "other:shared+policy": {SHARED: (A, A, D), NOT_SHARED: (D, N, D)},
     # The same role without its own account's grant: the resource and key policies alone do not suffice.
-    "other:shared": {SHARED: (I, I, D), NOT_SHARED: (D, I, D)},
+    "other:shared": {SHARED: (N, N, D), NOT_SHARED: (D, N, D)},
     # Any other principal of the other account, even holding the same identity policy: denied.
-    "other:role+policy": {SHARED: (D, I, D), NOT_SHARED: (D, I, D)},
-    "other:role": {SHARED: (D, I, D), NOT_SHARED: (D, I, D)},
-    "other:root+policy": {SHARED: (D, I, D), NOT_SHARED: (D, I, D)},
-    "other:root": {SHARED: (D, I, D), NOT_SHARED: (D, I, D)},
+    "other:role+policy": {SHARED: (D, N, D), NOT_SHARED: (D, N, D)},
+    "other:role": {SHARED: (D, N, D), NOT_SHARED: (D, N, D)},
+    "other:root+policy": {SHARED: (D, N, D), NOT_SHARED: (D, N, D)},
+    "other:root": {SHARED: (D, N, D), NOT_SHARED: (D, N, D)},
 }
 
 
@@ -118,7 +118,8 @@ def _request(model: AccessModel, principal: Principal, secret: SecretInfo, opera
         return secret_request(principal, secret, "secretsmanager:PutResourcePolicy")
     # What Secrets Manager sends KMS when it decrypts this secret for the principal (user guide, "Secret
     # encryption and decryption": encryption context SecretARN and SecretVersionId).
-    return kms_request(principal, _key(model, secret), "kms:Decrypt", via_service=f"secretsmanager.{REGION}.amazonaws.com",
+    via = f"secretsmanager.{REGION}.amazonaws.com"
+    return kms_request(principal, _key(model, secret), "kms:Decrypt", via_service=via,
                        extra_context={"kms:EncryptionContext:SecretARN": secret.arn,
                                       "kms:EncryptionContext:SecretVersionId": "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"})
 
@@ -153,7 +154,7 @@ def test_the_simulator_ignores_the_encryption_context_key_it_would_be_given(
     model, outputs = production
     role = _principals(model, outputs)["other:shared+policy"]
     request = _request(model, role, _secret(model, SHARED), "decrypt")
-    assert simulator.raw([request.to_simulation()]) == [I]
+    assert simulator.raw([request.to_simulation()]) == [N]
     assert _decide(simulator, [request]) == [A]
 
 
@@ -183,11 +184,11 @@ def test_decrypt_needs_secrets_manager_and_the_shared_secrets_context(
     key = _key(model, shared)
     cases = [
         (f"secretsmanager.{REGION}.amazonaws.com", shared.arn, A),
-        (None, shared.arn, I),
-        (f"ssm.{REGION}.amazonaws.com", shared.arn, I),
-        ("secretsmanager.us-east-1.amazonaws.com", shared.arn, I),
-        (f"secretsmanager.{REGION}.amazonaws.com", other.arn, I),
-        (f"secretsmanager.{REGION}.amazonaws.com", None, I),
+        (None, shared.arn, N),
+        (f"ssm.{REGION}.amazonaws.com", shared.arn, N),
+        ("secretsmanager.us-east-1.amazonaws.com", shared.arn, N),
+        (f"secretsmanager.{REGION}.amazonaws.com", other.arn, N),
+        (f"secretsmanager.{REGION}.amazonaws.com", None, N),
     ]
     batch = [kms_request(role, key, "kms:Decrypt", via_service=via,
                          extra_context={"kms:EncryptionContext:SecretARN": arn} if arn else None)
@@ -207,8 +208,8 @@ def test_the_replica_region_is_shared_under_its_own_key(production: tuple[Access
     shared = _secret(model, SHARED)
     replica_arn = shared.arn.replace(f":{REGION}:", ":eu-central-1:")
     cases = [("secretsmanager.eu-central-1.amazonaws.com", replica_arn, A),
-             (f"secretsmanager.{REGION}.amazonaws.com", replica_arn, I),
-             ("secretsmanager.eu-central-1.amazonaws.com", shared.arn, I)]
+             (f"secretsmanager.{REGION}.amazonaws.com", replica_arn, N),
+             ("secretsmanager.eu-central-1.amazonaws.com", shared.arn, N)]
     batch = [kms_request(role, replica_keys[0], "kms:Decrypt", via_service=via,
                          extra_context={"kms:EncryptionContext:SecretARN": arn}) for via, arn, _ in cases]
     assert _decide(simulator, batch) == [want for *_, want in cases]

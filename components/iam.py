@@ -53,8 +53,10 @@ def _check(statement: Statement, where: str) -> None:
                     where, f"statement '{statement.sid}' would allow '{action}'; grant named actions only",
                     field="actions",
                 )
-        if statement.not_principal or statement.not_resource or statement.not_action:
-            raise PolicyError(where, f"statement '{statement.sid}': NotPrincipal/NotResource/NotAction only in a Deny")
+        if statement.not_principal or statement.not_resource:
+            raise PolicyError(where, f"statement '{statement.sid}': NotPrincipal/NotResource only in a Deny")
+        if statement.not_action:
+            raise PolicyError(where, f"statement '{statement.sid}': NotAction only in a Deny")
         if statement.principals:
             for kind, values in statement.principals.items():
                 if "*" in values:

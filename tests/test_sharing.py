@@ -150,3 +150,22 @@ def test_only_the_shared_secret_names_the_other_account(ledgerly: list) -> None:
                 if r.type == "aws:secretsmanager/secretPolicy:SecretPolicy"}
     naming = sorted(n for n, p in policies.items() if OTHER in json.dumps(p))
     assert naming == ["ledgerly-production-renderer-token-policy"]
+
+
+# An adopted secret keeps its own key until the follow-up step -------------------------------------
+
+
+def test_an_adopted_secret_is_shared_only_once_it_is_on_the_environments_key(make_project: Callable[..., Path]) -> None:
+    from tests.test_adopt import CATALOG, adopt
+
+    catalog = CATALOG.replace("    consumers: [api]\n    value: {env: API_TOKEN",
+                              f'    shared_with: [{{account: "{OTHER}", role: partner-reader}}]\n'
+                              "    consumers: [api]\n    value: {env: API_TOKEN", 1)
+    assert catalog != CATALOG
+    line = expect_error(make_project(catalog, adopt()), "catalog.yaml", "secret 'api-token'", "field 'shared_with'",
+                        "finish the adoption (`imported: true` in secrets-platform:adopt) first")
+    assert "Traceback" not in line
+    # After the follow-up step the secret is on the environment's key: its policy names the role.
+    resources = run_stack("staging", make_project(catalog, adopt("      imported: true\n"))).run.resources
+    policy = next(r for r in resources if r.name == "shop-staging-api-token-policy")
+    assert f"arn:aws:iam::{OTHER}:role/partner-reader" in policy.inputs["policy"]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pulumi
 
 from components.catalog import load_catalog
-from components.environment import SecretsEnvironment, SecretsEnvironmentArgs
+from components.environment import SecretsEnvironment, SecretsEnvironmentArgs, shared_with_output
 from components.names import environment_component
 from components.settings import load_settings
 
@@ -36,3 +36,5 @@ pulumi.export("firstInstalls", [
     {"secret": i.secret, "strategy": i.strategy, "master": i.master, "status": i.status, "action": i.action}
     for i in environment.first_installs
 ])
+# Per account and role this stack shares secrets with: the identity policy that account attaches.
+pulumi.export("sharedWith", shared_with_output(environment))

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components import schedule
 from components.errors import ConfigurationError
+from components.sharing import SharedWith, check_unique
 
 SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 KEY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -397,6 +398,8 @@ class Secret(_Model):
     together: list[Annotated[list[str], Field(min_length=2)]] = Field(default_factory=list)
     """Groups of optional keys set both or neither (`[[account_sid, auth_token]]`): a stack that sets some of a
     group must set the rest."""
+    shared_with: Annotated[list[SharedWith], AfterValidator(check_unique)] = Field(default_factory=list)
+    """Roles of other accounts that may read this secret (components/sharing.py): `{account, role}`."""
 
     @field_validator("owner")
     @classmethod

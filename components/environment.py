@@ -37,6 +37,7 @@ from components.rotation import (
 )
 from components.secret import CatalogSecret, CatalogSecretArgs
 from components.settings import Principal, StackSettings
+from components.sharing import Share, check_shared_adoptions, role_shares, roles_of, shares_of
 from components.values import (
     MissingValue,
     SuppliedValues,
@@ -122,6 +123,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
     _publishers: dict[str, str]
     _consumers: dict[str, tuple[str, ...]]
     _ecs: list[tuple[EnvBinding, pulumi.Output[dict[str, str]]]] | None = None
+    shares: dict[str, Share]
+    """Other accounts this environment shares secrets with (catalog `shared_with`)."""
+    _share_scope: Callable[..., grants.Scope]
+    _key_arns: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: SecretsEnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(ENVIRONMENT_TYPE, name, None, opts)
@@ -162,6 +167,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         supplied = {n: SuppliedValues(secret={}, plain={}, missing=[]) if n in settings.adopt
                     else read_supplied(catalog, n, e, settings, needed.get(n)) for n, e in secrets.items()}
         check_differences(secrets, settings, supplied)
+        self.shares = shares_of(secrets, settings.account_id, catalog.path, env, catalog.environments)
+        check_shared_adoptions(self.shares, settings.adopt, catalog.path)
         self.deploy_checks = deploy_checks(catalog, secrets, env)
 
         # Rotation roles first: the key policy names them, and AWS refuses a key policy whose
@@ -228,6 +235,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 region=region, deletion_window_days=settings.kms_deletion_window_days,
                 tags=base_tags if replica else key_tags,
                 protect=settings.protect, replica=replica, readers=readers, writers=writers,
+                shared={arn: tuple(f"{catalog.app}/{env}/{n}" for n in names)
+                        for arn, names in role_shares(self.shares).items()},
             )
 
         self.key = EnvironmentKey(f"{name}-kms", key_args(settings.region, False), child)
@@ -271,6 +280,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     held=entry.needs_first_install and master is not None and stored(master) is None,
                     published_by=publishers.get(secret_name),
                     adopted=settings.adopt.get(secret_name),
+                    shared_roles=roles_of(secret_name, self.shares),
                 ),
                 child,
             )
@@ -354,6 +364,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
             ), child)
             for key, spec in specs.items()
         }
+        self._share_scope = functools.partial(
+            grants.Scope, app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
+            replica_regions=settings.replica_regions)
+        self._key_arns = key_arns
         self.register_outputs({
             "secretArns": self.secret_arns(),
             "keyArn": self.key.arn,
@@ -551,3 +565,19 @@ def _check_services(catalog: Catalog, settings: StackSettings, secrets: dict[str
                         catalog.path, f"'{service}' looks like a typo of '{sorted(twins)[0]}'; if both are services, "
                         "list them under `services:` at the top of the catalog", secret=secret_name, field=field,
                     )
+
+
+def shared_with_output(environment: SecretsEnvironment) -> dict[str, pulumi.Output[dict[str, object]]]:
+    """Per other account, per role: the secrets it reads (ARN patterns, every region) and the identity policy
+    that account attaches to the role, the third grant of a cross-account read (the resource and key
+    policies are this stack's)."""
+    def render(keys: list[str], share: Share) -> dict[str, object]:
+        scope = environment._share_scope(key_arns=tuple(keys))
+        return {role: {
+            "secrets": {n: list(scope.secret(n)) for n in names},
+            "identityPolicy": iam.document(grants.shared_consumer_statements(scope, names),
+                                           where=f"identity policy of {role}"),
+        } for role, names in share.roles.items()}
+
+    return {account: pulumi.Output.all(*environment._key_arns).apply(functools.partial(render, share=share))
+            for account, share in environment.shares.items()}

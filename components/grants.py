@@ -7,7 +7,7 @@ drives every policy, so the ARN patterns, the tag conditions and the KMS conditi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from components import iam
 
@@ -493,3 +493,39 @@ def restart_queue_statements(queue_arn: str, rule_arn: str) -> list[iam.Statemen
         actions=("sqs:SendMessage",), resources=(queue_arn,),
         conditions={"ArnEquals": {"aws:SourceArn": (rule_arn,)}},
     )]
+
+
+# Sharing a secret with roles of other accounts (components/sharing.py) ----------------------------
+# A cross-account read needs the resource policy (here), the key policy (components/kms.py) and the
+# other account's identity policy (`shared_consumer_statements`, an output): Secrets Manager user guide,
+# "Access AWS Secrets Manager secrets from a different account".
+
+
+def shared_secret_resource_policy(account_id: str, role_arns: Sequence[str]) -> list[iam.Statement]:
+    """A shared secret's resource policy: the account-wide deny excepts exactly these roles (by
+    `aws:PrincipalArn`, never their account), which may read the secret and do nothing else to it."""
+    base = secret_resource_policy(account_id)
+    if not role_arns:
+        return base
+    roles = tuple(sorted(set(role_arns)))
+    outside = base[0]
+    return [
+        replace(outside, conditions={**outside.conditions, "ArnNotEquals": {"aws:PrincipalArn": roles}}),
+        *base[1:],
+        iam.Statement(sid="SharedRolesRead", effect="Allow", principals={"AWS": roles}, actions=READ_ACTIONS,
+                      resources=("*",)),  # in a resource policy, "*" is this secret
+        # Whatever the other account's own policies say: no write, no policy change, no delete.
+        iam.Statement(sid="SharedRolesOnlyRead", effect="Deny", principals={"AWS": ("*",)}, actions=READ_ACTIONS,
+                      not_action=True, resources=("*",), conditions={"ArnEquals": {"aws:PrincipalArn": roles}}),
+    ]
+
+
+def shared_consumer_statements(scope: Scope, secrets: Sequence[str]) -> list[iam.Statement]:
+    """The identity policy another account attaches to its role: read these secrets (every region they live
+    in) and decrypt with the environment's keys only through Secrets Manager."""
+    return [
+        iam.Statement(sid="ReadSharedSecrets", effect="Allow", actions=READ_ACTIONS,
+                      resources=tuple(arn for name in secrets for arn in scope.secret(name))),
+        iam.Statement(sid="DecryptSharedSecrets", effect="Allow", actions=KMS_DECRYPT, resources=scope.key_arns,
+                      conditions=scope.kms_via_secrets_manager()),
+    ]

@@ -37,6 +37,8 @@ class Statement:
     """Render `principals` as NotPrincipal (only for Deny statements)."""
     not_resource: bool = False
     """Render `resources` as NotResource (only for Deny statements: "everything but these")."""
+    not_action: bool = False
+    """Render `actions` as NotAction (only for Deny statements: "every action but these")."""
 
 
 class PolicyError(ConfigurationError):
@@ -53,6 +55,8 @@ def _check(statement: Statement, where: str) -> None:
                 )
         if statement.not_principal or statement.not_resource:
             raise PolicyError(where, f"statement '{statement.sid}': NotPrincipal/NotResource only in a Deny")
+        if statement.not_action:
+            raise PolicyError(where, f"statement '{statement.sid}': NotAction only in a Deny")
         if statement.principals:
             for kind, values in statement.principals.items():
                 if "*" in values:
@@ -83,7 +87,7 @@ def render(statements: Iterable[Statement], where: str) -> dict[str, object]:
         if statement.principals is not None:
             key = "NotPrincipal" if statement.not_principal else "Principal"
             body[key] = {kind: _one_or_many(v) for kind, v in sorted(statement.principals.items())}
-        body["Action"] = _one_or_many(statement.actions)
+        body["NotAction" if statement.not_action else "Action"] = _one_or_many(statement.actions)
         body["NotResource" if statement.not_resource else "Resource"] = _one_or_many(statement.resources)
         if statement.conditions:
             body["Condition"] = {

@@ -50,6 +50,9 @@ class EnvironmentKeyArgs:
     writers: Sequence[pulumi.Input[str]] = ()
     """Role ARNs that may also encrypt with it (store values); the account root when empty, which
     delegates the decision to IAM policies."""
+    shared: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Roles of other accounts (ARN) -> the secrets (`<app>/<env>/<name>`) shared with each: the role may
+    decrypt through Secrets Manager, for those secrets only (catalog `shared_with`)."""
 
 
 def key_policy_statements(args: EnvironmentKeyArgs, readers: Sequence[str],
@@ -78,6 +81,27 @@ def key_policy_statements(args: EnvironmentKeyArgs, readers: Sequence[str],
         statements.append(iam.Statement(
             sid="ReadOnlyThroughSecretsManager", effect="Allow", principals={"AWS": tuple(only_readers)},
             actions=KEY_DECRYPT_ACTIONS, resources=("*",), conditions=via,
+        ))
+    return statements + shared_statements(args)
+
+
+def shared_statements(args: EnvironmentKeyArgs) -> list[iam.Statement]:
+    """kms:Decrypt for each other account's role, only when Secrets Manager in this key's region decrypts
+    one of the secrets shared with it. Secrets Manager puts the secret's ARN in the encryption context of
+    every data key it asks for (`SecretARN`, plus `SecretVersionId`: Secrets Manager user guide, "Secret
+    encryption and decryption in AWS Secrets Manager"), so a key policy can name the secrets by
+    `kms:EncryptionContext:SecretARN`. No DescribeKey and no Encrypt: the role only reads."""
+    statements = []
+    for index, (role, secrets) in enumerate(sorted(args.shared.items()), 1):
+        statements.append(iam.Statement(
+            sid=f"SharedRoleDecrypt{index}", effect="Allow", principals={"AWS": (role,)}, actions=("kms:Decrypt",),
+            resources=("*",),
+            conditions={
+                "StringEquals": {"kms:ViaService": (iam.secrets_manager_via(args.region),),
+                                 "kms:CallerAccount": (role.split(":")[4],)},
+                "StringLike": {"kms:EncryptionContext:SecretARN": tuple(
+                    iam.secret_arn_pattern(args.region, args.account_id, name) for name in sorted(secrets))},
+            },
         ))
     return statements
 

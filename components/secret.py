@@ -54,6 +54,9 @@ class CatalogSecretArgs:
     """The signing secret whose rotation writes this one (a published public key): no program value."""
     adopted: Adoption | None = None
     """An existing secret to import as it is (no version, no resource policy), instead of creating one."""
+    shared_roles: tuple[str, ...] = ()
+    """Role ARNs of other accounts that may read this secret (catalog `shared_with`): its resource policy
+    names exactly them."""
 
 
 PLATFORM_TAGS = frozenset({
@@ -220,7 +223,7 @@ class CatalogSecret(pulumi.ComponentResource):
                     ignore_changes=["secret_string"] if entry.value_renewed else None,
                 ),
             )
-        platform_policy = grants.secret_resource_policy(args.account_id)
+        platform_policy = grants.shared_secret_resource_policy(args.account_id, args.shared_roles)
         existing = args.adopted.existing_statements() if args.adopted is not None else []
         self.policy = aws.secretsmanager.SecretPolicy(
             f"{name}-policy",

@@ -554,12 +554,15 @@ def evaluate(request: Request) -> Outcome:
         else:
             direct_allow = True
     same_account = request.principal.split(":")[4] == request.resource_account
-    if request.service == "kms":
+    if request.service == "kms" and same_account:
         # A key policy is the root of trust: IAM policies count only if it delegates to the account.
         allowed = direct_allow or (account_allow and identity_allow)
     elif same_account:
         allowed = identity_allow or direct_allow
     else:
+        # Across accounts (a secret or a key shared with another account's role), both accounts must allow:
+        # the caller's identity policy and the resource or key policy (IAM user guide, "Cross-account policy
+        # evaluation logic"; KMS developer guide, "Allowing users in other accounts to use a KMS key").
         allowed = identity_allow and (direct_allow or account_allow)
     return "Allowed" if allowed else "ImplicitlyDenied"
 

@@ -67,6 +67,8 @@ class Example:
     """Gaps that are plain config values (set without --secret)."""
     derived: frozenset[tuple[str, str]] = frozenset()
     """Template keys: left out where one of their parts is unset."""
+    shared: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
+    """Stack -> role ARN of another account -> the secrets shared with it (catalog `shared_with`)."""
 
     def names(self, stack: str) -> set[str]:
         return set(self.secrets) | {name for name, only in self.only_in.items() if only == stack}
@@ -261,6 +263,9 @@ EXAMPLES: dict[str, Example] = {
         # Redis: required in production (its host is in the stack file), optional in staging (unset there).
         stack_gaps={"production": (frozenset({("cache", "token")}), frozenset()),
                     "staging": (frozenset(), frozenset({("cache", "token"), ("cache", "host")}))},
+        # The batch account's renderer reads the renderer token, in production only.
+        shared={"production": {
+            "arn:aws:iam::345678901234:role/ledgerly-batch-renderer": frozenset({"renderer-token"})}},
         optional_in={"staging": frozenset({"REDIS_HOST", "REDIS_AUTH_TOKEN", "REDIS_URL"})},
         plain_gaps=frozenset({("cache", "host")}),
         derived=frozenset({("database", "url"), ("cache", "url")}),
@@ -720,3 +725,19 @@ secrets:
                      "random:index/randomPassword:RandomPassword"}
     for resource in (r for r in report.run.resources if r.type in kinds):
         assert VALUE_OUTPUTS[resource.type] <= set(resource.additional_secret_outputs), resource.urn
+
+
+@pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)
+def test_shared_with_gives_each_other_accounts_role_exactly_its_secrets(run, app: str, stack: str) -> None:  # type: ignore[no-untyped-def]
+    """`sharedWith`: per other account and role, the shared secrets' ARN patterns (every region of the stack) and the
+    identity policy that account attaches, naming exactly them."""
+    shared = run(app, stack).run.outputs["sharedWith"]
+    want = EXAMPLES[app].shared.get(stack, {})
+    assert {role: set(grant["secrets"]) for roles in shared.values() for role, grant in roles.items()} == want
+    for account, roles in shared.items():
+        for role, grant in roles.items():
+            assert role.split(":")[4] == account
+            document = json.loads(grant["identityPolicy"])
+            read = next(s for s in document["Statement"] if s["Sid"] == "ReadSharedSecrets")
+            assert sorted(read["Resource"]) == sorted(a for arns in grant["secrets"].values() for a in arns)
+            assert all(f"secret:{app}/{stack}/" in a and a.endswith("-??????") for a in read["Resource"])

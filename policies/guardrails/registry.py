@@ -2,7 +2,7 @@
 
 from pulumi_policy import Policy
 
-from . import iam, kms, lambdas, secrets, stack
+from . import iam, kms, lambdas, secrets, sharing, stack
 
 PACK_NAME = "secrets-platform-guardrails"
 
@@ -12,4 +12,5 @@ ALL_POLICIES: list[Policy] = [
     *kms.POLICIES,
     *iam.POLICIES,
     *lambdas.POLICIES,
+    *sharing.POLICIES,
 ]

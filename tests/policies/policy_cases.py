@@ -168,6 +168,9 @@ CASES: list[Case] = [
     Case("iam-resource-mismatch",
          f.set_statement("app-read", 1, Resource=f.secret_arn("payments/production/db-password")),
          "iam-policy-lint", "app-read"),
+    Case("secret-shared-with-unlisted-account",
+         f.set_statement("db-password-policy", 0, Principal={"AWS": "arn:aws:iam::999999999999:role/partner-reader"}),
+         "secret-shared-accounts", "db-password-policy"),
     Case("secret-policy-wildcard-action", f.set_statement("db-password-policy", 0, Action="secretsmanager:*"),
          "iam-no-wildcard-actions", "db-password-policy"),
     # --- Lambda

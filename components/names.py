@@ -88,3 +88,9 @@ def generated_value_urn(stack: str, project: str, app: str, environment: str, se
     component = f"{environment_component(app, environment)}-{secret}"
     chain = f"{ENVIRONMENT_TYPE}${CATALOG_COMPONENT_TYPE}${RANDOM_TYPES[kind]}"
     return f"urn:pulumi:{stack}::{project}::{chain}::{component}-{key or 'value'}"
+
+
+PROGRAM_VALUE_LABEL = "platform-program-value"
+"""The staging label of every secret version the program writes (components/secret.py). Secrets Manager deletes
+only unlabelled versions, and a label sits on one version of a secret at a time: this one stays on the
+program's version through every rotation, which moves only AWSCURRENT, AWSPENDING and AWSPREVIOUS."""

@@ -102,8 +102,8 @@ def moto() -> Iterator[MotoServer]:
 
 @pytest.fixture
 def life(moto: MotoServer) -> Iterator[Callable[..., Life]]:
-    """`life(app, variant, resources=None)`: the token-rotated secrets of an example's staging stack, deployed by
-    nothing yet; the rotation function the program declares for them is created in moto with the program's own
+    """`life(app, variant, only=None)`: the token-rotated secrets (or the one named `only`) of an example's staging
+    stack, deployed by nothing yet; the rotation function the program declares for them is created in moto with the program's own
     environment, and its invocations run rotation/handler.py in-process."""
     from rotation import handler
 
@@ -117,10 +117,9 @@ def life(moto: MotoServer) -> Iterator[Callable[..., Life]]:
     with moto_rotates_empty_secrets(), lambda_invokes_routed(run) as router, \
             aws_over_time(Clock(START)) as aws:
 
-        def make(app: str, variant: Variant = "labelled",
-                 resources: list[CollectedResource] | None = None) -> Life:
+        def make(app: str, variant: Variant = "labelled", only: str | None = None) -> Life:
             program = program_run(app)
-            chosen = resources if resources is not None else token_rotated(program)
+            chosen = [r for r in token_rotated(program) if only is None or f"-{only}-" in r.name]
             if variant == "before":
                 chosen = as_before(chosen)
             region = load_stack_config(REPO, "staging", REPO / "examples" / app / "Pulumi.staging.yaml"

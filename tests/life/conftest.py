@@ -103,8 +103,8 @@ def moto() -> Iterator[MotoServer]:
 @pytest.fixture
 def life(moto: MotoServer) -> Iterator[Callable[..., Life]]:
     """`life(app, variant, only=None)`: the token-rotated secrets (or the one named `only`) of an example's staging
-    stack, deployed by nothing yet; the rotation function the program declares for them is created in moto with the program's own
-    environment, and its invocations run rotation/handler.py in-process."""
+    stack, deployed by nothing yet; the rotation function the program declares for them is created in moto with
+    the program's own environment, and its invocations run rotation/handler.py in-process."""
     from rotation import handler
 
     clients: dict[str, Any] = {}

@@ -117,3 +117,20 @@ def test_destroy_cancels_rotation_removes_the_label_and_schedules_the_secret_for
     described = stack.sm.describe_secret(SecretId=arn)
     assert described.get("DeletedDate") and not described.get("RotationEnabled")
     assert stack.labelled(arn) == [] and "AWSCURRENT" in stack.stages(arn)[version]
+
+
+def test_a_stale_pending_version_stops_rotation_until_it_is_cleared(life: Callable[..., Life]) -> None:
+    """AWS refuses RotateSecret while AWSPENDING sits on a version other than AWSCURRENT (moto 5.2.5 does not:
+    tests/life/aws.py); once the label is removed, rotation goes on and the program's label never moved."""
+    import secrets
+
+    stack = life(APP, "labelled", only=ONLY)
+    stack.engine.up(stack.resources)
+    arn, version = _version(stack)
+    stale = stack.sm.put_secret_value(SecretId=arn, SecretString=secrets.token_hex(16),
+                                      VersionStages=["AWSPENDING"])["VersionId"]
+    with pytest.raises(ClientError, match="previous rotation isn't complete"):
+        stack.rotate(arn)
+    stack.sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING", RemoveFromVersionId=stale)
+    stack.rotate(arn)
+    assert stack.stages(arn)[version] == ["AWSPREVIOUS", PROGRAM_VALUE_LABEL]

@@ -36,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
@@ -76,6 +76,8 @@ class AwsOverTime:
     clock: Clock
     removed: int = 0
     """Versions removed by `remove_old_versions` so far."""
+    removed_from: dict[str, int] = field(default_factory=dict)
+    """Secret ARN -> versions removed from it so far."""
 
     def remove_old_versions(self) -> int:
         """Remove unlabelled versions older than 24 hours from every secret with more than 100, oldest first."""
@@ -92,6 +94,7 @@ class AwsOverTime:
                     for _, vid in old[:max(0, len(secret.versions) - KEPT_VERSIONS)]:
                         del secret.versions[vid]
                         removed += 1
+                        self.removed_from[secret.arn] = self.removed_from.get(secret.arn, 0) + 1
         self.removed += removed
         return removed
 

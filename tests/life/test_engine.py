@@ -11,9 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from components.names import PROGRAM_VALUE_LABEL
-from tests.life.conftest import Life, as_before
 from tests.life.engine import VERSION, ImportMismatch
 from tests.life.test_put_back import APP
+from tests.life.world import Life, as_before
 
 ONLY = "admin-token"
 

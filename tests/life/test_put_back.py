@@ -15,8 +15,8 @@ from collections.abc import Callable
 import pytest
 
 from components.names import PROGRAM_VALUE_LABEL
-from tests.life.conftest import Life
 from tests.life.engine import VERSION
+from tests.life.world import Life
 
 ROTATIONS = 101
 """The first version plus 101 rotations: 102 versions, two above the 100 AWS keeps."""

@@ -241,12 +241,11 @@ class Engine:
         read = self._read(record.type, record.import_id)
         if read is None:
             raise ImportMismatch(f"{record.urn}: resource {record.import_id} does not exist")
+        # Only what Read sets can be compared: the rest of the inputs is taken as the program gives it.
         entry = Entry(record.urn, record.type, record.import_id, dict(inputs), read, record.delete_before_replace)
-        entry.inputs = {k: v for k, v in read.items() if k in READ_BACK[record.type]}
         differ = [p for p in self._diff(entry, inputs, set(record.ignore_changes)) if p in READ_BACK[record.type]]
         if differ:
             raise ImportMismatch(f"{record.urn}: inputs to import do not match the existing resource: {differ}")
-        entry.inputs = inputs
         return entry
 
     def _replace(self, record: CollectedResource, entry: Entry, inputs: dict[str, Any]) -> None:

@@ -65,3 +65,11 @@ mutate: $(VENV)/.dev system-deps
 
 clean:
 	rm -rf $(VENV) build
+
+# A simulated year of the example stacks' token-rotated secrets over moto (bench/life.py): rotations, daily refresh,
+# weekly deploy, AWS's removal of old versions; values put back and versions kept, with and without the label.
+# `make life LIFE_ARGS="--days 30 --every-hours 4"` for AWS's fastest rotation rate. Results: bench/results/life.json.
+.PHONY: life
+LIFE_ARGS ?=
+life: $(VENV)/.dev
+	$(BIN)/python -m bench.life $(LIFE_ARGS)

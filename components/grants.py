@@ -37,9 +37,12 @@ CI_MANAGE_ACTIONS = tuple(sorted({
     "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:ListSecretVersionIds",
     "secretsmanager:PutResourcePolicy", "secretsmanager:PutSecretValue", "secretsmanager:RemoveRegionsFromReplication",
     "secretsmanager:ReplicateSecretToRegions", "secretsmanager:RotateSecret", "secretsmanager:TagResource",
-    "secretsmanager:UntagResource", "secretsmanager:UpdateSecret", "secretsmanager:ValidateResourcePolicy",
+    "secretsmanager:UntagResource", "secretsmanager:UpdateSecret", "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:ValidateResourcePolicy",
 }))
-"""What a deployment pipeline does to its environment's secrets (Pulumi's create, update, tag, rotate)."""
+"""What a deployment pipeline does to its environment's secrets (Pulumi's create, update, tag, rotate).
+UpdateSecretVersionStage: replacing or deleting a SecretVersion first takes the program's own label off it
+(terraform-provider-aws secret_version.go, delete), since a label sits on one version at a time."""
 
 ROTATION_ACTIONS = (
     "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:ListSecretVersionIds",

@@ -101,3 +101,9 @@ def consumer_restarts(app: str, environment: str) -> str:
     made from it is fitted to its own limit, and each alarm's ARN starts with it (the alerts topic lets
     CloudWatch publish for alarms under it)."""
     return f"{app}-{environment}-restart-consumers"
+
+
+PROGRAM_VALUE_LABEL = "platform-program-value"
+"""The staging label of every secret version the program writes (components/secret.py). Secrets Manager deletes
+only unlabelled versions, and a label sits on one version of a secret at a time: this one stays on the
+program's version through every rotation, which moves only AWSCURRENT, AWSPENDING and AWSPREVIOUS."""

@@ -216,11 +216,23 @@ class CatalogSecret(pulumi.ComponentResource):
                 f"{name}-value",
                 secret_id=self.secret.id,
                 secret_string=secret_string,
+                # A label of the program's own keeps this version in AWS for the secret's life. Without it,
+                # rotations leave the version unlabelled, Secrets Manager deletes it once the secret has more
+                # than 100 versions, a refresh drops it from the state, and the next `pulumi up` writes the
+                # first value again as AWSCURRENT over the rotated one.
+                version_stages=["AWSCURRENT", names.PROGRAM_VALUE_LABEL],
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     # Rotation (or the application, which writes renewed values back) owns the value after
-                    # the first deploy: the next `pulumi up` must not put the first value back over it.
-                    ignore_changes=["secret_string"] if entry.value_renewed else None,
+                    # the first deploy: the next `pulumi up` must not put the first value back over it. Nor
+                    # may it move a label back: the stages are set once, at creation (an update would move
+                    # AWSCURRENT back to this version), and a stack deployed before the label existed keeps
+                    # its version as it is (no update, no replacement, no value written).
+                    ignore_changes=["secret_string", "version_stages"] if entry.value_renewed
+                    else ["version_stages"],
+                    # A new value replaces the version: the old one gives up the label first (it keeps
+                    # AWSCURRENT until the new one takes it), since a label cannot be on two versions.
+                    delete_before_replace=True,
                 ),
             )
         platform_policy = grants.shared_secret_resource_policy(args.account_id, args.shared_roles)

@@ -41,6 +41,8 @@ class CollectedResource:
     """The provider reference, if an explicit provider was passed."""
     import_id: str = ""
     """The id of an existing resource the program imports (`import_`); empty for one it creates."""
+    delete_before_replace: bool = False
+    """Whether `delete_before_replace=True` was set: a replacement deletes the old resource first."""
 
 
 SECRET_MARK = "[secret]"  # noqa: S105 - the redaction marker, not a secret

@@ -81,6 +81,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             additional_secret_outputs=tuple(request.additionalSecretOutputs),
             provider=request.provider,
             import_id=request.importId,
+            delete_before_replace=bool(request.deleteBeforeReplace),
         )
         with self._lock:
             # The engine refuses a second resource with the same URN; the mock monitor would take it.

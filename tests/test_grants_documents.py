@@ -37,7 +37,8 @@ def both(name: str) -> list[str]:
 VIA = {"StringEquals": {"kms:ViaService": ["secretsmanager.eu-central-1.amazonaws.com",
                                           "secretsmanager.eu-west-1.amazonaws.com"]}}
 TAGGED = {"StringEquals": {"aws:ResourceTag/environment": "staging"}}
-ISOLATION = {"Sid": "DenyOtherEnvironments", "Effect": "Deny", "Action": sorted(grants.SECRET_ACTIONS),
+# Every action on another environment's secrets, today's SECRET_ACTIONS and any AWS adds (a Deny only).
+ISOLATION = {"Sid": "DenyOtherEnvironments", "Effect": "Deny", "Action": "secretsmanager:*",
              "Resource": f"arn:aws:secretsmanager:*:{ACCOUNT}:secret:shop/production/*"}
 
 

@@ -115,7 +115,10 @@ def _request(model: AccessModel, principal: Principal, secret: SecretInfo, opera
     if operation == "read":
         return secret_request(principal, secret, "read")
     if operation == "policy":
-        return secret_request(principal, secret, "secretsmanager:PutResourcePolicy")
+        # What `pulumi up` sends: the provider's SecretPolicy passes block_public_policy, which the program sets
+        # (CI's own policy denies a PutResourcePolicy without it).
+        return secret_request(principal, secret, "secretsmanager:PutResourcePolicy",
+                              extra_context={"secretsmanager:BlockPublicPolicy": "true"})
     # What Secrets Manager sends KMS when it decrypts this secret for the principal (user guide, "Secret
     # encryption and decryption": encryption context SecretARN and SecretVersionId).
     via = f"secretsmanager.{REGION}.amazonaws.com"

@@ -289,6 +289,14 @@ def typed(raw: str, kind: str) -> str | int | bool:
     return raw
 
 
+class ManagedMasterRef(_Model):
+    """An admin credential AWS manages for the database itself (RDS/Aurora `manage_master_user_password`):
+    the stack config gives its ARN under `managedMasters` (components/managed.py)."""
+
+    managed: Literal["rds"]
+    """`rds`: the `rds!db-...`/`rds!cluster-...` secret RDS keeps and rotates for an instance or cluster."""
+
+
 class Rotation(_Model):
     """How often a secret's value is replaced, and by which rotation function."""
 
@@ -301,9 +309,10 @@ class Rotation(_Model):
     kind: Literal["credential", "signing-key"] | None = None
     """What is rotated: a signing key may rotate more slowly (policy default 365 days, 90 for a
     credential); JWT strategies are signing keys unless this says otherwise."""
-    master: str | None = None
+    master: str | ManagedMasterRef | None = None
     """Catalog name of the secret holding the admin credential that changes this one's password
-    (`postgres-alternating-users`, `redis-acl`); its ARN is stored in the secret as `masterarn`."""
+    (`postgres-alternating-users`, `redis-acl`); its ARN is stored in the secret as `masterarn`. Or
+    `{managed: rds}`: an RDS-managed master whose ARN the stack config gives (PostgreSQL strategies)."""
     acl: str | None = Field(default=None, min_length=1, max_length=512)
     """`redis-acl` only: the ACL rules of the user, applied when the rotation function creates it on a
     server that does not have it yet (default `~* &* +@all -@dangerous`)."""
@@ -795,6 +804,9 @@ def _check_masters(catalog: Catalog) -> None:
     for name, entry in catalog.secrets.items():
         if not isinstance(entry.rotation, Rotation) or entry.rotation.master is None:
             continue
+        if isinstance(entry.rotation.master, ManagedMasterRef):
+            _check_managed_master(catalog.path, name, entry.rotation)
+            continue
         master = catalog.secrets.get(entry.rotation.master)
         if master is None or entry.rotation.master == name:
             raise ConfigurationError(catalog.path, f"master '{entry.rotation.master}' is not another secret of the "
@@ -1054,3 +1066,11 @@ def _share_environment(catalog: Catalog, first: str, second: str) -> bool:
 def load_catalog(path: Path) -> Catalog:
     """Read and validate a catalog file."""
     return parse_catalog(load_yaml(path), str(path))
+
+
+def _check_managed_master(path: str, name: str, rotation: Rotation) -> None:
+    """An RDS-managed master logs in to PostgreSQL: only the PostgreSQL strategies can use it."""
+    if rotation.strategy not in ("postgres-single-user", "postgres-alternating-users"):
+        raise ConfigurationError(path, f"an RDS-managed master ('managed: rds') installs PostgreSQL passwords; "
+                                 f"the '{rotation.strategy}' strategy cannot use it", secret=name,
+                                 field="rotation.master")

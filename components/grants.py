@@ -363,3 +363,27 @@ def state_backend_statements(bucket_arn: str, key_arn: str, region: str, *, writ
                           conditions={"StringEquals": {"kms:ViaService": (f"s3.{region}.amazonaws.com",)}}),
         ]
     return statements
+
+
+# AWS-managed admin credentials (components/managed.py) ---------------------------------------------------
+
+def managed_master_statements(scope: Scope, masters: Sequence[tuple[str, str | None]]) -> list[iam.Statement]:
+    """A rotation function whose admin credential is an RDS-managed master secret: read exactly those secrets
+    (`masters`: (secret ARN, its customer-managed key ARN or None)). A customer-managed key is granted for
+    Decrypt only through Secrets Manager and only for that secret (Secrets Manager's encryption context names
+    the secret's ARN). `aws/secretsmanager` needs no statement: its key policy already allows every principal
+    of the account through Secrets Manager in the region."""
+    arns = tuple(sorted({arn for arn, _ in masters}))
+    if not arns:
+        return []
+    statements = [iam.Statement(sid="ReadManagedAdminCredentials", effect="Allow", actions=READ_ACTIONS,
+                                resources=arns)]
+    for index, key in enumerate(sorted({k for _, k in masters if k is not None})):
+        secrets = tuple(sorted(arn for arn, k in masters if k == key))
+        statements.append(iam.Statement(
+            sid=f"DecryptManagedAdminCredentials{index}" if index else "DecryptManagedAdminCredentials",
+            effect="Allow", actions=KMS_DECRYPT, resources=(key,),
+            conditions={"StringEquals": {"kms:ViaService": (iam.secrets_manager_via(scope.region),),
+                                         "kms:EncryptionContext:SecretARN": secrets}},
+        ))
+    return statements

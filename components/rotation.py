@@ -68,6 +68,8 @@ class RotatedSecret:
     rotation installs a password on the server with the master credential."""
     master_version: pulumi.Resource | None = None
     """The master secret's value, which that first rotation logs in with; None while it is not set."""
+    master_managed: bool = False
+    """The master is an RDS-managed secret: AWS keeps its value, so the first rotation need not wait for it."""
 
     @property
     def rotation(self) -> Rotation:
@@ -174,6 +176,8 @@ class RotationFunctionArgs:
     """Security groups of that function."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the function, its log group and its policy."""
+    managed_masters: tuple[tuple[str, str | None], ...] = ()
+    """RDS-managed admin secrets it may read: (secret ARN, customer-managed key ARN or None)."""
 
 
 def execution_role(name: str, app: str, environment: str, account_id: str, group: str,
@@ -222,7 +226,8 @@ class RotationFunction(pulumi.ComponentResource):
             )
             return iam.document(grants.rotation_statements(
                 scope, rotated, args.masters, log_group_arn, subnet_ids=args.subnet_ids if in_vpc else (),
-                security_group_ids=args.security_group_ids if in_vpc else (), publishes=publishes),
+                security_group_ids=args.security_group_ids if in_vpc else (), publishes=publishes)
+                + grants.managed_master_statements(scope, args.managed_masters),
                 where=f"rotation policy {name}")
 
         self.policy = aws.iam.Policy(
@@ -275,7 +280,8 @@ class RotationFunction(pulumi.ComponentResource):
                 # secret would fail (TestRotationFailed, an alert) and later scheduled rotations with it.
                 # The schedule comes with the value, at the next `pulumi up`.
                 continue
-            if rotated_secret.install_at_deploy and rotated_secret.master_version is None:
+            if (rotated_secret.install_at_deploy and rotated_secret.master_version is None
+                    and not rotated_secret.master_managed):
                 continue  # the first rotation would log in with a master that has no value: it waits for it
             install = rotated_secret.first_value_by_rotation or rotated_secret.install_at_deploy
             rule = rotated_secret.rotation

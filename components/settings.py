@@ -19,6 +19,7 @@ import pulumi
 
 from components.adopt import Adoption, parse_adoptions
 from components.catalog import YAML_MAX_BYTES
+from components.managed import ManagedMaster, parse_managed_masters
 from components.errors import ConfigurationError
 
 PROJECT = "secrets-platform"
@@ -26,7 +27,7 @@ PROJECT = "secrets-platform"
 SETTINGS_KEYS = frozenset({
     "accountId", "catalog", "environment", "recoveryWindowDays", "protectSecrets", "kmsDeletionWindowDays",
     "replicaRegions", "allowMissingValues", "ciReadsValues", "rotationSubnetIds", "rotationSecurityGroupIds",
-    "principals", "tags", "adopt",
+    "principals", "tags", "adopt", "managedMasters",
 })
 """The stack's own settings under `secrets-platform:` (Pulumi.yaml declares each); every other key in
 that namespace must be a value the catalog names."""
@@ -126,6 +127,8 @@ class StackSettings:
     """Security groups of those functions."""
     adopt: dict[str, Adoption] = field(default_factory=dict)
     """Catalog secret -> the existing secret it imports (`secrets-platform:adopt`, components/adopt.py)."""
+    managed_masters: dict[str, ManagedMaster] = field(default_factory=dict)
+    """Catalog secret -> its RDS-managed admin credential (`secrets-platform:managedMasters`, components/managed.py)."""
 
     @property
     def file(self) -> str:
@@ -249,6 +252,7 @@ def load_settings() -> StackSettings:
         rotation_subnet_ids=tuple(subnets),
         rotation_security_group_ids=tuple(groups),
         adopt=parse_adoptions(structured("adopt", {}), file, account_id, region),
+        managed_masters=parse_managed_masters(structured("managedMasters", {}), file, account_id, region),
     )
 
 

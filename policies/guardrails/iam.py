@@ -188,6 +188,7 @@ def check_environment_isolation(args: ResourceValidationArgs, settings: Settings
             if m:
                 name = m.group("name")
                 ok = name.startswith(prefix) if prefix else name.split("/")[1:2] == [env]
+                ok = ok or managed_master_read(args, s.actions, r)
                 if not ok:
                     yield (
                         f"{_what(args)} {s.label} allows secret {r!r} outside this stack's "
@@ -355,3 +356,17 @@ POLICIES = [
         },
     ),
 ]
+
+
+MANAGED_MASTER_ARN = re.compile(
+    r"^arn:[^:]*:secretsmanager:[^:]*:[^:]*:secret:rds!(?:db|cluster)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
+    r"[0-9a-f]{4}-[0-9a-f]{12}-[A-Za-z0-9]{6}$"
+)
+"""One secret RDS manages for a database's master password, named in full (no wildcard)."""
+
+
+def managed_master_read(args: ResourceValidationArgs, actions: tuple[str, ...] | list[str], resource: str) -> bool:
+    """A rotation role may read (only read) an RDS-managed master secret named in full: the admin credential
+    of a PostgreSQL secret whose catalog says `master: {managed: rds}` (components/managed.py)."""
+    return (access_kind(args) == "rotation" and MANAGED_MASTER_ARN.fullmatch(resource) is not None
+            and all(a in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret") for a in actions))

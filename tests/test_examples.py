@@ -269,11 +269,15 @@ EXAMPLES: dict[str, Example] = {
         secrets=frozenset({
             "database", "database-admin", "firebase", "apns", "maps-api-key", "id-token-key",
             "id-token-key-public-key", "device-token-key", "admin-session-key", "webhook-signing-key",
+            "reporting-database",
         }),
         only_in={},
         grouped={
             "database": frozenset({"engine", "host", "port", "dbname", "username", "password", "ssl", "masterarn"}),
             "database-admin": frozenset({"username", "password"}),
+            # Its masterarn is the RDS-managed master's ARN, from the stack's managedMasters.
+            "reporting-database": frozenset({"engine", "host", "port", "dbname", "username", "password",
+                                             "masterarn"}),
             "apns": frozenset({"keyId", "teamId", "privateKey"}),
             "device-token-key": frozenset({"key", "kid", "alg"}),
         },
@@ -287,6 +291,9 @@ EXAMPLES: dict[str, Example] = {
             "ID_TOKEN_JWKS": "id-token-key-public-key:jwks",
             "DEVICE_TOKEN_KEY": "device-token-key:key", "DEVICE_TOKEN_KID": "device-token-key:kid",
             "ADMIN_SESSION_KEY": "admin-session-key", "WEBHOOK_SIGNING_KEY": "webhook-signing-key",
+            "REPORTING_DB_HOST": "reporting-database:host", "REPORTING_DB_PORT": "reporting-database:port",
+            "REPORTING_DB_NAME": "reporting-database:dbname", "REPORTING_DB_USER": "reporting-database:username",
+            "REPORTING_DB_PASSWORD": "reporting-database:password",
         },
         optional=frozenset(),
         required_gaps=frozenset({

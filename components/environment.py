@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -113,7 +113,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
     first_installs: list[FirstInstall]
     policies: dict[str, AccessPolicy]
     alerts: RotationAlerts | None
-    managed_rotations: dict[str, pulumi.CustomResource]
+    managed_rotations: Mapping[str, pulumi.CustomResource]
     app: str
     _publishers: dict[str, str]
     _consumers: dict[str, tuple[str, ...]]

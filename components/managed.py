@@ -123,7 +123,7 @@ def parse_managed_masters(raw: Any, file: str, account_id: str, region: str) -> 
                 schedule.check(None, rate, window)
             except schedule.ScheduleError as exc:
                 fail(str(exc), exc.field)
-        masters[str(secret)] = ManagedMaster(secret=str(secret), arn=arn, kms_key_arn=key, schedule=rate,
+        masters[str(secret)] = ManagedMaster(secret=str(secret), arn=match.group(0), kms_key_arn=key, schedule=rate,
                                              window=window)
     schedules: dict[str, tuple[str, tuple[str | None, str | None]]] = {}
     for master in masters.values():
@@ -145,8 +145,8 @@ def check_managed_masters(masters: Mapping[str, ManagedMaster], secrets: Mapping
                 file, f"the catalog names an RDS-managed master for '{name}': give its ARN under {KEY}.{name} "
                 "(MasterUserSecret.SecretArn of the database)", secret=name, field=f"{KEY}.{name}")
     for name in masters:
-        entry = secrets.get(name)
-        if entry is None or managed_ref(entry) is None:
+        found = secrets.get(name)
+        if found is None or managed_ref(found) is None:
             raise ConfigurationError(
                 file, f"'{name}' is not a secret of this environment whose catalog rotation names "
                 f"'master: {{managed: rds}}' ({catalog_path})", secret=name, field=f"{KEY}.{name}")

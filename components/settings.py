@@ -19,8 +19,8 @@ import pulumi
 
 from components.adopt import Adoption, parse_adoptions
 from components.catalog import YAML_MAX_BYTES
-from components.managed import ManagedMaster, parse_managed_masters
 from components.errors import ConfigurationError
+from components.managed import ManagedMaster, parse_managed_masters
 
 PROJECT = "secrets-platform"
 """The Pulumi project name; also the config namespace of every key below."""

@@ -153,7 +153,7 @@ def test_a_hostile_managed_master_entry_is_one_line(entry: str, field: str | Non
 
 
 def test_a_missing_entry_and_an_entry_for_another_secret_are_refused(make_project: Callable[..., Path]) -> None:
-    with pytest.raises(ConfigurationError, match="give its ARN under secrets-platform:managedMasters.database"):
+    with pytest.raises(ConfigurationError, match=r"give its ARN under secrets-platform:managedMasters\.database"):
         run_stack("staging", make_project(catalog(), STACK))
     stray = STACK + f'  secrets-platform:managedMasters:\n    api: "{ARN}"\n'
     with pytest.raises(ConfigurationError, match="'api' is not a secret of this environment whose catalog"):

@@ -344,6 +344,42 @@ class Rotation(_Model):
         return self.kind == "signing-key" or (self.kind is None and self.strategy in SIGNING_KEY_STRATEGIES)
 
 
+MANAGED_EXTERNAL_TYPES = {
+    "salesforce": "SalesforceClientSecret", "bigid": "BigIDClientSecret", "snowflake": "SnowflakeKeyPairAuthentication",
+}
+"""Partners whose credential Secrets Manager rotates itself, and the secret `Type` each needs (the values
+pulumi-aws 7.51.1's `Secret.type` documents; the user guide's "Managed external secrets Partners")."""
+MANAGED_EXTERNAL_KEYS = {"salesforce": ("consumerKey", "consumerSecret", "baseUri", "appId", "consumerId")}
+"""The JSON keys a partner's secret must hold (user guide, "Salesforce Client Secret"); others are not checked."""
+
+
+class ManagedExternal(_Model):
+    """A credential a partner holds, rotated by Secrets Manager itself (managed external secret): no function."""
+
+    managed_external: Literal["salesforce", "bigid", "snowflake"]
+    every_days: int | None = Field(default=None, ge=1, le=1000)
+    schedule: str | None = None
+    window: str | None = None
+    metadata: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,63}$")],
+                   Annotated[str, Field(min_length=1, max_length=2048)]] = Field(default_factory=dict)
+    """The partner's rotation metadata (`ExternalSecretRotationMetadata`), e.g. Salesforce `apiVersion`: not
+    secret (it is sent with RotateSecret and shown by DescribeSecret)."""
+
+    @model_validator(mode="after")
+    def _schedule(self) -> ManagedExternal:
+        if (self.every_days is None) == (self.schedule is None):
+            raise ValueError("give exactly one of every_days or schedule")
+        return self
+
+    @property
+    def secret_type(self) -> str:
+        return MANAGED_EXTERNAL_TYPES[self.managed_external]
+
+    @property
+    def tag(self) -> str:
+        return f"{self.every_days}d" if self.every_days is not None else "scheduled"
+
+
 class PublicKey(_Model):
     """The public half of a `jwt-rs256` key pair, published in a secret of its own
     (`<name>-public-key`) that verifiers read without the private key (components/public_key.py)."""
@@ -374,7 +410,7 @@ class Secret(_Model):
     """Team that owns the secret; defaults to the catalog's owner."""
     environments: list[str] | None = None
     """Stacks that have this secret; all when omitted."""
-    rotation: Rotation | Literal["on-compromise", "manual", "application"] = "manual"
+    rotation: Rotation | ManagedExternal | Literal["on-compromise", "manual", "application"] = "manual"
     """A rotation schedule, or the intent for a secret no function rotates; `application`: the
     application itself renews the value and writes it back (an OAuth refresh token)."""
     writers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
@@ -431,7 +467,7 @@ class Secret(_Model):
     @property
     def value_renewed(self) -> bool:
         """A rotation function or the application replaces the value after the first deploy."""
-        return isinstance(self.rotation, Rotation) or self.rotation == "application"
+        return isinstance(self.rotation, Rotation | ManagedExternal) or self.rotation == "application"
 
     @property
     def needs_first_install(self) -> bool:
@@ -744,6 +780,7 @@ def parse_catalog(data: Any, path: str) -> Catalog:
     _check_env_unique(catalog)
     _check_config_keys(catalog)
     _check_masters(catalog)
+    _check_managed_external(catalog)
     _check_differs_from(catalog)
     _check_services(catalog, parsed.services)
     return catalog
@@ -1074,3 +1111,27 @@ def _check_managed_master(path: str, name: str, rotation: Rotation) -> None:
         raise ConfigurationError(path, f"an RDS-managed master ('managed: rds') installs PostgreSQL passwords; "
                                  f"the '{rotation.strategy}' strategy cannot use it", secret=name,
                                  field="rotation.master")
+
+
+def _check_managed_external(catalog: Catalog) -> None:
+    """A managed external secret: a JSON secret with the partner's keys, on a schedule AWS accepts."""
+    for name, entry in catalog.secrets.items():
+        rotation = entry.rotation
+        if not isinstance(rotation, ManagedExternal):
+            continue
+        try:
+            schedule.check(rotation.every_days, rotation.schedule, rotation.window)
+        except schedule.ScheduleError as exc:
+            raise ConfigurationError(catalog.path, str(exc), secret=name, field=f"rotation.{exc.field}") from None
+        if not entry.grouped:
+            raise ConfigurationError(catalog.path, f"a {rotation.managed_external} managed external secret is a JSON "
+                                     "secret; use 'keys'", secret=name, field="rotation.managed_external")
+        missing = [k for k in MANAGED_EXTERNAL_KEYS.get(rotation.managed_external, ()) if k not in entry.values]
+        if missing:
+            raise ConfigurationError(catalog.path, f"a {rotation.managed_external} managed external secret needs the "
+                                     f"keys {', '.join(missing)}", secret=name, field="keys")
+        generated = [k for k, v in entry.values.items() if v.generate is not None]
+        if generated:
+            raise ConfigurationError(catalog.path, f"'{generated[0]}' is generated, but the partner issues every value "
+                                     "of a managed external secret: supply it (external)", secret=name,
+                                     field=f"keys.{generated[0]}")

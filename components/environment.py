@@ -19,8 +19,14 @@ from components.errors import ConfigurationError
 from components.kms import EnvironmentKey, EnvironmentKeyArgs
 from components.lambda_package import PendingStep
 from components.lookup import role_arns
-from components.managed import check_managed_masters, managed_rotations
-from components.names import ENVIRONMENT_TYPE, access_policy
+from components.managed import (
+    check_managed_masters,
+    managed_external,
+    managed_external_role,
+    managed_external_rotations,
+    managed_rotations,
+)
+from components.names import ENVIRONMENT_TYPE, access_policy, rotation_function
 from components.public_key import private_denied, public_name, published_by, with_public_keys
 from components.rotation import (
     DATABASE_STRATEGIES,
@@ -191,6 +197,13 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # the deployers named in config.
         writers: list[pulumi.Input[str]] = [arns[r.name] for r in (*p.ci, *p.deployers)]
         writers += [role.arn for role in roles.values()]
+        # Managed external secrets: Secrets Manager rotates them as a role of the stack's (no function).
+        external = managed_external(secrets)
+        external_role_name = rotation_function(catalog.app, env, "managed-external")
+        external_role = managed_external_role(f"{name}-managed-external-role", catalog.app, env, settings.account_id,
+                                              base_tags, child) if external else None
+        if external_role is not None:
+            writers.append(external_role.arn)
         # Services that write renewed values back (`rotation: application`) store through the key too.
         writers += [arns[r.name] for w in sorted({w for e in secrets.values() for w in e.writers})
                     for r in p.services.get(w, ())]
@@ -309,6 +322,16 @@ class SecretsEnvironment(pulumi.ComponentResource):
 
         # The managed masters' own schedules, where this stack sets them (RDS rotates them itself).
         self.managed_rotations = managed_rotations(name, managed, child)
+        self.managed_external_rotations: Mapping[str, pulumi.CustomResource] = {}
+        if external_role is not None:
+            def external_scope(values: list[str]) -> grants.Scope:
+                return grants.Scope(app=catalog.app, environment=env, account_id=settings.account_id,
+                                    region=settings.region, key_arns=tuple(values),
+                                    replica_regions=settings.replica_regions, other_environments=others)
+
+            self.managed_external_rotations = managed_external_rotations(
+                f"{name}-managed-external", external_role, external_role_name, external_scope, key_arns,
+                {n: (r, self.secrets[n].arn, stored(n)) for n, r in external.items()}, base_tags, child)
 
         target = PolicyTarget(
             app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,

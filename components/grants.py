@@ -387,3 +387,27 @@ def managed_master_statements(scope: Scope, masters: Sequence[tuple[str, str | N
                                          "kms:EncryptionContext:SecretARN": secrets}},
         ))
     return statements
+
+
+def managed_external_statements(scope: Scope, secrets: Sequence[tuple[str, str]]) -> list[iam.Statement]:
+    """The role Secrets Manager assumes to rotate managed external secrets (`secrets`: catalog name, secret
+    Type): the rotation calls on exactly those secrets, only while they carry their partner's Type
+    (`secretsmanager:resource/Type`), and the environment's key through Secrets Manager (user guide, managed
+    external secrets, "Security and permissions")."""
+    arns = tuple(arn for name, _ in secrets for arn in scope.secret(name))
+    types = tuple(sorted({t for _, t in secrets}))
+    return [
+        iam.Statement(
+            sid="RotateManagedExternalSecrets", effect="Allow",
+            actions=("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+                     "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"),
+            resources=arns, conditions={"StringEquals": {"secretsmanager:resource/Type": types}},
+        ),
+        # GetRandomPassword names no resource (Service Authorization Reference): it cannot be scoped.
+        iam.Statement(sid="GeneratePasswords", effect="Allow", actions=("secretsmanager:GetRandomPassword",)),
+        iam.Statement(
+            sid="EncryptThroughSecretsManager", effect="Allow", actions=KMS_ENCRYPT, resources=scope.key_arns,
+            conditions=scope.kms_via_secrets_manager(),
+        ),
+        *scope.isolation_deny(),
+    ]

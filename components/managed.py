@@ -15,15 +15,15 @@ its ARN per catalog secret, since the catalog is shared by every stack:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import pulumi
 import pulumi_aws as aws
 
-from components import schedule
-from components.catalog import ManagedMasterRef, Rotation, Secret
+from components import grants, iam, names, schedule
+from components.catalog import ManagedExternal, ManagedMasterRef, Rotation, Secret
 from components.errors import ConfigurationError
 
 KEY = "secrets-platform:managedMasters"
@@ -183,5 +183,69 @@ def managed_rotations(name: str, masters: Mapping[str, ManagedMaster],
             # Changing the schedule must not rotate the database's master password there and then.
             rotate_immediately=False,
             opts=opts,
+        )
+    return rotations
+
+
+# Managed external secrets: a partner's credential that Secrets Manager rotates itself ---------------------
+
+def managed_external(secrets: Mapping[str, Secret]) -> dict[str, ManagedExternal]:
+    """Catalog name -> its `rotation: {managed_external: <partner>}`."""
+    return {n: e.rotation for n, e in secrets.items() if isinstance(e.rotation, ManagedExternal)}
+
+
+def managed_external_role(name: str, app: str, environment: str, account_id: str, tags: Mapping[str, str],
+                          opts: pulumi.ResourceOptions) -> aws.iam.Role:
+    """The role Secrets Manager assumes to rotate the environment's managed external secrets (created before the
+    key, whose policy names it)."""
+    return aws.iam.Role(
+        name,
+        name=names.rotation_function(app, environment, "managed-external"),
+        description=f"Assumed by Secrets Manager to rotate {app}/{environment}'s managed external secrets",
+        assume_role_policy=iam.trust_policy("secretsmanager.amazonaws.com", account_id),
+        tags={**tags, "access": "rotation"},
+        opts=opts,
+    )
+
+
+def managed_external_rotations(
+        name: str, role: aws.iam.Role, role_name: str, scope: Callable[[list[str]], grants.Scope],
+        key_arns: Sequence[pulumi.Input[str]], secrets: Mapping[str, tuple[ManagedExternal, pulumi.Input[str],
+                                                                           pulumi.Resource | None]],
+        tags: Mapping[str, str], opts: pulumi.ResourceOptions) -> dict[str, aws.secretsmanager.SecretRotation]:
+    """The role's policy and one SecretRotation per secret (`secrets`: name -> (rotation, ARN, its value or None)):
+    the partner's metadata and the role, no function. A secret without a value waits for it."""
+    typed = [(n, r.secret_type) for n, (r, _, _) in sorted(secrets.items())]
+
+    def render(values: list[str]) -> str:
+        return iam.document(grants.managed_external_statements(scope(values), typed),
+                            where=f"managed external rotation policy {name}")
+
+    policy = aws.iam.Policy(
+        f"{name}-policy", name=names.rotation_policy(role_name),
+        description="Secrets Manager's rotation of managed external secrets",
+        policy=pulumi.Output.all(*key_arns).apply(render), tags={**tags, "access": "rotation"}, opts=opts,
+    )
+    attachment = aws.iam.RolePolicyAttachment(f"{name}-policy-attachment", role=role.name, policy_arn=policy.arn,
+                                              opts=opts)
+    rotations: dict[str, aws.secretsmanager.SecretRotation] = {}
+    for secret, (rotation, arn, version) in sorted(secrets.items()):
+        if version is None:
+            continue  # no value yet: the partner's rotation would fail on an empty secret; it comes with the value
+        rules = schedule.rotation_rules(rotation.every_days, rotation.schedule, rotation.window)
+        rotations[secret] = aws.secretsmanager.SecretRotation(
+            f"{name}-{secret}-schedule",
+            secret_id=arn,
+            external_secret_rotation_role_arn=role.arn,
+            external_secret_rotation_metadatas=[
+                aws.secretsmanager.SecretRotationExternalSecretRotationMetadataArgs(key=k, value=v)
+                for k, v in sorted(rotation.metadata.items())] or None,
+            rotation_rules=aws.secretsmanager.SecretRotationRotationRulesArgs(
+                automatically_after_days=rules.automatically_after_days,
+                schedule_expression=rules.schedule_expression, duration=rules.duration,
+            ),
+            # The supplied value is the partner's current one: the schedule takes over from there.
+            rotate_immediately=False,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[attachment, version])),
         )
     return rotations

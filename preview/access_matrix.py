@@ -109,6 +109,8 @@ class SecretInfo:
     resource_policy: Document | None
     kms_key_id: str
     recovery_window_days: int | None
+    secret_type: str = ""
+    """A managed external secret's partner Type (`secretsmanager:resource/Type`); empty for every other."""
 
     @cached_property
     def environment(self) -> str:
@@ -218,6 +220,7 @@ def collect(resources: Sequence[CollectedResource], *, account_id: str, region: 
             name=name, arn=arn, region=arn.split(":")[3], tags=dict(inputs.get("tags") or {}),
             resource_policy=_document(policy, f"secret {name}") if _known(policy) else None,
             kms_key_id=inputs.get("kmsKeyId") or "", recovery_window_days=int(window) if window is not None else None,
+            secret_type=str(inputs.get("type") or ""),
         ))
 
     # Principals: policies by ARN, attachments by role name, and the roles the program creates.
@@ -303,6 +306,8 @@ def secret_request(principal: Principal, secret: SecretInfo, operation: str,
         # What `pulumi destroy` sends: the configured window, never a forced deletion.
         context["secretsmanager:RecoveryWindowInDays"] = str(secret.recovery_window_days)
         context["secretsmanager:ForceDeleteWithoutRecovery"] = "false"
+    if secret.secret_type:
+        context["secretsmanager:resource/Type"] = secret.secret_type
     context.update(extra_context or {})
     return Request(
         principal=principal.arn, action=OPERATIONS.get(operation, operation), resource=secret.arn,
@@ -599,7 +604,7 @@ class _Cell:
         self.principal, self.secret, self.operation = principal, secret, operation
         # secret_request's context is made of exactly these.
         window = str(secret.recovery_window_days) if operation == "delete" else ""
-        self.context_key = (principal.arn, secret.environment, window)
+        self.context_key = (principal.arn, secret.environment, window, secret.secret_type)
 
     def request(self) -> Request:
         return secret_request(self.principal, self.secret, self.operation)

@@ -269,7 +269,7 @@ EXAMPLES: dict[str, Example] = {
         secrets=frozenset({
             "database", "database-admin", "firebase", "apns", "maps-api-key", "id-token-key",
             "id-token-key-public-key", "device-token-key", "admin-session-key", "webhook-signing-key",
-            "reporting-database",
+            "reporting-database", "salesforce",
         }),
         only_in={},
         grouped={
@@ -278,6 +278,8 @@ EXAMPLES: dict[str, Example] = {
             # Its masterarn is the RDS-managed master's ARN, from the stack's managedMasters.
             "reporting-database": frozenset({"engine", "host", "port", "dbname", "username", "password",
                                              "masterarn"}),
+            # A managed external secret: the keys Salesforce's rotation reads (user guide).
+            "salesforce": frozenset({"consumerKey", "consumerSecret", "baseUri", "appId", "consumerId"}),
             "apns": frozenset({"keyId", "teamId", "privateKey"}),
             "device-token-key": frozenset({"key", "kid", "alg"}),
         },
@@ -294,11 +296,13 @@ EXAMPLES: dict[str, Example] = {
             "REPORTING_DB_HOST": "reporting-database:host", "REPORTING_DB_PORT": "reporting-database:port",
             "REPORTING_DB_NAME": "reporting-database:dbname", "REPORTING_DB_USER": "reporting-database:username",
             "REPORTING_DB_PASSWORD": "reporting-database:password",
+            "SALESFORCE_CLIENT_ID": "salesforce:consumerKey", "SALESFORCE_CLIENT_SECRET": "salesforce:consumerSecret",
+            "SALESFORCE_BASE_URI": "salesforce:baseUri",
         },
         optional=frozenset(),
         required_gaps=frozenset({
             ("database-admin", "password"), ("firebase", ""), ("apns", "privateKey"), ("admin-session-key", ""),
-            ("webhook-signing-key", ""),
+            ("webhook-signing-key", ""), ("salesforce", "consumerKey"), ("salesforce", "consumerSecret"),
         }),
         optional_gaps=frozenset(),
         made_by_rotation=frozenset({"id-token-key", "id-token-key-public-key"}),

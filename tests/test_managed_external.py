@@ -127,7 +127,8 @@ def test_the_pack_takes_it_for_a_rotated_secret(make_project: Callable[..., Path
 ])
 def test_the_catalog_refuses(rotation: str, keys: str | None, field: str, message: str | None) -> None:
     if message == "the partner issues every value":
-        keys = ("      consumerKey: {external: {}}\n      consumerSecret: {generate: {kind: bytes, bytes: 32, encoding: hex}}\n"
+        keys = ("      consumerKey: {external: {}}\n"
+                "      consumerSecret: {generate: {kind: bytes, bytes: 32, encoding: hex}}\n"
                 "      baseUri: {config: {}}\n      appId: {config: {}}\n      consumerId: {config: {}}\n")
     data: Any = yaml.safe_load(catalog(rotation, keys))
     with pytest.raises(ConfigurationError) as caught:

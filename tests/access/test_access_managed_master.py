@@ -1,4 +1,5 @@
-"""The RDS-managed master of fieldkit's reporting database (examples/fieldkit, production): only the
+"""Managed rotation in fieldkit's production stack (examples/fieldkit). The RDS-managed master of its
+reporting database: only the
 alternating-users rotation role reads it, only for reading, and decrypts it with its customer-managed key
 only through Secrets Manager and only for that secret. Decided by the independent simulator; our evaluator
 (preview.access_matrix) must agree on every request.
@@ -24,6 +25,7 @@ from preview.access_matrix import (
     evaluate,
     kms_request,
     principal_context,
+    secret_request,
 )
 from tests.conftest import REPO, run_stack
 
@@ -106,3 +108,33 @@ def test_its_key_decrypts_only_through_secrets_manager_for_that_secret(model: Ac
         elsewhere = kms_request(principal, key, "kms:Decrypt", via_service=via,
                                 extra_context={"kms:EncryptionContext:SecretARN": other})
         assert evaluate(elsewhere) == "ImplicitlyDenied", principal.name
+
+
+EXTERNAL = "fieldkit-production-rotate-managed-external"
+
+
+def test_the_managed_external_role_rotates_only_the_partner_s_secret(model: AccessModel,
+                                                                     simulator: Simulator) -> None:
+    """Secrets Manager's role for managed external secrets: read, write and restage fieldkit's Salesforce secret
+    while it carries its partner's Type, nothing else; and the environment's key through Secrets Manager."""
+    role = model.principal(EXTERNAL)
+    batch, want = [], []
+    for secret in model.secrets:
+        ours = secret.name == "fieldkit/production/salesforce"
+        assert (secret.secret_type == "SalesforceClientSecret") == ours
+        for operation in ("read", "write", "secretsmanager:UpdateSecretVersionStage", "delete", "rotate"):
+            batch.append(secret_request(role, secret, operation))
+            want.append("Allowed" if ours and operation in ("read", "write",
+                                                             "secretsmanager:UpdateSecretVersionStage")
+                        else "ImplicitlyDenied")
+        if ours:  # the same secret without its partner's type (the condition key of the grant)
+            batch.append(secret_request(role, secret, "write", {"secretsmanager:resource/Type": "BigIDClientSecret"}))
+            want.append("ImplicitlyDenied")
+    decided = _decide(simulator, batch)
+    assert [d == "Allowed" for d in decided] == [w == "Allowed" for w in want]
+    for key in model.keys:
+        via = f"secretsmanager.{key.region}.amazonaws.com"
+        request = kms_request(role, key, "kms:GenerateDataKey", via_service=via)
+        direct = kms_request(role, key, "kms:Decrypt", via_service=None)
+        assert _decide(simulator, [request, direct]) == [
+            "Allowed" if key.environment == "production" else "ImplicitlyDenied", "ImplicitlyDenied"], key.arn

@@ -1,7 +1,8 @@
 """Managed rotation in fieldkit's production stack (examples/fieldkit). The RDS-managed master of its
-reporting database: only the
-alternating-users rotation role reads it, only for reading, and decrypts it with its customer-managed key
-only through Secrets Manager and only for that secret. Decided by the independent simulator; our evaluator
+reporting database: only the alternating-users rotation role reads it, only for reading, and decrypts it
+with its customer-managed key only through Secrets Manager and only for that secret. The role Secrets Manager
+assumes for the Salesforce managed external secret: that secret only, only while it has its partner's Type.
+Decided by the independent simulator; our evaluator
 (preview.access_matrix) must agree on every request.
 
 The managed secret has no resource policy (RDS creates it without one), and its key, which the data team

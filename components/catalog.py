@@ -357,9 +357,13 @@ class ManagedExternal(_Model):
     """A credential a partner holds, rotated by Secrets Manager itself (managed external secret): no function."""
 
     managed_external: Literal["salesforce", "bigid", "snowflake"]
+    """The partner that holds the credential; the secret gets its Type (MANAGED_EXTERNAL_TYPES)."""
     every_days: int | None = Field(default=None, ge=1, le=1000)
+    """Days between rotations (or `schedule`)."""
     schedule: str | None = None
+    """A `rate(...)` or `cron(...)` expression, instead of `every_days`."""
     window: str | None = None
+    """How long the rotation may take once started, e.g. `4h`."""
     metadata: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,63}$")],
                    Annotated[str, Field(min_length=1, max_length=2048)]] = Field(default_factory=dict)
     """The partner's rotation metadata (`ExternalSecretRotationMetadata`), e.g. Salesforce `apiVersion`: not

@@ -186,3 +186,29 @@ def test_the_catalog_refuses_a_managed_master_it_cannot_use(strategy: str, maste
     with pytest.raises(ConfigurationError) as caught:
         parse_catalog(data, "catalog.yaml")
     assert message in str(caught.value) and caught.value.secret == "database"
+
+
+def _provider_calls(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """The Secrets Manager calls terraform-provider-aws makes for a SecretRotation going from `before` to `after`
+    inputs (None: absent), as `internal/service/secretsmanager/secret_rotation.go` makes them: Create and Update
+    call CancelRotateSecret when `rotation_enabled` is false and RotateSecret otherwise; Delete calls
+    CancelRotateSecret."""
+    if after is None:
+        return [] if before is None else ["CancelRotateSecret"]
+    if before == after:
+        return []
+    return ["CancelRotateSecret"] if after.get("rotationEnabled") is False else ["RotateSecret"]
+
+
+def test_removing_the_schedule_turns_the_managed_rotation_off(make_project: Callable[..., Path]) -> None:
+    """What the README warns of: the next `pulumi up` deletes the setting, and the provider's Delete cancels the
+    managed secret's rotation instead of handing it back to RDS's default."""
+    def setting(entry: str) -> dict[str, Any] | None:
+        resources = run_stack("staging", make_project(catalog(), managed(entry))).run.resources
+        found = [r for r in resources if r.type == ROTATION and "managed-master" in r.name]
+        return found[0].inputs if found else None
+
+    weekly = setting(f'{{arn: "{ARN}", schedule: "rate(7 days)"}}')
+    assert _provider_calls(None, weekly) == ["RotateSecret"]
+    assert _provider_calls(weekly, setting(f'"{ARN}"')) == ["CancelRotateSecret"]
+    assert _provider_calls(weekly, setting(f'{{arn: "{ARN}", schedule: off}}')) == ["CancelRotateSecret"]

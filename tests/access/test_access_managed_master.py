@@ -13,6 +13,7 @@ KMS developer guide), so the identity policies the program writes are what grant
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from access_harness import Simulator
@@ -139,3 +140,26 @@ def test_the_managed_external_role_rotates_only_the_partner_s_secret(model: Acce
         direct = kms_request(role, key, "kms:Decrypt", via_service=None)
         assert _decide(simulator, [request, direct]) == [
             "Allowed" if key.environment == "production" else "ImplicitlyDenied", "ImplicitlyDenied"], key.arn
+
+
+def test_a_key_of_another_account_needs_its_own_policy_to_name_the_role(tmp_path: Path,
+                                                                         simulator: Simulator) -> None:
+    """A customer-managed key the data team keeps in another account: the identity grant the program writes is
+    not enough while that key's policy names only its own account (KMS Developer Guide, "Allowing users in other
+    accounts to use a KMS key"); once it names the rotation role, the role decrypts."""
+    other = KEY.replace(f":{ACCOUNT}:", ":210987654321:")
+    config = tmp_path / "Pulumi.production.yaml"
+    config.write_text(CONFIG.read_text().replace(KEY, other))
+    model = collect(run_stack("production", REPO, config).run.resources, account_id=ACCOUNT, region=REGION)
+    rotator = model.principal(ROTATOR)
+    own_only = {**DEFAULT_KEY_POLICY, "Statement": [{**DEFAULT_KEY_POLICY["Statement"][0],
+                                                     "Principal": {"AWS": "arn:aws:iam::210987654321:root"}}]}
+    naming = {**DEFAULT_KEY_POLICY, "Statement": [{
+        "Sid": "RotationRoleOfFieldkit", "Effect": "Allow", "Principal": {"AWS": rotator.arn},
+        "Action": "kms:Decrypt", "Resource": "*"}]}
+    via = f"secretsmanager.{REGION}.amazonaws.com"
+    context = {"kms:EncryptionContext:SecretARN": MANAGED}
+    batch = [_without_context_condition(kms_request(rotator, KeyInfo(other, REGION, "production", policy),
+                                                    "kms:Decrypt", via_service=via, extra_context=context))
+             for policy in (own_only, naming)]
+    assert _decide(simulator, batch) == ["ImplicitlyDenied", "Allowed"]

@@ -287,6 +287,14 @@ def typed(raw: str, kind: str) -> str | int | bool:
     return raw
 
 
+class ManagedMasterRef(_Model):
+    """An admin credential AWS manages for the database itself (RDS/Aurora `manage_master_user_password`):
+    the stack config gives its ARN under `managedMasters` (components/managed.py)."""
+
+    managed: Literal["rds"]
+    """`rds`: the `rds!db-...`/`rds!cluster-...` secret RDS keeps and rotates for an instance or cluster."""
+
+
 class Rotation(_Model):
     """How often a secret's value is replaced, and by which rotation function."""
 
@@ -299,9 +307,10 @@ class Rotation(_Model):
     kind: Literal["credential", "signing-key"] | None = None
     """What is rotated: a signing key may rotate more slowly (policy default 365 days, 90 for a
     credential); JWT strategies are signing keys unless this says otherwise."""
-    master: str | None = None
+    master: str | ManagedMasterRef | None = None
     """Catalog name of the secret holding the admin credential that changes this one's password
-    (`postgres-alternating-users`, `redis-acl`); its ARN is stored in the secret as `masterarn`."""
+    (`postgres-alternating-users`, `redis-acl`); its ARN is stored in the secret as `masterarn`. Or
+    `{managed: rds}`: an RDS-managed master whose ARN the stack config gives (PostgreSQL strategies)."""
     acl: str | None = Field(default=None, min_length=1, max_length=512)
     """`redis-acl` only: the ACL rules of the user, applied when the rotation function creates it on a
     server that does not have it yet (default `~* &* +@all -@dangerous`)."""
@@ -346,6 +355,46 @@ class Rotation(_Model):
 _TO_TAG = str.maketrans({"?": "_", "*": "@", ",": ".", "#": "+"})
 
 
+MANAGED_EXTERNAL_TYPES = {
+    "salesforce": "SalesforceClientSecret", "bigid": "BigIDClientSecret", "snowflake": "SnowflakeKeyPairAuthentication",
+}
+"""Partners whose credential Secrets Manager rotates itself, and the secret `Type` each needs (the values
+pulumi-aws 7.51.1's `Secret.type` documents; the user guide's "Managed external secrets Partners")."""
+MANAGED_EXTERNAL_KEYS = {"salesforce": ("consumerKey", "consumerSecret", "baseUri", "appId", "consumerId")}
+"""The JSON keys a partner's secret must hold (user guide, "Salesforce Client Secret"); others are not checked."""
+
+
+class ManagedExternal(_Model):
+    """A credential a partner holds, rotated by Secrets Manager itself (managed external secret): no function."""
+
+    managed_external: Literal["salesforce", "bigid", "snowflake"]
+    """The partner that holds the credential; the secret gets its Type (MANAGED_EXTERNAL_TYPES)."""
+    every_days: int | None = Field(default=None, ge=1, le=1000)
+    """Days between rotations (or `schedule`)."""
+    schedule: str | None = None
+    """A `rate(...)` or `cron(...)` expression, instead of `every_days`."""
+    window: str | None = None
+    """How long the rotation may take once started, e.g. `4h`."""
+    metadata: dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,63}$")],
+                   Annotated[str, Field(min_length=1, max_length=2048)]] = Field(default_factory=dict)
+    """The partner's rotation metadata (`ExternalSecretRotationMetadata`), e.g. Salesforce `apiVersion`: not
+    secret (it is sent with RotateSecret and shown by DescribeSecret)."""
+
+    @model_validator(mode="after")
+    def _schedule(self) -> ManagedExternal:
+        if (self.every_days is None) == (self.schedule is None):
+            raise ValueError("give exactly one of every_days or schedule")
+        return self
+
+    @property
+    def secret_type(self) -> str:
+        return MANAGED_EXTERNAL_TYPES[self.managed_external]
+
+    @property
+    def tag(self) -> str:
+        return f"{self.every_days}d" if self.every_days is not None else "scheduled"
+
+
 class PublicKey(_Model):
     """The public half of a `jwt-rs256` key pair, published in a secret of its own
     (`<name>-public-key`) that verifiers read without the private key (components/public_key.py)."""
@@ -376,7 +425,7 @@ class Secret(_Model):
     """Team that owns the secret; defaults to the catalog's owner."""
     environments: list[str] | None = None
     """Stacks that have this secret; all when omitted."""
-    rotation: Rotation | Literal["on-compromise", "manual", "application"] = "manual"
+    rotation: Rotation | ManagedExternal | Literal["on-compromise", "manual", "application"] = "manual"
     """A rotation schedule, or the intent for a secret no function rotates; `application`: the
     application itself renews the value and writes it back (an OAuth refresh token)."""
     writers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
@@ -438,7 +487,7 @@ class Secret(_Model):
     @property
     def value_renewed(self) -> bool:
         """A rotation function or the application replaces the value after the first deploy."""
-        return isinstance(self.rotation, Rotation) or self.rotation == "application"
+        return isinstance(self.rotation, Rotation | ManagedExternal) or self.rotation == "application"
 
     @property
     def needs_first_install(self) -> bool:
@@ -751,6 +800,7 @@ def parse_catalog(data: Any, path: str) -> Catalog:
     _check_env_unique(catalog)
     _check_config_keys(catalog)
     _check_masters(catalog)
+    _check_managed_external(catalog)
     _check_differs_from(catalog)
     _check_services(catalog, parsed.services)
     return catalog
@@ -823,6 +873,9 @@ def _check_config_keys(catalog: Catalog) -> None:
 def _check_masters(catalog: Catalog) -> None:
     for name, entry in catalog.secrets.items():
         if not isinstance(entry.rotation, Rotation) or entry.rotation.master is None:
+            continue
+        if isinstance(entry.rotation.master, ManagedMasterRef):
+            _check_managed_master(catalog.path, name, entry.rotation)
             continue
         master = catalog.secrets.get(entry.rotation.master)
         if master is None or entry.rotation.master == name:
@@ -1171,7 +1224,8 @@ def needed_keys(secrets: Mapping[str, Secret]) -> dict[str, dict[str, str]]:
                 mine.setdefault(part, f"the {strategy} rotation of {name} reads its '{key}', which cannot succeed "
                                 "without it")
         master = entry.rotation.master
-        if master is not None and master in secrets:
+        # A managed master (`{managed: rds}`) is AWS's: it always has a value, the stack supplies none.
+        if isinstance(master, str) and master in secrets:
             theirs = needed.setdefault(master, {})
             for key in MASTER_KEYS if secrets[master].grouped else ("",):
                 theirs.setdefault(key, f"the {strategy} rotation of {name} logs in with it (rotation.master), which "
@@ -1191,3 +1245,35 @@ def _check_installed_templates(path: str, name: str, secret: Secret) -> None:
                 "'url' from it; name this template 'url', or build it in the application from the keys",
                 secret=name, field=f"keys.{key}.template",
             )
+
+
+def _check_managed_master(path: str, name: str, rotation: Rotation) -> None:
+    """An RDS-managed master logs in to PostgreSQL: only the PostgreSQL strategies can use it."""
+    if rotation.strategy not in ("postgres-single-user", "postgres-alternating-users"):
+        raise ConfigurationError(path, f"an RDS-managed master ('managed: rds') installs PostgreSQL passwords; "
+                                 f"the '{rotation.strategy}' strategy cannot use it", secret=name,
+                                 field="rotation.master")
+
+
+def _check_managed_external(catalog: Catalog) -> None:
+    """A managed external secret: a JSON secret with the partner's keys, on a schedule AWS accepts."""
+    for name, entry in catalog.secrets.items():
+        rotation = entry.rotation
+        if not isinstance(rotation, ManagedExternal):
+            continue
+        try:
+            schedule.check(rotation.every_days, rotation.schedule, rotation.window)
+        except schedule.ScheduleError as exc:
+            raise ConfigurationError(catalog.path, str(exc), secret=name, field=f"rotation.{exc.field}") from None
+        if not entry.grouped:
+            raise ConfigurationError(catalog.path, f"a {rotation.managed_external} managed external secret is a JSON "
+                                     "secret; use 'keys'", secret=name, field="rotation.managed_external")
+        missing = [k for k in MANAGED_EXTERNAL_KEYS.get(rotation.managed_external, ()) if k not in entry.values]
+        if missing:
+            raise ConfigurationError(catalog.path, f"a {rotation.managed_external} managed external secret needs the "
+                                     f"keys {', '.join(missing)}", secret=name, field="keys")
+        generated = [k for k, v in entry.values.items() if v.generate is not None]
+        if generated:
+            raise ConfigurationError(catalog.path, f"'{generated[0]}' is generated, but the partner issues every value "
+                                     "of a managed external secret: supply it (external)", secret=name,
+                                     field=f"keys.{generated[0]}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -19,7 +19,14 @@ from components.errors import ConfigurationError
 from components.kms import EnvironmentKey, EnvironmentKeyArgs
 from components.lambda_package import PendingStep
 from components.lookup import role_arns
-from components.names import ENVIRONMENT_TYPE, access_policy
+from components.managed import (
+    check_managed_masters,
+    managed_external,
+    managed_external_role,
+    managed_external_rotations,
+    managed_rotations,
+)
+from components.names import ENVIRONMENT_TYPE, access_policy, rotation_function
 from components.public_key import private_denied, public_name, published_by, with_public_keys
 from components.rotation import (
     DATABASE_STRATEGIES,
@@ -119,6 +126,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
     first_installs: list[FirstInstall]
     policies: dict[str, AccessPolicy]
     alerts: RotationAlerts | None
+    managed_rotations: Mapping[str, pulumi.CustomResource]
     app: str
     _publishers: dict[str, str]
     _consumers: dict[str, tuple[str, ...]]
@@ -161,6 +169,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},
                         settings.file, catalog.app, env,
                         masters={m: n for n, e in secrets.items() if (m := _master(e)) is not None})
+        check_managed_masters(settings.managed_masters, secrets, settings.file, catalog.path, settings.adopt)
+        managed = settings.managed_masters
         # An adopted secret keeps the value it has: the stack supplies none of it.
         # A value a rotation here needs (catalog.needed_keys) is required here, whatever `required` says.
         needed = needed_keys(secrets)
@@ -217,6 +227,13 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # the deployers named in config.
         writers: list[pulumi.Input[str]] = [arns[r.name] for r in (*p.ci, *p.deployers)]
         writers += [role.arn for role in roles.values()]
+        # Managed external secrets: Secrets Manager rotates them as a role of the stack's (no function).
+        external = managed_external(secrets)
+        external_role_name = rotation_function(catalog.app, env, "managed-external")
+        external_role = managed_external_role(f"{name}-managed-external-role", catalog.app, env, settings.account_id,
+                                              base_tags, child) if external else None
+        if external_role is not None:
+            writers.append(external_role.arn)
         # Services that write renewed values back (`rotation: application`) store through the key too.
         writers += [arns[r.name] for w in sorted({w for e in secrets.values() for w in e.writers})
                     for r in p.services.get(w, ())]
@@ -275,7 +292,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     recovery_window_days=settings.recovery_window_days, protect=settings.protect,
                     replica_keys={region: key.arn for region, key in self.replica_keys.items()},
                     extra_tags=settings.tags,
-                    extra_values={"masterarn": self.secrets[master].arn} if master else {},
+                    extra_values={"masterarn": self.secrets[master].arn} if master else (
+                        {"masterarn": managed[secret_name].arn} if secret_name in managed else {}),
                     # A generated server credential is useless until its master installs it.
                     held=entry.needs_first_install and master is not None and stored(master) is None,
                     published_by=publishers.get(secret_name),
@@ -299,6 +317,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 master = _master(entry)
                 status = "no-master" if master is None else (
                     "at-deploy" if stored(master) is not None else "waits-for-master")
+                if secret_name in managed:  # AWS keeps the managed master's value: it always has one
+                    master, status = managed[secret_name].label, "at-deploy"
                 self.first_installs.append(FirstInstall(secret_name, _strategy(entry), master, status,
                                                         master_adopted=master in settings.adopt))
         installs = {i.secret: i for i in self.first_installs}
@@ -323,7 +343,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
                                   install_at_deploy=n in installs and installs[n].master is not None,
                                   master_version=stored(m) if (m := _master(secrets[n])) else None,
                                   public_key_secret=self.secrets[public_name(n)].secret
-                                  if secrets[n].public_key is not None else None)
+                                  if secrets[n].public_key is not None else None,
+                                  master_managed=n in managed)
                     for n in names
                 )
                 masters = tuple(sorted({m for n in names if (m := _master(secrets[n]))}))
@@ -336,6 +357,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                         key_arns=key_arns, role=roles[group], code=code,
                         subnet_ids=settings.rotation_subnet_ids,
                         security_group_ids=settings.rotation_security_group_ids, tags=base_tags,
+                        managed_masters=tuple((managed[n].arn, managed[n].kms_key_arn) for n in names if n in managed),
                     ),
                     child,
                 )
@@ -351,6 +373,19 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     alerts_topic_arn=self.alerts.topic.arn, code=code, runtime=lambda_package.RUNTIME,
                     tags=base_tags,
                 ), child)
+
+        # The managed masters' own schedules, where this stack sets them (RDS rotates them itself).
+        self.managed_rotations = managed_rotations(name, managed, child)
+        self.managed_external_rotations: Mapping[str, pulumi.CustomResource] = {}
+        if external_role is not None:
+            def external_scope(values: list[str]) -> grants.Scope:
+                return grants.Scope(app=catalog.app, environment=env, account_id=settings.account_id,
+                                    region=settings.region, key_arns=tuple(values),
+                                    replica_regions=settings.replica_regions, other_environments=others)
+
+            self.managed_external_rotations = managed_external_rotations(
+                f"{name}-managed-external", external_role, external_role_name, external_scope, key_arns,
+                {n: (r, self.secrets[n].arn, stored(n)) for n, r in external.items()}, base_tags, child)
 
         target = PolicyTarget(
             app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
@@ -514,12 +549,17 @@ def _preflight(catalog: Catalog, settings: StackSettings, secrets: dict[str, Sec
         iam.document(grants.rotation_statements(
             scope, names, masters, log_group_arn(settings.region, account, fn),
             subnet_ids=settings.rotation_subnet_ids if in_vpc else (),
-            publishes=[public_name(n) for n in names if secrets[n].public_key is not None]),
+            publishes=[public_name(n) for n in names if secrets[n].public_key is not None])
+            + grants.managed_master_statements(scope, [(settings.managed_masters[n].arn,
+                                                        settings.managed_masters[n].kms_key_arn)
+                                                       for n in names if n in settings.managed_masters]),
             where=f"rotation policy {fn}")
 
 
 def _master(entry: Secret) -> str | None:
-    return entry.rotation.master if isinstance(entry.rotation, Rotation) else None
+    """The catalog secret holding the admin credential (None for none, or an RDS-managed one)."""
+    master = entry.rotation.master if isinstance(entry.rotation, Rotation) else None
+    return master if isinstance(master, str) else None
 
 
 def _strategy(entry: Secret) -> str:

@@ -534,3 +534,51 @@ def shared_consumer_statements(scope: Scope, secrets: Sequence[str]) -> list[iam
         iam.Statement(sid="DecryptSharedSecrets", effect="Allow", actions=KMS_DECRYPT, resources=scope.key_arns,
                       conditions=scope.kms_via_secrets_manager()),
     ]
+
+
+# AWS-managed admin credentials (components/managed.py) ---------------------------------------------------
+
+def managed_master_statements(scope: Scope, masters: Sequence[tuple[str, str | None]]) -> list[iam.Statement]:
+    """A rotation function whose admin credential is an RDS-managed master secret: read exactly those secrets
+    (`masters`: (secret ARN, its customer-managed key ARN or None)). A customer-managed key is granted for
+    Decrypt only through Secrets Manager and only for that secret (Secrets Manager's encryption context names
+    the secret's ARN). `aws/secretsmanager` needs no statement: its key policy already allows every principal
+    of the account through Secrets Manager in the region."""
+    arns = tuple(sorted({arn for arn, _ in masters}))
+    if not arns:
+        return []
+    statements = [iam.Statement(sid="ReadManagedAdminCredentials", effect="Allow", actions=READ_ACTIONS,
+                                resources=arns)]
+    for index, key in enumerate(sorted({k for _, k in masters if k is not None})):
+        secrets = tuple(sorted(arn for arn, k in masters if k == key))
+        statements.append(iam.Statement(
+            sid=f"DecryptManagedAdminCredentials{index}" if index else "DecryptManagedAdminCredentials",
+            effect="Allow", actions=KMS_DECRYPT, resources=(key,),
+            conditions={"StringEquals": {"kms:ViaService": (iam.secrets_manager_via(scope.region),),
+                                         "kms:EncryptionContext:SecretARN": secrets}},
+        ))
+    return statements
+
+
+def managed_external_statements(scope: Scope, secrets: Sequence[tuple[str, str]]) -> list[iam.Statement]:
+    """The role Secrets Manager assumes to rotate managed external secrets (`secrets`: catalog name, secret
+    Type): the rotation calls on exactly those secrets, only while they carry their partner's Type
+    (`secretsmanager:resource/Type`), and the environment's key through Secrets Manager (user guide, managed
+    external secrets, "Security and permissions")."""
+    arns = tuple(arn for name, _ in secrets for arn in scope.secret(name))
+    types = tuple(sorted({t for _, t in secrets}))
+    return [
+        iam.Statement(
+            sid="RotateManagedExternalSecrets", effect="Allow",
+            actions=("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+                     "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"),
+            resources=arns, conditions={"StringEquals": {"secretsmanager:resource/Type": types}},
+        ),
+        # GetRandomPassword names no resource (Service Authorization Reference): it cannot be scoped.
+        iam.Statement(sid="GeneratePasswords", effect="Allow", actions=("secretsmanager:GetRandomPassword",)),
+        iam.Statement(
+            sid="EncryptThroughSecretsManager", effect="Allow", actions=KMS_ENCRYPT, resources=scope.key_arns,
+            conditions=scope.kms_via_secrets_manager(),
+        ),
+        *scope.isolation_deny(),
+    ]

@@ -72,6 +72,8 @@ class RotatedSecret:
     public_key_secret: pulumi.Resource | None = None
     """The `-public-key` secret a jwt-rs256 rotation's setSecret writes (components/public_key.py): every
     rotation, the first one included, fails at setSecret until it exists."""
+    master_managed: bool = False
+    """The master is an RDS-managed secret: AWS keeps its value, so the first rotation need not wait for it."""
 
     @property
     def rotation(self) -> Rotation:
@@ -180,6 +182,8 @@ class RotationFunctionArgs:
     """Security groups of that function."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the function, its log group and its policy."""
+    managed_masters: tuple[tuple[str, str | None], ...] = ()
+    """RDS-managed admin secrets it may read: (secret ARN, customer-managed key ARN or None)."""
 
 
 def execution_role(name: str, app: str, environment: str, account_id: str, group: str,
@@ -228,7 +232,8 @@ class RotationFunction(pulumi.ComponentResource):
             )
             return iam.document(grants.rotation_statements(
                 scope, rotated, args.masters, log_group_arn, subnet_ids=args.subnet_ids if in_vpc else (),
-                publishes=publishes),
+                publishes=publishes)
+                + grants.managed_master_statements(scope, args.managed_masters),
                 where=f"rotation policy {name}")
 
         self.policy = aws.iam.Policy(
@@ -281,7 +286,8 @@ class RotationFunction(pulumi.ComponentResource):
                 # secret would fail (TestRotationFailed, an alert) and later scheduled rotations with it.
                 # The schedule comes with the value, at the next `pulumi up`.
                 continue
-            if rotated_secret.install_at_deploy and rotated_secret.master_version is None:
+            if (rotated_secret.install_at_deploy and rotated_secret.master_version is None
+                    and not rotated_secret.master_managed):
                 continue  # the first rotation would log in with a master that has no value: it waits for it
             install = rotated_secret.first_value_by_rotation or rotated_secret.install_at_deploy
             rule = rotated_secret.rotation

@@ -13,7 +13,7 @@ import pulumi_random as random
 
 from components import grants, iam, names
 from components.adopt import Adoption
-from components.catalog import PLACEHOLDER_REF, BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
+from components.catalog import PLACEHOLDER_REF, BytesSpec, ManagedExternal, PasswordSpec, Rotation, Secret, UuidSpec
 from components.values import SuppliedValues
 
 
@@ -173,6 +173,8 @@ class CatalogSecret(pulumi.ComponentResource):
             recovery_window_in_days=args.recovery_window_days,
             replicas=_replicas(args),
             tags=tags,
+            # A managed external secret carries its partner's Type (set at creation only).
+            type=entry.rotation.secret_type if isinstance(entry.rotation, ManagedExternal) else None,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
         self.arn = self.secret.arn

@@ -17,6 +17,7 @@ import pulumi
 from components.adopt import Adoption, parse_adoptions
 from components.catalog import YAML_MAX_BYTES
 from components.errors import ConfigurationError
+from components.managed import ManagedMaster, parse_managed_masters
 from components.regions import ENABLED_BY_DEFAULT, PARTITION, known_regions, nearest_region
 from components.stack_claims import check_environment_claim
 
@@ -25,7 +26,7 @@ PROJECT = "secrets-platform"
 SETTINGS_KEYS = frozenset({
     "accountId", "catalog", "environment", "recoveryWindowDays", "protectSecrets", "kmsDeletionWindowDays",
     "replicaRegions", "allowMissingValues", "ciReadsValues", "rotationSubnetIds", "rotationSecurityGroupIds",
-    "principals", "tags", "adopt", "developmentValues",
+    "principals", "tags", "adopt", "developmentValues", "managedMasters",
 })
 """The stack's own settings under `secrets-platform:` (Pulumi.yaml declares each); every other key in
 that namespace must be a value the catalog names."""
@@ -119,6 +120,8 @@ class StackSettings:
     development_values: bool | None = None
     """`secrets-platform:developmentValues`: whether secret values may start `dev-`/`dev_` (a team's own
     development values); None: only in an environment named as development (components/values.py)."""
+    managed_masters: dict[str, ManagedMaster] = field(default_factory=dict)
+    """Catalog secret -> its RDS-managed admin credential (`secrets-platform:managedMasters`, components/managed.py)."""
 
     @property
     def file(self) -> str:
@@ -244,6 +247,7 @@ def load_settings() -> StackSettings:
         rotation_security_group_ids=tuple(groups),
         adopt=parse_adoptions(structured("adopt", {}), file, account_id, region),
         development_values=None if get("developmentValues") is None else boolean("developmentValues", False),
+        managed_masters=parse_managed_masters(structured("managedMasters", {}), file, account_id, region),
     )
 
 

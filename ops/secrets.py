@@ -147,6 +147,8 @@ def _first_install(entry: Any, state: SecretState) -> list[str]:
     """A generated server credential not yet on its server: no rotation has completed (the program's first
     value is AWSCURRENT, with no AWSPREVIOUS), or it has no value yet because its master has none."""
     master = entry.rotation.master
+    if master is not None and not isinstance(master, str):
+        master = "the RDS-managed master"  # `master: {managed: rds}`: AWS keeps it, it always has a value
     if state.stages.get(CURRENT) is None:
         return [f"first install outstanding: waits for the value of {master}, which installs it"] if master else []
     if state.stages.get(PREVIOUS) is not None:

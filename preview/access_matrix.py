@@ -117,6 +117,8 @@ class SecretInfo:
     recovery_window_days: int | None
     rotation_function: str | None = None
     """The ARN of the function its rotation schedule invokes (None: no schedule declared)."""
+    secret_type: str = ""
+    """A managed external secret's partner Type (`secretsmanager:resource/Type`); empty for every other."""
 
     @cached_property
     def environment(self) -> str:
@@ -231,6 +233,7 @@ def collect(resources: Sequence[CollectedResource], *, account_id: str, region: 
             resource_policy=_document(policy, f"secret {name}") if _known(policy) else None,
             kms_key_id=inputs.get("kmsKeyId") or "", recovery_window_days=int(window) if window is not None else None,
             rotation_function=functions.get(arn),
+            secret_type=str(inputs.get("type") or ""),
         ))
 
     # Principals: policies by ARN, attachments by role name, and the roles the program creates.
@@ -316,6 +319,8 @@ def secret_request(principal: Principal, secret: SecretInfo, operation: str,
         # What `pulumi destroy` sends: the configured window, never a forced deletion.
         context["secretsmanager:RecoveryWindowInDays"] = str(secret.recovery_window_days)
         context["secretsmanager:ForceDeleteWithoutRecovery"] = "false"
+    if secret.secret_type:
+        context["secretsmanager:resource/Type"] = secret.secret_type
     context.update(extra_context or {})
     return Request(
         principal=principal.arn, action=OPERATIONS.get(operation, operation), resource=secret.arn,
@@ -647,7 +652,7 @@ class _Cell:
         self.principal, self.secret, self.operation = principal, secret, operation
         # secret_request's context is made of exactly these.
         window = str(secret.recovery_window_days) if operation == "delete" else ""
-        self.context_key = (principal.arn, secret.environment, window)
+        self.context_key = (principal.arn, secret.environment, window, secret.secret_type)
 
     def request(self) -> Request:
         return secret_request(self.principal, self.secret, self.operation)

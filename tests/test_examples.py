@@ -275,11 +275,17 @@ EXAMPLES: dict[str, Example] = {
         secrets=frozenset({
             "database", "database-admin", "firebase", "apns", "maps-api-key", "id-token-key",
             "id-token-key-public-key", "device-token-key", "admin-session-key", "webhook-signing-key",
+            "reporting-database", "salesforce",
         }),
         only_in={},
         grouped={
             "database": frozenset({"engine", "host", "port", "dbname", "username", "password", "ssl", "masterarn"}),
             "database-admin": frozenset({"username", "password"}),
+            # Its masterarn is the RDS-managed master's ARN, from the stack's managedMasters.
+            "reporting-database": frozenset({"engine", "host", "port", "dbname", "username", "password",
+                                             "masterarn"}),
+            # A managed external secret: the keys Salesforce's rotation reads (user guide).
+            "salesforce": frozenset({"consumerKey", "consumerSecret", "baseUri", "appId", "consumerId"}),
             "apns": frozenset({"keyId", "teamId", "privateKey"}),
             "device-token-key": frozenset({"key", "kid", "alg"}),
         },
@@ -293,11 +299,16 @@ EXAMPLES: dict[str, Example] = {
             "ID_TOKEN_JWKS": "id-token-key-public-key:jwks",
             "DEVICE_TOKEN_KEY": "device-token-key:key", "DEVICE_TOKEN_KID": "device-token-key:kid",
             "ADMIN_SESSION_KEY": "admin-session-key", "WEBHOOK_SIGNING_KEY": "webhook-signing-key",
+            "REPORTING_DB_HOST": "reporting-database:host", "REPORTING_DB_PORT": "reporting-database:port",
+            "REPORTING_DB_NAME": "reporting-database:dbname", "REPORTING_DB_USER": "reporting-database:username",
+            "REPORTING_DB_PASSWORD": "reporting-database:password",
+            "SALESFORCE_CLIENT_ID": "salesforce:consumerKey", "SALESFORCE_CLIENT_SECRET": "salesforce:consumerSecret",
+            "SALESFORCE_BASE_URI": "salesforce:baseUri",
         },
         optional=frozenset(),
         required_gaps=frozenset({
             ("database-admin", "password"), ("firebase", ""), ("apns", "privateKey"), ("admin-session-key", ""),
-            ("webhook-signing-key", ""),
+            ("webhook-signing-key", ""), ("salesforce", "consumerKey"), ("salesforce", "consumerSecret"),
         }),
         optional_gaps=frozenset(),
         made_by_rotation=frozenset({"id-token-key", "id-token-key-public-key"}),

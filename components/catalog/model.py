@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from components.sharing import SharedWith, check_unique
 
@@ -67,8 +67,15 @@ ROTATION_STRATEGIES = Literal[
 ]
 
 
+ENV_NAMES_SCHEMA = WithJsonSchema({"anyOf": [
+    {"type": "string", "pattern": ENV_VAR.pattern},
+    {"type": "array", "items": {"type": "string", "pattern": ENV_VAR.pattern}},
+]})
+"""What `env` accepts as written: one name or a list (the model keeps a list); the schema editors check."""
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
 
 
 # The limits below are the rotation function's (rotation/generate.py), so that a generator the
@@ -79,6 +86,7 @@ class BytesSpec(_Model):
     """Random bytes rendered as text: `openssl rand -hex N` / `openssl rand -base64 N`."""
 
     kind: Literal["bytes"]
+    """`bytes`: random bytes, written out in `encoding`."""
     bytes: int = Field(ge=16, le=1024)
     """Number of random bytes."""
     encoding: Literal["hex", "base64", "base64url"]
@@ -102,8 +110,11 @@ class PasswordSpec(_Model):
     """A random string of `length` characters drawn from an alphabet."""
 
     kind: Literal["password"]
+    """`password`: random characters of `alphabet`."""
     length: int = Field(ge=16, le=4096)
+    """Number of characters."""
     alphabet: Literal["alphanumeric", "hex", "custom"] = "alphanumeric"
+    """Letters and digits, lowercase hex digits, or the characters of `chars`."""
     chars: str | None = None
     """The character set when `alphabet` is `custom`."""
     exclude: str = ""
@@ -137,6 +148,7 @@ class UuidSpec(_Model):
     """A random (version 4) UUID: 122 bits of entropy."""
 
     kind: Literal["uuid"]
+    """`uuid`: a random version-4 UUID."""
 
     @property
     def bits(self) -> float:
@@ -177,12 +189,16 @@ PATTERN_MAX = 512
 class Value(_Model):
     """One value: generated, external, plain config, or derived from sibling values."""
 
-    env: list[str] = Field(default_factory=list)
+    env: Annotated[list[str], ENV_NAMES_SCHEMA] = Field(default_factory=list)
     """Environment variables this value feeds."""
     generate: GenerateSpec | None = None
+    """Generated: random bytes, a password or a UUID (made inside AWS where a rotation function makes it)."""
     external: ExternalSource | None = None
+    """Supplied per stack with `pulumi config set --secret` (a third party's key, an admin password)."""
     config: ConfigSource | None = None
+    """Plain, non-secret stack config (a host, a port, a bucket name)."""
     rotation: RotationSource | None = None
+    """Written by the rotation function (`first_value: rotation`): the program declares the key, never its value."""
     template: str | None = None
     """Built from sibling keys, e.g. `postgresql://{username}:{password}@{host}:{port}/{dbname}`;
     substituted values are percent-encoded so that a password cannot break the URL."""
@@ -295,7 +311,10 @@ class Rotation(_Model):
     """How often a secret's value is replaced, and by which rotation function."""
 
     strategy: ROTATION_STRATEGIES
+    """The rotation function's strategy: `token`, `postgres-single-user`, `postgres-alternating-users`,
+    `redis-acl`, `jwt-hs256` or `jwt-rs256`."""
     every_days: int | None = Field(default=None, ge=1, le=1000)
+    """Days between rotations (1-1000), or `schedule`."""
     schedule: str | None = None
     """A `rate(...)` or `cron(...)` expression, instead of `every_days`."""
     window: str | None = None
@@ -397,7 +416,7 @@ class PublicKey(_Model):
 
     verifiers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
     """Services that only verify tokens: they read the public secret and are denied the private one."""
-    env: list[str] = Field(default_factory=list)
+    env: Annotated[list[str], ENV_NAMES_SCHEMA] = Field(default_factory=list)
     """Environment variables the JWKS (`<name>-public-key:jwks`) feeds."""
 
     @field_validator("env", mode="before")
@@ -417,6 +436,7 @@ class Secret(_Model):
     description: str = Field(min_length=1, max_length=2048)
     """At most 2,048 characters (CreateSecret's Description)."""
     class_: Literal["critical", "configuration"] = Field(alias="class")
+    """`critical` (a credential or key: entropy, rotation and policy rules apply) or `configuration`."""
     owner: str | None = Field(default=None, min_length=1, max_length=256)
     """Team that owns the secret; defaults to the catalog's owner."""
     environments: list[str] | None = None
@@ -439,7 +459,9 @@ class Secret(_Model):
     """`rotation: manual` only: the period a person rotates it on; `python -m ops due` reports it due
     from the current version's creation date in AWS."""
     value: Value | None = None
+    """A single value (the secret string itself); give `value` or `keys`, not both."""
     keys: dict[str, Value] | None = None
+    """The keys of a JSON secret, each a value of its own."""
     together: list[Annotated[list[str], Field(min_length=2)]] = Field(default_factory=list)
     """Groups of optional keys set both or neither (`[[account_sid, auth_token]]`): a stack that sets some of a
     group must set the rest."""
@@ -502,14 +524,17 @@ class CatalogFile(_Model):
     """The top level of a catalog file."""
 
     app: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    """The application: the first segment of every secret name (`<app>/<env>/<name>`) and the `app` tag."""
     owner: str = Field(min_length=1, max_length=256)
     """Becomes the `owner` tag of every secret: at most 256 characters of what a tag value may hold."""
     description: str | None = None
+    """What the application is (for people; not sent to AWS)."""
     environments: list[str] = Field(default_factory=lambda: ["production", "staging"], min_length=1)
     """Every environment the catalog is deployed to; a secret's `environments` must name some of these."""
     services: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] | None = None
     """The application's services; when given, every `consumers` and `writers` entry must be one."""
     secrets: dict[str, Secret]
+    """Every secret, by name (lowercase letters, digits and `-`): `<app>/<env>/<name>` in Secrets Manager."""
 
     @field_validator("owner")
     @classmethod

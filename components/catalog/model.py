@@ -15,7 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from components.sharing import SharedWith, check_unique
 
@@ -72,6 +81,14 @@ ENV_NAMES_SCHEMA = WithJsonSchema({"anyOf": [
     {"type": "array", "items": {"type": "string", "pattern": ENV_VAR.pattern}},
 ]})
 """What `env` accepts as written: one name or a list (the model keeps a list); the schema editors check."""
+
+
+def _one_or_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+EnvNames = Annotated[list[str], BeforeValidator(_one_or_list), ENV_NAMES_SCHEMA]
+"""Environment variable names, written as one name or a list."""
 
 
 class _Model(BaseModel):
@@ -189,7 +206,7 @@ PATTERN_MAX = 512
 class Value(_Model):
     """One value: generated, external, plain config, or derived from sibling values."""
 
-    env: Annotated[list[str], ENV_NAMES_SCHEMA] = Field(default_factory=list)
+    env: EnvNames = Field(default_factory=list)
     """Environment variables this value feeds."""
     generate: GenerateSpec | None = None
     """Generated: random bytes, a password or a UUID (made inside AWS where a rotation function makes it)."""
@@ -216,11 +233,6 @@ class Value(_Model):
     """A regular expression a supplied value must match (`re.search`: anchor it), for every environment or
     per environment (`{production: '^sk_live_', staging: '^sk_test_'}`, so that a test key never reaches
     production); checked at `pulumi up` for external values, at every run for plain config."""
-
-    @field_validator("env", mode="before")
-    @classmethod
-    def _env_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     @field_validator("env")
     @classmethod
@@ -416,13 +428,8 @@ class PublicKey(_Model):
 
     verifiers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
     """Services that only verify tokens: they read the public secret and are denied the private one."""
-    env: Annotated[list[str], ENV_NAMES_SCHEMA] = Field(default_factory=list)
+    env: EnvNames = Field(default_factory=list)
     """Environment variables the JWKS (`<name>-public-key:jwks`) feeds."""
-
-    @field_validator("env", mode="before")
-    @classmethod
-    def _env_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     @field_validator("env")
     @classmethod

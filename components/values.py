@@ -71,9 +71,14 @@ class MissingValue:
     required: bool
     secret_value: bool = True
     """False for an optional plain config value."""
+    put_by_ops: bool = False
+    """Put out of band (`external: {put: ops}`): `python -m ops put` writes it; the program never knows whether
+    it has, so it is always listed, and never stops `pulumi up`."""
 
     @property
     def command(self) -> str:
+        if self.put_by_ops:
+            return f"python -m ops put --stack <stack> {self.secret}{' ' + self.key if self.key else ''}"
         flag = " --secret" if self.secret_value else ""
         value = "" if self.secret_value else " <value>"
         return f"pulumi config set{flag} {PROJECT}:{self.config_key}{value} --stack <stack>"
@@ -110,6 +115,18 @@ def read_supplied(catalog: Catalog, name: str, entry: Secret, settings: StackSet
     contributing: list[str] = []
     digests: dict[str, bytes] = {}
     for key, value in entry.values.items():
+        if value.external is not None and value.external.put == "ops":
+            ckey = config_key(name, key, value.external.config)
+            if pulumi.runtime.get_config(f"{PROJECT}:{ckey}") is not None:
+                # It would pass through Pulumi (and its state), which is what `put: ops` exists to avoid.
+                raise ConfigurationError(
+                    settings.file, "the catalog says this value is put out of band (external: {put: ops}); remove it "
+                    f"from the stack config (`pulumi config rm {PROJECT}:{ckey} --stack {settings.stack}`) and put it "
+                    f"with `python -m ops put --stack {settings.stack} {name}{' ' + key if key else ''}`",
+                    secret=name, field=f"{PROJECT}:{ckey}")
+            # Required, so the program writes no version and keeps the key's bindings; never a stop.
+            missing.append(MissingValue(name, key, ckey, required=True, put_by_ops=True))
+            continue
         if value.external is not None:
             ckey = config_key(name, key, value.external.config)
             full_key = f"{PROJECT}:{ckey}"

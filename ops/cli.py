@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from ops import compare, connection, draft, due, envcheck, failover, secrets, state_backend
+from ops import compare, connection, draft, due, envcheck, failover, put, secrets, state_backend
 from ops.aws import secretsmanager
 from ops.stack import REPO, OpsError, check_stack_name, load_stack, stack_account_id, stack_file
 
@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     state_backend.add_parser(commands)
     failover.add_parser(commands)
     connection.add_parser(commands, [common, aws])
+    put.add_parser(commands, [common, aws])
     return parser
 
 
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             else:
                 due.render(stack.name, items, out)
             return 1 if any(i.status == "overdue" for i in items) else 0
+        elif args.command == "put":
+            put.put(stack, client, args.secret, args.key, stdin, out, err, yes=args.yes, confirm=_prompt(stdin, err))
         elif args.command == "check-connection":
             logins = connection.check(stack, client, args.secret)
             connection.render(stack, logins, out)

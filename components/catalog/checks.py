@@ -286,6 +286,7 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
         )
     _check_first_value(path, name, secret)
     _check_installed_templates(path, name, secret)
+    _check_put_by_ops(path, name, secret)
     if isinstance(secret.rotation, Rotation):
         try:
             schedule.check(secret.rotation.every_days, secret.rotation.schedule, secret.rotation.window)
@@ -524,3 +525,20 @@ def _check_managed_external(catalog: Catalog) -> None:
                                      "of a managed external secret: supply it (external)", secret=name,
                                      field=f"keys.{generated[0]}")
 
+
+def _check_put_by_ops(path: str, name: str, secret: Secret) -> None:
+    """A secret whose value is put out of band holds nothing else: the program then writes no version, so
+    `pulumi up` can never write over what `ops put` wrote (a version of the other keys would, at its next
+    replacement), and nothing of it passes through Pulumi."""
+    if not secret.put_by_ops:
+        return
+    for key, value in secret.values.items():
+        if value.external is None or value.external.put != "ops":
+            where = f"keys.{key}" if secret.grouped else "value"
+            raise ConfigurationError(
+                path, "a secret put with `python -m ops put` may hold only values put the same way (external: "
+                "{put: ops}): the program writes no version of it, so it could not write this one", secret=name,
+                field=where)
+    if secret.value_renewed:
+        raise ConfigurationError(path, "a secret put with `python -m ops put` is not rotated by a function or the "
+                                 "application: rotate it by putting a new value", secret=name, field="rotation")

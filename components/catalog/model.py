@@ -183,6 +183,9 @@ class ExternalSource(_Model):
 
     config: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9]{0,63}$")
     """The stack config key; defaults to the camelCase of `<secret>-<key>`."""
+    put: Literal["ops"] | None = None
+    """`ops`: the value never passes through Pulumi. The secret is created empty and `python -m ops put --stack
+    <stack> <secret> [<key>]` writes it, read from a hidden prompt or stdin; `pulumi up` never writes it."""
 
 
 class RotationSource(_Model):
@@ -508,6 +511,11 @@ class Secret(_Model):
         if value.template is not None:
             return all(self.values[ref].required_in(environment) for ref in PLACEHOLDER_REF.findall(value.template))
         return value.required_in(environment)
+
+    @property
+    def put_by_ops(self) -> bool:
+        """Its values are put out of band with `python -m ops put` (all of them: the program writes no version)."""
+        return any(v.external is not None and v.external.put == "ops" for v in self.values.values())
 
     @property
     def value_renewed(self) -> bool:

@@ -2,7 +2,7 @@
 
 Prints, for 5,000, 10,000 and 20,000 `APP_*` variables (one JSON secret of that many keys, the worst
 case for grouping): the draft's own work (read, group, render) in CPU seconds, and the whole command
-(which also writes the catalog and loads it back with components/catalog.py) in wall seconds, with the
+(which also writes the catalog and loads it back with components/catalog/) in wall seconds, with the
 ratio to the smallest size. Linear work doubles with the size; quadratic work quadruples. Nothing here
 passes or fails on time.
 """

@@ -107,3 +107,13 @@ PROGRAM_VALUE_LABEL = "platform-program-value"
 """The staging label of every secret version the program writes (components/secret.py). Secrets Manager deletes
 only unlabelled versions, and a label sits on one version of a secret at a time: this one stays on the
 program's version through every rotation, which moves only AWSCURRENT, AWSPENDING and AWSPREVIOUS."""
+
+
+PUBLIC_KEY_SUFFIX = "-public-key"
+"""The suffix of a jwt-rs256 key's public secret (components/public_key.py). Not `-public`: six characters
+after a hyphen look like the random suffix AWS adds to every secret's ARN."""
+
+
+def public_name(name: str) -> str:
+    """The catalog name of the public secret of signing secret `name`."""
+    return f"{name}{PUBLIC_KEY_SUFFIX}"

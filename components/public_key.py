@@ -23,17 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from components.catalog import RotationSource, Secret, Value
+from components import names
+from components.catalog.model import RotationSource, Secret, Value
+from components.names import public_name
 
-SUFFIX = "-public-key"
+SUFFIX = names.PUBLIC_KEY_SUFFIX
 PUBLISHED_KEYS = ("alg", "jwks", "keys_pem")
 """What the rotation function writes in the public secret: no private key, no "current key" field (between
 setSecret and finishSecret the newest key is published but does not sign yet: verifiers pick by `kid`)."""
-
-
-def public_name(name: str) -> str:
-    """The catalog name of the public secret of signing secret `name`."""
-    return f"{name}{SUFFIX}"
 
 
 def public_entry(name: str, entry: Secret) -> Secret:

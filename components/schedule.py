@@ -31,8 +31,12 @@ from cronsim import CronSim, CronSimError
 MIN_INTERVAL = timedelta(hours=4)
 """AWS: "You can rotate a secret as often as every four hours"."""
 MAX_DAYS = 1000
-"""AutomaticallyAfterDays' documented range is 1-1000; AWS documents no upper bound for `rate(N days)`,
-so the same bound applies to it (a longer one is no rotation)."""
+"""AutomaticallyAfterDays' documented range is 1-1000 (botocore's RotationRulesType and the API reference)."""
+MAX_RATE_DAYS = 999
+"""`rate(N days)`: the API documents no bound of its own for ScheduleExpression (only 1-256 characters), the
+user guide's rate section says "a positive integer", and earlier guide text and third-party validators give
+1-999. Unverified against a real account, so the stricter bound applies: a `rate()` (what `every_days` with a
+`window` is sent as) is at most 999 days, while `every_days` alone, sent as AutomaticallyAfterDays, may be 1000."""
 MAX_WINDOW_HOURS = 24
 """A window may not run into the next UTC day, so it is at most a day long."""
 MAX_GAP = timedelta(days=366)
@@ -97,6 +101,9 @@ def check(every_days: int | None, schedule: str | None, window: str | None) -> N
     hours = window_hours(window) if window is not None else None
     if every_days is not None and not 1 <= every_days <= MAX_DAYS:
         raise ScheduleError("every_days", f"every_days {every_days} must be 1 to {MAX_DAYS}")
+    if every_days is not None and window is not None and schedule is None and every_days > MAX_RATE_DAYS:
+        raise ScheduleError("every_days", f"every_days {every_days} with a window is sent as rate({every_days} days), "
+                            f"and a rate() is at most {MAX_RATE_DAYS} days; use {MAX_RATE_DAYS} or drop the window")
     if schedule is None:
         return  # every_days, with or without a window: rate(N days), windows from midnight, within the day
     if not _SCHEDULE_SHAPE.fullmatch(schedule):
@@ -119,8 +126,8 @@ def _check_rate(schedule: str, value: int, unit: str, window: int | None) -> Non
     if interval < MIN_INTERVAL:
         raise ScheduleError("schedule", f"schedule '{schedule}' rotates every {value} hour(s), below Secrets "
                             "Manager's minimum of every 4 hours")
-    if interval > timedelta(days=MAX_DAYS):
-        raise ScheduleError("schedule", f"schedule '{schedule}' is longer than {MAX_DAYS} days")
+    if interval > timedelta(days=MAX_RATE_DAYS):
+        raise ScheduleError("schedule", f"schedule '{schedule}' is longer than {MAX_RATE_DAYS} days")
     if window is not None and timedelta(hours=window) > interval:
         raise ScheduleError("window", f"window '{window}h' is longer than the {value} hours between rotations of "
                             f"'{schedule}', so it would run into the next rotation")

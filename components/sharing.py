@@ -33,7 +33,7 @@ ROOT_ARN = re.compile(r"^arn:aws:iam::[0-9]*:root$")
 class SharedWith(BaseModel):
     """One role of another account that may read the secret (GetSecretValue, DescribeSecret)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     account: str
     """The other account's id (12 digits, quoted in YAML so that leading zeros survive)."""

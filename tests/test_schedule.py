@@ -8,6 +8,7 @@ from datetime import datetime
 
 import pytest
 
+from components import schedule as schedule_module
 from components.schedule import ScheduleError, cron_firings, rotation_rules, rotations_per_year
 
 
@@ -64,3 +65,20 @@ def test_rotation_rules_send_one_form() -> None:
         None, "rate(30 days)", "3h")
     cron = rotation_rules(None, "cron(0 8 ? * MON *)", "2h")
     assert (cron.automatically_after_days, cron.schedule_expression) == (None, "cron(0 8 ? * MON *)")
+
+
+@pytest.mark.parametrize(("every_days", "schedule", "window", "field"), [
+    (None, "rate(1000 days)", None, "schedule"),
+    (1000, None, "4h", "every_days"),
+])
+def test_a_rate_is_at_most_999_days(every_days: int | None, schedule: str | None, window: str | None,
+                                    field: str) -> None:
+    """A `rate()` is at most 999 days (the stricter of the documented bounds, unverified against AWS), while
+    AutomaticallyAfterDays alone takes 1000 (botocore's RotationRulesType)."""
+    with pytest.raises(schedule_module.ScheduleError) as caught:
+        schedule_module.check(every_days, schedule, window)
+    assert caught.value.field == field and "999" in str(caught.value)
+    schedule_module.check(999, None, "4h")
+    schedule_module.check(None, "rate(999 days)", None)
+    schedule_module.check(1000, None, None)
+    assert schedule_module.rotation_rules(1000, None, None).automatically_after_days == 1000

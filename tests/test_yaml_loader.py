@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import catalog
+from components.catalog import loading as catalog
 from components.errors import ConfigurationError
 
 DUPLICATE = "secrets:\n  a: {description: x}\n  a: {description: y}\n"

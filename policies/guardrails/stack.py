@@ -149,7 +149,7 @@ def _manual_period(secret: PolicyResource, tags: Mapping[str, Any], settings: Se
 
 
 SCHEDULE_TAG = "rotation-schedule"
-"""A `rate(...)`/`cron(...)` schedule in the characters a tag value may hold (components/catalog.py
+"""A `rate(...)`/`cron(...)` schedule in the characters a tag value may hold (components/catalog/model.py
 `Rotation.schedule_tag`): `cron(0 4 ? * SUN *)` is tagged `cron:0 4 _ @ SUN @`."""
 _SCHEDULE_TAG = re.compile(r"(rate|cron):([^()]*)")
 _FROM_TAG = str.maketrans({"_": "?", "@": "*", ".": ",", "+": "#"})

@@ -126,7 +126,7 @@ def test_a_new_secret_carries_only_its_own_environment(stacks: Stacks, simulator
     assert set(both(simulator, create({**mine, "environment": other}))) == {"ExplicitlyDenied"}
 
 
-# What the account must hold: the organisation policies the README recommends ---------------------------
+# What the account must hold: the organisation policies docs/access.md recommends ----------------------
 
 ORG = "o-exampleorgid"
 OUTSIDER = "arn:aws:iam::999999999999:role/attacker"
@@ -134,8 +134,8 @@ ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action"
 
 
 def _readme_policies() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The RCP and the SCP exactly as the README's Access section gives them (`<app>` filled in)."""
-    text = (REPO / "README.md").read_text()
+    """The RCP and the SCP exactly as docs/access.md gives them (`<app>` filled in)."""
+    text = (REPO / "docs" / "access.md").read_text()
     section = text[text.index("**What IAM on the CI role cannot hold"):]
     blocks = re.findall(r"```json\n(.*?)```", section, re.DOTALL)[:2]
     rcp, scp = (json.loads(b.replace("<app>", APP)) for b in blocks)
@@ -150,7 +150,7 @@ def _simulation(principal: str, action: str, resource: str, *, context: dict[str
                     "resource": {"resource": resource, "accountId": resource.split(":")[4] or ACCOUNT},
                     "contextVariables": context},
         "identityPolicies": [{"name": "identity", "policy": identity}],
-        # Every level of the organisation allows everything unless the README's SCP says otherwise.
+        # Every level of the organisation allows everything unless docs/access.md's SCP says otherwise.
         "serviceControlPolicies": [{"orgIdentifier": "r-root", "policies": [
             {"name": "FullAWSAccess", "policy": ALLOW_ALL}, *([{"name": "readme", "policy": scp}] if scp else [])]}],
         "resourceControlPolicies": [{"orgIdentifier": "r-root", "policies": (

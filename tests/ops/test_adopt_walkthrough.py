@@ -1,4 +1,4 @@
-"""README "Adopt an existing application", run end to end against a moto account seeded like filot's tree.
+"""docs/adopt.md, "Adopt an existing application", run end to end against a moto account seeded like filot's tree.
 
 Seed 000 lists what exists under `filot/production/` (everything but JWT_SECRET and the BULI2 values):
 the walkthrough drafts from that account and the catalog's `.env.example`, reviews, previews, sets the

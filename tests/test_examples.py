@@ -558,9 +558,13 @@ def test_complete_secrets_get_a_version_with_their_exact_json_keys(run, app: str
              if all((s, k) in unset or (s, k) in example.derived for k in example.grouped.get(s, {""}))
              and any((s, k) in unset for k in example.grouped.get(s, {""}))}
     assert set(stored) == example.names(stack) - waiting - empty - example.made_by_rotation
+    catalog = load_catalog(REPO / "examples" / app / "catalog.yaml")
     for secret, value in stored.items():
         if secret in example.grouped:
-            assert set(json.loads(value)) == example.grouped[secret], secret
+            # A server credential's password (and what is built from it) is made by its first rotation, inside
+            # AWS: the program's first version holds the other keys.
+            made_in_aws = made_by_rotation(catalog.secrets[secret]) if secret in catalog.secrets else frozenset()
+            assert set(json.loads(value)) == example.grouped[secret] - made_in_aws, secret
 
 
 @pytest.mark.parametrize(("app", "stack"), CASES, ids=IDS)

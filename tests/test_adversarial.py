@@ -258,7 +258,7 @@ def corpus() -> Iterator[Case]:
     for id_, pattern, value in (("nested-plus", "^(a+)+$", "a" * 40 + "!"), ("alternation", "^(a|a)*$", "a" * 40 + "!"),
                                 ("overlap", "^(a|aa)+$", "a" * 60 + "!"), ("double-plus", "(x+x+)+y", "x" * 40 + "z"),
                                 ("words", "^(\\w+\\s?)*$", "word " * 12 + "!"), ("dot-star", "^(.*a){30}$", "a" * 40 + "!")):
-        redos = catalog_case(f"pattern-redos-{id_}", "the catalog's pattern for staging", endpoint,
+        redos = catalog_case(f"pattern-redos-{id_}", "does not match the catalog's pattern ('", endpoint,
                              f'config: {{default: "{value}"}}\n        pattern: \'{pattern}\'')
         yield Case(redos.id, redos.field, catalog=redos.catalog,
                    file="Pulumi.staging.yaml, secret 'payments', field 'secrets-platform:paymentsEndpoint'")

@@ -192,7 +192,8 @@ def test_the_lookup_uses_the_stacks_profile_and_region(tmp_path: Path, monkeypat
     import pulumi
 
     credentials = tmp_path / "credentials"
-    credentials.write_text("[deploy]\naws_access_key_id = AKIADEPLOYPROFILE000\naws_secret_access_key = x\n")
+    key_id = f"deploy-profile-{uuid.uuid4().hex[:8]}"  # made here: only which profile signs matters
+    credentials.write_text(f"[deploy]\naws_access_key_id = {key_id}\naws_secret_access_key = x\n")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
@@ -205,7 +206,7 @@ def test_the_lookup_uses_the_stacks_profile_and_region(tmp_path: Path, monkeypat
     assert isinstance(found, AwsAccountLookup)
     client: Any = found._sm  # what the client would sign with
     assert client.meta.region_name == "eu-central-1"
-    assert client._request_signer._credentials.access_key == "AKIADEPLOYPROFILE000"
+    assert client._request_signer._credentials.access_key == key_id
     assert client.meta.config.connect_timeout == account.CONNECT_TIMEOUT
     assert client.meta.config.read_timeout == account.READ_TIMEOUT
     assert client.meta.config.retries["total_max_attempts"] == account.MAX_ATTEMPTS

@@ -228,6 +228,12 @@ def test_the_published_document_is_only_the_two_public_keys() -> None:
     assert verify_rs256(document["jwks"], token) == CLAIMS, "the current key still verifies before the switch"
 
 
+def _framed(body: str) -> str:
+    """A PEM private-key frame around a body that is no key at all (too short, or not base64)."""
+    label = "PRIVATE KEY"
+    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n"
+
+
 def _swap(**fields: Any) -> str:
     return json.dumps({**PENDING_DOC, **fields})
 
@@ -261,9 +267,9 @@ BODY = "".join(_rsa_pem(OTHER).splitlines()[1:-1])  # a private key's base64 bod
     (_swap(jwks=_jwks({**json.loads(PENDING_DOC["jwks"])["keys"][0], "n": "!!not base64!!"})),
      "n or e is not base64url"),
     # Malformed or foreign private keys.
-    (_swap(private_key_pem="-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+    (_swap(private_key_pem=_framed("AAAA")),
      "private_key_pem is not an unencrypted PEM private key"),
-    (_swap(private_key_pem="-----BEGIN PRIVATE KEY-----\n%%%%\n-----END PRIVATE KEY-----\n"),
+    (_swap(private_key_pem=_framed("%%%%")),
      "private_key_pem is not an unencrypted PEM private key"),
     (_swap(private_key_pem=""), "private_key_pem is not an unencrypted PEM private key"),
     (_swap(private_key_pem=_rsa_pem(EC_KEY)), "private_key_pem is not an RSA key"),
@@ -287,7 +293,7 @@ def test_a_pending_key_that_cannot_be_published_whole_is_refused_before_any_writ
 
 @pytest.mark.parametrize("current", [
     json.dumps({"kid": CURRENT["kid"],
-                "private_key_pem": "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----"}),
+                "private_key_pem": _framed("AA==")}),
     json.dumps({"kid": CURRENT["kid"], "private_key_pem": _rsa_pem(OTHER)}),
     json.dumps({"kid": CURRENT["kid"]}),
     "not json",

@@ -30,11 +30,8 @@ from typing import Any, TextIO
 
 import yaml
 
-from ops.aws import call
+from ops.aws import call, make_client, pages
 from ops.stack import OpsError, Stack
-
-MAX_PAGES = 200
-"""ListSecrets pages read at most (100 secrets a page): an endpoint that never stops paging is an error."""
 
 
 @dataclass
@@ -56,21 +53,14 @@ class Promotion:
 
 
 def _listed(stack: Stack, client: Any) -> dict[str, dict[str, Any]]:
-    """The stack's secrets as the failover region lists them, by name."""
+    """The stack's secrets as the failover region lists them, by name (paged and capped as every `ops` listing)."""
     found: dict[str, dict[str, Any]] = {}
-    token: str | None = None
-    for _ in range(MAX_PAGES):
-        kwargs: dict[str, Any] = {"Filters": [{"Key": "name", "Values": [stack.prefix]}], "MaxResults": 100}
-        if token:
-            kwargs["NextToken"] = token
-        page = call("list the stack's secrets in the failover region", client.list_secrets, **kwargs)
+    for page in pages("list the stack's secrets in the failover region", client.list_secrets,
+                      Filters=[{"Key": "name", "Values": [stack.prefix]}], MaxResults=100):
         for entry in page.get("SecretList", []):
             if isinstance(entry, dict) and isinstance(entry.get("Name"), str):
                 found[entry["Name"]] = entry
-        token = page.get("NextToken")
-        if not token:
-            return found
-    raise OpsError(f"ListSecrets returned more than {MAX_PAGES} pages: stopped")
+    return found
 
 
 def _tags(entry: dict[str, Any]) -> dict[str, str]:
@@ -193,15 +183,8 @@ def add_parser(commands: Any) -> None:
 
 
 def client(region: str, endpoint_url: str | None) -> Any:
-    """A Secrets Manager client in the failover region, with bounded waits and retries."""
-    import os
-
-    import boto3
-    from botocore.config import Config
-
-    config = Config(connect_timeout=10, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.client("secretsmanager", region_name=region, config=config,
-                        endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None)
+    """A Secrets Manager client in the failover region, bounded like every `ops` client."""
+    return make_client(region, endpoint_url)
 
 
 def main(args: argparse.Namespace, stack: Stack, source: dict[str, Any], account_id: str | None, out: TextIO,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from components import grants, iam
-from ops.aws import call, error_code
+from ops.aws import call, client_config, error_code
 from ops.stack import OpsError, Stack
 
 STATE_PREFIX = ".pulumi/"
@@ -306,16 +306,14 @@ def add_parser(commands: Any) -> None:
 
 
 def clients(region: str, endpoint_url: str | None) -> tuple[Any, Any]:
-    """S3 and KMS clients with bounded waits (a hung endpoint ends the command, not the afternoon)."""
+    """S3 and KMS clients, bounded like every `ops` client (a hung endpoint ends the command)."""
     import os
 
     import boto3
-    from botocore.config import Config
 
-    config = Config(connect_timeout=10, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    return (boto3.client("s3", region_name=region, endpoint_url=endpoint, config=config),
-            boto3.client("kms", region_name=region, endpoint_url=endpoint, config=config))
+    return (boto3.client("s3", region_name=region, endpoint_url=endpoint, config=client_config()),
+            boto3.client("kms", region_name=region, endpoint_url=endpoint, config=client_config()))
 
 
 def main(args: argparse.Namespace, stack: Stack, account_id: str | None, out: TextIO,

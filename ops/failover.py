@@ -31,6 +31,7 @@ from typing import Any, TextIO
 import yaml
 
 from ops.aws import call, make_client, pages
+from ops.inputs import write_new
 from ops.stack import OpsError, Stack
 
 
@@ -201,23 +202,23 @@ def main(args: argparse.Namespace, stack: Stack, source: dict[str, Any], account
             raise OpsError("a production failover needs --yes (no terminal to confirm on)")
         if answer.strip() != stack.name:
             raise OpsError("not confirmed: nothing changed")
+    written: Path | None = None
+    if args.out and not args.dry_run:
+        # Checked before anything is promoted: an existing file is never overwritten, and nothing half-done.
+        written = Path(args.out) / f"Pulumi.{stack.name}-{region}.yaml"
+        if written.exists() or written.is_symlink():
+            raise OpsError(f"{written} exists: choose another --out; nothing was promoted")
     sm = client(region, args.endpoint_url)
     calls = [0]
     sm.meta.events.register("before-call.secrets-manager.*", lambda **_: calls.__setitem__(0, calls[0] + 1))
     started = time.monotonic()
     promotions = failover(stack, region, sm, dry_run=args.dry_run)
     seconds = time.monotonic() - started
-    written: Path | None = None
-    if args.out and not args.dry_run:
-        folder = Path(args.out)
-        folder.mkdir(parents=True, exist_ok=True)
-        written = folder / f"Pulumi.{stack.name}-{region}.yaml"
-        if written.exists() or written.is_symlink():
-            raise OpsError(f"{written} exists: choose another --out (nothing was overwritten; the promotions are done)")
+    if written is not None:
+        written.parent.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(recovery_config(stack, region, account_id, source, promotions), sort_keys=False)
-        with open(written, "x") as handle:
-            handle.write(f"# Recovery stack of '{stack.name}' in {region}, written by `python -m ops failover`.\n"
-                         + text)
+        write_new(written, f"# Recovery stack of '{stack.name}' in {region}, written by `python -m ops failover`.\n"
+                  + text, force=False)
     render(stack, region, promotions, written, args.dry_run, seconds, calls[0], out)
     problems = [p for p in promotions if p.problems]
     return 1 if problems else 0

@@ -164,3 +164,19 @@ def test_production_asks_first(moto: Moto, ops: Callable[..., Result], project: 
 def test_the_catalog_field_is_documented() -> None:
     text = textwrap.dedent((REPO / "docs" / "catalog-reference.md").read_text())
     assert "`put`" in text
+
+
+@pytest.mark.parametrize(("stdin", "words"), [
+    ("", "no value given"),
+    ("\n", "no value given"),
+    ("whsec_" + "a" * 70_000, "over 65,536 bytes"),
+    ("whsec_first\nsecond-line", "line break"),
+    ("whsec_with\x00nul", "line break or a NUL"),
+])
+def test_a_hostile_stdin_is_one_line_and_writes_nothing(moto: Moto, ops: Callable[..., Result], project: Path,
+                                                       stdin: str, words: str) -> None:
+    _create(moto)
+    result = ops("put", "--stack", "staging", "--project-dir", str(project), "webhook", stdin=io.StringIO(stdin))
+    assert result.code == 2 and words in result.err and len(result.err.splitlines()) == 1
+    versions = moto.client("secretsmanager").list_secret_version_ids(SecretId="shop/staging/webhook")["Versions"]
+    assert versions == []

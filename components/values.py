@@ -24,7 +24,10 @@ from components.errors import ConfigurationError
 from components.settings import PROJECT, SETTINGS_KEYS, StackSettings
 
 PLACEHOLDERS = (
-    (re.compile(r"YOUR_[A-Z0-9_]*(HERE)?", re.IGNORECASE), "a 'YOUR_..._HERE' placeholder"),
+    # Anywhere in the value only in one case throughout (`YOUR_KEY_HERE`, `your-api-key-here`), else at its
+    # start: a random url-safe token of 35,000 characters holds a `yOuR_` in any case once in ~2,000.
+    (re.compile(r"YOUR_[A-Z0-9_]*HERE|your[-_][a-z0-9_-]*here"), "a 'YOUR_..._HERE' placeholder"),
+    (re.compile(r"^your[-_ ]", re.IGNORECASE), "a 'YOUR_..._HERE' placeholder"),
     (re.compile(r"<[^<>]*>"), "a '<...>' placeholder"),
     (re.compile(r"change[-_ ]?me", re.IGNORECASE), "'changeme'"),
     (re.compile(r"^(test|example|placeholder|todo|xxx+|replace[-_ ]?me|secret|password)$", re.IGNORECASE),

@@ -24,6 +24,8 @@ FILLER = "q7Rt2Lm9Xv4Bn8Kd"
     ("my-" + "changeme" + "-token-" + FILLER, "'changeme'"),
     ("sk_live_" + "YOUR_KEY_HERE" + FILLER, "'YOUR_..._HERE' placeholder"),
     (FILLER + "your_api_key_here", "'YOUR_..._HERE' placeholder"),
+    (FILLER + "-your-token-here", "'YOUR_..._HERE' placeholder"),
+    ("Your_" + "Api_Key", "'YOUR_..._HERE' placeholder"),  # any case where the value starts with it
     (FILLER + "-change_me-" + FILLER, "'changeme'"),
     (FILLER + "Change Me" + FILLER, "'changeme'"),
     # Anchored markers: a development value, a bare placeholder word.
@@ -48,6 +50,9 @@ def test_a_marker_anywhere_in_a_value_is_refused(value: str, what: str) -> None:
     "prod-dev-" + FILLER,  # 'dev-' only counts at the start
     FILLER + "-testing",  # the placeholder words only count as the whole value
     "a" + "password" + FILLER,
+    # Random url-safe tokens hold `yOuR_` in mixed case now and then: only one case throughout is a marker.
+    FILLER + "yOuR_" + FILLER + "HerE",
+    FILLER + "_YOUR-" + FILLER,
 ])
 def test_real_looking_values_pass(value: str) -> None:
     assert placeholder_problem(value, "critical") is None

@@ -163,6 +163,13 @@ def _data(**changes: Any) -> str:
      f"secret {NAME} (AWSPENDING) lacks required field(s) ['masterarn']"),
     (lambda: STRATEGY.finish(_data(username=None), _ctx()),
      f"secret {NAME} (AWSCURRENT) lacks required field(s) ['username']"),
+    # Only AWSCURRENT may lack the password (a user its first rotation creates); a pending value may not.
+    (lambda: STRATEGY.set(_data(password=None), _data(), _ctx()),
+     f"secret {NAME} (AWSPENDING) lacks required field(s) ['password']"),
+    (lambda: STRATEGY.test(_data(password=None), _ctx()),
+     f"secret {NAME} (AWSPENDING) lacks required field(s) ['password']"),
+    (lambda: STRATEGY.create_pending(_data(password=5), _ctx()),
+     f"secret {NAME} (AWSCURRENT): field 'password' must be str, got int"),
 ])
 def test_values_are_checked_and_named_by_secret_and_stage(call: Any, message: str) -> None:
     with pytest.raises(SecretFormatError) as info:
@@ -201,6 +208,22 @@ def test_an_acl_parameter_with_password_or_state_rules_is_refused(acl: object) -
     with pytest.raises(ConfigurationError) as info:
         RedisAclStrategy({"acl": acl})
     assert str(info.value) == "redis-acl: 'acl' must be a string of ACL rules without password or on/off rules"
+
+
+@pytest.mark.parametrize("url", ["yes", 1, None])
+def test_a_url_parameter_that_is_not_a_boolean_is_refused(url: object) -> None:
+    from rotation.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as info:
+        RedisAclStrategy({"url": url})
+    assert str(info.value) == "redis-acl: 'url' must be true or false"
+
+
+def test_a_first_version_without_a_url_gets_one_only_when_the_parameter_asks() -> None:
+    """The program's first version has no password, so no url: `"url": true` is how the function knows."""
+    first = _data(password=None)
+    assert "url" not in json.loads(RedisAclStrategy({}).create_pending(first, _ctx()))
+    assert json.loads(RedisAclStrategy({"url": True}).create_pending(first, _ctx()))["url"].startswith("redis://app:")
 
 
 def test_new_passwords_follow_the_generate_parameter() -> None:

@@ -34,11 +34,20 @@ line numbers), 00c21ced (secret.go) and 0413c661 (secret_rotation.go; function n
 - Import (`import_`): Read of the given id; an input that differs from what was read fails the import
   (ignored properties excepted), as `pulumi up` does for an imported resource.
 
+- Write-only value (`secret_string_wo` with `secret_string_wo_version`; the program does not use it, see
+  docs/state.md): Create sends it as SecretString; Read of a version whose state has `has_secret_string_wo` lists
+  the secret's versions (ListSecretVersionIds with IncludeDeprecated) instead of GetSecretValue and sets
+  secret_string to null (terraform-provider-aws after hashicorp/terraform-provider-aws#44876: secret_version.go
+  resourceSecretVersionRead, findSecretVersionEntryByTwoPartKey; internal/flex HasWriteOnlyValue reads
+  `has_<attr>` from the state). The write-only value itself never differs (it is not in the state the provider
+  diffs); `secret_string_wo_version` is ForceNew. `secret_string` is Optional but not Computed: removing it from
+  the inputs while the state holds a value is a change, and ForceNew.
+
 What it does not emulate: any other resource type (KMS keys, IAM, Lambda, the resource policy: a reference to
 one is translated through `externals`); replicas; the provider's retries and propagation waits; partial
 failures in the middle of an `up` (a failing call raises and leaves the state as it was before that step);
 dependents replaced because of a delete-before-replace; `pulumi refresh` updating inputs (inputs stay as last
-applied); nested `ignore_changes` paths; secret_binary and the write-only secret_string_wo.
+applied); nested `ignore_changes` paths; secret_binary.
 """
 
 from __future__ import annotations
@@ -60,8 +69,13 @@ HANDLED = (SECRET, VERSION, ROTATION)
 _ORDER = {SECRET: 0, VERSION: 1, ROTATION: 2}
 CURRENT, PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
 
-FORCE_NEW = {SECRET: {"name"}, VERSION: {"secretId", "secretString"}, ROTATION: {"secretId"}}
+FORCE_NEW = {SECRET: {"name"}, VERSION: {"secretId", "secretString", "secretStringWoVersion"},
+             ROTATION: {"secretId"}}
 """ForceNew properties (see the module docstring for where each is declared)."""
+WRITE_ONLY = {VERSION: {"secretStringWo"}}
+"""Write-only inputs: sent on create, never read back, never part of a diff."""
+NOT_COMPUTED = {VERSION: {"secretString"}}
+"""Read back, but Optional without Computed: left out of the inputs while the state holds a value, it differs."""
 READ_BACK = {
     SECRET: {"name", "description", "kmsKeyId", "tags"},
     VERSION: {"secretId", "secretString", "versionStages"},
@@ -155,7 +169,7 @@ class Engine:
         """`pulumi refresh`: every resource read again; one AWS no longer has is dropped from the state."""
         steps = []
         for urn, entry in sorted(self.state.items()):
-            read = self._read(entry.type, entry.id)
+            read = self._read(entry.type, entry.id, write_only=bool(entry.outputs.get("hasSecretStringWo")))
             if read is None:
                 del self.state[urn]
                 steps.append(Step("drop", urn))
@@ -198,10 +212,12 @@ class Engine:
     def _diff(self, entry: Entry, inputs: Mapping[str, Any], ignored: set[str]) -> tuple[str, ...]:
         changed = []
         for prop in sorted(set(inputs) | set(entry.inputs)):
-            if prop in ignored:
+            if prop in ignored or prop in WRITE_ONLY.get(entry.type, ()):
                 continue
             if prop not in inputs:
                 if prop not in READ_BACK[entry.type]:  # unset now: back to the provider's default
+                    changed.append(prop)
+                elif prop in NOT_COMPUTED.get(entry.type, ()) and entry.outputs.get(prop) is not None:
                     changed.append(prop)
                 continue  # Optional+Computed and not in the program: no diff
             old = entry.outputs.get(prop) if prop in READ_BACK[entry.type] else entry.inputs.get(prop)
@@ -226,6 +242,8 @@ class Engine:
             kwargs = {"SecretId": inputs["secretId"], "ClientRequestToken": str(uuid.uuid4())}
             if "secretString" in inputs:
                 kwargs["SecretString"] = inputs["secretString"]
+            if "secretStringWo" in inputs:  # resourceSecretVersionCreate: the write-only value, if given
+                kwargs["SecretString"] = inputs["secretStringWo"]
             if inputs.get("versionStages"):  # secret_version.go 140-141
                 kwargs["VersionStages"] = list(inputs["versionStages"])
             put = self.sm.put_secret_value(**kwargs)
@@ -233,7 +251,7 @@ class Engine:
         else:
             rid = str(self.sm.rotate_secret(**self._rotate_args(inputs))["ARN"])
         self.created.append(rid)
-        read = self._read(kind, rid)
+        read = self._read(kind, rid, write_only="secretStringWo" in inputs)
         assert read is not None, f"{record.urn}: created, then not found"
         return Entry(record.urn, kind, rid, inputs, read, record.delete_before_replace)
 
@@ -278,7 +296,7 @@ class Engine:
         elif {"rotationLambdaArn", "rotationRules"} & set(self._diff(entry, inputs, set())):
             self.sm.rotate_secret(**self._rotate_args(inputs))
         entry.inputs = inputs
-        read = self._read(entry.type, entry.id)
+        read = self._read(entry.type, entry.id, write_only=bool(entry.outputs.get("hasSecretStringWo")))
         assert read is not None, f"{entry.urn}: updated, then not found"
         entry.outputs = read
 
@@ -328,7 +346,9 @@ class Engine:
         else:
             self.sm.cancel_rotate_secret(SecretId=entry.outputs.get("secretId", entry.id))
 
-    def _read(self, kind: str, rid: str) -> dict[str, Any] | None:
+    def _read(self, kind: str, rid: str, *, write_only: bool = False) -> dict[str, Any] | None:
+        if kind == VERSION and write_only:
+            return self._read_write_only(rid)
         if kind == VERSION:
             secret_id, version_id = rid.split("|", 1)
             try:
@@ -356,6 +376,27 @@ class Engine:
         return {"secretId": rid, "rotationEnabled": enabled,
                 "rotationLambdaArn": described.get("RotationLambdaARN", "") if enabled else "",
                 "rotationRules": _flatten_rules(rules) if enabled else {}}
+
+    def _read_write_only(self, rid: str) -> dict[str, Any] | None:
+        """findSecretVersionEntryByTwoPartKey: the version's entry in ListSecretVersionIds (IncludeDeprecated),
+        page by page; no value is read, and secret_string is set to null."""
+        secret_id, version_id = rid.split("|", 1)
+        kwargs: dict[str, Any] = {"SecretId": secret_id, "IncludeDeprecated": True}
+        while True:
+            try:
+                page = self.sm.list_secret_version_ids(**kwargs)
+            except ClientError as exc:
+                if _gone(exc):
+                    return None
+                raise
+            for version in page.get("Versions", []):
+                if version["VersionId"] == version_id:
+                    return {"secretId": secret_id, "secretString": None, "versionId": version_id,
+                            "versionStages": sorted(version.get("VersionStages", [])), "arn": page["ARN"],
+                            "hasSecretStringWo": True}
+            if not page.get("NextToken"):
+                return None
+            kwargs["NextToken"] = page["NextToken"]
 
     @staticmethod
     def _rotate_args(inputs: Mapping[str, Any]) -> dict[str, Any]:

@@ -57,8 +57,10 @@ def event_pattern(app: str, environment: str, region: str, account_id: str,
     CloudTrail records the request as sent: GetSecretValue's `secretId` (name or ARN), BatchGetSecretValue's
     `secretIdList` (a list matches when any element does). An assumed role is recorded with the role's ARN in
     `userIdentity.sessionContext.sessionIssuer.arn` (`userIdentity.arn` is the session's sts ARN, which changes
-    with every session name); any other identity type (IAM user, root, another account) has no session issuer,
-    and `anything-but` never matches a missing field, so it is matched by its type."""
+    with every session name); any other identity type (IAM user, root, AWSAccount for some cross-account calls)
+    has no session issuer, so it is matched by its type, whatever `anything-but` does with a missing field.
+    Operators: `prefix`, `anything-but` with a list of strings, and `$or` inside a field, all supported on event
+    buses (EventBridge User Guide, "Comparison operators for use in event patterns")."""
     ours = [{"prefix": p} for p in secret_id_prefixes(app, environment, region, account_id)]
     detail: dict[str, object] = {
         "eventSource": ["secretsmanager.amazonaws.com"],

@@ -129,9 +129,9 @@ def plan(settings: StackSettings, app: str, secrets: Mapping[str, Secret], role_
     pattern = json.dumps(event_pattern(app, env, settings.region, settings.account_id, known), separators=(",", ":"))
     if len(pattern) > PATTERN_MAX:
         raise ConfigurationError(
-            settings.file, f"the access alert rule would list {len(known)} known roles in a pattern of {len(pattern):,} "
-            f"characters; EventBridge takes at most {PATTERN_MAX:,}: set it off and watch reads in the trail itself, "
-            "or name fewer roles", field=KEY)
+            settings.file, f"the access alert rule would list {len(known)} known roles in a pattern of "
+            f"{len(pattern):,} characters; EventBridge takes at most {PATTERN_MAX:,}: set it off and watch reads "
+            "in the trail itself, or name fewer roles", field=KEY)
     return AccessAlertsPlan(rule_name=rule_name(app, env), rule_arn=rule_arn(settings.region, settings.account_id,
                                                                               app, env),
                             pattern=pattern, own_topic=chosen == "own-topic" or not groups, known_roles=known)

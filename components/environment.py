@@ -11,8 +11,9 @@ import pulumi
 
 from components import consumers, grants, iam, lambda_package
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
+from components.access_alerts import AccessAlerts, AccessAlertsArgs
+from components.access_alerts import plan as access_alerts_plan
 from components.account import check_regions, check_scheduled_deletions, stack_lookup
-from components.access_alerts import AccessAlerts, AccessAlertsArgs, plan as access_alerts_plan
 from components.adopt import check_adoptions
 from components.alerts import RotationAlerts, RotationAlertsArgs
 from components.catalog import Catalog, Rotation, Secret, needed_keys

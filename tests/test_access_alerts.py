@@ -245,13 +245,14 @@ def test_the_output_names_the_topic_on_call_subscribes_to(production: Report) ->
     assert outputs["accessAlertsTopicArn"] == outputs["rotationAlertsTopicArn"]
 
 
-def staging(tmp_path: Path, extra: str) -> tuple[int, str, str, Path]:
+def staging(tmp_path: Path, text: str) -> tuple[int, str, str]:
+    """The offline preview of staging with `text` as its stack file."""
     config = tmp_path / "Pulumi.staging.yaml"
-    config.write_text((REPO / "Pulumi.staging.yaml").read_text() + extra)
+    config.write_text(text)
     out, err = io.StringIO(), io.StringIO()
     code = main(["staging", "--project-dir", str(REPO), "--no-policies", "--config-file", str(config)], out=out,
                 err=err)
-    return code, out.getvalue(), err.getvalue(), config
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_staging_has_none_unless_its_stack_file_says(tmp_path: Path) -> None:
@@ -283,7 +284,8 @@ def test_production_off_is_a_warning(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["sometimes", "'" + "x" * 5000 + "'", '"on\\0"', "[on]", "{topic: own}"])
 def test_a_bad_setting_is_one_line_naming_the_key(tmp_path: Path, value: str) -> None:
-    code, out, err, config = staging(tmp_path, f"  secrets-platform:accessAlerts: {value}\n")
+    code, out, err = staging(tmp_path, (REPO / "Pulumi.staging.yaml").read_text()
+                             + f"  secrets-platform:accessAlerts: {value}\n")
     assert code == 2, err
     assert out == ""
     (line,) = err.strip().splitlines()
@@ -299,11 +301,8 @@ def test_a_pattern_over_eventbridge_s_limit_is_refused_before_anything_is_create
         "    runtime:\n      - arn:aws:iam::123456789012:role/filot-staging-app",
         "    runtime:\n      - arn:aws:iam::123456789012:role/filot-staging-app" + roles)
     assert text.count("filot-staging-reader-") == 80
-    config = tmp_path / "Pulumi.staging.yaml"
-    config.write_text(text + "  secrets-platform:accessAlerts: 'on'\n")
-    out_, err_ = io.StringIO(), io.StringIO()
-    code = main(["staging", "--project-dir", str(REPO), "--no-policies", "--config-file", str(config)], out=out_,
-                err=err_)
-    assert code == 2, err_.getvalue()
-    (line,) = err_.getvalue().strip().splitlines()
+    code, out, err = staging(tmp_path, text + "  secrets-platform:accessAlerts: 'on'\n")
+    assert code == 2, err
+    assert out == ""
+    (line,) = err.strip().splitlines()
     assert "secrets-platform:accessAlerts" in line and "4,096" in line, line

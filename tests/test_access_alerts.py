@@ -306,3 +306,28 @@ def test_a_pattern_over_eventbridge_s_limit_is_refused_before_anything_is_create
     assert out == ""
     (line,) = err.strip().splitlines()
     assert "secrets-platform:accessAlerts" in line and "4,096" in line, line
+
+
+def test_a_role_of_another_account_the_catalog_shares_with_does_not_alert(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ledgerly shares renderer-token with a role of its batch account (`shared_with`): CloudTrail delivers the
+    call to the resource owner too (EventBridge User Guide, "AWS service events delivered via AWS CloudTrail"),
+    with that role as the session issuer; the same account's other roles still alert."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    report = run_stack("production", REPO, REPO / "examples" / "ledgerly" / "Pulumi.production.yaml")
+    (rule,) = access_rules(report)
+    inputs = plain(rule.inputs)
+    region = report.run.stack.values["aws:region"]
+    secret = f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:ledgerly/production/renderer-token-AbCdEf"
+    shared = get(assumed_role(role_arn("ledgerly-batch-renderer", "345678901234"), "345678901234"), secret)
+    neighbour = get(assumed_role(role_arn("ledgerly-batch-other", "345678901234"), "345678901234"), secret)
+    for detail in (shared, neighbour):
+        detail["awsRegion"] = region
+    with mock_aws():
+        events = boto3.client("events", region_name=region)
+        sqs = boto3.client("sqs", region_name=region)
+        queue = sqs.create_queue(QueueName="on-call")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=inputs["name"], EventPattern=inputs["eventPattern"], State=inputs["state"])
+        events.put_targets(Rule=inputs["name"], Targets=[{"Id": "on-call", "Arn": queue_arn}])
+        assert deliver((events, sqs, queue), [shared, neighbour]) == {neighbour["eventID"]}

@@ -24,6 +24,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,14 +122,20 @@ def eventbridge(production: Report, monkeypatch: pytest.MonkeyPatch) -> Iterator
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(key, "testing")
     (rule,) = access_rules(production)
-    inputs = plain(rule.inputs)
+    with on_call(plain(rule.inputs), REGION) as bus:
+        yield bus
+
+
+@contextmanager
+def on_call(rule: dict[str, Any], region: str) -> Iterator[tuple[Any, Any, str]]:
+    """moto's default bus in `region` with the rule as declared (name, pattern, state), sending to a queue."""
     with mock_aws():
-        events = boto3.client("events", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
+        events = boto3.client("events", region_name=region)
+        sqs = boto3.client("sqs", region_name=region)
         queue = sqs.create_queue(QueueName="on-call")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name=inputs["name"], EventPattern=inputs["eventPattern"], State=inputs["state"])
-        events.put_targets(Rule=inputs["name"], Targets=[{"Id": "on-call", "Arn": queue_arn}])
+        events.put_rule(Name=rule["name"], EventPattern=rule["eventPattern"], State=rule["state"])
+        events.put_targets(Rule=rule["name"], Targets=[{"Id": "on-call", "Arn": queue_arn}])
         yield events, sqs, queue
 
 
@@ -323,11 +330,27 @@ def test_a_role_of_another_account_the_catalog_shares_with_does_not_alert(monkey
     neighbour = get(assumed_role(role_arn("ledgerly-batch-other", "345678901234"), "345678901234"), secret)
     for detail in (shared, neighbour):
         detail["awsRegion"] = region
-    with mock_aws():
-        events = boto3.client("events", region_name=region)
-        sqs = boto3.client("sqs", region_name=region)
-        queue = sqs.create_queue(QueueName="on-call")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name=inputs["name"], EventPattern=inputs["eventPattern"], State=inputs["state"])
-        events.put_targets(Rule=inputs["name"], Targets=[{"Id": "on-call", "Arn": queue_arn}])
-        assert deliver((events, sqs, queue), [shared, neighbour]) == {neighbour["eventID"]}
+    with on_call(inputs, region) as bus:
+        assert deliver(bus, [shared, neighbour]) == {neighbour["eventID"]}
+
+
+def test_without_rotation_functions_it_has_its_own_topic_and_knows_the_managed_external_role(
+        make_project: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stack whose only rotation is Secrets Manager's own (a managed external secret) has no rotation alerts
+    topic: the alerts get a topic of their own, and the role Secrets Manager rotates as is a known role."""
+    from tests.test_managed_external import STACK, VALUES, catalog
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    report = run_stack("staging", make_project(catalog(), STACK + VALUES + "  secrets-platform:accessAlerts: 'on'\n"))
+    (rule,) = access_rules(report)
+    topics = [r.inputs["name"] for r in report.run.resources if r.type == "aws:sns/topic:Topic"]
+    assert topics == ["shop-staging-secret-reads"]
+    (role,) = [r.inputs["name"] for r in report.run.resources if r.type == "aws:iam/role:Role"]
+    region, account = "eu-west-1", "210987654321"  # MINIMAL_STACK's
+    secret = f"arn:aws:secretsmanager:{region}:{account}:secret:shop/staging/crm-AbCdEf"
+    rotating = get(assumed_role(role_arn(role, account), account), secret)
+    stranger = get(assumed_role(role_arn("shop-staging-debug", account), account), secret)
+    inputs = plain(rule.inputs)
+    with on_call(inputs, region) as bus:
+        assert deliver(bus, [rotating, stranger]) == {stranger["eventID"]}

@@ -24,6 +24,7 @@ pulumi.export("publicKeys", environment.public_keys())
 pulumi.export("kmsKeyArn", environment.key.arn)
 pulumi.export("policyArns", environment.policy_arns())
 pulumi.export("rotationAlertsTopicArn", environment.alerts.topic.arn if environment.alerts else None)
+pulumi.export("accessAlertsTopicArn", environment.access_alerts.topic_arn if environment.access_alerts else None)
 pulumi.export("actionRequired", [
     {"secret": gap.secret, "key": gap.key, "configKey": gap.config_key, "required": gap.required,
      "command": gap.command.replace("<stack>", settings.stack)}

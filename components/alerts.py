@@ -55,6 +55,8 @@ class RotationAlertsArgs:
     """Tags on the topic and the rule."""
     alarms: str | None = None
     """Name prefix of CloudWatch alarms that may publish too (the consumer restarts' failures)."""
+    other_rules: tuple[str, ...] = ()
+    """ARNs of other EventBridge rules of this environment that publish here too (the access alerts)."""
 
 
 class RotationAlerts(pulumi.ComponentResource):
@@ -90,7 +92,7 @@ class RotationAlerts(pulumi.ComponentResource):
                 iam.Statement(
                     sid="RuleOfThisEnvironmentPublishes", effect="Allow",
                     principals={"Service": ("events.amazonaws.com",)}, actions=("sns:Publish",),
-                    resources=(arns[0],), conditions={"ArnEquals": {"aws:SourceArn": (arns[1],)}},
+                    resources=(arns[0],), conditions={"ArnEquals": {"aws:SourceArn": (arns[1], *args.other_rules)}},
                 ),
                 # CloudWatch publishes an alarm's actions as cloudwatch.amazonaws.com (SNS developer guide,
                 # "Amazon SNS security best practices", aws:SourceArn of the alarm).

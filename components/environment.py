@@ -11,6 +11,8 @@ import pulumi
 
 from components import consumers, grants, iam, lambda_package
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
+from components.access_alerts import AccessAlerts, AccessAlertsArgs
+from components.access_alerts import plan as access_alerts_plan
 from components.account import check_regions, check_scheduled_deletions, stack_lookup
 from components.adopt import check_adoptions
 from components.alerts import RotationAlerts, RotationAlertsArgs
@@ -198,6 +200,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         check_regions(settings)
         check_scheduled_deletions(settings, catalog.app, [f"{catalog.app}/{env}/{n}" for n in secrets
                                                           if n not in settings.adopt], stack_lookup(settings))
+        # Reads by principals the stack does not name (components/access_alerts.py), checked before anything exists.
+        access = access_alerts_plan(settings, catalog.app, secrets, arns, groups, role_shares(self.shares))
         if settings.allow_missing_values:
             # It lets a value be missing and nothing else; a missing one is still a secret without a value.
             pulumi.log.warn(
@@ -332,6 +336,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
                 tags=base_tags,
                 alarms=consumers.alarms_prefix(catalog.app, env) if restart_targets["secrets"] else None,
+                other_rules=(access.rule_arn,) if access is not None and not access.own_topic else (),
             ), child)
             code = code_archive()
             for group, (strategy, names) in groups.items():
@@ -373,6 +378,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     alerts_topic_arn=self.alerts.topic.arn, code=code, runtime=lambda_package.RUNTIME,
                     tags=base_tags,
                 ), child)
+
+        self.access_alerts = AccessAlerts(f"{name}-access-alerts", AccessAlertsArgs(
+            app=catalog.app, environment=env, plan=access, rotation_alerts=self.alerts, tags=base_tags,
+        ), child) if access is not None else None
 
         # The managed masters' own schedules, where this stack sets them (RDS rotates them itself).
         self.managed_rotations = managed_rotations(name, managed, child)

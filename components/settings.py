@@ -400,3 +400,7 @@ def _check_attachable(principals: Principals, file: str, key: str) -> None:
                     "permission set as a customer managed policy instead, or name it under principals.deployers",
                     field=where,
                 )
+
+
+# `accessAlerts` (on, off, own-topic) is read and checked by components/access_alerts.py.
+SETTINGS_KEYS = SETTINGS_KEYS | {"accessAlerts"}

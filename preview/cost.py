@@ -21,9 +21,14 @@ What is counted
   restart function's invocations and GB-seconds (one per successful rotation of the environment), and
   its CloudWatch alarms.
 
+- Access alerts, when the stack declares them (components/access_alerts.py): EventBridge ingests AWS
+  management events on the default bus for free, so matching every GetSecretValue is USD 0; each alert is one
+  SNS publish and one email delivery (`access_alerts_per_month`). The CloudTrail trail the rule depends on is
+  the account's, not the stack's: its first copy of management events is free, and a warning says so.
+
 What is not: a NAT gateway or VPC endpoint that rotation functions in a VPC need (a warning says so),
 free tiers (KMS 20,000 requests/month, Lambda 1M requests and 400,000 GB-s/month;
-they are per account, not per stack), CloudWatch Logs, EventBridge rules, SNS, data transfer, the
+they are per account, not per stack), CloudWatch Logs, the rotation alerts' rule and SNS, data transfer, the
 API calls `pulumi up` itself makes, and taxes.
 """
 
@@ -44,6 +49,8 @@ PRICE_SOURCES = (
     "https://aws.amazon.com/lambda/pricing/",
     "https://aws.amazon.com/sqs/pricing/",
     "https://aws.amazon.com/cloudwatch/pricing/",
+    "https://aws.amazon.com/eventbridge/pricing/",
+    "https://aws.amazon.com/sns/pricing/",
 )
 PRICE_REGION = "us-east-1"
 """The region the list prices are taken from."""
@@ -63,6 +70,9 @@ PRICES: dict[str, float] = {
     "lambda.gb_second.arm64": 0.0000133334,
     "sqs.per_1m_requests": 0.40,                # standard queue requests (each 64 KB chunk is one)
     "cloudwatch.alarm_month": 0.10,             # standard-resolution metric alarm
+    "eventbridge.aws_management_event": 0.0,    # "AWS management events are ingested by the event bus for free"
+    "sns.per_1m_publishes": 0.50,               # standard topic requests (Publish)
+    "sns.email_per_100k": 2.00,                 # email / email-json deliveries
 }
 VPC_ENDPOINT_AZ_HOUR = 0.01
 """An interface VPC endpoint per availability zone per hour (not counted: the program creates none)."""
@@ -100,6 +110,13 @@ SQS_REQUESTS_PER_MESSAGE = 3
 """SendMessage (EventBridge), the ReceiveMessage that returns it, DeleteMessage (Lambda)."""
 RESTART_SECONDS_PER_INVOCATION = 1.0
 """DescribeServices / GetFunctionConfiguration and at most one update per consumer."""
+ACCESS_ALERTS_PER_MONTH = 30.0
+"""Reads by principals the stack does not name, per month: an assumption (an operator's console read a day);
+each is one SNS publish and one email to on-call."""
+ACCESS_RULE_STATE = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+"""The state only the access alert rule has (components/access_alerts.py): how the estimate finds it."""
+CLOUDTRAIL_PRICING = "https://aws.amazon.com/cloudtrail/pricing/"
+RULE = "aws:cloudwatch/eventRule:EventRule"
 QUEUE = "aws:sqs/queue:Queue"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
@@ -153,6 +170,7 @@ def estimate(
     rotations_per_month: dict[str, float] | None = None,
     reads_per_secret_per_day: float = READS_PER_SECRET_PER_DAY,
     lambda_seconds_per_invocation: float = LAMBDA_SECONDS_PER_INVOCATION,
+    access_alerts_per_month: float = ACCESS_ALERTS_PER_MONTH,
 ) -> dict[str, Any]:
     """The monthly cost of a stack in USD, by line item, with the prices and assumptions used.
 
@@ -262,6 +280,17 @@ def estimate(
                       + messages / 1_000_000 * PRICES["lambda.per_1m_requests"]
                       + restart_gb_seconds * PRICES["lambda.gb_second.x86_64"]
                       + alarms * PRICES["cloudwatch.alarm_month"])
+    access_rules = [r for r in by_type.get(RULE, []) if r.get("state") == ACCESS_RULE_STATE]
+    if access_rules:
+        # Every GetSecretValue of the environment (the application's and the rotations') is matched against
+        # the rule, free; only the alerts cost anything.
+        evaluated = reads + rotation_calls
+        lines["accessAlertRule"] = _line(evaluated, "management event", PRICES["eventbridge.aws_management_event"])
+        alert_usd = (access_alerts_per_month / 1_000_000 * PRICES["sns.per_1m_publishes"]
+                     + access_alerts_per_month / 100_000 * PRICES["sns.email_per_100k"])
+        lines["accessAlerts"] = {**_line(access_alerts_per_month, "alert", PRICES["sns.per_1m_publishes"], 1_000_000),
+                                 "monthlyUsd": round(alert_usd, 4)}
+        unrounded += alert_usd
     key_rotation_extra = len(rotating_keys) * KMS_BILLED_ROTATIONS * PRICES["kms.rotated_material_month"]
     warnings = []
     in_vpc = sum(1 for f in functions.values() if ((f.get("vpcConfig") or {}).get("subnetIds")))
@@ -272,6 +301,10 @@ def estimate(
             f"and this estimate does not count: an endpoint is about USD {VPC_ENDPOINT_AZ_HOUR:.2f} per "
             f"availability zone-hour (USD {VPC_ENDPOINT_AZ_HOUR * HOURS_PER_MONTH:.2f} a month per zone) plus data "
             f"({VPC_ENDPOINT_SOURCE})")
+    if access_rules:
+        warnings.append(
+            f"access alerts see reads only while a CloudTrail trail logs read management events in {region}; the "
+            f"account's first copy of management events is free, a further trail's are not ({CLOUDTRAIL_PRICING})")
     if region not in SAME_PRICE_REGIONS:
         warnings.append(f"prices are {PRICE_REGION} list prices; not checked for {region}")
     return {
@@ -288,6 +321,7 @@ def estimate(
             "lambdaInvocationsPerRotation": STEPS_PER_ROTATION,
             "secretsManagerCallsPerRotation": SM_CALLS_PER_ROTATION,
             "kmsDecryptsPerRotation": KMS_DECRYPTS_PER_ROTATION,
+            "accessAlertsPerMonth": access_alerts_per_month,
             "freeTiersIgnored": True,
         },
         "counts": {

@@ -16,6 +16,10 @@ VPC_WARNING = ("1 rotation function(s) run in a VPC and reach Secrets Manager th
                "estimate does not count: an endpoint is about USD 0.01 per availability zone-hour (USD 7.30 a month "
                "per zone) plus data (https://aws.amazon.com/privatelink/pricing/)")
 """The root stacks' Redis rotation runs in the stack's subnets (rotationSubnetIds)."""
+TRAIL_WARNING = ("access alerts see reads only while a CloudTrail trail logs read management events in "
+                 "ap-southeast-2; the account's first copy of management events is free, a further trail's are not "
+                 "(https://aws.amazon.com/cloudtrail/pricing/)")
+"""Production's access alerts depend on a trail the stack does not make."""
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +76,13 @@ def test_production_estimate_matches_the_hand_computation(stacks: dict[str, Any]
     invocations = 4 * rotations                                     # 3.37
     lambda_requests = invocations / 1_000_000 * 0.20
     lambda_compute = invocations * 2 * 256 / 1024 * 0.0000166667
-    total = storage + api + keys + kms_requests + lambda_requests + lambda_compute
+    # Access alerts (on in production): EventBridge ingests AWS management events for free, so matching every
+    # GetSecretValue costs nothing (EventBridge pricing page); 30 alerts a month, each one SNS publish
+    # (USD 0.50 per million) and one email (USD 2.00 per 100,000).
+    alerts = 30 / 1_000_000 * 0.50 + 30 / 100_000 * 2.00            # 0.0006
+    total = storage + api + keys + kms_requests + lambda_requests + lambda_compute + alerts
 
-    assert total == pytest.approx(10.5841, abs=1e-4)
+    assert total == pytest.approx(10.5847, abs=1e-4)
     assert cost["monthlyUsd"] == round(total, 2) == 10.58
     # After each key's second yearly rotation: + USD 1.00 x 2 rotations x 2 keys.
     assert cost["monthlyUsdSteadyState"] == round(total + 4.00, 2) == 14.58
@@ -87,7 +95,10 @@ def test_production_estimate_matches_the_hand_computation(stacks: dict[str, Any]
     assert lines["lambdaCompute"]["quantity"] == pytest.approx(invocations * 0.5, abs=1e-3)
     assert cost["counts"]["rotationsPerMonth"] == pytest.approx(rotations, abs=1e-4)
     assert cost["region"] == "ap-southeast-2"
-    assert cost["warnings"] == [VPC_WARNING.format(region="ap-southeast-2")]
+    assert lines["accessAlertRule"]["monthlyUsd"] == 0.0
+    assert lines["accessAlertRule"]["quantity"] == pytest.approx(reads + 12 * rotations, abs=1e-2)
+    assert lines["accessAlerts"]["monthlyUsd"] == pytest.approx(alerts, abs=1e-4)
+    assert cost["warnings"] == [VPC_WARNING.format(region="ap-southeast-2"), TRAIL_WARNING]
     assert cost["pricesAsOf"] and cost["currency"] == "USD"
 
 
@@ -109,6 +120,7 @@ def test_staging_estimate_matches_the_hand_computation(stacks: dict[str, Any]) -
 
     assert total == pytest.approx(5.5841, abs=1e-4)
     assert cost["monthlyUsd"] == 5.58
+    assert "accessAlerts" not in cost["lines"]  # off in staging by default
     assert cost["monthlyUsdSteadyState"] == round(total + 2.00, 2) == 7.58
 
 

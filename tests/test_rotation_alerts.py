@@ -37,7 +37,7 @@ def eventbridge(report: Report, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(key, "testing")
     region = report.run.stack.values["aws:region"]
-    (rule,) = [r for r in report.run.resources if r.type == RULE]
+    (rule,) = [r for r in report.run.resources if r.type == RULE and "rotation-alerts" in r.name]
     assert rule.inputs.get("eventBusName", "default") == "default", "AWS service events arrive on the default bus"
     with mock_aws():
         events = boto3.client("events", region_name=region)

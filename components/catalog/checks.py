@@ -459,8 +459,9 @@ def _check_env_unique(catalog: Catalog) -> None:
     for name, secret in catalog.secrets.items():
         fed = [(f"keys.{key}.env" if key else "value.env", f"{name}:{key}" if key else name, value.env)
                for key, value in secret.values.items()]
-        if secret.public_key is not None:  # the published JWKS feeds variables of the same stacks
+        if secret.public_key is not None:  # the published JWKS and PEM feed variables of the same stacks
             fed.append(("public_key.env", f"{name}:public_key", secret.public_key.env))
+            fed.append(("public_key.pem_env", f"{name}:public_key", secret.public_key.pem_env))
         for field, where, variables in fed:
             for var in variables:
                 if var in seen and _share_environment(catalog, seen[var].split(":")[0], name):

@@ -446,8 +446,12 @@ class PublicKey(_Model):
     """Services that only verify tokens: they read the public secret and are denied the private one."""
     env: EnvNames = Field(default_factory=list)
     """Environment variables the JWKS (`<name>-public-key:jwks`) feeds."""
+    pem_env: EnvNames = Field(default_factory=list)
+    """Environment variables the PEM of the newest key (`<name>-public-key:pem`) feeds, for a verifier that takes
+    one PEM rather than a JWKS. It changes when a rotation publishes the new key, before that key signs; from then
+    on such a verifier rejects tokens signed by the previous key (docs/catalog.md, public keys)."""
 
-    @field_validator("env")
+    @field_validator("env", "pem_env")
     @classmethod
     def _env_names(cls, value: list[str]) -> list[str]:
         return Value._env_names(value)
@@ -477,7 +481,8 @@ class Secret(_Model):
     consumers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
     """Services (by name: lowercase, digits, '-') that read this secret at run time."""
     public_key: PublicKey | None = None
-    """`jwt-rs256` only: publish the public half (JWKS) where verifiers read it without the private key."""
+    """`jwt-rs256` only: publish the public half (JWKS, and the newest key's PEM) where verifiers read it without
+    the private key."""
     rotate_every_days: int | None = Field(default=None, ge=1, le=1000)
     """`rotation: manual` only: the period a person rotates it on; `python -m ops due` reports it due
     from the current version's creation date in AWS."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import run_stack
 from tests.test_errors import expect_error
@@ -55,3 +56,19 @@ def test_pem_env_belongs_to_public_key(make_project: Callable[..., Path]) -> Non
     bad = SIGNING.replace("kid: {env: JWT_KEY_ID, rotation: {}}", "kid: {env: JWT_KEY_ID, rotation: {}, pem_env: X}")
     expect_error(make_project(catalog(bad), STACK), "catalog.yaml", "secret 'signing-key'", "field 'keys.kid.pem_env'",
                  "'pem_env' belongs to 'public_key'")
+
+
+def test_verifiers_restart_with_the_signing_keys_rotation(make_project: Callable[..., Path]) -> None:
+    """A verifier reads the public secret, which no RotationSucceeded event names: without a restart after the
+    signing key's rotation, a verifier that reads once (ECS) would keep the old PEM (or a JWKS without the new key)
+    while restarted signers issue tokens of the new one."""
+    from components import consumers
+    from components.catalog.checks import parse_catalog
+    from components.public_key import with_public_keys
+
+    parsed = parse_catalog(yaml.safe_load(catalog(PEM)), "catalog.yaml")
+    consumption = {"auth": consumers.EcsService("shop-staging", "auth"),
+                   "gateway": consumers.EcsService("shop-staging", "gateway")}
+    targets = consumers.restart_targets(with_public_keys(parsed.for_environment("staging")), consumption, "shop",
+                                        "staging")
+    assert targets["secrets"] == {"shop/staging/signing-key": ["auth", "gateway"]}

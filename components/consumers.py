@@ -305,7 +305,11 @@ def restart_targets(secrets: Mapping[str, Secret], consumption: Mapping[str, Con
     targets = {s: ({"kind": "ecs", "cluster": c.cluster, "service": c.service} if isinstance(c, EcsService)
                    else {"kind": "lambda", "function": c.function})
                for s, c in restarted.items() if isinstance(c, EcsService | LambdaColdStart)}
-    by_secret = {f"{app}/{environment}/{n}": sorted(s for s in e.consumers if s in targets)
+    # A signing key's verifiers read its public secret, which no rotation event names: they restart with the
+    # key's own rotation, or a verifier that reads once would never get the new key (nor, with `pem_env`, the PEM).
+    by_secret = {f"{app}/{environment}/{n}": sorted(s for s in {*e.consumers, *(e.public_key.verifiers if
+                                                                               e.public_key is not None else ())}
+                                                    if s in targets)
                  for n, e in secrets.items() if isinstance(e.rotation, Rotation)}
     return {"targets": targets, "secrets": {n: s for n, s in sorted(by_secret.items()) if s}}
 

@@ -13,7 +13,9 @@ KMS conditions (`kms:ViaService` ssm), pack rules and simulator cells for one JS
 
 The rotation function writes it (rotation/strategies/jwt.py): at setSecret, before the new key can
 sign, it publishes `{"alg", "jwks", "keys_pem"}` with the new key and the current one, so every
-token a signer can issue verifies at every moment of the rotation.
+token a signer can issue verifies at every moment of the rotation against the JWKS; and `pem`, the new key
+alone, for a verifier that takes one PEM: it switches at that same step, so tokens of the new key verify
+before any signer has it, and from then on tokens of the previous key do not (docs/catalog.md).
 
 Its name ends in `-public-key`, not `-public`: six characters after a hyphen look like the random
 suffix Secrets Manager appends to every ARN (README, Names).
@@ -28,9 +30,10 @@ from components.catalog.model import RotationSource, Secret, Value
 from components.names import public_name
 
 SUFFIX = names.PUBLIC_KEY_SUFFIX
-PUBLISHED_KEYS = ("alg", "jwks", "keys_pem")
-"""What the rotation function writes in the public secret: no private key, no "current key" field (between
-setSecret and finishSecret the newest key is published but does not sign yet: verifiers pick by `kid`)."""
+PUBLISHED_KEYS = ("alg", "jwks", "keys_pem", "pem")
+"""What the rotation function writes in the public secret: no private key. `jwks` and `keys_pem` hold the newest
+key and the current one (between setSecret and finishSecret the newest is published but does not sign yet:
+verifiers pick by `kid`); `pem` holds the newest key alone, for verifiers that take one PEM (`pem_env`)."""
 
 
 def public_entry(name: str, entry: Secret) -> Secret:
@@ -47,6 +50,7 @@ def public_entry(name: str, entry: Secret) -> Secret:
             "alg": Value(rotation=RotationSource()),
             "jwks": Value(rotation=RotationSource(), env=entry.public_key.env),
             "keys_pem": Value(rotation=RotationSource()),
+            "pem": Value(rotation=RotationSource(), env=entry.public_key.pem_env),
         },
     })
 

@@ -100,15 +100,20 @@ def parameters(entry: Secret, secret_name: str = "") -> dict[str, object]:
     if strategy == "jwt-hs256":
         spec = next((g for k, g in generated if k == "key"), None)
         return {"bytes": spec.bytes} if isinstance(spec, BytesSpec) else {}
+    # The catalog's templates, which the function renders again with the new value (rotation/template.py, the
+    # renderer the program uses for the first value): same format, same optional parts.
+    templates = {k: v.template for k, v in entry.values.items() if v.template is not None}
     if strategy == "token":
         key, spec = generated[0]
-        return {"key": key or None, "generate": _spec(spec)}
+        return {"key": key or None, "generate": _spec(spec), **({"templates": templates} if templates else {})}
     password = next((g for k, g in generated if k == "password"), None)
     params: dict[str, object] = {"generate": _spec(password)} if password is not None else {}
     if entry.rotation.acl is not None:
         params["acl"] = entry.rotation.acl
     if "url" in made_by_rotation(entry):
         params["url"] = True  # the first version lacks the url (it holds the password): the function adds it
+    if templates:
+        params["templates"] = templates
     return params
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,6 +14,7 @@ from components import grants, iam, names
 from components.adopt import Adoption
 from components.catalog import PLACEHOLDER_REF, BytesSpec, ManagedExternal, PasswordSpec, Rotation, Secret, UuidSpec
 from components.values import SuppliedValues
+from rotation import template as templates
 
 
 @dataclass(frozen=True)
@@ -102,12 +102,10 @@ def _generated(
 
 
 def render_template(template: str, parts: Mapping[str, str | int | bool]) -> str:
-    """Substitute sibling values into a template, percent-encoding each so that none breaks a URL."""
-    return PLACEHOLDER_REF.sub(lambda m: urllib.parse.quote(_text(parts[m.group(1)]), safe=""), template)
-
-
-def _text(value: str | int | bool) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+    """Substitute sibling values into a template, percent-encoding each so that none breaks a URL; an optional
+    part (`[...]`) whose key this stack leaves unset is left out. The rotation function renders with the same
+    code (rotation/template.py)."""
+    return templates.render(template, parts)
 
 
 class CatalogSecret(pulumi.ComponentResource):
@@ -199,9 +197,10 @@ class CatalogSecret(pulumi.ComponentResource):
         if not missing_required:
             parts.update({k: pulumi.Output.from_input(v) for k, v in args.extra_values.items()})
         optional_missing = {gap.key for gap in args.supplied.missing if not gap.required}
-        # A template whose part this stack leaves unset is left out too (with its variables).
-        optional_missing |= {k for k, v in entry.values.items()
-                             if v.template is not None and set(PLACEHOLDER_REF.findall(v.template)) & optional_missing}
+        # A template whose required part this stack leaves unset is left out too (an optional part, `[...]`, is
+        # left out of the rendered value instead).
+        optional_missing |= {k for k, v in entry.values.items() if v.template is not None
+                             and set(templates.parse(v.template).required) & optional_missing}
         present = [k for k in entry.values if k not in missing_keys | optional_missing | in_aws]
         # A required value not set yet still belongs to the secret.
         self.keys = tuple(k for k in entry.values if k not in optional_missing)

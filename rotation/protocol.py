@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from rotation import template
 from rotation.errors import (
     ConfigurationError,
     ExternalServiceError,
@@ -385,3 +386,23 @@ def _finish_hook(strategy: Strategy, ctx: RotationContext, current: str | None =
     # Clearing AWSPENDING marks the rotation complete (and lets the next RotateSecret start).
     ctx.store.move_stage(PENDING, to_version=None, from_version=ctx.token)
     logger.info("finishSecret: rotation of %s to version %s complete", ctx.secret_name, ctx.token)
+
+
+def templates_parameter(strategy: str, params: Mapping[str, Any]) -> dict[str, str] | None:
+    """The `templates` parameter of a strategy that changes a credential (the catalog's templates, key ->
+    template, rotation/template.py), parsed; a ConfigurationError for a malformed one."""
+    try:
+        return template.parameter(params.get("templates"))
+    except template.TemplateError as exc:
+        raise ConfigurationError(f"{strategy}: {exc}") from None
+
+
+def rebuilt(new: Mapping[str, Any], templates: Mapping[str, str] | None, url: bool,
+            build_url: Callable[[Mapping[str, Any]], str]) -> dict[str, Any]:
+    """A new credential with every value built from it rendered again: the catalog's templates (an optional part
+    written only when its keys have values here, as at deploy), and, where the catalog sent none for it, the
+    strategy's own `url` when the secret has one (`url`)."""
+    out = template.rebuilt(new, templates or {})
+    if url and "url" not in (templates or {}):
+        out["url"] = build_url(out)
+    return out

@@ -649,13 +649,14 @@ def test_tria_database_url_is_built_from_its_parts(run, stack: str) -> None:  # 
     assert data["engine"] == "postgres" and data["username"] == f"tria_app_{stack}"
     assert data["dbname"] == f"tria_aibpo_{stack}" and str(data["port"]) == "5432"
     # The password (openssl rand -base64 48) and the url built from it are made by the first rotation, inside
-    # AWS: the function rebuilds `url` from the parts (`"url": true` in its targets).
+    # AWS: the function rebuilds `url` from the parts (`"url": true` in its targets), with the catalog's template.
     assert "password" not in data and "url" not in data
     (function,) = [r for r in report.run.resources if r.type == "aws:lambda/function:Function"
                    and r.inputs["environment"]["variables"]["ROTATION_STRATEGY"] == "postgres-single-user"]
     targets = json.loads(function.inputs["environment"]["variables"]["ROTATION_TARGETS"])
     assert targets[f"tria-aibpo/{stack}/database"] == {
-        "generate": {"kind": "bytes", "bytes": 48, "encoding": "base64"}, "url": True}
+        "generate": {"kind": "bytes", "bytes": 48, "encoding": "base64"}, "url": True,
+        "templates": {"url": "postgresql://{username}:{password}@{host}:{port}/{dbname}"}}
 
 
 def test_tria_generated_keys_follow_the_seeds_openssl_commands(run) -> None:  # type: ignore[no-untyped-def]

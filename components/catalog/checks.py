@@ -37,6 +37,7 @@ from components.catalog.model import (
 )
 from components.errors import ConfigurationError
 from components.names import public_name
+from rotation import template as templates
 
 _MODEL_PLACES = {
     "BytesSpec": "'generate'", "PasswordSpec": "'generate'", "UuidSpec": "'generate'", "ExternalSource": "'external'",
@@ -256,6 +257,7 @@ def _check_secret(path: str, name: str, secret: Secret, environments: tuple[str,
                         path, f"template refers to '{ref}', which is itself a template", secret=name,
                         field=f"{field}.template",
                     )
+            _check_optional_parts(path, name, secret, key, environments)
     for key, value in values.items():
         field = f"keys.{key}" if key else "value"
         if isinstance(value.required, list):
@@ -457,8 +459,9 @@ def _check_env_unique(catalog: Catalog) -> None:
     for name, secret in catalog.secrets.items():
         fed = [(f"keys.{key}.env" if key else "value.env", f"{name}:{key}" if key else name, value.env)
                for key, value in secret.values.items()]
-        if secret.public_key is not None:  # the published JWKS feeds variables of the same stacks
+        if secret.public_key is not None:  # the published JWKS and PEM feed variables of the same stacks
             fed.append(("public_key.env", f"{name}:public_key", secret.public_key.env))
+            fed.append(("public_key.pem_env", f"{name}:public_key", secret.public_key.pem_env))
         for field, where, variables in fed:
             for var in variables:
                 if var in seen and _share_environment(catalog, seen[var].split(":")[0], name):
@@ -542,3 +545,29 @@ def _check_put_by_ops(path: str, name: str, secret: Secret) -> None:
     if secret.value_renewed:
         raise ConfigurationError(path, "a secret put with `python -m ops put` is not rotated by a function or the "
                                  "application: rotate it by putting a new value", secret=name, field="rotation")
+
+
+def _always_set(secret: Secret, key: str, environments: tuple[str, ...]) -> bool:
+    """Whether every stack of this secret has a value for `key`: generated, written by rotation, a plain value
+    with a default, or supplied and required in each of the secret's environments."""
+    value = secret.values[key]
+    if value.external is None and value.config is None:
+        return True
+    if value.config is not None and value.config.default is not None:
+        return True
+    return all(value.required_in(env) for env in secret.environments or environments)
+
+
+def _check_optional_parts(path: str, name: str, secret: Secret, key: str, environments: tuple[str, ...]) -> None:
+    """Each key inside an optional part (`[...]`) is one some stack of this secret may leave unset: with a key
+    that is always set inside it, the brackets would not say what decides whether the part is written."""
+    value = secret.values[key]
+    assert value.template is not None
+    for part in templates.parse(value.template).optional:
+        for ref in part:
+            if _always_set(secret, ref, environments):
+                raise ConfigurationError(
+                    path, f"'{ref}' inside an optional part '[...]' has a value in every environment of this secret, "
+                    "so the part is always written: move it out of the brackets, or make it optional "
+                    "(required: false or required: [<environments>])", secret=name, field=f"keys.{key}.template",
+                )

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from components.sharing import SharedWith, check_unique
+from rotation import template as templates
 
 SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 KEY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -221,7 +222,9 @@ class Value(_Model):
     """Written by the rotation function (`first_value: rotation`): the program declares the key, never its value."""
     template: str | None = None
     """Built from sibling keys, e.g. `postgresql://{username}:{password}@{host}:{port}/{dbname}`;
-    substituted values are percent-encoded so that a password cannot break the URL."""
+    substituted values are percent-encoded so that a password cannot break the URL. A part in square
+    brackets is written only when every key inside it has a value in the stack (`redis://[:{password}@]{host}`);
+    `[[` and `]]` are literal brackets (`[[::1]]`)."""
     required: bool | Annotated[list[str], Field(min_length=1)] = True
     """An optional external or config value may be missing in a stack; the key is then left out. A
     list of environments makes it required there and optional elsewhere (`required: [production]`)."""
@@ -246,6 +249,16 @@ class Value(_Model):
             if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
                 raise ValueError(f"'{name}' would override the runtime, the loader or the AWS SDK of the consumer; "
                                  "name the variable after the application's own setting")
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                templates.parse(value)
+            except templates.TemplateError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("pattern")
@@ -433,8 +446,12 @@ class PublicKey(_Model):
     """Services that only verify tokens: they read the public secret and are denied the private one."""
     env: EnvNames = Field(default_factory=list)
     """Environment variables the JWKS (`<name>-public-key:jwks`) feeds."""
+    pem_env: EnvNames = Field(default_factory=list)
+    """Environment variables the PEM of the newest key (`<name>-public-key:pem`) feeds, for a verifier that takes
+    one PEM rather than a JWKS. It changes when a rotation publishes the new key, before that key signs; from then
+    on such a verifier rejects tokens signed by the previous key (docs/catalog.md, public keys)."""
 
-    @field_validator("env")
+    @field_validator("env", "pem_env")
     @classmethod
     def _env_names(cls, value: list[str]) -> list[str]:
         return Value._env_names(value)
@@ -464,7 +481,8 @@ class Secret(_Model):
     consumers: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(default_factory=list)
     """Services (by name: lowercase, digits, '-') that read this secret at run time."""
     public_key: PublicKey | None = None
-    """`jwt-rs256` only: publish the public half (JWKS) where verifiers read it without the private key."""
+    """`jwt-rs256` only: publish the public half (JWKS, and the newest key's PEM) where verifiers read it without
+    the private key."""
     rotate_every_days: int | None = Field(default=None, ge=1, le=1000)
     """`rotation: manual` only: the period a person rotates it on; `python -m ops due` reports it due
     from the current version's creation date in AWS."""
@@ -508,8 +526,8 @@ class Secret(_Model):
         """Whether a stack of `environment` always has this key: its value is required there, or it is
         a template whose every part is."""
         value = self.values[key]
-        if value.template is not None:
-            return all(self.values[ref].required_in(environment) for ref in PLACEHOLDER_REF.findall(value.template))
+        if value.template is not None:  # its optional parts ([...]) may be left out
+            return all(self.values[ref].required_in(environment) for ref in templates.parse(value.template).required)
         return value.required_in(environment)
 
     @property
@@ -631,7 +649,7 @@ def needed_keys(secrets: Mapping[str, Secret]) -> dict[str, dict[str, str]]:
     """Secret -> key -> why: the values a rotation of this stack cannot do without, so that one left optional
     (`required: false`, `required: [dev]`) and unset here makes the credential wait, as a missing required
     value does, instead of scheduling a rotation that can only fail: a database strategy's own keys
-    (NEEDS_KEYS, with the parts of a template among them) and its master's login."""
+    (NEEDS_KEYS, with the required parts of a template among them) and its master's login."""
     needed: dict[str, dict[str, str]] = {}
     for name, entry in secrets.items():
         if not isinstance(entry.rotation, Rotation) or entry.rotation.strategy not in NEEDS_KEYS:
@@ -640,7 +658,7 @@ def needed_keys(secrets: Mapping[str, Secret]) -> dict[str, dict[str, str]]:
         mine = needed.setdefault(name, {})
         for key in NEEDS_KEYS[strategy]:
             template = values[key].template if key in values else None
-            for part in (key, *(PLACEHOLDER_REF.findall(template) if template else ())):
+            for part in (key, *(templates.parse(template).required if template else ())):
                 mine.setdefault(part, f"the {strategy} rotation of {name} reads its '{key}', which cannot succeed "
                                 "without it")
         master = entry.rotation.master

@@ -31,6 +31,10 @@ REFERENCE_VALUE = re.compile(
     r"^(arn:[^\s]+|[A-Za-z0-9_+=.@-]+(/[A-Za-z0-9_+=.@-]+){2,}|https?://[^\s]+|\$\{[^}]+\}|)$"
 )
 """An ARN, a `<app>/<env>/<name>` secret name, a URL or a placeholder: a reference, not a value."""
+TEMPLATE_KEY = re.compile(r"\{[A-Za-z][A-Za-z0-9_]*\}")
+"""A `{key}` of a catalog template (a rotation function's `templates` parameter): a name, not a value. It is
+removed before the entropy test, so the template's literal text is still tested (a secret written into one is
+not hidden by a placeholder beside it)."""
 ENTROPY_MIN_LENGTH = 20
 ENTROPY_BITS_PER_CHAR = 4.0
 
@@ -70,7 +74,7 @@ def _leaves(value: str) -> list[str]:
     each split at whitespace. A key or token has none inside it (a PEM's lines are words of their own),
     while rule lists and sentences do: a Redis ACL such as `~app:* +@all -@dangerous` reaches 4 bits
     per character as a whole and none of its words does."""
-    return [word for leaf in _json_leaves(value) for word in leaf.split()]
+    return [TEMPLATE_KEY.sub("", word) for leaf in _json_leaves(value) for word in leaf.split()]
 
 
 def _json_leaves(value: str) -> list[str]:

@@ -10,11 +10,12 @@ jwt-rs256 JSON: {"alg": "RS256", "kid", "private_key_pem", "public_key_pem",
   (aws/amazon-ecs-agent agent/asm/asm.go), which is the text itself only for a string; an object would
   arrive as `map[keys:[...]]`. Readers accept the object too (versions written before).
   RSA size: param `bits`, default 4096.
-  Param `public` (a secret name): setSecret publishes {"alg", "jwks", "keys_pem": {kid: PEM}} there
+  Param `public` (a secret name): setSecret publishes {"alg", "jwks", "keys_pem": {kid: PEM}, "pem"} there
   (jwks as JSON text, as above), as version ClientRequestToken (PutSecretValue's idempotency: a re-run
   puts the same bytes and AWS ignores it). It runs before finishSecret, so verifiers hold the new key
   before any signer uses it; meanwhile the JWKS lists both the new key (not signing yet) and the current
-  one. The document is built from the public numbers (n, e) of the pending and current private keys,
+  one; `pem` is the new key's PEM alone (a single-PEM verifier switches here, before the key signs). The
+  document is built from the public numbers (n, e) of the pending and current private keys,
   never copied from a field of the pending value, and is checked whole before anything is written.
 
 The previous_* fields come from AWSCURRENT at createSecret time; a secret created without a
@@ -303,15 +304,32 @@ def public_document(pending: Mapping[str, Any], current: Mapping[str, Any] | Non
         previous = private_key(current.get("private_key_pem"), "AWSCURRENT: private_key_pem").public_key()
         _listed(jwks, current_kid, previous, what)
         keys.append((current_kid, previous))
-    document = json.dumps({
+    published = {
         "alg": "RS256",
         "jwks": jwks_text([public_jwk(k, i) for i, k in keys]),
         "keys_pem": {i: _public_pem(k) for i, k in keys},
-    }, sort_keys=True, separators=(",", ":"))
+        # The newest key alone, for verifiers that take one PEM: it switches here, before the key signs.
+        "pem": _public_pem(signer),
+    }
+    _public_only(published, what)
+    document = json.dumps(published, sort_keys=True, separators=(",", ":"))
     if len(document.encode()) > SECRET_STRING_LIMIT:
         raise SecretFormatError(f"{what}: the public document would be {len(document.encode()):,} bytes; a secret "
                                 f"holds at most {SECRET_STRING_LIMIT:,}")
     return document
+
+
+def _public_only(published: Mapping[str, Any], what: str) -> None:
+    """The last check before the public document is written: every PEM in it (`keys_pem`, `pem`) is a public key
+    and nothing else, under any header; the JWKS has no private member. Each PEM is re-serialised from public
+    numbers above, so this never fires unless that code changes: a private key is never published."""
+    pems = [published["pem"], *published["keys_pem"].values()]
+    for pem in pems:
+        if not isinstance(pem, str) or "PRIVATE" in pem.upper() or pem.count("-----BEGIN ") != 1:
+            raise SecretFormatError(f"{what}: a PEM to publish is not one public key: refusing to publish")
+        _public_pem_key(pem, f"{what}: a PEM to publish")
+    if any(PRIVATE_MEMBERS & set(k) for k in load_jwks(published["jwks"])["keys"]):
+        raise SecretFormatError(f"{what}: the JWKS to publish holds private key members: refusing to publish")
 
 
 def same_secret(target: str, name: str) -> bool:

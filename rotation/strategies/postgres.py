@@ -19,15 +19,14 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
 
 import certifi
 import psycopg
 from psycopg import sql
 
-from rotation import generate
+from rotation import generate, template
 from rotation.errors import ConfigurationError, CredentialError, ExternalServiceError, SecretFormatError
-from rotation.protocol import RotationContext, Strategy
+from rotation.protocol import RotationContext, Strategy, rebuilt, templates_parameter
 from rotation.tls import ca_bundle, is_loopback
 from rotation.values import describe_exc, load_object
 
@@ -110,20 +109,21 @@ def tls_options(data: Mapping[str, Any]) -> dict[str, str]:
     return options
 
 
+URL = "postgresql://{username}:{password}@{host}:{port}/{dbname}"
+"""The `url` a secret without a catalog template for it gets."""
+
+
 def build_url(data: Mapping[str, Any]) -> str:
     """postgresql://user:pass@host:port/dbname, every part percent-encoded."""
-    return (
-        f"postgresql://{quote(data['username'], safe='')}:{quote(data['password'], safe='')}"
-        f"@{data['host']}:{data['port']}/{quote(data['dbname'], safe='')}"
-    )
+    return template.render(URL, data)
 
 
-def with_password(data: Mapping[str, Any], username: str, password: str, url: bool = False) -> dict[str, Any]:
-    """`url`: add the URL even if `data` has none (the catalog declares one, left out of a first version)."""
-    new = {**data, "username": username, "password": password}
-    if url or "url" in data:
-        new["url"] = build_url(new)
-    return new
+def with_password(data: Mapping[str, Any], username: str, password: str, url: bool = False,
+                  templates: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`url`: add the URL even if `data` has none (the catalog declares one, left out of a first version);
+    `templates`: the catalog's templates, rendered again with the new credential."""
+    return rebuilt({**data, "username": username, "password": password}, templates, url or "url" in data,
+                   build_url)
 
 
 def connect(data: Mapping[str, Any], username: str | None = None, password: str | None = None) -> psycopg.Connection:
@@ -228,16 +228,18 @@ class SingleUserStrategy(Strategy):
     """
 
     name = "postgres-single-user"
-    parameters = frozenset({"generate", "url"})
+    parameters = frozenset({"generate", "url", "templates"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         self.spec = _password_spec(params)
         self.url = _url_flag(params)
+        self.templates = templates_parameter(self.name, params)
 
     def create_pending(self, current: str, ctx: RotationContext) -> str:
         data = parse(current, f"{ctx.secret_name} (AWSCURRENT)", installed=False)
-        return json.dumps(with_password(data, data["username"], generate.generate(self.spec), self.url))
+        return json.dumps(with_password(data, data["username"], generate.generate(self.spec), self.url,
+                                        self.templates))
 
     def _candidates(self, pending: dict[str, Any], current: str, ctx: RotationContext) -> Iterator[tuple[str, str]]:
         """(label, password) to log in with: AWSCURRENT; then, with no master to fall back on, AWSPREVIOUS
@@ -319,12 +321,13 @@ class AlternatingUsersStrategy(Strategy):
     """
 
     name = "postgres-alternating-users"
-    parameters = frozenset({"generate", "url"})
+    parameters = frozenset({"generate", "url", "templates"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         self.spec = _password_spec(params)
         self.url = _url_flag(params)
+        self.templates = templates_parameter(self.name, params)
 
     def create_pending(self, current: str, ctx: RotationContext) -> str:
         # A first version without a password (nothing installed yet) alternates like any other: the master
@@ -332,7 +335,7 @@ class AlternatingUsersStrategy(Strategy):
         data = parse(current, f"{ctx.secret_name} (AWSCURRENT)", {"masterarn": str}, installed=False)
         user = data["username"]
         other = user[: -len(CLONE_SUFFIX)] if user.endswith(CLONE_SUFFIX) else user + CLONE_SUFFIX
-        return json.dumps(with_password(data, other, generate.generate(self.spec), self.url))
+        return json.dumps(with_password(data, other, generate.generate(self.spec), self.url, self.templates))
 
     def set(self, pending: str, current: str, ctx: RotationContext) -> None:
         data = parse(pending, f"{ctx.secret_name} (AWSPENDING)", {"masterarn": str})

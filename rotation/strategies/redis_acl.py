@@ -21,15 +21,14 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from rotation import generate
+from rotation import generate, template
 from rotation.errors import ConfigurationError, CredentialError, ExternalServiceError, SecretFormatError
-from rotation.protocol import RotationContext, Strategy
+from rotation.protocol import RotationContext, Strategy, rebuilt, templates_parameter
 from rotation.tls import ca_bundle
 from rotation.values import describe_exc, load_object
 
@@ -65,12 +64,12 @@ def parse(value: str, what: str, *, installed: bool = True) -> dict[str, Any]:
     return data
 
 
+URL = "{username}:{password}@{host}:{port}"
+"""The `url` a secret without a catalog template for it gets: `redis://` or, with tls, `rediss://` before it."""
+
+
 def build_url(data: Mapping[str, Any]) -> str:
-    scheme = "rediss" if data.get("tls") else "redis"
-    return (
-        f"{scheme}://{quote(data['username'], safe='')}:{quote(data['password'], safe='')}"
-        f"@{data['host']}:{data['port']}"
-    )
+    return template.render(("rediss://" if data.get("tls") else "redis://") + URL, data)
 
 
 def client(data: Mapping[str, Any], username: str | None = None, password: str | None = None) -> redis.Redis:
@@ -112,7 +111,7 @@ def _where(data: Mapping[str, Any]) -> str:
 class RedisAclStrategy(Strategy):
     name = "redis-acl"
     retires = True  # finishSecret removes the previous password from the ACL user
-    parameters = frozenset({"generate", "acl", "url"})
+    parameters = frozenset({"generate", "acl", "url", "templates"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
@@ -126,13 +125,12 @@ class RedisAclStrategy(Strategy):
         self.url = params.get("url", False)
         if not isinstance(self.url, bool):
             raise ConfigurationError("redis-acl: 'url' must be true or false")
+        self.templates = templates_parameter(self.name, params)
 
     def create_pending(self, current: str, ctx: RotationContext) -> str:
         data = parse(current, f"{ctx.secret_name} (AWSCURRENT)", installed=False)
         new = {**data, "password": generate.generate(self.spec)}
-        if self.url or "url" in data:
-            new["url"] = build_url(new)
-        return json.dumps(new)
+        return json.dumps(rebuilt(new, self.templates, self.url or "url" in data, build_url))
 
     @contextmanager
     def _admin(self, data: Mapping[str, Any], ctx: RotationContext, step: str) -> Iterator[redis.Redis]:

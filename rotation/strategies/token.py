@@ -1,6 +1,6 @@
 """token: a generated value with no external system (API tokens, signing salts, ...).
 
-Params: {"key": null | "<json key>", "generate": <generation spec>}. With `key` null the
+Params: {"key": null | "<json key>", "generate": <generation spec>, "templates": {key: template}}. With `key` null the
 secret is the plain string; otherwise the secret is a JSON object and only `key` changes.
 A secret created without a value gets `{key: <new>}` (or the plain value) as its first value.
 """
@@ -11,9 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from rotation import generate
+from rotation import generate, template
 from rotation.errors import ConfigurationError, CredentialError
-from rotation.protocol import RotationContext, Strategy
+from rotation.protocol import RotationContext, Strategy, templates_parameter
 from rotation.values import load_object
 
 
@@ -21,7 +21,7 @@ class TokenStrategy(Strategy):
     name = "token"
     installs = False  # consumers read the new value once it is AWSCURRENT
     makes_first_value = True
-    parameters = frozenset({"key", "generate"})
+    parameters = frozenset({"key", "generate", "templates"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         super().__init__(params)
@@ -32,6 +32,7 @@ class TokenStrategy(Strategy):
         if "generate" not in params:
             raise ConfigurationError("token: parameter 'generate' (a generation spec) is required")
         self.spec = generate.validate(params["generate"])
+        self.templates = templates_parameter(self.name, params)
 
     @property
     def derives_from_current(self) -> bool:
@@ -42,7 +43,8 @@ class TokenStrategy(Strategy):
             return self.create_first(ctx)
         data = load_object(current, f"{ctx.secret_name} (AWSCURRENT)", {})
         data[self.key] = generate.generate(self.spec)
-        return json.dumps(data)
+        # A value the catalog builds from the token (`Bearer {token}`) follows it.
+        return json.dumps(template.rebuilt(data, self.templates or {}))
 
     def create_first(self, ctx: RotationContext) -> str:
         value = generate.generate(self.spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -188,6 +189,11 @@ CASES: list[Case] = [
          "lambda-env-no-secrets", "rotator"),
     Case("lambda-env-high-entropy",
          f.set_input("rotator", "environment", {"variables": {"UPSTREAM": "Zk9x2Qw7Lp3Vb8Nm4Rt6Yh1Jc5Gd0Fs"}}),
+         "lambda-env-no-secrets", "rotator"),
+    # A catalog template's keys are names: what is tested is its literal text, which here holds a token.
+    Case("lambda-env-high-entropy-in-a-template",
+         f.set_input("rotator", "environment", {"variables": {"ROTATION_TARGETS": json.dumps(
+             {"payments/production/db": {"templates": {"url": "redis://{username}:Zk9x2Qw7Lp3Vb8Nm4Rt6Yh1J@{host}"}}})}}),
          "lambda-env-no-secrets", "rotator"),
     Case("lambda-old-runtime", f.set_input("rotator", "runtime", "python3.9"), "lambda-supported-runtime",
          "rotator"),

@@ -402,3 +402,18 @@ def test_the_rotation_targets_acl_of_the_readme_is_no_token() -> None:
     block = "\n".join(random_source.token_urlsafe(48)[:64] for _ in range(3))
     assert _rotator_env({"KEY_MATERIAL_FILE": f"-----BEGIN KEY-----\n{block}\n-----END KEY-----"}) \
         == [("lambda-env-no-secrets", "rotator")]
+
+
+def test_a_catalog_template_in_the_rotation_targets_is_judged_by_its_literal_text() -> None:
+    """The function is sent the catalog's templates (components.rotation.parameters): their `{key}`s are names,
+    and a template of many short names scores above 4 bits per character as a whole. Its literal text is still
+    tested: a token written into a template is found beside the placeholders."""
+    import secrets as random_source
+
+    for template in ("postgresql://{username}:{password}@{host}:{port}/{dbname}[?sslmode={sslmode}]",
+                     "redis://[:{password}@]{host}:{port}[/{db}]"):
+        targets = json.dumps({"relaybox/production/db": {"templates": {"url": template}}})
+        assert _rotator_env({"ROTATION_TARGETS": targets}) == []
+    token = random_source.token_urlsafe(24)
+    targets = json.dumps({"relaybox/production/db": {"templates": {"url": f"redis://{{username}}:{token}@{{host}}"}}})
+    assert _rotator_env({"ROTATION_TARGETS": targets}) == [("lambda-env-no-secrets", "rotator")]

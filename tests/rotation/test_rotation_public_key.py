@@ -50,7 +50,7 @@ def _assert_public_only(harness: Harness, public: str) -> None:
         text = harness.sm.get_secret_value(SecretId=public, VersionId=version)["SecretString"]
         assert "PRIVATE KEY" not in text
         document = json.loads(text)
-        assert set(document) == {"alg", "jwks", "keys_pem"}
+        assert set(document) == {"alg", "jwks", "keys_pem", "pem"}
         assert all(not {"d", "p", "q", "dp", "dq", "qi"} & set(k) for k in json.loads(document["jwks"])["keys"])
 
 
@@ -215,7 +215,7 @@ def _stubbed_set(pending: str, error: tuple[str, str] | None = None, put: bool =
 
 def test_the_published_document_is_only_the_two_public_keys() -> None:
     document = json.loads(_stubbed_set(PENDING) or "")
-    assert set(document) == {"alg", "jwks", "keys_pem"}
+    assert set(document) == {"alg", "jwks", "keys_pem", "pem"}
     assert isinstance(document["jwks"], str), "JSON text: what a bound variable receives (ECS agent %v)"
     keys = json.loads(document["jwks"])["keys"]
     assert [k["kid"] for k in keys] == [PENDING_DOC["kid"], CURRENT["kid"]]

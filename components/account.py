@@ -63,6 +63,8 @@ class ListedSecret:
     """DeletedDate (ISO), when DeleteSecret was called; None for an active secret."""
     kms_key_id: str | None = None
     """KmsKeyId as ListSecrets gives it (ARN, id or alias); None: the AWS managed key."""
+    primary_region: str | None = None
+    """PrimaryRegion: set on a replica (its primary's region); None for a standalone secret."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class AwsAccountLookup:
                         deleted = entry.get("DeletedDate")
                         found.append(ListedSecret(
                             name=name, kms_key_id=entry.get("KmsKeyId") or None,
+                            primary_region=entry.get("PrimaryRegion") or None,
                             deleted=deleted.astimezone(dt.UTC).isoformat(timespec="seconds")
                             if isinstance(deleted, dt.datetime) else None))
                 if number >= MAX_PAGES and page.get("NextToken"):

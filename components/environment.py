@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components import consumers, grants, iam, lambda_package
+from components import consumers, grants, iam, lambda_package, recovery
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
 from components.account import check_regions, check_scheduled_deletions, stack_lookup
 from components.adopt import check_adoptions
@@ -198,6 +198,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         check_regions(settings)
         check_scheduled_deletions(settings, catalog.app, [f"{catalog.app}/{env}/{n}" for n in secrets
                                                           if n not in settings.adopt], stack_lookup(settings))
+        if settings.recovery is not None:  # a recovery stack: components/recovery.py
+            recovery.check_in_account(settings, catalog.app, stack_lookup(settings))
         if settings.allow_missing_values:
             # It lets a value be missing and nothing else; a missing one is still a secret without a value.
             pulumi.log.warn(
@@ -217,7 +219,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
             self.pending_steps.extend(lambda_package.pending(settings))
         roles = {
             group: execution_role(f"{name}-rotate-{group}-role", catalog.app, env, settings.account_id,
-                                  group, base_tags, child)
+                                  group, base_tags, child) if settings.recovery is None
+            else recovery.existing_role(function_name(catalog.app, env, group), settings.file, settings.recovery.stack)
             for group in groups
         }
         p = settings.principals
@@ -230,8 +233,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # Managed external secrets: Secrets Manager rotates them as a role of the stack's (no function).
         external = managed_external(secrets)
         external_role_name = rotation_function(catalog.app, env, "managed-external")
-        external_role = managed_external_role(f"{name}-managed-external-role", catalog.app, env, settings.account_id,
-                                              base_tags, child) if external else None
+        external_role = (managed_external_role(f"{name}-managed-external-role", catalog.app, env,
+                                               settings.account_id, base_tags, child) if settings.recovery is None
+                         else recovery.existing_role(external_role_name, settings.file, settings.recovery.stack)
+                         ) if external else None
         if external_role is not None:
             writers.append(external_role.arn)
         # Services that write renewed values back (`rotation: application`) store through the key too.
@@ -254,6 +259,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 protect=settings.protect, replica=replica, readers=readers, writers=writers,
                 shared={arn: tuple(f"{catalog.app}/{env}/{n}" for n in names)
                         for arn, names in role_shares(self.shares).items()},
+                existing_arn=settings.recovery.kms_key_arn if settings.recovery and not replica else None,
             )
 
         self.key = EnvironmentKey(f"{name}-kms", key_args(settings.region, False), child)
@@ -358,10 +364,12 @@ class SecretsEnvironment(pulumi.ComponentResource):
                         subnet_ids=settings.rotation_subnet_ids,
                         security_group_ids=settings.rotation_security_group_ids, tags=base_tags,
                         managed_masters=tuple((managed[n].arn, managed[n].kms_key_arn) for n in names if n in managed),
+                        policy_name=recovery.policy_name(function_name(catalog.app, env, group), settings.region)
+                        if settings.recovery else None,
                     ),
                     child,
                 )
-            if restart_targets["secrets"]:
+            if restart_targets["secrets"] and settings.recovery is None:  # its role's name is the primary's
                 restarted = {s for services in restart_targets["secrets"].values() for s in services}
                 self.restarts = consumers.ConsumerRestarts(f"{name}-restart-consumers", consumers.ConsumerRestartsArgs(
                     app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
@@ -384,7 +392,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
                                     replica_regions=settings.replica_regions, other_environments=others)
 
             self.managed_external_rotations = managed_external_rotations(
-                f"{name}-managed-external", external_role, external_role_name, external_scope, key_arns,
+                f"{name}-managed-external", external_role,
+                f"{external_role_name}-{settings.region}" if settings.recovery else external_role_name,
+                external_scope, key_arns,
                 {n: (r, self.secrets[n].arn, stored(n)) for n, r in external.items()}, base_tags, child)
 
         target = PolicyTarget(
@@ -392,7 +402,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
             replica_regions=settings.replica_regions, key_arns=key_arns, tags=base_tags,
             other_environments=others,
         )
-        self.policies = {
+        # A recovery stack's access is the primary stack's: its policies cover every replica region already.
+        self.policies = {} if settings.recovery is not None else {
             key: AccessPolicy(spec.name, AccessPolicyArgs(
                 target=target, access=spec.access, principals=spec.principals, statements=spec.statements,
                 description=spec.description,

@@ -25,6 +25,7 @@ import pulumi_aws as aws
 from components import grants, iam, names, schedule
 from components.catalog import ManagedExternal, ManagedMasterRef, Rotation, Secret
 from components.errors import ConfigurationError
+from components.recovery import ExistingRole
 
 KEY = "secrets-platform:managedMasters"
 FIELDS = ("arn", "kmsKeyArn", "schedule", "window")
@@ -209,7 +210,7 @@ def managed_external_role(name: str, app: str, environment: str, account_id: str
 
 
 def managed_external_rotations(
-        name: str, role: aws.iam.Role, role_name: str, scope: Callable[[list[str]], grants.Scope],
+        name: str, role: aws.iam.Role | ExistingRole, role_name: str, scope: Callable[[list[str]], grants.Scope],
         key_arns: Sequence[pulumi.Input[str]], secrets: Mapping[str, tuple[ManagedExternal, pulumi.Input[str],
                                                                            pulumi.Resource | None]],
         tags: Mapping[str, str], opts: pulumi.ResourceOptions) -> dict[str, aws.secretsmanager.SecretRotation]:

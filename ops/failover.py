@@ -136,6 +136,12 @@ def recovery_config(stack: Stack, region: str, account_id: str | None, source: d
             entry["tags"] = {k: v for k, v in sorted(p.tags.items())}
         adopt[p.name] = entry
     config[f"{project}:adopt"] = adopt
+    # The key the promoted secrets stay under: the primary stack's replica key here, used as it is
+    # (components/recovery.py); a key given by ARN is the only form a key policy and the program accept.
+    keys = sorted({p.kms_key_id for p in promotions if p.arn and p.kms_key_id and not p.problems
+                   and p.kms_key_id.startswith(f"arn:aws:kms:{region}:")})
+    if len(keys) == 1:
+        config[f"{project}:recoveryOf"] = {"stack": stack.name, "region": stack.region, "kmsKeyArn": keys[0]}
     if account_id:
         config[f"{project}:accountId"] = account_id
     return {"config": config}

@@ -168,7 +168,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # registrations as they come, so a late error would leave a half-applied stack.
         check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},
                         settings.file, catalog.app, env,
-                        masters={m: n for n, e in secrets.items() if (m := _master(e)) is not None})
+                        masters={m: n for n, e in secrets.items() if (m := _master(e)) is not None},
+                        recovering=settings.recovery is not None)
         check_managed_masters(settings.managed_masters, secrets, settings.file, catalog.path, settings.adopt)
         managed = settings.managed_masters
         # An adopted secret keeps the value it has: the stack supplies none of it.
@@ -351,8 +352,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
                                   public_key_secret=self.secrets[public_name(n)].secret
                                   if secrets[n].public_key is not None else None,
                                   master_managed=n in managed)
-                    for n in names
+                    for n in names if not recovery.waits_for_import(settings, n)
                 )
+                if not rotated and settings.recovery is not None:
+                    continue  # its secrets are being imported: the function comes with `imported: true`
                 masters = tuple(sorted({m for n in names if (m := _master(secrets[n]))}))
                 self.rotation_functions[group] = RotationFunction(
                     f"{name}-rotate-{group}",

@@ -147,3 +147,10 @@ def check_in_account(settings: Any, app: str, lookup: Any) -> None:
         raise ConfigurationError(settings.file, f"cannot list the secrets under {prefix} in {settings.region} "
                                  f"({exc}); the role running `pulumi up` needs secretsmanager:ListSecrets") from None
     check_promoted(settings.recovery, listed, settings.file, settings.region)
+
+
+def waits_for_import(settings: Any, secret: str) -> bool:
+    """A recovery stack's rotated secret is imported first without its schedule (RotateSecret with the import
+    would rotate, or run testSecret, in the very `pulumi up` that adopts it); `imported: true` adds it."""
+    adopted = settings.adopt.get(secret) if settings.recovery is not None else None
+    return adopted is not None and not adopted.imported

@@ -31,7 +31,8 @@ from typing import Any
 from preview.model import CollectedResource
 
 KEY, ALIAS = "aws:kms/key:Key", "aws:kms/alias:Alias"
-ROLE, POLICY, ATTACHMENT = "aws:iam/role:Role", "aws:iam/policy:Policy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+ROLE, POLICY = "aws:iam/role:Role", "aws:iam/policy:Policy"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 LOG_GROUP, FUNCTION = "aws:cloudwatch/logGroup:LogGroup", "aws:lambda/function:Function"
 ORDER = (KEY, ALIAS, ROLE, POLICY, ATTACHMENT, LOG_GROUP, FUNCTION)
 

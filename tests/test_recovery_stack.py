@@ -233,3 +233,16 @@ def test_the_lookup_reads_which_secrets_are_replicas(moto: MotoServer) -> None:
     found = AwsAccountLookup(REPLICA, access_key="testing", secret_key="testing", endpoint_url=moto.endpoint_url)
     listed = {s.name: s.primary_region for s in found.secrets_under(f"{app}/production/")}
     assert listed == {f"{app}/production/a": PRIMARY, f"{app}/production/b": None}
+
+
+def test_the_pack_takes_the_recovery_key_for_the_environment_key(project: Path) -> None:
+    """secret-uses-environment-key asks for a key created in the stack; a recovery stack's is the primary's replica
+    key that recoveryOf names (the engine passes the stack config to the pack in PULUMI_CONFIG)."""
+    from preview.cli import preview
+
+    _recovery_file(project, imported=True)
+    report = preview(RECOVERY, project, policies=True)
+    report.wait()
+    rules = {getattr(v, "policy", None) for v in report.violations}
+    assert "secret-uses-environment-key" not in rules, rules
+    assert report.run.resources

@@ -15,8 +15,9 @@ while the primary region does not answer:
    adoption path (`secrets-platform:adopt`), and prints the ARNs consumers must change (only the region in
    each ARN changes).
 
-Rotation does not run in the promoted region until the recovery stack deploys a function there. After the
-primary region is back, failing back is a new replication from the recovery stack (README, "Regional failover").
+Rotation does not run in the promoted region until the recovery stack deploys a function there
+(components/recovery.py: `secrets-platform:recoveryOf`). Failing back replicates the current values to the
+primary region and runs this command on the recovery stack towards it (docs/failover.md, "Failback").
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ def recovery_config(stack: Stack, region: str, account_id: str | None, source: d
     every promoted secret as it now is (the import step of README "Adopt an existing application")."""
     config = dict(source.get("config") or {})
     project = stack.project
+    # A `secure:` value is encrypted for the stack it was set on (each stack has its own key or salt): the
+    # recovery stack could not decrypt it, and the CLI decrypts every value before the program starts.
+    for key in [k for k, v in config.items() if isinstance(v, dict) and set(v) == {"secure"}]:
+        del config[key]
     config["aws:region"] = region
     config[f"{project}:environment"] = stack.environment
     # The old primary region is down: nothing replicates there until failback.
@@ -171,8 +176,10 @@ def render(stack: Stack, region: str, promotions: list[Promotion], written: Path
         out.write(f"\nRecovery stack config: {written}\n"
                   f"  set its rotationSubnetIds/rotationSecurityGroupIds for {region}, then `pulumi stack init "
                   f"{written.name.removeprefix('Pulumi.').removesuffix('.yaml')}` and `pulumi up` with it: the "
-                  "secrets are adopted as they are, and the follow-up step (`imported: true`) brings rotation back "
-                  "in this region\n")
+                  "secrets are adopted as they are under the primary stack's replica key (recoveryOf), and the "
+                  "follow-up step (`imported: true`) brings rotation back in this region; encrypted config values "
+                  "are not copied (set again with `pulumi config set --secret` those the recovery stack still needs). "
+                  f"Stack '{stack.name}' refuses to run while this file is in the project: docs/failover.md\n")
 
 
 def add_parser(commands: Any) -> None:

@@ -246,3 +246,24 @@ def test_the_pack_takes_the_recovery_key_for_the_environment_key(project: Path) 
     rules = {getattr(v, "policy", None) for v in report.violations}
     assert "secret-uses-environment-key" not in rules, rules
     assert report.run.resources
+
+
+def _promoted(project: Path, keys: list[str | None]) -> list[Promotion]:
+    stack = load_stack("production", project)
+    return [Promotion(name=n, full_name=stack.full_name(n), status="promoted", kms_key_id=key,
+                      arn=f"arn:aws:secretsmanager:{REPLICA}:{ACCOUNT}:secret:{stack.full_name(n)}-AbCdEf")
+            for n, key in zip(stack.secrets, keys, strict=False)]
+
+
+def test_the_recovery_file_names_the_one_key_of_the_region_and_no_encrypted_value(project: Path) -> None:
+    stack = load_stack("production", project)
+    source = {"config": {"aws:region": PRIMARY, "secrets-platform:accountId": ACCOUNT,
+                         "secrets-platform:openaiApiKey": {"secure": "v1:" + uuid.uuid4().hex}}}
+    config = recovery_config(stack, REPLICA, ACCOUNT, source, _promoted(project, [KEY_ARN, KEY_ARN]))["config"]
+    assert config[FIELD] == {"stack": "production", "region": PRIMARY, "kmsKeyArn": KEY_ARN}
+    assert "secrets-platform:openaiApiKey" not in config
+    # Two keys, or only a key of another region, or the AWS managed key: no single key to run on, no recoveryOf
+    # (the stack is then refused as a second stack of the environment, and the failover's problems say why).
+    other = KEY_ARN.replace(str(uuid.UUID(int=7)), str(uuid.UUID(int=8)))
+    for keys in ([KEY_ARN, other], [KEY_ARN.replace(REPLICA, PRIMARY)], [None]):
+        assert FIELD not in recovery_config(stack, REPLICA, ACCOUNT, source, _promoted(project, keys))["config"]

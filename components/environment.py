@@ -11,7 +11,7 @@ import pulumi
 
 from components import consumers, grants, iam, lambda_package, recovery
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
-from components.account import check_regions, check_scheduled_deletions, stack_lookup
+from components.account import check_recovered, check_regions, check_scheduled_deletions, stack_lookup
 from components.adopt import check_adoptions
 from components.alerts import RotationAlerts, RotationAlertsArgs
 from components.catalog import Catalog, Rotation, Secret, needed_keys
@@ -200,7 +200,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
         check_scheduled_deletions(settings, catalog.app, [f"{catalog.app}/{env}/{n}" for n in secrets
                                                           if n not in settings.adopt], stack_lookup(settings))
         if settings.recovery is not None:  # a recovery stack: components/recovery.py
-            recovery.check_in_account(settings, catalog.app, stack_lookup(settings))
+            check_recovered(settings, catalog.app, stack_lookup(settings))
         if settings.allow_missing_values:
             # It lets a value be missing and nothing else; a missing one is still a secret without a value.
             pulumi.log.warn(

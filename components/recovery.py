@@ -135,20 +135,6 @@ def policy_name(function: str, region: str) -> str:
     return names.fit(f"{function}-{region}-policy", names.POLICY)
 
 
-def check_in_account(settings: Any, app: str, lookup: Any) -> None:
-    """check_promoted on what ListSecrets holds under the environment's prefix in this stack's region."""
-    from components.account import LookupFailed
-
-    assert settings.recovery is not None
-    prefix = f"{app}/{settings.environment}/"
-    try:
-        listed = lookup.secrets_under(prefix)
-    except LookupFailed as exc:
-        raise ConfigurationError(settings.file, f"cannot list the secrets under {prefix} in {settings.region} "
-                                 f"({exc}); the role running `pulumi up` needs secretsmanager:ListSecrets") from None
-    check_promoted(settings.recovery, listed, settings.file, settings.region)
-
-
 def waits_for_import(settings: Any, secret: str) -> bool:
     """A recovery stack's rotated secret is imported first without its schedule (RotateSecret with the import
     would rotate, or run testSecret, in the very `pulumi up` that adopts it); `imported: true` adds it."""

@@ -267,3 +267,31 @@ def test_the_recovery_file_names_the_one_key_of_the_region_and_no_encrypted_valu
     other = KEY_ARN.replace(str(uuid.UUID(int=7)), str(uuid.UUID(int=8)))
     for keys in ([KEY_ARN, other], [KEY_ARN.replace(REPLICA, PRIMARY)], [None]):
         assert FIELD not in recovery_config(stack, REPLICA, ACCOUNT, source, _promoted(project, keys))["config"]
+
+
+def test_a_second_recovery_stack_of_the_environment_is_refused(project: Path) -> None:
+    first = _recovery_file(project)
+    second = project / "Pulumi.production-eu-west-1.yaml"
+    second.write_text(first.read_text())
+    with pytest.raises(ConfigurationError, match="'production' is the environment stack 'production-eu-west-1'"):
+        _run(project, RECOVERY)
+
+
+@pytest.mark.parametrize("hostile", ["binary", "huge", "link", "not-a-mapping"])
+def test_a_hostile_stack_file_beside_the_primary_neither_stops_nor_breaks_it(project: Path, tmp_path_factory: Any,
+                                                                            hostile: str) -> None:
+    """Another stack file that cannot be read as one is not a recovery stack: the primary runs (its own run
+    reports that file's problems)."""
+    path = project / "Pulumi.other.yaml"
+    recovering = yaml.safe_dump({"config": {"secrets-platform:accountId": ACCOUNT, FIELD: {"stack": "production"}}})
+    if hostile == "binary":
+        path.write_bytes(b"\x00\xff" * 1000)
+    elif hostile == "huge":
+        path.write_text(recovering + "#" * 1_000_001)
+    elif hostile == "link":  # a recovery file outside the project does not count: only the project's stacks do
+        outside = tmp_path_factory.mktemp("outside") / "Pulumi.other.yaml"
+        outside.write_text(recovering)
+        path.symlink_to(outside)
+    else:
+        path.write_text(yaml.safe_dump({"config": {"secrets-platform:accountId": ACCOUNT, FIELD: ["production"]}}))
+    assert _run(project, "production").resources

@@ -179,7 +179,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     else read_supplied(catalog, n, e, settings, needed.get(n)) for n, e in secrets.items()}
         check_differences(secrets, settings, supplied)
         self.shares = shares_of(secrets, settings.account_id, catalog.path, env, catalog.environments)
-        check_shared_adoptions(self.shares, settings.adopt, catalog.path)
+        if settings.recovery is None:  # a recovery stack's secrets are on the replica key, which grants the shares
+            check_shared_adoptions(self.shares, settings.adopt, catalog.path)
         self.deploy_checks = deploy_checks(catalog, secrets, env)
 
         # Rotation roles first: the key policy names them, and AWS refuses a key policy whose

@@ -140,8 +140,11 @@ def parse_managed_masters(raw: Any, file: str, account_id: str, region: str) -> 
 def check_managed_masters(masters: Mapping[str, ManagedMaster], secrets: Mapping[str, Secret], file: str,
                           catalog_path: str, adopted: Mapping[str, object]) -> None:
     """Every secret whose catalog master is AWS-managed has an ARN in this stack, and every ARN belongs to one."""
+    # An adopted secret is imported with its rotation off (components/adopt.py); its master comes with the
+    # follow-up step (`imported: true`), not before.
+    waiting = {n for n, a in adopted.items() if not getattr(a, "imported", False)}
     for name, entry in secrets.items():
-        if managed_ref(entry) is not None and name not in masters:
+        if managed_ref(entry) is not None and name not in masters and name not in waiting:
             raise ConfigurationError(
                 file, f"the catalog names an RDS-managed master for '{name}': give its ARN under {KEY}.{name} "
                 "(MasterUserSecret.SecretArn of the database)", secret=name, field=f"{KEY}.{name}")
@@ -151,7 +154,7 @@ def check_managed_masters(masters: Mapping[str, ManagedMaster], secrets: Mapping
             raise ConfigurationError(
                 file, f"'{name}' is not a secret of this environment whose catalog rotation names "
                 f"'master: {{managed: rds}}' ({catalog_path})", secret=name, field=f"{KEY}.{name}")
-        if name in adopted:
+        if name in waiting:
             raise ConfigurationError(
                 file, "an adopted secret keeps its rotation off until the follow-up step; name its managed "
                 "master then", secret=name, field=f"{KEY}.{name}")

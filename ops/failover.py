@@ -128,6 +128,9 @@ def recovery_config(stack: Stack, region: str, account_id: str | None, source: d
     # Subnets and security groups are per region: the rotation functions need this region's.
     for key in ("rotationSubnetIds", "rotationSecurityGroupIds"):
         config.pop(f"{project}:{key}", None)
+    # An RDS-managed master secret is RDS's, in the database's region: the database that serves this region
+    # (a promoted read replica) has its own, which the recovery stack names by hand.
+    config.pop(f"{project}:managedMasters", None)
     adopt: dict[str, Any] = {}
     for p in promotions:
         if p.status not in ("promoted", "already standalone") or p.arn is None or p.problems:

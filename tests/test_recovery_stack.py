@@ -295,3 +295,51 @@ def test_a_hostile_stack_file_beside_the_primary_neither_stops_nor_breaks_it(pro
     else:
         path.write_text(yaml.safe_dump({"config": {"secrets-platform:accountId": ACCOUNT, FIELD: ["production"]}}))
     assert _run(project, "production").resources
+
+
+EXAMPLES = sorted(p.parent.name for p in (REPO / "examples").glob("*/Pulumi.production.yaml")
+                  if "replicaRegions" in p.read_text())
+
+
+@pytest.mark.parametrize("app", EXAMPLES)
+def test_every_examples_recovery_stack_takes_over_no_name_of_its_primary(app: str, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each example with replicas, its recovery stack after the follow-up step (rotation, managed external
+    rotation, sharing, consumer restarts as each example has them)."""
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copytree(REPO / "examples" / app, tmp_path / "examples" / app)
+    shutil.copy(REPO / "examples" / app / "Pulumi.production.yaml", tmp_path / "Pulumi.production.yaml")
+    monkeypatch.chdir(tmp_path)
+    primary_config = yaml.safe_load((tmp_path / "Pulumi.production.yaml").read_text())["config"]
+    account = primary_config["secrets-platform:accountId"]
+    replica = primary_config["secrets-platform:replicaRegions"][0]
+    key = f"arn:aws:kms:{replica}:{account}:key/{uuid.UUID(int=9)}"
+    stack = load_stack("production", tmp_path)
+    promotions = [Promotion(name=n, full_name=stack.full_name(n), status="promoted", kms_key_id=key,
+                            arn=f"arn:aws:secretsmanager:{replica}:{account}:secret:{stack.full_name(n)}-AbCdEf")
+                  for n in stack.secrets]
+    config = recovery_config(stack, replica, account, {"config": primary_config}, promotions)["config"]
+    config["secrets-platform:rotationSubnetIds"] = ["subnet-0a1b2c3d4e5f60718"]
+    config["secrets-platform:rotationSecurityGroupIds"] = ["sg-0a1b2c3d4e5f60718"]
+    name = f"production-{replica}"
+    # The first `pulumi up`: everything imported as it is, rotations (and managed masters) wait.
+    (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
+    first = _run(tmp_path, name)
+    assert {r.import_id for r in first.resources if r.type == "aws:secretsmanager/secret:Secret"} == {
+        p.arn for p in promotions}
+    for entry in config["secrets-platform:adopt"].values():
+        entry["imported"] = True
+    assert "secrets-platform:managedMasters" not in config  # RDS's secrets of the primary region's databases
+    if "secrets-platform:managedMasters" in primary_config:
+        # What the operator names: the managed master of the database that serves the replica region.
+        primary_region = primary_config["aws:region"]
+        config["secrets-platform:managedMasters"] = json.loads(json.dumps(
+            primary_config["secrets-platform:managedMasters"]).replace(f":{primary_region}:", f":{replica}:"))
+    (tmp_path / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
+    recovery = _run(tmp_path, name)
+    (tmp_path / f"Pulumi.{name}.yaml").unlink()
+    primary = _run(tmp_path, "production")
+    assert _names(primary) & _names(recovery) == set()
+    kinds = {r.type for r in recovery.resources if r.custom}
+    assert not kinds & {"aws:kms/key:Key", "aws:kms/alias:Alias", "aws:iam/role:Role"}, kinds
+    assert {r.inputs["kmsKeyId"] for r in recovery.resources if r.type == "aws:secretsmanager/secret:Secret"} == {key}

@@ -10,6 +10,10 @@ The rule: two stack files of the project (`Pulumi.<stack>.yaml` beside `Pulumi.y
 same environment in the same account, except that the stack named after the environment owns it (the
 other is refused). Stacks in other accounts are not concerned (each developer's sandbox account may have
 its own `dev`), nor is a stack file that cannot be read (its own run reports it).
+
+A recovery stack (`secrets-platform:recoveryOf`, components/recovery.py) is the exception: it runs the
+environment of the stack it names, in a replica region, after a failover. Then the named stack is the one
+refused, for as long as the recovery stack's file is in the project.
 """
 
 from __future__ import annotations

@@ -232,9 +232,14 @@ def main(args: argparse.Namespace, stack: Stack, source: dict[str, Any], account
     seconds = time.monotonic() - started
     if written is not None:
         written.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(recovery_config(stack, region, account_id, source, promotions), sort_keys=False)
+        recovery = recovery_config(stack, region, account_id, source, promotions)
+        text = yaml.safe_dump(recovery, sort_keys=False)
         write_new(written, f"# Recovery stack of '{stack.name}' in {region}, written by `python -m ops failover`.\n"
                   + text, force=False)
     render(stack, region, promotions, written, args.dry_run, seconds, calls[0], out)
+    if written is not None and f"{stack.project}:recoveryOf" not in recovery["config"]:
+        keys = sorted({p.kms_key_id or "aws/secretsmanager" for p in promotions if p.arn and not p.problems})
+        out.write(f"\nNo recoveryOf written: the promoted secrets are not under one key of {region} "
+                  f"({', '.join(keys)}); the recovery stack runs on one key, the primary stack's replica key there\n")
     problems = [p for p in promotions if p.problems]
     return 1 if problems else 0

@@ -63,6 +63,8 @@ class ListedSecret:
     """DeletedDate (ISO), when DeleteSecret was called; None for an active secret."""
     kms_key_id: str | None = None
     """KmsKeyId as ListSecrets gives it (ARN, id or alias); None: the AWS managed key."""
+    primary_region: str | None = None
+    """PrimaryRegion: set on a replica (its primary's region); None for a standalone secret."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class AwsAccountLookup:
                         deleted = entry.get("DeletedDate")
                         found.append(ListedSecret(
                             name=name, kms_key_id=entry.get("KmsKeyId") or None,
+                            primary_region=entry.get("PrimaryRegion") or None,
                             deleted=deleted.astimezone(dt.UTC).isoformat(timespec="seconds")
                             if isinstance(deleted, dt.datetime) else None))
                 if number >= MAX_PAGES and page.get("NextToken"):
@@ -320,3 +323,17 @@ def check_regions(settings: StackSettings) -> None:
         else:
             pulumi.log.warn(f"{region} is an opt-in region: every resource there fails until account "
                             f"{settings.account_id} enables it ({command}); `pulumi up` checks it first")
+
+
+def check_recovered(settings: StackSettings, app: str, lookup: AccountLookup) -> None:
+    """A recovery stack (components/recovery.py): no secret of its environment in its region is still a replica."""
+    from components.recovery import check_promoted
+
+    assert settings.recovery is not None
+    prefix = f"{app}/{settings.environment}/"
+    try:
+        listed = lookup.secrets_under(prefix)
+    except LookupFailed as exc:
+        raise ConfigurationError(settings.file, f"cannot list the secrets under {prefix} in {settings.region} "
+                                 f"({exc}); the role running `pulumi up` needs secretsmanager:ListSecrets") from None
+    check_promoted(settings.recovery, listed, settings.file, settings.region)

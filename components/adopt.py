@@ -258,13 +258,16 @@ def _aws_principals(principal: Any) -> list[str]:
 
 
 def check_adoptions(adoptions: Mapping[str, Adoption], secrets: Mapping[str, Any], rotated: set[str],
-                    file: str, app: str, environment: str, masters: Mapping[str, str]) -> None:
+                    file: str, app: str, environment: str, masters: Mapping[str, str],
+                    recovering: bool = False) -> None:
     """Every adopted secret is a catalog secret of this environment that the first `pulumi up` leaves as is.
-    `masters`: admin secret -> a rotated secret whose rotation logs in with it."""
+    `masters`: admin secret -> a rotated secret whose rotation logs in with it. `recovering`: a recovery stack
+    (components/recovery.py), whose catalog is the primary's: its rotated secrets are imported without their
+    rotation (the program leaves it out until `imported: true`) instead of being refused."""
     check_names(adoptions, secrets, file, app, environment)
     for name in adoptions:
         adopted = adoptions[name]
-        if name in rotated and not adopted.imported:
+        if name in rotated and not adopted.imported and not recovering:
             # A rotation configured with the import would run testSecret (or rotate) in the first `pulumi up`.
             raise ConfigurationError(
                 file, "an adopted secret keeps its value at the import; turn its rotation on in the follow-up "

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components import consumers, grants, iam, lambda_package
+from components import consumers, grants, iam, lambda_package, recovery
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
 from components.access_alerts import AccessAlerts, AccessAlertsArgs
 from components.access_alerts import plan as access_alerts_plan
-from components.account import check_regions, check_scheduled_deletions, stack_lookup
+from components.account import check_recovered, check_regions, check_scheduled_deletions, stack_lookup
 from components.adopt import check_adoptions
 from components.alerts import RotationAlerts, RotationAlertsArgs
 from components.catalog import Catalog, Rotation, Secret, needed_keys
@@ -170,7 +170,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # registrations as they come, so a late error would leave a half-applied stack.
         check_adoptions(settings.adopt, secrets, {n for n, e in secrets.items() if isinstance(e.rotation, Rotation)},
                         settings.file, catalog.app, env,
-                        masters={m: n for n, e in secrets.items() if (m := _master(e)) is not None})
+                        masters={m: n for n, e in secrets.items() if (m := _master(e)) is not None},
+                        recovering=settings.recovery is not None)
         check_managed_masters(settings.managed_masters, secrets, settings.file, catalog.path, settings.adopt)
         managed = settings.managed_masters
         # An adopted secret keeps the value it has: the stack supplies none of it.
@@ -180,7 +181,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     else read_supplied(catalog, n, e, settings, needed.get(n)) for n, e in secrets.items()}
         check_differences(secrets, settings, supplied)
         self.shares = shares_of(secrets, settings.account_id, catalog.path, env, catalog.environments)
-        check_shared_adoptions(self.shares, settings.adopt, catalog.path)
+        if settings.recovery is None:  # a recovery stack's secrets are on the replica key, which grants the shares
+            check_shared_adoptions(self.shares, settings.adopt, catalog.path)
         self.deploy_checks = deploy_checks(catalog, secrets, env)
 
         # Rotation roles first: the key policy names them, and AWS refuses a key policy whose
@@ -200,6 +202,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
         check_regions(settings)
         check_scheduled_deletions(settings, catalog.app, [f"{catalog.app}/{env}/{n}" for n in secrets
                                                           if n not in settings.adopt], stack_lookup(settings))
+        if settings.recovery is not None:  # a recovery stack: components/recovery.py
+            check_recovered(settings, catalog.app, stack_lookup(settings))
         # Reads by principals the stack does not name (components/access_alerts.py), checked before anything exists.
         access = access_alerts_plan(settings, catalog.app, secrets, arns, groups, role_shares(self.shares))
         if settings.allow_missing_values:
@@ -221,7 +225,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
             self.pending_steps.extend(lambda_package.pending(settings))
         roles = {
             group: execution_role(f"{name}-rotate-{group}-role", catalog.app, env, settings.account_id,
-                                  group, base_tags, child)
+                                  group, base_tags, child) if settings.recovery is None
+            else recovery.existing_role(function_name(catalog.app, env, group), settings.file, settings.recovery.stack)
             for group in groups
         }
         p = settings.principals
@@ -234,8 +239,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # Managed external secrets: Secrets Manager rotates them as a role of the stack's (no function).
         external = managed_external(secrets)
         external_role_name = rotation_function(catalog.app, env, "managed-external")
-        external_role = managed_external_role(f"{name}-managed-external-role", catalog.app, env, settings.account_id,
-                                              base_tags, child) if external else None
+        external_role = (managed_external_role(f"{name}-managed-external-role", catalog.app, env,
+                                               settings.account_id, base_tags, child) if settings.recovery is None
+                         else recovery.existing_role(external_role_name, settings.file, settings.recovery.stack)
+                         ) if external else None
         if external_role is not None:
             writers.append(external_role.arn)
         # Services that write renewed values back (`rotation: application`) store through the key too.
@@ -258,6 +265,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 protect=settings.protect, replica=replica, readers=readers, writers=writers,
                 shared={arn: tuple(f"{catalog.app}/{env}/{n}" for n in names)
                         for arn, names in role_shares(self.shares).items()},
+                existing_arn=settings.recovery.kms_key_arn if settings.recovery and not replica else None,
             )
 
         self.key = EnvironmentKey(f"{name}-kms", key_args(settings.region, False), child)
@@ -350,8 +358,10 @@ class SecretsEnvironment(pulumi.ComponentResource):
                                   public_key_secret=self.secrets[public_name(n)].secret
                                   if secrets[n].public_key is not None else None,
                                   master_managed=n in managed)
-                    for n in names
+                    for n in names if not recovery.waits_for_import(settings, n)
                 )
+                if not rotated and settings.recovery is not None:
+                    continue  # its secrets are being imported: the function comes with `imported: true`
                 masters = tuple(sorted({m for n in names if (m := _master(secrets[n]))}))
                 self.rotation_functions[group] = RotationFunction(
                     f"{name}-rotate-{group}",
@@ -363,10 +373,12 @@ class SecretsEnvironment(pulumi.ComponentResource):
                         subnet_ids=settings.rotation_subnet_ids,
                         security_group_ids=settings.rotation_security_group_ids, tags=base_tags,
                         managed_masters=tuple((managed[n].arn, managed[n].kms_key_arn) for n in names if n in managed),
+                        policy_name=recovery.policy_name(function_name(catalog.app, env, group), settings.region)
+                        if settings.recovery else None,
                     ),
                     child,
                 )
-            if restart_targets["secrets"]:
+            if restart_targets["secrets"] and settings.recovery is None:  # its role's name is the primary's
                 restarted = {s for services in restart_targets["secrets"].values() for s in services}
                 self.restarts = consumers.ConsumerRestarts(f"{name}-restart-consumers", consumers.ConsumerRestartsArgs(
                     app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region,
@@ -393,7 +405,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
                                     replica_regions=settings.replica_regions, other_environments=others)
 
             self.managed_external_rotations = managed_external_rotations(
-                f"{name}-managed-external", external_role, external_role_name, external_scope, key_arns,
+                f"{name}-managed-external", external_role,
+                f"{external_role_name}-{settings.region}" if settings.recovery else external_role_name,
+                external_scope, key_arns,
                 {n: (r, self.secrets[n].arn, stored(n)) for n, r in external.items()}, base_tags, child)
 
         target = PolicyTarget(
@@ -401,7 +415,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
             replica_regions=settings.replica_regions, key_arns=key_arns, tags=base_tags,
             other_environments=others,
         )
-        self.policies = {
+        # A recovery stack's access is the primary stack's: its policies cover every replica region already.
+        self.policies = {} if settings.recovery is not None else {
             key: AccessPolicy(spec.name, AccessPolicyArgs(
                 target=target, access=spec.access, principals=spec.principals, statements=spec.statements,
                 description=spec.description,

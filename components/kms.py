@@ -53,6 +53,10 @@ class EnvironmentKeyArgs:
     shared: Mapping[str, Sequence[str]] = field(default_factory=dict)
     """Roles of other accounts (ARN) -> the secrets (`<app>/<env>/<name>`) shared with each: the role may
     decrypt through Secrets Manager, for those secrets only (catalog `shared_with`)."""
+    existing_arn: str | None = None
+    """A key another stack manages, used as it is (a recovery stack: components/recovery.py): no key and no
+    alias are registered, since the alias name is already that key's in this region (CreateAlias refuses a
+    second one: AlreadyExistsException) and its policy is the other stack's to change."""
 
 
 def key_policy_statements(args: EnvironmentKeyArgs, readers: Sequence[str],
@@ -113,12 +117,17 @@ KEY_POLICY_HINT = ("the key policy names every reader and writer role: name fewe
 class EnvironmentKey(pulumi.ComponentResource):
     """A KMS key with automatic rotation, an alias and a least-privilege key policy."""
 
-    key: aws.kms.Key
-    alias: aws.kms.Alias
+    key: aws.kms.Key | None
+    alias: aws.kms.Alias | None
     arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: EnvironmentKeyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("secrets-platform:index:EnvironmentKey", name, None, opts)
+        if args.existing_arn is not None:
+            self.key = self.alias = None
+            self.arn = pulumi.Output.from_input(args.existing_arn)
+            self.register_outputs({"arn": self.arn, "existing": True})
+            return
         child = pulumi.ResourceOptions(parent=self, protect=args.protect)
         region = args.region if args.replica else None
         self.key = aws.kms.Key(

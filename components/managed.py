@@ -25,6 +25,7 @@ import pulumi_aws as aws
 from components import grants, iam, names, schedule
 from components.catalog import ManagedExternal, ManagedMasterRef, Rotation, Secret
 from components.errors import ConfigurationError
+from components.recovery import ExistingRole
 
 KEY = "secrets-platform:managedMasters"
 FIELDS = ("arn", "kmsKeyArn", "schedule", "window")
@@ -139,8 +140,11 @@ def parse_managed_masters(raw: Any, file: str, account_id: str, region: str) -> 
 def check_managed_masters(masters: Mapping[str, ManagedMaster], secrets: Mapping[str, Secret], file: str,
                           catalog_path: str, adopted: Mapping[str, object]) -> None:
     """Every secret whose catalog master is AWS-managed has an ARN in this stack, and every ARN belongs to one."""
+    # An adopted secret is imported with its rotation off (components/adopt.py); its master comes with the
+    # follow-up step (`imported: true`), not before.
+    waiting = {n for n, a in adopted.items() if not getattr(a, "imported", False)}
     for name, entry in secrets.items():
-        if managed_ref(entry) is not None and name not in masters:
+        if managed_ref(entry) is not None and name not in masters and name not in waiting:
             raise ConfigurationError(
                 file, f"the catalog names an RDS-managed master for '{name}': give its ARN under {KEY}.{name} "
                 "(MasterUserSecret.SecretArn of the database)", secret=name, field=f"{KEY}.{name}")
@@ -150,7 +154,7 @@ def check_managed_masters(masters: Mapping[str, ManagedMaster], secrets: Mapping
             raise ConfigurationError(
                 file, f"'{name}' is not a secret of this environment whose catalog rotation names "
                 f"'master: {{managed: rds}}' ({catalog_path})", secret=name, field=f"{KEY}.{name}")
-        if name in adopted:
+        if name in waiting:
             raise ConfigurationError(
                 file, "an adopted secret keeps its rotation off until the follow-up step; name its managed "
                 "master then", secret=name, field=f"{KEY}.{name}")
@@ -209,7 +213,7 @@ def managed_external_role(name: str, app: str, environment: str, account_id: str
 
 
 def managed_external_rotations(
-        name: str, role: aws.iam.Role, role_name: str, scope: Callable[[list[str]], grants.Scope],
+        name: str, role: aws.iam.Role | ExistingRole, role_name: str, scope: Callable[[list[str]], grants.Scope],
         key_arns: Sequence[pulumi.Input[str]], secrets: Mapping[str, tuple[ManagedExternal, pulumi.Input[str],
                                                                            pulumi.Resource | None]],
         tags: Mapping[str, str], opts: pulumi.ResourceOptions) -> dict[str, aws.secretsmanager.SecretRotation]:

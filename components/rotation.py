@@ -13,6 +13,7 @@ from components import grants, iam, lambda_package, names, schedule
 from components.catalog import BytesSpec, PasswordSpec, Rotation, Secret, UuidSpec
 from components.errors import ConfigurationError
 from components.public_key import public_name
+from components.recovery import ExistingRole
 from components.secret import made_by_rotation
 
 LAMBDA_RUNTIME = lambda_package.RUNTIME
@@ -177,8 +178,8 @@ class RotationFunctionArgs:
     """The catalog file (for errors)."""
     key_arns: Sequence[pulumi.Input[str]]
     """The environment's keys (primary first)."""
-    role: aws.iam.Role
-    """The execution role (created before the key, whose policy names it)."""
+    role: aws.iam.Role | ExistingRole
+    """The execution role (created before the key, whose policy names it; a recovery stack's is the primary's)."""
     code: pulumi.Archive
     """The packaged handler."""
     subnet_ids: tuple[str, ...] = ()
@@ -189,6 +190,9 @@ class RotationFunctionArgs:
     """Tags on the function, its log group and its policy."""
     managed_masters: tuple[tuple[str, str | None], ...] = ()
     """RDS-managed admin secrets it may read: (secret ARN, customer-managed key ARN or None)."""
+    policy_name: str | None = None
+    """The name of its policy; None: `<function>-policy`. A recovery stack's names its region (IAM names are
+    global, and the primary stack's policy has the other)."""
 
 
 def execution_role(name: str, app: str, environment: str, account_id: str, group: str,
@@ -243,7 +247,7 @@ class RotationFunction(pulumi.ComponentResource):
 
         self.policy = aws.iam.Policy(
             f"{name}-policy",
-            name=names.rotation_policy(fn_name),
+            name=args.policy_name or names.rotation_policy(fn_name),
             # Static: AWS cannot change a managed policy's description, so a changing one would
             # replace the policy (and leave the function without rights meanwhile).
             description=f"The {args.strategy} rotation function of {args.app}/{args.environment}",

@@ -18,6 +18,7 @@ from components.adopt import Adoption, parse_adoptions
 from components.catalog import YAML_MAX_BYTES
 from components.errors import ConfigurationError
 from components.managed import ManagedMaster, parse_managed_masters
+from components.recovery import RecoveryOf, parse_recovery
 from components.regions import ENABLED_BY_DEFAULT, PARTITION, known_regions, nearest_region
 from components.stack_claims import check_environment_claim
 
@@ -26,7 +27,7 @@ PROJECT = "secrets-platform"
 SETTINGS_KEYS = frozenset({
     "accountId", "catalog", "environment", "recoveryWindowDays", "protectSecrets", "kmsDeletionWindowDays",
     "replicaRegions", "allowMissingValues", "ciReadsValues", "rotationSubnetIds", "rotationSecurityGroupIds",
-    "principals", "tags", "adopt", "developmentValues", "managedMasters",
+    "principals", "tags", "adopt", "developmentValues", "managedMasters", "recoveryOf",
 })
 """The stack's own settings under `secrets-platform:` (Pulumi.yaml declares each); every other key in
 that namespace must be a value the catalog names."""
@@ -122,6 +123,9 @@ class StackSettings:
     development values); None: only in an environment named as development (components/values.py)."""
     managed_masters: dict[str, ManagedMaster] = field(default_factory=dict)
     """Catalog secret -> its RDS-managed admin credential (`secrets-platform:managedMasters`, components/managed.py)."""
+    recovery: RecoveryOf | None = None
+    """`secrets-platform:recoveryOf`: this stack runs another stack's environment in one of its replica regions
+    after a failover (components/recovery.py); None for an ordinary stack."""
 
     @property
     def file(self) -> str:
@@ -165,7 +169,10 @@ def load_settings() -> StackSettings:
     environment = get("environment") or stack
     if not ENVIRONMENT.fullmatch(environment):
         raise fail(f"{PROJECT}:environment", f"'{environment}' must be lowercase letters, digits and '-'")
-    check_environment_claim(stack, environment, account_id, file)
+    recovery = parse_recovery(structured_raw(get("recoveryOf"), f"{PROJECT}:recoveryOf", fail), file, account_id,
+                              region, stack)
+    check_environment_claim(stack, environment, account_id, file,
+                            recovery_of=recovery.stack if recovery is not None else None)
 
     def integer(key: str, default: int, low: int, high: int) -> int:
         raw = get(key)
@@ -248,7 +255,18 @@ def load_settings() -> StackSettings:
         adopt=parse_adoptions(structured("adopt", {}), file, account_id, region),
         development_values=None if get("developmentValues") is None else boolean("developmentValues", False),
         managed_masters=parse_managed_masters(structured("managedMasters", {}), file, account_id, region),
+        recovery=recovery,
     )
+
+
+def structured_raw(raw: str | None, key: str, fail: Any) -> Any:
+    """A structured config value (JSON text, as Pulumi config holds YAML), or None when unset."""
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        raise fail(key, "is not a YAML list or mapping") from None
 
 
 def catalog_path(raw: str, fail: Any, project_dir: Path | None = None) -> str:

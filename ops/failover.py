@@ -15,8 +15,9 @@ while the primary region does not answer:
    adoption path (`secrets-platform:adopt`), and prints the ARNs consumers must change (only the region in
    each ARN changes).
 
-Rotation does not run in the promoted region until the recovery stack deploys a function there. After the
-primary region is back, failing back is a new replication from the recovery stack (README, "Regional failover").
+Rotation does not run in the promoted region until the recovery stack deploys a function there
+(components/recovery.py: `secrets-platform:recoveryOf`). Failing back replicates the current values to the
+primary region and runs this command on the recovery stack towards it (docs/failover.md, "Failback").
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ def recovery_config(stack: Stack, region: str, account_id: str | None, source: d
     every promoted secret as it now is (the import step of README "Adopt an existing application")."""
     config = dict(source.get("config") or {})
     project = stack.project
+    # A `secure:` value is encrypted for the stack it was set on (each stack has its own key or salt): the
+    # recovery stack could not decrypt it, and the CLI decrypts every value before the program starts.
+    for key in [k for k, v in config.items() if isinstance(v, dict) and set(v) == {"secure"}]:
+        del config[key]
     config["aws:region"] = region
     config[f"{project}:environment"] = stack.environment
     # The old primary region is down: nothing replicates there until failback.
@@ -123,6 +128,9 @@ def recovery_config(stack: Stack, region: str, account_id: str | None, source: d
     # Subnets and security groups are per region: the rotation functions need this region's.
     for key in ("rotationSubnetIds", "rotationSecurityGroupIds"):
         config.pop(f"{project}:{key}", None)
+    # An RDS-managed master secret is RDS's, in the database's region: the database that serves this region
+    # (a promoted read replica) has its own, which the recovery stack names by hand.
+    config.pop(f"{project}:managedMasters", None)
     adopt: dict[str, Any] = {}
     for p in promotions:
         if p.status not in ("promoted", "already standalone") or p.arn is None or p.problems:
@@ -136,6 +144,12 @@ def recovery_config(stack: Stack, region: str, account_id: str | None, source: d
             entry["tags"] = {k: v for k, v in sorted(p.tags.items())}
         adopt[p.name] = entry
     config[f"{project}:adopt"] = adopt
+    # The key the promoted secrets stay under: the primary stack's replica key here, used as it is
+    # (components/recovery.py); a key given by ARN is the only form a key policy and the program accept.
+    keys = sorted({p.kms_key_id for p in promotions if p.arn and p.kms_key_id and not p.problems
+                   and p.kms_key_id.startswith(f"arn:aws:kms:{region}:")})
+    if len(keys) == 1:
+        config[f"{project}:recoveryOf"] = {"stack": stack.name, "region": stack.region, "kmsKeyArn": keys[0]}
     if account_id:
         config[f"{project}:accountId"] = account_id
     return {"config": config}
@@ -165,8 +179,10 @@ def render(stack: Stack, region: str, promotions: list[Promotion], written: Path
         out.write(f"\nRecovery stack config: {written}\n"
                   f"  set its rotationSubnetIds/rotationSecurityGroupIds for {region}, then `pulumi stack init "
                   f"{written.name.removeprefix('Pulumi.').removesuffix('.yaml')}` and `pulumi up` with it: the "
-                  "secrets are adopted as they are, and the follow-up step (`imported: true`) brings rotation back "
-                  "in this region\n")
+                  "secrets are adopted as they are under the primary stack's replica key (recoveryOf), and the "
+                  "follow-up step (`imported: true`) brings rotation back in this region; encrypted config values "
+                  "are not copied (set again with `pulumi config set --secret` those the recovery stack still needs). "
+                  f"Stack '{stack.name}' refuses to run while this file is in the project: docs/failover.md\n")
 
 
 def add_parser(commands: Any) -> None:
@@ -216,9 +232,14 @@ def main(args: argparse.Namespace, stack: Stack, source: dict[str, Any], account
     seconds = time.monotonic() - started
     if written is not None:
         written.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(recovery_config(stack, region, account_id, source, promotions), sort_keys=False)
+        recovery = recovery_config(stack, region, account_id, source, promotions)
+        text = yaml.safe_dump(recovery, sort_keys=False)
         write_new(written, f"# Recovery stack of '{stack.name}' in {region}, written by `python -m ops failover`.\n"
                   + text, force=False)
     render(stack, region, promotions, written, args.dry_run, seconds, calls[0], out)
+    if written is not None and f"{stack.project}:recoveryOf" not in recovery["config"]:
+        keys = sorted({p.kms_key_id or "aws/secretsmanager" for p in promotions if p.arn and not p.problems})
+        out.write(f"\nNo recoveryOf written: the promoted secrets are not under one key of {region} "
+                  f"({', '.join(keys)}); the recovery stack runs on one key, the primary stack's replica key there\n")
     problems = [p for p in promotions if p.problems]
     return 1 if problems else 0

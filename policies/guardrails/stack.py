@@ -409,6 +409,8 @@ def check_environment_key(args: StackValidationArgs, settings: Settings) -> Iter
             value = secret.props.get("kmsKeyId")
             if value and any(value == a.props.get("name") for a in aliases):
                 continue
+            if value and value == recovery_key():
+                continue  # a recovery stack's secrets stay under the primary's replica key (recoveryOf)
             yield StackFinding(
                 secret.urn,
                 secret.name,
@@ -623,3 +625,17 @@ POLICIES = [
         check_function_logs,
     ),
 ]
+
+
+def recovery_key() -> str | None:
+    """The key a recovery stack's secrets stay under (`secrets-platform:recoveryOf.kmsKeyArn`, which the engine
+    passes to the analyzer in PULUMI_CONFIG): the primary stack's replica key in that region, which the recovery
+    stack uses and does not create (components/recovery.py)."""
+    try:
+        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
+        raw = next((v for k, v in config.items() if k.endswith(":recoveryOf")), None)
+        entry = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    key = entry.get("kmsKeyArn") if isinstance(entry, dict) else None
+    return key if isinstance(key, str) and key.startswith("arn:aws:kms:") else None

@@ -141,9 +141,27 @@ def test_every_replica_is_promoted_in_its_region_and_adopted_by_a_recovery_stack
     assert config["aws:region"] == REPLICA and "secrets-platform:replicaRegions" not in config
     adopt = config["secrets-platform:adopt"]
     assert set(adopt) == set(names[1:])
+    # The recovery stack runs on the key the promoted secrets are under (components/recovery.py).
+    assert config["secrets-platform:recoveryOf"] == {"stack": "production", "region": PRIMARY, "kmsKeyArn": REPLICA_KEY}
     for name, entry in adopt.items():
         assert entry["arn"] == arns[name].replace(PRIMARY, REPLICA) and entry["kmsKeyId"] == REPLICA_KEY
         assert f"{arns[name]}\n    -> {entry['arn']}" in result.out
+
+
+def test_replicas_under_two_keys_give_no_recovery_key(replicated: tuple[Moto, dict[str, str], list[str]],
+                                                      ops: Callable[..., Result], tmp_path: Path) -> None:
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    _, arns, names = replicated
+    other = REPLICA_KEY[:-12] + "666666666666"
+    for replica in secretsmanager_backends[ACCOUNT][PRIMARY].secrets[arns[names[1]]].replicas:
+        replica.config["KmsKeyId"] = other
+    result = ops("failover", "--stack", "production", "--region", REPLICA, "--yes", "--out", str(tmp_path))
+    assert result.code == 0, result.err
+    assert f"No recoveryOf written: the promoted secrets are not under one key of {REPLICA}" in result.out
+    assert other in result.out and REPLICA_KEY in result.out
+    config = yaml.safe_load((tmp_path / f"Pulumi.production-{REPLICA}.yaml").read_text())["config"]
+    assert "secrets-platform:recoveryOf" not in config
 
 
 def test_a_dry_run_changes_nothing(replicated: tuple[Moto, dict[str, str], list[str]],

@@ -4,11 +4,12 @@ Constructing PolicyPack starts the analyzer's gRPC server and never returns; the
 the `guardrails` package (importable from tests, imported here from the pack directory).
 """
 
-from guardrails import sdk_cache
+from guardrails import engine_config, sdk_cache
 from guardrails.registry import ALL_POLICIES, PACK_NAME
 from pulumi_policy import EnforcementLevel, PolicyPack
 
 sdk_cache.install()  # each resource's properties read once per request, not once per policy
+engine_config.install()  # the stack config of ConfigureStack, which newer CLIs send instead of PULUMI_CONFIG
 
 PolicyPack(
     name=PACK_NAME,

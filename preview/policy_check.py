@@ -317,19 +317,21 @@ def evaluate(
     pack_dir: Path = DEFAULT_PACK_DIR,
     stack_config: Mapping[str, str] | None = None,
     organization: str = "organization",
+    legacy_config: bool = False,
 ) -> list[Violation]:
     """Run the policy pack over `resources` and return its violations, suppressions and undecided rules.
 
     `policy_config` has the format of `pulumi preview --policy-pack-config <file>`.
-    `stack_config` is the stack's config as the engine passes it to the pack (PULUMI_CONFIG:
-    `{"<project>:<key>": "<string or JSON>"}`, secrets decrypted); the secret-value-source rule
-    accepts secret values equal to a config value.
+    `stack_config` is the stack's config as the engine passes it to the pack (ConfigureStack's config, or
+    PULUMI_CONFIG with `legacy_config`: `{"<project>:<key>": "<string or JSON>"}`, secrets decrypted); the
+    secret-value-source rule accepts secret values equal to a config value.
     """
-    env = _pack_env(project, stack, stack_config, organization)
+    env = _pack_env(project, stack, stack_config, organization, legacy=legacy_config)
     t0 = time.perf_counter()
     pack = _Pack(pack_dir, env)
+    request = None if legacy_config else stack_request(project, stack, stack_config, organization)
     try:
-        found = drive(pack.stub, resources, policy_config, started=t0)
+        found = drive(pack.stub, resources, policy_config, started=t0, stack=request)
         LAST_TIMING.pack_peak_mb = pack.peak_mb()
         LAST_TIMING.pack_cpu_s = pack.cpu_s()
         return found
@@ -339,8 +341,12 @@ def evaluate(
         pack.close()
 
 
-def _configure(stub: Any, policy_config: Mapping[str, Any] | None) -> dict[str, str]:
-    """GetAnalyzerInfo and Configure, as the engine does; returns each policy's enforcement level."""
+def _configure(stub: Any, policy_config: Mapping[str, Any] | None,
+               stack: analyzer_pb2.AnalyzerStackConfigureRequest | None = None) -> dict[str, str]:
+    """GetAnalyzerInfo, ConfigureStack (when given) and Configure, as the engine does; returns each policy's
+    enforcement level."""
+    if stack is not None:
+        stub.ConfigureStack(stack)
     info = stub.GetAnalyzerInfo(empty_pb2.Empty())
     policies = _policy_infos(info)
     config = reconcile_config(policies, policy_config)
@@ -370,11 +376,12 @@ def drive(
     policy_config: Mapping[str, Any] | None = None,
     *,
     started: float | None = None,
+    stack: analyzer_pb2.AnalyzerStackConfigureRequest | None = None,
 ) -> list[Violation]:
     """The engine's conversation with an analyzer `stub` (an AnalyzerStub, or anything shaped like one)."""
     t0 = time.perf_counter() if started is None else started
     violations: list[Violation] = []
-    levels = _configure(stub, policy_config)
+    levels = _configure(stub, policy_config, stack)
     LAST_TIMING.start = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -399,14 +406,29 @@ def drive(
     return violations
 
 
-def _pack_env(project: str, stack: str, stack_config: Mapping[str, str] | None, organization: str) -> dict[str, str]:
-    return {
+def _pack_env(project: str, stack: str, stack_config: Mapping[str, str] | None, organization: str, *,
+              legacy: bool = False) -> dict[str, str]:
+    """The pack's environment. Newer CLIs (a Python pack started through the language host's RunPlugin) leave
+    PULUMI_CONFIG unset and send the config in ConfigureStack (pulumi/pulumi's analyzer test language host fails
+    if it is set); `legacy` is the old shim's way, the config in PULUMI_CONFIG."""
+    env = {
         "PULUMI_PROJECT": project,
         "PULUMI_STACK": stack,
         "PULUMI_ORGANIZATION": organization,
         "PULUMI_DRY_RUN": "true",
-        "PULUMI_CONFIG": json.dumps(dict(stack_config or {})),
     }
+    if legacy:
+        env["PULUMI_CONFIG"] = json.dumps(dict(stack_config or {}))
+    return env
+
+
+def stack_request(project: str, stack: str, stack_config: Mapping[str, str] | None,
+                  organization: str) -> analyzer_pb2.AnalyzerStackConfigureRequest:
+    """ConfigureStack's request as the engine sends it: the stack config as strings (JSON text for structured
+    values), secrets decrypted and listed by key."""
+    config = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (stack_config or {}).items()}
+    return analyzer_pb2.AnalyzerStackConfigureRequest(stack=stack, project=project, organization=organization,
+                                                      dry_run=True, config=config)
 
 
 class PackSession:
@@ -432,6 +454,7 @@ class PackSession:
     ) -> None:
         self._t0 = time.perf_counter()
         self._env = _pack_env(project, stack, stack_config, organization)
+        self._stack = stack_request(project, stack, stack_config, organization)
         self._pack_dir = pack_dir
         self._policy_config = policy_config
         self._queue: queue.SimpleQueue[CollectedResource | None] = queue.SimpleQueue()
@@ -457,7 +480,7 @@ class PackSession:
         try:
             self._pack = _Pack(self._pack_dir, self._env)
             stub = self._pack.stub
-            self._levels = _configure(stub, self._policy_config)
+            self._levels = _configure(stub, self._policy_config, self._stack)
             LAST_TIMING.start = time.perf_counter() - self._t0
             pending: deque[tuple[int, Any]] = deque()
             while (r := self._queue.get()) is not None:

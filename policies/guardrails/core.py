@@ -19,7 +19,6 @@ The wrappers add three behaviours every rule shares:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,6 +35,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy.proxy import UnknownValueError
+
+from . import engine_config
 
 KNOWN_ENVIRONMENTS: tuple[str, ...] = ("production", "staging")
 """Environments the platform knows; a stack named after one (or ending `-<env>`) is in it."""
@@ -173,14 +174,9 @@ ADOPTED = ("adopted existing secret {arn}: the import changes nothing in AWS; ma
 
 def adopted_secrets(imported: bool = False) -> dict[str, str]:
     """Existing secret name -> ARN for every secret the stack adopts (`secrets-platform:adopt`, which the
-    engine passes to the analyzer in PULUMI_CONFIG): findings on them are the follow-up step's to-do list,
+    engine passes to the analyzer: guardrails/engine_config.py): findings on them are the follow-up step's to-do list,
     not a reason to stop an import that changes nothing. With `imported`, also those already imported."""
-    try:
-        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
-        raw = next((v for k, v in config.items() if k.endswith(":adopt")), None)
-        entries = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return {}
+    entries = engine_config.structured("adopt")
     if not isinstance(entries, dict):
         return {}
     # After the import (`imported: true`) the secret is the platform's: the rules apply in full again.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
+from . import engine_config
 from . import types as t
 from .core import KNOWN_ENVIRONMENTS, Settings, StackFinding, UndecidedError, adopted_secrets, stack_rule, tags_of
 from .documents import BadDocument, covers, parse
@@ -240,12 +240,8 @@ def check_rotation(args: StackValidationArgs, settings: Settings) -> Iterator[St
 
 
 def _config_values() -> set[str]:
-    """Values of the stack's config, which the engine passes to the analyzer in PULUMI_CONFIG."""
-    try:
-        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
-    except ValueError:
-        return set()
-    return {str(v) for v in config.values() if v}
+    """Values of the stack's config, as the engine passes it to the analyzer (guardrails/engine_config.py)."""
+    return {str(v) for v in engine_config.stack_config().values() if v}
 
 
 def _literal_secret_fields(value: str, config_values: set[str]) -> list[str]:
@@ -628,14 +624,9 @@ POLICIES = [
 
 
 def recovery_key() -> str | None:
-    """The key a recovery stack's secrets stay under (`secrets-platform:recoveryOf.kmsKeyArn`, which the engine
-    passes to the analyzer in PULUMI_CONFIG): the primary stack's replica key in that region, which the recovery
-    stack uses and does not create (components/recovery.py)."""
-    try:
-        config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
-        raw = next((v for k, v in config.items() if k.endswith(":recoveryOf")), None)
-        entry = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return None
+    """The key a recovery stack's secrets stay under (`secrets-platform:recoveryOf.kmsKeyArn` of the stack config,
+    guardrails/engine_config.py): the primary stack's replica key in that region, which the recovery stack uses and
+    does not create (components/recovery.py)."""
+    entry = engine_config.structured("recoveryOf")
     key = entry.get("kmsKeyArn") if isinstance(entry, dict) else None
     return key if isinstance(key, str) and key.startswith("arn:aws:kms:") else None

@@ -299,7 +299,7 @@ def _findings_of_every_case(monkeypatch: pytest.MonkeyPatch, cache: str) -> list
     """The findings on the compliant stack, every planted violation and a value unknown during preview,
     from one pack process started with GUARDRAILS_SDK_CACHE=`cache`."""
     monkeypatch.setenv("GUARDRAILS_SDK_CACHE", cache)
-    env = pc._pack_env(f.PROJECT, f.STACK, f.STACK_CONFIG, "organization")
+    env = pc._pack_env(f.PROJECT, f.STACK, f.STACK_CONFIG, "organization", legacy=True)
     pack = pc._Pack(pc.DEFAULT_PACK_DIR, env)
     unknown = f.set_input("db-password", "name", UNKNOWN_STRING)(f.base_stack())
     try:

@@ -239,7 +239,7 @@ def test_the_upgrades_invocations_write_nothing(upgrade: dict[tuple[str, str], t
     checked = 0
     with moto_server() as server, moto_keeps_version_values():
         sm = server.client("secretsmanager")
-        for (app, stack), (before, after) in sorted(upgrade.items()):
+        for _, after in sorted(upgrade.values(), key=lambda pair: pair[1]["app"] + pair[1]["stack"]):
             functions = [r for r in after["resources"] if r["type"] == "aws:lambda/function:Function"
                          and r["name"].endswith("-first-value-function")]
             invocations = [r for r in after["resources"] if r["type"] == "aws:lambda/invocation:Invocation"]

@@ -104,8 +104,10 @@ def test_two_runs_racing_on_an_empty_secret_leave_one_value(sm: Any, name: str) 
         def __getattr__(self, attribute: str) -> Any:
             return getattr(sm, attribute)
 
-    threads = [threading.Thread(target=lambda c=Racing(): answers.append(
-        make_first_value({"FirstValue": name}, c, {name: {"": HEX32}}))) for _ in range(2)]
+    def run(client: Racing) -> None:
+        answers.append(make_first_value({"FirstValue": name}, client, {name: {"": HEX32}}))
+
+    threads = [threading.Thread(target=run, args=(Racing(),)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -13,9 +13,11 @@ What the engine would do with each difference is emulated here from its own rule
 - a SecretRotation whose inputs change sends RotateImmediately again (terraform-provider-aws
   `secret_rotation.go`): a rotation at once, i.e. a new value.
 
-Rule checked for every stack: no SecretVersion is created, deleted or changed (after `ignore_changes`), no
-schedule changes, no secret is renamed (a new secret) and no generated value changes; and the generated
-passwords of server credentials with a master leave the state.
+Rule checked for every stack: no SecretVersion is created or changed (after `ignore_changes`), none is deleted
+but the AWSCURRENT version of a generated secret no function rotates (which keeps AWSCURRENT, and so its value),
+no schedule changes, no secret is renamed (a new secret) and no generated value changes; the generated passwords
+of server credentials with a master and the values made once by the first-value function leave the state; and
+that function, run with the program's own input against a secret that has a value, writes nothing.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components import consumers, grants, iam, lambda_package, recovery
+from components import consumers, first_value, grants, iam, lambda_package, recovery
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
 from components.access_alerts import AccessAlerts, AccessAlertsArgs
 from components.access_alerts import plan as access_alerts_plan
@@ -125,6 +125,8 @@ class SecretsEnvironment(pulumi.ComponentResource):
     pending_steps: list[PendingStep]
     deploy_checks: list[str]
     rotation_functions: dict[str, RotationFunction]
+    first_values: dict[str, first_value.FirstValueFunction]
+    """The first-value functions of the generated secrets no function rotates, by group."""
     first_installs: list[FirstInstall]
     policies: dict[str, AccessPolicy]
     alerts: RotationAlerts | None
@@ -194,7 +196,12 @@ class SecretsEnvironment(pulumi.ComponentResource):
         groups = rotation_groups(by_strategy)
         functions = tuple(function_arn(settings.region, settings.account_id, function_name(catalog.app, env, g))
                           for g in groups)
-        specs = _access_specs(catalog, settings, secrets, functions)
+        # Generated values no function rotates: made once inside AWS (components/first_value.py).
+        once_groups = first_value.groups([n for n, e in secrets.items()
+                                          if first_value.made_once(e) and n not in settings.adopt])
+        once_functions = tuple(function_arn(settings.region, settings.account_id, function_name(catalog.app, env, g))
+                               for g in once_groups)
+        specs = _access_specs(catalog, settings, secrets, functions, once_functions)
         _preflight(catalog, settings, secrets, groups, specs)
         # Last of the checks, and the only one that asks AWS: every role the config names exists.
         arns = role_arns(settings)
@@ -221,7 +228,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                 "preview but not run `pulumi up` (the provider reads each secret version back with "
                 "GetSecretValue); set ciReadsValues: true if CI deploys this stack"
             )
-        if groups:
+        if groups or once_groups:
             self.pending_steps.extend(lambda_package.pending(settings))
         roles = {
             group: execution_role(f"{name}-rotate-{group}-role", catalog.app, env, settings.account_id,
@@ -235,7 +242,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
         # Whoever runs `pulumi up` stores the values it generates through the key: the CI roles and
         # the deployers named in config.
         writers: list[pulumi.Input[str]] = [arns[r.name] for r in (*p.ci, *p.deployers)]
-        writers += [role.arn for role in roles.values()]
+        once_roles = {group: first_value.execution_role(f"{name}-{group}-role", catalog.app, env, settings.account_id,
+                                                        group, base_tags, child) for group in once_groups}
+        writers += [role.arn for role in (*roles.values(), *once_roles.values())]
         # Managed external secrets: Secrets Manager rotates them as a role of the stack's (no function).
         external = managed_external(secrets)
         external_role_name = rotation_function(catalog.app, env, "managed-external")
@@ -311,6 +320,7 @@ class SecretsEnvironment(pulumi.ComponentResource):
                     published_by=publishers.get(secret_name),
                     adopted=settings.adopt.get(secret_name),
                     shared_roles=roles_of(secret_name, self.shares),
+                    made_once=any(secret_name in members for members in once_groups.values()),
                 ),
                 child,
             )
@@ -394,6 +404,16 @@ class SecretsEnvironment(pulumi.ComponentResource):
         self.access_alerts = AccessAlerts(f"{name}-access-alerts", AccessAlertsArgs(
             app=catalog.app, environment=env, plan=access, rotation_alerts=self.alerts, tags=base_tags,
         ), child) if access is not None else None
+        self.first_values = {
+            group: first_value.FirstValueFunction(f"{name}-{group}", first_value.FirstValueArgs(
+                app=catalog.app, environment=env, account_id=settings.account_id, region=settings.region, group=group,
+                secrets={n: secrets[n] for n in members},
+                secret_resources={n: self.secrets[n].secret for n in members}, role=once_roles[group],
+                key_arns=key_arns, code=code_archive(), replica_regions=settings.replica_regions,
+                other_environments=others, tags=base_tags,
+            ), child)
+            for group, members in once_groups.items()
+        }
 
         # The managed masters' own schedules, where this stack sets them (RDS rotates them itself).
         self.managed_rotations = managed_rotations(name, managed, child)
@@ -504,7 +524,8 @@ class _AccessSpec:
 
 
 def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, Secret],
-                  rotation_functions: tuple[str, ...]) -> dict[str, _AccessSpec]:
+                  rotation_functions: tuple[str, ...], first_value_functions: tuple[str, ...] = ()
+                  ) -> dict[str, _AccessSpec]:
     """The read-only (runtime), per-service and CI policies, attached to the configured roles."""
     env, app = settings.environment, catalog.app
     # The runtime reads every secret but the admin credentials only rotation functions use.
@@ -520,7 +541,8 @@ def _access_specs(catalog: Catalog, settings: StackSettings, secrets: dict[str, 
         "ci": _AccessSpec(
             access_policy(app, env, "secrets-ci"), "ci", settings.principals.ci,
             functools.partial(grants.ci_statements, reads_values=settings.ci_reads_values,
-                              min_recovery_days=settings.recovery_window_days, rotation_functions=rotation_functions),
+                              min_recovery_days=settings.recovery_window_days, rotation_functions=rotation_functions,
+                              first_value_functions=first_value_functions),
             f"Deploy {app}'s {env} secrets; never delete production's",
         ),
     }

@@ -6,6 +6,7 @@ drives every policy, so the ARN patterns, the tag conditions and the KMS conditi
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -173,7 +174,8 @@ def app_write_statements(scope: Scope, secrets: Sequence[str]) -> list[iam.State
 
 
 def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
-                  rotation_functions: Sequence[str] = ()) -> list[iam.Statement]:
+                  rotation_functions: Sequence[str] = (), first_value_functions: Sequence[str] = ()
+                  ) -> list[iam.Statement]:
     """A deployment pipeline: manage this environment's secrets under its own keys, rotate them only
     with its own functions, never delete production's (nor its replicas), never replicate elsewhere,
     open a secret's policy or move it to another environment by its tags. The guard denies name `*`:
@@ -241,13 +243,14 @@ def ci_statements(scope: Scope, *, reads_values: bool, min_recovery_days: int,
         ),
         *scope.isolation_deny(),
     ]
-    if rotation_functions:
+    if rotation_functions or first_value_functions:
         # RotateSecret also needs lambda:InvokeFunction on the function it runs (botocore's RotateSecret
         # documentation); only the stack's own functions. A direct invocation can drive only the
         # protocol's steps on the secrets a function was built for (rotation/protocol.py refuses others).
+        # `pulumi up` invokes the first-value function itself (aws.lambda_.Invocation), by its ARN.
         statements.insert(1, iam.Statement(
             sid="InvokeOwnRotationFunctions", effect="Allow", actions=(INVOKE_ACTION,),
-            resources=(functions_pattern(rotation_functions),),
+            resources=_invoked(rotation_functions, first_value_functions),
         ))
     if scope.replica_regions:
         # Replication only to the stack's own regions. The replica's key is not in the request
@@ -309,6 +312,13 @@ def _replica_regions_deny(scope: Scope) -> iam.Statement:
         sid="DenyReplicasElsewhere", effect="Deny", actions=actions, resources=("*",),
         conditions={"ForAnyValue:StringNotEquals": {"secretsmanager:AddReplicaRegions": scope.replica_regions}},
     )
+
+
+def _invoked(rotation_functions: Sequence[str], first_value_functions: Sequence[str]) -> tuple[str, ...]:
+    """The rotation functions' pattern, and each first-value function it does not already match."""
+    pattern = (functions_pattern(rotation_functions),) if rotation_functions else ()
+    return pattern + tuple(sorted({f for f in first_value_functions
+                                   if not any(fnmatch.fnmatchcase(f, p) for p in pattern)}))
 
 
 def functions_pattern(functions: Sequence[str]) -> str:
@@ -580,5 +590,24 @@ def managed_external_statements(scope: Scope, secrets: Sequence[tuple[str, str]]
             sid="EncryptThroughSecretsManager", effect="Allow", actions=KMS_ENCRYPT, resources=scope.key_arns,
             conditions=scope.kms_via_secrets_manager(),
         ),
+        *scope.isolation_deny(),
+    ]
+
+
+FIRST_VALUE_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:PutSecretValue")
+"""What the one-shot first-value function does to its secrets (rotation/first_value.py): DescribeSecret (has it
+AWSCURRENT?) and PutSecretValue. It never reads a value, so no GetSecretValue."""
+
+
+def first_value_statements(scope: Scope, secrets: Sequence[str], log_group_arn: str) -> list[iam.Statement]:
+    """The first-value function: describe and write exactly its secrets, store through the environment's key
+    (PutSecretValue under a customer-managed key asks KMS for a data key), write its own logs."""
+    own = tuple(arn for name in secrets for arn in scope.secret(name))
+    return [
+        iam.Statement(sid="WriteFirstValues", effect="Allow", actions=FIRST_VALUE_ACTIONS, resources=own),
+        iam.Statement(sid="StoreThroughSecretsManager", effect="Allow", actions=KMS_STORE, resources=scope.key_arns,
+                      conditions=scope.kms_via_secrets_manager()),
+        iam.Statement(sid="WriteOwnLogs", effect="Allow", actions=("logs:CreateLogStream", "logs:PutLogEvents"),
+                      resources=(f"{log_group_arn}:*",)),
         *scope.isolation_deny(),
     ]

@@ -57,6 +57,9 @@ class CatalogSecretArgs:
     shared_roles: tuple[str, ...] = ()
     """Role ARNs of other accounts that may read this secret (catalog `shared_with`): its resource policy
     names exactly them."""
+    made_once: bool = False
+    """A generated value no function rotates, made inside AWS by the first-value function at deploy
+    (components/first_value.py): the program writes no version and generates nothing."""
 
 
 PLATFORM_TAGS = frozenset({
@@ -128,7 +131,7 @@ class CatalogSecret(pulumi.ComponentResource):
         # The rotation function makes the first value (RotateImmediately): the program writes none, so
         # the value never enters Pulumi state.
         self.first_value_by_rotation = (isinstance(entry.rotation, Rotation) and entry.rotation.first_value_by_rotation
-                                        ) or args.published_by is not None
+                                        ) or args.published_by is not None or args.made_once
         self.version = None
         if args.adopted is not None and not args.adopted.imported:
             self._adopt(name, args, args.adopted)
@@ -160,6 +163,8 @@ class CatalogSecret(pulumi.ComponentResource):
         if args.published_by is not None:
             tags["public-key-of"] = args.published_by  # written by that secret's rotation (components/public_key.py)
             tags["first-value"] = "rotation"
+        if args.made_once:
+            tags["first-value"] = "function"  # empty until the first-value function runs at deploy
         if args.adopted is not None:
             # Tags absent from the declaration are removed (the provider's update untags them): keep the team's.
             tags = {**args.adopted.team_tags(PLATFORM_TAGS), **tags}

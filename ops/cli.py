@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="the other stack's config file, if not Pulumi.<other>.yaml")
     compare_.add_argument("--other-endpoint-url", default=None, help=argparse.SUPPRESS)
     due_ = commands.add_parser("due", parents=[common, aws, fmt],
-                               help="secrets rotated by hand on a period: due dates; exit 1 if any is overdue")
+                               help="secrets rotated by hand on a period, values put by ops not put yet: exit 1 if "
+                                    "any is overdue or not put")
     due_.add_argument("--warn-days", type=int, default=due.DEFAULT_WARN_DAYS,
                       help=f"report as due this many days before the date (default {due.DEFAULT_WARN_DAYS})")
     check_env = commands.add_parser("check-env", parents=[common, fmt],
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
                 out.write("\n")
             else:
                 due.render(stack.name, items, out)
-            return 1 if any(i.status == "overdue" for i in items) else 0
+            return 1 if due.failed(items) else 0
         elif args.command == "put":
             put.put(stack, client, args.secret, args.key, stdin, out, err, yes=args.yes, confirm=_prompt(stdin, err))
         elif args.command == "check-connection":

@@ -6,23 +6,27 @@ with `pulumi config set --secret` + `pulumi up` (or by hand with PutSecretValue)
 so it restarts the period; a rollback moves AWSCURRENT to an older version and so brings its older
 date back, which is right: the value in use is that old.
 
-`python -m ops due --stack <stack>` exits 1 when anything is overdue (`.github/workflows/rotation-due.yml`
-runs it daily).
+A value put out of band (`external: {put: ops}`) is listed too while its secret is still empty ("not put yet",
+with the `python -m ops put` command); once put, its period (if any) runs from the version `ops put` wrote.
+
+`python -m ops due --stack <stack>` exits 1 when anything is overdue or not put yet
+(`.github/workflows/rotation-due.yml` runs it daily).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, TextIO
 
+from components.catalog import Secret
 from ops.aws import call, describe, pages
 from ops.stack import OpsError, Stack
 
 DEFAULT_WARN_DAYS = 14
 """`due` (rather than `ok`) this many days before the due date."""
 
-Status = Literal["ok", "due", "overdue", "unknown"]
+Status = Literal["ok", "due", "overdue", "unknown", "not-put"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Due:
     days_left: int | None
     """Whole days until the due date (negative: overdue)."""
     why: str = ""
+    put_by_ops: bool = False
+    """Its value is put with `python -m ops put` (catalog `external: {put: ops}`), not through Pulumi."""
 
 
 def current_version_created(client: Any, full: str, current_version: str) -> dt.datetime | None:
@@ -97,17 +103,33 @@ def report(stack: Stack, client: Any, warn_days: int = DEFAULT_WARN_DAYS,
     now = now or dt.datetime.now(dt.UTC)
     items: list[Due] = []
     for name, entry in stack.secrets.items():
-        if entry.rotate_every_days is None:
+        if entry.rotate_every_days is None and not entry.put_by_ops:
             continue
         full = stack.full_name(name)
         description = call(f"secret {full}", describe, client=client, name=full)
         if description is None:
-            items.append(assess(full, entry.rotate_every_days, None, now, warn_days, "missing in AWS"))
-            continue
+            if entry.rotate_every_days is not None:
+                items.append(assess(full, entry.rotate_every_days, None, now, warn_days, "missing in AWS"))
+            continue  # not deployed yet: `pulumi up` creates it (ops list says so)
         current = current_version(full, description)
+        if current is None and entry.put_by_ops:
+            # Created empty by the program, and never put: nothing for consumers, and no period has started.
+            commands = "; ".join(put_commands(stack, name, entry))
+            items.append(Due(full, entry.rotate_every_days or 0, None, None, "not-put", None,
+                             f"not put yet: run {commands}", put_by_ops=True))
+            continue
+        if entry.rotate_every_days is None:
+            continue  # put, and rotated only when it must be: no period to report
         changed = current_version_created(client, full, current) if current else None
-        items.append(assess(full, entry.rotate_every_days, changed, now, warn_days))
+        item = assess(full, entry.rotate_every_days, changed, now, warn_days)
+        items.append(replace(item, put_by_ops=entry.put_by_ops))
     return items
+
+
+def put_commands(stack: Stack, name: str, entry: Secret) -> list[str]:
+    """`python -m ops put` for each value of a secret put out of band."""
+    return [f"python -m ops put --stack {stack.name} {name}{' ' + key if key else ''}" for key, value in
+            entry.values.items() if value.external is not None and value.external.put == "ops"]
 
 
 def render(stack_name: str, items: list[Due], out: TextIO) -> None:
@@ -124,16 +146,29 @@ def render(stack_name: str, items: list[Due], out: TextIO) -> None:
                 status += f" ({-item.days_left} days ago)" if item.days_left < 0 else f" (in {item.days_left} days)"
         elif item.why:
             status += f" ({item.why})"
-        rows.append((item.name, f"{item.every_days}d", (item.changed or "-")[:10], (item.due or "-")[:10], status))
+        every = f"{item.every_days}d" if item.every_days else "-"
+        rows.append((item.name, every, (item.changed or "-")[:10], (item.due or "-")[:10], status))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         out.write("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() + "\n")
-    overdue = [i.name for i in items if i.status == "overdue"]
-    if overdue:
-        out.write(f"\n{len(overdue)} overdue: rotate at the issuer, then `pulumi config set --secret ...` and "
-                  "`pulumi up` (README, Day-2 operations)\n")
+    overdue = [i for i in items if i.status == "overdue"]
+    if [i for i in overdue if not i.put_by_ops]:
+        out.write(f"\n{sum(1 for i in overdue if not i.put_by_ops)} overdue: rotate at the issuer, then `pulumi config "
+                  "set --secret ...` and `pulumi up` (README, Day-2 operations)\n")
+    if [i for i in overdue if i.put_by_ops]:
+        out.write(f"\n{sum(1 for i in overdue if i.put_by_ops)} overdue and put out of band: rotate at the issuer, "
+                  "then put the new value with `python -m ops put` (no `pulumi up`)\n")
+    waiting = [i for i in items if i.status == "not-put"]
+    if waiting:
+        out.write(f"\n{len(waiting)} not put yet: consumers have no value until `python -m ops put` writes it\n")
+
+
+def failed(items: list[Due]) -> bool:
+    """Exit 1: something is overdue, or a value put out of band has not been put."""
+    return any(i.status in ("overdue", "not-put") for i in items)
 
 
 def to_json(stack_name: str, items: list[Due]) -> dict[str, Any]:
     return {"stack": stack_name, "secrets": [asdict(i) for i in items],
-            "overdue": sum(1 for i in items if i.status == "overdue")}
+            "overdue": sum(1 for i in items if i.status == "overdue"),
+            "notPut": sum(1 for i in items if i.status == "not-put")}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from components.catalog import SIGNING_KEY_STRATEGIES, Rotation, Secret
-from components.values import placeholder_problem
+from components.values import _mismatch, _too_short, placeholder_problem
 from ops.stack import OpsError, Stack
 
 OK, MISSING, PLACEHOLDER, OPTIONAL = "OK", "MISSING", "PLACEHOLDER", "OPTIONAL"
@@ -78,13 +78,20 @@ def check(stack: Stack, environ: Mapping[str, str]) -> list[VariableCheck]:
             public = value.config is not None or (_signing_key(entry) and key in PUBLIC_SIGNING_KEYS)
             secret_class = "configuration" if public else entry.class_
             required = entry.required_in(key, stack.environment)
+            # Put out of band: the stack config never has it, `ops put` writes it in AWS (and checks it as here).
+            put = value.external is not None and value.external.put == "ops"
+            where_put = (f"put out of band: `python -m ops put --stack {stack.name} {name}{' ' + key if key else ''}` "
+                         "writes it in AWS" if put else None)
             for variable in value.env:
                 supplied = environ.get(variable)
                 if supplied is None or not supplied.strip():
                     status = MISSING if required else OPTIONAL
-                    results.append(VariableCheck(variable, name, key, required, status))
+                    results.append(VariableCheck(variable, name, key, required, status, where_put))
                     continue
                 problem = placeholder_problem(supplied, secret_class, secret=not public)
+                if problem is None and put:
+                    # The checks `ops put` applies to this value before it writes it (ops/put.py).
+                    problem = _too_short(supplied, value.min_length) or _mismatch(supplied, value, stack.environment)
                 results.append(VariableCheck(variable, name, key, required, PLACEHOLDER if problem else OK, problem))
         # `together`: once some key of a group is set, the rest are required (both or neither).
         for group in entry.together:
@@ -104,6 +111,8 @@ def render(stack: Stack, results: list[VariableCheck], source: str, out: TextIO)
     for r in results:
         where = r.secret + (f":{r.key}" if r.key else "")
         note = {MISSING: "not set", OPTIONAL: "not set (optional)", OK: "", PLACEHOLDER: r.problem or ""}[r.status]
+        if r.status in (MISSING, OPTIONAL) and r.problem:
+            note += f"; {r.problem}"
         out.write(f"{r.status:<11} {r.variable:<{width}}  from {where}{'  ' + note if note else ''}\n")
     counts = {s: sum(1 for r in results if r.status == s) for s in (OK, MISSING, PLACEHOLDER, OPTIONAL)}
     out.write(f"\n{counts[OK]} ok, {counts[MISSING]} missing, {counts[PLACEHOLDER]} placeholder, "

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from components import names
 from components.catalog import Rotation, Secret
+from components.first_value import made_once
 from components.public_key import published_by
 from ops.aws import call, describe
 from ops.aws import pages as listing
@@ -244,7 +245,10 @@ def replacement(stack: Stack, name: str, entry: Secret) -> str:
     steps = []
     if supplied:
         steps.append("set the new value with `pulumi config set --secret` and run `pulumi up`")
-    if generated:
+    if generated and made_once(entry):
+        steps.append("it was made once inside AWS by the first-value function, which never overwrites a value: no "
+                     "command replaces it yet (docs/no-value-in-state.md)")
+    elif generated:
         # --replace, not --target-replace (which also restricts the update to the named resource, Pulumi's
         # "Targeted updates" guide): the secret's version must take the new value in the same update.
         urns = [names.generated_value_urn(stack.name, stack.project, stack.catalog.app, stack.environment, name,

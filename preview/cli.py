@@ -292,6 +292,8 @@ def _describe(resource: CollectedResource) -> str:
         notes.append(f"rotation={inputs.get('tags', {}).get('rotation')}")
         if inputs.get("tags", {}).get("first-value") == "rotation":
             notes.append("value=made by the rotation function at deploy, never in state")
+        elif inputs.get("tags", {}).get("first-value") == "function":
+            notes.append("value=made once by the first-value function at deploy, never in state")
     elif resource.type == "aws:secretsmanager/secretVersion:SecretVersion":
         notes.append(f"value={inputs.get('secretString', '-')}")
     elif resource.type == "aws:secretsmanager/secretRotation:SecretRotation":

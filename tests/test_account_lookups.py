@@ -34,7 +34,7 @@ from components.settings import StackSettings
 from preview.mocks import AwsMocks
 from preview.runtime import run_program
 from preview.stackconfig import load_stack_config
-from tests.conftest import REPO
+from tests.conftest import REPO, current_build
 from tests.servers import LOOPBACK, REGION, MotoServer, moto_server
 
 CATALOG = """\
@@ -268,6 +268,7 @@ def project(make_project: Callable[..., Path]) -> Path:
 
 
 def run(project: Path, mocks: AwsMocks, *, preview: bool, extra: dict[str, str] | None = None) -> Any:
+    current_build(project)  # its generated values are made once by the first-value function (the rotation package)
     stack = load_stack_config(project, "staging")
     stack.values.update(extra or {})
     return run_program(stack, project, str(REPO / "__main__.py"), preview=preview, mocks=mocks)

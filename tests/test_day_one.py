@@ -374,6 +374,11 @@ def test_the_preview_lists_the_build_as_action_required(make_project: Callable[.
 def test_without_rotation_no_build_is_needed(make_project: Callable[..., Path]) -> None:
     catalog = GOOD.replace("rotation: {strategy: token, every_days: 30}",
                            "rotation: on-compromise\n    rotation_reason: rotated when leaked")
+    # A generated value no function rotates is made once by the first-value function, from the same package.
     code, out, err = run_cli(make_project(catalog, MINIMAL_STACK))
+    assert code == 0, err
+    assert "build/rotation-lambda: it does not exist: make lambda" in out
+    supplied = catalog.replace("generate: {kind: bytes, bytes: 32, encoding: hex}", "external: {}")
+    code, out, err = run_cli(make_project(supplied, MINIMAL_STACK))
     assert code == 0, err
     assert "make lambda" not in out

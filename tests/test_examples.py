@@ -57,7 +57,8 @@ class Example:
     optional_gaps: frozenset[tuple[str, str]]
     """(secret, key) of the optional external values (subject to `only_in`)."""
     made_by_rotation: frozenset[str] = frozenset()
-    """Secrets whose first value the rotation function makes: the program declares no version."""
+    """Secrets whose first value the rotation function (or, with no schedule, the first-value function) makes:
+    the program declares no version."""
     stack_gaps: dict[str, tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]] = field(
         default_factory=dict)
     """Stack -> (required, optional) gaps of that stack only (`required: [production]` values)."""
@@ -221,6 +222,7 @@ EXAMPLES: dict[str, Example] = {
         optional_gaps=frozenset({
             ("sentry-dsn", ""), ("sendgrid-api-key", ""), ("twilio", "accountSid"), ("twilio", "authToken"),
         }),
+        made_by_rotation=frozenset({"backup-encryption-key"}),
     ),
     # Two applications written from the README alone: every catalog field the seeds do not use.
     "ledgerly": Example(
@@ -367,7 +369,8 @@ EXAMPLES: dict[str, Example] = {
             ("stripe", "secretKey"), ("stripe", "webhookSecret"), ("smtp-auth-users", ""),
         }),
         optional_gaps=frozenset(),
-        made_by_rotation=frozenset({"dashboard-jwt-key", "dashboard-jwt-key-public-key"}),
+        made_by_rotation=frozenset({"dashboard-jwt-key", "dashboard-jwt-key-public-key", "api-key-signing-key",
+                                    "mailcatcher-password"}),
         derived=frozenset({("database", "url"), ("reports-database", "url"), ("redis", "url")}),
     ),
 }
@@ -652,7 +655,7 @@ def test_tria_database_url_is_built_from_its_parts(run, stack: str) -> None:  # 
     # AWS: the function rebuilds `url` from the parts (`"url": true` in its targets), with the catalog's template.
     assert "password" not in data and "url" not in data
     (function,) = [r for r in report.run.resources if r.type == "aws:lambda/function:Function"
-                   and r.inputs["environment"]["variables"]["ROTATION_STRATEGY"] == "postgres-single-user"]
+                   and r.inputs["environment"]["variables"].get("ROTATION_STRATEGY") == "postgres-single-user"]
     targets = json.loads(function.inputs["environment"]["variables"]["ROTATION_TARGETS"])
     assert targets[f"tria-aibpo/{stack}/database"] == {
         "generate": {"kind": "bytes", "bytes": 48, "encoding": "base64"}, "url": True,
@@ -663,7 +666,12 @@ def test_tria_generated_keys_follow_the_seeds_openssl_commands(run) -> None:  # 
     report = run("tria-aibpo", "production")
     stored = versions(report, "tria-aibpo", "production")
     assert re.fullmatch(r"[0-9a-f]{128}", stored["secret-key"]), "openssl rand -hex 64"
-    assert re.fullmatch(r"[A-Za-z0-9+/]{43}=", stored["backup-encryption-key"]), "openssl rand -base64 32"
+    # Never rotated, so made once inside AWS by the first-value function: openssl rand -base64 32.
+    assert "backup-encryption-key" not in stored
+    (function,) = [r for r in report.run.resources if r.type == "aws:lambda/function:Function"
+                   and "FIRST_VALUE_TARGETS" in r.inputs["environment"]["variables"]]
+    assert json.loads(function.inputs["environment"]["variables"]["FIRST_VALUE_TARGETS"]) == {
+        "tria-aibpo/production/backup-encryption-key": {"": {"kind": "bytes", "bytes": 32, "encoding": "base64"}}}
     tags = {r.inputs["name"].split("/")[-1]: r.inputs["tags"] for r in of_type(report, SECRET)}
     assert tags["backup-encryption-key"]["rotation"] == "manual", "never rotated without a migration"
     assert tags["secret-key"]["rotation"] == "90d" and tags["database"]["rotation"] == "90d"
@@ -722,7 +730,8 @@ def test_every_value_the_state_holds_is_marked_secret(run, app: str, stack: str,
 
 
 def test_every_generator_kind_keeps_its_value_secret_in_the_state(make_project) -> None:  # type: ignore[no-untyped-def]
-    """The examples use no uuid; a catalog with every generator kind does."""
+    """The examples use no uuid; a catalog with every generator kind does (beside a plain value, so that the
+    program writes the secret and pulumi-random makes its generated keys)."""
     catalog = """\
 app: shop
 owner: platform
@@ -734,6 +743,7 @@ secrets:
       instance: {env: INSTANCE_ID, generate: {kind: uuid}}
       token: {env: TOKEN, generate: {kind: bytes, bytes: 32, encoding: base64url}}
       password: {env: PASSWORD, generate: {kind: password, length: 40}}
+      region: {env: REGION, config: {default: eu}}
 """
     report = run_stack("staging", make_project(catalog, MINIMAL_STACK))
     kinds = {r.type for r in report.run.resources if r.type.startswith("random:")}

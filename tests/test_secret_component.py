@@ -67,14 +67,16 @@ secrets:
   request-id-salt:
     description: Salts request ids
     class: configuration
+    rotation: {strategy: token, every_days: 90}
     value: {env: REQUEST_ID_SALT, generate: {kind: uuid}}
   queue-password:
     description: Queue password
     class: configuration
+    rotation: {strategy: token, every_days: 90}
     value: {env: QUEUE_PASSWORD, generate: {kind: password, length: 40, alphabet: hex, exclude: "0a"}}
 """
 
-RENEWED = {"session-secret", "refresh-token"}
+RENEWED = {"session-secret", "refresh-token", "request-id-salt", "queue-password"}
 Program = tuple[ProgramRun, dict[str, str]]
 """A run of the program and the external values it was given."""
 """Values a rotation function or the application renews after the first deploy."""
@@ -112,8 +114,8 @@ def _by_secret(run: ProgramRun, token: str) -> dict[str, CollectedResource]:
 def test_a_renewed_value_is_ignored_by_later_deploys_and_no_other_is(program: Program) -> None:
     run, _ = program
     versions = _by_secret(run, VERSION)
-    assert set(versions) == {"session-secret", "refresh-token", "payments", "archive-key", "request-id-salt",
-                             "queue-password"}
+    # archive-key (generated, rotated by hand): made once inside AWS, no version from the program.
+    assert set(versions) == {"session-secret", "refresh-token", "payments", "request-id-salt", "queue-password"}
     for name, version in versions.items():
         # Every version's labels are set once, at creation (tests/life/test_program_label.py).
         expected = ("secretString", "versionStages") if name in RENEWED else ("versionStages",)
@@ -153,7 +155,8 @@ def test_secrets_are_named_tagged_and_kept_as_configured(program: Program) -> No
     assert tags["refresh-token"]["rotation"] == "application" and "rotation-strategy" not in tags["refresh-token"]
     assert tags["payments"]["rotation-reason"] == "issued by the payment provider"
     assert tags["request-id-salt"]["class"] == "configuration" and "rotation-reason" not in tags["request-id-salt"]
-    assert not any("first-value" in t or "rotation-kind" in t for t in tags.values())
+    assert tags["archive-key"]["first-value"] == "function", "made once inside AWS: `ops list` and the preview say so"
+    assert not any("first-value" in t or "rotation-kind" in t for n, t in tags.items() if n != "archive-key")
 
 
 def test_each_secret_component_registers_its_arn_and_name(program: Program) -> None:
@@ -185,7 +188,15 @@ def test_stored_values_are_composed_exactly(program: Program) -> None:
     }
     session = stored["session-secret"]
     assert len(session) == 43 and not set(session) & set("+/="), "base64url of 32 bytes, unpadded"
-    assert len(stored["archive-key"]) == 64 and set(stored["archive-key"]) <= set("0123456789abcdef")
+    # A generated value no function rotates is made once by the first-value function, from the catalog's generator.
+    assert "archive-key" not in stored
+    (function,) = [r for r in run.resources if r.type == "aws:lambda/function:Function"
+                   and r.name.endswith("-first-value-function")]
+    assert json.loads(function.inputs["environment"]["variables"]["FIRST_VALUE_TARGETS"]) == {
+        "shop/staging/archive-key": {"": {"kind": "bytes", "bytes": 32, "encoding": "hex"}}}
+    (invocation,) = [r for r in run.resources if r.type == "aws:lambda/invocation:Invocation"]
+    assert json.loads(invocation.inputs["input"]) == {"FirstValue": "shop/staging/archive-key"}
+    assert "lifecycleScope" not in invocation.inputs, "CREATE_ONLY: invoked on creation (or replacement) only"
     assert len(stored["request-id-salt"]) == 36 and stored["request-id-salt"].count("-") == 4
     # RandomUuid's result is not secret by default: the state would hold the value in plain text.
     (uuid,) = [r for r in run.resources if r.type == "random:index/randomUuid:RandomUuid"]
@@ -201,7 +212,7 @@ def test_stored_values_are_composed_exactly(program: Program) -> None:
     parents = {r.urn: r for r in run.resources}
     for name, version in _by_secret(run, VERSION).items():
         sources = {parents[u].type for u in version.property_dependencies.get("secretString", ())}
-        assert sources == ({"random:index/randomBytes:RandomBytes"} if name in ("session-secret", "archive-key")
+        assert sources == ({"random:index/randomBytes:RandomBytes"} if name == "session-secret"
                            else {"random:index/randomUuid:RandomUuid"} if name == "request-id-salt"
                            else {"random:index/randomPassword:RandomPassword"} if name == "queue-password"
                            else set()), name
@@ -273,8 +284,7 @@ secrets:
   blob:
     description: A large generated key (many base64 characters, so '+' and '/' all but surely occur)
     class: critical
-    rotation: manual
-    rotation_reason: re-encrypting needs a migration
+    rotation: {strategy: token, every_days: 365}
     value: {env: BLOB_KEY, generate: {kind: bytes, bytes: 512, encoding: base64url}}
   cache:
     description: Redis user

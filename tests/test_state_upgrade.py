@@ -13,9 +13,11 @@ What the engine would do with each difference is emulated here from its own rule
 - a SecretRotation whose inputs change sends RotateImmediately again (terraform-provider-aws
   `secret_rotation.go`): a rotation at once, i.e. a new value.
 
-Rule checked for every stack: no SecretVersion is created, deleted or changed (after `ignore_changes`), no
-schedule changes, no secret is renamed (a new secret) and no generated value changes; and the generated
-passwords of server credentials with a master leave the state.
+Rule checked for every stack: no SecretVersion is created or changed (after `ignore_changes`), none is deleted
+but the AWSCURRENT version of a generated secret no function rotates (which keeps AWSCURRENT, and so its value),
+no schedule changes, no secret is renamed (a new secret) and no generated value changes; the generated passwords
+of server credentials with a master and the values made once by the first-value function leave the state; and
+that function, run with the program's own input against a secret that has a value, writes nothing.
 """
 
 from __future__ import annotations
@@ -132,6 +134,12 @@ STACKS = [(app, stack) for app in sorted(p.parent.name for p in (REPO / "example
           for stack in ("staging", "production")]
 
 
+def made_once(run: dict[str, Any]) -> set[str]:
+    """Catalog secret components whose value the first-value function makes once (the `first-value` tag)."""
+    return {r["name"].removesuffix("-secret") for r in _by_urn(run, SECRET).values()
+            if r["inputs"]["tags"].get("first-value") == "function"}
+
+
 @pytest.mark.parametrize(("app", "stack"), STACKS)
 def test_the_first_up_after_upgrading_writes_no_value_and_drops_the_server_passwords(
     upgrade: dict[tuple[str, str], tuple[dict, dict]], app: str, stack: str,
@@ -139,7 +147,20 @@ def test_the_first_up_after_upgrading_writes_no_value_and_drops_the_server_passw
     if (app, stack) not in upgrade:
         pytest.skip(f"{app} is not an example of the baseline")
     before, after = upgrade[app, stack]
-    assert value_writes(before, after) == []
+    # A generated secret no function rotates had its value written by the program, and has it in AWS: the
+    # program registers no version for it now. Its old version leaves the state; the provider's delete keeps
+    # AWSCURRENT on it (pulumi-aws 7.51.1 SecretVersion: "If the AWSCURRENT staging label is present on this
+    # version during resource deletion, that label cannot be removed and will be skipped"), so the secret keeps
+    # its value, and the first-value function, invoked once, finds it and writes nothing
+    # (tests/rotation/test_rotation_one_shot.py, and test_the_upgrades_invocations_write_nothing below).
+    once = made_once(after)
+    old_versions = {r["name"]: r for r in _by_urn(before, VERSION).values()}
+    assert value_writes(before, after) == [f"version {c}-value deleted" for c in sorted(once)]
+    # Its old version holds AWSCURRENT: named, or by default (PutSecretValue without VersionStages labels the
+    # new version AWSCURRENT: botocore secretsmanager model, PutSecretValue `VersionStages`).
+    assert all("AWSCURRENT" in old_versions[f"{c}-value"]["inputs"].get("versionStages", ["AWSCURRENT"])
+               for c in once)
+    assert not [r["name"] for r in _by_urn(after, VERSION).values() if r["name"].removesuffix("-value") in once]
 
     # Catalog secret components (`<stack name>-<secret>`) of the server credentials: their secret, their
     # first version (`-value`) and, before, their generated password (`-password`).
@@ -147,9 +168,12 @@ def test_the_first_up_after_upgrading_writes_no_value_and_drops_the_server_passw
                    if r["inputs"]["tags"].get("rotation-strategy") in SERVER_STRATEGIES}
     old_random = {r["name"] for r in before["resources"] if r["type"].startswith("random:")}
     new_random = {r["name"] for r in after["resources"] if r["type"].startswith("random:")}
-    assert old_random - new_random == {f"{c}-password" for c in credentials}, "exactly the server passwords leave"
+    once_values = {r["name"] for r in before["resources"] if r["type"].startswith("random:")
+                   and any(r["name"].startswith(f"{c}-") for c in once)}
+    assert old_random - new_random == {f"{c}-password" for c in credentials} | once_values, \
+        "exactly the server passwords and the values made once in AWS leave"
+    assert len(once_values) >= len(once)
     versions = {r["name"]: r for r in _by_urn(after, VERSION).values()}
-    old_versions = {r["name"]: r for r in _by_urn(before, VERSION).values()}
     for component in credentials:
         old, new = old_versions[f"{component}-value"], versions[f"{component}-value"]
         # The input lost the password, a change the engine ignores: the state keeps the old first value,
@@ -205,3 +229,33 @@ def test_switching_a_deployed_token_to_first_value_rotation_rotates_nothing(make
     (schedule,) = [r for r in after["resources"] if r["type"] == ROTATION]
     assert schedule["inputs"]["rotateImmediately"] is True, "a new stack's first rotation makes the value"
     assert value_writes(before, after) == ["version shop-staging-session-key-value deleted"]
+
+
+def test_the_upgrades_invocations_write_nothing(upgrade: dict[tuple[str, str], tuple[dict, dict]]) -> None:
+    """The first `pulumi up` after upgrading creates the Invocations; each runs the function with the input the
+    program declares and the targets its Function declares, against a secret that has the value the program
+    wrote before (moto server on 127.0.0.1): nothing is written, the value and its versions stay."""
+    from rotation.first_value import load_targets, make_first_value
+    from tests.servers import moto_keeps_version_values, moto_server
+
+    checked = 0
+    with moto_server() as server, moto_keeps_version_values():
+        sm = server.client("secretsmanager")
+        for _, after in sorted(upgrade.values(), key=lambda pair: pair[1]["app"] + pair[1]["stack"]):
+            functions = [r for r in after["resources"] if r["type"] == "aws:lambda/function:Function"
+                         and r["name"].endswith("-first-value-function")]
+            invocations = [r for r in after["resources"] if r["type"] == "aws:lambda/invocation:Invocation"]
+            if not invocations:
+                continue
+            (function,) = functions
+            targets = load_targets(function["inputs"]["environment"]["variables"])
+            for invocation in invocations:
+                event = json.loads(invocation["inputs"]["input"])
+                existing = secrets.token_hex(32)  # the value the program's old version holds
+                sm.create_secret(Name=event["FirstValue"], SecretString=existing)
+                versions = sm.describe_secret(SecretId=event["FirstValue"])["VersionIdsToStages"]
+                assert make_first_value(event, sm, targets) == {"secret": event["FirstValue"], "written": False}
+                assert sm.describe_secret(SecretId=event["FirstValue"])["VersionIdsToStages"] == versions
+                assert sm.get_secret_value(SecretId=event["FirstValue"])["SecretString"] == existing
+                checked += 1
+    assert checked >= 2, "relaybox and tria-aibpo have generated secrets no function rotates"

@@ -189,6 +189,21 @@ def _check_masters(catalog: Catalog) -> None:
         if theirs is not None and (mine is None or not mine <= theirs):
             raise ConfigurationError(catalog.path, f"master '{entry.rotation.master}' is not in every environment "
                                      "this secret is in", secret=name, field="rotation.master")
+        _check_master_not_put_by_ops(catalog.path, name, entry.rotation.master, master)
+
+
+def _check_master_not_put_by_ops(path: str, name: str, master_name: str, master: Secret) -> None:
+    """An admin credential (`rotation.master`) is not put with `ops put`: the first deploy rotates the credential
+    at once and logs in with the master, so `pulumi up` must know the master has a value, and a value put out of
+    band is one the program never sees (it would schedule a rotation that can only fail, or wait for ever)."""
+    put = [k for k, v in master.values.items() if v.external is not None and v.external.put == "ops"]
+    if put:
+        where = f"keys.{put[0]}" if master.grouped else "value"
+        raise ConfigurationError(
+            path, f"'{master_name}' is the admin credential (rotation.master) of '{name}', whose first rotation "
+            "at deploy logs in with it, so `pulumi up` must know its value is there: declare it `external: {}` "
+            "(set with `pulumi config set --secret`), not put with `python -m ops put`",
+            secret=master_name, field=f"{where}.external.put")
 
 
 def _short(value: Any) -> str:

@@ -188,23 +188,36 @@ def test_list_says_a_published_public_key_changes_with_its_signing_key(moto: Mot
     assert rows["relaybox/staging/dashboard-jwt-key"]["catalog_rotation"] == "90d"
 
 
-def test_rotate_refusal_gives_the_replace_command_of_a_generated_value(moto: Moto, ops: Run) -> None:
-    """relaybox's trial: a generated secret rotated only on compromise had no way to be replaced (the
-    hint said `pulumi config set`, which does not apply). The hint names the random resource's URN,
-    which must be the URN the preview, shaped as the engine's, gives that resource."""
+def test_rotate_refusal_gives_the_replace_command_of_a_generated_value(moto: Moto, ops: Run, tmp_path: Path) -> None:
+    """A generated key beside a supplied one in a secret rotated only on compromise (filot's buli2) is made by
+    pulumi-random: the hint names the random resource's URN, which must be the URN the preview, shaped as the
+    engine's, gives that resource."""
     from preview.cli import preview
 
+    moto.seed("staging")
+    line = one_line(ops("rotate", "buli2", "--stack", "staging"))
+    assert "no rotation configured" in line
+    urns = re.findall(r"--replace '([^']+)'", line)
+    assert len(urns) == 1 and f"pulumi up --stack staging --replace '{urns[0]}'" in line
+    # With its supplied apiKey set (a secure stand-in), the program writes buli2 and generates signatureSecret.
+    config = tmp_path / "Pulumi.staging.yaml"
+    config.write_text((REPO / "Pulumi.staging.yaml").read_text().replace(
+        "config:\n", "config:\n  secrets-platform:buli2ApiKey:\n    secure: v1:" + "A" * 44 + "\n", 1))
+    resources = preview("staging", REPO, config, policies=False).run.resources
+    behind = [r for r in resources if r.urn == urns[0]]
+    assert len(behind) == 1 and behind[0].type == "random:index/randomBytes:RandomBytes"
+
+
+def test_rotate_refusal_of_a_value_made_once_names_no_random_resource(moto: Moto, ops: Run) -> None:
+    """relaybox's api-key-signing-key (generated, on-compromise) is made once inside AWS by the first-value
+    function: there is no random resource to replace, and the hint says so instead of naming one."""
     config = REPO / "examples" / "relaybox" / "Pulumi.staging.yaml"
     full = "relaybox/staging/api-key-signing-key"
     region = load_stack("staging", REPO, config).region
     moto.client("secretsmanager", region).create_secret(Name=full, SecretString=moto.value())
     line = one_line(ops("rotate", "api-key-signing-key", "--stack", "staging", "--config-file", str(config)))
-    assert "no rotation configured" in line and "pulumi config set" not in line
-    urns = re.findall(r"--replace '([^']+)'", line)
-    assert len(urns) == 1 and f"pulumi up --stack staging --replace '{urns[0]}'" in line
-    resources = preview("staging", REPO, config, policies=False).run.resources
-    behind = [r for r in resources if r.urn == urns[0]]
-    assert len(behind) == 1 and behind[0].type == "random:index/randomBytes:RandomBytes"
+    assert "no rotation configured" in line and "first-value function" in line
+    assert "--replace" not in line and "pulumi config set" not in line
 
 
 def test_rotate_refuses_a_catalog_rotation_that_is_not_deployed(moto: Moto, ops: Run) -> None:

@@ -220,3 +220,78 @@ def test_list_knows_the_published_public_key_secret(moto: Moto, ops: Run, make_p
     listed = {s["name"]: s for s in json.loads(result.out)["secrets"]}
     assert listed["shop/staging/signing-key-public-key"]["catalog"] == "signing-key-public-key"
     assert "not in the catalog" not in result.out
+
+
+PUT_CATALOG = """\
+app: shop
+owner: platform
+secrets:
+  smtp:
+    description: SMTP relay login, put by the mail team
+    class: critical
+    rotation: manual
+    rotate_every_days: 90
+    rotation_reason: issued by the mail provider console
+    keys:
+      user: {env: SMTP_USER, external: {put: ops}}
+      password: {env: SMTP_PASSWORD, external: {put: ops}, min_length: 20}
+  webhook:
+    description: Webhook signing secret from the payment provider
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by the payment provider
+    value: {env: WEBHOOK_SECRET, external: {put: ops}, pattern: '^whsec_'}
+"""
+
+
+def test_a_value_put_by_ops_that_was_never_put_is_not_put_yet_with_the_command(
+        moto: Moto, ops: Run, make_project: Callable[..., Path]) -> None:
+    """As the program leaves them: created empty. Not 'unknown' or 'overdue': not put yet, with the command."""
+    project = make_project(PUT_CATALOG, STACK)
+    sm = moto.client("secretsmanager", REGION)
+    for name in ("shop/staging/smtp", "shop/staging/webhook"):
+        sm.create_secret(Name=name)
+    result = _due(ops, project)
+    assert result.code == 1, result.text
+    lines = {line.split()[0]: line for line in result.out.splitlines() if line.startswith("shop/")}
+    assert set(lines) == {"shop/staging/smtp", "shop/staging/webhook"}
+    assert "NOT-PUT (not put yet: run python -m ops put --stack staging smtp user; python -m ops put --stack " \
+           "staging smtp password)" in lines["shop/staging/smtp"]
+    assert "not put yet: run python -m ops put --stack staging webhook)" in lines["shop/staging/webhook"]
+    assert "OVERDUE" not in result.out and "UNKNOWN" not in result.out and "pulumi" not in result.out
+    document = json.loads(_due(ops, project, "--format", "json").out)
+    assert document["notPut"] == 2 and document["overdue"] == 0
+
+
+def test_once_put_its_period_runs_from_the_put_and_overdue_says_ops_put(
+        moto: Moto, ops: Run, make_project: Callable[..., Path]) -> None:
+    project = make_project(PUT_CATALOG, STACK)
+    sm = moto.client("secretsmanager", REGION)
+    put = json.dumps({"user": moto.value(8), "password": moto.value(24)})
+    version = str(sm.create_secret(Name="shop/staging/smtp", SecretString=put)["VersionId"])
+    sm.create_secret(Name="shop/staging/webhook", SecretString="whsec_" + moto.value(16))
+    backdate("shop/staging/smtp", version, 10)
+    result = _due(ops, project)
+    assert result.code == 0, result.text
+    lines = {line.split()[0]: line for line in result.out.splitlines() if line.startswith("shop/")}
+    # The on-compromise value, once put, has no period: not listed.
+    assert set(lines) == {"shop/staging/smtp"} and "OK (in 79 days)" in lines["shop/staging/smtp"]
+    backdate("shop/staging/smtp", version, 100)
+    result = _due(ops, project)
+    assert result.code == 1 and "OVERDUE (10 days ago)" in result.out
+    assert "put the new value with `python -m ops put`" in result.out and "pulumi config set" not in result.out
+
+
+def test_check_env_names_the_put_command_and_applies_the_puts_checks(make_project: Callable[..., Path],
+                                                                    tmp_path: Path, ops: Run) -> None:
+    project = make_project(PUT_CATALOG, STACK)
+    env = tmp_path / "app.env"
+    env.write_text("SMTP_USER=relay-user-0001\nWEBHOOK_SECRET=sk_" + "a1b2" * 8 + "\n")
+    result = ops("check-env", "--stack", "staging", "--project-dir", str(project), "--env-file", str(env))
+    assert result.code == 1, result.text
+    lines = {line.split()[1]: line for line in result.out.splitlines() if line[:1].isupper() and " from " in line}
+    assert lines["SMTP_PASSWORD"].startswith("MISSING") and \
+        "python -m ops put --stack staging smtp password" in lines["SMTP_PASSWORD"]
+    # The pattern `ops put` would refuse it with (quoting the pattern, never the value).
+    assert lines["WEBHOOK_SECRET"].startswith("PLACEHOLDER") and "'^whsec_'" in lines["WEBHOOK_SECRET"]
+    assert "a1b2a1b2" not in result.out

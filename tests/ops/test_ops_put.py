@@ -180,3 +180,45 @@ def test_a_hostile_stdin_is_one_line_and_writes_nothing(moto: Moto, ops: Callabl
     assert result.code == 2 and words in result.err and len(result.err.splitlines()) == 1
     versions = moto.client("secretsmanager").list_secret_version_ids(SecretId="shop/staging/webhook")["Versions"]
     assert versions == []
+
+
+MASTER_PUT = CATALOG + """\
+  cache:
+    description: Redis user of the api
+    class: critical
+    rotation: {strategy: redis-acl, every_days: 30, master: cache-admin}
+    consumers: [api]
+    keys:
+      host: {env: CACHE_HOST, config: {default: cache.internal}}
+      port: {env: CACHE_PORT, config: {default: "6379"}, type: integer}
+      username: {env: CACHE_USER, config: {default: api}}
+      password: {env: CACHE_PASSWORD, generate: {kind: password, length: 48}}
+  cache-admin:
+    description: Redis admin login, put by the platform team
+    class: critical
+    rotation: manual
+    rotation_reason: held by the platform team
+    keys:
+      username: {external: {put: ops}}
+      password: {external: {put: ops}}
+"""
+
+
+def test_a_master_put_by_ops_is_refused_at_load_in_one_line(project: Path) -> None:
+    """The first deploy rotates `cache` at once, logging in with its master: the program must know the master has
+    a value, and one put out of band it never sees. Refused before any resource, naming file, secret and field."""
+    from tests.test_errors import run_cli
+
+    (project / "catalog.yaml").write_text(MASTER_PUT)
+    code, out, err = run_cli(project)
+    assert out == ""
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "catalog.yaml" in err and "cache-admin" in err and "keys.username.external.put" in err
+    assert "rotation.master" in err and "external: {}" in err
+    # Declared `external: {}` instead, it is accepted (set with `pulumi config set --secret`).
+    (project / "catalog.yaml").write_text(MASTER_PUT.replace("{external: {put: ops}}", "{external: {}}"))
+    with (project / "Pulumi.staging.yaml").open("a") as stack:
+        stack.write('  secrets-platform:rotationSubnetIds: ["subnet-0a1b2c3d4e5f60718"]\n'
+                    '  secrets-platform:rotationSecurityGroupIds: ["sg-0a1b2c3d4e5f60718"]\n')
+    code, _, err = run_cli(project)
+    assert code == 0, err

@@ -271,7 +271,7 @@ def server_catalog(size: int, every_days: tuple[int, ...] = (30, 60, 90)) -> dic
             "services": [f"app-{i:04d}" for i in range(size)], "secrets": secrets}
 
 
-Server = tuple[str, int, str, str]
+Server = tuple[str, int, str]
 """host, port, admin user name."""
 
 

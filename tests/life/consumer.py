@@ -63,15 +63,15 @@ def login(sm: Any, arn: str, value: str) -> bool:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    conn = redis.Redis(host=data["host"], port=int(data["port"]), username=data["username"],
+    client = redis.Redis(host=data["host"], port=int(data["port"]), username=data["username"],
                        password=data["password"], socket_timeout=5, socket_connect_timeout=5,
                        retry=Retry(NoBackoff(), 0))
     try:
-        return bool(conn.ping())
+        return bool(client.ping())
     except redis.AuthenticationError:
         return False
     finally:
-        conn.close()
+        client.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

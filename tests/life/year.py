@@ -115,6 +115,7 @@ class YearResult:
     versions_max: int = 0
     versions_mean: float = 0.0
     versions_removed_by_aws: int = 0
+    refresh_every_days: int = 1
     consumers: dict[str, dict[str, Tally]] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -179,9 +180,12 @@ def _period(rules: dict[str, Any]) -> float:
 
 
 def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: Path, *, size: int, days: int,
-             seed: int, watched: int = 1, every_days: tuple[int, ...] = (30, 60, 90),
+             seed: int, watched: int = 1, every_days: tuple[int, ...] = (30, 60, 90), refresh_every: int = 1,
+             check_every: float = CHECK_EVERY, checks_after: tuple[float, ...] = CHECKS_AFTER_ROTATION,
              say: Callable[[str], None] = lambda _: None) -> YearResult:
-    """The year (or `days` days) of `server_catalog(size)`, `watched` secrets per strategy with consumers."""
+    """The year (or `days` days) of `server_catalog(size)`, `watched` secrets per strategy with consumers, a
+    refresh every `refresh_every` days (and before every weekly `up`), the consumers' routine checks every
+    `check_every` seconds and `checks_after` each rotation of a watched secret."""
     from ops.secrets import clear_pending, rollback, rotate
     from ops.stack import load_stack
     from rotation import handler
@@ -195,7 +199,7 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
     region = "us-east-1"
     sm = _regional(moto, "secretsmanager", region)
     lam = _regional(moto, "lambda", region)
-    result = YearResult(secrets=size, days=days, seed=seed)
+    result = YearResult(secrets=size, days=days, seed=seed, refresh_every_days=refresh_every)
     injected: set[tuple[str, str]] = set()
     name_by_arn: dict[str, str] = {}
 
@@ -259,7 +263,8 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
             resources.append(record)
         say(f"deploy: {len(resources)} resources")
         engine.up(resources)  # the server credentials' first installs run now (RotateImmediately)
-        assert not [c for c in router.calls if c.error], [(c.event["Step"], repr(c.error)[:300]) for c in router.calls if c.error]
+        failed = [(c.event["Step"], type(c.error).__name__) for c in router.calls if c.error]
+        assert not failed, f"first installs failed: {failed}"
         arn_of = {secret_names[e.urn]: e.id for e in engine.state.values() if e.type == SECRET}
         name_of = {a: n for n, a in arn_of.items()}
         name_by_arn.update(name_of)
@@ -316,7 +321,7 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
             last_rotated[name] = clock.now
             result.rotations[str(strategy_of[name])] = result.rotations.get(str(strategy_of[name]), 0) + 1
             if name in watch:
-                for after in CHECKS_AFTER_ROTATION:
+                for after in checks_after:
                     push(clock.now + after, "check")
                 if name not in restart_pending:  # several rotations within the window: one restart
                     restart_pending.add(name)
@@ -337,8 +342,8 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
         }
         for day in range(1, days + 1):
             push(START + day * DAY, "day", str(day))
-        for step in range(1, days * DAY // CHECK_EVERY + 1):
-            push(START + step * CHECK_EVERY - 1, "check")
+        for step in range(1, int(days * DAY // check_every) + 1):
+            push(START + step * check_every - 1, "check")
         end = START + days * DAY
         check()
         failing: dict[str, float] = {}
@@ -366,7 +371,8 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
             elif what == "day":
                 day = int(arg)
                 aws.remove_old_versions()
-                engine.refresh()
+                if day % refresh_every == 0 or day % 7 == 0:
+                    engine.refresh()
                 incident, target = incidents.get(day, ("", ""))
                 if incident == "fail" and target:
                     # The next scheduled rotation of the target fails at setSecret, before the server changes.
@@ -376,9 +382,14 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
                     rotated(target)
                     result.events.append(f"day {day}: ops rotate {target}")
                 elif incident == "rollback" and target:
-                    rollback(ops_stack, sm, target.rsplit("/", 1)[1], out, err, yes=True, confirm=lambda _: None)
-                    last_rotated[target] = clock.now
-                    result.events.append(f"day {day}: ops rollback {target}")
+                    if any("AWSPREVIOUS" in s for s in
+                           sm.describe_secret(SecretId=arn_of[target])["VersionIdsToStages"].values()):
+                        rollback(ops_stack, sm, target.rsplit("/", 1)[1], out, err, yes=True, confirm=lambda _: None)
+                        last_rotated[target] = clock.now
+                        result.events.append(f"day {day}: ops rollback {target}")
+                    else:  # not rotated yet: nothing to roll back to (ops refuses); the next free day
+                        incidents[min(d for d in range(day + 1, day + len(incidents) + 2) if d not in incidents)] = \
+                            (incident, target)
                 for name, since in list(failing.items()):
                     if clock.now - since >= DAY:  # the clean-up: clear the stale AWSPENDING, rotate again
                         clear_pending(ops_stack, sm, name.rsplit("/", 1)[1], out, err, yes=True,
@@ -402,7 +413,7 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
                 injected.add((arg, "setSecret"))
                 sm.rotate_secret(SecretId=arn_of[arg])
                 injected.discard((arg, "setSecret"))
-                assert any(c.error for c in router.calls[calls:]), ([(c.event, c.error) for c in router.calls[calls:]], injected, arg)
+                assert any(c.error for c in router.calls[calls:]), f"the failure injected into {arg} did not happen"
                 result.failed_rotations += 1
                 failing[arg] = clock.now
                 result.events.append(f"day {(clock.now - START) / DAY:.1f}: rotation of {arg} failed at setSecret")

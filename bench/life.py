@@ -104,9 +104,10 @@ def servers_year(args: argparse.Namespace, seed: int) -> dict[str, Any]:
 
     with servers() as (moto, pg, redis), tempfile.TemporaryDirectory(prefix="life-") as work:
         result = run_year(moto, pg, redis, Path(work), size=args.servers, days=args.days, seed=seed,
-                          watched=args.watched, refresh_every=args.refresh_every,
+                          watched=args.watched, refresh_every=args.refresh_every, check_every=args.check_hours * 3600,
                           say=lambda line: print(f"  {line}", flush=True))
-    print(f"{args.servers} server credentials, {args.days} days, seed {seed}, {result.seconds} s: "
+    print(f"{args.servers} server credentials, {args.days} days, seed {seed}, refresh every {args.refresh_every} "
+          f"days, {result.seconds} s: "
           f"{sum(result.rotations.values())} rotations {result.rotations}, {result.failed_rotations} failed; "
           f"values put back {result.values_put_back}; preview changes {result.preview_changes}; versions per "
           f"secret max {result.versions_max} mean {result.versions_mean} (quota 100); removed by AWS "
@@ -131,8 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--servers", type=int, default=0, metavar="N",
                         help="instead: a year of N generated server credentials against real PostgreSQL and Redis, "
                              "with consumer processes (tests/life/year.py); `make life` runs 200")
-    parser.add_argument("--watched", type=int, default=2, help="with --servers: secrets per strategy with consumers")
-    parser.add_argument("--refresh-every", type=int, default=1,
+    parser.add_argument("--watched", type=int, default=1, help="with --servers: secrets per strategy with consumers")
+    parser.add_argument("--check-hours", type=float, default=12,
+                        help="with --servers: the consumers' routine logins every N hours (and after each rotation)")
+    parser.add_argument("--refresh-every", type=int, default=7,
                         help="with --servers: a `pulumi refresh` every N days (and before every weekly up)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else secrets.randbits(32)

@@ -1,4 +1,4 @@
-"""Two simulated weeks of tests/life/year.py: a generated catalog of server credentials rotated weekly against real
+"""Ten simulated days of tests/life/year.py: a generated catalog of server credentials rotated every 4 days against real
 PostgreSQL and Redis (and tokens), deploys and refreshes by the test engine, two incident rotations, a rollback, a
 failed rotation and its clean-up, and consumer processes of every kind logging in across every rotation."""
 
@@ -20,7 +20,7 @@ NO_OLD_VALUE_EXPOSURE = ("postgres-alternating-users",)
 def test_two_weeks_with_consumers_of_every_kind(tmp_path: Path) -> None:
     seed = random.SystemRandom().getrandbits(32)
     with servers() as (moto, pg, redis):
-        result = run_year(moto, pg, redis, tmp_path, size=8, days=14, seed=seed, every_days=(7,), watched=1,
+        result = run_year(moto, pg, redis, tmp_path, size=4, days=10, seed=seed, every_days=(4,), watched=1,
                           check_every=DAY, checks_after=(1, 240, 1620))
     where = (seed, result.events)
     assert result.values_put_back == 0 and result.preview_changes == 0, where

@@ -138,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--refresh-every", type=int, default=7,
                         help="with --servers: a `pulumi refresh` every N days (and before every weekly up)")
     args = parser.parse_args(argv)
+    if args.servers and not 4 <= args.servers <= 2000:
+        parser.error("--servers takes 4 (one secret per strategy) to 2000")
+    if args.days < 1 or args.watched < 1 or args.refresh_every < 1 or args.check_hours <= 0:
+        parser.error("--days, --watched, --refresh-every and --check-hours must be positive")
     seed = args.seed if args.seed is not None else secrets.randbits(32)
     sys.path.insert(0, str(REPO))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

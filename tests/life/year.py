@@ -375,7 +375,7 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
                     engine.refresh()
                 incident, target = incidents.get(day, ("", ""))
                 if incident == "fail" and target:
-                    # The next scheduled rotation of the target fails at setSecret, before the server changes.
+                    # An hour later a rotation of the target fails at setSecret, before the server changes.
                     heapq.heappush(due, (clock.now + 3600, 0, "failing-rotation", target))
                 elif incident == "ops-rotate" and target and target not in failing:
                     rotate(ops_stack, sm, target.rsplit("/", 1)[1], out)

@@ -116,6 +116,8 @@ class YearResult:
     versions_mean: float = 0.0
     versions_removed_by_aws: int = 0
     refresh_every_days: int = 1
+    every_days: tuple[int, ...] = ()
+    """The schedules the catalog gives its secrets in turn."""
     consumers: dict[str, dict[str, Tally]] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -199,7 +201,7 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
     region = "us-east-1"
     sm = _regional(moto, "secretsmanager", region)
     lam = _regional(moto, "lambda", region)
-    result = YearResult(secrets=size, days=days, seed=seed, refresh_every_days=refresh_every)
+    result = YearResult(secrets=size, days=days, seed=seed, refresh_every_days=refresh_every, every_days=every_days)
     injected: set[tuple[str, str]] = set()
     name_by_arn: dict[str, str] = {}
 

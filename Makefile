@@ -68,8 +68,14 @@ clean:
 
 # A simulated year of the example stacks' token-rotated secrets over moto (bench/life.py): rotations, daily refresh,
 # weekly deploy, AWS's removal of old versions; values put back and versions kept, with and without the label.
-# `make life LIFE_ARGS="--days 30 --every-hours 4"` for AWS's fastest rotation rate. Results: bench/results/life.json.
+# `make life LIFE_ARGS="--days 30 --every-hours 4"` for AWS's fastest rotation rate. Then a year of LIFE_SERVERS
+# generated server credentials rotated against real PostgreSQL and Redis with consumer processes
+# (tests/life/year.py; LIFE_SERVERS=0 skips it). Results: bench/results/life.json.
 .PHONY: life
 LIFE_ARGS ?=
-life: $(VENV)/.dev
+LIFE_SERVERS ?= 200
+# The recorded figures' settings (about 18 minutes here); the catalog's default 30/60/90 days take about an hour.
+LIFE_SERVER_ARGS ?= --every-days 90,180,365 --check-hours 24
+life: $(VENV)/.dev system-deps
 	$(BIN)/python -m bench.life $(LIFE_ARGS)
+	$(if $(filter-out 0,$(LIFE_SERVERS)),$(BIN)/python -m bench.life --servers $(LIFE_SERVERS) $(LIFE_SERVER_ARGS))

@@ -204,3 +204,111 @@ def make_project(directory: Path, size: int, shape: str = "mixed") -> Path:
     (directory / "catalog.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     (directory / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(stack_config(values, size), sort_keys=False))
     return directory
+
+
+# ---------------------------------------------------------------- a catalog of server credentials (bench/life.py)
+
+LIFE_STACK = "staging"
+LIFE_APP = "lifeapp"
+LIFE_STRATEGIES = ("postgres-single-user", "postgres-alternating-users", "redis-acl", "token")
+"""Secret i of `server_catalog` is rotated by LIFE_STRATEGIES[i % 4]."""
+
+
+def life_secret(i: int) -> str:
+    return f"cred-{i:04d}"
+
+
+def life_strategy(i: int) -> str:
+    return LIFE_STRATEGIES[i % len(LIFE_STRATEGIES)]
+
+
+def server_catalog(size: int, every_days: tuple[int, ...] = (30, 60, 90)) -> dict[str, Any]:
+    """A catalog of `size` rotated credentials of real servers (and tokens), for the simulated year: secret i is
+    rotated by `life_strategy(i)` every `every_days[i % len(every_days)]` days (staggered across the set), with
+    the masters `database-admin` and `redis-admin` read from the stack config. Host and port are stack config
+    (`<camel name>Host`/`Port`), so the same catalog points at any server."""
+    secrets: dict[str, Any] = {
+        "database-admin": {
+            "description": "PostgreSQL superuser the rotation functions use", "class": "critical",
+            "rotation": "on-compromise", "rotation_reason": "the database operator owns it",
+            "keys": {"username": {"config": {}}, "password": {"external": {}}}},
+        "redis-admin": {
+            "description": "Redis ACL admin the rotation functions use", "class": "critical",
+            "rotation": "on-compromise", "rotation_reason": "the Redis operator owns it",
+            "keys": {"username": {"config": {}}, "password": {"external": {}}}},
+    }
+    for i in range(size):
+        name, strategy = life_secret(i), life_strategy(i)
+        rotation: dict[str, Any] = {"strategy": strategy, "every_days": every_days[i % len(every_days)]}
+        entry: dict[str, Any] = {"description": f"Simulated credential {i}", "class": "critical",
+                                 "consumers": [f"app-{i:04d}"]}
+        if strategy == "token":
+            entry["value"] = {"env": _env(i, "token"), "generate": {"kind": "bytes", "bytes": 32, "encoding": "hex"}}
+        elif strategy.startswith("postgres"):
+            rotation["master"] = "database-admin"
+            entry["keys"] = {
+                "engine": {"config": {"default": "postgres"}},
+                "host": {"env": _env(i, "host"), "config": {}},
+                "port": {"env": _env(i, "port"), "config": {}, "type": "integer"},
+                "dbname": {"env": _env(i, "dbname"), "config": {"default": "postgres"}},
+                "username": {"env": _env(i, "username"), "config": {"default": f"life_{i:04d}"}},
+                "password": {"env": _env(i, "password"),
+                             "generate": {"kind": "password", "length": 48, "alphabet": "alphanumeric"}},
+            }
+        else:
+            rotation["master"] = "redis-admin"
+            entry["keys"] = {
+                "host": {"env": _env(i, "host"), "config": {}},
+                "port": {"env": _env(i, "port"), "config": {}, "type": "integer"},
+                "username": {"env": _env(i, "username"), "config": {"default": f"life-{i:04d}"}},
+                "password": {"env": _env(i, "password"),
+                             "generate": {"kind": "password", "length": 48, "alphabet": "alphanumeric"}},
+                "tls": {"config": {"default": "false"}, "type": "boolean"},
+            }
+        entry["rotation"] = rotation
+        secrets[name] = entry
+    return {"app": LIFE_APP, "owner": "platform", "environments": [LIFE_STACK],
+            "services": [f"app-{i:04d}" for i in range(size)], "secrets": secrets}
+
+
+Server = tuple[str, int, str]
+"""host, port, admin user name."""
+
+
+def server_stack_config(size: int, postgres: Server, redis: Server) -> dict[str, Any]:
+    """The staging stack of `server_catalog(size)`, its hosts and ports those of the given servers. The masters'
+    passwords are `secure:` entries the offline run replaces by stand-ins; bench/life.py gives the applied
+    versions the servers' real ones (what `pulumi up` would decrypt)."""
+    values: dict[str, Any] = {}
+    for master, (_, _, user) in (("database-admin", postgres), ("redis-admin", redis)):
+        values[f"{PROJECT}:{_camel(master, 'username')}"] = user
+        values[f"{PROJECT}:{_camel(master, 'password')}"] = {"secure": "v1:life-ciphertext"}
+    for i in range(size):
+        strategy = life_strategy(i)
+        if strategy == "token":
+            continue
+        host, port = (postgres if strategy.startswith("postgres") else redis)[:2]
+        values[f"{PROJECT}:{_camel(life_secret(i), 'host')}"] = host
+        values[f"{PROJECT}:{_camel(life_secret(i), 'port')}"] = str(port)
+    return {"config": {
+        "aws:region": "us-east-1",
+        f"{PROJECT}:accountId": ACCOUNT,
+        f"{PROJECT}:recoveryWindowDays": 7,
+        f"{PROJECT}:protectSecrets": False,
+        f"{PROJECT}:principals": {"ci": [f"arn:aws:iam::{ACCOUNT}:role/{LIFE_APP}-deploy"]},
+        f"{PROJECT}:rotationSubnetIds": ["subnet-0a1b2c3d4e5f60711"],
+        f"{PROJECT}:rotationSecurityGroupIds": ["sg-0a1b2c3d4e5f60713"],
+        **values,
+    }}
+
+
+def make_life_project(directory: Path, size: int, postgres: Server, redis: Server,
+                      every_days: tuple[int, ...] = (30, 60, 90)) -> Path:
+    """A project directory holding `server_catalog(size)` and its staging stack."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "Pulumi.yaml", directory / "Pulumi.yaml")
+    (directory / "catalog.yaml").write_text(yaml.safe_dump(server_catalog(size, every_days), sort_keys=False))
+    stack = directory / f"Pulumi.{LIFE_STACK}.yaml"
+    stack.touch(mode=0o600)
+    stack.write_text(yaml.safe_dump(server_stack_config(size, postgres, redis), sort_keys=False))
+    return directory

@@ -91,6 +91,41 @@ def simulate(make: Callable[..., Any], app: str, variant: str, days: int, rng: r
     return {names[arn]: stats[arn] for arn in names}
 
 
+SERVERS_KEY = "server credentials"
+"""The key of the real-server year (tests/life/year.py) in bench/results/life.json."""
+
+
+def servers_year(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """`--servers N`: a year of a generated catalog of N server credentials and tokens, rotated against real
+    PostgreSQL and Redis, with consumer processes (tests/life/year.py); figures printed and returned."""
+    import signal
+    import tempfile
+
+    from tests.life.year import KINDS, run_year, servers
+
+    # A `kill` or timeout(1) stops the servers and consumer processes too (the context managers' exits run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    with servers() as (moto, pg, redis), tempfile.TemporaryDirectory(prefix="life-") as work:
+        result = run_year(moto, pg, redis, Path(work), size=args.servers, days=args.days, seed=seed,
+                          watched=args.watched, refresh_every=args.refresh_every, check_every=args.check_hours * 3600,
+                          every_days=args.every_days,
+                          say=lambda line: print(f"  {line}", flush=True))
+    print(f"{args.servers} server credentials rotated every {args.every_days} days, {args.days} days, seed {seed}, "
+          f"refresh every {args.refresh_every} days, {result.seconds} s: "
+          f"{sum(result.rotations.values())} rotations {result.rotations}, {result.failed_rotations} failed; "
+          f"values put back {result.values_put_back}; preview changes {result.preview_changes}; versions per "
+          f"secret max {result.versions_max} mean {result.versions_mean} (quota 100); removed by AWS "
+          f"{result.versions_removed_by_aws}")
+    print(f"{'strategy':28} " + " ".join(f"{k:>18}" for k in KINDS) + "   (failed/logins, * = refused)")
+    for strategy, kinds in sorted(result.consumers.items()):
+        cells = [f"{t.failed:>4}/{t.logins:<5}{'' if t.accepted else '*':1}" for t in kinds.values()]
+        print(f"{strategy:28} " + " ".join(f"{c:>18}" for c in cells))
+    for event in result.events:
+        print(f"  {event}")
+    return result.as_json()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.life", description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=365)
@@ -99,11 +134,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--apps", nargs="*", default=list(APPS))
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: a new one, recorded)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--servers", type=int, default=0, metavar="N",
+                        help="instead: a year of N generated server credentials against real PostgreSQL and Redis, "
+                             "with consumer processes (tests/life/year.py); `make life` runs 200")
+    parser.add_argument("--watched", type=int, default=1, help="with --servers: secrets per strategy with consumers")
+    parser.add_argument("--every-days", type=lambda text: tuple(int(d) for d in text.split(",")), default=(30, 60, 90),
+                        help="with --servers: the schedules, comma-separated days, given to the secrets in turn")
+    parser.add_argument("--check-hours", type=float, default=12,
+                        help="with --servers: the consumers' routine logins every N hours (and after each rotation)")
+    parser.add_argument("--refresh-every", type=int, default=7,
+                        help="with --servers: a `pulumi refresh` every N days (and before every weekly up)")
     args = parser.parse_args(argv)
+    if args.servers and not 4 <= args.servers <= 2000:
+        parser.error("--servers takes 4 (one secret per strategy) to 2000")
+    if not all(1 <= d <= 1000 for d in args.every_days):
+        parser.error("--every-days takes days from 1 to 1000 (AutomaticallyAfterDays)")
+    if args.days < 1 or args.watched < 1 or args.refresh_every < 1 or args.check_hours <= 0:
+        parser.error("--days, --watched, --refresh-every and --check-hours must be positive")
     seed = args.seed if args.seed is not None else secrets.randbits(32)
     sys.path.insert(0, str(REPO))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("rotation").setLevel(logging.WARNING)
+    if args.servers:
+        figures = servers_year(args, seed)
+        previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+        previous[SERVERS_KEY] = figures
+        args.out.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
+        return 0
     from tests.life.world import world
     from tests.servers import moto_server
 

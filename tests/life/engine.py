@@ -193,7 +193,9 @@ class Engine:
         inputs: dict[str, Any] = plain(copy.deepcopy(record.inputs))
         for prop, deps in record.property_dependencies.items():
             applied = [self.state[d] for d in deps if d in self.state]
-            if prop in inputs and len(applied) == 1:
+            # Only a property that is the dependency's id (an ARN): a value built from it (a secret_string that
+            # names a master's ARN) is not the reference itself.
+            if prop in inputs and len(applied) == 1 and str(inputs[prop]).startswith("arn:"):
                 inputs[prop] = applied[0].id  # the id the dependency has in AWS, not the mock's
         for prop, value in list(inputs.items()):
             if isinstance(value, str) and value in self.externals:

@@ -8,6 +8,7 @@ refused operation (unknown stack or secret, nothing to roll back, an AWS error),
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from ops import compare, connection, draft, due, envcheck, failover, put, secrets, state_backend
+from ops import compare, connection, draft, due, envcheck, failover, put, restart, secrets, state_backend
 from ops.aws import secretsmanager
 from ops.stack import REPO, OpsError, check_stack_name, load_stack, stack_account_id, stack_file
 
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--yes", action="store_true", help="confirm a production rollback without asking")
     rollback.add_argument("--force", action="store_true",
                           help="roll back a database or Redis credential whose old password you restored yourself")
+    rollback.add_argument("--no-restart", action="store_true",
+                          help="do not restart the consumers that read the secret only at start (consumption)")
     clear = commands.add_parser("clear-pending", parents=[common, aws],
                                 help="remove a stale AWSPENDING (a failed rotation) that blocks RotateSecret")
     clear.add_argument("secret", help="catalog name (redis) or full name (filot/staging/redis)")
@@ -157,8 +160,16 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         elif args.command == "clear-pending":
             secrets.clear_pending(stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err))
         elif args.command == "rollback":
+            # UpdateSecretVersionStage sends no RotationSucceeded event: restart here what a rotation would. The
+            # consumers are read first, so that a mistake in the stack file stops the command before the change.
+            targets = [] if args.no_restart else restart.targets_of(
+                stack, stack.resolve(args.secret)[0], args.project_dir.resolve(), args.config_file)
+            changed_at = dt.datetime.now(dt.UTC)
             secrets.rollback(stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err),
                              force=args.force)
+            if not args.no_restart and restart.restart(stack, targets, changed_at, out, err,
+                                                       endpoint_url=args.endpoint_url):
+                return 1
     except OpsError as exc:
         err.write(f"error: {exc}\n")
         return 2

@@ -511,3 +511,80 @@ def test_check_env_takes_a_short_key_id_but_not_a_short_signing_key(moto: Moto, 
     assert result.code == 1
     line = next(x for x in result.out.splitlines() if x.split()[1:2] == ["DASHBOARD_JWT_PRIVATE_KEY"])
     assert line.startswith("PLACEHOLDER") and "critical value needs at least 16" in line
+
+
+# ---------------------------------------------------------------- rollback restarts consumers
+
+
+def _ecs_consumer(moto: Moto, tmp_path: Path, service: str = "api") -> tuple[Path, Callable[[], str]]:
+    """A stack file whose `api` consumer is an ECS service that reads its secrets at task start, the service
+    made in moto, and a reader of its PRIMARY deployment's id (a forced deployment makes a new one)."""
+    ecs = moto.client("ecs")
+    ecs.create_cluster(clusterName="shop")
+    ecs.register_task_definition(family="api", containerDefinitions=[{"name": "api", "image": "api", "memory": 128}])
+    ecs.create_service(cluster="shop", serviceName=service, taskDefinition="api", desiredCount=1)
+    config = tmp_path / "Pulumi.staging.yaml"
+    config.write_text((REPO / "Pulumi.staging.yaml").read_text()
+                      + "  secrets-platform:consumption:\n    api: {kind: ecs, cluster: shop, service: api}\n")
+
+    def primary() -> str:
+        answer = ecs.describe_services(cluster="shop", services=["api"])
+        return next(d["id"] for d in answer["services"][0]["deployments"] if d["status"] == "PRIMARY")
+
+    return config, primary
+
+
+def test_a_rollback_restarts_the_ecs_consumers_that_read_the_secret_at_start(moto: Moto, ops: Run,
+                                                                             tmp_path: Path) -> None:
+    """UpdateSecretVersionStage sends no RotationSucceeded event, so the restart function never hears of a
+    rollback: the command restarts the service itself, or it would keep the value rolled back from."""
+    moto.seed("staging", versions=2)
+    config, primary = _ecs_consumer(moto, tmp_path)
+    before = primary()
+    result = ops("rollback", "session-secret", "--stack", "staging", "--config-file", str(config))
+    assert result.code == 0, result.err
+    assert "ECS service shop/api: restarted" in result.out
+    assert primary() != before
+
+
+def test_a_rollback_with_no_restart_leaves_the_consumers_alone(moto: Moto, ops: Run, tmp_path: Path) -> None:
+    moto.seed("staging", versions=2)
+    config, primary = _ecs_consumer(moto, tmp_path)
+    before = primary()
+    result = ops("rollback", "session-secret", "--stack", "staging", "--config-file", str(config), "--no-restart")
+    assert result.code == 0, result.err
+    assert primary() == before and "restarted" not in result.out
+
+
+def test_a_consumer_that_cannot_be_restarted_is_named_with_the_command_and_exits_1(moto: Moto, ops: Run,
+                                                                                    tmp_path: Path) -> None:
+    """The rollback itself is done (AWSCURRENT moved); the service that is not there is reported, not hidden."""
+    created = moto.seed("staging", versions=2)
+    config, _ = _ecs_consumer(moto, tmp_path, service="elsewhere")
+    result = ops("rollback", "session-secret", "--stack", "staging", "--config-file", str(config))
+    assert result.code == 1
+    first, _second = created["filot/staging/session-secret"]
+    assert moto.stages("filot/staging/session-secret")["AWSCURRENT"] == first
+    (line,) = [ln for ln in result.err.splitlines() if "not restarted" in ln]
+    assert "ECS service shop/api" in line
+    assert "aws ecs update-service --cluster shop --service api --force-new-deployment" in line
+
+
+@pytest.mark.parametrize(("consumption", "field"), [
+    ("[api]", "secrets-platform:consumption"),
+    ("{api: {kind: ecs, cluster: 'arn:aws:ecs:us-east-1:999999999999:cluster/other', service: api}}",
+     "secrets-platform:consumption.api.cluster"),
+    ("{stranger: {kind: runtime, cacheTtlSeconds: 1}}", "secrets-platform:consumption.stranger"),
+])
+def test_a_malformed_consumption_stops_before_any_restart_in_one_line(moto: Moto, ops: Run, tmp_path: Path,
+                                                                      consumption: str, field: str) -> None:
+    """Another account's cluster, a consumer the catalog does not name, a list: refused as the program refuses
+    them, before the rollback changes anything."""
+    created = moto.seed("staging", versions=2)
+    config = tmp_path / "Pulumi.staging.yaml"
+    config.write_text((REPO / "Pulumi.staging.yaml").read_text() + f"  secrets-platform:consumption: {consumption}\n")
+    result = ops("rollback", "session-secret", "--stack", "staging", "--config-file", str(config))
+    assert result.code == 2
+    line = one_line(result)
+    assert field in line and "Traceback" not in result.err
+    assert moto.stages("filot/staging/session-secret")["AWSCURRENT"] == created["filot/staging/session-secret"][1]

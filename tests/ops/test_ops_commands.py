@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -518,17 +519,19 @@ def test_check_env_takes_a_short_key_id_but_not_a_short_signing_key(moto: Moto, 
 
 def _ecs_consumer(moto: Moto, tmp_path: Path, service: str = "api") -> tuple[Path, Callable[[], str]]:
     """A stack file whose `api` consumer is an ECS service that reads its secrets at task start, the service
-    made in moto, and a reader of its PRIMARY deployment's id (a forced deployment makes a new one)."""
+    made in moto (in a cluster of this test's own: moto's server outlives a test), and a reader of its PRIMARY
+    deployment's id (a forced deployment makes a new one)."""
     ecs = moto.client("ecs")
-    ecs.create_cluster(clusterName="shop")
+    cluster = f"shop-{uuid.uuid4().hex[:8]}"
+    ecs.create_cluster(clusterName=cluster)
     ecs.register_task_definition(family="api", containerDefinitions=[{"name": "api", "image": "api", "memory": 128}])
-    ecs.create_service(cluster="shop", serviceName=service, taskDefinition="api", desiredCount=1)
+    ecs.create_service(cluster=cluster, serviceName=service, taskDefinition="api", desiredCount=1)
     config = tmp_path / "Pulumi.staging.yaml"
     config.write_text((REPO / "Pulumi.staging.yaml").read_text()
-                      + "  secrets-platform:consumption:\n    api: {kind: ecs, cluster: shop, service: api}\n")
+                      + f"  secrets-platform:consumption:\n    api: {{kind: ecs, cluster: {cluster}, service: api}}\n")
 
     def primary() -> str:
-        answer = ecs.describe_services(cluster="shop", services=["api"])
+        answer = ecs.describe_services(cluster=cluster, services=["api"])
         return next(d["id"] for d in answer["services"][0]["deployments"] if d["status"] == "PRIMARY")
 
     return config, primary
@@ -543,7 +546,7 @@ def test_a_rollback_restarts_the_ecs_consumers_that_read_the_secret_at_start(mot
     before = primary()
     result = ops("rollback", "session-secret", "--stack", "staging", "--config-file", str(config))
     assert result.code == 0, result.err
-    assert "ECS service shop/api: restarted" in result.out
+    assert re.search(r"ECS service shop-[0-9a-f]{8}/api: restarted", result.out), result.out
     assert primary() != before
 
 
@@ -566,8 +569,9 @@ def test_a_consumer_that_cannot_be_restarted_is_named_with_the_command_and_exits
     first, _second = created["filot/staging/session-secret"]
     assert moto.stages("filot/staging/session-secret")["AWSCURRENT"] == first
     (line,) = [ln for ln in result.err.splitlines() if "not restarted" in ln]
-    assert "ECS service shop/api" in line
-    assert "aws ecs update-service --cluster shop --service api --force-new-deployment" in line
+    cluster = re.search(r"ECS service (shop-[0-9a-f]{8})/api not restarted", line)
+    assert cluster is not None, line
+    assert f"aws ecs update-service --cluster {cluster.group(1)} --service api --force-new-deployment" in line
 
 
 @pytest.mark.parametrize(("consumption", "field"), [

@@ -39,15 +39,23 @@ def _scalars(node: yaml.Node | None, wanted: tuple[str, ...]) -> dict[str, yaml.
     return {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value in wanted}
 
 
-def _claim(path: Path, project: Path) -> tuple[str, str] | None:
-    """(environment, account) another stack file declares, or None when it cannot be read as one."""
-    stack = path.name[len("Pulumi."):-len(".yaml")]
+def _stack_file(path: Path, project: Path) -> yaml.Node | None:
+    """Another stack file's YAML tree, or None when it is not a regular file of the project under the size cap
+    or not YAML (a link out of the project, a FIFO, a huge or binary file is skipped, never read)."""
     try:
         resolved = path.resolve()
         if not resolved.is_relative_to(project) or not resolved.is_file() or resolved.stat().st_size > MAX_BYTES:
             return None
-        root = yaml.compose(resolved.read_bytes(), Loader=yaml.CSafeLoader)
+        return yaml.compose(resolved.read_bytes(), Loader=yaml.CSafeLoader)
     except (OSError, ValueError, yaml.YAMLError):
+        return None
+
+
+def _claim(path: Path, project: Path) -> tuple[str, str] | None:
+    """(environment, account) another stack file declares, or None when it cannot be read as one."""
+    stack = path.name[len("Pulumi."):-len(".yaml")]
+    root = _stack_file(path, project)
+    if root is None:
         return None
     config = _scalars(root, ("config",)).get("config")
     values = _scalars(config, (KEY, ACCOUNT))
@@ -89,12 +97,8 @@ RECOVERY = f"{PROJECT}:recoveryOf"
 
 def _recovering(path: Path, project: Path) -> tuple[str, str] | None:
     """(primary stack, account) a stack file's `recoveryOf` names, or None."""
-    try:
-        resolved = path.resolve()
-        if not resolved.is_relative_to(project) or not resolved.is_file() or resolved.stat().st_size > MAX_BYTES:
-            return None
-        root = yaml.compose(resolved.read_bytes(), Loader=yaml.CSafeLoader)
-    except (OSError, ValueError, yaml.YAMLError):
+    root = _stack_file(path, project)
+    if root is None:
         return None
     values = _scalars(_scalars(root, ("config",)).get("config"), (RECOVERY, ACCOUNT))
     primary = _scalars(values.get(RECOVERY), ("stack",)).get("stack")

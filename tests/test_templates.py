@@ -54,9 +54,10 @@ def test_a_template_renders(template: str, values: dict[str, object], expected: 
 
 
 def test_a_required_key_without_a_value_is_named_not_quoted() -> None:
+    password = secrets.token_urlsafe(16)
     with pytest.raises(TemplateError) as caught:
-        render("redis://[:{password}@]{host}", {"password": "hunter2-but-long"})
-    assert "'host'" in str(caught.value) and "hunter2" not in str(caught.value)
+        render("redis://[:{password}@]{host}", {"password": password})
+    assert "'host'" in str(caught.value) and password not in str(caught.value)
 
 
 def test_required_and_optional_keys() -> None:

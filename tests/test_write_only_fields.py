@@ -14,6 +14,7 @@ import inspect
 import shutil
 from pathlib import Path
 
+import pulumi.runtime.rpc as rpc
 import pulumi_aws as aws
 
 from preview.model import CollectedResource, plain
@@ -53,8 +54,7 @@ def test_the_write_only_value_is_an_input_the_engine_stores_encrypted(tmp_path: 
     version = _registered(tmp_path)
     value = version.inputs["secretStringWo"]
     # The wire form of a secret: the engine encrypts it in the state's inputs with the stack's secrets provider.
-    assert isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == \
-        "1b47061264138c4ac30d75fd1eb44270", version.urn
+    assert isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig, version.urn
     assert isinstance(plain(value), str) and plain(value), version.urn
     assert "secretStringWo" in version.additional_secret_outputs
     assert "secretString" not in version.inputs

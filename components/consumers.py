@@ -5,9 +5,13 @@ Stack config `secrets-platform:consumption` (a mapping, one entry per catalog co
 
     api:    {kind: ecs, cluster: <name or ARN>, service: <name>}
     hook:   {kind: lambda-cold-start, function: <name or ARN>}
-    worker: {kind: runtime, cacheTtlSeconds: 300}
+    worker: {kind: runtime, cacheTtlSeconds: 0}
+    batch:  {kind: runtime, cacheTtlSeconds: 300, tolerateSeconds: 300}
 
 A consumer without an entry reads its secrets once, at start, and is never restarted by the platform.
+`tolerateSeconds` (any kind, default 0): how long after a rotation the consumer may fail to log in with a
+credential its strategy has revoked (it retries, or its failures are harmless); said per consumer, so that
+a stack accepts failed logins only where somebody wrote it down.
 """
 
 from __future__ import annotations
@@ -41,10 +45,11 @@ longer holds the old value longer."""
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
 """An invocation already running in an old execution environment finishes with the old value (Lambda's
 longest timeout is 900 s)."""
-TOLERATED_SECONDS = 300
-"""How long a consumer may hold a credential the strategy has already revoked: a runtime reader with a
-cache of at most five minutes (the caching clients' usual refresh) fails new logins for at most that long.
-Anything longer is a combination the platform refuses in production."""
+TOLERATED_SECONDS = 0
+"""How long a consumer without `tolerateSeconds` may hold a credential the strategy has already revoked:
+none, so that every combination production accepts has no failed login (a five-minute cache of a password
+changed in place fails new logins for up to five minutes, measured over a simulated year: bench/README.md)."""
+MAX_TOLERATE_SECONDS = 3600
 MIN_ROTATION_INTERVAL_SECONDS = 4 * 3600
 """Secrets Manager rotates at most every four hours (the catalog refuses shorter schedules)."""
 MAX_TTL_SECONDS = 366 * 86400
@@ -71,6 +76,7 @@ class EcsService:
     service: str
 
     kind: Literal["ecs"] = "ecs"
+    tolerate_seconds: int = TOLERATED_SECONDS
 
     def arn(self, region: str, account_id: str) -> str:
         # The long ARN format (ECS developer guide, "Amazon Resource Names (ARNs) and IDs"): the cluster is
@@ -84,6 +90,7 @@ class LambdaColdStart:
 
     function: str
     kind: Literal["lambda-cold-start"] = "lambda-cold-start"
+    tolerate_seconds: int = TOLERATED_SECONDS
 
     def arn(self, region: str, account_id: str) -> str:
         return f"arn:aws:lambda:{region}:{account_id}:function:{self.function}"
@@ -95,6 +102,7 @@ class RuntimeRead:
 
     cache_ttl_seconds: int
     kind: Literal["runtime"] = "runtime"
+    tolerate_seconds: int = TOLERATED_SECONDS
 
 
 Consumption = EcsService | LambdaColdStart | RuntimeRead
@@ -121,30 +129,39 @@ def parse_consumption(raw: object, file: str, account_id: str, region: str,
         if kind not in KINDS:
             shown = repr(kind)[:40] if kind is not None else "missing"
             raise ConfigurationError(file, f"kind {shown} is not one of {', '.join(KINDS)}", field=f"{where}.kind")
-        allowed = {"ecs": {"kind", "cluster", "service"}, "lambda-cold-start": {"kind", "function"},
-                   "runtime": {"kind", "cacheTtlSeconds"}}[kind]
+        needed = {"ecs": {"kind", "cluster", "service"}, "lambda-cold-start": {"kind", "function"},
+                  "runtime": {"kind", "cacheTtlSeconds"}}[kind]
+        allowed = needed | {"tolerateSeconds"}
         extra = sorted(str(k)[:40] for k in entry if k not in allowed)
         if extra:
             raise ConfigurationError(file, f"unknown key(s) {', '.join(extra)} for kind {kind} (allowed: "
                                      f"{', '.join(sorted(allowed))})", field=where)
-        missing = sorted(k for k in allowed if k not in entry)
+        missing = sorted(k for k in needed if k not in entry)
         if missing:
             raise ConfigurationError(file, f"kind {kind} needs {', '.join(missing)}", field=f"{where}.{missing[0]}")
+        tolerate = _seconds(entry.get("tolerateSeconds", TOLERATED_SECONDS), MAX_TOLERATE_SECONDS, file,
+                            f"{where}.tolerateSeconds")
         if kind == "ecs":
             parsed[service] = EcsService(
                 cluster=_ecs_cluster(entry["cluster"], file, f"{where}.cluster", account_id, region),
                 service=_ecs_name(entry["service"], file, f"{where}.service", "service"),
+                tolerate_seconds=tolerate,
             )
         elif kind == "lambda-cold-start":
             parsed[service] = LambdaColdStart(
-                function=_function(entry["function"], file, f"{where}.function", account_id, region))
+                function=_function(entry["function"], file, f"{where}.function", account_id, region),
+                tolerate_seconds=tolerate)
         else:
-            ttl = entry["cacheTtlSeconds"]
-            if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= MAX_TTL_SECONDS:
-                raise ConfigurationError(file, f"{str(ttl)[:40]!r} is not a whole number of seconds from 0 to "
-                                         f"{MAX_TTL_SECONDS}", field=f"{where}.cacheTtlSeconds")
-            parsed[service] = RuntimeRead(cache_ttl_seconds=ttl)
+            ttl = _seconds(entry["cacheTtlSeconds"], MAX_TTL_SECONDS, file, f"{where}.cacheTtlSeconds")
+            parsed[service] = RuntimeRead(cache_ttl_seconds=ttl, tolerate_seconds=tolerate)
     return parsed
+
+
+def _seconds(value: object, high: int, file: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise ConfigurationError(file, f"{str(value)[:40]!r} is not a whole number of seconds from 0 to {high}",
+                                 field=where)
+    return value
 
 
 def _in_stack(match: re.Match[str], value: str, file: str, where: str, account_id: str, region: str) -> None:
@@ -200,17 +217,19 @@ def _function(value: object, file: str, where: str, account_id: str, region: str
 REVOKED_AT = {
     "postgres-single-user": "at setSecret",
     "postgres-alternating-users": "at the next rotation",
-    "redis-acl": "at finishSecret",
+    "redis-acl": "at the next rotation (the previous password is kept until then)",
     "token": "at once",
     "jwt-hs256": "at the next rotation (the previous key is kept until then)",
     "jwt-rs256": "at the next rotation (the previous key is kept until then)",
 }
 """When the credential a consumer holds stops working, per strategy (rotation/README.md, Protocol)."""
 
+KEPT_UNTIL_NEXT_ROTATION = frozenset({"postgres-alternating-users", "redis-acl", "jwt-hs256", "jwt-rs256"})
+
 
 def old_value_lives(rotation: Rotation) -> int:
     """Seconds the previous credential keeps working after a rotation ends."""
-    if rotation.strategy in ("postgres-alternating-users", "jwt-hs256", "jwt-rs256"):
+    if rotation.strategy in KEPT_UNTIL_NEXT_ROTATION:
         return rotation.every_days * 86400 if rotation.every_days else MIN_ROTATION_INTERVAL_SECONDS
     return 0
 
@@ -236,42 +255,61 @@ class Hazard:
     strategy: str
     held: int | None
     lives: int
+    tolerated: int = TOLERATED_SECONDS
+    """The consumer's `tolerateSeconds`."""
+
+    @property
+    def failing_seconds(self) -> int | None:
+        """How long after a rotation the consumer may fail to log in; None: until it restarts."""
+        return None if self.held is None else self.held - self.lives
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the consumer's `tolerateSeconds` covers the failures."""
+        return self.failing_seconds is not None and self.failing_seconds <= self.tolerated
 
     def message(self) -> str:
         held = "until it restarts (no consumption entry)" if self.held is None else f"for up to {self.held} s"
+        if self.accepted:
+            return (f"'{self.service}' may fail to log in with '{self.secret}' for up to {self.failing_seconds} s "
+                    f"after each rotation ({self.strategy} revokes the old value {REVOKED_AT[self.strategy]}); "
+                    f"accepted by its tolerateSeconds {self.tolerated}")
         if self.strategy == "postgres-single-user":
-            fix = f"use postgres-alternating-users, or reload: kind runtime, cacheTtlSeconds <= {TOLERATED_SECONDS}"
+            fix = "use postgres-alternating-users, or read it per use: kind runtime, cacheTtlSeconds: 0"
         elif self.lives == 0:
-            fix = f"reload: kind runtime, cacheTtlSeconds <= {TOLERATED_SECONDS}"
+            fix = "read it per use: kind runtime, cacheTtlSeconds: 0"
         else:
-            fix = (f"restart: kind ecs or lambda-cold-start, or reload: kind runtime, cacheTtlSeconds <= "
-                   f"{self.lives + TOLERATED_SECONDS}")
+            fix = f"restart: kind ecs or lambda-cold-start, or reload: kind runtime, cacheTtlSeconds <= {self.lives}"
+        fix += f", or accept failed logins for that long: tolerateSeconds (at most {MAX_TOLERATE_SECONDS})"
         return (f"'{self.service}' may keep the old value of '{self.secret}' {held} after a rotation, and "
                 f"{self.strategy} revokes it {REVOKED_AT[self.strategy]}; fix: {fix}")
 
 
 def hazards(secrets: Mapping[str, Secret], consumption: Mapping[str, Consumption]) -> list[Hazard]:
-    """Every (rotated secret, consumer) pair whose consumer may outlive the old credential by more than
-    TOLERATED_SECONDS."""
+    """Every (rotated secret, consumer) pair whose consumer may outlive the old credential, including those
+    the consumer's `tolerateSeconds` accepts (`Hazard.accepted`)."""
     found = []
     for name, entry in secrets.items():
         if not isinstance(entry.rotation, Rotation):
             continue
         lives = old_value_lives(entry.rotation)
         for service in entry.consumers:
-            held = held_for(consumption.get(service))
-            if held is None or held > lives + TOLERATED_SECONDS:
-                found.append(Hazard(name, service, entry.rotation.strategy, held, lives))
+            declared = consumption.get(service)
+            held = held_for(declared)
+            if held is None or held > lives:
+                tolerated = declared.tolerate_seconds if declared is not None else TOLERATED_SECONDS
+                found.append(Hazard(name, service, entry.rotation.strategy, held, lives, tolerated))
     return found
 
 
 def check(secrets: Mapping[str, Secret], consumption: Mapping[str, Consumption], file: str,
           production: bool) -> list[str]:
-    """Refuse the first hazard in production (one line naming the fix); elsewhere return them all as
-    warnings."""
+    """Refuse the first hazard no `tolerateSeconds` accepts in production (one line naming the fix); return
+    the others, and elsewhere all, as warnings."""
     found = hazards(secrets, consumption)
-    if found and production:
-        first = found[0]
+    refused = [h for h in found if not h.accepted]
+    if refused and production:
+        first = refused[0]
         raise ConfigurationError(file, first.message(), field=f"{KEY}.{first.service}")
     return [h.message() for h in found]
 

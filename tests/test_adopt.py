@@ -107,7 +107,7 @@ def test_the_preview_marks_the_import(make_project: Callable[..., Path]) -> None
 def test_pack_findings_on_an_adopted_secret_are_the_follow_up(make_project: Callable[..., Path]) -> None:
     stack = adopt(env="production").replace(
         'recoveryWindowDays: 7', 'recoveryWindowDays: 30\n  secrets-platform:protectSecrets: true')
-    stack += "  secrets-platform:consumption: {api: {kind: runtime, cacheTtlSeconds: 300}}\n"  # production refuses none
+    stack += "  secrets-platform:consumption: {api: {kind: runtime, cacheTtlSeconds: 0}}\n"  # production refuses none
     project = make_project(CATALOG, stack, stack="production")
     report = preview("production", project)
     # Stack rules report per stack (no URN): their message starts with the resource's name.

@@ -466,7 +466,7 @@ def test_pulumi_up_refuses_such_a_master_naming_its_key(make_project: Callable[.
     """Through `required: [dev]` a production stack would deploy a credential nothing can install: `pulumi up`
     stops before any resource, naming the admin password's config key and the rotation that needs it."""
     # How `api` reads the credential (production refuses a consumer it knows nothing of: components/consumers.py).
-    reads = "  secrets-platform:consumption: {api: {kind: runtime, cacheTtlSeconds: 300}}\n"
+    reads = "  secrets-platform:consumption: {api: {kind: runtime, cacheTtlSeconds: 0}}\n"
     project = make_project(SERVER, SERVER_STACK + reads, stack="production")
     current_build(project)
     with pytest.raises(ConfigurationError) as caught:

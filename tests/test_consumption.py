@@ -67,8 +67,8 @@ config:
 GOOD = {
     "api": {"kind": "ecs", "cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/shop", "service": "api"},
     "hook": {"kind": "lambda-cold-start", "function": "shop-hook"},
-    "worker": {"kind": "runtime", "cacheTtlSeconds": 300},
-    "reports": {"kind": "runtime", "cacheTtlSeconds": 60},
+    "worker": {"kind": "runtime", "cacheTtlSeconds": 300, "tolerateSeconds": 300},
+    "reports": {"kind": "runtime", "cacheTtlSeconds": 0},
 }
 
 
@@ -115,6 +115,14 @@ def with_entry(service: str, entry: Any) -> dict[str, Any]:
      "not a whole number of seconds"),
     (with_entry("worker", {"kind": "runtime", "cacheTtlSeconds": -1}), "consumption.worker.cacheTtlSeconds",
      "not a whole number of seconds"),
+    (with_entry("worker", {"kind": "runtime", "cacheTtlSeconds": 0, "tolerateSeconds": 3601}),
+     "consumption.worker.tolerateSeconds", "from 0 to 3600"),
+    (with_entry("worker", {"kind": "runtime", "cacheTtlSeconds": 0, "tolerateSeconds": "300"}),
+     "consumption.worker.tolerateSeconds", "not a whole number of seconds"),
+    (with_entry("api", {"kind": "ecs", "cluster": "shop", "service": "api", "tolerateSeconds": False}),
+     "consumption.api.tolerateSeconds", "not a whole number of seconds"),
+    (with_entry("hook", {"kind": "lambda-cold-start", "function": "shop-hook", "tolerateSeconds": 1e9}),
+     "consumption.hook.tolerateSeconds", "not a whole number of seconds"),
     (["api"], "consumption", "must be a mapping"),
     (with_entry("api", "ecs"), "consumption.api", "must be a mapping with a `kind`"),
 ])
@@ -150,8 +158,56 @@ def test_a_single_user_database_read_at_start_is_refused_in_production(make_proj
     line = expect_error(make_project(CATALOG, stack(without_reports), stack="production"),
                         "Pulumi.production.yaml", "field 'secrets-platform:consumption.reports'",
                         "'database'", "until it restarts (no consumption entry)", "at setSecret",
-                        "use postgres-alternating-users, or reload", stack="production")
+                        "use postgres-alternating-users, or read it per use", stack="production")
     assert line.count("\n") == 0
+
+
+@pytest.mark.parametrize(("service", "entry"), [
+    # A five-minute cache: within a rotation period for the kept-previous strategies, not for the others.
+    ("reports", {"kind": "runtime", "cacheTtlSeconds": 300}),
+    ("reports", {"kind": "runtime", "cacheTtlSeconds": 1}),
+    ("worker", {"kind": "runtime", "cacheTtlSeconds": 1}),
+    ("worker", {"kind": "runtime", "cacheTtlSeconds": 300, "tolerateSeconds": 299}),
+    ("reports", {"kind": "ecs", "cluster": "shop", "service": "reports", "tolerateSeconds": 1499}),
+])
+def test_production_accepts_no_failed_login_it_was_not_told_to(
+        make_project: Callable[..., Path], service: str, entry: dict[str, Any]) -> None:
+    """The tolerance is 0 s unless the consumer's `tolerateSeconds` covers how long it may hold the old value."""
+    expect_error(make_project(CATALOG, stack(with_entry(service, entry)), stack="production"),
+                 f"field 'secrets-platform:consumption.{service}'", "or accept failed logins for that long: "
+                 "tolerateSeconds", stack="production")
+
+
+@pytest.mark.parametrize(("service", "entry", "seconds"), [
+    ("reports", {"kind": "runtime", "cacheTtlSeconds": 300, "tolerateSeconds": 300}, 300),
+    ("reports", {"kind": "ecs", "cluster": "shop", "service": "reports", "tolerateSeconds": 1500}, 1500),
+])
+def test_a_stated_tolerance_is_accepted_in_production_and_named_on_every_preview(
+        make_project: Callable[..., Path], service: str, entry: dict[str, Any], seconds: int) -> None:
+    code, out, err = run_cli(make_project(CATALOG, stack(with_entry(service, entry)), stack="production"),
+                             "production")
+    assert code == 0, err
+    warnings = out.split("\nWarnings (", 1)[1]
+    assert (f"'{service}' may fail to log in with 'database' for up to {seconds} s after each rotation "
+            f"(postgres-single-user revokes the old value at setSecret); accepted by its tolerateSeconds") in warnings
+    assert "'worker' may fail to log in with 'internal-token' for up to 300 s" in warnings
+
+
+def test_the_hazard_bound_is_how_long_the_consumer_outlives_the_old_value() -> None:
+    """Kept-previous strategies (alternating users, Redis, JWT) let a consumer hold the old value for one rotation
+    period; a one-second-longer cache is a hazard, and the failing time is what exceeds the period."""
+    from components.catalog import Rotation
+
+    period = 30 * 86400
+    for strategy in ("postgres-alternating-users", "redis-acl", "jwt-hs256"):
+        rotation = Rotation(strategy=strategy, every_days=30)
+        assert consumers.old_value_lives(rotation) == period
+    for strategy in ("postgres-single-user", "token"):
+        assert consumers.old_value_lives(Rotation(strategy=strategy, every_days=30)) == 0
+    hazard = consumers.Hazard("s", "c", "redis-acl", period + 1, period, tolerated=1)
+    assert hazard.failing_seconds == 1 and hazard.accepted
+    assert not consumers.Hazard("s", "c", "redis-acl", period + 2, period, tolerated=1).accepted
+    assert not consumers.Hazard("s", "c", "token", None, 0, tolerated=3600).accepted
 
 
 @pytest.mark.parametrize(("service", "entry", "fragment"), [
@@ -172,7 +228,8 @@ def test_elsewhere_the_same_combination_is_a_warning(make_project: Callable[...,
     assert code == 0, err
     warnings = out.split("\nWarnings (", 1)[1]
     assert "'reports' may keep the old value of 'database' until it restarts" in warnings
-    assert "'api'" not in warnings and "'worker'" not in warnings
+    assert "'api'" not in warnings
+    assert "'worker' may fail to log in with 'internal-token' for up to 300 s" in warnings  # its own tolerance
 
 
 def test_restarted_and_short_cached_consumers_pass_in_production(make_project: Callable[..., Path]) -> None:

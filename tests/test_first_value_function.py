@@ -36,7 +36,7 @@ config:
   secrets-platform:accountId: "210987654321"
   secrets-platform:recoveryWindowDays: 30
   secrets-platform:protectSecrets: true
-  secrets-platform:consumption: {api: {kind: runtime, cacheTtlSeconds: 300}}
+  secrets-platform:consumption: {api: {kind: runtime, cacheTtlSeconds: 0}}
   secrets-platform:principals:
     ci: ["arn:aws:iam::210987654321:role/shop-deploy"]
     runtime: ["arn:aws:iam::210987654321:role/shop-api"]

@@ -227,6 +227,12 @@ def corpus() -> Iterator[Case]:
     ):
         yield stack_case(f"principals-{id_}", f"field 'secrets-platform:{field}'",
                          f"  secrets-platform:principals: {json.dumps(principals)}\n")
+    # How a service reads its secrets (`consumption`): the tolerance of failed logins, hostile.
+    for id_, tolerate in (("huge", 10 ** 30), ("negative", -1), ("text", '"300"'), ("bool", "true"),
+                          ("float", "1.5"), ("binary", '"\\x00\\x1b[31m"'), ("list", "[300]")):
+        yield stack_case(f"consumption-tolerate-{id_}", "field 'secrets-platform:consumption.api.tolerateSeconds'",
+                         f"  secrets-platform:consumption: {{api: {{kind: runtime, cacheTtlSeconds: 0, "
+                         f"tolerateSeconds: {tolerate}}}}}\n")
     # Alias bombs, depth and size: refused, never expanded.
     bomb = "".join(f"    - &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 10))
     yield stack_case("yaml-alias-bomb", "field 'config.secrets-platform:tags'",

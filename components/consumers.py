@@ -227,9 +227,16 @@ REVOKED_AT = {
 KEPT_UNTIL_NEXT_ROTATION = frozenset({"postgres-alternating-users", "redis-acl", "jwt-hs256", "jwt-rs256"})
 
 
+def revoked_at(rotation: Rotation) -> str:
+    """When the previous credential stops working, in words."""
+    if rotation.previous_accepted:
+        return "at the next rotation (its checkers accept the previous value until then: previous_accepted)"
+    return REVOKED_AT[rotation.strategy]
+
+
 def old_value_lives(rotation: Rotation) -> int:
     """Seconds the previous credential keeps working after a rotation ends."""
-    if rotation.strategy in KEPT_UNTIL_NEXT_ROTATION:
+    if rotation.strategy in KEPT_UNTIL_NEXT_ROTATION or rotation.previous_accepted:
         return rotation.every_days * 86400 if rotation.every_days else MIN_ROTATION_INTERVAL_SECONDS
     return 0
 
@@ -257,6 +264,12 @@ class Hazard:
     lives: int
     tolerated: int = TOLERATED_SECONDS
     """The consumer's `tolerateSeconds`."""
+    revoked: str = ""
+    """When the strategy revokes the old value, in words (`revoked_at`); REVOKED_AT's when empty."""
+
+    @property
+    def revoked_when(self) -> str:
+        return self.revoked or REVOKED_AT[self.strategy]
 
     @property
     def failing_seconds(self) -> int | None:
@@ -272,17 +285,19 @@ class Hazard:
         held = "until it restarts (no consumption entry)" if self.held is None else f"for up to {self.held} s"
         if self.accepted:
             return (f"'{self.service}' may fail to log in with '{self.secret}' for up to {self.failing_seconds} s "
-                    f"after each rotation ({self.strategy} revokes the old value {REVOKED_AT[self.strategy]}); "
+                    f"after each rotation ({self.strategy} revokes the old value {self.revoked_when}); "
                     f"accepted by its tolerateSeconds {self.tolerated}")
         if self.strategy == "postgres-single-user":
             fix = "use postgres-alternating-users, or read it per use: kind runtime, cacheTtlSeconds: 0"
         elif self.lives == 0:
             fix = "read it per use: kind runtime, cacheTtlSeconds: 0"
+            if self.strategy == "token":
+                fix += ", or check it against the previous value too: rotation.previous_accepted: true"
         else:
             fix = f"restart: kind ecs or lambda-cold-start, or reload: kind runtime, cacheTtlSeconds <= {self.lives}"
         fix += f", or accept failed logins for that long: tolerateSeconds (at most {MAX_TOLERATE_SECONDS})"
         return (f"'{self.service}' may keep the old value of '{self.secret}' {held} after a rotation, and "
-                f"{self.strategy} revokes it {REVOKED_AT[self.strategy]}; fix: {fix}")
+                f"{self.strategy} revokes it {self.revoked_when}; fix: {fix}")
 
 
 def hazards(secrets: Mapping[str, Secret], consumption: Mapping[str, Consumption]) -> list[Hazard]:
@@ -298,7 +313,8 @@ def hazards(secrets: Mapping[str, Secret], consumption: Mapping[str, Consumption
             held = held_for(declared)
             if held is None or held > lives:
                 tolerated = declared.tolerate_seconds if declared is not None else TOLERATED_SECONDS
-                found.append(Hazard(name, service, entry.rotation.strategy, held, lives, tolerated))
+                found.append(Hazard(name, service, entry.rotation.strategy, held, lives, tolerated,
+                                    revoked_at(entry.rotation)))
     return found
 
 

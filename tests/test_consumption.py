@@ -394,3 +394,34 @@ def test_two_consumers_on_one_service_grant_it_once() -> None:
     (redeploy, *_) = grants.consumer_restart_statements([service, service], [], "arn:aws:sqs:q", "arn:aws:logs:l")
     assert redeploy.resources == (service,)
     assert redeploy.actions == ("ecs:DescribeServices", "ecs:UpdateService")
+
+
+def test_a_token_whose_checkers_accept_the_previous_value_keeps_it_for_a_period(
+        make_project: Callable[..., Path]) -> None:
+    """`previous_accepted: true`: the old token works until the next rotation, so a restarted ECS consumer (1,500 s)
+    is accepted in production with no tolerance; without it the same consumer is refused."""
+    ecs = with_entry("worker", {"kind": "ecs", "cluster": "shop", "service": "worker"})
+    refused = expect_error(make_project(CATALOG, stack(ecs), stack="production"),
+                           "field 'secrets-platform:consumption.worker'", "token revokes it at once",
+                           "rotation.previous_accepted: true", stack="production")
+    assert "tolerateSeconds" in refused
+    accepting = CATALOG.replace("rotation: {strategy: token, every_days: 30}",
+                                "rotation: {strategy: token, every_days: 30, previous_accepted: true}")
+    assert accepting != CATALOG
+    code, out, err = run_cli(make_project(accepting, stack(ecs), stack="production"), "production")
+    assert code == 0, err
+    warnings = out.split("\nWarnings (", 1)[1] if "\nWarnings (" in out else ""
+    assert "'worker'" not in warnings
+
+
+@pytest.mark.parametrize("strategy", ["postgres-single-user", "jwt-hs256"])
+def test_previous_accepted_is_for_tokens_only(make_project: Callable[..., Path], strategy: str) -> None:
+    catalog = CATALOG.replace("rotation: {strategy: postgres-single-user, every_days: 30, master: db-admin}",
+                              "rotation: {strategy: postgres-single-user, every_days: 30, master: db-admin, "
+                              "previous_accepted: true}") if strategy == "postgres-single-user" else CATALOG.replace(
+        "rotation: {strategy: jwt-hs256, every_days: 30}", "rotation: {strategy: jwt-hs256, every_days: 30, "
+        "previous_accepted: true}")
+    assert catalog != CATALOG
+    secret = "database" if strategy == "postgres-single-user" else "signing-key"
+    expect_error(make_project(catalog, stack(GOOD)), "catalog.yaml", secret, "rotation",
+                 "'previous_accepted' is for token secrets only")

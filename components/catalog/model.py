@@ -359,6 +359,10 @@ class Rotation(_Model):
     server that does not have it yet (default `~* &* +@all -@dangerous`)."""
     bits: Literal[2048, 3072, 4096] | None = None
     """RSA key size of a `jwt-rs256` key pair (default 4096); the function makes every new pair this size."""
+    previous_accepted: bool = False
+    """`token` only: whatever checks the token also accepts the previous value (AWSPREVIOUS, read at run time;
+    Django's SECRET_KEY_FALLBACKS, a webhook checked against two secrets), so the old value keeps working until
+    the next rotation and a consumer holding it fails nothing."""
     first_value: Literal["program", "rotation"] = "program"
     """Who makes the first value: the program (pulumi-random; the value is kept, encrypted, in Pulumi
     state) or the rotation function, run at once by the first deploy, so that the value never enters
@@ -374,6 +378,9 @@ class Rotation(_Model):
             raise ValueError("give exactly one of every_days or schedule")
         if self.bits is not None and self.strategy != "jwt-rs256":
             raise ValueError("'bits' is the RSA key size of a jwt-rs256 key pair only")
+        if self.previous_accepted and self.strategy != "token":
+            raise ValueError("'previous_accepted' is for token secrets only: the other strategies keep the previous "
+                             "credential themselves, or cannot (postgres-single-user changes the password in place)")
         return self  # what AWS accepts as a schedule and window: _check_schedule, naming the field
 
     @property

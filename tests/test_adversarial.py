@@ -80,6 +80,9 @@ def corpus() -> Iterator[Case]:
     yield catalog_case("schedule-garbage", "field 'rotation", "every_days: 30", "schedule: weekly")
     yield catalog_case("window-bad", "field 'rotation", "every_days: 30", "every_days: 30, window: 90m")
     yield catalog_case("rotation-unknown-word", "field 'rotation'", "rotation: on-compromise", "rotation: sometimes")
+    for id_, flag in (("word", "maybe"), ("list", "[true]"), ("huge", "x" * 100_000), ("binary", '"\\x00\\x1b[31m"')):
+        yield catalog_case(f"rotation-previous-accepted-{id_}", "field 'rotation",
+                           "strategy: token, every_days: 30}", f"strategy: token, every_days: 30, previous_accepted: {flag}}}")
     yield catalog_case("no-rotation-reason", "field 'rotation_reason'",
                        "    rotation_reason: issued by the payment provider\n", "")
     yield catalog_case("reason-chars", "field 'rotation_reason'", "issued by the payment provider",

@@ -196,3 +196,39 @@ def test_only_an_explicit_true_replaces(sm: Any, name: str, replace: Any) -> Non
 def test_a_replace_for_a_secret_it_was_not_built_for_is_refused(sm: Any, event: Any) -> None:
     with pytest.raises((SecretNotAllowedError, RotationError)):
         make_first_value(event, sm, {"shop/staging/once": {"": HEX32}})
+
+
+def test_a_replaced_value_is_left_alone_by_the_next_up_and_refresh(moto: MotoServer) -> None:
+    """The program registers no version for a value made once (only the empty Secret and an Invocation whose
+    input is the secret's name: tests/test_first_value_function.py); so after a replace, a refresh drops nothing
+    and an up changes nothing, played by the test engine with the provider's semantics (tests/life/engine.py).
+    The Invocation is CREATE_ONLY (pulumi-aws 7.51.1 `lambda_/invocation.py`, `lifecycle_scope`): its unchanged
+    input never runs the function again, and it never sends `Replace`."""
+    import boto3
+
+    from tests.life.engine import SECRET, VERSION, Engine
+    from tests.life.world import program_run
+
+    run = program_run("relaybox")
+    full = "relaybox/staging/api-key-signing-key"
+    resources = [r for r in run.resources if r.type in (SECRET, VERSION) and "-api-key-signing-key" in r.name]
+    assert [r.type for r in resources] == [SECRET]  # no version: the value never passes through Pulumi
+    invocation = next(r for r in run.resources if r.type == "aws:lambda/invocation:Invocation"
+                      and r.name.endswith("-api-key-signing-key"))
+    assert json.loads(invocation.inputs["input"]) == {"FirstValue": full}
+    sm = boto3.client("secretsmanager", endpoint_url=moto.endpoint_url, region_name="eu-west-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    engine = Engine(sm, {r.inputs["kmsKeyId"]: None for r in resources if r.inputs.get("kmsKeyId")})
+    try:
+        with moto_keeps_version_values():
+            assert [s.op for s in engine.up(resources)] == ["create"]
+            keys = {full: {"": HEX32}}
+            make_first_value(json.loads(invocation.inputs["input"]), sm, keys)
+            replaced = make_first_value({"FirstValue": full, "Replace": True}, sm, keys)["version"]
+
+            assert engine.refresh() == [] and engine.up(resources) == []
+            assert _versions(sm, full) == {first_token(full): ["AWSPREVIOUS"], replaced: ["AWSCURRENT"]}
+            assert make_first_value(json.loads(invocation.inputs["input"]), sm, keys)["written"] is False
+            assert _versions(sm, full)[replaced] == ["AWSCURRENT"]
+    finally:
+        sm.delete_secret(SecretId=full, ForceDeleteWithoutRecovery=True)

@@ -107,8 +107,13 @@ def _confirm(stack: Stack, full: str, plan: str, err: TextIO, *, yes: bool,
 
 
 def _wait(stack: Stack, client: Any, name: str, full: str, version: str, step: str, leaked: str, *,
-          timeout: float, clock: Clock) -> tuple[dict[str, str | None], float]:
-    """Poll DescribeSecret until `version` is AWSCURRENT and AWSPENDING is cleared; the stages and the wait."""
+          timeout: float, clock: Clock, last: bool) -> tuple[dict[str, str | None], float]:
+    """Poll DescribeSecret until `version` is AWSCURRENT and AWSPENDING is cleared; the stages and the wait.
+
+    A successful rotation may also leave AWSPENDING on the AWSCURRENT version (RotateSecret's documentation).
+    That ends the last rotation; before another one it is waited out, since this project's functions clear
+    AWSPENDING just after moving AWSCURRENT (rotation/protocol.py finishSecret), and a RotateSecret sent between
+    the two would make that clearing fail."""
     started = clock.now()
     rerun = f"then run `python -m ops rotate --leaked {name} --stack {stack.name}` again"
     while True:
@@ -120,7 +125,7 @@ def _wait(stack: Stack, client: Any, name: str, full: str, version: str, step: s
         waited = clock.now() - started
         still = ("is still AWSCURRENT" if current == leaked else
                  "is still AWSPREVIOUS and still works" if stages[PREVIOUS] == leaked else "may still work")
-        if current == version and pending is None:
+        if current == version and (pending is None or (last and pending == version)):
             return stages, waited
         if current != version and pending != version:
             # Nothing runs for our version any more, and it never became current: abandoned or cleared.
@@ -189,7 +194,8 @@ def rotate_leaked(stack: Stack, client: Any, given: str, out: TextIO, err: TextI
         if not isinstance(version, str) or not version:
             raise OpsError(f"secret {full}: RotateSecret returned no VersionId during {step}; see `python -m ops "
                            f"list --stack {stack.name}`")
-        stages, waited = _wait(stack, client, name, full, version, step, leaked, timeout=timeout, clock=clock)
+        stages, waited = _wait(stack, client, name, full, version, step, leaked, timeout=timeout, clock=clock,
+                               last=i == count)
         outcome.versions.append(version)
         outcome.retired_at = outcome.retired_at or dt.datetime.now(dt.UTC)
         out.write(f"  {step}: version {version} is AWSCURRENT after {waited:.1f}s; AWSPREVIOUS is "

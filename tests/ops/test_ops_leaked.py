@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from ops_harness import Moto, Result, Rotation, Terminal, enable_rotation
 from test_ops_commands import _ecs_consumer, one_line
@@ -74,15 +75,17 @@ class Steps:
     setSecret failing for the first rotation (Lambda answers FunctionError and Secrets Manager runs no later step
     of that rotation, leaving AWSPENDING on its version)."""
 
-    def __init__(self, delay: float = 0.0, fail_first: bool = False) -> None:
-        self.delay, self.fail_first = delay, fail_first
+    def __init__(self, delay: float = 0.0, fail_first: bool = False, keep_pending: bool = False) -> None:
+        self.delay, self.fail_first, self.keep_pending = delay, fail_first, keep_pending
         self.events: list[tuple[float, str, str]] = []
         self.threads: list[threading.Thread] = []
         self.failed: set[str] = set()
         self.tokens: list[str] = []
 
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def install(self, monkeypatch: pytest.MonkeyPatch, url: str = "") -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        self.url = url
 
         inner = LambdaSimpleBackend.invoke  # the rotation_function fixture's token function
 
@@ -98,6 +101,15 @@ class Steps:
                 self.failed.add(token)
                 response_headers["x-amz-function-error"] = "Unhandled"
                 return json.dumps({"errorType": "ExternalServiceError", "errorMessage": "server down"}).encode()
+            if step == "finishSecret" and self.keep_pending:  # AWSCURRENT moved, AWSPENDING left on it
+                sm = boto3.client("secretsmanager", endpoint_url=self.url, region_name="ap-southeast-2",
+                                  aws_access_key_id="testing", aws_secret_access_key="testing")
+                current = next(v for v, labels in sm.describe_secret(SecretId=event["SecretId"])[
+                    "VersionIdsToStages"].items() if "AWSCURRENT" in labels)
+                sm.update_secret_version_stage(SecretId=event["SecretId"], VersionStage="AWSCURRENT",
+                                               MoveToVersionId=token, RemoveFromVersionId=current)
+                self.events.append((time.monotonic(), step, token))
+                return b"null"
             if step == "finishSecret" and self.delay:
                 def later() -> None:
                     time.sleep(self.delay)
@@ -244,6 +256,20 @@ def test_a_rotation_that_fails_in_between_leaves_pending_and_names_the_clear_com
     again = ops("rotate", "--leaked", "jwt-secret", "--stack", "staging")
     assert again.code == 0, again.err
     assert _labels(moto, full, leaked) == []
+
+
+def test_a_last_rotation_that_leaves_pending_on_the_new_current_version_is_complete(
+        moto: Moto, ops: Run, rotation_function: Rotation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"When rotation is successful, the AWSPENDING staging label might be attached to the same version as the
+    AWSCURRENT version" (RotateSecret's documentation): the last rotation is done, not timed out."""
+    full = "filot/staging/session-secret"
+    leaked = _secret(moto, rotation_function, full)
+    steps = Steps(keep_pending=True)
+    steps.install(monkeypatch, moto.url)
+    result = ops("rotate", "--leaked", "session-secret", "--stack", "staging", "--wait", "5")
+    assert result.code == 0, result.err
+    (new,) = steps.tokens
+    assert moto.stages(full) == {"AWSCURRENT": new, "AWSPENDING": new, "AWSPREVIOUS": leaked}
 
 
 def test_a_rotation_in_progress_at_the_start_is_refused(moto: Moto, ops: Run, rotation_function: Rotation) -> None:

@@ -55,14 +55,6 @@ MAX_ANSWER = 65_536
 
 
 @dataclass
-class Clock:
-    """Time as the wait sees it (a test makes it fast)."""
-
-    now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-
-
-@dataclass
 class Outcome:
     """What `--leaked` did, for the caller's restart and report."""
 
@@ -107,14 +99,14 @@ def _confirm(stack: Stack, full: str, plan: str, err: TextIO, *, yes: bool,
 
 
 def _wait(stack: Stack, client: Any, name: str, full: str, version: str, step: str, leaked: str, *,
-          timeout: float, clock: Clock, last: bool) -> tuple[dict[str, str | None], float]:
+          timeout: float, last: bool) -> tuple[dict[str, str | None], float]:
     """Poll DescribeSecret until `version` is AWSCURRENT and AWSPENDING is cleared; the stages and the wait.
 
     A successful rotation may also leave AWSPENDING on the AWSCURRENT version (RotateSecret's documentation).
     That ends the last rotation; before another one it is waited out, since this project's functions clear
     AWSPENDING just after moving AWSCURRENT (rotation/protocol.py finishSecret), and a RotateSecret sent between
     the two would make that clearing fail."""
-    started = clock.now()
+    started = time.monotonic()
     rerun = f"then run `python -m ops rotate --leaked {name} --stack {stack.name}` again"
     while True:
         description = call(f"secret {full}", describe, client=client, name=full)
@@ -122,7 +114,7 @@ def _wait(stack: Stack, client: Any, name: str, full: str, version: str, step: s
             raise OpsError(f"secret {full} disappeared during {step}; the leaked value may still work")
         stages = stages_of(description)
         current, pending = stages[CURRENT], stages[PENDING]
-        waited = clock.now() - started
+        waited = time.monotonic() - started
         still = ("is still AWSCURRENT" if current == leaked else
                  "is still AWSPREVIOUS and still works" if stages[PREVIOUS] == leaked else "may still work")
         if current == version and (pending is None or (last and pending == version)):
@@ -141,7 +133,7 @@ def _wait(stack: Stack, client: Any, name: str, full: str, version: str, step: s
                            f"further rotation was started; the leaked version {leaked} {still}; see the rotation "
                            f"function's logs; if no rotation is running, {clear_pending_command(stack, name)}, "
                            f"{rerun}")
-        clock.sleep(max(0.0, min(POLL_SECONDS, timeout - waited)))
+        time.sleep(max(0.0, min(POLL_SECONDS, timeout - waited)))
 
 
 def check_name(given: str) -> None:
@@ -153,12 +145,11 @@ def check_name(given: str) -> None:
 
 def rotate_leaked(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *, yes: bool,
                   confirm: Callable[[str], str | None], timeout: float = WAIT_SECONDS,
-                  clock: Clock | None = None, endpoint_url: str | None = None, restarting: bool = True) -> Outcome:
+                  endpoint_url: str | None = None, restarting: bool = True) -> Outcome:
     """Rotate (or, for a value made once, replace) until the leaked AWSCURRENT version no longer works."""
     check_name(given)
     if not timeout > 0:
         raise OpsError(f"--wait must be more than 0 seconds (got {timeout:g})")
-    clock = clock or Clock()
     name, entry = stack.resolve(given)
     full = stack.full_name(name)
     description = _existing(client, full)
@@ -194,7 +185,7 @@ def rotate_leaked(stack: Stack, client: Any, given: str, out: TextIO, err: TextI
         if not isinstance(version, str) or not version:
             raise OpsError(f"secret {full}: RotateSecret returned no VersionId during {step}; see `python -m ops "
                            f"list --stack {stack.name}`")
-        stages, waited = _wait(stack, client, name, full, version, step, leaked, timeout=timeout, clock=clock,
+        stages, waited = _wait(stack, client, name, full, version, step, leaked, timeout=timeout,
                                last=i == count)
         outcome.versions.append(version)
         outcome.retired_at = outcome.retired_at or dt.datetime.now(dt.UTC)

@@ -471,3 +471,17 @@ def test_a_made_once_value_with_no_first_value_function_deployed_is_one_line(
                         str(relaybox)))
     assert "first-value function relaybox-staging-rotate-first-value" in line and "ResourceNotFound" in line
     assert moto.stages(full)["AWSCURRENT"] == leaked
+
+
+def test_an_adopted_secret_of_generated_values_names_the_put_instead(moto: Moto, ops: Run, relaybox: Path) -> None:
+    """An adopted secret keeps the value it had: no first-value function made it, so none replaces it, and the
+    refusal must not send the operator back to `--leaked`."""
+    full = "relaybox/staging/api-key-signing-key"
+    leaked = _made_once_secret(moto, full)
+    arn = moto.client("secretsmanager").describe_secret(SecretId=full)["ARN"]
+    relaybox.write_text(relaybox.read_text() + f"  secrets-platform:adopt:\n    api-key-signing-key:\n"
+                        f"      arn: {arn}\n      name: {full}\n")
+    line = one_line(ops("rotate", "--leaked", "api-key-signing-key", "--stack", "staging", "--config-file",
+                        str(relaybox)))
+    assert f"aws secretsmanager put-secret-value --secret-id {full}" in line and "--leaked" not in line
+    assert moto.stages(full) == {"AWSCURRENT": leaked}

@@ -107,6 +107,7 @@ def _wait(stack: Stack, client: Any, name: str, full: str, version: str, step: s
     AWSPENDING just after moving AWSCURRENT (rotation/protocol.py finishSecret), and a RotateSecret sent between
     the two would make that clearing fail."""
     started = time.monotonic()
+    seen = False  # AWSPENDING seen on our version: from then on, its absence means the rotation ended
     rerun = f"then run `python -m ops rotate --leaked {name} --stack {stack.name}` again"
     while True:
         description = call(f"secret {full}", describe, client=client, name=full)
@@ -119,7 +120,8 @@ def _wait(stack: Stack, client: Any, name: str, full: str, version: str, step: s
                  "is still AWSPREVIOUS and still works" if stages[PREVIOUS] == leaked else "may still work")
         if current == version and (pending is None or (last and pending == version)):
             return stages, waited
-        if current != version and pending != version:
+        seen = seen or pending == version
+        if seen and current != version and pending != version:
             # Nothing runs for our version any more, and it never became current: abandoned or cleared.
             raise OpsError(f"secret {full}: {step} (version {version}) ended without becoming AWSCURRENT "
                            f"(AWSCURRENT {current}, AWSPENDING {pending or 'none'}); the leaked version {leaked} "
@@ -169,7 +171,7 @@ def rotate_leaked(stack: Stack, client: Any, given: str, out: TextIO, err: TextI
         else:
             hint = f"the catalog says '{entry.rotation_tag}': {replacement(stack, name, entry)}"
         raise OpsError(f"secret {full} has no rotation configured in AWS; nothing changed ({hint})")
-    if stages[PENDING] is not None:
+    if stages[PENDING] is not None and stages[PENDING] != leaked:  # on AWSCURRENT it blocks nothing
         raise OpsError(f"secret {full}: a rotation is in progress or failed (AWSPENDING on version {stages[PENDING]}); "
                        f"nothing changed; wait for it, or if no rotation is running, "
                        f"{clear_pending_command(stack, name)}")

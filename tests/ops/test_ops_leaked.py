@@ -75,8 +75,9 @@ class Steps:
     setSecret failing for the first rotation (Lambda answers FunctionError and Secrets Manager runs no later step
     of that rotation, leaving AWSPENDING on its version)."""
 
-    def __init__(self, delay: float = 0.0, fail_first: bool = False, keep_pending: bool = False) -> None:
-        self.delay, self.fail_first, self.keep_pending = delay, fail_first, keep_pending
+    def __init__(self, delay: float = 0.0, fail_first: bool = False, keep_pending: bool = False,
+                 abandon: bool = False) -> None:
+        self.delay, self.fail_first, self.keep_pending, self.abandon = delay, fail_first, keep_pending, abandon
         self.events: list[tuple[float, str, str]] = []
         self.threads: list[threading.Thread] = []
         self.failed: set[str] = set()
@@ -102,13 +103,22 @@ class Steps:
                 response_headers["x-amz-function-error"] = "Unhandled"
                 return json.dumps({"errorType": "ExternalServiceError", "errorMessage": "server down"}).encode()
             if step == "finishSecret" and self.keep_pending:  # AWSCURRENT moved, AWSPENDING left on it
-                sm = boto3.client("secretsmanager", endpoint_url=self.url, region_name="ap-southeast-2",
-                                  aws_access_key_id="testing", aws_secret_access_key="testing")
+                sm = self._sm()
                 current = next(v for v, labels in sm.describe_secret(SecretId=event["SecretId"])[
                     "VersionIdsToStages"].items() if "AWSCURRENT" in labels)
                 sm.update_secret_version_stage(SecretId=event["SecretId"], VersionStage="AWSCURRENT",
                                                MoveToVersionId=token, RemoveFromVersionId=current)
                 self.events.append((time.monotonic(), step, token))
+                return b"null"
+            if step == "finishSecret" and self.abandon:  # AWSPENDING removed, AWSCURRENT never moved
+                def drop() -> None:
+                    time.sleep(0.3)
+                    self._sm().update_secret_version_stage(SecretId=event["SecretId"], VersionStage="AWSPENDING",
+                                                           RemoveFromVersionId=token)
+
+                thread = threading.Thread(target=drop)
+                self.threads.append(thread)
+                thread.start()
                 return b"null"
             if step == "finishSecret" and self.delay:
                 def later() -> None:
@@ -124,6 +134,10 @@ class Steps:
             return bytes(inner(backend, function_name, qualifier, body, headers, response_headers))
 
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+
+    def _sm(self) -> Any:
+        return boto3.client("secretsmanager", endpoint_url=self.url, region_name="ap-southeast-2",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def join(self) -> None:
         for thread in self.threads:
@@ -270,6 +284,24 @@ def test_a_last_rotation_that_leaves_pending_on_the_new_current_version_is_compl
     assert result.code == 0, result.err
     (new,) = steps.tokens
     assert moto.stages(full) == {"AWSCURRENT": new, "AWSPENDING": new, "AWSPREVIOUS": leaked}
+
+
+def test_a_rotation_that_ends_without_its_version_becoming_current_stops_at_once(
+        moto: Moto, ops: Run, rotation_function: Rotation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWSPENDING seen on the new version, then gone while AWSCURRENT stayed on the leaked one (an abandoned
+    rotation): no use waiting out --wait, and no second rotation."""
+    full = "filot/staging/redis"
+    leaked = _secret(moto, rotation_function, full)
+    steps = Steps(abandon=True)
+    steps.install(monkeypatch, moto.url)
+    try:
+        started = time.monotonic()
+        line = stopped(ops("rotate", "--leaked", "redis", "--stack", "staging", "--wait", "20"))
+        took = time.monotonic() - started
+    finally:
+        steps.join()
+    assert "rotation 1 of 2" in line and "ended without becoming AWSCURRENT" in line and took < 10
+    assert len(steps.tokens) == 1 and moto.stages(full)["AWSCURRENT"] == leaked
 
 
 def test_a_rotation_in_progress_at_the_start_is_refused(moto: Moto, ops: Run, rotation_function: Rotation) -> None:

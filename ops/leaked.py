@@ -46,6 +46,8 @@ PREVIOUS_STAYS_VALID = {
 """Strategies whose previous credential stays valid until the next rotation (zero downtime): rotated twice."""
 WAIT_SECONDS = 300.0
 """How long to wait for each rotation to complete (a rotation function runs its four steps in seconds)."""
+MAX_WAIT_SECONDS = 3600.0
+"""The longest `--wait`: the wait is bounded whatever is asked (Lambda stops a function after 900 s)."""
 POLL_SECONDS = 3.0
 """Between two DescribeSecret calls while a rotation runs."""
 INVOKE_READ_TIMEOUT = 60.0
@@ -150,8 +152,8 @@ def rotate_leaked(stack: Stack, client: Any, given: str, out: TextIO, err: TextI
                   endpoint_url: str | None = None, restarting: bool = True) -> Outcome:
     """Rotate (or, for a value made once, replace) until the leaked AWSCURRENT version no longer works."""
     check_name(given)
-    if not timeout > 0:
-        raise OpsError(f"--wait must be more than 0 seconds (got {timeout:g})")
+    if not 0 < timeout <= MAX_WAIT_SECONDS:  # NaN fails both comparisons
+        raise OpsError(f"--wait must be more than 0 and at most {MAX_WAIT_SECONDS:g} seconds (got {timeout:g})")
     name, entry = stack.resolve(given)
     full = stack.full_name(name)
     description = _existing(client, full)

@@ -394,6 +394,15 @@ def test_hostile_names_change_nothing(moto: Moto, ops: Run, rotation_function: R
     assert rotation_function.invocations == []
 
 
+@pytest.mark.parametrize("wait", ["0", "-1", "nan", "inf", "1e9"])
+def test_an_unbounded_or_empty_wait_is_refused(moto: Moto, ops: Run, rotation_function: Rotation, wait: str) -> None:
+    full = "filot/staging/jwt-secret"
+    leaked = _secret(moto, rotation_function, full)
+    line = one_line(ops("rotate", "--leaked", "jwt-secret", "--stack", "staging", "--wait", wait))
+    assert "--wait must be more than 0 and at most 3600 seconds" in line
+    assert moto.stages(full)["AWSCURRENT"] == leaked and _rotations(rotation_function, full) == 0
+
+
 # ---------------------------------------------------------------- a value made once, replaced inside AWS
 
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from ops import compare, connection, draft, due, envcheck, failover, put, restart, secrets, state_backend
+from ops import compare, connection, draft, due, envcheck, failover, leaked, put, restart, secrets, state_backend
 from ops.aws import secretsmanager
-from ops.stack import REPO, OpsError, check_stack_name, load_stack, stack_account_id, stack_file
+from ops.stack import REPO, OpsError, Stack, check_stack_name, load_stack, stack_account_id, stack_file
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +39,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="every catalog secret: version stages, rotation dates, missing in AWS (never values)")
     rotate = commands.add_parser("rotate", parents=[common, aws], help="RotateSecret now (rotation configured only)")
     rotate.add_argument("secret", help="catalog name (redis) or full name (filot/staging/redis)")
+    rotate.add_argument("--leaked", action="store_true",
+                        help="the value leaked: rotate as often as needed (twice where the previous credential stays "
+                             "valid) or replace a value made once, then restart the consumers that read it at start")
+    rotate.add_argument("--wait", type=float, default=None,
+                        help=f"with --leaked: seconds to wait for each rotation to complete "
+                             f"(default {leaked.WAIT_SECONDS:g})")
+    rotate.add_argument("--yes", action="store_true", help="with --leaked: confirm in production without asking")
+    rotate.add_argument("--no-restart", action="store_true",
+                        help="with --leaked: do not restart the consumers that read the secret only at start")
     rollback = commands.add_parser("rollback", parents=[common, aws],
                                    help="move AWSCURRENT back to the AWSPREVIOUS version")
     rollback.add_argument("secret", help="catalog name (redis) or full name (filot/staging/redis)")
@@ -88,6 +97,20 @@ def _prompt(stdin: TextIO, err: TextIO) -> Callable[[str], str | None]:
         return stdin.readline()
 
     return ask
+
+
+def _changed_then_restarted(args: argparse.Namespace, stack: Stack, out: TextIO, err: TextIO,
+                            change: Callable[[], dt.datetime | None]) -> int:
+    """Change the secret, then restart its consumers that read it only at start (unless --no-restart): 1 if one
+    could not be restarted. The consumers are read first, so that a mistake in the stack file stops the command
+    before the change; `change` returns when the old value stopped being current (else: when it started)."""
+    targets = [] if args.no_restart else restart.targets_of(
+        stack, stack.resolve(args.secret)[0], args.project_dir.resolve(), args.config_file)
+    started = dt.datetime.now(dt.UTC)
+    changed_at = change() or started
+    if args.no_restart:
+        return 0
+    return 1 if restart.restart(stack, targets, changed_at, out, err, endpoint_url=args.endpoint_url) else 0
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None,
@@ -149,7 +172,15 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             logins = connection.check(stack, client, args.secret)
             connection.render(stack, logins, out)
             return 1 if connection.failed(logins) else 0
+        elif args.command == "rotate" and args.leaked:
+            leaked.check_name(args.secret)
+            wait = leaked.WAIT_SECONDS if args.wait is None else args.wait
+            return _changed_then_restarted(args, stack, out, err, lambda: leaked.rotate_leaked(
+                stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err), timeout=wait,
+                endpoint_url=args.endpoint_url, restarting=not args.no_restart).retired_at)
         elif args.command == "rotate":
+            if args.wait is not None or args.yes or args.no_restart:
+                raise OpsError("--wait, --yes and --no-restart apply to `rotate --leaked` only")
             secrets.rotate(stack, client, args.secret, out)
         elif args.command == "compare":
             other = load_stack(args.other, args.project_dir.resolve(), args.other_config_file)
@@ -160,16 +191,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         elif args.command == "clear-pending":
             secrets.clear_pending(stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err))
         elif args.command == "rollback":
-            # UpdateSecretVersionStage sends no RotationSucceeded event: restart here what a rotation would. The
-            # consumers are read first, so that a mistake in the stack file stops the command before the change.
-            targets = [] if args.no_restart else restart.targets_of(
-                stack, stack.resolve(args.secret)[0], args.project_dir.resolve(), args.config_file)
-            changed_at = dt.datetime.now(dt.UTC)
-            secrets.rollback(stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err),
-                             force=args.force)
-            if not args.no_restart and restart.restart(stack, targets, changed_at, out, err,
-                                                       endpoint_url=args.endpoint_url):
-                return 1
+            # UpdateSecretVersionStage sends no RotationSucceeded event: restart here what a rotation would.
+            return _changed_then_restarted(args, stack, out, err, lambda: secrets.rollback(
+                stack, client, args.secret, out, err, yes=args.yes, confirm=_prompt(stdin, err), force=args.force))
     except OpsError as exc:
         err.write(f"error: {exc}\n")
         return 2

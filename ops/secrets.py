@@ -245,9 +245,13 @@ def replacement(stack: Stack, name: str, entry: Secret) -> str:
     steps = []
     if supplied:
         steps.append("set the new value with `pulumi config set --secret` and run `pulumi up`")
-    if generated and made_once(entry):
-        steps.append("it was made once inside AWS by the first-value function, which never overwrites a value: no "
-                     "command replaces it yet (docs/no-value-in-state.md)")
+    if generated and name in stack.adopted:
+        # The program makes no value for an adopted secret (components/environment.py): nothing here replaces it.
+        steps.append(f"it was adopted with its value, which the stack never makes: put a new one yourself "
+                     f"(`aws secretsmanager put-secret-value --secret-id {stack.full_name(name)}`)")
+    elif generated and made_once(entry):
+        steps.append("it was made once inside AWS by the first-value function, which replaces it only when asked: "
+                     f"`python -m ops rotate --leaked {name} --stack {stack.name}` (docs/no-value-in-state.md)")
     elif generated:
         # --replace, not --target-replace (which also restricts the update to the named resource, Pulumi's
         # "Targeted updates" guide): the secret's version must take the new value in the same update.

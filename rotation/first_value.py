@@ -10,6 +10,9 @@ afterwards. The event names the secret and nothing else: `{"FirstValue": "<secre
   write one version: PutSecretValue refuses a second, different value under the same token.
 - It never reads a value (no GetSecretValue) and returns `{"secret": <name>, "written": true|false}`: the
   Invocation keeps that result in Pulumi state, so it must hold nothing secret.
+- `{"FirstValue": "<secret name>", "Replace": true}` replaces a value that leaked (`ops rotate --leaked`, invoked
+  by an operator): a new value from the same generators becomes AWSCURRENT, the old one AWSPREVIOUS; the answer
+  adds the new version's id. The program's Invocation never sends `Replace`, so no deploy can overwrite a value.
 
 Environment (never secret values):
   FIRST_VALUE_TARGETS  JSON object: secret NAME -> {"<json key>" | "": <generation spec>} ("" for a
@@ -73,20 +76,22 @@ def _has_current(client: Any, name: str) -> bool:
 
 def make_first_value(event: Mapping[str, Any], client: Any, targets: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Write the secret's first value unless it has one; the answer holds no value."""
-    if not isinstance(event, Mapping) or set(event) != {"FirstValue"}:
-        raise RotationError('a first-value event is {"FirstValue": "<secret name>"} and nothing else')
+    if not isinstance(event, Mapping) or set(event) not in ({"FirstValue"}, {"FirstValue", "Replace"}):
+        raise RotationError('a first-value event is {"FirstValue": "<secret name>"} and nothing else, or '
+                            '{"FirstValue": "<secret name>", "Replace": true}')
     name = event["FirstValue"]
     if not isinstance(name, str) or name not in targets:
         raise SecretNotAllowedError(f"this function makes the first value of {sorted(targets)} only")
+    if "Replace" in event:
+        if event["Replace"] is not True:  # only an explicit `true`: never a string or a number that reads as one
+            raise RotationError('"Replace" must be true')
+        return replace_value(name, client, targets[name])
     if _has_current(client, name):
         logger.info("first value: secret %s has a value already; nothing written", name)
         return {"secret": name, "written": False}
-    keys = targets[name]
-    values = {key: generate.generate(spec) for key, spec in keys.items()}
-    document = values[""] if "" in values else json.dumps(values, separators=(",", ":"))
     try:
-        client.put_secret_value(SecretId=name, ClientRequestToken=first_token(name), SecretString=document,
-                                VersionStages=[CURRENT])
+        client.put_secret_value(SecretId=name, ClientRequestToken=first_token(name),
+                                SecretString=_document(targets[name]), VersionStages=[CURRENT])
     except (ClientError, BotoCoreError) as exc:
         # A run racing this one stored its value under the same token first: that value stands.
         if _has_current(client, name):
@@ -96,6 +101,29 @@ def make_first_value(event: Mapping[str, Any], client: Any, targets: Mapping[str
         raise ExternalServiceError(f"Secrets Manager put_secret_value failed for {name}: {code}") from exc
     logger.info("first value: secret %s has its first value (version %s)", name, first_token(name))
     return {"secret": name, "written": True}
+
+
+def _document(keys: Mapping[str, Any]) -> str:
+    values = {key: generate.generate(spec) for key, spec in keys.items()}
+    return values[""] if "" in values else json.dumps(values, separators=(",", ":"))
+
+
+def replace_value(name: str, client: Any, keys: Mapping[str, Any]) -> dict[str, Any]:
+    """A new value for a secret that has one (`ops rotate --leaked`): made by the secret's own generators, stored
+    as AWSCURRENT (PutSecretValue moves AWSPREVIOUS to the version it leaves). The answer holds the new version's
+    id, never a value."""
+    if not _has_current(client, name):
+        raise RotationError(f"secret {name} has no value to replace: its first value comes from `pulumi up`")
+    # A fresh token every time: a replace never reuses the first value's (whose version exists already).
+    token = str(uuid.uuid4())
+    try:
+        client.put_secret_value(SecretId=name, ClientRequestToken=token, SecretString=_document(keys),
+                                VersionStages=[CURRENT])
+    except (ClientError, BotoCoreError) as exc:
+        code = exc.response.get("Error", {}).get("Code", "?") if isinstance(exc, ClientError) else type(exc).__name__
+        raise ExternalServiceError(f"Secrets Manager put_secret_value failed for {name}: {code}") from exc
+    logger.info("replace: secret %s has a new value (version %s)", name, token)
+    return {"secret": name, "written": True, "version": token}
 
 
 def lambda_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:

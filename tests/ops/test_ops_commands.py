@@ -219,6 +219,7 @@ def test_rotate_refusal_of_a_value_made_once_names_no_random_resource(moto: Moto
     line = one_line(ops("rotate", "api-key-signing-key", "--stack", "staging", "--config-file", str(config)))
     assert "no rotation configured" in line and "first-value function" in line
     assert "--replace" not in line and "pulumi config set" not in line
+    assert "python -m ops rotate --leaked api-key-signing-key --stack staging" in line
 
 
 def test_rotate_refuses_a_catalog_rotation_that_is_not_deployed(moto: Moto, ops: Run) -> None:

@@ -31,6 +31,13 @@ line numbers), 00c21ced (secret.go) and 0413c661 (secret_rotation.go; function n
 - Delete: Secret -> DeleteSecret with the recovery window (resourceSecretDelete); SecretVersion ->
   UpdateSecretVersionStage RemoveFromVersionId for every label in the state but AWSCURRENT (secret_version.go
   299-335); SecretRotation -> CancelRotateSecret (resourceSecretRotationDelete).
+- retainOnDelete (pulumi/pulumi at commit 1b594989, `pkg/resource/deploy/`): the state records the option as the
+  program gives it on every registration, a Same step included (step_generator.go generateSteps builds the new
+  state's RetainOnDelete from the goal; SameStep.Apply keeps that new state with the old ID and outputs; the
+  snapshot is written for a change of RetainOnDelete alone: pkg/backend/snapshot.go sameSnapshotMutation.mustWrite
+  and pkg/engine/journal_snapshot.go). A delete, a replacement's delete of the old resource and a destroy decide by
+  the OLD state's flag: with it, DeleteStep.Apply calls no provider Delete and the resource only leaves the state
+  (step.go DeleteStep.Apply, `else if s.old.RetainOnDelete`; pkg/engine/lifecycletest/retain_on_delete_test.go).
 - Import (`import_`): Read of the given id; an input that differs from what was read fails the import
   (ignored properties excepted), as `pulumi up` does for an imported resource.
 
@@ -102,6 +109,8 @@ class Entry:
     outputs: dict[str, Any]
     """What the provider's Read last set."""
     delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    """As the program last registered it: a delete of this entry calls no provider Delete."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,8 @@ class Step:
     op: Operation
     urn: str
     changed: tuple[str, ...] = ()
+    retained: bool = False
+    """A delete of a resource whose state has retainOnDelete: it left the state, the provider was not called."""
 
 
 @dataclass
@@ -125,6 +136,8 @@ class Engine:
     """Everything every `up`, `refresh` and `destroy` did, in order."""
     created: list[str] = field(default_factory=list)
     """The id of every resource the engine ever created."""
+    provider_deletes: list[str] = field(default_factory=list)
+    """The id of every resource whose provider Delete the engine called."""
 
     # ------------------------------------------------------------------ the CLI's commands
 
@@ -145,19 +158,23 @@ class Engine:
                 continue
             changed = self._diff(entry, inputs, set(record.ignore_changes))
             if not changed:
+                if not dry_run:  # a Same step: the new state carries the option as registered now
+                    entry.retain_on_delete = record.retain_on_delete
                 continue
             if set(changed) & FORCE_NEW[record.type]:
-                steps.append(Step("replace", record.urn, changed))
+                # The old resource's delete goes by the old state's flag (DeleteStep of s.old).
+                steps.append(Step("replace", record.urn, changed, retained=entry.retain_on_delete))
                 if not dry_run:
                     self._replace(record, entry, inputs)
             else:
                 steps.append(Step("update", record.urn, changed))
                 if not dry_run:
                     self._update(entry, inputs)
+                    entry.retain_on_delete = record.retain_on_delete
         wanted = {r.urn for r in desired}
         for entry in sorted(self.state.values(), key=lambda e: (-_ORDER[e.type], e.urn)):
             if entry.urn not in wanted:
-                steps.append(Step("delete", entry.urn))
+                steps.append(Step("delete", entry.urn, retained=entry.retain_on_delete))
                 if not dry_run:
                     self._delete(entry)
                     del self.state[entry.urn]
@@ -182,7 +199,7 @@ class Engine:
         steps = []
         for entry in sorted(self.state.values(), key=lambda e: (-_ORDER[e.type], e.urn)):
             self._delete(entry)
-            steps.append(Step("delete", entry.urn))
+            steps.append(Step("delete", entry.urn, retained=entry.retain_on_delete))
         self.state.clear()
         self.steps += steps
         return steps
@@ -255,14 +272,15 @@ class Engine:
         self.created.append(rid)
         read = self._read(kind, rid, write_only="secretStringWo" in inputs)
         assert read is not None, f"{record.urn}: created, then not found"
-        return Entry(record.urn, kind, rid, inputs, read, record.delete_before_replace)
+        return Entry(record.urn, kind, rid, inputs, read, record.delete_before_replace, record.retain_on_delete)
 
     def _import(self, record: CollectedResource, inputs: dict[str, Any]) -> Entry:
         read = self._read(record.type, record.import_id)
         if read is None:
             raise ImportMismatch(f"{record.urn}: resource {record.import_id} does not exist")
         # Only what Read sets can be compared: the rest of the inputs is taken as the program gives it.
-        entry = Entry(record.urn, record.type, record.import_id, dict(inputs), read, record.delete_before_replace)
+        entry = Entry(record.urn, record.type, record.import_id, dict(inputs), read, record.delete_before_replace,
+                      record.retain_on_delete)
         differ = [p for p in self._diff(entry, inputs, set(record.ignore_changes)) if p in READ_BACK[record.type]]
         if differ:
             raise ImportMismatch(f"{record.urn}: inputs to import do not match the existing resource: {differ}")
@@ -321,6 +339,9 @@ class Engine:
             self.sm.update_secret_version_stage(SecretId=secret_id, VersionStage=stage, RemoveFromVersionId=version_id)
 
     def _delete(self, entry: Entry) -> None:
+        if entry.retain_on_delete:  # step.go DeleteStep.Apply: "Deleting a "drop on delete" is a no-op"
+            return
+        self.provider_deletes.append(entry.id)
         if entry.type == SECRET:
             days = int(entry.inputs.get("recoveryWindowInDays", 30))
             kwargs: dict[str, Any] = {"SecretId": entry.id}

@@ -38,6 +38,10 @@ line numbers), 00c21ced (secret.go) and 0413c661 (secret_rotation.go; function n
   and pkg/engine/journal_snapshot.go). A delete, a replacement's delete of the old resource and a destroy decide by
   the OLD state's flag: with it, DeleteStep.Apply calls no provider Delete and the resource only leaves the state
   (step.go DeleteStep.Apply, `else if s.old.RetainOnDelete`; pkg/engine/lifecycletest/retain_on_delete_test.go).
+- pulumi-random resources (`random:` types) live in the state only: Create makes the value in the provider process
+  (no AWS call), any change of inputs replaces (every input is RequiresReplace), Delete does nothing
+  (hashicorp/terraform-provider-random `internal/provider/resource_bytes.go`, `bytesResource.Delete`: empty, the
+  framework removes the resource from the state).
 - Import (`import_`): Read of the given id; an input that differs from what was read fails the import
   (ignored properties excepted), as `pulumi up` does for an imported resource.
 
@@ -73,7 +77,13 @@ SECRET = "aws:secretsmanager/secret:Secret"
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 HANDLED = (SECRET, VERSION, ROTATION)
+RANDOM = "random:"
+"""Type prefix of pulumi-random's resources: state only."""
 _ORDER = {SECRET: 0, VERSION: 1, ROTATION: 2}
+
+
+def _order(kind: str) -> int:
+    return -1 if kind.startswith(RANDOM) else _ORDER[kind]
 CURRENT, PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
 
 FORCE_NEW = {SECRET: {"name"}, VERSION: {"secretId", "secretString", "secretStringWoVersion"},
@@ -143,8 +153,8 @@ class Engine:
 
     def up(self, resources: Iterable[CollectedResource], *, dry_run: bool = False) -> list[Step]:
         """`pulumi up` (or `pulumi preview` with dry_run) of these registered resources; the steps it takes."""
-        desired = sorted((r for r in resources if r.type in HANDLED and r.custom),
-                         key=lambda r: (_ORDER[r.type], r.urn))
+        desired = sorted((r for r in resources if (r.type in HANDLED or r.type.startswith(RANDOM)) and r.custom),
+                         key=lambda r: (_order(r.type), r.urn))
         steps: list[Step] = []
         for record in desired:
             entry = self.state.get(record.urn)
@@ -156,12 +166,13 @@ class Engine:
                     self.state[record.urn] = (self._import(record, inputs) if record.import_id
                                               else self._create(record, inputs))
                 continue
-            changed = self._diff(entry, inputs, set(record.ignore_changes))
+            changed = (tuple(sorted(p for p in set(inputs) | set(entry.inputs) if inputs.get(p) != entry.inputs.get(p)))
+                       if record.type.startswith(RANDOM) else self._diff(entry, inputs, set(record.ignore_changes)))
             if not changed:
                 if not dry_run:  # a Same step: the new state carries the option as registered now
                     entry.retain_on_delete = record.retain_on_delete
                 continue
-            if set(changed) & FORCE_NEW[record.type]:
+            if record.type.startswith(RANDOM) or set(changed) & FORCE_NEW[record.type]:
                 # The old resource's delete goes by the old state's flag (DeleteStep of s.old).
                 steps.append(Step("replace", record.urn, changed, retained=entry.retain_on_delete))
                 if not dry_run:
@@ -172,7 +183,7 @@ class Engine:
                     self._update(entry, inputs)
                     entry.retain_on_delete = record.retain_on_delete
         wanted = {r.urn for r in desired}
-        for entry in sorted(self.state.values(), key=lambda e: (-_ORDER[e.type], e.urn)):
+        for entry in sorted(self.state.values(), key=lambda e: (-_order(e.type), e.urn)):
             if entry.urn not in wanted:
                 steps.append(Step("delete", entry.urn, retained=entry.retain_on_delete))
                 if not dry_run:
@@ -186,6 +197,8 @@ class Engine:
         """`pulumi refresh`: every resource read again; one AWS no longer has is dropped from the state."""
         steps = []
         for urn, entry in sorted(self.state.items()):
+            if entry.type.startswith(RANDOM):
+                continue  # nothing to read: the value is the state's
             read = self._read(entry.type, entry.id, write_only=bool(entry.outputs.get("hasSecretStringWo")))
             if read is None:
                 del self.state[urn]
@@ -197,7 +210,7 @@ class Engine:
 
     def destroy(self) -> list[Step]:
         steps = []
-        for entry in sorted(self.state.values(), key=lambda e: (-_ORDER[e.type], e.urn)):
+        for entry in sorted(self.state.values(), key=lambda e: (-_order(e.type), e.urn)):
             self._delete(entry)
             steps.append(Step("delete", entry.urn, retained=entry.retain_on_delete))
         self.state.clear()
@@ -248,6 +261,9 @@ class Engine:
 
     def _create(self, record: CollectedResource, inputs: dict[str, Any]) -> Entry:
         kind = record.type
+        if kind.startswith(RANDOM):
+            return Entry(record.urn, kind, str(uuid.uuid4()), inputs, {}, record.delete_before_replace,
+                         record.retain_on_delete)
         if kind == SECRET:
             kwargs: dict[str, Any] = {"Name": inputs["name"], "ClientRequestToken": str(uuid.uuid4())}
             if inputs.get("description"):
@@ -342,6 +358,8 @@ class Engine:
         if entry.retain_on_delete:  # step.go DeleteStep.Apply: "Deleting a "drop on delete" is a no-op"
             return
         self.provider_deletes.append(entry.id)
+        if entry.type.startswith(RANDOM):
+            return  # bytesResource.Delete is empty
         if entry.type == SECRET:
             days = int(entry.inputs.get("recoveryWindowInDays", 30))
             kwargs: dict[str, Any] = {"SecretId": entry.id}

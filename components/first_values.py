@@ -7,7 +7,8 @@ immediate rotation makes the value inside AWS, and the program declares neither 
 
 A deployed stack turns `aws` on only after one `pulumi up` with a release that sets `retain_on_delete` on its
 versions (components/secret.py): the engine decides a delete by the flag in the OLD state, so only then does the
-version leave the state without the provider's Delete, which would strip AWSPREVIOUS from it (docs/no-value-in-state.md).
+version leave the state without the provider's Delete, which would strip AWSPREVIOUS from it
+(docs/no-value-in-state.md).
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def test_a_deployed_stack_moves_its_first_value_out_of_state_without_touching_a_
 def test_without_the_retain_release_the_flip_strips_awsprevious(life: Callable[..., Life], tmp_path: Path) -> None:
     """The counter-case: today's state (no retainOnDelete) and the setting turned on at once. After one rotation and a
     refresh the state records AWSPREVIOUS on the program's version; the provider's Delete removes it."""
-    stack, arn, version, this_release, in_aws = _deployed_and_rotated(life, 1, tmp_path)
+    stack, arn, version, _, in_aws = _deployed_and_rotated(life, 1, tmp_path)
     assert "AWSPREVIOUS" in stack.stages(arn)[version]
     previous = _value(stack, arn, "AWSPREVIOUS")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.secret import base64url
 from preview.model import CollectedResource
 from tests.conftest import MINIMAL_STACK, REPO, run_stack
 from tests.test_errors import GOOD, expect_error
@@ -81,3 +82,47 @@ def test_a_bad_value_is_one_line_naming_the_key(make_project: Callable[..., Path
     line = expect_error(make_project(GOOD, config), "Pulumi.staging.yaml", "field 'secrets-platform:firstValues'",
                         "is not program or aws")
     assert len(line) < 400
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+@pytest.mark.parametrize("app", APPS)
+def test_canaries_with_aws_no_value_of_a_flipped_secret_reaches_the_state(
+        app: str, stack: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The canary test's helpers (tests/test_state_canaries.py), on the stack with every value set: with `aws`, the
+    state holds no generated value of a rotated token or HS256 key (only those of the pulumi-random resources that
+    remain), and every supplied value as before."""
+    from preview.cli import preview
+    from tests.test_state_canaries import Capture, _complete, _state
+
+    counts = {}
+    for first_values in ("program", "aws"):
+        config = _complete(app, stack, tmp_path)
+        document = yaml.safe_load(config.read_text())
+        document["config"]["secrets-platform:firstValues"] = first_values
+        config.write_text(yaml.safe_dump(document, sort_keys=False))
+        capture = Capture(monkeypatch)
+        run = preview(stack, REPO, config, policies=False).run
+        state = _state_of(run, capture, _state)
+        by = _rotated_by(run.resources)
+        randoms = [r for r in run.resources if r.type.startswith("random:")]
+        flipped = [r.urn for r in randoms if by.get(r.parent or "") in FLIPPED]
+        in_state = [g for g in run.generated if g in state]
+        # The remaining random resources' values (and the URL-safe form the program derives from base64).
+        kept = {v for o in capture.outputs if o["type"].startswith("random:")
+                for k, v in o["state"].items() if k in ("hex", "base64", "result")}
+        kept |= {base64url(v) for v in kept}
+        counts[first_values] = (len(randoms), len(in_state), sum(c in state for c in capture.canaries))
+        if first_values == "aws":
+            assert flipped == [], "no pulumi-random resource for a rotated token or HS256 key"
+            assert set(in_state) <= kept
+            assert counts["aws"][2] == counts["program"][2], "supplied values as before"
+    with capsys.disabled():
+        print(f"\n{app} {stack}: pulumi-random resources {counts['program'][0]} -> {counts['aws'][0]}, generated "
+              f"values in the state {counts['program'][1]} -> {counts['aws'][1]}, supplied {counts['aws'][2]}")
+
+
+def _state_of(run: object, capture: object, state: Callable[..., str]) -> str:
+    import types
+
+    return state(types.SimpleNamespace(run=run), capture)

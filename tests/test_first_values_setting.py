@@ -126,3 +126,9 @@ def _state_of(run: object, capture: object, state: Callable[..., str]) -> str:
     import types
 
     return state(types.SimpleNamespace(run=run), capture)
+
+
+def test_the_setting_is_plain_config(make_project: Callable[..., Path]) -> None:
+    secured = MINIMAL_STACK + "  secrets-platform:firstValues:\n    secure: v1:" + "A" * 44 + "\n"
+    line = expect_error(make_project(GOOD, secured), "field 'secrets-platform:firstValues'", "is set with --secret")
+    assert "AAAA" not in line

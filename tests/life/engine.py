@@ -32,12 +32,13 @@ line numbers), 00c21ced (secret.go) and 0413c661 (secret_rotation.go; function n
   UpdateSecretVersionStage RemoveFromVersionId for every label in the state but AWSCURRENT (secret_version.go
   299-335); SecretRotation -> CancelRotateSecret (resourceSecretRotationDelete).
 - retainOnDelete (pulumi/pulumi at commit 1b594989, `pkg/resource/deploy/`): the state records the option as the
-  program gives it on every registration, a Same step included (step_generator.go generateSteps builds the new
-  state's RetainOnDelete from the goal; SameStep.Apply keeps that new state with the old ID and outputs; the
-  snapshot is written for a change of RetainOnDelete alone: pkg/backend/snapshot.go sameSnapshotMutation.mustWrite
-  and pkg/engine/journal_snapshot.go). A delete, a replacement's delete of the old resource and a destroy decide by
-  the OLD state's flag: with it, DeleteStep.Apply calls no provider Delete and the resource only leaves the state
-  (step.go DeleteStep.Apply, `else if s.old.RetainOnDelete`; pkg/engine/lifecycletest/retain_on_delete_test.go).
+  program gives it on every registration, a Same step included (step_generator.go generateSteps, lines 796-797 and
+  828, builds the new state's RetainOnDelete from the goal; step.go SameStep.Apply, 173-214, keeps that new state
+  with the old ID and outputs; the snapshot is written for a change of RetainOnDelete alone:
+  pkg/backend/snapshot.go sameSnapshotMutation.mustWrite 300-303, pkg/engine/journal_snapshot.go 441-443). A
+  delete, a replacement's delete of the old resource and a destroy decide by the OLD state's flag: with it,
+  DeleteStep.Apply calls no provider Delete and the resource only leaves the state (step.go 661,
+  `else if s.old.RetainOnDelete`; pkg/engine/lifecycletest/retain_on_delete_test.go TestRetainOnDelete).
 - pulumi-random resources (`random:` types) live in the state only: Create makes the value in the provider process
   (no AWS call), any change of inputs replaces (every input is RequiresReplace), Delete does nothing
   (hashicorp/terraform-provider-random `internal/provider/resource_bytes.go`, `bytesResource.Delete`: empty, the

@@ -124,3 +124,23 @@ def test_without_the_retain_release_the_flip_strips_awsprevious(life: Callable[.
     # The previous key is still in AWS, unlabelled: nothing that reads AWSPREVIOUS (a rollback) finds it.
     assert json.loads(stack.value_of(arn, version))["key"] == previous["key"]
     assert PROGRAM_VALUE_LABEL not in str(stack.stages(arn))
+
+
+@pytest.mark.parametrize("retained", [True, False])
+def test_a_stale_awsprevious_in_the_state_fails_the_flip_without_the_retain_release(
+        life: Callable[..., Life], tmp_path: Path, retained: bool) -> None:
+    """Rotated once, refreshed (the state records AWSPREVIOUS on the program's version), rotated again (AWSPREVIOUS
+    moved on; no refresh): the provider's Delete asks to remove AWSPREVIOUS from a version that no longer holds it,
+    which AWS refuses, and the `up` fails. With the retain release in between, no Delete is sent."""
+    stack, arn, version, this_release, in_aws = _deployed_and_rotated(life, 1, tmp_path)
+    if retained:
+        stack.engine.up(this_release)
+    stack.clock.advance(3600)
+    stack.rotate(arn)
+    stages = stack.stages(arn)
+    if not retained:
+        with pytest.raises(ClientError, match="InvalidParameterException"):
+            stack.engine.up(in_aws)
+        return
+    stack.engine.up(in_aws)
+    assert stack.stages(arn) == stages and f"{arn}|{version}" not in stack.engine.provider_deletes

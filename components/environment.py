@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components import consumers, first_value, grants, iam, lambda_package, recovery
+from components import consumers, first_value, first_values, grants, iam, lambda_package, recovery
 from components.access import AccessPolicy, AccessPolicyArgs, PolicyTarget
 from components.access_alerts import AccessAlerts, AccessAlertsArgs
 from components.access_alerts import plan as access_alerts_plan
@@ -155,7 +155,9 @@ class SecretsEnvironment(pulumi.ComponentResource):
             )
         self.pending_steps: list[PendingStep] = []
         # A jwt-rs256 key's public half is a secret of its own (components/public_key.py).
-        secrets = with_public_keys(catalog.for_environment(env))
+        # `firstValues: aws`: rotated tokens and HS256 keys without a `first_value` of their own are made in AWS.
+        secrets = with_public_keys(first_values.effective(catalog.for_environment(env), settings.first_values,
+                                                          settings.adopt))
         publishers = self._publishers = published_by(secrets)
         self._consumers = {n: tuple(e.consumers) for n, e in secrets.items()}
         _check_services(catalog, settings, secrets)

@@ -239,6 +239,12 @@ class CatalogSecret(pulumi.ComponentResource):
                     # A new value replaces the version: the old one gives up the label first (it keeps
                     # AWSCURRENT until the new one takes it), since a label cannot be on two versions.
                     delete_before_replace=True,
+                    # The provider's Delete removes every label the state last read on the version but
+                    # AWSCURRENT (terraform-provider-aws secret_version.go, resourceSecretVersionDelete): after a
+                    # rotation and a refresh, AWSPREVIOUS, which verifiers of the previous key still read. A
+                    # retained version leaves the state only, and AWS keeps its labels; a replacement's new
+                    # version takes AWSCURRENT and the program's label from it as PutSecretValue moves them.
+                    retain_on_delete=True,
                 ),
             )
         platform_policy = grants.shared_secret_resource_policy(args.account_id, args.shared_roles)

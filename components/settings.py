@@ -126,6 +126,9 @@ class StackSettings:
     recovery: RecoveryOf | None = None
     """`secrets-platform:recoveryOf`: this stack runs another stack's environment in one of its replica regions
     after a failover (components/recovery.py); None for an ordinary stack."""
+    first_values: str = "program"
+    """`secrets-platform:firstValues`: `program` (default) or `aws`, who makes the first value of a rotated token
+    or HS256 key whose catalog entry does not say (components/first_values.py)."""
 
     @property
     def file(self) -> str:
@@ -256,6 +259,7 @@ def load_settings() -> StackSettings:
         development_values=None if get("developmentValues") is None else boolean("developmentValues", False),
         managed_masters=parse_managed_masters(structured("managedMasters", {}), file, account_id, region),
         recovery=recovery,
+        first_values=first_values_setting(get("firstValues"), fail),
     )
 
 
@@ -422,3 +426,19 @@ def _check_attachable(principals: Principals, file: str, key: str) -> None:
 
 # `accessAlerts` (on, off, own-topic) is read and checked by components/access_alerts.py.
 SETTINGS_KEYS = SETTINGS_KEYS | {"accessAlerts"}
+
+
+# `firstValues` (program, aws): who makes the first value of a rotated token or HS256 key by default.
+SETTINGS_KEYS = SETTINGS_KEYS | {"firstValues"}
+FIRST_VALUES = ("program", "aws")
+
+
+def first_values_setting(raw: str | None, fail: Any) -> str:
+    """`firstValues`: `program` (default) or `aws`. A deployed stack turns `aws` on only after one `pulumi up`
+    with a release whose versions are retained on delete (docs/no-value-in-state.md)."""
+    if raw is None:
+        return "program"
+    if raw not in FIRST_VALUES:
+        raise fail(f"{PROJECT}:firstValues", f"'{raw[:64]}' is not program or aws (aws: the rotation function makes "
+                   "the first value of every rotated token and HS256 key whose catalog entry does not set first_value)")
+    return raw

@@ -586,3 +586,13 @@ def _check_optional_parts(path: str, name: str, secret: Secret, key: str, enviro
                     "so the part is always written: move it out of the brackets, or make it optional "
                     "(required: false or required: [<environments>])", secret=name, field=f"keys.{key}.template",
                 )
+
+
+def first_value_fits(name: str, secret: Secret) -> bool:
+    """Whether the rotation function can make this secret's whole first value: the catalog's own rule for
+    `first_value: rotation` (what the function writes, and nothing else) passes."""
+    try:
+        _check_first_value("", name, secret)
+    except ConfigurationError:
+        return False
+    return True

@@ -366,7 +366,8 @@ class Rotation(_Model):
     first_value: Literal["program", "rotation"] = "program"
     """Who makes the first value: the program (pulumi-random; the value is kept, encrypted, in Pulumi
     state) or the rotation function, run at once by the first deploy, so that the value never enters
-    Pulumi state or CI logs (token and JWT strategies)."""
+    Pulumi state or CI logs (token and JWT strategies). Left unset on a token or jwt-hs256 secret, the stack's
+    `secrets-platform:firstValues` decides (`program` by default, `aws`: the rotation function)."""
 
     @property
     def first_value_by_rotation(self) -> bool:

@@ -31,6 +31,18 @@ line numbers), 00c21ced (secret.go) and 0413c661 (secret_rotation.go; function n
 - Delete: Secret -> DeleteSecret with the recovery window (resourceSecretDelete); SecretVersion ->
   UpdateSecretVersionStage RemoveFromVersionId for every label in the state but AWSCURRENT (secret_version.go
   299-335); SecretRotation -> CancelRotateSecret (resourceSecretRotationDelete).
+- retainOnDelete (pulumi/pulumi at commit 1b594989, `pkg/resource/deploy/`): the state records the option as the
+  program gives it on every registration, a Same step included (step_generator.go generateSteps, lines 796-797 and
+  828, builds the new state's RetainOnDelete from the goal; step.go SameStep.Apply, 173-214, keeps that new state
+  with the old ID and outputs; the snapshot is written for a change of RetainOnDelete alone:
+  pkg/backend/snapshot.go sameSnapshotMutation.mustWrite 300-303, pkg/engine/journal_snapshot.go 441-443). A
+  delete, a replacement's delete of the old resource and a destroy decide by the OLD state's flag: with it,
+  DeleteStep.Apply calls no provider Delete and the resource only leaves the state (step.go 661,
+  `else if s.old.RetainOnDelete`; pkg/engine/lifecycletest/retain_on_delete_test.go TestRetainOnDelete).
+- pulumi-random resources (`random:` types) live in the state only: Create makes the value in the provider process
+  (no AWS call), any change of inputs replaces (every input is RequiresReplace), Delete does nothing
+  (hashicorp/terraform-provider-random `internal/provider/resource_bytes.go`, `bytesResource.Delete`: empty, the
+  framework removes the resource from the state).
 - Import (`import_`): Read of the given id; an input that differs from what was read fails the import
   (ignored properties excepted), as `pulumi up` does for an imported resource.
 
@@ -66,7 +78,13 @@ SECRET = "aws:secretsmanager/secret:Secret"
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
 HANDLED = (SECRET, VERSION, ROTATION)
+RANDOM = "random:"
+"""Type prefix of pulumi-random's resources: state only."""
 _ORDER = {SECRET: 0, VERSION: 1, ROTATION: 2}
+
+
+def _order(kind: str) -> int:
+    return -1 if kind.startswith(RANDOM) else _ORDER[kind]
 CURRENT, PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
 
 FORCE_NEW = {SECRET: {"name"}, VERSION: {"secretId", "secretString", "secretStringWoVersion"},
@@ -102,6 +120,8 @@ class Entry:
     outputs: dict[str, Any]
     """What the provider's Read last set."""
     delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    """As the program last registered it: a delete of this entry calls no provider Delete."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,8 @@ class Step:
     op: Operation
     urn: str
     changed: tuple[str, ...] = ()
+    retained: bool = False
+    """A delete of a resource whose state has retainOnDelete: it left the state, the provider was not called."""
 
 
 @dataclass
@@ -125,13 +147,15 @@ class Engine:
     """Everything every `up`, `refresh` and `destroy` did, in order."""
     created: list[str] = field(default_factory=list)
     """The id of every resource the engine ever created."""
+    provider_deletes: list[str] = field(default_factory=list)
+    """The id of every resource whose provider Delete the engine called."""
 
     # ------------------------------------------------------------------ the CLI's commands
 
     def up(self, resources: Iterable[CollectedResource], *, dry_run: bool = False) -> list[Step]:
         """`pulumi up` (or `pulumi preview` with dry_run) of these registered resources; the steps it takes."""
-        desired = sorted((r for r in resources if r.type in HANDLED and r.custom),
-                         key=lambda r: (_ORDER[r.type], r.urn))
+        desired = sorted((r for r in resources if (r.type in HANDLED or r.type.startswith(RANDOM)) and r.custom),
+                         key=lambda r: (_order(r.type), r.urn))
         steps: list[Step] = []
         for record in desired:
             entry = self.state.get(record.urn)
@@ -143,21 +167,26 @@ class Engine:
                     self.state[record.urn] = (self._import(record, inputs) if record.import_id
                                               else self._create(record, inputs))
                 continue
-            changed = self._diff(entry, inputs, set(record.ignore_changes))
+            changed = (tuple(sorted(p for p in set(inputs) | set(entry.inputs) if inputs.get(p) != entry.inputs.get(p)))
+                       if record.type.startswith(RANDOM) else self._diff(entry, inputs, set(record.ignore_changes)))
             if not changed:
+                if not dry_run:  # a Same step: the new state carries the option as registered now
+                    entry.retain_on_delete = record.retain_on_delete
                 continue
-            if set(changed) & FORCE_NEW[record.type]:
-                steps.append(Step("replace", record.urn, changed))
+            if record.type.startswith(RANDOM) or set(changed) & FORCE_NEW[record.type]:
+                # The old resource's delete goes by the old state's flag (DeleteStep of s.old).
+                steps.append(Step("replace", record.urn, changed, retained=entry.retain_on_delete))
                 if not dry_run:
                     self._replace(record, entry, inputs)
             else:
                 steps.append(Step("update", record.urn, changed))
                 if not dry_run:
                     self._update(entry, inputs)
+                    entry.retain_on_delete = record.retain_on_delete
         wanted = {r.urn for r in desired}
-        for entry in sorted(self.state.values(), key=lambda e: (-_ORDER[e.type], e.urn)):
+        for entry in sorted(self.state.values(), key=lambda e: (-_order(e.type), e.urn)):
             if entry.urn not in wanted:
-                steps.append(Step("delete", entry.urn))
+                steps.append(Step("delete", entry.urn, retained=entry.retain_on_delete))
                 if not dry_run:
                     self._delete(entry)
                     del self.state[entry.urn]
@@ -169,6 +198,8 @@ class Engine:
         """`pulumi refresh`: every resource read again; one AWS no longer has is dropped from the state."""
         steps = []
         for urn, entry in sorted(self.state.items()):
+            if entry.type.startswith(RANDOM):
+                continue  # nothing to read: the value is the state's
             read = self._read(entry.type, entry.id, write_only=bool(entry.outputs.get("hasSecretStringWo")))
             if read is None:
                 del self.state[urn]
@@ -180,9 +211,9 @@ class Engine:
 
     def destroy(self) -> list[Step]:
         steps = []
-        for entry in sorted(self.state.values(), key=lambda e: (-_ORDER[e.type], e.urn)):
+        for entry in sorted(self.state.values(), key=lambda e: (-_order(e.type), e.urn)):
             self._delete(entry)
-            steps.append(Step("delete", entry.urn))
+            steps.append(Step("delete", entry.urn, retained=entry.retain_on_delete))
         self.state.clear()
         self.steps += steps
         return steps
@@ -231,6 +262,9 @@ class Engine:
 
     def _create(self, record: CollectedResource, inputs: dict[str, Any]) -> Entry:
         kind = record.type
+        if kind.startswith(RANDOM):
+            return Entry(record.urn, kind, str(uuid.uuid4()), inputs, {}, record.delete_before_replace,
+                         record.retain_on_delete)
         if kind == SECRET:
             kwargs: dict[str, Any] = {"Name": inputs["name"], "ClientRequestToken": str(uuid.uuid4())}
             if inputs.get("description"):
@@ -255,14 +289,15 @@ class Engine:
         self.created.append(rid)
         read = self._read(kind, rid, write_only="secretStringWo" in inputs)
         assert read is not None, f"{record.urn}: created, then not found"
-        return Entry(record.urn, kind, rid, inputs, read, record.delete_before_replace)
+        return Entry(record.urn, kind, rid, inputs, read, record.delete_before_replace, record.retain_on_delete)
 
     def _import(self, record: CollectedResource, inputs: dict[str, Any]) -> Entry:
         read = self._read(record.type, record.import_id)
         if read is None:
             raise ImportMismatch(f"{record.urn}: resource {record.import_id} does not exist")
         # Only what Read sets can be compared: the rest of the inputs is taken as the program gives it.
-        entry = Entry(record.urn, record.type, record.import_id, dict(inputs), read, record.delete_before_replace)
+        entry = Entry(record.urn, record.type, record.import_id, dict(inputs), read, record.delete_before_replace,
+                      record.retain_on_delete)
         differ = [p for p in self._diff(entry, inputs, set(record.ignore_changes)) if p in READ_BACK[record.type]]
         if differ:
             raise ImportMismatch(f"{record.urn}: inputs to import do not match the existing resource: {differ}")
@@ -321,6 +356,11 @@ class Engine:
             self.sm.update_secret_version_stage(SecretId=secret_id, VersionStage=stage, RemoveFromVersionId=version_id)
 
     def _delete(self, entry: Entry) -> None:
+        if entry.retain_on_delete:  # step.go DeleteStep.Apply: "Deleting a "drop on delete" is a no-op"
+            return
+        self.provider_deletes.append(entry.id)
+        if entry.type.startswith(RANDOM):
+            return  # bytesResource.Delete is empty
         if entry.type == SECRET:
             days = int(entry.inputs.get("recoveryWindowInDays", 30))
             kwargs: dict[str, Any] = {"SecretId": entry.id}

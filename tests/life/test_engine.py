@@ -56,15 +56,18 @@ def test_an_existing_stack_takes_the_change_without_writing_and_keeps_its_value_
     assert not put_back and stack.labelled(arn) == [first_version]
 
 
+@pytest.mark.parametrize("retain", [True, False])
 @pytest.mark.parametrize("delete_first", [True, False])
 def test_a_new_value_replaces_the_version_and_the_old_one_gives_up_the_label_first(
-        life: Callable[..., Life], delete_first: bool) -> None:
-    """A value the program owns (no rotation) changes: secret_string is ForceNew, so the version is replaced. The
-    label can be on one version only: created first, the new version takes it, and the provider's delete of the
-    old one (UpdateSecretVersionStage RemoveFromVersionId) then fails."""
+        life: Callable[..., Life], delete_first: bool, retain: bool) -> None:
+    """A value the program owns (no rotation, a supplied value) changes: secret_string is ForceNew, so the version
+    is replaced. The label can be on one version only: created first, the new version takes it, and the provider's
+    delete of the old one (UpdateSecretVersionStage RemoveFromVersionId) then fails. A retained version (the program
+    as it is) is not given to the provider's Delete: either order ends as the delete-first one does, the old value
+    under AWSPREVIOUS."""
     stack = life(APP, "labelled", only=ONLY)
-    owned = [dataclasses.replace(r, ignore_changes=("versionStages",)) if r.type == VERSION else r
-             for r in stack.resources]
+    owned = [dataclasses.replace(r, ignore_changes=("versionStages",), retain_on_delete=retain)
+             if r.type == VERSION else r for r in stack.resources]
     stack.engine.up(owned)
     arn, old_version = _version(stack)
     old_value = stack.current(arn)
@@ -74,7 +77,7 @@ def test_a_new_value_replaces_the_version_and_the_old_one_gives_up_the_label_fir
     changed = [dataclasses.replace(r, inputs={**r.inputs, "secretString": renewed(r.inputs["secretString"])},
                                    delete_before_replace=delete_first) if r.type == VERSION else r for r in owned]
     assert [(s.op, s.changed) for s in stack.engine.up(changed, dry_run=True)] == [("replace", ("secretString",))]
-    if not delete_first:
+    if not delete_first and not retain:
         with pytest.raises(ClientError, match="InvalidParameterException"):
             stack.engine.up(changed)
         return
@@ -82,6 +85,8 @@ def test_a_new_value_replaces_the_version_and_the_old_one_gives_up_the_label_fir
     _, new_version = _version(stack)
     assert new_version != old_version and stack.labelled(arn) == [new_version]
     assert stack.stages(arn)[old_version] == ["AWSPREVIOUS"]
+    assert stack.value_of(arn, old_version) == old_value
+    assert (f"{arn}|{old_version}" in stack.engine.provider_deletes) is not retain
     still_old = stack.current(arn) == old_value
     assert not still_old
     assert stack.engine.up(changed, dry_run=True) == []
@@ -108,15 +113,20 @@ def test_an_import_of_the_current_version_and_its_mismatch(life: Callable[..., L
     assert stack.current(arn) == rotated and stack.engine.up(stack.resources, dry_run=True) == []
 
 
+@pytest.mark.parametrize("retain", [True, False])
 def test_destroy_cancels_rotation_removes_the_label_and_schedules_the_secret_for_deletion(
-        life: Callable[..., Life]) -> None:
+        life: Callable[..., Life], retain: bool) -> None:
+    """A retained version (the program as it is) is left as it is: its secret, scheduled for deletion, takes it along.
+    Without retainOnDelete the provider's Delete removes the program's label first."""
     stack = life(APP, "labelled", only=ONLY)
-    stack.engine.up(stack.resources)
+    stack.engine.up([dataclasses.replace(r, retain_on_delete=retain) if r.type == VERSION else r
+                     for r in stack.resources])
     arn, version = _version(stack)
-    assert [s.op for s in stack.engine.destroy()] == ["delete"] * 3
+    assert [(s.op, s.retained) for s in stack.engine.destroy()] == [
+        ("delete", False), ("delete", retain), ("delete", False)]
     described = stack.sm.describe_secret(SecretId=arn)
     assert described.get("DeletedDate") and not described.get("RotationEnabled")
-    assert stack.labelled(arn) == [] and "AWSCURRENT" in stack.stages(arn)[version]
+    assert stack.labelled(arn) == ([version] if retain else []) and "AWSCURRENT" in stack.stages(arn)[version]
 
 
 def test_a_stale_pending_version_stops_rotation_until_it_is_cleared(life: Callable[..., Life]) -> None:

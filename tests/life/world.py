@@ -47,11 +47,11 @@ def program_run(app: str, stack: str = "staging") -> ProgramRun:
     return run_stack(stack, REPO, REPO / "examples" / app / f"Pulumi.{stack}.yaml").run
 
 
-def token_rotated(run: ProgramRun) -> list[CollectedResource]:
-    """The Secret, SecretVersion and SecretRotation of every secret the token strategy rotates and the program
-    writes a first value for."""
+def token_rotated(run: ProgramRun, strategies: tuple[str, ...] = ("token",)) -> list[CollectedResource]:
+    """The Secret, SecretVersion and SecretRotation of every secret the token strategy (or `strategies`) rotates and
+    the program writes a first value for."""
     secrets = {r.urn for r in run.resources
-               if r.type == SECRET and (r.inputs.get("tags") or {}).get("rotation-strategy") == "token"}
+               if r.type == SECRET and (r.inputs.get("tags") or {}).get("rotation-strategy") in strategies}
     versions = [r for r in run.resources if r.type == VERSION
                 and set(r.property_dependencies.get("secretId", ())) & secrets]
     owners = {s for v in versions for s in v.property_dependencies["secretId"]}
@@ -95,9 +95,9 @@ class Life:
 
 @contextlib.contextmanager
 def world(moto: MotoServer) -> Iterator[Callable[..., Life]]:
-    """`make(app, variant, only=None)`: the token-rotated secrets (or the one named `only`) of an example's staging
-    stack, deployed by nothing yet; the rotation function the program declares for them is created in moto with
-    the program's own environment, and its invocations run rotation/handler.py in-process."""
+    """`make(app, variant, only=None, strategies=("token",))`: the token-rotated secrets (or the one named `only`) of
+    an example's staging stack, deployed by nothing yet; the rotation function the program declares for them is
+    created in moto with the program's own environment, and its invocations run rotation/handler.py in-process."""
     from rotation import handler
 
     clients: dict[str, Any] = {}
@@ -110,9 +110,10 @@ def world(moto: MotoServer) -> Iterator[Callable[..., Life]]:
     with moto_rotates_empty_secrets(), lambda_invokes_routed(run) as router, \
             aws_over_time(Clock(START)) as aws:
 
-        def make(app: str, variant: Variant = "labelled", only: str | None = None) -> Life:
+        def make(app: str, variant: Variant = "labelled", only: str | None = None,
+                 strategies: tuple[str, ...] = ("token",)) -> Life:
             program = program_run(app)
-            chosen = [r for r in token_rotated(program) if only is None or f"-{only}-" in r.name]
+            chosen = [r for r in token_rotated(program, strategies) if only is None or f"-{only}-" in r.name]
             if variant == "before":
                 chosen = as_before(chosen)
             region = load_stack_config(REPO, "staging", REPO / "examples" / app / "Pulumi.staging.yaml"

@@ -68,6 +68,28 @@ def check_function_url(args: ResourceValidationArgs, settings: Settings) -> Iter
     )
 
 
+def check_invocation(args: ResourceValidationArgs, settings: Settings) -> Iterator[str]:
+    """A deploy invokes a function only to make a first value: `{"FirstValue": "<app>/<env>/<name>"}`, once
+    (lifecycleScope CREATE_ONLY, the default). Anything else in the input (a `Replace`, which makes a new value
+    over a live one) belongs to `ops rotate --leaked`, never to a deploy; CRUD scope re-invokes the function on
+    every update and delete with the lifecycle added to the input (pulumi-aws lambda.Invocation,
+    `lifecycleScope`)."""
+    props = args.props
+    raw = props.get("input")
+    try:
+        event = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        event = None
+    if not (isinstance(event, dict) and set(event) == {"FirstValue"} and isinstance(event["FirstValue"], str)):
+        keys = ", ".join(sorted(str(k)[:40] for k in event)[:5]) if isinstance(event, dict) else "not a JSON object"
+        yield (f"Lambda invocation {args.name} sends {keys[:200]}; a deploy may only send "
+               '{"FirstValue": "<app>/<env>/<name>"} (a replacement after a leak is `python -m ops rotate --leaked`).')
+    scope = props.get("lifecycleScope")
+    if scope not in (None, "", "CREATE_ONLY"):
+        yield (f"Lambda invocation {args.name} has lifecycleScope {str(scope)[:40]}; use CREATE_ONLY so the "
+               "function runs once, when the secret is created.")
+
+
 def _leaves(value: str) -> list[str]:
     """The strings to test for entropy: a JSON document's keys and string leaves one by one (a JSON
     list of names and settings is varied text as a whole, not a key), otherwise the value itself;
@@ -157,6 +179,13 @@ POLICIES = [
         EnforcementLevel.MANDATORY,
         [t.LAMBDA_FUNCTION_URL],
         check_function_url,
+    ),
+    resource_rule(
+        "lambda-invocation-first-value-only",
+        "A deploy invokes a function only to make a first value, once; never to replace a value.",
+        EnforcementLevel.MANDATORY,
+        [t.LAMBDA_INVOCATION],
+        check_invocation,
     ),
     resource_rule(
         "lambda-env-no-secrets",

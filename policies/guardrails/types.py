@@ -21,6 +21,7 @@ IAM_POLICY_ATTACHMENT: Final = "aws:iam/policyAttachment:PolicyAttachment"
 LAMBDA_FUNCTION: Final = "aws:lambda/function:Function"
 LAMBDA_PERMISSION: Final = "aws:lambda/permission:Permission"
 LAMBDA_FUNCTION_URL: Final = "aws:lambda/functionUrl:FunctionUrl"
+LAMBDA_INVOCATION: Final = "aws:lambda/invocation:Invocation"
 LOG_GROUP: Final = "aws:cloudwatch/logGroup:LogGroup"
 
 RANDOM_PREFIX: Final = "random:"

@@ -37,7 +37,7 @@ def test_compliant_stack_has_no_findings() -> None:
 
 def test_pack_advertises_every_rule_with_description_and_level() -> None:
     names = [p.name for p in c_registry()]
-    assert len(names) == len(set(names)) == 36
+    assert len(names) == len(set(names)) == 37
     assert all(p.description and p.enforcement_level is not None for p in c_registry())
     assert len(c.CASES) >= 40
     # every rule has at least one planted violation in the corpus

@@ -226,3 +226,48 @@ def test_a_mixed_secret_with_a_value_the_program_writes_is_refused(project: Path
         load_catalog(project / "catalog.yaml")
     assert (caught.value.secret, caught.value.field) == ("buli2", field)
     assert str(caught.value).startswith(str(project / "catalog.yaml")) and len(str(caught.value).splitlines()) == 1
+
+
+def test_a_deployed_secret_whose_supplied_key_moves_to_ops_put_keeps_its_value(
+        moto: Moto, ops: Callable[..., Result], project: Path) -> None:
+    """The team's step on a deployed stack (filot's buli2 today): apiKey from `pulumi config set --secret`, then
+    marked `put: ops` and removed from the config. The next up deletes the random resource and the version from
+    the state only (the version is retained on delete: tests/life/engine.py plays pulumi/pulumi's DeleteStep), so
+    AWSCURRENT keeps both keys; the function finds it and writes nothing; `ops due` sees apiKey as put; a later
+    `ops put` replaces apiKey and keeps signatureSecret."""
+    from tests.life.engine import Engine
+
+    (project / "catalog.yaml").write_text(CATALOG.replace("external: {put: ops}", "external: {}"))
+    config = load_stack_config(project, "staging")
+    old_key = moto.value(24)
+    config.values["secrets-platform:buli2ApiKey"] = old_key
+    config.secret_keys.append("secrets-platform:buli2ApiKey")
+    before = run_program(config, project, str(REPO / "__main__.py"))
+    sm = moto.client("secretsmanager")
+    engine = Engine(sm, {r.inputs["kmsKeyId"]: None for r in before.resources if r.inputs.get("kmsKeyId")})
+    with moto_keeps_version_values():
+        assert sorted(s.op for s in engine.up(before.resources)) == ["create", "create", "create"]
+        deployed = json.loads(sm.get_secret_value(SecretId=FULL, VersionStage="AWSCURRENT")["SecretString"])
+        assert deployed["apiKey"] == old_key
+        moto.planted.add(deployed["signatureSecret"])
+        labels = sm.describe_secret(SecretId=FULL)["VersionIdsToStages"]
+
+        (project / "catalog.yaml").write_text(CATALOG)
+        after = _run(project)
+        steps = engine.up(after.resources)
+        # The random resource, the version (retained: no provider Delete) and the Secret's new `first-value` tag.
+        assert sorted((s.op, s.urn.rsplit("::", 1)[0].rsplit("$", 1)[-1], s.retained) for s in steps) == [
+            ("delete", "aws:secretsmanager/secretVersion:SecretVersion", True),
+            ("delete", "random:index/randomBytes:RandomBytes", False),
+            ("update", "aws:secretsmanager/secret:Secret", False)]
+        assert sm.describe_secret(SecretId=FULL)["VersionIdsToStages"] == labels
+        env = _function_env(after)
+        targets = load_targets(env)
+        assert make_first_value({"FirstValue": FULL}, sm, targets, load_kept(env, targets))["written"] is False
+        assert "not put yet" not in ops("due", "--stack", "staging", "--project-dir", str(project)).out
+
+        new_key = moto.value(24)
+        assert _put(ops, project, "buli2", "apiKey", value=new_key).code == 0
+        stored = json.loads(sm.get_secret_value(SecretId=FULL, VersionStage="AWSCURRENT")["SecretString"])
+        assert stored == {"apiKey": new_key, "signatureSecret": deployed["signatureSecret"]}
+        assert engine.refresh() == [] and engine.up(after.resources) == []

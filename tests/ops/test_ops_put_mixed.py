@@ -271,3 +271,29 @@ def test_a_deployed_secret_whose_supplied_key_moves_to_ops_put_keeps_its_value(
         stored = json.loads(sm.get_secret_value(SecretId=FULL, VersionStage="AWSCURRENT")["SecretString"])
         assert stored == {"apiKey": new_key, "signatureSecret": deployed["signatureSecret"]}
         assert engine.refresh() == [] and engine.up(after.resources) == []
+
+
+def test_the_policy_pack_accepts_the_stack(make_project: Callable[..., Path]) -> None:
+    """Production's config, mandatory rules: the empty secret, the function that writes the generated key only and
+    its Invocation pass the same pack `pulumi up` runs."""
+    from preview.cli import preview
+    from tests.test_first_value_function import STACK as PRODUCTION
+
+    project = make_project(CATALOG, PRODUCTION, stack="production")
+    current_build(project)
+    report = preview("production", project, policy_config=REPO / "policies" / "config" / "production.json")
+    report.wait()
+    assert [r for r in report.run.resources if r.type == "aws:lambda/invocation:Invocation"]
+    assert not [r for r in report.run.resources if r.type.startswith("random:")]
+    assert report.violations == [], [v.message for v in report.violations]
+
+
+def test_rotate_names_ops_put_for_the_put_key_and_no_leaked_replace(moto: Moto, ops: Callable[..., Result],
+                                                                    project: Path) -> None:
+    """`ops rotate` of a secret no function rotates says how to replace each part: `ops put` for apiKey (not
+    `pulumi config set`, which the program refuses for it), and not `rotate --leaked`, which refuses it."""
+    moto.client("secretsmanager").create_secret(Name=FULL)
+    result = ops("rotate", "buli2", "--stack", "staging", "--project-dir", str(project))
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert "python -m ops put --stack staging buli2 <key>` (apiKey)" in result.err
+    assert "pulumi config set" not in result.err and "--leaked" not in result.err, result.err

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import grants, iam, lambda_package, names
-from components.catalog import BytesSpec, PasswordSpec, Secret, UuidSpec
+from components.catalog import BytesSpec, PasswordSpec, Secret, UuidSpec, Value
 
 HANDLER = "rotation.first_value.lambda_handler"
 GROUP = "first-value"
@@ -30,11 +30,28 @@ FIRST_VALUE_TAG = "function"
 
 
 def made_once(entry: Secret) -> bool:
-    """A generated value no function rotates: the first-value function makes every value of the secret.
-    A secret that mixes generated keys with values the program writes (a supplied or plain config value, a
-    template) keeps pulumi-random: its one version holds both, and only the program can write it."""
-    return entry.rotation in ("on-compromise", "manual") and all(
-        v.generate is not None for v in entry.values.values())
+    """A generated value no function rotates: the first-value function makes every generated value of the secret,
+    and every other value (if any) is put with `python -m ops put` (`external: {put: ops}`), which keeps the
+    generated keys it finds. A secret that mixes generated keys with values the program writes (a supplied or
+    plain config value, a template) keeps pulumi-random: its one version holds both, and only the program can
+    write it."""
+    return entry.rotation in ("on-compromise", "manual") and any(
+        v.generate is not None for v in entry.values.values()) and all(
+        v.generate is not None or _put(v) for v in entry.values.values())
+
+
+def put_keys(entry: Secret) -> tuple[str, ...]:
+    """The keys of a secret that `python -m ops put` writes (`external: {put: ops}`), in catalog order."""
+    return tuple(k for k, v in entry.values.items() if _put(v))
+
+
+def generated_keys(entry: Secret) -> tuple[str, ...]:
+    """The keys the first-value function writes, in catalog order."""
+    return tuple(k for k, v in entry.values.items() if v.generate is not None)
+
+
+def _put(value: Value) -> bool:
+    return value.external is not None and value.external.put == "ops"
 
 
 def groups(secrets: Sequence[str]) -> dict[str, list[str]]:
@@ -53,6 +70,13 @@ def targets(app: str, environment: str, entries: Mapping[str, Secret]) -> str:
                                                        for key, value in entry.values.items()
                                                        if value.generate is not None}
                        for name, entry in entries.items()}, sort_keys=True, separators=(",", ":"))
+
+
+def kept_keys(app: str, environment: str, entries: Mapping[str, Secret]) -> str:
+    """FIRST_VALUE_KEPT: each mixed secret's keys put with `python -m ops put` (names only), which the function
+    never writes and cannot read: it refuses to replace such a secret's value, which would drop them."""
+    return json.dumps({f"{app}/{environment}/{name}": list(put_keys(entry))
+                       for name, entry in entries.items() if put_keys(entry)}, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -124,8 +148,11 @@ class FirstValueFunction(pulumi.ComponentResource):
             runtime=lambda_package.RUNTIME, handler=HANDLER, code=args.code, role=args.role.arn,
             timeout=30, memory_size=128,
             # Names and generation rules only: the function writes values, and never reads one.
+            # FIRST_VALUE_KEPT only where a secret has keys put by ops: a stack without any keeps its function as is.
             environment=aws.lambda_.FunctionEnvironmentArgs(variables={
-                "FIRST_VALUE_TARGETS": targets(args.app, args.environment, args.secrets)}),
+                "FIRST_VALUE_TARGETS": targets(args.app, args.environment, args.secrets),
+                **({"FIRST_VALUE_KEPT": kept} if (kept := kept_keys(args.app, args.environment, args.secrets))
+                   != "{}" else {})}),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
             tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, attachment]))
         self.invocations = {

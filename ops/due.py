@@ -7,7 +7,8 @@ so it restarts the period; a rollback moves AWSCURRENT to an older version and s
 date back, which is right: the value in use is that old.
 
 A value put out of band (`external: {put: ops}`) is listed too while its secret is still empty ("not put yet",
-with the `python -m ops put` command); once put, its period (if any) runs from the version `ops put` wrote.
+with the `python -m ops put` command; for a secret whose generated keys the first-value function writes, while
+AWSCURRENT is still that function's version); once put, its period (if any) runs from the version `ops put` wrote.
 
 `python -m ops due --stack <stack>` exits 1 when anything is overdue or not put yet
 (`.github/workflows/rotation-due.yml` runs it daily).
@@ -20,8 +21,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, TextIO
 
 from components.catalog import Secret
+from components.first_value import made_once
 from ops.aws import call, describe, pages
 from ops.stack import OpsError, Stack
+from rotation.first_value import first_token
 
 DEFAULT_WARN_DAYS = 14
 """`due` (rather than `ok`) this many days before the due date."""
@@ -112,8 +115,12 @@ def report(stack: Stack, client: Any, warn_days: int = DEFAULT_WARN_DAYS,
                 items.append(assess(full, entry.rotate_every_days, None, now, warn_days, "missing in AWS"))
             continue  # not deployed yet: `pulumi up` creates it (ops list says so)
         current = current_version(full, description)
-        if current is None and entry.put_by_ops:
-            # Created empty by the program, and never put: nothing for consumers, and no period has started.
+        # A secret whose generated keys the first-value function makes: its version (the name's fixed token) holds
+        # those keys only, so while it is AWSCURRENT nothing was put (metadata only: no value is read).
+        if entry.put_by_ops and (current is None or (made_once(entry) and name not in stack.adopted
+                                                     and current == first_token(full))):
+            # Created empty by the program (or holding the function's generated keys only), and never put: nothing
+            # for consumers, and no period has started.
             commands = "; ".join(put_commands(stack, name, entry))
             items.append(Due(full, entry.rotate_every_days or 0, None, None, "not-put", None,
                              f"not put yet: run {commands}", put_by_ops=True))

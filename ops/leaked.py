@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from components import names
 from components.catalog import ManagedExternal, Rotation, Secret
-from components.first_value import groups, made_once
+from components.first_value import groups, made_once, put_keys
 from ops.aws import call, client_config, describe
 from ops.secrets import (
     CURRENT,
@@ -36,6 +36,7 @@ from ops.secrets import (
     stages_of,
 )
 from ops.stack import OpsError, Stack
+from rotation.first_value import refused_replace
 
 PREVIOUS_STAYS_VALID = {
     "postgres-alternating-users": "the other user's password changes, the leaked user keeps working",
@@ -161,6 +162,9 @@ def rotate_leaked(stack: Stack, client: Any, given: str, out: TextIO, err: TextI
     leaked = stages[CURRENT]
     if leaked is None:
         raise OpsError(f"secret {full} has no AWSCURRENT version: no value, so none leaked; nothing changed")
+    if made_once(entry) and name not in stack.adopted and put_keys(entry):
+        # The function cannot read the keys `ops put` wrote: its replace would drop them (it refuses too).
+        raise OpsError(refused_replace(full, list(put_keys(entry))))
     if made_once(entry) and name not in stack.adopted:
         _confirm(stack, full, f"replace the value of {full} (version {leaked}) with a new one made inside AWS", err,
                  yes=yes, confirm=confirm)

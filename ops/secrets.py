@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from components import names
 from components.catalog import Rotation, Secret
-from components.first_value import made_once
+from components.first_value import made_once, put_keys
 from components.public_key import published_by
 from ops.aws import call, describe
 from ops.aws import pages as listing
@@ -241,14 +241,23 @@ def replacement(stack: Stack, name: str, entry: Secret) -> str:
     """How a person replaces a value no function rotates: a supplied value is set again; a generated
     one is made again by replacing the random resource behind it (its URN, as the engine names it)."""
     generated = [(key, value.generate.kind) for key, value in entry.values.items() if value.generate is not None]
-    supplied = [key for key, value in entry.values.items() if value.external is not None]
+    put = put_keys(entry)
+    supplied = [key for key, value in entry.values.items() if value.external is not None and key not in put]
     steps = []
     if supplied:
         steps.append("set the new value with `pulumi config set --secret` and run `pulumi up`")
+    if put:
+        steps.append(f"put the new value with `python -m ops put --stack {stack.name} {name}"
+                     f"{' <key>' if entry.grouped else ''}` ({', '.join(k or 'value' for k in put)})")
     if generated and name in stack.adopted:
         # The program makes no value for an adopted secret (components/environment.py): nothing here replaces it.
         steps.append(f"it was adopted with its value, which the stack never makes: put a new one yourself "
                      f"(`aws secretsmanager put-secret-value --secret-id {stack.full_name(name)}`)")
+    elif generated and made_once(entry) and put:
+        # The first-value function cannot read the put keys, so it refuses to replace (rotation/first_value.py).
+        steps.append("the first-value function made the generated keys and cannot replace them beside the put ones: "
+                     f"write a new version holding every key (`aws secretsmanager put-secret-value --secret-id "
+                     f"{stack.full_name(name)}`)")
     elif generated and made_once(entry):
         steps.append("it was made once inside AWS by the first-value function, which replaces it only when asked: "
                      f"`python -m ops rotate --leaked {name} --stack {stack.name}` (docs/no-value-in-state.md)")

@@ -13,10 +13,14 @@ afterwards. The event names the secret and nothing else: `{"FirstValue": "<secre
 - `{"FirstValue": "<secret name>", "Replace": true}` replaces a value that leaked (`ops rotate --leaked`, invoked
   by an operator): a new value from the same generators becomes AWSCURRENT, the old one AWSPREVIOUS; the answer
   adds the new version's id. The program's Invocation never sends `Replace`, so no deploy can overwrite a value.
+- A secret whose other keys are put with `python -m ops put` (FIRST_VALUE_KEPT): its first value holds the
+  generated keys only, and `ops put` adds the others, keeping these. A replace is refused for it: the function
+  cannot read the put keys, so a new version would drop them.
 
 Environment (never secret values):
   FIRST_VALUE_TARGETS  JSON object: secret NAME -> {"<json key>" | "": <generation spec>} ("" for a
                        single-value secret; rotation/generate.py reads the specs).
+  FIRST_VALUE_KEPT     optional JSON object: secret NAME -> [keys put with `python -m ops put`] (names only).
 """
 
 from __future__ import annotations
@@ -60,6 +64,25 @@ def load_targets(environ: Mapping[str, str]) -> dict[str, dict[str, dict[str, An
     return targets
 
 
+def load_kept(environ: Mapping[str, str], targets: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Secret name -> the keys `python -m ops put` writes in it, from FIRST_VALUE_KEPT (absent: none)."""
+    text = environ.get("FIRST_VALUE_KEPT")
+    if text is None:
+        return {}
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError("FIRST_VALUE_KEPT is not valid JSON") from exc
+    if not isinstance(raw, dict):
+        raise ConfigurationError("FIRST_VALUE_KEPT must be a JSON object: secret name -> keys put by ops")
+    for name, keys in raw.items():
+        if name not in targets or not isinstance(keys, list) or not keys or not all(
+                isinstance(k, str) and k and k not in targets[name] for k in keys):
+            raise ConfigurationError(f"FIRST_VALUE_KEPT[{name[:100]!r}] must list keys of a target that it does not "
+                                     "generate")
+    return raw
+
+
 def first_token(name: str) -> str:
     """The first value's version id: the same for every run on this secret (32-64 characters)."""
     return str(uuid.uuid5(TOKEN_NAMESPACE, name))
@@ -74,7 +97,8 @@ def _has_current(client: Any, name: str) -> bool:
     return any(CURRENT in stages for stages in (description.get("VersionIdsToStages") or {}).values())
 
 
-def make_first_value(event: Mapping[str, Any], client: Any, targets: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def make_first_value(event: Mapping[str, Any], client: Any, targets: Mapping[str, Mapping[str, Any]],
+                     kept: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
     """Write the secret's first value unless it has one; the answer holds no value."""
     if not isinstance(event, Mapping) or set(event) not in ({"FirstValue"}, {"FirstValue", "Replace"}):
         raise RotationError('a first-value event is {"FirstValue": "<secret name>"} and nothing else, or '
@@ -85,6 +109,8 @@ def make_first_value(event: Mapping[str, Any], client: Any, targets: Mapping[str
     if "Replace" in event:
         if event["Replace"] is not True:  # only an explicit `true`: never a string or a number that reads as one
             raise RotationError('"Replace" must be true')
+        if kept and kept.get(name):
+            raise RotationError(refused_replace(name, kept[name]))
         return replace_value(name, client, targets[name])
     if _has_current(client, name):
         logger.info("first value: secret %s has a value already; nothing written", name)
@@ -101,6 +127,14 @@ def make_first_value(event: Mapping[str, Any], client: Any, targets: Mapping[str
         raise ExternalServiceError(f"Secrets Manager put_secret_value failed for {name}: {code}") from exc
     logger.info("first value: secret %s has its first value (version %s)", name, first_token(name))
     return {"secret": name, "written": True}
+
+
+def refused_replace(name: str, put: list[str]) -> str:
+    """Why a secret with keys put by ops is not replaced here, and what to do instead (names only)."""
+    return (f"secret {name} also holds {', '.join(put)}, put with `python -m ops put`, which this function cannot "
+            "read: a replace would drop them, so nothing was written; write a new version holding every key "
+            f"yourself (`aws secretsmanager put-secret-value --secret-id {name}`), then re-put the leaked keys with "
+            "`python -m ops put` if they leaked too")
 
 
 def _document(keys: Mapping[str, Any]) -> str:
@@ -130,4 +164,5 @@ def lambda_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     """AWS Lambda entry point (handler `rotation.first_value.lambda_handler`)."""
     cap_sdk_logging()
     client = _client(os.environ.get("AWS_REGION"), os.environ.get("SECRETS_MANAGER_ENDPOINT") or None)
-    return make_first_value(event, client, load_targets(os.environ))
+    targets = load_targets(os.environ)
+    return make_first_value(event, client, targets, load_kept(os.environ, targets))

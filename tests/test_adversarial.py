@@ -43,6 +43,20 @@ class Case:
     """The file the line must name; the stack file unless the catalog is at fault."""
 
 
+MIXED = """\
+  partner:
+    description: Partner API key and the callback signature shared with the partner
+    class: critical
+    rotation: on-compromise
+    rotation_reason: issued by the partner
+    consumers: [api]
+    keys:
+      apiKey: {env: PARTNER_API_KEY, external: {put: ops}}
+      signature: {env: PARTNER_SIGNATURE, generate: {kind: bytes, bytes: 32, encoding: base64}}
+"""
+"""A secret made with no value in state: a generated key the first-value function writes, a key `ops put` writes."""
+
+
 def catalog_case(id_: str, field: str, old: str, new: str) -> Case:
     assert old in BASE, old
     return Case(id_, field, catalog=BASE.replace(old, new, 1), file="catalog.yaml")
@@ -271,6 +285,22 @@ def corpus() -> Iterator[Case]:
                              f'config: {{default: "{value}"}}\n        pattern: \'{pattern}\'')
         yield Case(redos.id, redos.field, catalog=redos.catalog,
                    file="Pulumi.staging.yaml, secret 'payments', field 'secrets-platform:paymentsEndpoint'")
+    # A secret of generated keys and keys put by ops (made once in AWS, no value in state): anything the program
+    # would have to write beside them is refused, naming the key.
+    mixed = BASE + MIXED
+    for id_, key, field in (
+            ("template-of-put", "url: {env: PARTNER_URL, template: 'https://partner.example/{apiKey}'}", "keys.url"),
+            ("template-of-generated", "url: {env: PARTNER_URL, template: 'https://x.example/{signature}'}", "keys.url"),
+            ("plain-config", "host: {env: PARTNER_HOST, config: {default: api.partner.example}}", "keys.host"),
+            ("supplied-config", "token: {env: PARTNER_TOKEN, external: {}}", "keys.token"),
+            ("huge-template", "url: {env: PARTNER_URL, template: '" + "{apiKey}" * 20_000 + "'}", "keys.url")):
+        yield Case(f"mixed-{id_}", f"field '{field}", catalog=mixed + f"      {key}\n", file="catalog.yaml")
+    yield Case("mixed-rotated-by-application", "field 'rotation'", file="catalog.yaml",
+               catalog=mixed.replace("    rotation: on-compromise\n    rotation_reason: issued by the partner\n",
+                                     "    rotation: application\n    writers: [api]\n"))
+    yield Case("mixed-put-key-in-stack-config", "field 'secrets-platform:partnerApiKey'", catalog=mixed,
+               stack=STACK + "  secrets-platform:partnerApiKey: {secure: AAABAKtheCiphertextIsNeverRead}\n",
+               file="Pulumi.staging.yaml")
     # The stack file's own structure.
     yield Case("stack-list", "Pulumi.staging.yaml", stack="- a\n", file="Pulumi.staging.yaml")
     yield Case("stack-config-list", "field 'config'", stack="config: [a]\n", file="Pulumi.staging.yaml")

@@ -545,18 +545,22 @@ def _check_managed_external(catalog: Catalog) -> None:
 
 
 def _check_put_by_ops(path: str, name: str, secret: Secret) -> None:
-    """A secret whose value is put out of band holds nothing else: the program then writes no version, so
-    `pulumi up` can never write over what `ops put` wrote (a version of the other keys would, at its next
-    replacement), and nothing of it passes through Pulumi."""
+    """A secret whose value is put out of band holds nothing else the program writes: the program writes no version
+    of it, so `pulumi up` can never write over what `ops put` wrote (a version of the other keys would, at its next
+    replacement), and nothing of it passes through Pulumi. Generated keys may sit beside the put ones: the
+    first-value function writes them into the empty secret at deploy (components/first_value.py), and `ops put`
+    keeps them."""
     if not secret.put_by_ops:
         return
     for key, value in secret.values.items():
+        if value.generate is not None:
+            continue
         if value.external is None or value.external.put != "ops":
             where = f"keys.{key}" if secret.grouped else "value"
             raise ConfigurationError(
                 path, "a secret put with `python -m ops put` may hold only values put the same way (external: "
-                "{put: ops}): the program writes no version of it, so it could not write this one", secret=name,
-                field=where)
+                "{put: ops}) and generated ones: the program writes no version of it, so it could not write this "
+                "one", secret=name, field=where)
     if secret.value_renewed:
         raise ConfigurationError(path, "a secret put with `python -m ops put` is not rotated by a function or the "
                                  "application: rotate it by putting a new value", secret=name, field="rotation")

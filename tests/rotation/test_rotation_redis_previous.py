@@ -179,6 +179,7 @@ def _hostile(case: str, user: str) -> dict[str, Any]:
         "another user": json.dumps({"username": user + "-other", "password": new_password()}),
         "no username": json.dumps({"password": new_password()}),
         "missing password": json.dumps({"username": user}),
+        "an empty password": json.dumps({"username": user, "password": ""}),
         "a number as password": json.dumps({"username": user, "password": 12345678}),
         "a lone surrogate": json.dumps({"username": user, "password": "\ud800" + new_password()}),
         "never installed": json.dumps({"username": user, "password": new_password()}),
@@ -197,6 +198,7 @@ WARNINGS = {
     "another user": "names another user or none",
     "no username": "names another user or none",
     "missing password": "has no password (nothing was installed with it)",
+    "an empty password": "has no password (nothing was installed with it)",
     "a number as password": "has no password (nothing was installed with it)",
     "a lone surrogate": "has a password that is not valid Unicode",
 }

@@ -243,3 +243,27 @@ def test_an_awsprevious_equal_to_awscurrent_leaves_one_password(
     assert _messages(rotation_logs)[-1:] == [
         f"finishSecret: redis {redis_srv.host}:{redis_srv.port} user {user} now accepts only the AWSCURRENT password"]
     assert not [r for r in rotation_logs.records if r.name == LOGGER and r.levelname == "WARNING"]
+
+
+def test_redis_applies_resetpass_and_several_hashes_in_one_setuser_all_or_nothing(redis_srv: RedisServer) -> None:
+    """The server rule finishSecret relies on: `ACL SETUSER u resetpass #<h1> #<h2>` stages every rule on a copy of
+    the user and applies them together, or none if one is invalid (redis/redis `src/acl.c`, aclCommand SETUSER /
+    ACLStringSetUser: "If there are any errors then none of the changes will be applied"; `#<hash>` adds a hash
+    without duplicates, `resetpass` empties the list); the user then accepts each of the listed passwords."""
+    import redis
+
+    user, old = f"prev-{uuid.uuid4().hex[:8]}", new_password()
+    first, second = new_password(), new_password()
+    admin = redis_srv.admin()
+    try:
+        admin.execute_command("ACL", "SETUSER", user, "on", "#" + _digest(old), "~app:*", "+@all")
+        with pytest.raises(redis.exceptions.ResponseError):  # the last rule is not a SHA-256 hex digest
+            admin.execute_command("ACL", "SETUSER", user, "resetpass", "#" + _digest(first), "#" + "z" * 64)
+        assert _passwords(redis_srv, user) == {_digest(old)}  # nothing applied, not even resetpass
+        admin.execute_command("ACL", "SETUSER", user, "resetpass", "#" + _digest(first), "#" + _digest(second),
+                              "#" + _digest(first))
+    finally:
+        admin.close()
+    assert _passwords(redis_srv, user) == {_digest(first), _digest(second)}
+    assert redis_srv.can_login(user, first) and redis_srv.can_login(user, second)
+    assert not redis_srv.can_login(user, old)

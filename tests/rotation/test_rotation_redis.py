@@ -156,7 +156,7 @@ def test_redis_racing_rotations(
         harness.step(name, "finishSecret", first, fn)
     assert_no_secret(str(info.value), json.loads(orphan)["password"])
     assert _logs_in(redis_srv, harness.json(name))
-    assert not _logs_in(redis_srv, SecretDict(json.loads(orphan)))  # finish left exactly one password
+    assert not _logs_in(redis_srv, SecretDict(json.loads(orphan)))  # finish dropped the abandoned rotation's password
 
 
 def test_redis_secret_lacks_masterarn(harness: Harness, redis_srv: RedisServer, name: str) -> None:

@@ -48,14 +48,15 @@ STRATEGIES = ("token", "postgres-single-user", "postgres-alternating-users", "re
 #    lists it either way, so only this read proves there is a value to move AWSCURRENT onto;
 #    UpdateSecretVersionStage to move AWSCURRENT; UpdateSecretVersionStage to remove AWSPENDING (this
 #    protocol does it and moto refuses the next rotation without it; AWS's own templates leave it
-#    out). Redis retires the old password with that AWSPENDING value and the master secret (+1).
+#    out). Redis retires the older passwords with that AWSPENDING value, the master secret (+1) and
+#    AWSPREVIOUS, whose password it keeps for one more rotation period (+1).
 MINIMUM: dict[str, dict[str, int]] = {
     "token": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
     "jwt-hs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
     "jwt-rs256": {"createSecret": 3, "setSecret": 0, "testSecret": 1, "finishSecret": 4},
     "postgres-single-user": {"createSecret": 3, "setSecret": 2, "testSecret": 1, "finishSecret": 4},
     "postgres-alternating-users": {"createSecret": 3, "setSecret": 3, "testSecret": 1, "finishSecret": 4},
-    "redis-acl": {"createSecret": 3, "setSecret": 3, "testSecret": 1, "finishSecret": 5},
+    "redis-acl": {"createSecret": 3, "setSecret": 3, "testSecret": 1, "finishSecret": 6},
 }
 FIRST_VALUE_MINIMUM: dict[str, dict[str, int]] = {
     "token": {"createSecret": 2, "setSecret": 0, "testSecret": 1, "finishSecret": 4},

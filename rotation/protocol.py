@@ -160,7 +160,8 @@ class RotationContext:
         return self.store.older_values(skip={self.token})
 
     def previous(self) -> str | None:
-        """AWSPREVIOUS, read only when a strategy asks for it (single user, when AWSCURRENT cannot log in)."""
+        """AWSPREVIOUS, read only when a strategy asks for it (single user, when AWSCURRENT cannot log in; Redis's
+        finishSecret, which keeps its password for one more rotation period)."""
         return self.store.value(PREVIOUS, missing_ok=True)
 
 
@@ -176,8 +177,9 @@ class Strategy(ABC):
     """False when the new value needs installing nowhere (a token, a signing key): setSecret then
     reads nothing."""
     retires: ClassVar[bool] = False
-    """True when finish() retires the previous credential somewhere (Redis): finishSecret then reads
-    the current value for it (and AWSPREVIOUS through `ctx.previous()` if the strategy asks)."""
+    """True when finish() retires older credentials somewhere (Redis: every password but AWSCURRENT and
+    AWSPREVIOUS): finishSecret then reads the current value for it (and AWSPREVIOUS through
+    `ctx.previous()` if the strategy asks)."""
 
     makes_first_value: ClassVar[bool] = False
     """True when the strategy can make a secret's first value with no AWSCURRENT to start from (a

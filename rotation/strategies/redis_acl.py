@@ -6,7 +6,11 @@ secret holds an admin user allowed to run ACL SETUSER: {"username", "password"}
 (+ optional "host", "port", "tls").
 
 setSecret adds the pending password next to the current one; finishSecret, once AWSCURRENT
-moved, leaves the user with exactly the new password. A user that does not exist yet (the first
+moved, leaves the user with two passwords: the new AWSCURRENT and the previous one (AWSPREVIOUS, if the
+user still holds it), so a consumer that cached the previous value keeps logging in until the next
+rotation finishes (as with PostgreSQL's alternating users); the password of two rotations ago, and any
+left by an interrupted or superseded rotation, is dropped in the same atomic command. A leaked password
+therefore needs two rotations to stop working. A user that does not exist yet (the first
 rotation after the deploy, on a server with only the admin user) is created `on` with the ACL rules
 of the `acl` parameter (default DEFAULT_ACL). Passwords are sent as SHA-256 hashes
 (`#<hex>`), so the plaintext never travels and cannot show in MONITOR or the slow log.
@@ -110,7 +114,9 @@ def _where(data: Mapping[str, Any]) -> str:
 
 class RedisAclStrategy(Strategy):
     name = "redis-acl"
-    retires = True  # finishSecret removes the previous password from the ACL user
+    # finishSecret retires passwords: it keeps AWSCURRENT and AWSPREVIOUS (read through `ctx.previous()`),
+    # drops every other one, so a password stops working one rotation after it stopped being current.
+    retires = True
     parameters = frozenset({"generate", "acl", "url", "templates"})
 
     def __init__(self, params: Mapping[str, Any]) -> None:
@@ -187,8 +193,57 @@ class RedisAclStrategy(Strategy):
 
     def finish(self, current: str, ctx: RotationContext) -> None:
         data = parse(current, f"{ctx.secret_name} (AWSCURRENT)")
+        keep = [_hash(data["password"])]
+        previous = _previous_hash(data, ctx)
         with self._admin(data, ctx, "finishSecret") as admin:
-            # One atomic command: drop every password, keep only the new AWSCURRENT. This also
-            # removes a password left behind by an interrupted or superseded rotation.
-            admin.execute_command("ACL", "SETUSER", data["username"], "resetpass", "#" + _hash(data["password"]))
-        logger.info("finishSecret: %s now accepts only the AWSCURRENT password", _where(data))
+            if previous is not None and previous not in keep:
+                held = (admin.acl_getuser(data["username"]) or {}).get("passwords")
+                if isinstance(held, list) and previous in held:
+                    keep.append(previous)
+                else:
+                    # Retired already (by a finishSecret before this rule, or by hand) or never installed:
+                    # finishSecret keeps a password, it never brings one back.
+                    logger.warning("finishSecret: the AWSPREVIOUS password of %s is not one of %s's passwords; "
+                                   "keeping only the AWSCURRENT password", ctx.secret_name, _where(data))
+            # One atomic command: drop every password, then add AWSCURRENT (and AWSPREVIOUS) back. This drops the
+            # password of two rotations ago and any left behind by an interrupted or superseded rotation.
+            admin.execute_command("ACL", "SETUSER", data["username"], "resetpass", *("#" + h for h in keep))
+        if len(keep) == 2:
+            logger.info("finishSecret: %s now accepts the AWSCURRENT and AWSPREVIOUS passwords", _where(data))
+        else:
+            logger.info("finishSecret: %s now accepts only the AWSCURRENT password", _where(data))
+
+
+def _previous_hash(data: Mapping[str, Any], ctx: RotationContext) -> str | None:
+    """The hash of AWSPREVIOUS's password, which finishSecret keeps for one more rotation period; None, with the
+    reason logged (never a value), when there is none to keep: the secret's first rotation, a version without a
+    password (the program's first version), one that is not a JSON object of this user. A failed read fails the
+    step: Secrets Manager retries finishSecret, and until then the server keeps every password it had."""
+    why = f"finishSecret: AWSPREVIOUS of {ctx.secret_name}"
+    try:
+        value = ctx.previous()
+    except SecretFormatError:  # a binary version (SecretBinary, no SecretString)
+        logger.warning("%s has no SecretString; keeping only the AWSCURRENT password", why)
+        return None
+    if value is None:
+        logger.info("%s does not exist (first rotation); keeping only the AWSCURRENT password", why)
+        return None
+    try:
+        old = json.loads(value)
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
+        old = None
+    if not isinstance(old, dict):
+        logger.warning("%s is not a JSON object; keeping only the AWSCURRENT password", why)
+        return None
+    if old.get("username") != data["username"]:
+        logger.warning("%s names another user or none; keeping only the AWSCURRENT password", why)
+        return None
+    password = old.get("password")
+    if not isinstance(password, str) or not password:
+        logger.info("%s has no password (nothing was installed with it); keeping only the AWSCURRENT password", why)
+        return None
+    try:
+        return _hash(password)
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800"): no password Redis could hold
+        logger.warning("%s has a password that is not valid Unicode; keeping only the AWSCURRENT password", why)
+        return None

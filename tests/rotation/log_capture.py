@@ -39,7 +39,7 @@ def secret_values(text: str) -> list[str]:
     found = [text]
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a hostile value of thousands of nested brackets
         document = None
     if isinstance(document, dict):
         found += [v for k, v in document.items() if k not in NOT_SECRET_KEYS and isinstance(v, str)]

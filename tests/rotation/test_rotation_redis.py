@@ -48,7 +48,7 @@ def _logs_in(redis_srv: RedisServer, data: dict[str, Any]) -> bool:
     return redis_srv.can_login(data["username"], data["password"])
 
 
-def test_redis_rotation_both_passwords_until_finish(
+def test_redis_rotation_both_passwords_during_and_after_finish(
     harness: Harness, redis_srv: RedisServer, name: str, app: tuple[str, dict[str, Any]]
 ) -> None:
     fn, initial = app
@@ -64,8 +64,9 @@ def test_redis_rotation_both_passwords_until_finish(
         harness.step(name, "finishSecret", token, fn)
         new = harness.json(name)
         assert _logs_in(redis_srv, new)
-        assert not _logs_in(redis_srv, initial)
-        assert held.get("app:k") == b"v"  # an open connection survives the password removal
+        # The previous password (now AWSPREVIOUS) works until the next rotation finishes.
+        assert _logs_in(redis_srv, initial)
+        assert held.get("app:k") == b"v"
         assert new["url"].startswith(f"redis://{new['username']}:")
         import redis
 
@@ -83,13 +84,14 @@ def test_redis_through_rotate_secret_and_again(
     second = harness.rotate(name, fn)
     assert not harness.router.errors(first) and not harness.router.errors(second)
     assert _logs_in(redis_srv, harness.json(name))
-    assert not _logs_in(redis_srv, harness.json(name, "AWSPREVIOUS"))
+    assert _logs_in(redis_srv, harness.json(name, "AWSPREVIOUS"))  # the first rotation's password
+    assert not _logs_in(redis_srv, initial)  # two rotations old
     admin = redis_srv.admin()
     try:
         rules = admin.acl_getuser(initial["username"])
     finally:
         admin.close()
-    assert len(rules["passwords"]) == 1
+    assert len(rules["passwords"]) == 2
 
 
 def test_redis_step_twice_and_die_before_finish(
@@ -106,7 +108,16 @@ def test_redis_step_twice_and_die_before_finish(
         harness.step(name, step, token, fn)
     harness.step(name, "finishSecret", token, fn)
     assert _logs_in(redis_srv, harness.json(name))
-    assert not _logs_in(redis_srv, initial)
+    assert _logs_in(redis_srv, initial)  # AWSPREVIOUS, kept by the finish and by its replay
+    assert _passwords(redis_srv, initial["username"]) == 2
+
+
+def _passwords(redis_srv: RedisServer, user: str) -> int:
+    admin = redis_srv.admin()
+    try:
+        return len(admin.acl_getuser(user)["passwords"])
+    finally:
+        admin.close()
 
 
 def test_redis_down_during_set(
@@ -145,7 +156,7 @@ def test_redis_racing_rotations(
         harness.step(name, "finishSecret", first, fn)
     assert_no_secret(str(info.value), json.loads(orphan)["password"])
     assert _logs_in(redis_srv, harness.json(name))
-    assert not _logs_in(redis_srv, SecretDict(json.loads(orphan)))  # finish left exactly one password
+    assert not _logs_in(redis_srv, SecretDict(json.loads(orphan)))  # finish dropped the abandoned rotation's password
 
 
 def test_redis_secret_lacks_masterarn(harness: Harness, redis_srv: RedisServer, name: str) -> None:

@@ -60,11 +60,11 @@ def test_a_rotation_tells_what_it_does(harness: Harness, redis_srv: RedisServer,
     harness.step(name, "setSecret", token, fn)
     for step in STEPS[2:]:
         harness.step(name, step, token, fn)
-    assert redis_srv.can_login(user, harness.json(name)["password"]) and not redis_srv.can_login(user, password)
+    assert redis_srv.can_login(user, harness.json(name)["password"]) and redis_srv.can_login(user, password)
     assert _messages(rotation_logs) == [
         f"setSecret: added the pending password to {_where(redis_srv, user)}",
         f"setSecret: AWSPENDING of {name} already logs in; nothing to do",
-        f"finishSecret: {_where(redis_srv, user)} now accepts only the AWSCURRENT password",
+        f"finishSecret: {_where(redis_srv, user)} now accepts the AWSCURRENT and AWSPREVIOUS passwords",
     ]
 
 

@@ -34,7 +34,7 @@ class Check:
     reason: str = ""
 
 
-def _login(strategy: str, value: str, where: str) -> str | None:
+def login(strategy: str, value: str, where: str) -> str | None:
     """None if the credential logs in, else the reason (values redacted by the strategy)."""
     if strategy == "redis-acl":
         from rotation.strategies import redis_acl
@@ -76,7 +76,7 @@ def check(stack: Stack, client: Any, only: str | None = None) -> list[Check]:
             results.append(Check(full, rotation.strategy, "FAIL", "AWSCURRENT holds no JSON text"))
             continue
         try:
-            reason = _login(rotation.strategy, text, f"{full} (AWSCURRENT)")
+            reason = login(rotation.strategy, text, f"{full} (AWSCURRENT)")
         except RotationError as exc:
             # The strategy's own parse refusal: names the key, never the value.
             reason = str(exc)

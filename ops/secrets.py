@@ -16,13 +16,19 @@ from components import names
 from components.catalog import Rotation, Secret
 from components.first_value import made_once, put_keys
 from components.public_key import published_by
-from ops.aws import call, describe
+from ops.aws import NOT_FOUND, call, describe, error_code
 from ops.aws import pages as listing
 from ops.due import Due, assess, current_version_created
 from ops.stack import OpsError, Stack, rotation_days
 
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 CREDENTIAL_STRATEGIES = frozenset({"postgres-single-user", "postgres-alternating-users", "redis-acl"})
+KEPT_PREVIOUS = frozenset({"postgres-alternating-users", "redis-acl"})
+"""Credentials whose previous password works until the next rotation (rotation/README.md): a rollback may make it
+current again once it is seen to log in."""
+SOON_AFTER_ROLLBACK = dt.timedelta(minutes=30)
+"""A restarted consumer leaves the rolled-away value within 1,500 s (docs/consumers.md); a rotation sooner than
+this retires it first."""
 """Strategies whose value is also a credential inside a server: a rollback must be accepted there too."""
 
 
@@ -303,19 +309,31 @@ def rollback(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *,
     """Move AWSCURRENT back to the AWSPREVIOUS version (the old value becomes current again)."""
     name, entry = stack.resolve(given)
     full = stack.full_name(name)
-    if isinstance(entry.rotation, Rotation) and entry.rotation.strategy in CREDENTIAL_STRATEGIES and not force:
-        # The rotation retired the previous password on the server (Redis resetpass, PostgreSQL
-        # ALTER ROLE): making it current again would hand consumers a credential that no longer works.
-        raise OpsError(f"secret {full} is a {entry.rotation.strategy} credential whose previous password the "
-                       "rotation has retired on its server; rotate it again instead, or pass --force if you "
-                       "have restored the old password on the server yourself")
+    credential = isinstance(entry.rotation, Rotation) and entry.rotation.strategy in CREDENTIAL_STRATEGIES
+    verified = False
+    if credential and not force:
+        assert isinstance(entry.rotation, Rotation)
+        strategy = entry.rotation.strategy
+        if strategy not in KEPT_PREVIOUS:
+            # Single user: the rotation changed the password in place (ALTER ROLE), so the previous one is gone.
+            raise OpsError(f"secret {full} is a {strategy} credential whose previous password the rotation has "
+                           "retired on its server; rotate it again instead, or pass --force if you have restored "
+                           "the old password on the server yourself")
+        # Alternating users and Redis keep the previous password until the next rotation, unless that rotation ran
+        # under an older function, or the server was reset: only a login tells.
+        reason = _previous_login(client, full, strategy)
+        if reason is not None:
+            raise OpsError(f"secret {full}: the previous {strategy} password does not log in ({reason}); rotate it "
+                           "again instead, or pass --force if you have restored it on the server yourself")
+        verified = True
     if entry.rotation == "application" and not force:
         # The application renews it (an OAuth refresh token is single use): the previous value was
         # already spent when the application wrote the current one.
         raise OpsError(f"secret {full} is renewed by the application itself, which has already used the previous "
                        "value; renew it through the application instead, or pass --force if the previous value "
                        "is still valid")
-    stages = stages_of(_existing(client, full))
+    description = _existing(client, full)
+    stages = stages_of(description)
     current, previous = stages[CURRENT], stages[PREVIOUS]
     if current is None:
         raise OpsError(f"secret {full} has no AWSCURRENT version; nothing to roll back")
@@ -332,11 +350,42 @@ def rollback(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *,
     call(f"secret {full}", client.update_secret_version_stage, SecretId=full, VersionStage=CURRENT,
          MoveToVersionId=previous, RemoveFromVersionId=current)
     out.write(f"rolled back {full}: AWSCURRENT {current} -> {previous}; {current} is now AWSPREVIOUS\n")
-    if isinstance(entry.rotation, Rotation) and entry.rotation.strategy in CREDENTIAL_STRATEGIES:
+    if verified:
+        out.write("  note: the restored password logged in just now; the next rotation keeps it and retires the one "
+                  f"rolled away from (version {current}): consumers must have left it by then\n")
+        next_rotation = description.get("NextRotationDate")
+        if isinstance(next_rotation, dt.datetime) and next_rotation - dt.datetime.now(dt.UTC) < SOON_AFTER_ROLLBACK:
+            out.write(f"  warning: the next scheduled rotation is at {next_rotation:%Y-%m-%d %H:%M} UTC, less than "
+                      f"{SOON_AFTER_ROLLBACK.seconds // 60} minutes away\n")
+    elif credential:
         out.write("  note: forced; the server must accept the restored password again\n")
     if stages[PENDING] and stages[PENDING] != current:
         out.write(f"  note: AWSPENDING is still on version {stages[PENDING]} from an unfinished rotation\n")
     out.write("  consumers that cache the value pick the old one up at their next refresh\n")
+
+
+def _previous_login(client: Any, full: str, strategy: str) -> str | None:
+    """None if AWSPREVIOUS logs in to its server, else why not (never a value)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ops.connection import login
+    from rotation.errors import RotationError
+
+    try:
+        value = client.get_secret_value(SecretId=full, VersionStage=PREVIOUS)
+    except ClientError as exc:
+        return "no AWSPREVIOUS version" if error_code(exc) == NOT_FOUND else f"reading it failed: {error_code(exc)}"
+    except BotoCoreError as exc:
+        return f"reading it failed: {type(exc).__name__}"
+    text = value.get("SecretString")
+    if not isinstance(text, str):
+        return "AWSPREVIOUS holds no JSON text"
+    try:
+        return login(strategy, text, f"{full} (AWSPREVIOUS)")
+    except RotationError as exc:  # the strategy's parse refusal: names the key, never the value
+        return str(exc)
+    except RecursionError:  # thousands of nested brackets
+        return "AWSPREVIOUS is not a JSON object"
 
 
 SECRET_ARGUMENT = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")

@@ -119,3 +119,51 @@ def test_a_secret_that_is_no_server_credential_is_refused(moto: Moto, ops: Calla
     result = ops("check-connection", "--stack", "production", "session-secret")
     assert result.code == 2 and "not a PostgreSQL or Redis credential" in result.err
     assert len(result.err.splitlines()) == 1
+
+
+def _two_versions(moto: Moto, cache: Any, previous: str, current: str) -> str:
+    """filot/production/redis with AWSPREVIOUS holding `previous` and AWSCURRENT `current`."""
+    full = "filot/production/redis"
+    document = {"host": cache.host, "port": cache.port, "username": "filot-app", "tls": False,
+                "masterarn": f"{ADMIN_ARN_PREFIX}filot/production/redis-admin-AbCdEf"}
+    _put(moto, "ap-southeast-2", full, {**document, "password": previous})
+    moto.planted.add(current)
+    moto.client("secretsmanager", "ap-southeast-2").put_secret_value(
+        SecretId=full, SecretString=json.dumps({**document, "password": current}))
+    return full
+
+
+def test_a_redis_rollback_goes_ahead_when_the_previous_password_still_logs_in(
+        cache: Any, moto: Moto, ops: Callable[..., Result]) -> None:
+    """A finishSecret keeps the previous password until the next rotation: the rollback logs in with it first."""
+    import hashlib
+
+    previous, current = new_password(), new_password()
+    admin = cache.client("admin", cache.passwords["admin"])
+    admin.execute_command("ACL", "SETUSER", "filot-app", "resetpass",
+                          *("#" + hashlib.sha256(p.encode()).hexdigest() for p in (current, previous)))
+    full = _two_versions(moto, cache, previous, current)
+    stages = moto.client("secretsmanager", "ap-southeast-2").describe_secret(SecretId=full)["VersionIdsToStages"]
+    (before,) = [v for v, s in stages.items() if "AWSPREVIOUS" in s]
+    result = ops("rollback", "redis", "--stack", "production", "--yes")
+    assert result.code == 0, result.err
+    assert "the restored password logged in just now" in result.out and "forced" not in result.out
+    assert moto.stages(full)["AWSCURRENT"] == before
+    # Once the server has dropped it (an older function's finishSecret, a reset), the same rollback is refused.
+    admin.execute_command("ACL", "SETUSER", "filot-app", "resetpass", "#" + hashlib.sha256(previous.encode()).hexdigest())
+    result = ops("rollback", "redis", "--stack", "production", "--yes")
+    assert result.code == 2 and "the previous redis-acl password does not log in" in result.err
+    assert "WRONGPASS" in result.err or "invalid username-password" in result.err, result.err
+    assert moto.stages(full)["AWSCURRENT"] == before, "nothing changed"
+    admin.execute_command("ACL", "SETUSER", "filot-app", "resetpass", "#" + hashlib.sha256(
+        cache.passwords["filot-app"].encode()).hexdigest())
+
+
+def test_a_single_user_rollback_is_refused_without_a_login(pg: Any, tria_role: str, moto: Moto,
+                                                         ops: Callable[..., Result]) -> None:
+    """Single user: the password changed in place, so even one that would log in is not trusted without --force."""
+    _put(moto, "ap-southeast-1", TRIA_DB, _database(pg, tria_role))
+    moto.client("secretsmanager", "ap-southeast-1").put_secret_value(
+        SecretId=TRIA_DB, SecretString=json.dumps(_database(pg, tria_role)))
+    result = ops("rollback", "database", *TRIA)
+    assert result.code == 2 and "retired on its server" in result.err and "--force" in result.err

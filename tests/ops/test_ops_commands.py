@@ -296,12 +296,12 @@ def test_production_rollback_with_yes_goes_ahead(moto: Moto, ops: Run) -> None:
 
 
 def test_a_rotated_server_credential_is_not_rolled_back_without_force(moto: Moto, ops: Run) -> None:
-    # redis-acl: the rotation removed the previous password from the server; restoring it in
-    # Secrets Manager alone would hand consumers a password Redis no longer accepts.
+    # redis-acl keeps the previous password only while the server still accepts it: here no server answers the
+    # seeded host, so the previous password is not seen to log in and nothing changes without --force.
     created = moto.seed("production", versions=2)
     full = "filot/production/redis"
     line = one_line(ops("rollback", full, "--stack", "production", "--yes"))
-    assert "retired on its server" in line and "--force" in line
+    assert "the previous redis-acl password does not log in" in line and "--force" in line
     assert moto.stages(full)["AWSCURRENT"] == created[full][1], "nothing changed"
     forced = ops("rollback", full, "--stack", "production", "--yes", "--force")
     assert forced.code == 0, forced.err

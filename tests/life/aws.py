@@ -185,3 +185,36 @@ def aws_over_time(clock: Clock) -> Iterator[AwsOverTime]:
         FakeSecret.reset_default_version = reset_original  # type: ignore[method-assign]
         SecretsManagerBackend.update_secret_version_stage = stage_original  # type: ignore[method-assign]
         SecretsManagerBackend.rotate_secret = rotate_original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def lambda_on_clock(clock: Clock) -> Iterator[None]:
+    """moto's Lambda functions with `LastModified` on the clock, moved by UpdateFunctionConfiguration.
+
+    Lambda API reference, FunctionConfiguration.LastModified: "The date and time that the function was last
+    updated"; rotation/consumers.py compares it with the rotation's time to decide whether a consumer function
+    already runs a configuration newer than the rotation. moto 5.2.5 stamps functions with the machine's time at
+    creation and never moves the stamp on UpdateFunctionConfiguration.
+    """
+    import datetime as dt
+
+    import moto.awslambda.models as models
+    from moto.awslambda.models import LambdaFunction
+
+    saved_stamp = models.iso_8601_datetime_with_nanoseconds
+    update_original = LambdaFunction.update_configuration
+
+    def stamp() -> str:
+        return dt.datetime.fromtimestamp(clock.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+
+    def update_configuration(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
+        self.last_modified = stamp()
+        return update_original(self, config_updates)
+
+    models.iso_8601_datetime_with_nanoseconds = stamp  # type: ignore[assignment]
+    LambdaFunction.update_configuration = update_configuration  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        models.iso_8601_datetime_with_nanoseconds = saved_stamp  # type: ignore[assignment]
+        LambdaFunction.update_configuration = update_original  # type: ignore[method-assign]

@@ -1,0 +1,37 @@
+"""Every example catalog's stacks (examples/<app>, staging and production) through 30 simulated days on moto
+(tests/life/seeds.py): rotations every 5 days instead of the catalog's months, so that each rotated secret turns
+over six times, a daily refresh, a weekly preview and deploy. No deploy puts a value back, no preview shows a change.
+PostgreSQL and Redis credentials rotate without server logins here (the examples' servers do not exist); the span
+says which, and tests/life/test_year.py runs those strategies against real servers."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bench.life import APPS
+from tests.life.seeds import SERVER_STRATEGIES, seed_span
+from tests.servers import MotoServer
+
+DAYS, EVERY = 30, 5
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_thirty_days_of_each_example(moto: MotoServer, app: str, capsys: pytest.CaptureFixture[str]) -> None:
+    seed = random.SystemRandom().getrandbits(32)
+    for stack in ("staging", "production"):
+        span = seed_span(moto, app, DAYS, seed, stack_name=stack, rotate_every_days=EVERY)
+        where = (app, stack, seed, span)
+        assert span.failed_rotations == [], where
+        assert span.values_put_back == 0 and span.preview_changes == 0, where
+        # Every rotation the stack schedules ran DAYS // EVERY times (the first at a random hour of day 5-6).
+        rotated = sum(span.rotations.values())
+        assert rotated and rotated % (DAYS // EVERY) == 0, where
+        assert set(span.without_logins) <= SERVER_STRATEGIES, where
+        with capsys.disabled():
+            logins = (f"; WITHOUT SERVER LOGINS (no server configured): {span.without_logins}"
+                      if span.without_logins else "")
+            print(f"\n{app}/{stack}: {span.secrets} secrets, {span.rotations} rotations in {DAYS} days, "
+                  f"put back {span.values_put_back}, preview changes {span.preview_changes}{logins}"
+                  + (f"; not played: {span.not_rotated}" if span.not_rotated else ""))

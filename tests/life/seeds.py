@@ -8,26 +8,37 @@ The example stacks name servers that do not exist here (`db.internal`, ElastiCac
 Redis credentials rotate WITHOUT SERVER LOGINS. createSecret and the label moves of finishSecret run as written; the
 strategy's setSecret, testSecret and the retiring of the old password (finish) are skipped, and `without_logins`
 names how many secrets of which strategies ran so (tests/life/year.py runs those strategies against real servers).
-The stack's supplied values (`secure:` entries) are stand-ins the offline run makes at run time (preview/runtime.py).
+The example stack files leave the third-party values and the masters' passwords unset (the preview lists them as
+"action required", and the program then writes no value and schedules no rotation for what needs them). Here every
+value the stack could set with `pulumi config set --secret` is supplied: a copy of the stack file gets a `secure:`
+entry of a ciphertext made at run time for each, which the offline run replaces by a stand-in value
+(preview/cli.py `offline_stand_ins`), as it does for the entries a stack file already has. Values put out of band
+(`ops put`) and optional plain values stay unset.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import secrets as secrets_module
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from botocore.exceptions import ClientError
 
 from bench.life import period_seconds
+from preview.model import plain
+from preview.runtime import ProgramRun
 from preview.stackconfig import load_stack_config
-from tests.conftest import REPO
-from tests.life.aws import Clock, aws_over_time
+from tests.conftest import REPO, run_stack
+from tests.life.aws import Clock, aws_over_time, rotation_schedules
 from tests.life.engine import ROTATION, SECRET, VERSION, Engine
-from tests.life.world import FUNCTION, START, _regional, _role, _zip, program_run
+from tests.life.world import FUNCTION, START, _regional, _role, _zip
 from tests.life.year import _refresh_only
 from tests.servers import MotoServer, lambda_invokes_routed, moto_rotates_empty_secrets
 
@@ -53,8 +64,10 @@ class Span:
     without_logins: dict[str, int] = field(default_factory=dict)
     """Per server strategy: secrets rotated without logging in to their server (none is configured here)."""
     not_rotated: list[str] = field(default_factory=list)
-    """SecretRotations not played: a cron schedule (no fixed period), or a secret the stack does not own (AWS-managed
-    rotation of the secret RDS made for a master user)."""
+    """SecretRotations not played: AWS-managed ones (no rotation function: the secret RDS made for a master user, a
+    partner's managed external secret), or a cron schedule (no fixed period)."""
+    supplied: list[str] = field(default_factory=list)
+    """Config keys given a stand-in value at run time (see the module docstring)."""
     rotate_every_days: float | None = None
     """The schedule used instead of the catalog's, to see rotations within a short span (None: the catalog's)."""
     stack: str = "staging"
@@ -71,6 +84,25 @@ def _without_logins(strategy: Any) -> Any:
     return strategy
 
 
+def supplied_run(app: str, stack: str, directory: Path) -> tuple[ProgramRun, list[str]]:
+    """One offline run of the example's stack with every value `pulumi config set --secret` could give supplied
+    (a `secure:` entry of a ciphertext made now), and the config keys so given."""
+    source = REPO / "examples" / app / f"Pulumi.{stack}.yaml"
+    first = run_stack(stack, REPO, source).run
+    gaps = [g for g in plain(first.outputs.get("actionRequired") or [])
+            if " --secret " in g["command"] and "ops put" not in g["command"]]
+    if not gaps:
+        return first, []
+    document = yaml.safe_load(source.read_text()) or {}
+    config = document.setdefault("config", {})
+    for gap in gaps:
+        config[f"secrets-platform:{gap['configKey']}"] = {"secure": f"v1:{secrets_module.token_urlsafe(32)}"}
+    copy = directory / f"Pulumi.{stack}.yaml"
+    copy.touch(mode=0o600)
+    copy.write_text(yaml.safe_dump(document, sort_keys=False))
+    return run_stack(stack, REPO, copy).run, sorted(g["configKey"] for g in gaps)
+
+
 def seed_span(moto: MotoServer, app: str, days: int, seed: int, *, stack_name: str = "staging",
               rotate_every_days: float | None = None) -> Span:
     """`days` days of examples/<app>'s stack (see the module docstring); every rotated secret rotated every
@@ -81,10 +113,14 @@ def seed_span(moto: MotoServer, app: str, days: int, seed: int, *, stack_name: s
     began = time.monotonic()
     rng = random.Random(seed)
     span = Span(app=app, days=days, seed=seed, rotate_every_days=rotate_every_days, stack=stack_name)
-    program = program_run(app, stack_name)
+    with tempfile.TemporaryDirectory(prefix="seed-") as directory:
+        program, span.supplied = supplied_run(app, stack_name, Path(directory))
     declared = [r for r in program.resources if r.type in (SECRET, VERSION, ROTATION) and r.custom]
     owned = {r.urn for r in declared if r.type == SECRET}
-    resources = [r for r in declared if r.type != ROTATION or set(r.property_dependencies.get("secretId", ())) & owned]
+    # A rotation without a function is AWS-managed (the secret's owner, RDS or a partner, makes the values): not
+    # played, nor one of a secret the stack does not own.
+    resources = [r for r in declared if r.type != ROTATION or (
+        set(r.property_dependencies.get("secretId", ())) & owned and r.inputs.get("rotationLambdaArn"))]
     span.not_rotated += [str(r.inputs.get("secretId")).split(":secret:")[-1] for r in declared if r not in resources]
     span.resources = len(resources)
     config = load_stack_config(REPO, stack_name, REPO / "examples" / app / f"Pulumi.{stack_name}.yaml")
@@ -108,6 +144,7 @@ def seed_span(moto: MotoServer, app: str, days: int, seed: int, *, stack_name: s
         stack.enter_context(moto_rotates_empty_secrets())
         router = stack.enter_context(lambda_invokes_routed(run))
         aws = stack.enter_context(aws_over_time(Clock(START)))
+        stack.enter_context(rotation_schedules())  # the examples' windows give a ScheduleExpression
         clock = aws.clock
         role = _role(moto)
         wanted = {str(r.inputs.get("rotationLambdaArn")) for r in resources if r.type == ROTATION}
@@ -146,6 +183,11 @@ def seed_span(moto: MotoServer, app: str, days: int, seed: int, *, stack_name: s
                 continue
             period[name] = seconds
             due[name] = clock.now + seconds + rng.uniform(0, DAY)
+            if not strategy_of.get(name):  # untagged: the strategy its rotation function was built for
+                strategy_of[name] = next((f.inputs["environment"]["variables"].get("ROTATION_STRATEGY")
+                                          for f in program.resources if f.type == FUNCTION and str(
+                                              record.inputs.get("rotationLambdaArn")).endswith(
+                                              f":function:{f.inputs['name']}")), None)
             if strategy_of.get(name) in SERVER_STRATEGIES:
                 span.without_logins[str(strategy_of[name])] = span.without_logins.get(str(strategy_of[name]), 0) + 1
         span.failed_rotations += [f"deploy: {c.event.get('SecretId')} {c.event['Step']}: {type(c.error).__name__}"

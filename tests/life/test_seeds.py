@@ -1,7 +1,8 @@
 """Every example catalog's stacks (examples/<app>, staging and production) through 30 simulated days on moto
 (tests/life/seeds.py): rotations every 5 days instead of the catalog's months, so that each rotated secret turns
 over five times, a daily refresh, a weekly preview and deploy; the values the stack files leave to
-`pulumi config set --secret` supplied at run time, so that the credentials waiting for them are deployed too. No deploy puts a value back, no preview shows a change.
+`pulumi config set --secret` supplied at run time, so that the credentials waiting for them are deployed too.
+No deploy puts a value back, no preview shows a change.
 PostgreSQL and Redis credentials rotate without server logins here (the examples' servers do not exist); the span
 says which, and tests/life/test_year.py runs those strategies against real servers."""
 

@@ -167,6 +167,22 @@ def servers_year(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     return result.as_json()
 
 
+COLUMNS = {"ecs": "`ecs`", "lambda-cold-start": "`lambda-cold-start`", "cached-1h": "runtime, 1 h cache",
+           "cached-5min": "runtime, 5 min cache", "request": "runtime, every read"}
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The README's table of a server-credentials year: failed logins / logins per strategy and consumer kind,
+    "refused" where production refuses the pair (the `accepted` each row recorded)."""
+    lines = ["| strategy | rotations | " + " | ".join(COLUMNS.values()) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in COLUMNS) + " |"]
+    for strategy, kinds in sorted(figures["consumers"].items()):
+        cells = [f"{t['failed']} / {t['logins']}" + ("" if t["accepted"] else " (refused)") if (t := kinds.get(k))
+                 else "not run" for k in COLUMNS]
+        lines.append(f"| `{strategy}` | {figures['rotations'].get(strategy, 0)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.life", description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=365)
@@ -191,7 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(tests/life/seeds.py)")
     parser.add_argument("--examples-every", type=float, default=5,
                         help="with --examples: rotate every N days instead of the catalog's schedule")
+    parser.add_argument("--table", action="store_true",
+                        help="instead: print the README's table of the last --servers year in --out")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.out.read_text())[SERVERS_KEY]))
+        return 0
     if args.servers and not 4 <= args.servers <= 2000:
         parser.error("--servers takes 4 (one secret per strategy) to 2000")
     if not all(1 <= d <= 1000 for d in args.every_days):

@@ -560,19 +560,19 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
                         rotated(name)
                         result.events.append(f"day {day}: cleared and rotated {name} again")
                 if day % 7 == 0:
-                    planned = engine.up(resources, dry_run=True)
+                    result.preview_changes += len(engine.up(resources, dry_run=True))  # after a week of rotations
                     made = [edit for edit in edits.get(day, []) if _apply_edit(catalog, edit, every_days)]
                     if made:
                         # The program runs again on the edited catalog; the deploy applies the edits.
                         _write_project(workdir, catalog, postgres, redis_server)
                         resources = applied(learn(run_stack(LIFE_STACK, project).run))
                         ops_stack = load_stack(LIFE_STACK, project)
-                        planned = engine.up(resources, dry_run=True)
-                        put_back = result.values_put_back
+                        put_back, calls = result.values_put_back, len(router.calls)
+                        period_now = rotation_periods(resources)
+                        period.update({n: s for n, s in period_now.items() if n in period})  # new rules
                         steps = deploy()
                         after = len(engine.up(resources, dry_run=True))
                         result.preview_changes += after
-                        period_now = rotation_periods(resources)
                         for name in sorted(set(period) - set(period_now)):  # removed: AWS rotates it no more
                             del period[name], next_due[name]
                             arn_of.pop(name, None)
@@ -581,9 +581,8 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
                                 period[name] = seconds
                                 last_rotated[name] = clock.now
                                 schedule(name, clock.now + seconds + rng.uniform(0, DAY))
-                            period[name] = seconds
-                        failed = [(c.event["Step"], type(c.error).__name__) for c in router.calls if c.error
-                                  and c.event.get("SecretId") in {arn_of.get(e["secret"]) for e in made}]
+                        failed = [(c.event["SecretId"].rsplit("/", 1)[-1], c.event["Step"], type(c.error).__name__)
+                                  for c in router.calls[calls:] if c.error]
                         result.edits.append({
                             "day": day, "edits": made, "failedSteps": failed,
                             "steps": sorted(f"{s.op} {s.urn.rsplit('::', 1)[-1]}" for s in steps),
@@ -591,7 +590,6 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
                         result.events.append(f"day {day}: catalog edits {made} deployed: {len(steps)} steps, "
                                              f"then a preview of {after} changes")
                     else:
-                        result.preview_changes += len(planned)
                         deploy()
                 if day % 30 == 0:
                     say(f"day {day}: {sum(result.rotations.values())} rotations")

@@ -426,6 +426,10 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
 
         def rotated(name: str) -> None:
             last_rotated[name] = clock.now
+            # botocore's Secrets Manager model, RotationRulesType.AutomaticallyAfterDays: "Secrets Manager calculates
+            # the next rotation date based on the previous rotation" (an `ops rotate` too).
+            if name in period and next_due.get(name) != clock.now + period[name]:
+                schedule(name, clock.now + period[name])
             touched.add(name)
             result.rotations[str(strategy_of[name])] = result.rotations.get(str(strategy_of[name]), 0) + 1
             if name in watch:
@@ -472,7 +476,6 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
                     name = secret_names[record.property_dependencies["secretId"][0]]
                     if name in before and current_version(name) != before[name]:  # RotateSecret, immediately
                         rotated(name)
-                        schedule(name, clock.now + period[name])
             return steps
 
         ops_stack = load_stack(LIFE_STACK, project)

@@ -149,7 +149,7 @@ def servers_year(args: argparse.Namespace, seed: int) -> dict[str, Any]:
           f"(quota 100); removed by AWS {result.versions_removed_by_aws}")
     print(f"refresh: daily, only {result.daily_refresh} ({result.refreshed_daily} resources read in all); full every "
           f"{args.refresh_every} days and before each weekly up ({result.refreshed_full} read); changes a full refresh "
-          f"found that the daily ones had missed: {result.refresh_missed}")
+          f"found that the daily ones had missed: {result.refresh_missed} {result.refresh_missed_what or ''}")
     for edit in result.edits:
         print(f"catalog edit, day {edit['day']}: {edit['edits']}: {len(edit['steps'])} steps, values put back "
               f"{edit['valuesPutBack']}, preview changes after {edit['previewChangesAfter']}, failed steps "

@@ -158,6 +158,8 @@ class YearResult:
     refreshed_full: int = 0
     refresh_missed: int = 0
     """Resources a full refresh found changed that the daily refreshes had not read (goal 0)."""
+    refresh_missed_what: list[str] = field(default_factory=list)
+    """Day, resource and the properties that differed, for the first 20 of them."""
     every_days: tuple[int, ...] = ()
     """The schedules the catalog gives its secrets in turn."""
     consumers: dict[str, dict[str, Tally]] = field(default_factory=dict)
@@ -405,8 +407,9 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
         lambda_pending: set[str] = set()
         # The rule as components/consumers.py has it when the year runs (a missing constant: no tolerance).
         tolerated = float(getattr(consumer_rules, "TOLERATED_SECONDS", 0))
-        touched: set[str] = set()
-        """Secrets whose labels moved since the last refresh (what the daily refresh reads)."""
+        touched: set[str] = set(period)
+        """Secrets whose labels moved since the last refresh (what the daily refresh reads): at first, those whose
+        SecretRotation the deploy created after reading their version back (a first install moves the labels)."""
 
         def check() -> None:
             answers: list[tuple[str, dict[str, bool]]] = [(k, c.check(clock.now)) for k, c in shared.items()]
@@ -458,8 +461,14 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
             before = {urn: copy.deepcopy(e.outputs) for urn, e in engine.state.items()}
             engine.refresh()
             result.refreshed_full += len(before)
-            result.refresh_missed += sum(urn not in engine.state or engine.state[urn].outputs != outputs
-                                         for urn, outputs in before.items())
+            for urn, outputs in before.items():
+                now = engine.state[urn].outputs if urn in engine.state else {}
+                if now != outputs:
+                    result.refresh_missed += 1
+                    if len(result.refresh_missed_what) < 20:
+                        changed = sorted(k for k in {*now, *outputs} if now.get(k) != outputs.get(k))
+                        result.refresh_missed_what.append(
+                            f"day {(clock.now - START) / DAY:.0f}: {urn.rsplit('::', 1)[-1]}: {', '.join(changed)}")
 
         def deploy() -> list[Step]:
             """The weekly `pulumi up`; values put back counted, rotations it caused followed."""
@@ -472,6 +481,9 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
                     result.values_put_back += 1
             for step in steps:
                 record = next((r for r in resources if r.urn == step.urn), None)
+                if step.op in ("create", "update") and record is not None and record.type == ROTATION:
+                    # RotateSecret ran after the version was read back: its labels may have moved (a first install).
+                    touched.add(secret_names[record.property_dependencies["secretId"][0]])
                 if step.op == "update" and record is not None and record.type == ROTATION:
                     name = secret_names[record.property_dependencies["secretId"][0]]
                     if name in before and current_version(name) != before[name]:  # RotateSecret, immediately
@@ -584,10 +596,10 @@ def run_year(moto: MotoServer, pg: PostgresServer, redis: RedisServer, workdir: 
                                 period[name] = seconds
                                 last_rotated[name] = clock.now
                                 schedule(name, clock.now + seconds + rng.uniform(0, DAY))
-                        failed = [(c.event["SecretId"].rsplit("/", 1)[-1], c.event["Step"], type(c.error).__name__)
-                                  for c in router.calls[calls:] if c.error]
+                        failed_steps = [(c.event["SecretId"].rsplit("/", 1)[-1], c.event["Step"],
+                                         type(c.error).__name__) for c in router.calls[calls:] if c.error]
                         result.edits.append({
-                            "day": day, "edits": made, "failedSteps": failed,
+                            "day": day, "edits": made, "failedSteps": failed_steps,
                             "steps": sorted(f"{s.op} {s.urn.rsplit('::', 1)[-1]}" for s in steps),
                             "valuesPutBack": result.values_put_back - put_back, "previewChangesAfter": after})
                         result.events.append(f"day {day}: catalog edits {made} deployed: {len(steps)} steps, "

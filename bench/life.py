@@ -91,6 +91,37 @@ def simulate(make: Callable[..., Any], app: str, variant: str, days: int, rng: r
     return {names[arn]: stats[arn] for arn in names}
 
 
+EXAMPLES_KEY = "examples"
+"""The key of the example stacks' spans (tests/life/seeds.py) in bench/results/life.json."""
+
+
+def examples_span(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """`--examples DAYS`: every example's staging and production stacks through DAYS days (tests/life/seeds.py),
+    rotated every `--examples-every` days; PostgreSQL and Redis credentials without server logins (said per stack)."""
+    import dataclasses
+
+    from tests.life.seeds import seed_span
+    from tests.servers import moto_server
+
+    spans = []
+    with moto_server() as moto:
+        for app in args.apps:
+            for stack in ("staging", "production"):
+                span = seed_span(moto, app, args.examples, seed, stack_name=stack,
+                                 rotate_every_days=args.examples_every)
+                logins = (f"; WITHOUT SERVER LOGINS (no server configured): {span.without_logins}"
+                          if span.without_logins else "")
+                print(f"{app}/{stack}: {span.secrets} secrets, rotations {span.rotations}, failed "
+                      f"{len(span.failed_rotations)}, values put back {span.values_put_back}, preview changes "
+                      f"{span.preview_changes}{logins}" + (f"; not played: {span.not_rotated}" if span.not_rotated
+                                                          else "") + f" ({span.seconds} s)", flush=True)
+                spans.append(dataclasses.asdict(span))
+    return {"seed": seed, "days": args.examples, "rotateEveryDays": args.examples_every,
+            "serverLogins": "none: the examples' servers do not exist here; setSecret, testSecret and the retiring "
+                            "of old passwords skipped for postgres-* and redis-acl",
+            "stacks": spans}
+
+
 SERVERS_KEY = "server credentials"
 """The key of the real-server year (tests/life/year.py) in bench/results/life.json."""
 
@@ -112,18 +143,44 @@ def servers_year(args: argparse.Namespace, seed: int) -> dict[str, Any]:
                           every_days=args.every_days,
                           say=lambda line: print(f"  {line}", flush=True))
     print(f"{args.servers} server credentials rotated every {args.every_days} days, {args.days} days, seed {seed}, "
-          f"refresh every {args.refresh_every} days, {result.seconds} s: "
-          f"{sum(result.rotations.values())} rotations {result.rotations}, {result.failed_rotations} failed; "
-          f"values put back {result.values_put_back}; preview changes {result.preview_changes}; versions per "
-          f"secret max {result.versions_max} mean {result.versions_mean} (quota 100); removed by AWS "
-          f"{result.versions_removed_by_aws}")
-    print(f"{'strategy':28} " + " ".join(f"{k:>18}" for k in KINDS) + "   (failed/logins, * = refused)")
+          f"{result.seconds} s: {sum(result.rotations.values())} rotations {result.rotations}, "
+          f"{result.failed_rotations} failed; values put back {result.values_put_back}; preview changes "
+          f"{result.preview_changes}; versions per secret max {result.versions_max} mean {result.versions_mean} "
+          f"(quota 100); removed by AWS {result.versions_removed_by_aws}")
+    print(f"refresh: daily, only {result.daily_refresh} ({result.refreshed_daily} resources read in all); full every "
+          f"{args.refresh_every} days and before each weekly up ({result.refreshed_full} read); changes a full refresh "
+          f"found that the daily ones had missed: {result.refresh_missed} {result.refresh_missed_what or ''}")
+    for edit in result.edits:
+        print(f"catalog edit, day {edit['day']}: {edit['edits']}: {len(edit['steps'])} steps, values put back "
+              f"{edit['valuesPutBack']}, preview changes after {edit['previewChangesAfter']}, failed steps "
+              f"{edit['failedSteps'] or 'none'}")
+    print(f"{'strategy':28} " + " ".join(f"{k:>18}" for k in KINDS) + "   (failed/logins; * = production refuses)")
+    reasons: dict[str, str] = {}
     for strategy, kinds in sorted(result.consumers.items()):
         cells = [f"{t.failed:>4}/{t.logins:<5}{'' if t.accepted else '*':1}" for t in kinds.values()]
         print(f"{strategy:28} " + " ".join(f"{c:>18}" for c in cells))
+        reasons.update({f"{strategy} / {k}": t.refused_because for k, t in kinds.items() if not t.accepted})
+    for pair, reason in reasons.items():
+        print(f"  refused: {pair}: {reason}")
     for event in result.events:
         print(f"  {event}")
     return result.as_json()
+
+
+COLUMNS = {"ecs": "`ecs`", "lambda-cold-start": "`lambda-cold-start`", "cached-1h": "runtime, 1 h cache",
+           "cached-5min": "runtime, 5 min cache", "request": "runtime, every read"}
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The README's table of a server-credentials year: failed logins / logins per strategy and consumer kind,
+    "refused" where production refuses the pair (the `accepted` each row recorded)."""
+    lines = ["| strategy | rotations | " + " | ".join(COLUMNS.values()) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in COLUMNS) + " |"]
+    for strategy, kinds in sorted(figures["consumers"].items()):
+        cells = [f"{t['failed']} / {t['logins']}" + ("" if t["accepted"] else " (refused)") if (t := kinds.get(k))
+                 else "not run" for k in COLUMNS]
+        lines.append(f"| `{strategy}` | {figures['rotations'].get(strategy, 0)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,8 +200,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check-hours", type=float, default=12,
                         help="with --servers: the consumers' routine logins every N hours (and after each rotation)")
     parser.add_argument("--refresh-every", type=int, default=7,
-                        help="with --servers: a `pulumi refresh` every N days (and before every weekly up)")
+                        help="with --servers: a full `pulumi refresh` every N days (and before every weekly up); "
+                             "every day, a refresh of the versions whose labels moved")
+    parser.add_argument("--examples", type=int, default=0, metavar="DAYS",
+                        help="instead: every example's staging and production stacks through DAYS days "
+                             "(tests/life/seeds.py)")
+    parser.add_argument("--examples-every", type=float, default=5,
+                        help="with --examples: rotate every N days instead of the catalog's schedule")
+    parser.add_argument("--table", action="store_true",
+                        help="instead: print the README's table of the last --servers year in --out")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.out.read_text())[SERVERS_KEY]))
+        return 0
     if args.servers and not 4 <= args.servers <= 2000:
         parser.error("--servers takes 4 (one secret per strategy) to 2000")
     if not all(1 <= d <= 1000 for d in args.every_days):
@@ -155,10 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("rotation").setLevel(logging.WARNING)
-    if args.servers:
-        figures = servers_year(args, seed)
+    if args.servers or args.examples:
+        figures = servers_year(args, seed) if args.servers else examples_span(args, seed)
         previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-        previous[SERVERS_KEY] = figures
+        previous[SERVERS_KEY if args.servers else EXAMPLES_KEY] = figures
         args.out.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
         return 0
     from tests.life.world import world

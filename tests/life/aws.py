@@ -185,3 +185,79 @@ def aws_over_time(clock: Clock) -> Iterator[AwsOverTime]:
         FakeSecret.reset_default_version = reset_original  # type: ignore[method-assign]
         SecretsManagerBackend.update_secret_version_stage = stage_original  # type: ignore[method-assign]
         SecretsManagerBackend.rotate_secret = rotate_original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def lambda_on_clock(clock: Clock) -> Iterator[None]:
+    """moto's Lambda functions with `LastModified` on the clock, moved by UpdateFunctionConfiguration.
+
+    Lambda API reference, FunctionConfiguration.LastModified: "The date and time that the function was last
+    updated"; rotation/consumers.py compares it with the rotation's time to decide whether a consumer function
+    already runs a configuration newer than the rotation. moto 5.2.5 stamps functions with the machine's time at
+    creation and never moves the stamp on UpdateFunctionConfiguration.
+    """
+    import datetime as dt
+
+    import moto.awslambda.models as models
+    from moto.awslambda.models import LambdaFunction
+
+    saved_stamp = models.iso_8601_datetime_with_nanoseconds
+    update_original = LambdaFunction.update_configuration
+
+    def stamp() -> str:
+        return dt.datetime.fromtimestamp(clock.now, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+
+    def update_configuration(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
+        self.last_modified = stamp()
+        return update_original(self, config_updates)
+
+    models.iso_8601_datetime_with_nanoseconds = stamp
+    LambdaFunction.update_configuration = update_configuration  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        models.iso_8601_datetime_with_nanoseconds = saved_stamp
+        LambdaFunction.update_configuration = update_original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def rotation_schedules() -> Iterator[None]:
+    """RotateSecret's RotationRules kept as given: a `ScheduleExpression` (and `Duration`) turns rotation on, and
+    DescribeSecret returns the rules as set.
+
+    botocore's Secrets Manager model, RotationRulesType: AutomaticallyAfterDays, Duration, ScheduleExpression (one
+    of the first and the last); DescribeSecret's RotationRules is the same shape. moto 5.2.5 keeps only
+    AutomaticallyAfterDays: with a ScheduleExpression it leaves RotationEnabled false (the rotation function then
+    refuses the secret) and describes the rules as `AutomaticallyAfterDays: 0`.
+    """
+    from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend
+
+    rotate_original = SecretsManagerBackend.rotate_secret
+    describe_original = FakeSecret.to_dict
+    kept: dict[int, dict[str, Any]] = {}
+
+    def rotate_secret(self: SecretsManagerBackend, secret_id: str, client_request_token: str | None = None,
+                      rotation_lambda_arn: str | None = None, rotation_rules: dict[str, Any] | None = None,
+                      rotate_immediately: bool = True) -> str:
+        secret = self.secrets.get(secret_id)
+        if isinstance(secret, FakeSecret) and rotation_rules:
+            kept[id(secret)] = {k: v for k, v in rotation_rules.items()
+                                if k in ("AutomaticallyAfterDays", "Duration", "ScheduleExpression")}
+            if rotation_rules.get("ScheduleExpression"):
+                secret.rotation_enabled = True  # moto sets it only for AutomaticallyAfterDays
+        return rotate_original(self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules,
+                               rotate_immediately)
+
+    def to_dict(self: FakeSecret) -> dict[str, Any]:
+        described = describe_original(self)
+        if "RotationRules" in described and id(self) in kept:
+            described["RotationRules"] = dict(kept[id(self)])
+        return described
+
+    SecretsManagerBackend.rotate_secret = rotate_secret  # type: ignore[method-assign]
+    FakeSecret.to_dict = to_dict  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SecretsManagerBackend.rotate_secret = rotate_original  # type: ignore[method-assign]
+        FakeSecret.to_dict = describe_original  # type: ignore[method-assign]

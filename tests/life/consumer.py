@@ -1,10 +1,17 @@
 """A consumer process of the simulated year (tests/life/year.py): it holds the values of some secrets, read from
 Secrets Manager (moto) the way its kind reads them, and logs in with them to the real servers when told to.
 
-    python -m tests.life.consumer --kind start|cached|request [--ttl SECONDS] --endpoint URL --region R ARN...
+    python -m tests.life.consumer --kind start|cold-start|cached|request [--ttl SECONDS] [--function NAME]
+        --endpoint URL --region R ARN...
 
 - `start`: reads every secret once, when the process starts (an ECS task: values injected at task start; the
   year restarts the process where the restart function would start a new deployment);
+- `cold-start`: a Lambda function (`--function`, created in moto) that reads every secret once per execution
+  environment. Each check is an invocation: when the function's `LastModified` differs from the one its
+  environment started under, the configuration changed (the restart function's UpdateFunctionConfiguration,
+  rotation/consumers.py), and Lambda runs the invocation in a new environment, which reads again (Lambda API
+  reference, UpdateFunctionConfiguration: invocations after the update use the new configuration). Environments
+  Lambda recycles on its own are not emulated: this one lives until a configuration change;
 - `cached`: reads a secret again when its copy is `--ttl` seconds old (the AWS caching clients' default TTL is
   one hour);
 - `request`: reads before every use.
@@ -32,6 +39,15 @@ def _client(endpoint: str, region: str) -> Any:
 
     return boto3.client("secretsmanager", endpoint_url=endpoint, region_name=region,
                         aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def _configured(endpoint: str, region: str, function: str) -> Any:
+    """A function returning the Lambda function's `LastModified` (what a new execution environment follows)."""
+    import boto3
+
+    lam = boto3.client("lambda", endpoint_url=endpoint, region_name=region, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    return lambda: str(lam.get_function_configuration(FunctionName=function)["LastModified"])
 
 
 def _read(sm: Any, arn: str) -> str:
@@ -76,8 +92,9 @@ def login(sm: Any, arn: str, value: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.life.consumer")
-    parser.add_argument("--kind", choices=("start", "cached", "request"), required=True)
+    parser.add_argument("--kind", choices=("start", "cold-start", "cached", "request"), required=True)
     parser.add_argument("--ttl", type=float, default=3600.0)
+    parser.add_argument("--function", default="", help="with --kind cold-start: the Lambda function it runs as")
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--region", required=True)
     parser.add_argument("arns", nargs="+")
@@ -85,11 +102,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sm = _client(args.endpoint, args.region)
     held: dict[str, str] = {}
     read_at: dict[str, float] = {}
-    if args.kind == "start":
+    if args.kind == "cold-start" and not args.function:
+        parser.error("--kind cold-start needs --function")
+    configured = _configured(args.endpoint, args.region, args.function) if args.kind == "cold-start" else None
+    environment = configured() if configured is not None else ""
+    if args.kind in ("start", "cold-start"):
         held = {arn: _read(sm, arn) for arn in args.arns}
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         now = float(json.loads(line)["now"])
+        if configured is not None and (changed := configured()) != environment:  # a new execution environment
+            environment, held = changed, {arn: _read(sm, arn) for arn in args.arns}
         answer = {}
         for arn in args.arns:
             stale = arn not in held or (args.kind == "cached" and now - read_at[arn] >= args.ttl)

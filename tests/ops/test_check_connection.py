@@ -149,8 +149,10 @@ def test_a_redis_rollback_goes_ahead_when_the_previous_password_still_logs_in(
     assert result.code == 0, result.err
     assert "the restored password logged in just now" in result.out and "forced" not in result.out
     assert moto.stages(full)["AWSCURRENT"] == before
-    # Once the server has dropped it (an older function's finishSecret, a reset), the same rollback is refused.
-    admin.execute_command("ACL", "SETUSER", "filot-app", "resetpass", "#" + hashlib.sha256(previous.encode()).hexdigest())
+    # Rolling back again would restore `current`, now AWSPREVIOUS: once the server has dropped it (an older
+    # function's finishSecret, a reset), that rollback is refused.
+    kept_hash = hashlib.sha256(previous.encode()).hexdigest()
+    admin.execute_command("ACL", "SETUSER", "filot-app", "resetpass", "#" + kept_hash)
     result = ops("rollback", "redis", "--stack", "production", "--yes")
     assert result.code == 2 and "the previous redis-acl password does not log in" in result.err
     assert "WRONGPASS" in result.err or "invalid username-password" in result.err, result.err

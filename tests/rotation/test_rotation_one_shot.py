@@ -9,6 +9,7 @@ must write nothing there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import string
@@ -218,6 +219,10 @@ def test_a_replaced_value_is_left_alone_by_the_next_up_and_refresh(moto: MotoSer
     assert json.loads(invocation.inputs["input"]) == {"FirstValue": full}
     sm = boto3.client("secretsmanager", endpoint_url=moto.endpoint_url, region_name="eu-west-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    # moto keeps its state per process, whichever server or mock made it: another test of this example may have left
+    # the secret behind (tests/ops run first in the same process).
+    with contextlib.suppress(sm.exceptions.ResourceNotFoundException):
+        sm.delete_secret(SecretId=full, ForceDeleteWithoutRecovery=True)
     engine = Engine(sm, {r.inputs["kmsKeyId"]: None for r in resources if r.inputs.get("kmsKeyId")})
     try:
         with moto_keeps_version_values():

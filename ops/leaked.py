@@ -32,6 +32,7 @@ from ops.secrets import (
     SECRET_ARGUMENT,
     _existing,
     clear_pending_command,
+    confirm_production,
     replacement,
     stages_of,
 )
@@ -85,20 +86,6 @@ def _why(entry: Secret) -> str:
     if isinstance(entry.rotation, ManagedExternal):
         return f"rotated by Secrets Manager itself ({entry.rotation.managed_external}): one rotation"
     return "made once inside AWS: the first-value function replaces it"
-
-
-def _confirm(stack: Stack, full: str, plan: str, err: TextIO, *, yes: bool,
-             confirm: Callable[[str], str | None]) -> None:
-    """Production: the typed secret name or --yes, as for a rollback; before anything changes."""
-    if not stack.is_production or yes:
-        return
-    err.write(f"Stack '{stack.name}' is production: {plan}.\n")
-    typed = confirm(f"Type the secret name ({full}) to confirm: ")
-    if typed is None:
-        raise OpsError(f"replacing the leaked value of {full} in production needs --yes, or a typed confirmation "
-                       "on an interactive terminal (none here); refusing")
-    if typed.strip() != full:
-        raise OpsError(f"confirmation did not match {full}; nothing changed")
 
 
 def _wait(stack: Stack, client: Any, name: str, full: str, version: str, step: str, leaked: str, *,
@@ -166,8 +153,8 @@ def rotate_leaked(stack: Stack, client: Any, given: str, out: TextIO, err: TextI
         # The function cannot read the keys `ops put` wrote: its replace would drop them (it refuses too).
         raise OpsError(refused_replace(full, list(put_keys(entry))))
     if made_once(entry) and name not in stack.adopted:
-        _confirm(stack, full, f"replace the value of {full} (version {leaked}) with a new one made inside AWS", err,
-                 yes=yes, confirm=confirm)
+        confirm_production(stack, full, f"replace the value of {full} (version {leaked}) with a new one made inside "
+                           "AWS", f"replacing the leaked value of {full}", err, yes=yes, confirm=confirm)
         return _replace_made_once(stack, client, name, full, leaked, out,
                                   lambda: _lambda_client(stack, endpoint_url), restarting)
     if not description.get("RotationEnabled") or not (description.get("RotationLambdaARN")
@@ -182,8 +169,8 @@ def rotate_leaked(stack: Stack, client: Any, given: str, out: TextIO, err: TextI
                        f"nothing changed; wait for it, or if no rotation is running, "
                        f"{clear_pending_command(stack, name)}")
     count = rotations_needed(entry)
-    _confirm(stack, full, f"rotate {full} {'twice' if count == 2 else 'once'} to retire version {leaked}", err,
-             yes=yes, confirm=confirm)
+    confirm_production(stack, full, f"rotate {full} {'twice' if count == 2 else 'once'} to retire version {leaked}",
+                       f"replacing the leaked value of {full}", err, yes=yes, confirm=confirm)
     outcome = Outcome(full=full, leaked=leaked)
     out.write(f"leaked value of {full}: version {leaked} ({_why(entry)})\n")
     for i in range(1, count + 1):

@@ -339,14 +339,8 @@ def rollback(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *,
         raise OpsError(f"secret {full} has no AWSCURRENT version; nothing to roll back")
     if previous is None or previous == current:
         raise OpsError(f"secret {full} has no AWSPREVIOUS version to roll back to; refusing")
-    if stack.is_production and not yes:
-        err.write(f"Stack '{stack.name}' is production: roll {full} back from version {current} to {previous}.\n")
-        typed = confirm(f"Type the secret name ({full}) to confirm: ")
-        if typed is None:
-            raise OpsError(f"rolling back {full} in production needs --yes, or a typed confirmation on an "
-                           "interactive terminal (none here); refusing")
-        if typed.strip() != full:
-            raise OpsError(f"confirmation did not match {full}; nothing changed")
+    confirm_production(stack, full, f"roll {full} back from version {current} to {previous}", f"rolling back {full}",
+                       err, yes=yes, confirm=confirm)
     call(f"secret {full}", client.update_secret_version_stage, SecretId=full, VersionStage=CURRENT,
          MoveToVersionId=previous, RemoveFromVersionId=current)
     out.write(f"rolled back {full}: AWSCURRENT {current} -> {previous}; {current} is now AWSPREVIOUS\n")
@@ -362,6 +356,20 @@ def rollback(stack: Stack, client: Any, given: str, out: TextIO, err: TextIO, *,
     if stages[PENDING] and stages[PENDING] != current:
         out.write(f"  note: AWSPENDING is still on version {stages[PENDING]} from an unfinished rotation\n")
     out.write("  consumers that cache the value pick the old one up at their next refresh\n")
+
+
+def confirm_production(stack: Stack, full: str, plan: str, doing: str, err: TextIO, *, yes: bool,
+                       confirm: Callable[[str], str | None]) -> None:
+    """Production: the typed secret name or --yes, before anything changes; elsewhere nothing."""
+    if not stack.is_production or yes:
+        return
+    err.write(f"Stack '{stack.name}' is production: {plan}.\n")
+    typed = confirm(f"Type the secret name ({full}) to confirm: ")
+    if typed is None:
+        raise OpsError(f"{doing} in production needs --yes, or a typed confirmation on an interactive terminal "
+                       "(none here); refusing")
+    if typed.strip() != full:
+        raise OpsError(f"confirmation did not match {full}; nothing changed")
 
 
 def _previous_login(client: Any, full: str, strategy: str) -> str | None:
